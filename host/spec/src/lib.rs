@@ -1,0 +1,74 @@
+//! ikanos-spec: Ikanos capability files → a validated model.
+//!
+//! Owns: YAML parsing with positions, structural decoding, imports, reference checks,
+//! and bind resolution (secrets). Must not touch: wasm, sockets, HTTP.
+//! Data flows one way: file → `load` → `model::Capability` → `binds::resolve` → `Secrets`.
+//!
+//! Stages of `load`: `yaml` (text → node tree) → `decode` (nodes → model pieces,
+//! shape errors) → `imports` (inline `{from, import}` entries) → `check`
+//! (cross-references). Every stage writes into one `diagnostic::Sink`, so a single run
+//! reports every problem it can find.
+
+pub mod binds;
+mod check;
+mod decode;
+pub mod diagnostic;
+mod imports;
+mod location;
+pub mod model;
+mod template;
+mod yaml;
+
+use std::path::Path;
+
+pub use diagnostic::{Diagnostic, Diagnostics, Severity};
+
+use diagnostic::Sink;
+
+/// A capability that loaded without errors.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    pub capability: model::Capability,
+    /// Warnings (possibly none): things that work but deserve a look.
+    pub warnings: Vec<Diagnostic>,
+}
+
+/// Parse + decode + inline imports + static checks. Ok carries warnings (may be empty).
+pub fn load(path: &Path) -> Result<Loaded, Diagnostics> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => load_str(path, &text),
+        Err(e) => Err(Diagnostics(vec![Diagnostic {
+            file: path.to_path_buf(),
+            pos: model::Pos::default(),
+            severity: Severity::Error,
+            message: format!("cannot read: {}", imports::io_reason(&e)),
+        }])),
+    }
+}
+
+/// Same, from text already in memory (path used for messages and for resolving relative imports/binds).
+pub fn load_str(path: &Path, text: &str) -> Result<Loaded, Diagnostics> {
+    let mut sink = Sink::default();
+    let capability = imports::read_document(path, text, &mut sink).and_then(|doc| {
+        let merged = imports::merge(doc, &mut sink);
+        check::run(&merged, &mut sink);
+        build(merged)
+    });
+    let has_errors = sink.has_errors();
+    let diags = sink.finish();
+    match capability {
+        Some(capability) if !has_errors => Ok(Loaded { capability, warnings: diags }),
+        _ => Err(Diagnostics(diags)),
+    }
+}
+
+fn build(m: imports::Merged) -> Option<model::Capability> {
+    Some(model::Capability {
+        file: m.file,
+        version: m.version?,
+        info: m.info,
+        binds: m.binds,
+        consumes: m.consumes.into_iter().map(|c| c.model).collect(),
+        exposes: m.exposes.into_iter().filter_map(|e| e.model).collect(),
+    })
+}

@@ -1,0 +1,316 @@
+//! The validated model of a capability file.
+//!
+//! Owns: the typed shape the rest of the host consumes. Every field that a user can
+//! get wrong keeps its position (`Spanned`) so that later stages (bind resolution,
+//! lint, run-time errors) can still name file, line and field.
+//! Must not touch: files, environment, network. Built only by `load`.
+
+use std::fmt;
+use std::path::PathBuf;
+
+/// A 1-based line and column in a source file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default, Hash)]
+pub struct Pos {
+    pub line: u32,
+    pub col: u32,
+}
+
+impl fmt::Display for Pos {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.line, self.col)
+    }
+}
+
+/// A value with the place it was written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Spanned<T> {
+    pub value: T,
+    pub pos: Pos,
+    /// The file the value was read from (imports can pull values from other files).
+    pub file: PathBuf,
+}
+
+impl<T> std::ops::Deref for Spanned<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.value
+    }
+}
+
+/// A string that may contain Mustache references: `{{ns.KEY}}`, `{{KEY}}` or `{{param}}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Template {
+    pub raw: Spanned<String>,
+    pub parts: Vec<TemplatePart>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TemplatePart {
+    Literal(String),
+    /// `{{name}}` (namespace None) or `{{ns.name}}`.
+    Ref { namespace: Option<String>, name: String },
+}
+
+/// The whole capability document after imports are inlined.
+#[derive(Debug, Clone)]
+pub struct Capability {
+    /// The capability file, as given.
+    pub file: PathBuf,
+    /// The `ikanos:` version string (one of `SUPPORTED_VERSIONS`).
+    pub version: Spanned<String>,
+    pub info: Option<Info>,
+    pub binds: Vec<Bind>,
+    pub consumes: Vec<Consumes>,
+    pub exposes: Vec<Exposes>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Info {
+    pub display: Option<String>,
+    pub description: Option<String>,
+}
+
+/// `binds[]`: where secrets and settings come from.
+#[derive(Debug, Clone)]
+pub struct Bind {
+    pub namespace: Spanned<String>,
+    /// `file:///./x.yaml`, `file:///abs/x.json`, `env://`; None means environment variables.
+    pub location: Option<Spanned<String>>,
+    /// (variable name used in `{{...}}`, provider key in the file or env var name).
+    pub keys: Vec<(Spanned<String>, Spanned<String>)>,
+    pub pos: Pos,
+    /// Where the bind was declared in its file, e.g. `binds[0]` or `capability.binds[1]`
+    /// (bind errors at run time name it).
+    pub field: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HttpMethod {
+    Get,
+    Post,
+    Put,
+    Patch,
+    Delete,
+}
+
+impl HttpMethod {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HttpMethod::Get => "GET",
+            HttpMethod::Post => "POST",
+            HttpMethod::Put => "PUT",
+            HttpMethod::Patch => "PATCH",
+            HttpMethod::Delete => "DELETE",
+        }
+    }
+}
+
+/// Where a parameter goes on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ParamIn {
+    Query,
+    Header,
+    Path,
+    Cookie,
+    Body,
+    Environment,
+}
+
+/// `capability.consumes[]` with `type: http`.
+#[derive(Debug, Clone)]
+pub struct Consumes {
+    pub namespace: Spanned<String>,
+    /// Parsed `baseUri`; the scheme is http or https, no query or fragment.
+    pub base_uri: Spanned<url::Url>,
+    pub description: Option<String>,
+    /// Parameters sent with every operation of this namespace.
+    pub input_parameters: Vec<ConsumedParam>,
+    pub authentication: Option<Authentication>,
+    pub tunnel: Option<Tunnel>,
+    pub resources: Vec<ConsumedResource>,
+    pub pos: Pos,
+}
+
+#[derive(Debug, Clone)]
+pub struct ConsumedResource {
+    pub name: Spanned<String>,
+    /// Path template relative to `baseUri`, e.g. `/customers/{{id}}` (`{id}` is accepted too).
+    pub path: Spanned<String>,
+    pub input_parameters: Vec<ConsumedParam>,
+    pub operations: Vec<ConsumedOperation>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ConsumedOperation {
+    pub name: Spanned<String>,
+    pub method: HttpMethod,
+    pub description: Option<String>,
+    pub input_parameters: Vec<ConsumedParam>,
+    /// A fixed request body declared on the operation.
+    pub body: Option<RequestBody>,
+    /// `outputRawFormat`, default `json`.
+    pub output_raw_format: String,
+    pub pos: Pos,
+}
+
+/// `inputParameters` entry of a consumed namespace, resource or operation.
+#[derive(Debug, Clone)]
+pub struct ConsumedParam {
+    pub name: Spanned<String>,
+    pub location: ParamIn,
+    /// A fixed value (may reference binds or other parameters). None: the caller supplies it.
+    pub value: Option<Template>,
+}
+
+#[derive(Debug, Clone)]
+pub enum RequestBody {
+    /// `{type: json, data: …}`; string leaves may hold templates.
+    Json(serde_json::Value),
+    /// `{type: text, data: "…"}`
+    Text(Template),
+    /// A bare string body.
+    Raw(Template),
+    /// form-urlencoded / multipart: parsed but not run yet.
+    Other { kind: String },
+}
+
+#[derive(Debug, Clone)]
+pub enum Authentication {
+    Bearer { token: Template },
+    Basic { username: Template, password: Template },
+    Digest { username: Template, password: Template },
+    /// `placement` defaults to header when absent.
+    ApiKey { key: Template, value: Template, placement: ApiKeyPlacement },
+    /// Parsed; resource-server validation on exposes only.
+    OAuth2 { pos: Pos },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ApiKeyPlacement {
+    Header,
+    Query,
+}
+
+/// `tunnel:` on a consumes entry. The type is kept as a string: which types exist
+/// is decided by the providers compiled into the host, not by the file loader.
+#[derive(Debug, Clone)]
+pub struct Tunnel {
+    pub kind: Spanned<String>,
+    pub service: Option<Spanned<String>>,
+    pub identity: Option<Template>,
+    pub fallback: Fallback,
+    /// Provider-specific keys beyond type/service/identity/fallback, kept for the
+    /// provider to validate (e.g. SSH relay settings).
+    pub extra: Vec<(Spanned<String>, serde_json::Value)>,
+    pub pos: Pos,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Fallback {
+    #[default]
+    Fail,
+    Direct,
+}
+
+#[derive(Debug, Clone)]
+pub enum Exposes {
+    Rest(ExposesRest),
+    /// Parsed and checked structurally; served by a later issue.
+    Mcp { namespace: Spanned<String>, port: Option<Spanned<u16>>, pos: Pos },
+    Control(ExposesControl),
+    Skill { pos: Pos },
+}
+
+#[derive(Debug, Clone)]
+pub struct ExposesRest {
+    pub namespace: Spanned<String>,
+    /// `address`, default `127.0.0.1` when absent (we do not listen on all interfaces unasked).
+    pub address: Option<Spanned<String>>,
+    /// 0 asks the OS for a free port.
+    pub port: Spanned<u16>,
+    /// Who may call this API (`bearer`, `basic`, `apikey`, `oauth2` …); None means anyone.
+    pub authentication: Option<Authentication>,
+    pub resources: Vec<ExposedResource>,
+    pub pos: Pos,
+}
+
+#[derive(Debug, Clone)]
+pub struct ExposedResource {
+    pub name: Spanned<String>,
+    /// e.g. `/customers/{{id}}` or `/customers/{id}`.
+    pub path: Spanned<String>,
+    pub input_parameters: Vec<ExposedParam>,
+    pub operations: Vec<ExposedOperation>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ExposedOperation {
+    pub name: Spanned<String>,
+    pub method: HttpMethod,
+    pub description: Option<String>,
+    pub input_parameters: Vec<ExposedParam>,
+    pub handler: Handler,
+    pub pos: Pos,
+}
+
+/// Who answers an exposed operation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Handler {
+    /// A `method` and no `call`/`steps`/`ref`: the wasm component's `handle` export.
+    Component,
+    /// `call: ns.op` (declarative forwarding upstream; parsed, not run by this host yet).
+    Call(Spanned<String>),
+    /// `steps:` orchestration (parsed, not run yet).
+    Steps,
+    /// `ref:` (parsed, not run yet).
+    Ref(Spanned<String>),
+}
+
+#[derive(Debug, Clone)]
+pub struct ExposedParam {
+    pub name: Spanned<String>,
+    pub location: ParamIn,
+    /// `type`: string, number, integer, boolean, array, object.
+    pub ty: String,
+    pub description: Option<String>,
+    /// `pattern`, a regular expression the value must match.
+    pub pattern: Option<String>,
+    /// A fixed value.
+    pub value: Option<Template>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ExposesControl {
+    pub address: Option<Spanned<String>>,
+    pub port: Spanned<u16>,
+    /// Who may call the control port; None means anyone.
+    pub authentication: Option<Authentication>,
+    pub pos: Pos,
+}
+
+impl Capability {
+    /// The consumed operation the host addresses as `namespace` + `operation`
+    /// (operation names are unique within a namespace; `load` checks it).
+    pub fn find_operation(
+        &self,
+        namespace: &str,
+        operation: &str,
+    ) -> Option<(&Consumes, &ConsumedResource, &ConsumedOperation)> {
+        let c = self.consumes.iter().find(|c| c.namespace.value == namespace)?;
+        c.resources.iter().find_map(|r| {
+            r.operations.iter().find(|o| o.name.value == operation).map(|o| (c, r, o))
+        })
+    }
+}
+
+/// The `ikanos:` versions this host reads.
+pub const SUPPORTED_VERSIONS: &[&str] = &[
+    "1.0.0-alpha3",
+    "1.0.0-alpha4",
+    "1.0.0-alpha5",
+    "1.0.0-beta1",
+    "1.0.0-beta2",
+    "1.0.0-beta3",
+    "1.0.0-beta4",
+    "1.0.0-beta5",
+];

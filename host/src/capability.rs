@@ -1,0 +1,165 @@
+//! A capability made ready to run: validated model + resolved binds + component +
+//! outbound router.
+//!
+//! Owns: the order of start-up steps and where the component file is found. Must not
+//! touch: listeners (exposes, control) — a loaded capability serves nothing by itself.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use ikanos_spec::binds::BindError;
+use ikanos_spec::model::{Capability, Exposes, Handler};
+use ikanos_spec::{Diagnostic, Diagnostics};
+use thiserror::Error;
+
+use crate::consumes::{Outbound, OutboundError, OutboundSettings};
+use crate::runtime::{ComponentCache, Limits, LoadError, Origin, Runtime, Sandbox};
+use crate::telemetry::Metrics;
+use crate::tunnel::TunnelRegistry;
+
+#[derive(Debug, Clone, Default)]
+pub struct CapabilityOptions {
+    /// The component file; when None it is found next to the capability file.
+    pub component: Option<PathBuf>,
+    pub limits: Limits,
+    pub outbound: OutboundSettings,
+    /// The name used in metrics, logs and `/status`; default: the file name's stem.
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Error)]
+pub enum CapabilityError {
+    #[error("{0}")]
+    Invalid(Diagnostics),
+    #[error("{0}")]
+    Binds(BindError),
+    #[error("{file}: no component found for the operations it exposes (looked for {looked}); build one or pass --component PATH")]
+    NoComponent { file: String, looked: String },
+    #[error("{0}")]
+    Component(LoadError),
+    #[error("{0}")]
+    Outbound(OutboundError),
+    #[error("{0}")]
+    Limits(String),
+}
+
+/// Where the component came from, for `/status`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ComponentInfo {
+    pub path: String,
+    pub sha256: String,
+    /// `cache` or `compiled`.
+    pub origin: &'static str,
+    pub load_ms: f64,
+}
+
+pub struct LoadedCapability {
+    pub name: String,
+    pub model: Capability,
+    pub warnings: Vec<Diagnostic>,
+    /// None when no exposed operation is handled by a component.
+    pub sandbox: Option<Arc<Sandbox>>,
+    pub outbound: Arc<Outbound>,
+    pub component: Option<ComponentInfo>,
+}
+
+/// Does any exposed operation need the component?
+fn needs_component(cap: &Capability) -> bool {
+    cap.exposes.iter().any(|e| match e {
+        Exposes::Rest(rest) => rest
+            .resources
+            .iter()
+            .any(|r| r.operations.iter().any(|o| o.handler == Handler::Component)),
+        _ => false,
+    })
+}
+
+/// The capability's default name: `crm-sidecar.ikanos.yaml` → `crm-sidecar`.
+pub fn default_name(file: &Path) -> String {
+    let name = file.file_name().and_then(|n| n.to_str()).unwrap_or("capability");
+    let mut stem = name;
+    for suffix in [".yaml", ".yml", ".json"] {
+        if let Some(s) = stem.strip_suffix(suffix) {
+            stem = s;
+            break;
+        }
+    }
+    stem.strip_suffix(".ikanos").unwrap_or(stem).to_string()
+}
+
+/// Convention: `NAME.wasm` (or `NAME` with `-` as `_`, as cargo names it) beside the file.
+fn component_candidates(file: &Path) -> Vec<PathBuf> {
+    let dir = file.parent().unwrap_or(Path::new("."));
+    let name = default_name(file);
+    let mut out = vec![dir.join(format!("{name}.wasm"))];
+    let underscored = name.replace('-', "_");
+    if underscored != name {
+        out.push(dir.join(format!("{underscored}.wasm")));
+    }
+    out
+}
+
+/// Load everything a capability needs before it can serve.
+#[allow(clippy::too_many_arguments)]
+pub fn load(
+    file: &Path,
+    options: &CapabilityOptions,
+    runtime: &Arc<Runtime>,
+    cache: &ComponentCache,
+    tunnels: &TunnelRegistry,
+    metrics: &Arc<Metrics>,
+    on_compile: impl FnOnce(&Path),
+) -> Result<LoadedCapability, CapabilityError> {
+    let loaded = ikanos_spec::load(file).map_err(CapabilityError::Invalid)?;
+    let model = loaded.capability;
+    let name = options.name.clone().unwrap_or_else(|| default_name(file));
+    let secrets = Arc::new(ikanos_spec::binds::resolve(&model).map_err(CapabilityError::Binds)?);
+
+    let outbound = Arc::new(
+        Outbound::new(&name, &model.consumes, secrets, &options.outbound, tunnels, metrics.clone())
+            .map_err(CapabilityError::Outbound)?,
+    );
+
+    let (sandbox, component) = if needs_component(&model) || options.component.is_some() {
+        let path = match &options.component {
+            Some(p) => p.clone(),
+            None => {
+                let candidates = component_candidates(file);
+                candidates.iter().find(|p| p.is_file()).cloned().ok_or_else(|| CapabilityError::NoComponent {
+                    file: file.display().to_string(),
+                    looked: candidates.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "),
+                })?
+            }
+        };
+        let component = runtime.load(&path, cache, || on_compile(&path)).map_err(CapabilityError::Component)?;
+        let info = ComponentInfo {
+            path: path.display().to_string(),
+            sha256: component.sha256.clone(),
+            origin: match component.origin {
+                Origin::Cache => "cache",
+                Origin::Compiled => "compiled",
+            },
+            load_ms: component.load_time.as_secs_f64() * 1000.0,
+        };
+        let sandbox = Sandbox::new(runtime.clone(), component, options.limits.clone(), &name, outbound.clone(), metrics.clone())
+            .map_err(CapabilityError::Limits)?;
+        (Some(Arc::new(sandbox)), Some(info))
+    } else {
+        (None, None)
+    };
+
+    Ok(LoadedCapability { name, model, warnings: loaded.warnings, sandbox, outbound, component })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_and_component_candidates_follow_the_file_name() {
+        assert_eq!(default_name(Path::new("a/crm-sidecar.ikanos.yaml")), "crm-sidecar");
+        assert_eq!(default_name(Path::new("hello.yml")), "hello");
+        let c = component_candidates(Path::new("ex/crm-sidecar.ikanos.yaml"));
+        assert_eq!(c, vec![PathBuf::from("ex/crm-sidecar.wasm"), PathBuf::from("ex/crm_sidecar.wasm")]);
+    }
+}

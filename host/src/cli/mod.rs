@@ -1,0 +1,141 @@
+//! The `ikanos` command line: `validate` and `run`.
+//!
+//! Owns: arguments, exit codes and what a person sees on the terminal. Must not touch:
+//! the work itself, which lives in the library modules it calls.
+
+mod run;
+mod validate;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::telemetry::LogFormat;
+
+#[derive(Parser)]
+#[command(name = "ikanos", version, about = "Run Ikanos capabilities as sandboxed WebAssembly components")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Check capability files: structure, references, binds and paths.
+    ///
+    /// Prints every problem as `file:line:col: message`; exits 0 when all files are
+    /// clean (warnings allowed), 1 otherwise.
+    Validate {
+        /// Capability files to check.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Serve a capability until Ctrl-C or SIGTERM, then drain in-flight requests.
+    Run(RunArgs),
+}
+
+#[derive(Args)]
+pub struct RunArgs {
+    /// The capability file.
+    file: PathBuf,
+
+    /// The component (.wasm). Default: NAME.wasm beside the capability file, where
+    /// NAME is the file name without `.ikanos.yaml` (dashes may be underscores).
+    #[arg(long, value_name = "PATH")]
+    component: Option<PathBuf>,
+
+    /// Control port address (health, metrics, status). Default: the file's
+    /// `exposes: type: control` entry, else 127.0.0.1:9090. Port 0 picks a free port.
+    #[arg(long, value_name = "HOST:PORT")]
+    control: Option<String>,
+
+    /// Name used in metrics, logs and /status. Default: the file name's stem.
+    #[arg(long)]
+    name: Option<String>,
+
+    #[command(flatten)]
+    limits: LimitArgs,
+
+    /// Trust this PEM CA bundle for one consumed namespace (private PKI): NAMESPACE=PATH.
+    /// Repeatable.
+    #[arg(long = "ca-bundle", value_name = "NAMESPACE=PATH")]
+    ca_bundles: Vec<String>,
+
+    /// Do not trust the operating system's certificate store (webpki roots and
+    /// --ca-bundle only).
+    #[arg(long)]
+    no_system_roots: bool,
+
+    /// Folder for compiled components. Default: $IKANOS_CACHE_DIR or ~/.cache/ikanos/components.
+    #[arg(long, value_name = "DIR")]
+    cache_dir: Option<PathBuf>,
+
+    /// Compile the component every time; write nothing to the cache.
+    #[arg(long)]
+    no_cache: bool,
+
+    /// How long to let in-flight requests finish after Ctrl-C or SIGTERM.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = humantime::parse_duration)]
+    drain_timeout: Duration,
+
+    /// Log level (overridden by RUST_LOG).
+    #[arg(long, default_value = "info", env = "IKANOS_LOG")]
+    log_level: String,
+
+    #[arg(long, value_enum, default_value = "text")]
+    log_format: LogFormat,
+}
+
+/// Per-capability limits. Defaults are safe for untrusted components.
+#[derive(Args)]
+struct LimitArgs {
+    /// Linear memory per instance, in MiB.
+    #[arg(long, value_name = "MIB", default_value_t = 64)]
+    memory_limit_mib: usize,
+
+    /// CPU time the component may use per request (waiting on outbound calls excluded); 504 past it.
+    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = humantime::parse_duration)]
+    cpu_limit: Duration,
+
+    /// Wall time per request, outbound calls included; 504 past it.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = humantime::parse_duration)]
+    request_timeout: Duration,
+
+    /// Time for one outbound exchange with a consumed API.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = humantime::parse_duration)]
+    upstream_timeout: Duration,
+
+    /// Connect timeout for consumed APIs.
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = humantime::parse_duration)]
+    connect_timeout: Duration,
+
+    /// Outbound calls one request may make.
+    #[arg(long, value_name = "N", default_value_t = 32)]
+    max_outbound_calls: u32,
+
+    /// Requests handled at once; more wait within the request timeout.
+    #[arg(long, value_name = "N", default_value_t = 64)]
+    max_concurrency: usize,
+
+    /// Largest inbound request body, in bytes.
+    #[arg(long, value_name = "BYTES", default_value_t = 4 << 20)]
+    max_request_body: usize,
+
+    /// Largest response body (component's or upstream's), in bytes.
+    #[arg(long, value_name = "BYTES", default_value_t = 16 << 20)]
+    max_response_body: usize,
+
+    /// Component instances alive at once (sizes the pooling allocator).
+    #[arg(long, value_name = "N", default_value_t = 1000)]
+    max_instances: u32,
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Validate { files } => validate::run(&files),
+        Command::Run(args) => run::run(args),
+    }
+}

@@ -1,0 +1,245 @@
+//! `ikanos run`: load one capability, serve its adapters and the control port, and
+//! drain on Ctrl-C / SIGTERM.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ikanos_spec::model::{Exposes, Handler};
+
+use super::RunArgs;
+use crate::capability::{self, CapabilityOptions, LoadedCapability};
+use crate::consumes::{ClientSettings, OutboundSettings};
+use crate::control::HostState;
+use crate::exposes::rest::RestAdapter;
+use crate::exposes::AdapterStatus;
+use crate::runtime::{ComponentCache, Limits, PoolSettings, Runtime};
+use crate::server::{self, Shutdown};
+use crate::telemetry::{self, CapabilityLabels, Metrics};
+use crate::tunnel::TunnelRegistry;
+
+const DEFAULT_CONTROL: &str = "127.0.0.1:9090";
+
+pub fn run(args: RunArgs) -> ExitCode {
+    telemetry::init_logging(&args.log_level, args.log_format);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().thread_name("ikanos").build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(serve(args)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn parse_ca_bundles(items: &[String]) -> Result<HashMap<String, PathBuf>, String> {
+    items
+        .iter()
+        .map(|item| {
+            item.split_once('=')
+                .filter(|(ns, path)| !ns.is_empty() && !path.is_empty())
+                .map(|(ns, path)| (ns.to_string(), PathBuf::from(path)))
+                .ok_or_else(|| format!("--ca-bundle '{item}': expected NAMESPACE=PATH"))
+        })
+        .collect()
+}
+
+fn options(args: &RunArgs) -> Result<CapabilityOptions, String> {
+    let l = &args.limits;
+    let limits = Limits {
+        memory_bytes: l.memory_limit_mib << 20,
+        cpu_time: l.cpu_limit,
+        request_timeout: l.request_timeout,
+        max_outbound_calls: l.max_outbound_calls,
+        max_concurrency: l.max_concurrency.max(1),
+        max_request_body: l.max_request_body,
+        max_response_body: l.max_response_body,
+        ..Limits::default()
+    };
+    let outbound = OutboundSettings {
+        client: ClientSettings {
+            connect_timeout: l.connect_timeout,
+            system_roots: !args.no_system_roots,
+            ..ClientSettings::default()
+        },
+        ca_bundles: parse_ca_bundles(&args.ca_bundles)?,
+        request_timeout: l.upstream_timeout,
+        max_response_body: l.max_response_body,
+    };
+    Ok(CapabilityOptions { component: args.component.clone(), limits, outbound, name: args.name.clone() })
+}
+
+/// A spinner while a component compiles (only drawn on a terminal).
+fn compile_progress(path: &Path) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new_spinner();
+    bar.set_message(format!("compiling {} (cached for the next start)", path.display()));
+    bar.enable_steady_tick(Duration::from_millis(100));
+    bar
+}
+
+async fn serve(args: RunArgs) -> Result<(), String> {
+    let options = options(&args)?;
+    let metrics = Metrics::new();
+    let wasm = Runtime::new(PoolSettings {
+        max_instances: args.limits.max_instances,
+        max_memory_bytes: PoolSettings::default().max_memory_bytes.max(options.limits.memory_bytes),
+    })
+    .map_err(|e| format!("cannot set up the wasm engine: {e:#}"))?;
+    let cache = ComponentCache::new(if args.no_cache { None } else { args.cache_dir.clone().or_else(ComponentCache::default_dir) });
+    let tunnels = TunnelRegistry::builtin();
+
+    let file = args.file.clone();
+    let loaded = {
+        let wasm = wasm.clone();
+        let metrics = metrics.clone();
+        // Compiling is CPU-bound: keep it off the async workers.
+        tokio::task::spawn_blocking(move || {
+            let mut bar = None;
+            let result = capability::load(&file, &options, &wasm, &cache, &tunnels, &metrics, |path| {
+                tracing::info!(component = %path.display(), "compiling component");
+                bar = Some(compile_progress(path));
+            });
+            if let Some(bar) = bar {
+                bar.finish_and_clear();
+            }
+            result
+        })
+        .await
+        .map_err(|e| format!("loading the capability panicked: {e}"))?
+        .map_err(|e| e.to_string())?
+    };
+    for w in &loaded.warnings {
+        tracing::warn!("{w}");
+    }
+    if let Some(c) = &loaded.component {
+        tracing::info!(component = %c.path, origin = c.origin, load_ms = format!("{:.1}", c.load_ms), "component ready");
+    }
+    let capability = Arc::new(loaded);
+
+    let shutdown = Shutdown::default();
+    let mut tasks = Vec::new();
+    let mut adapters = Vec::new();
+    let drain = args.drain_timeout;
+    for exposes in &capability.model.exposes {
+        match exposes {
+            Exposes::Rest(rest) => {
+                warn_unrun_operations(&capability, rest);
+                let adapter = RestAdapter::new(capability.clone(), rest, metrics.clone())?;
+                let address = rest.address.as_ref().map(|a| a.value.as_str()).unwrap_or("127.0.0.1");
+                let (listener, bound) = server::bind(address, rest.port.value).await.map_err(|e| {
+                    format!("cannot listen on {address}:{} for rest adapter '{}': {e}", rest.port.value, rest.namespace.value)
+                })?;
+                tracing::info!(adapter = "rest", namespace = %rest.namespace.value, addr = %bound, "listening");
+                tasks.push(server::serve(format!("rest:{}", rest.namespace.value), listener, adapter.into_handler(), &shutdown, drain));
+                adapters.push(AdapterStatus { kind: "rest", namespace: rest.namespace.value.clone(), address: Some(bound), state: "listening", reason: None });
+            }
+            Exposes::Mcp { namespace, .. } => {
+                tracing::warn!(namespace = %namespace.value, "MCP adapters are not served by this build yet; skipping");
+                adapters.push(AdapterStatus {
+                    kind: "mcp",
+                    namespace: namespace.value.clone(),
+                    address: None,
+                    state: "unsupported",
+                    reason: Some("MCP adapters are not served by this build yet".into()),
+                });
+            }
+            Exposes::Skill { .. } => tracing::warn!("skill adapters are not served by this build; skipping"),
+            Exposes::Control(_) => {}
+        }
+    }
+
+    let control_addr = control_address(&args, &capability);
+    let (host, port) = split_host_port(&control_addr)?;
+    let (listener, bound) = server::bind(&host, port)
+        .await
+        .map_err(|e| format!("cannot listen on {control_addr} for the control port: {e}"))?;
+    tracing::info!(adapter = "control", addr = %bound, "listening");
+    let state = HostState::new(capability.clone(), adapters, metrics.clone());
+    let labels = CapabilityLabels { capability: capability.name.clone() };
+    metrics.capability_active.get_or_create(&labels).set(1);
+    for ns in capability.outbound.status().iter().filter(|s| !s.ready) {
+        tracing::warn!(namespace = %ns.namespace, route = %ns.route, reason = ns.reason.as_deref().unwrap_or(""), "consumed namespace not ready: its calls fail closed");
+    }
+    // The control port drains last and quickly: it must answer while others drain.
+    let control_shutdown = Shutdown::default();
+    let control = server::serve("control".into(), listener, state.clone().into_handler(), &control_shutdown, Duration::from_secs(1));
+
+    wait_for_signal().await;
+    tracing::info!(drain = ?drain, "shutting down: draining in-flight requests");
+    state.start_draining();
+    shutdown.trigger();
+    for t in tasks {
+        let _ = t.await;
+    }
+    metrics.capability_active.get_or_create(&labels).set(0);
+    control_shutdown.trigger();
+    let _ = control.await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+fn warn_unrun_operations(capability: &LoadedCapability, rest: &ikanos_spec::model::ExposesRest) {
+    for r in &rest.resources {
+        for op in &r.operations {
+            if op.handler != Handler::Component {
+                tracing::warn!(
+                    capability = %capability.name,
+                    operation = %op.name.value,
+                    "{}:{}: operation uses call/steps/ref, which this host does not run; it will answer 501",
+                    op.name.file.display(),
+                    op.name.pos
+                );
+            }
+        }
+    }
+}
+
+fn control_address(args: &RunArgs, capability: &LoadedCapability) -> String {
+    if let Some(a) = &args.control {
+        return a.clone();
+    }
+    for e in &capability.model.exposes {
+        if let Exposes::Control(c) = e {
+            let host = c.address.as_ref().map(|a| a.value.as_str()).unwrap_or("localhost");
+            return format!("{host}:{}", c.port.value);
+        }
+    }
+    DEFAULT_CONTROL.to_string()
+}
+
+fn split_host_port(addr: &str) -> Result<(String, u16), String> {
+    let (host, port) = addr.rsplit_once(':').ok_or_else(|| format!("control address '{addr}': expected HOST:PORT"))?;
+    let port = port.parse().map_err(|_| format!("control address '{addr}': '{port}' is not a port"))?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    Ok((host.to_string(), port))
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

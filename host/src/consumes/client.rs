@@ -1,0 +1,106 @@
+//! The pooled HTTP client of one consumed namespace.
+//!
+//! Owns: TLS trust (webpki roots + the system store + an optional per-namespace CA
+//! bundle for private PKI), HTTP/1.1 and HTTP/2 (ALPN), connection pooling and the
+//! connect timeout. Must not touch: request contents or routing decisions.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+use rustls::RootCertStore;
+use thiserror::Error;
+
+pub type HttpClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
+
+#[derive(Debug, Clone)]
+pub struct ClientSettings {
+    pub connect_timeout: Duration,
+    /// Idle pooled connections are closed after this long.
+    pub pool_idle_timeout: Duration,
+    pub pool_max_idle_per_host: usize,
+    /// Also trust the operating system's certificate store.
+    pub system_roots: bool,
+}
+
+impl Default for ClientSettings {
+    fn default() -> Self {
+        ClientSettings {
+            connect_timeout: Duration::from_secs(5),
+            pool_idle_timeout: Duration::from_secs(90),
+            pool_max_idle_per_host: 64,
+            system_roots: true,
+        }
+    }
+}
+
+#[derive(Debug, Error)]
+pub enum TlsError {
+    #[error("cannot read CA bundle {path}: {source}")]
+    ReadBundle { path: PathBuf, source: std::io::Error },
+    #[error("CA bundle {path} holds no usable PEM certificate")]
+    EmptyBundle { path: PathBuf },
+    #[error("CA bundle {path}: {reason}")]
+    BadCertificate { path: PathBuf, reason: String },
+    #[error("TLS set-up failed: {0}")]
+    Config(String),
+}
+
+fn roots(settings: &ClientSettings, ca_bundle: Option<&PathBuf>) -> Result<RootCertStore, TlsError> {
+    let mut roots = RootCertStore::empty();
+    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    if settings.system_roots {
+        // A missing or partly unreadable system store is not fatal: webpki roots remain.
+        for cert in rustls_native_certs::load_native_certs().certs {
+            let _ = roots.add(cert);
+        }
+    }
+    if let Some(path) = ca_bundle {
+        add_bundle(&mut roots, path)?;
+    }
+    Ok(roots)
+}
+
+fn add_bundle(roots: &mut RootCertStore, path: &Path) -> Result<(), TlsError> {
+    let pem = std::fs::read(path).map_err(|source| TlsError::ReadBundle { path: path.into(), source })?;
+    let mut added = 0;
+    for cert in rustls_pemfile::certs(&mut pem.as_slice()) {
+        let cert = cert.map_err(|e| TlsError::BadCertificate { path: path.into(), reason: e.to_string() })?;
+        roots.add(cert).map_err(|e| TlsError::BadCertificate { path: path.into(), reason: e.to_string() })?;
+        added += 1;
+    }
+    if added == 0 {
+        return Err(TlsError::EmptyBundle { path: path.into() });
+    }
+    Ok(())
+}
+
+pub fn build(settings: &ClientSettings, ca_bundle: Option<&PathBuf>) -> Result<HttpClient, TlsError> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let tls = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| TlsError::Config(e.to_string()))?
+        .with_root_certificates(roots(settings, ca_bundle)?)
+        .with_no_client_auth();
+    let mut http = HttpConnector::new();
+    http.enforce_http(false);
+    http.set_nodelay(true);
+    http.set_connect_timeout(Some(settings.connect_timeout));
+    let https = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(tls)
+        .https_or_http()
+        .enable_all_versions()
+        .wrap_connector(http);
+    Ok(Client::builder(TokioExecutor::new())
+        .timer(TokioTimer::new())
+        .pool_timer(TokioTimer::new())
+        .pool_idle_timeout(settings.pool_idle_timeout)
+        .pool_max_idle_per_host(settings.pool_max_idle_per_host)
+        .build(https))
+}

@@ -1,0 +1,348 @@
+//! Consumes: the host's outbound path for calls a component makes.
+//!
+//! Owns: turning (namespace, operation, parameters, body) into an HTTP request to a
+//! declared API — path, query, headers, cookies, body, authentication — sending it on
+//! the namespace's pooled client over the route the tunnel module chose, and recording
+//! `ikanos_http_client_*`. Must not touch: wasm (runtime calls in), listeners
+//! (exposes), or anything not declared in the capability file: an undeclared
+//! namespace, operation or parameter is refused, never guessed.
+
+mod auth;
+mod client;
+mod request;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use http_body_util::{BodyExt, Limited};
+use tracing::Instrument;
+use ikanos_spec::binds::Secrets;
+use ikanos_spec::model::Consumes;
+use thiserror::Error;
+
+pub use client::{ClientSettings, TlsError};
+use auth::Auth;
+use request::PreparedOperation;
+
+use crate::telemetry::{ClientDurationLabels, ClientLabels, Metrics, RouteLabels};
+use crate::tunnel::{Route, TunnelRegistry};
+
+/// Why an outbound call produced no upstream response. Messages never contain secrets.
+#[derive(Debug, Error)]
+pub enum CallError {
+    #[error("unknown operation '{namespace}.{operation}': {detail}")]
+    UnknownOperation { namespace: String, operation: String, detail: String },
+    #[error("invalid input for '{namespace}.{operation}': {detail}")]
+    InvalidInput { namespace: String, operation: String, detail: String },
+    #[error("consumes '{namespace}' routes through a '{kind}' tunnel that is not available: {reason}")]
+    TunnelUnavailable { namespace: String, kind: String, reason: String },
+    #[error("'{namespace}.{operation}' got no response within {after:?}")]
+    Timeout { namespace: String, operation: String, after: Duration },
+    #[error("'{namespace}.{operation}' failed: {detail}")]
+    Transport { namespace: String, operation: String, detail: String },
+    #[error("'{namespace}.{operation}' was refused: {detail}")]
+    Denied { namespace: String, operation: String, detail: String },
+}
+
+impl CallError {
+    fn kind(&self) -> &'static str {
+        match self {
+            CallError::UnknownOperation { .. } => "unknown_operation",
+            CallError::InvalidInput { .. } => "invalid_input",
+            CallError::TunnelUnavailable { .. } => "tunnel_unavailable",
+            CallError::Timeout { .. } => "timeout",
+            CallError::Transport { .. } => "transport",
+            CallError::Denied { .. } => "denied",
+        }
+    }
+}
+
+/// One call as the component asked for it.
+pub struct OutboundCall<'a> {
+    pub namespace: &'a str,
+    pub operation: &'a str,
+    pub params: &'a [(String, String)],
+    pub body: Option<Vec<u8>>,
+    pub request_id: &'a str,
+}
+
+pub struct OutboundResponse {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+/// Settings for every consumed namespace of one capability.
+#[derive(Debug, Clone)]
+pub struct OutboundSettings {
+    pub client: ClientSettings,
+    /// Per-namespace CA bundles (PEM) trusted in addition to the default roots.
+    pub ca_bundles: HashMap<String, std::path::PathBuf>,
+    /// Time for one upstream exchange, response body included.
+    pub request_timeout: Duration,
+    /// Largest upstream response body handed back to the component.
+    pub max_response_body: usize,
+}
+
+impl Default for OutboundSettings {
+    fn default() -> Self {
+        OutboundSettings {
+            client: ClientSettings::default(),
+            ca_bundles: HashMap::new(),
+            request_timeout: Duration::from_secs(30),
+            max_response_body: 16 << 20,
+        }
+    }
+}
+
+#[derive(Debug, Error)]
+pub enum OutboundError {
+    #[error("{file}:{pos}: consumes '{namespace}' authentication: {reason}")]
+    Auth { file: String, pos: String, namespace: String, reason: String },
+    #[error("consumes '{namespace}': {source}")]
+    Tls { namespace: String, source: TlsError },
+    #[error("--ca-bundle names consumes namespace '{0}', which the capability does not declare")]
+    UnknownCaNamespace(String),
+}
+
+/// Readiness of one consumed namespace, for `/health/ready` and `/status`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct NamespaceStatus {
+    pub namespace: String,
+    pub base_uri: String,
+    /// `direct` or `tunnel:<type>`.
+    pub route: String,
+    pub ready: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+struct Namespace {
+    name: String,
+    /// `host:port`, for metrics labels.
+    server_address: String,
+    auth: Auth,
+    route: Route,
+    client: client::HttpClient,
+    operations: HashMap<String, PreparedOperation>,
+}
+
+/// All consumed namespaces of one capability.
+pub struct Outbound {
+    capability: String,
+    namespaces: HashMap<String, Namespace>,
+    secrets: Arc<Secrets>,
+    metrics: Arc<Metrics>,
+    request_timeout: Duration,
+    max_response_body: usize,
+}
+
+impl Outbound {
+    pub fn new(
+        capability: &str,
+        consumes: &[Consumes],
+        secrets: Arc<Secrets>,
+        settings: &OutboundSettings,
+        tunnels: &TunnelRegistry,
+        metrics: Arc<Metrics>,
+    ) -> Result<Self, OutboundError> {
+        for ns in settings.ca_bundles.keys() {
+            if !consumes.iter().any(|c| c.namespace.value == *ns) {
+                return Err(OutboundError::UnknownCaNamespace(ns.clone()));
+            }
+        }
+        let mut namespaces = HashMap::new();
+        for c in consumes {
+            let name = c.namespace.value.clone();
+            let auth = Auth::resolve(c.authentication.as_ref(), &secrets).map_err(|reason| OutboundError::Auth {
+                file: c.namespace.file.display().to_string(),
+                pos: c.namespace.pos.to_string(),
+                namespace: name.clone(),
+                reason,
+            })?;
+            let client = client::build(&settings.client, settings.ca_bundles.get(&name))
+                .map_err(|source| OutboundError::Tls { namespace: name.clone(), source })?;
+            let route = tunnels.route(c.tunnel.as_ref());
+            let operations = request::prepare(c);
+            let url = &c.base_uri.value;
+            let server_address =
+                format!("{}:{}", url.host_str().unwrap_or_default(), url.port_or_known_default().unwrap_or(0));
+            metrics
+                .consumes_ready
+                .get_or_create(&RouteLabels {
+                    capability: capability.to_string(),
+                    ikanos_namespace: name.clone(),
+                    ikanos_route: route.label(),
+                })
+                .set(route.is_ready() as i64);
+            namespaces.insert(
+                name.clone(),
+                Namespace { name, server_address, auth, route, client, operations },
+            );
+        }
+        Ok(Outbound {
+            capability: capability.to_string(),
+            namespaces,
+            secrets,
+            metrics,
+            request_timeout: settings.request_timeout,
+            max_response_body: settings.max_response_body,
+        })
+    }
+
+    /// Status of every consumed namespace, sorted by name.
+    pub fn status(&self) -> Vec<NamespaceStatus> {
+        let mut out: Vec<_> = self
+            .namespaces
+            .values()
+            .map(|ns| NamespaceStatus {
+                namespace: ns.name.clone(),
+                base_uri: ns.operations.values().next().map(|o| o.base_uri()).unwrap_or_default(),
+                route: ns.route.label(),
+                ready: ns.route.is_ready(),
+                reason: ns.route.reason(),
+            })
+            .collect();
+        out.sort_by(|a, b| a.namespace.cmp(&b.namespace));
+        out
+    }
+
+    pub async fn call(&self, call: OutboundCall<'_>) -> Result<OutboundResponse, CallError> {
+        let unknown = |detail: String| CallError::UnknownOperation {
+            namespace: call.namespace.to_string(),
+            operation: call.operation.to_string(),
+            detail,
+        };
+        let ns = self.namespaces.get(call.namespace).ok_or_else(|| {
+            let mut known: Vec<_> = self.namespaces.keys().map(String::as_str).collect();
+            known.sort_unstable();
+            unknown(format!("the capability declares no consumes namespace '{}' (declared: {})", call.namespace, list(&known)))
+        })?;
+        let op = ns.operations.get(call.operation).ok_or_else(|| {
+            let mut known: Vec<_> = ns.operations.keys().map(String::as_str).collect();
+            known.sort_unstable();
+            unknown(format!("namespace '{}' declares no operation '{}' (declared: {})", ns.name, call.operation, list(&known)))
+        })?;
+
+        // Fail closed: a route that is not ready is never dialed, and nothing else is.
+        if let Route::Unavailable { kind, reason } = &ns.route {
+            let err = CallError::TunnelUnavailable {
+                namespace: ns.name.clone(),
+                kind: kind.clone(),
+                reason: reason.clone(),
+            };
+            self.record(ns, op, Some(&err), None, Duration::ZERO);
+            return Err(err);
+        }
+
+        let started = Instant::now();
+        let result = self.exchange(ns, op, &call).await;
+        let status = result.as_ref().ok().map(|r| r.status);
+        self.record(ns, op, result.as_ref().err(), status, started.elapsed());
+        result
+    }
+
+    async fn exchange(&self, ns: &Namespace, op: &PreparedOperation, call: &OutboundCall<'_>) -> Result<OutboundResponse, CallError> {
+        let transport = |detail: String| CallError::Transport {
+            namespace: ns.name.clone(),
+            operation: op.name().to_string(),
+            detail,
+        };
+        let built = op
+            .build(&self.secrets, &ns.auth, call.params, call.body.clone(), call.request_id)
+            .map_err(|detail| CallError::InvalidInput {
+                namespace: ns.name.clone(),
+                operation: op.name().to_string(),
+                detail,
+            })?;
+        let span = tracing::info_span!("consumed_call", capability = %self.capability, namespace = %ns.name, operation = %op.name(), method = %op.method(), request_id = call.request_id);
+        let exchange = async {
+            let mut response = ns.client.request(built.to_request()).await.map_err(|e| transport(error_chain(&e)))?;
+            if let Some(challenge) = ns.auth.digest_challenge(&response) {
+                // Digest needs the server's nonce: answer the challenge once.
+                let retry = built.with_digest(&ns.auth, &challenge).map_err(transport)?;
+                response = ns.client.request(retry).await.map_err(|e| transport(error_chain(&e)))?;
+            }
+            let (parts, body) = response.into_parts();
+            let body = Limited::new(body, self.max_response_body)
+                .collect()
+                .await
+                .map_err(|e| transport(format!("reading the response body: {e}")))?
+                .to_bytes();
+            Ok::<_, CallError>((parts, body))
+        }
+        .instrument(span);
+        let (parts, body) = tokio::time::timeout(self.request_timeout, exchange)
+            .await
+            .map_err(|_| CallError::Timeout {
+                namespace: ns.name.clone(),
+                operation: op.name().to_string(),
+                after: self.request_timeout,
+            })??;
+        let headers = parts
+            .headers
+            .iter()
+            .filter_map(|(k, v)| Some((k.as_str().to_string(), v.to_str().ok()?.to_string())))
+            .collect();
+        Ok(OutboundResponse { status: parts.status.as_u16(), headers, body: Vec::from(body) })
+    }
+
+    fn record(&self, ns: &Namespace, op: &PreparedOperation, err: Option<&CallError>, status: Option<u16>, took: Duration) {
+        let outcome = match (err, status) {
+            (Some(e), _) => e.kind().to_string(),
+            (None, Some(s)) => s.to_string(),
+            (None, None) => "unknown".to_string(),
+        };
+        let route = ns.route.label();
+        self.metrics
+            .client_calls
+            .get_or_create(&ClientLabels {
+                capability: self.capability.clone(),
+                ikanos_namespace: ns.name.clone(),
+                ikanos_operation_id: op.name().to_string(),
+                http_request_method: op.method().to_string(),
+                server_address: ns.server_address.clone(),
+                ikanos_route: route.clone(),
+                outcome,
+            })
+            .inc();
+        if status.is_some() {
+            self.metrics
+                .client_duration
+                .get_or_create(&ClientDurationLabels {
+                    capability: self.capability.clone(),
+                    ikanos_namespace: ns.name.clone(),
+                    ikanos_operation_id: op.name().to_string(),
+                    ikanos_route: route,
+                })
+                .observe(took.as_secs_f64());
+        }
+        if let Some(e) = err {
+            tracing::warn!(capability = %self.capability, namespace = %ns.name, operation = %op.name(), error = %e, "consumed call failed");
+        }
+    }
+}
+
+fn list(names: &[&str]) -> String {
+    if names.is_empty() {
+        "none".to_string()
+    } else {
+        names.join(", ")
+    }
+}
+
+/// hyper-util's errors say little at the top level; the cause chain says what happened.
+fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        source = s.source();
+    }
+    out
+}

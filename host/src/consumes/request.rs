@@ -1,0 +1,346 @@
+//! Building one outbound HTTP request from a declared consumed operation.
+//!
+//! Owns: merging declared parameters (namespace → resource → operation), checking what
+//! the component supplied against them, and placing each value in the path, query,
+//! headers, cookies or body. Must not touch: sockets or routing. Pure, so it is tested
+//! without a network.
+
+use std::collections::BTreeMap;
+
+use bytes::Bytes;
+use http::header::{HeaderName, HeaderValue, CONTENT_TYPE, COOKIE, USER_AGENT};
+use http::{HeaderMap, Method};
+use http_body_util::Full;
+use ikanos_spec::binds::Secrets;
+use ikanos_spec::model::{Consumes, HttpMethod, ParamIn, Pos, RequestBody, Spanned, Template};
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+use url::Url;
+
+use super::auth::{Auth, DigestChallenge};
+
+/// Characters left as they are in a path segment (RFC 3986 unreserved).
+const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
+
+const HOST_USER_AGENT: &str = concat!("ikanos/", env!("CARGO_PKG_VERSION"));
+
+/// Headers a parameter may never set: they belong to the transport or the host.
+const RESERVED_HEADERS: &[&str] = &[
+    "host",
+    "content-length",
+    "transfer-encoding",
+    "connection",
+    "upgrade",
+    "te",
+    "trailer",
+    "keep-alive",
+    "proxy-authorization",
+    "proxy-connection",
+];
+
+#[derive(Debug, Clone)]
+struct DeclaredParam {
+    name: String,
+    location: ParamIn,
+    value: Option<Template>,
+}
+
+/// A consumed operation with everything that does not change per call worked out.
+#[derive(Debug, Clone)]
+pub struct PreparedOperation {
+    name: String,
+    method: Method,
+    base: Url,
+    /// The resource path template, e.g. `/customers/{{id}}`.
+    path: String,
+    params: Vec<DeclaredParam>,
+    body: Option<RequestBody>,
+}
+
+/// Every operation of a consumes entry, by name.
+pub fn prepare(consumes: &Consumes) -> std::collections::HashMap<String, PreparedOperation> {
+    let mut out = std::collections::HashMap::new();
+    for resource in &consumes.resources {
+        for op in &resource.operations {
+            // Later levels override earlier ones by name.
+            let mut params: Vec<DeclaredParam> = Vec::new();
+            for p in consumes
+                .input_parameters
+                .iter()
+                .chain(&resource.input_parameters)
+                .chain(&op.input_parameters)
+            {
+                let declared = DeclaredParam { name: p.name.value.clone(), location: p.location, value: p.value.clone() };
+                match params.iter_mut().find(|q| q.name == declared.name) {
+                    Some(existing) => *existing = declared,
+                    None => params.push(declared),
+                }
+            }
+            out.insert(
+                op.name.value.clone(),
+                PreparedOperation {
+                    name: op.name.value.clone(),
+                    method: method(op.method),
+                    base: consumes.base_uri.value.clone(),
+                    path: resource.path.value.clone(),
+                    params,
+                    body: op.body.clone(),
+                },
+            );
+        }
+    }
+    out
+}
+
+fn method(m: HttpMethod) -> Method {
+    match m {
+        HttpMethod::Get => Method::GET,
+        HttpMethod::Post => Method::POST,
+        HttpMethod::Put => Method::PUT,
+        HttpMethod::Patch => Method::PATCH,
+        HttpMethod::Delete => Method::DELETE,
+    }
+}
+
+/// A request ready to send, kept as parts so that a Digest challenge can be answered
+/// by sending it again.
+pub struct BuiltRequest {
+    pub method: Method,
+    pub url: Url,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+impl BuiltRequest {
+    pub fn to_request(&self) -> http::Request<Full<Bytes>> {
+        let mut req = http::Request::new(Full::new(self.body.clone()));
+        *req.method_mut() = self.method.clone();
+        // A Url always parses as a Uri.
+        *req.uri_mut() = self.url.as_str().parse().expect("a parsed URL is a valid URI");
+        *req.headers_mut() = self.headers.clone();
+        req
+    }
+
+    pub fn with_digest(&self, auth: &Auth, challenge: &DigestChallenge) -> Result<http::Request<Full<Bytes>>, String> {
+        let mut req = self.to_request();
+        let path = match self.url.query() {
+            Some(q) => format!("{}?{}", self.url.path(), q),
+            None => self.url.path().to_string(),
+        };
+        let value = auth.digest_answer(challenge, self.method.as_str(), &path, &self.body)?;
+        req.headers_mut().insert(http::header::AUTHORIZATION, value);
+        Ok(req)
+    }
+}
+
+impl PreparedOperation {
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn method(&self) -> &Method {
+        &self.method
+    }
+
+    pub fn base_uri(&self) -> String {
+        self.base.to_string()
+    }
+
+    /// Build the request for one call. Errors are messages for `invalid-input`.
+    pub fn build(
+        &self,
+        secrets: &Secrets,
+        auth: &Auth,
+        supplied: &[(String, String)],
+        body: Option<Vec<u8>>,
+        request_id: &str,
+    ) -> Result<BuiltRequest, String> {
+        let values = self.values(secrets, supplied)?;
+
+        let mut url = self.base.clone();
+        let path = self.render_path(&values)?;
+        let joined = format!("{}{}", url.path().trim_end_matches('/'), path);
+        url.set_path(&joined);
+
+        let mut headers = HeaderMap::new();
+        let mut cookies = Vec::new();
+        let mut body_fields = serde_json::Map::new();
+        {
+            let mut query = url.query_pairs_mut();
+            for p in &self.params {
+                let Some(vals) = values.get(p.name.as_str()) else { continue };
+                for v in vals {
+                    match p.location {
+                        ParamIn::Query => {
+                            query.append_pair(&p.name, v);
+                        }
+                        ParamIn::Header => {
+                            let name = header_name(&p.name)?;
+                            let value = HeaderValue::from_str(v)
+                                .map_err(|_| format!("header parameter '{}' has characters a header cannot carry", p.name))?;
+                            headers.append(name, value);
+                        }
+                        ParamIn::Cookie => {
+                            if v.contains([';', '\r', '\n']) {
+                                return Err(format!("cookie parameter '{}' may not contain ';' or line breaks", p.name));
+                            }
+                            cookies.push(format!("{}={}", p.name, v));
+                        }
+                        ParamIn::Body => {
+                            body_fields.insert(p.name.clone(), serde_json::Value::String(v.clone()));
+                        }
+                        // The path is rendered above; `environment` parameters describe the
+                        // engine's environment upstream and are never sent.
+                        ParamIn::Path | ParamIn::Environment => {}
+                    }
+                }
+            }
+        }
+        if url.query() == Some("") {
+            url.set_query(None);
+        }
+        if !cookies.is_empty() {
+            let value = HeaderValue::from_str(&cookies.join("; ")).map_err(|_| "cookie values are not valid in a header".to_string())?;
+            headers.insert(COOKIE, value);
+        }
+
+        let body = match body {
+            Some(b) => {
+                if !headers.contains_key(CONTENT_TYPE) {
+                    let ct = if serde_json::from_slice::<serde_json::Value>(&b).is_ok() {
+                        "application/json"
+                    } else {
+                        "application/octet-stream"
+                    };
+                    headers.insert(CONTENT_TYPE, HeaderValue::from_static(ct));
+                }
+                Bytes::from(b)
+            }
+            None if !body_fields.is_empty() => {
+                headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+                Bytes::from(serde_json::Value::Object(body_fields).to_string())
+            }
+            None => self.declared_body(secrets, &values, &mut headers)?,
+        };
+
+        headers.insert(USER_AGENT, HeaderValue::from_static(HOST_USER_AGENT));
+        if let Ok(v) = HeaderValue::from_str(request_id) {
+            headers.insert(HeaderName::from_static("x-request-id"), v);
+        }
+        // Authentication last, so no parameter can replace it.
+        auth.apply(&mut url, &mut headers);
+        Ok(BuiltRequest { method: self.method.clone(), url, headers, body })
+    }
+
+    /// Caller values checked against the declaration, plus fixed values rendered.
+    fn values(&self, secrets: &Secrets, supplied: &[(String, String)]) -> Result<BTreeMap<&str, Vec<String>>, String> {
+        let mut values: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+        for (name, value) in supplied {
+            let Some(p) = self.params.iter().find(|p| p.name == *name) else {
+                let declared: Vec<_> = self.params.iter().filter(|p| p.value.is_none()).map(|p| p.name.as_str()).collect();
+                return Err(format!(
+                    "operation '{}' declares no parameter '{}' (it takes: {})",
+                    self.name,
+                    name,
+                    if declared.is_empty() { "none".to_string() } else { declared.join(", ") }
+                ));
+            };
+            if p.value.is_some() {
+                return Err(format!("parameter '{name}' is fixed by the capability file and cannot be set"));
+            }
+            let slot = values.entry(p.name.as_str()).or_default();
+            if !slot.is_empty() && p.location != ParamIn::Query {
+                return Err(format!("parameter '{name}' was given more than once"));
+            }
+            slot.push(value.clone());
+        }
+        let lookup = |n: &str| supplied.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone());
+        for p in &self.params {
+            if let Some(t) = &p.value {
+                let rendered = secrets.render(t, &lookup).map_err(|e| format!("parameter '{}': {e}", p.name))?;
+                values.insert(p.name.as_str(), vec![rendered.expose().to_string()]);
+            }
+        }
+        Ok(values)
+    }
+
+    /// Substitute `{{name}}` / `{name}` placeholders with percent-encoded values.
+    fn render_path(&self, values: &BTreeMap<&str, Vec<String>>) -> Result<String, String> {
+        let mut out = String::with_capacity(self.path.len());
+        let mut rest = self.path.as_str();
+        while let Some(start) = rest.find('{') {
+            out.push_str(&rest[..start]);
+            let (open, close) = if rest[start..].starts_with("{{") { (2, "}}") } else { (1, "}") };
+            let after = &rest[start + open..];
+            let Some(end) = after.find(close) else {
+                out.push_str(&rest[start..]);
+                return Ok(out);
+            };
+            let name = after[..end].trim();
+            let value = values
+                .get(name)
+                .and_then(|v| v.first())
+                .ok_or_else(|| format!("path parameter '{name}' is missing"))?;
+            if value.is_empty() {
+                return Err(format!("path parameter '{name}' is empty"));
+            }
+            out.extend(utf8_percent_encode(value, SEGMENT));
+            rest = &after[end + close.len()..];
+        }
+        out.push_str(rest);
+        Ok(out)
+    }
+
+    fn declared_body(
+        &self,
+        secrets: &Secrets,
+        values: &BTreeMap<&str, Vec<String>>,
+        headers: &mut HeaderMap,
+    ) -> Result<Bytes, String> {
+        let lookup = |n: &str| values.get(n).and_then(|v| v.first().cloned());
+        let render = |t: &Template| secrets.render(t, &lookup).map(|s| s.expose().to_string()).map_err(|e| format!("body: {e}"));
+        match &self.body {
+            None => Ok(Bytes::new()),
+            Some(RequestBody::Json(data)) => {
+                let rendered = render_json(data, &|s| {
+                    if s.contains("{{") {
+                        let t = Template::parse(Spanned { value: s.to_string(), pos: Pos::default(), file: Default::default() });
+                        render(&t)
+                    } else {
+                        Ok(s.to_string())
+                    }
+                })?;
+                headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+                Ok(Bytes::from(rendered.to_string()))
+            }
+            Some(RequestBody::Text(t)) => {
+                headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+                Ok(Bytes::from(render(t)?))
+            }
+            Some(RequestBody::Raw(t)) => Ok(Bytes::from(render(t)?)),
+            Some(RequestBody::Other { kind }) => Err(format!("request bodies of type '{kind}' are not supported yet")),
+        }
+    }
+}
+
+fn render_json(v: &serde_json::Value, f: &dyn Fn(&str) -> Result<String, String>) -> Result<serde_json::Value, String> {
+    Ok(match v {
+        serde_json::Value::String(s) => serde_json::Value::String(f(s)?),
+        serde_json::Value::Array(a) => serde_json::Value::Array(a.iter().map(|x| render_json(x, f)).collect::<Result<_, _>>()?),
+        serde_json::Value::Object(o) => {
+            let mut m = serde_json::Map::new();
+            for (k, x) in o {
+                m.insert(k.clone(), render_json(x, f)?);
+            }
+            serde_json::Value::Object(m)
+        }
+        other => other.clone(),
+    })
+}
+
+fn header_name(name: &str) -> Result<HeaderName, String> {
+    let h = HeaderName::from_bytes(name.as_bytes()).map_err(|_| format!("'{name}' is not a valid header name"))?;
+    if RESERVED_HEADERS.contains(&h.as_str()) {
+        return Err(format!("header '{name}' is reserved for the transport"));
+    }
+    Ok(h)
+}

@@ -1,0 +1,120 @@
+//! The control port: liveness, readiness, Prometheus metrics and status, on a listener
+//! of its own that is always up while the host runs.
+//!
+//! Owns: the JSON shapes of `/health/*` and `/status`, and the readiness rule
+//! (ready = every consumed namespace routable, every served adapter listening, not
+//! draining). Must not touch: capability traffic. Nothing here reveals a secret:
+//! it reports names, addresses, states and reasons only.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use http::{Method, StatusCode};
+use http_body_util::Full;
+use serde_json::json;
+
+use crate::capability::LoadedCapability;
+use crate::exposes::AdapterStatus;
+use crate::server::{self, Request, Response};
+use crate::telemetry::Metrics;
+
+pub struct HostState {
+    pub capability: Arc<LoadedCapability>,
+    pub adapters: Vec<AdapterStatus>,
+    pub metrics: Arc<Metrics>,
+    pub started: Instant,
+    draining: AtomicBool,
+}
+
+impl HostState {
+    pub fn new(capability: Arc<LoadedCapability>, adapters: Vec<AdapterStatus>, metrics: Arc<Metrics>) -> Arc<Self> {
+        Arc::new(HostState { capability, adapters, metrics, started: Instant::now(), draining: AtomicBool::new(false) })
+    }
+
+    /// From now on readiness answers 503, so that balancers stop sending traffic.
+    pub fn start_draining(&self) {
+        self.draining.store(true, Ordering::SeqCst);
+    }
+
+    fn readiness(&self) -> (bool, serde_json::Value) {
+        let consumes = self.capability.outbound.status();
+        let draining = self.draining.load(Ordering::SeqCst);
+        let ready = !draining && consumes.iter().all(|c| c.ready) && self.adapters.iter().all(AdapterStatus::is_ready);
+        let body = json!({
+            "status": if ready { "UP" } else { "DEGRADED" },
+            "capability": self.capability.name,
+            "draining": draining,
+            "adapters": self.adapters,
+            "consumes": consumes,
+        });
+        (ready, body)
+    }
+
+    fn status(&self) -> serde_json::Value {
+        let (ready, _) = self.readiness();
+        let model = &self.capability.model;
+        let sandbox = self.capability.sandbox.as_ref();
+        json!({
+            "capability": {
+                "name": self.capability.name,
+                "file": model.file.display().to_string(),
+                "ikanos": model.version.value,
+                "display": model.info.as_ref().and_then(|i| i.display.clone()),
+                "state": if ready { "ready" } else { "degraded" },
+            },
+            "host": { "version": env!("CARGO_PKG_VERSION"), "uptimeSeconds": self.started.elapsed().as_secs() },
+            "component": self.capability.component,
+            "instancesActive": sandbox.map(|s| s.active_instances()).unwrap_or(0),
+            "limits": sandbox.map(|s| {
+                let l = s.limits();
+                json!({
+                    "memoryBytes": l.memory_bytes,
+                    "cpuTimeMs": l.cpu_time.as_millis() as u64,
+                    "requestTimeoutMs": l.request_timeout.as_millis() as u64,
+                    "maxOutboundCalls": l.max_outbound_calls,
+                    "maxConcurrency": l.max_concurrency,
+                    "maxRequestBody": l.max_request_body,
+                    "maxResponseBody": l.max_response_body,
+                })
+            }),
+            "adapters": self.adapters,
+            "consumes": self.capability.outbound.status(),
+        })
+    }
+
+    pub fn into_handler(self: Arc<Self>) -> server::Handler {
+        Arc::new(move |req| {
+            let state = self.clone();
+            Box::pin(async move { state.handle(req) })
+        })
+    }
+
+    fn handle(&self, req: Request) -> Response {
+        if req.method() != Method::GET && req.method() != Method::HEAD {
+            return server::json(StatusCode::METHOD_NOT_ALLOWED, &json!({ "error": "the control port only answers GET" }));
+        }
+        match req.uri().path() {
+            "/health/live" => server::json(StatusCode::OK, &json!({ "status": "UP" })),
+            "/health/ready" => {
+                let (ready, body) = self.readiness();
+                let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+                server::json(status, &body)
+            }
+            "/metrics" => {
+                let mut resp = http::Response::new(Full::new(Bytes::from(self.metrics.encode())));
+                resp.headers_mut().insert(
+                    http::header::CONTENT_TYPE,
+                    http::HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8"),
+                );
+                resp
+            }
+            "/status" => server::json(StatusCode::OK, &self.status()),
+            other => server::json(
+                StatusCode::NOT_FOUND,
+                &json!({ "error": format!("no such control endpoint: {other}"), "endpoints": ["/health/live", "/health/ready", "/metrics", "/status"] }),
+            ),
+        }
+    }
+}

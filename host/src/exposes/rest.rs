@@ -1,0 +1,396 @@
+//! The REST adapter: serves each exposed operation at its declared method and path.
+//!
+//! Owns: route matching, extracting declared inputs (path, query, header, cookie,
+//! body), checking them (type, pattern), request ids, and mapping the component's
+//! answer or failure to an HTTP response and `ikanos_request_*` metrics. Must not
+//! touch: secrets (only literal declared values are handed to the component) or
+//! outbound calls.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use http::{HeaderValue, Method, StatusCode};
+use http_body_util::{BodyExt, Full, Limited};
+use ikanos_spec::model::{ExposedParam, ExposesRest, Handler, HttpMethod, ParamIn, TemplatePart};
+use percent_encoding::percent_decode_str;
+use regex::Regex;
+use serde_json::json;
+use tracing::Instrument;
+
+use crate::capability::LoadedCapability;
+use crate::runtime::{HandlerError, InboundRequest, InvokeError};
+use crate::server::{self, Request, Response};
+use crate::telemetry::{AdapterType, ErrorLabels, Metrics, OperationLabels, RequestLabels};
+
+#[derive(Debug)]
+enum Segment {
+    Literal(String),
+    Param(String),
+}
+
+struct Input {
+    name: String,
+    location: ParamIn,
+    ty: String,
+    pattern: Option<Regex>,
+    fixed: Option<String>,
+}
+
+struct Operation {
+    name: String,
+    handler: Handler,
+    inputs: Vec<Input>,
+}
+
+struct RouteEntry {
+    segments: Vec<Segment>,
+    methods: Vec<(Method, Arc<Operation>)>,
+}
+
+pub struct RestAdapter {
+    capability: Arc<LoadedCapability>,
+    namespace: String,
+    routes: Vec<RouteEntry>,
+    metrics: Arc<Metrics>,
+}
+
+fn parse_path(path: &str) -> Vec<Segment> {
+    path.split('/')
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            let inner = s.strip_prefix("{{").and_then(|x| x.strip_suffix("}}")).or_else(|| s.strip_prefix('{').and_then(|x| x.strip_suffix('}')));
+            match inner {
+                Some(name) => Segment::Param(name.trim().to_string()),
+                None => Segment::Literal(s.to_string()),
+            }
+        })
+        .collect()
+}
+
+fn method(m: HttpMethod) -> Method {
+    match m {
+        HttpMethod::Get => Method::GET,
+        HttpMethod::Post => Method::POST,
+        HttpMethod::Put => Method::PUT,
+        HttpMethod::Patch => Method::PATCH,
+        HttpMethod::Delete => Method::DELETE,
+    }
+}
+
+fn input(p: &ExposedParam, operation: &str) -> Result<Input, String> {
+    let pattern = match &p.pattern {
+        Some(pat) => Some(Regex::new(pat).map_err(|e| format!("operation '{operation}' input '{}': pattern is not a valid regular expression: {e}", p.name.value))?),
+        None => None,
+    };
+    let fixed = match &p.value {
+        None => None,
+        Some(t) => {
+            // A fixed value that names a bind would hand a secret to the component.
+            if t.parts.iter().any(|part| matches!(part, TemplatePart::Ref { .. })) {
+                return Err(format!(
+                    "{}:{}: operation '{operation}' input '{}': a fixed exposed value may not reference binds, because the component would see it",
+                    t.raw.file.display(),
+                    t.raw.pos,
+                    p.name.value
+                ));
+            }
+            Some(t.raw.value.clone())
+        }
+    };
+    Ok(Input { name: p.name.value.clone(), location: p.location, ty: p.ty.clone(), pattern, fixed })
+}
+
+impl RestAdapter {
+    pub fn new(capability: Arc<LoadedCapability>, spec: &ExposesRest, metrics: Arc<Metrics>) -> Result<Self, String> {
+        let mut routes = Vec::new();
+        for resource in &spec.resources {
+            let mut methods = Vec::new();
+            for op in &resource.operations {
+                // Operation inputs override resource inputs of the same name.
+                let mut inputs: Vec<Input> = Vec::new();
+                for p in resource.input_parameters.iter().chain(&op.input_parameters) {
+                    let i = input(p, &op.name.value)?;
+                    inputs.retain(|existing| existing.name != i.name);
+                    inputs.push(i);
+                }
+                methods.push((method(op.method), Arc::new(Operation { name: op.name.value.clone(), handler: op.handler.clone(), inputs })));
+            }
+            routes.push(RouteEntry { segments: parse_path(&resource.path.value), methods });
+        }
+        // Literal segments win over parameters: `/customers/search` before `/customers/{id}`.
+        routes.sort_by_key(|r| std::cmp::Reverse(r.segments.iter().filter(|s| matches!(s, Segment::Literal(_))).count()));
+        Ok(RestAdapter { capability, namespace: spec.namespace.value.clone(), routes, metrics })
+    }
+
+    pub fn into_handler(self) -> server::Handler {
+        let adapter = Arc::new(self);
+        Arc::new(move |req| {
+            let adapter = adapter.clone();
+            Box::pin(async move { adapter.handle(req).await })
+        })
+    }
+
+    fn find(&self, path: &str) -> Option<(&RouteEntry, HashMap<String, String>)> {
+        let parts: Vec<String> = path
+            .split('/')
+            .filter(|s| !s.is_empty())
+            .map(|s| percent_decode_str(s).decode_utf8_lossy().into_owned())
+            .collect();
+        'routes: for route in &self.routes {
+            if route.segments.len() != parts.len() {
+                continue;
+            }
+            let mut captures = HashMap::new();
+            for (seg, part) in route.segments.iter().zip(&parts) {
+                match seg {
+                    Segment::Literal(l) if l == part => {}
+                    Segment::Literal(_) => continue 'routes,
+                    Segment::Param(name) => {
+                        captures.insert(name.clone(), part.clone());
+                    }
+                }
+            }
+            return Some((route, captures));
+        }
+        None
+    }
+
+    async fn handle(&self, req: Request) -> Response {
+        let started = Instant::now();
+        let request_id = crate::request_id::from_header(req.headers().get("x-request-id"));
+        let method = req.method().clone();
+        let span = tracing::info_span!("request", capability = %self.capability.name, adapter = "rest", namespace = %self.namespace, %method, path = %req.uri().path(), request_id = %request_id);
+        let (operation, mut response) = self.route(req, &request_id).instrument(span.clone()).await;
+        if let Ok(v) = HeaderValue::from_str(&request_id) {
+            response.headers_mut().insert("x-request-id", v);
+        }
+        let status = response.status().as_u16();
+        let operation_id = operation.unwrap_or_else(|| "unmatched".to_string());
+        self.metrics
+            .requests
+            .get_or_create(&RequestLabels {
+                capability: self.capability.name.clone(),
+                ikanos_adapter_type: AdapterType::rest,
+                ikanos_operation_id: operation_id.clone(),
+                http_request_method: method.to_string(),
+                http_response_status_code: status,
+            })
+            .inc();
+        self.metrics
+            .request_duration
+            .get_or_create(&OperationLabels {
+                capability: self.capability.name.clone(),
+                ikanos_adapter_type: AdapterType::rest,
+                ikanos_operation_id: operation_id,
+            })
+            .observe(started.elapsed().as_secs_f64());
+        span.in_scope(|| tracing::info!(status, elapsed_ms = started.elapsed().as_secs_f64() * 1000.0, "handled"));
+        response
+    }
+
+    /// Returns the matched operation's name (for metrics) and the response.
+    async fn route(&self, req: Request, request_id: &str) -> (Option<String>, Response) {
+        let Some((route, captures)) = self.find(req.uri().path()) else {
+            return (None, error(StatusCode::NOT_FOUND, request_id, format!("no operation is exposed at {}", req.uri().path())));
+        };
+        let Some((_, op)) = route.methods.iter().find(|(m, _)| *m == req.method()) else {
+            let allow = route.methods.iter().map(|(m, _)| m.as_str()).collect::<Vec<_>>().join(", ");
+            let mut resp = error(StatusCode::METHOD_NOT_ALLOWED, request_id, format!("{} is not allowed here; use {allow}", req.method()));
+            if let Ok(v) = HeaderValue::from_str(&allow) {
+                resp.headers_mut().insert(http::header::ALLOW, v);
+            }
+            return (None, resp);
+        };
+        let name = Some(op.name.clone());
+        let response = match self.call(op, req, captures, request_id).await {
+            Ok(r) => r,
+            Err((status, kind, message)) => {
+                if let Some(kind) = kind {
+                    self.metrics
+                        .request_errors
+                        .get_or_create(&ErrorLabels {
+                            capability: self.capability.name.clone(),
+                            ikanos_adapter_type: AdapterType::rest,
+                            ikanos_operation_id: op.name.clone(),
+                            error_type: kind.to_string(),
+                        })
+                        .inc();
+                }
+                if status.is_server_error() {
+                    tracing::warn!(operation = %op.name, status = status.as_u16(), error = %message, "request failed");
+                }
+                error(status, request_id, message)
+            }
+        };
+        (name, response)
+    }
+
+    async fn call(
+        &self,
+        op: &Operation,
+        req: Request,
+        captures: HashMap<String, String>,
+        request_id: &str,
+    ) -> Result<Response, (StatusCode, Option<&'static str>, String)> {
+        let bad = |msg: String| (StatusCode::BAD_REQUEST, Some("invalid_input"), msg);
+        let sandbox = match (&op.handler, &self.capability.sandbox) {
+            (Handler::Component, Some(s)) => s.clone(),
+            (Handler::Component, None) => {
+                return Err((StatusCode::INTERNAL_SERVER_ERROR, Some("no_component"), "no component is loaded".into()))
+            }
+            (other, _) => {
+                let how = match other {
+                    Handler::Call(_) => "call",
+                    Handler::Steps => "steps",
+                    _ => "ref",
+                };
+                return Err((
+                    StatusCode::NOT_IMPLEMENTED,
+                    Some("not_implemented"),
+                    format!("operation '{}' is declared with '{how}', which this host does not run; handle it in the component instead", op.name),
+                ));
+            }
+        };
+
+        let (parts, body) = req.into_parts();
+        let limit = sandbox.limits().max_request_body;
+        let body = match Limited::new(body, limit).collect().await {
+            Ok(b) => b.to_bytes(),
+            Err(e) => {
+                if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() {
+                    return Err((StatusCode::PAYLOAD_TOO_LARGE, Some("body_too_large"), format!("the request body exceeds {limit} bytes")));
+                }
+                return Err(bad(format!("reading the request body failed: {e}")));
+            }
+        };
+
+        let inputs = extract_inputs(op, &parts, &captures, &body).map_err(bad)?;
+        let request = InboundRequest {
+            operation: op.name.clone(),
+            inputs,
+            body: if body.is_empty() { None } else { Some(body.to_vec()) },
+        };
+        match sandbox.invoke(request_id, request).await {
+            Ok(resp) => {
+                let status = StatusCode::from_u16(resp.status).ok().filter(|s| s.as_u16() >= 200).ok_or_else(|| {
+                    (StatusCode::INTERNAL_SERVER_ERROR, Some("bad_response"), format!("the component answered with an invalid status {}", resp.status))
+                })?;
+                let content_type = HeaderValue::from_str(&resp.content_type).map_err(|_| {
+                    (StatusCode::INTERNAL_SERVER_ERROR, Some("bad_response"), "the component answered with an invalid content type".to_string())
+                })?;
+                let mut out = http::Response::new(Full::new(Bytes::from(resp.body)));
+                *out.status_mut() = status;
+                out.headers_mut().insert(http::header::CONTENT_TYPE, content_type);
+                Ok(out)
+            }
+            Err(e) => Err(invoke_error(e)),
+        }
+    }
+}
+
+fn invoke_error(e: InvokeError) -> (StatusCode, Option<&'static str>, String) {
+    let kind = e.kind();
+    let status = match &e {
+        InvokeError::Handler(HandlerError::InvalidInput(_)) => StatusCode::BAD_REQUEST,
+        InvokeError::Handler(HandlerError::NotFound(_)) => StatusCode::NOT_FOUND,
+        InvokeError::Handler(HandlerError::Upstream(_)) => StatusCode::BAD_GATEWAY,
+        InvokeError::Handler(HandlerError::Internal(_)) => StatusCode::INTERNAL_SERVER_ERROR,
+        InvokeError::Trap(_) | InvokeError::MemoryLimit(_) | InvokeError::ResponseTooLarge(..) => StatusCode::INTERNAL_SERVER_ERROR,
+        InvokeError::CpuDeadline(_) | InvokeError::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
+        InvokeError::Overloaded(_) => StatusCode::SERVICE_UNAVAILABLE,
+    };
+    (status, Some(kind), e.to_string())
+}
+
+fn extract_inputs(
+    op: &Operation,
+    parts: &http::request::Parts,
+    captures: &HashMap<String, String>,
+    body: &Bytes,
+) -> Result<Vec<(String, String)>, String> {
+    let query: Vec<(String, String)> = parts
+        .uri
+        .query()
+        .map(|q| url::form_urlencoded::parse(q.as_bytes()).into_owned().collect())
+        .unwrap_or_default();
+    let cookies: Vec<(String, String)> = parts
+        .headers
+        .get_all(http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('=').map(|(k, v)| (k.to_string(), v.to_string())))
+        .collect();
+    let json_body: Option<serde_json::Map<String, serde_json::Value>> = if op.inputs.iter().any(|i| i.location == ParamIn::Body) {
+        serde_json::from_slice(body).ok()
+    } else {
+        None
+    };
+
+    let mut out = Vec::new();
+    for input in &op.inputs {
+        let value = if let Some(fixed) = &input.fixed {
+            Some(fixed.clone())
+        } else {
+            match input.location {
+                ParamIn::Path => captures.get(&input.name).cloned(),
+                ParamIn::Query => query.iter().find(|(k, _)| *k == input.name).map(|(_, v)| v.clone()),
+                ParamIn::Header => match parts.headers.get(input.name.as_str()) {
+                    Some(v) => Some(v.to_str().map_err(|_| format!("header '{}' is not valid text", input.name))?.to_string()),
+                    None => None,
+                },
+                ParamIn::Cookie => cookies.iter().find(|(k, _)| *k == input.name).map(|(_, v)| v.clone()),
+                ParamIn::Body => json_body.as_ref().and_then(|m| m.get(&input.name)).map(|v| match v {
+                    serde_json::Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                }),
+                ParamIn::Environment => None,
+            }
+        };
+        let Some(value) = value else {
+            if input.location == ParamIn::Path {
+                return Err(format!("path input '{}' is missing", input.name));
+            }
+            continue;
+        };
+        check_type(input, &value)?;
+        if let Some(re) = &input.pattern {
+            if !re.is_match(&value) {
+                return Err(format!("input '{}' does not match the pattern {}", input.name, re.as_str()));
+            }
+        }
+        out.push((input.name.clone(), value));
+    }
+    Ok(out)
+}
+
+fn check_type(input: &Input, value: &str) -> Result<(), String> {
+    let ok = match input.ty.as_str() {
+        "integer" => value.parse::<i64>().is_ok(),
+        "number" => value.parse::<f64>().map(|f| f.is_finite()).unwrap_or(false),
+        "boolean" => value == "true" || value == "false",
+        "array" | "object" => serde_json::from_str::<serde_json::Value>(value).is_ok_and(|v| match input.ty.as_str() {
+            "array" => v.is_array(),
+            _ => v.is_object(),
+        }),
+        _ => true,
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("input '{}' must be of type {}, got '{}'", input.name, input.ty, truncate(value, 64)))
+    }
+}
+
+fn truncate(s: &str, max: usize) -> &str {
+    match s.char_indices().nth(max) {
+        Some((i, _)) => &s[..i],
+        None => s,
+    }
+}
+
+fn error(status: StatusCode, request_id: &str, message: String) -> Response {
+    server::json(status, &json!({ "error": message, "status": status.as_u16(), "requestId": request_id }))
+}

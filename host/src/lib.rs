@@ -1,0 +1,23 @@
+//! ikanos: runs Ikanos capabilities as sandboxed WebAssembly components.
+//!
+//! Data flows one way:
+//! capability file → [`ikanos_spec`] (validated model, binds) → [`capability`] (a running
+//! capability: component + outbound router) → [`exposes`] (an inbound request) →
+//! [`runtime`] (a fresh component instance) → [`consumes`] (a declared outbound call) →
+//! [`tunnel`] (the route) → the wire.
+//!
+//! The host owns every piece of authority: sockets, secrets, TLS, pools, health,
+//! metrics. The component owns none; it names declared operations and the host acts.
+
+pub mod capability;
+pub mod cli;
+pub mod consumes;
+pub mod control;
+pub mod exposes;
+pub mod request_id;
+pub mod runtime;
+pub mod server;
+pub mod telemetry;
+pub mod tunnel;
+
+pub use ikanos_spec as spec;

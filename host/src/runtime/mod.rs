@@ -1,0 +1,459 @@
+//! The wasm runtime: one engine per host, one pre-instantiated component per
+//! capability, one fresh instance per request.
+//!
+//! Owns: wasmtime configuration (pooling allocator, epoch interruption), the linker
+//! (WASI with no ambient authority + our WIT imports), component loading and caching,
+//! per-request limits (memory, CPU time, wall time, outbound calls, concurrency) and
+//! mapping guest failures to typed errors. Must not touch: HTTP serving (exposes) or
+//! building outbound requests (consumes) — it only hands calls through.
+
+pub mod bindings;
+mod cache;
+mod output;
+
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use thiserror::Error;
+use tokio::sync::Semaphore;
+use wasmtime::component::{HasSelf, Linker, ResourceTable};
+use wasmtime::{
+    Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, ResourceLimiter, Store,
+    UpdateDeadline,
+};
+use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+
+pub use bindings::{HandlerError, InboundRequest, InboundResponse};
+pub use cache::{ComponentCache, Origin};
+use output::CapturedOutput;
+
+use crate::consumes::Outbound;
+use crate::telemetry::{CapabilityLabels, Metrics};
+
+/// How often the engine's epoch advances. CPU time limits are counted in these ticks.
+pub const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// Per-capability limits. The defaults are meant to be safe for untrusted code.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Linear memory one instance may grow to.
+    pub memory_bytes: usize,
+    /// Time the component may spend executing per request (time waiting on outbound
+    /// calls does not count). Exceeding it answers 504.
+    pub cpu_time: Duration,
+    /// Wall-clock time for the whole request, queueing and outbound calls included.
+    pub request_timeout: Duration,
+    /// Outbound calls one request may make.
+    pub max_outbound_calls: u32,
+    /// Requests the capability runs at once; more wait (within `request_timeout`).
+    pub max_concurrency: usize,
+    /// Largest inbound request body handed to the component.
+    pub max_request_body: usize,
+    /// Largest response body the component may return.
+    pub max_response_body: usize,
+    /// stdout/stderr bytes kept per request (the rest is dropped and counted).
+    pub max_captured_output: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            memory_bytes: 64 << 20,
+            cpu_time: Duration::from_secs(1),
+            request_timeout: Duration::from_secs(30),
+            max_outbound_calls: 32,
+            max_concurrency: 64,
+            max_request_body: 4 << 20,
+            max_response_body: 16 << 20,
+            max_captured_output: 64 << 10,
+        }
+    }
+}
+
+/// Sizing of the pooling allocator, shared by every capability in the host.
+#[derive(Debug, Clone)]
+pub struct PoolSettings {
+    /// Component instances alive at once, host-wide.
+    pub max_instances: u32,
+    /// Upper bound for any capability's `Limits::memory_bytes`.
+    pub max_memory_bytes: usize,
+}
+
+impl Default for PoolSettings {
+    fn default() -> Self {
+        PoolSettings { max_instances: 1000, max_memory_bytes: 256 << 20 }
+    }
+}
+
+#[derive(Debug, Error)]
+pub enum LoadError {
+    #[error("cannot read component {path}: {source}")]
+    Read { path: String, source: std::io::Error },
+    #[error("{path} is not a valid WebAssembly component: {reason}")]
+    Invalid { path: String, reason: String },
+    #[error("component {path} does not fit the ikanos:capability@0.1.0 world: {reason}")]
+    Incompatible { path: String, reason: String },
+}
+
+/// The shared engine and linker.
+pub struct Runtime {
+    engine: Engine,
+    linker: Linker<GuestState>,
+    pool: PoolSettings,
+}
+
+impl Runtime {
+    pub fn new(pool: PoolSettings) -> wasmtime::Result<Arc<Self>> {
+        let mut pooling = PoolingAllocationConfig::default();
+        pooling
+            .total_component_instances(pool.max_instances)
+            .total_core_instances(pool.max_instances * 4)
+            .total_memories(pool.max_instances)
+            .total_tables(pool.max_instances * 2)
+            .total_stacks(pool.max_instances)
+            .max_memories_per_component(2)
+            .max_tables_per_component(4)
+            .max_core_instances_per_component(16)
+            .max_memory_size(pool.max_memory_bytes)
+            // Keep a little of each slot resident so reuse skips page faults.
+            .linear_memory_keep_resident(64 << 10)
+            .table_keep_resident(16 << 10);
+        let mut config = Config::new();
+        config
+            .wasm_component_model(true)
+            .epoch_interruption(true)
+            .allocation_strategy(InstanceAllocationStrategy::Pooling(pooling));
+        let engine = Engine::new(&config)?;
+        start_epoch_ticker(&engine);
+
+        let mut linker = Linker::<GuestState>::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+        bindings::Capability::add_to_linker::<GuestState, HasSelf<GuestState>>(&mut linker, |s| s)?;
+        Ok(Arc::new(Runtime { engine, linker, pool }))
+    }
+
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// Read, compile (or fetch from the cache) and pre-instantiate a component.
+    /// `on_compile` runs just before a slow compilation starts (for a progress display).
+    pub fn load(
+        &self,
+        path: &Path,
+        cache: &ComponentCache,
+        on_compile: impl FnOnce(),
+    ) -> Result<LoadedComponent, LoadError> {
+        let shown = path.display().to_string();
+        let wasm = std::fs::read(path).map_err(|source| LoadError::Read { path: shown.clone(), source })?;
+        let started = Instant::now();
+        let (component, origin) = cache
+            .load(&self.engine, &wasm, on_compile)
+            .map_err(|e| LoadError::Invalid { path: shown.clone(), reason: format!("{e:#}") })?;
+        let pre = self
+            .linker
+            .instantiate_pre(&component)
+            .and_then(bindings::CapabilityPre::new)
+            .map_err(|e| LoadError::Incompatible { path: shown.clone(), reason: format!("{e:#}") })?;
+        Ok(LoadedComponent { pre, origin, load_time: started.elapsed(), sha256: sha256_hex(&wasm) })
+    }
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(bytes))
+}
+
+/// Advance the epoch from a plain thread; it ends when the engine is dropped.
+fn start_epoch_ticker(engine: &Engine) {
+    let weak = engine.weak();
+    std::thread::Builder::new()
+        .name("ikanos-epoch".into())
+        .spawn(move || loop {
+            std::thread::sleep(EPOCH_TICK);
+            match weak.upgrade() {
+                Some(engine) => engine.increment_epoch(),
+                None => return,
+            }
+        })
+        .expect("spawning the epoch thread");
+}
+
+pub struct LoadedComponent {
+    pre: bindings::CapabilityPre<GuestState>,
+    pub origin: Origin,
+    pub load_time: Duration,
+    pub sha256: String,
+}
+
+/// Per-store state: WASI with nothing granted, plus what our imports need.
+pub struct GuestState {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    limiter: MemoryLimiter,
+    pub(crate) outbound: Arc<Outbound>,
+    pub(crate) capability: Arc<str>,
+    pub(crate) request_id: Arc<str>,
+    pub(crate) limits: Arc<Limits>,
+    pub(crate) calls_made: u32,
+    cpu_ticks: u64,
+}
+
+impl WasiView for GuestState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}
+
+struct MemoryLimiter {
+    max_memory: usize,
+    hit: bool,
+}
+
+/// Tables are small in practice; this only stops a table bomb.
+const MAX_TABLE_ELEMENTS: usize = 1 << 20;
+
+impl ResourceLimiter for MemoryLimiter {
+    fn memory_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+        if desired > self.max_memory {
+            self.hit = true;
+            return Ok(false);
+        }
+        Ok(true)
+    }
+    fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+        Ok(desired <= MAX_TABLE_ELEMENTS)
+    }
+}
+
+/// The reason a request to the component did not produce a response.
+#[derive(Debug, Error)]
+pub enum InvokeError {
+    /// The component answered with its own error.
+    #[error("{}", handler_error_text(.0))]
+    Handler(HandlerError),
+    #[error("the component trapped: {0}")]
+    Trap(String),
+    #[error("the component exceeded its CPU time limit of {0:?}")]
+    CpuDeadline(Duration),
+    #[error("the component exceeded its memory limit of {} MiB", .0 >> 20)]
+    MemoryLimit(usize),
+    #[error("the request exceeded its time limit of {0:?}")]
+    Timeout(Duration),
+    #[error("the capability is overloaded: {0}")]
+    Overloaded(String),
+    #[error("the component's response of {0} bytes exceeds the limit of {1} bytes")]
+    ResponseTooLarge(usize, usize),
+}
+
+impl InvokeError {
+    /// The short name used in metrics (`error_type`).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            InvokeError::Handler(_) => "handler",
+            InvokeError::Trap(_) => "trap",
+            InvokeError::CpuDeadline(_) => "cpu_deadline",
+            InvokeError::MemoryLimit(_) => "memory_limit",
+            InvokeError::Timeout(_) => "timeout",
+            InvokeError::Overloaded(_) => "overloaded",
+            InvokeError::ResponseTooLarge(..) => "response_too_large",
+        }
+    }
+}
+
+fn handler_error_text(e: &HandlerError) -> String {
+    match e {
+        HandlerError::InvalidInput(m) => format!("invalid input: {m}"),
+        HandlerError::NotFound(m) => format!("not found: {m}"),
+        HandlerError::Upstream(m) => format!("upstream error: {m}"),
+        HandlerError::Internal(m) => format!("internal error: {m}"),
+    }
+}
+
+/// Marker error raised from the epoch callback when the CPU budget is spent.
+#[derive(Debug, Error)]
+#[error("CPU time limit exceeded")]
+struct CpuDeadlineExceeded;
+
+/// One capability's component, ready to serve requests.
+pub struct Sandbox {
+    runtime: Arc<Runtime>,
+    pre: bindings::CapabilityPre<GuestState>,
+    limits: Arc<Limits>,
+    capability: Arc<str>,
+    outbound: Arc<Outbound>,
+    metrics: Arc<Metrics>,
+    concurrency: Semaphore,
+    active: AtomicU64,
+}
+
+impl Sandbox {
+    pub fn new(
+        runtime: Arc<Runtime>,
+        component: LoadedComponent,
+        limits: Limits,
+        capability: &str,
+        outbound: Arc<Outbound>,
+        metrics: Arc<Metrics>,
+    ) -> Result<Self, String> {
+        if limits.memory_bytes > runtime.pool.max_memory_bytes {
+            return Err(format!(
+                "memory limit {} MiB is above the host's pool maximum of {} MiB",
+                limits.memory_bytes >> 20,
+                runtime.pool.max_memory_bytes >> 20
+            ));
+        }
+        Ok(Sandbox {
+            runtime,
+            pre: component.pre,
+            concurrency: Semaphore::new(limits.max_concurrency),
+            limits: Arc::new(limits),
+            capability: capability.into(),
+            outbound,
+            metrics,
+            active: AtomicU64::new(0),
+        })
+    }
+
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// Instances alive right now.
+    pub fn active_instances(&self) -> u64 {
+        self.active.load(Ordering::Relaxed)
+    }
+
+    /// Run one request in a fresh instance.
+    pub async fn invoke(&self, request_id: &str, request: InboundRequest) -> Result<InboundResponse, InvokeError> {
+        let deadline = tokio::time::Instant::now() + self.limits.request_timeout;
+        let timeout = self.limits.request_timeout;
+        let _permit = tokio::time::timeout_at(deadline, self.concurrency.acquire())
+            .await
+            .map_err(|_| InvokeError::Timeout(timeout))?
+            .map_err(|_| InvokeError::Overloaded("the capability is shutting down".into()))?;
+
+        let stdout = CapturedOutput::new(self.limits.max_captured_output);
+        let stderr = CapturedOutput::new(self.limits.max_captured_output);
+        let mut store = self.new_store(request_id, &stdout, &stderr);
+
+        let labels = CapabilityLabels { capability: self.capability.to_string() };
+        let started = Instant::now();
+        let instance = self.pre.instantiate_async(&mut store).await;
+        self.metrics.instantiation_duration.get_or_create(&labels).observe(started.elapsed().as_secs_f64());
+        let instance = instance.map_err(|e| {
+            // The pool is the only resource instantiation can run out of.
+            InvokeError::Overloaded(format!("cannot create an instance: {e:#}"))
+        })?;
+        self.metrics.instances.get_or_create(&labels).inc();
+        let _active = ActiveGuard::new(&self.active, &self.metrics, &labels);
+
+        let call = instance.ikanos_capability_handler().call_handle(&mut store, &request);
+        let outcome = tokio::time::timeout_at(deadline, call).await;
+        self.flush_output(request_id, &stdout, &stderr);
+
+        let result = match outcome {
+            Err(_) => Err(InvokeError::Timeout(timeout)),
+            Ok(Ok(Ok(response))) => {
+                if response.body.len() > self.limits.max_response_body {
+                    Err(InvokeError::ResponseTooLarge(response.body.len(), self.limits.max_response_body))
+                } else {
+                    Ok(response)
+                }
+            }
+            Ok(Ok(Err(handler_error))) => Err(InvokeError::Handler(handler_error)),
+            Ok(Err(trap)) => Err(self.classify_trap(&store, trap)),
+        };
+        result
+    }
+
+    fn new_store(&self, request_id: &str, stdout: &CapturedOutput, stderr: &CapturedOutput) -> Store<GuestState> {
+        // Nothing is granted: no preopens, env, args, network or name lookups.
+        let wasi = WasiCtxBuilder::new()
+            .stdout(stdout.clone())
+            .stderr(stderr.clone())
+            .allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false)
+            .build();
+        let state = GuestState {
+            wasi,
+            table: ResourceTable::new(),
+            limiter: MemoryLimiter { max_memory: self.limits.memory_bytes, hit: false },
+            outbound: self.outbound.clone(),
+            capability: self.capability.clone(),
+            request_id: request_id.into(),
+            limits: self.limits.clone(),
+            calls_made: 0,
+            cpu_ticks: 0,
+        };
+        let mut store = Store::new(self.runtime.engine(), state);
+        store.limiter(|s| &mut s.limiter);
+        let max_ticks = (self.limits.cpu_time.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64;
+        // The callback runs only while wasm executes and each epoch tick passes, so
+        // counting its calls measures CPU time in the guest, not time spent waiting on
+        // outbound calls. Yielding on every tick keeps one busy guest from holding an
+        // executor thread.
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(move |mut cx| {
+            let state = cx.data_mut();
+            state.cpu_ticks += 1;
+            if state.cpu_ticks > max_ticks {
+                return Err(CpuDeadlineExceeded.into());
+            }
+            Ok(UpdateDeadline::Yield(1))
+        });
+        store
+    }
+
+    fn classify_trap(&self, store: &Store<GuestState>, trap: wasmtime::Error) -> InvokeError {
+        if trap.chain().any(|e| e.is::<CpuDeadlineExceeded>()) {
+            return InvokeError::CpuDeadline(self.limits.cpu_time);
+        }
+        if store.data().limiter.hit {
+            return InvokeError::MemoryLimit(self.limits.memory_bytes);
+        }
+        let summary = match trap.downcast_ref::<wasmtime::Trap>() {
+            Some(t) => t.to_string(),
+            None => trap.to_string(),
+        };
+        tracing::debug!(capability = &*self.capability, error = ?trap, "guest trap details");
+        InvokeError::Trap(summary)
+    }
+
+    fn flush_output(&self, request_id: &str, stdout: &CapturedOutput, stderr: &CapturedOutput) {
+        for (stream, out) in [("stdout", stdout), ("stderr", stderr)] {
+            let (bytes, dropped) = out.take();
+            for line in String::from_utf8_lossy(&bytes).lines().filter(|l| !l.is_empty()) {
+                tracing::info!(target: "guest", capability = &*self.capability, request_id, stream, "{line}");
+            }
+            if dropped > 0 {
+                tracing::warn!(target: "guest", capability = &*self.capability, request_id, stream, dropped, "guest output over the capture limit was dropped");
+            }
+        }
+    }
+}
+
+/// Keeps `ikanos_instances_active` and the sandbox's counter right on every exit path.
+struct ActiveGuard<'a> {
+    counter: &'a AtomicU64,
+    gauge: prometheus_client::metrics::gauge::Gauge,
+}
+
+impl<'a> ActiveGuard<'a> {
+    fn new(counter: &'a AtomicU64, metrics: &Metrics, labels: &CapabilityLabels) -> Self {
+        counter.fetch_add(1, Ordering::Relaxed);
+        let gauge = metrics.instances_active.get_or_create_owned(labels);
+        gauge.inc();
+        ActiveGuard { counter, gauge }
+    }
+}
+
+impl Drop for ActiveGuard<'_> {
+    fn drop(&mut self) {
+        self.counter.fetch_sub(1, Ordering::Relaxed);
+        self.gauge.dec();
+    }
+}

@@ -1,0 +1,107 @@
+//! The HTTP listener loop shared by every adapter and the control port.
+//!
+//! Owns: accepting connections, HTTP/1.1 and HTTP/2 (h2c), slow-header protection, and
+//! graceful shutdown (stop accepting, let in-flight requests finish within a drain
+//! time). Must not touch: what a request means — that is the handler's job.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+pub type Response = http::Response<Full<Bytes>>;
+pub type Request = http::Request<Incoming>;
+pub type Handler = Arc<dyn Fn(Request) -> Pin<Box<dyn Future<Output = Response> + Send>> + Send + Sync>;
+
+/// Tells every listener to stop accepting and drain.
+#[derive(Clone)]
+pub struct Shutdown {
+    tx: Arc<watch::Sender<bool>>,
+}
+
+impl Default for Shutdown {
+    fn default() -> Self {
+        Shutdown { tx: Arc::new(watch::channel(false).0) }
+    }
+}
+
+impl Shutdown {
+    pub fn trigger(&self) {
+        let _ = self.tx.send(true);
+    }
+
+    fn subscribe(&self) -> watch::Receiver<bool> {
+        self.tx.subscribe()
+    }
+}
+
+/// Bind `address:port`. Port 0 asks the OS for a free port; the bound address is returned.
+pub async fn bind(address: &str, port: u16) -> std::io::Result<(TcpListener, SocketAddr)> {
+    let listener = TcpListener::bind((address, port)).await?;
+    let local = listener.local_addr()?;
+    Ok((listener, local))
+}
+
+/// Serve `handler` on `listener` until `shutdown`, then drain for at most `drain`.
+pub fn serve(name: String, listener: TcpListener, handler: Handler, shutdown: &Shutdown, drain: Duration) -> JoinHandle<()> {
+    let mut stop = shutdown.subscribe();
+    tokio::spawn(async move {
+        let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+        builder.http1().timer(TokioTimer::new()).header_read_timeout(Duration::from_secs(30));
+        let graceful = GracefulShutdown::new();
+        loop {
+            tokio::select! {
+                accepted = listener.accept() => {
+                    let (stream, _peer) = match accepted {
+                        Ok(x) => x,
+                        Err(e) => {
+                            // Out of file descriptors and the like: back off, keep serving.
+                            tracing::warn!(listener = %name, error = %e, "accept failed");
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                            continue;
+                        }
+                    };
+                    let _ = stream.set_nodelay(true);
+                    let handler = handler.clone();
+                    let service = service_fn(move |req| {
+                        let handler = handler.clone();
+                        async move { Ok::<_, Infallible>(handler(req).await) }
+                    });
+                    let conn = builder.serve_connection(TokioIo::new(stream), service).into_owned();
+                    let conn = graceful.watch(conn);
+                    tokio::spawn(async move {
+                        if let Err(e) = conn.await {
+                            tracing::debug!(error = %e, "connection ended with an error");
+                        }
+                    });
+                }
+                _ = stop.changed() => break,
+            }
+        }
+        drop(listener);
+        tokio::select! {
+            _ = graceful.shutdown() => tracing::debug!(listener = %name, "drained"),
+            _ = tokio::time::sleep(drain) => tracing::warn!(listener = %name, ?drain, "drain time over; closing remaining connections"),
+        }
+    })
+}
+
+/// A JSON response with the given status.
+pub fn json(status: http::StatusCode, value: &serde_json::Value) -> Response {
+    let mut resp = http::Response::new(Full::new(Bytes::from(value.to_string())));
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
+    resp
+}

@@ -1,0 +1,307 @@
+//! Test support: builds the real components, runs the real `ikanos` binary, and
+//! serves a real HTTP upstream on loopback that records what it receives.
+//!
+//! Nothing here fakes the host: every test talks HTTP to a child process.
+
+#![allow(dead_code)]
+
+pub mod fixtures;
+pub mod upstream;
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("host/ has a parent").to_path_buf()
+}
+
+pub struct Components {
+    pub hello: PathBuf,
+    pub crm_sidecar: PathBuf,
+    pub hostile: PathBuf,
+}
+
+fn cargo_build_wasm(manifest: &Path) {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = Command::new(cargo)
+        .args(["build", "--release", "--target", "wasm32-wasip2", "--manifest-path"])
+        .arg(manifest)
+        // The outer `cargo test` sets these for the host build; the guest build has its own.
+        .env_remove("CARGO_TARGET_DIR")
+        .env_remove("RUSTFLAGS")
+        .env_remove("CARGO_ENCODED_RUSTFLAGS")
+        .status()
+        .expect("running cargo to build the test components");
+    assert!(status.success(), "building {} for wasm32-wasip2 failed (is the target installed? `rustup target add wasm32-wasip2`)", manifest.display());
+}
+
+/// Build the example and test components once per test process.
+pub fn components() -> &'static Components {
+    static ONCE: OnceLock<Components> = OnceLock::new();
+    ONCE.get_or_init(|| {
+        let root = repo_root();
+        cargo_build_wasm(&root.join("examples/Cargo.toml"));
+        cargo_build_wasm(&root.join("tests/guests/Cargo.toml"));
+        let ex = root.join("examples/target/wasm32-wasip2/release");
+        let guests = root.join("tests/guests/target/wasm32-wasip2/release");
+        let c = Components {
+            hello: ex.join("hello.wasm"),
+            crm_sidecar: ex.join("crm_sidecar.wasm"),
+            hostile: guests.join("hostile.wasm"),
+        };
+        for p in [&c.hello, &c.crm_sidecar, &c.hostile] {
+            assert!(p.is_file(), "expected component {}", p.display());
+        }
+        c
+    })
+}
+
+/// A compiled-component cache shared by all tests of this run, so each component is
+/// compiled once rather than once per test.
+pub fn shared_cache_dir() -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("component-cache");
+    std::fs::create_dir_all(&dir).expect("creating the test cache dir");
+    dir
+}
+
+/// A running `ikanos run` child process.
+pub struct Host {
+    child: Child,
+    logs: Arc<Mutex<Vec<String>>>,
+    pub rest: Vec<(String, String)>,
+    pub control: String,
+}
+
+pub struct HostBuilder {
+    file: PathBuf,
+    args: Vec<String>,
+    env: Vec<(String, String)>,
+}
+
+impl HostBuilder {
+    pub fn new(file: impl Into<PathBuf>) -> Self {
+        HostBuilder { file: file.into(), args: Vec::new(), env: Vec::new() }
+    }
+
+    pub fn arg(mut self, a: impl Into<String>) -> Self {
+        self.args.push(a.into());
+        self
+    }
+
+    pub fn component(self, path: &Path) -> Self {
+        self.arg("--component").arg(path.display().to_string())
+    }
+
+    pub fn env(mut self, k: &str, v: &str) -> Self {
+        self.env.push((k.into(), v.into()));
+        self
+    }
+
+    /// Start and wait until every REST adapter and the control port listen.
+    pub fn start(self, rest_adapters: usize) -> Host {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_ikanos"));
+        cmd.arg("run").arg(&self.file).args(["--control", "127.0.0.1:0", "--log-level", "info,guest=trace"]);
+        if !self.args.iter().any(|a| a == "--no-cache" || a == "--cache-dir") {
+            cmd.arg("--cache-dir").arg(shared_cache_dir());
+        }
+        cmd.args(&self.args).env_remove("RUST_LOG").stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("starting ikanos");
+        let logs = Arc::new(Mutex::new(Vec::new()));
+        for stream in [Box::new(child.stderr.take().unwrap()) as Box<dyn std::io::Read + Send>, Box::new(child.stdout.take().unwrap())] {
+            let logs = logs.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stream).lines() {
+                    let Ok(line) = line else { break };
+                    logs.lock().unwrap().push(line);
+                }
+            });
+        }
+        let mut host = Host { child, logs, rest: Vec::new(), control: String::new() };
+        let deadline = Instant::now() + Duration::from_secs(180);
+        loop {
+            let lines = host.logs();
+            host.rest = lines
+                .iter()
+                .filter(|l| l.contains("listening") && l.contains("adapter=\"rest\"") || l.contains("listening") && l.contains("adapter=rest"))
+                .filter_map(|l| Some((field(l, "namespace")?, field(l, "addr")?)))
+                .collect();
+            if let Some(c) = lines.iter().find(|l| l.contains("listening") && (l.contains("adapter=\"control\"") || l.contains("adapter=control"))) {
+                host.control = field(c, "addr").unwrap_or_default();
+            }
+            if !host.control.is_empty() && host.rest.len() >= rest_adapters {
+                return host;
+            }
+            if let Ok(Some(status)) = host.child.try_wait() {
+                panic!("ikanos exited with {status} before listening; output:\n{}", lines.join("\n"));
+            }
+            assert!(Instant::now() < deadline, "ikanos did not start listening in time; output:\n{}", lines.join("\n"));
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Run to completion (for start-up failures): exit code and all output.
+    pub fn run_to_exit(self) -> (i32, String) {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_ikanos"));
+        cmd.arg("run").arg(&self.file).args(["--control", "127.0.0.1:0"]).args(&self.args).stdin(Stdio::null());
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().expect("running ikanos");
+        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        (out.status.code().unwrap_or(-1), text)
+    }
+}
+
+/// `key=value` or `key="value"` out of a tracing text line.
+fn field(line: &str, key: &str) -> Option<String> {
+    let start = line.find(&format!("{key}="))? + key.len() + 1;
+    let rest = &line[start..];
+    let value = if let Some(q) = rest.strip_prefix('"') {
+        &q[..q.find('"')?]
+    } else {
+        rest.split_whitespace().next()?
+    };
+    Some(value.to_string())
+}
+
+impl Host {
+    pub fn logs(&self) -> Vec<String> {
+        self.logs.lock().unwrap().clone()
+    }
+
+    pub fn all_output(&self) -> String {
+        self.logs().join("\n")
+    }
+
+    /// Base URL of the REST adapter of `namespace`.
+    pub fn rest_url(&self, namespace: &str) -> String {
+        let (_, addr) = self.rest.iter().find(|(n, _)| n == namespace).unwrap_or_else(|| panic!("no rest adapter '{namespace}' in {:?}", self.rest));
+        format!("http://{addr}")
+    }
+
+    pub fn control_url(&self) -> String {
+        format!("http://{}", self.control)
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn signal(&self, sig: i32) {
+        // SAFETY: sending a signal to our own child process.
+        unsafe {
+            libc::kill(self.child.id() as i32, sig);
+        }
+    }
+
+    /// SIGTERM, then wait for the exit status (killing after `within`).
+    pub fn terminate(&mut self, within: Duration) -> Option<i32> {
+        self.signal(libc::SIGTERM);
+        let deadline = Instant::now() + within;
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status.code();
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Wait until a log line satisfies `pred` (or panic after `within`).
+    pub fn wait_for_log(&self, within: Duration, pred: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(l) = self.logs().into_iter().find(|l| pred(l)) {
+                return l;
+            }
+            assert!(Instant::now() < deadline, "log line not seen; output:\n{}", self.all_output());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Host {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A plain HTTP response as tests see it.
+#[derive(Debug)]
+pub struct Resp {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl Resp {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
+    }
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+}
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(120)))
+        .build()
+        .into()
+}
+
+fn to_resp(r: Result<http::Response<ureq::Body>, ureq::Error>) -> Resp {
+    let mut r = r.expect("HTTP request failed");
+    let status = r.status().as_u16();
+    let headers = r.headers().iter().map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_string())).collect();
+    let body = r.body_mut().with_config().limit(64 << 20).read_to_string().unwrap_or_default();
+    Resp { status, headers, body }
+}
+
+pub fn get(url: &str) -> Resp {
+    to_resp(agent().get(url).call())
+}
+
+pub fn get_with(url: &str, headers: &[(&str, &str)]) -> Resp {
+    let mut req = agent().get(url);
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    to_resp(req.call())
+}
+
+pub fn post(url: &str, content_type: &str, body: &str) -> Resp {
+    to_resp(agent().post(url).header("content-type", content_type).send(body))
+}
+
+pub fn request(method: &str, url: &str) -> Resp {
+    let req = http::Request::builder().method(method).uri(url).body(()).unwrap();
+    to_resp(agent().run(req))
+}
+
+/// Write `text` to `dir/name` and return the path.
+pub fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, text).expect("writing a test file");
+    p
+}
+
+pub fn run_cli(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_ikanos")).args(args).output().expect("running ikanos");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
