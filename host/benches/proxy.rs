@@ -25,11 +25,18 @@ const TOKEN: &str = "bench-token";
 
 fn arg(name: &str, default: u64) -> u64 {
     let args: Vec<String> = std::env::args().collect();
-    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).and_then(|v| v.parse().ok()).unwrap_or(default)
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
 }
 
 /// Serve `svc` on a fresh loopback port from a dedicated single-threaded runtime.
@@ -42,7 +49,10 @@ where
     std_listener.set_nonblocking(true).unwrap();
     let addr = std_listener.local_addr().unwrap();
     std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
         rt.block_on(async move {
             let listener = tokio::net::TcpListener::from_std(std_listener).unwrap();
             loop {
@@ -54,7 +64,9 @@ where
                         let svc = svc.clone();
                         async move { Ok::<_, Infallible>(svc(req).await) }
                     });
-                    let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), svc).await;
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), svc)
+                        .await;
                 });
             }
         });
@@ -66,9 +78,17 @@ const CUSTOMERS: &str = r#"[{"id":"1","name":"Ada Lovelace","email":"ada@example
 
 fn upstream() -> SocketAddr {
     spawn_server(|req: http::Request<hyper::body::Incoming>| async move {
-        let ok = req.headers().get("authorization").and_then(|v| v.to_str().ok()) == Some(&format!("Bearer {TOKEN}"));
+        let ok = req
+            .headers()
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            == Some(&format!("Bearer {TOKEN}"));
         let (status, body) = if ok { (200, CUSTOMERS) } else { (401, "{}") };
-        http::Response::builder().status(status).header("content-type", "application/json").body(Full::new(Bytes::from_static(body.as_bytes()))).unwrap()
+        http::Response::builder()
+            .status(status)
+            .header("content-type", "application/json")
+            .body(Full::new(Bytes::from_static(body.as_bytes())))
+            .unwrap()
     })
 }
 
@@ -76,20 +96,33 @@ fn upstream() -> SocketAddr {
 fn plain_proxy(upstream: SocketAddr) -> SocketAddr {
     let mut connector = HttpConnector::new();
     connector.set_nodelay(true);
-    let client: Client<HttpConnector, Empty<Bytes>> = Client::builder(TokioExecutor::new()).build(connector);
+    let client: Client<HttpConnector, Empty<Bytes>> =
+        Client::builder(TokioExecutor::new()).build(connector);
     let client = Arc::new(client);
     spawn_server(move |req: http::Request<hyper::body::Incoming>| {
         let client = client.clone();
         async move {
-            let uri: http::Uri = format!("http://{upstream}{}", req.uri().path()).parse().unwrap();
-            let out = http::Request::get(uri).header("authorization", format!("Bearer {TOKEN}")).body(Empty::new()).unwrap();
+            let uri: http::Uri = format!("http://{upstream}{}", req.uri().path())
+                .parse()
+                .unwrap();
+            let out = http::Request::get(uri)
+                .header("authorization", format!("Bearer {TOKEN}"))
+                .body(Empty::new())
+                .unwrap();
             match client.request(out).await {
                 Ok(resp) => {
                     let (parts, body) = resp.into_parts();
-                    let body = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+                    let body = body
+                        .collect()
+                        .await
+                        .map(|b| b.to_bytes())
+                        .unwrap_or_default();
                     http::Response::from_parts(parts, Full::new(body))
                 }
-                Err(_) => http::Response::builder().status(502).body(Full::new(Bytes::new())).unwrap(),
+                Err(_) => http::Response::builder()
+                    .status(502)
+                    .body(Full::new(Bytes::new()))
+                    .unwrap(),
             }
         }
     })
@@ -112,7 +145,13 @@ impl Drop for IkanosChild {
 fn start_ikanos(upstream: SocketAddr) -> IkanosChild {
     let root = repo_root();
     let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-        .args(["build", "--release", "--target", "wasm32-wasip2", "--manifest-path"])
+        .args([
+            "build",
+            "--release",
+            "--target",
+            "wasm32-wasip2",
+            "--manifest-path",
+        ])
         .arg(root.join("examples/Cargo.toml"))
         .env_remove("CARGO_TARGET_DIR")
         .status()
@@ -125,14 +164,29 @@ fn start_ikanos(upstream: SocketAddr) -> IkanosChild {
         .replace("port: 8081", "port: 0");
     let file = dir.path().join("crm-sidecar.ikanos.yaml");
     std::fs::write(&file, text).unwrap();
-    std::fs::write(dir.path().join("secrets.yaml"), format!("crm-bearer-token: \"{TOKEN}\"\n")).unwrap();
+    std::fs::write(
+        dir.path().join("secrets.yaml"),
+        format!("crm-bearer-token: \"{TOKEN}\"\n"),
+    )
+    .unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_ikanos"))
         .arg("run")
         .arg(&file)
         .arg("--component")
         .arg(root.join("examples/target/wasm32-wasip2/release/crm_sidecar.wasm"))
-        .args(["--control", "127.0.0.1:0", "--log-level", "warn,ikanos::cli=info", "--cache-dir"])
+        .args([
+            "--control",
+            "127.0.0.1:0",
+            "--log-level",
+            "warn,ikanos::cli=info",
+            "--cache-dir",
+        ])
         .arg(dir.path().join("cache"))
+        .args(
+            std::env::var("IKANOS_BENCH_ARGS")
+                .map(|a| a.split_whitespace().map(String::from).collect::<Vec<_>>())
+                .unwrap_or_default(),
+        )
         .stderr(Stdio::piped())
         .stdout(Stdio::null())
         .spawn()
@@ -144,7 +198,14 @@ fn start_ikanos(upstream: SocketAddr) -> IkanosChild {
     while rest.is_empty() || control.is_empty() {
         let line = lines.next().expect("ikanos exited early").unwrap();
         if line.contains("listening") {
-            let addr = line.split("addr=").nth(1).unwrap().split_whitespace().next().unwrap().to_string();
+            let addr = line
+                .split("addr=")
+                .nth(1)
+                .unwrap()
+                .split_whitespace()
+                .next()
+                .unwrap()
+                .to_string();
             if line.contains("control") {
                 control = addr;
             } else {
@@ -154,7 +215,12 @@ fn start_ikanos(upstream: SocketAddr) -> IkanosChild {
     }
     // Keep draining stderr so the child never blocks on a full pipe.
     std::thread::spawn(move || for _ in lines {});
-    IkanosChild { child, rest, control, _dir: dir }
+    IkanosChild {
+        child,
+        rest,
+        control,
+        _dir: dir,
+    }
 }
 
 struct Run {
@@ -176,7 +242,10 @@ impl Run {
 
 /// `connections` keep-alive HTTP/1.1 connections, each sending requests back to back.
 fn load(addr: &str, path: &str, connections: usize, duration: Duration) -> Run {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     rt.block_on(async {
         let started = Instant::now();
         let deadline = started + duration;
@@ -186,12 +255,18 @@ fn load(addr: &str, path: &str, connections: usize, duration: Duration) -> Run {
             tasks.push(tokio::spawn(async move {
                 let stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
                 stream.set_nodelay(true).unwrap();
-                let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.unwrap();
+                let (mut sender, conn) =
+                    hyper::client::conn::http1::handshake(TokioIo::new(stream))
+                        .await
+                        .unwrap();
                 tokio::spawn(conn);
                 let mut lat = Vec::new();
                 let mut errors = 0;
                 while Instant::now() < deadline {
-                    let req = http::Request::get(&path).header("host", &addr).body(Empty::<Bytes>::new()).unwrap();
+                    let req = http::Request::get(&path)
+                        .header("host", &addr)
+                        .body(Empty::<Bytes>::new())
+                        .unwrap();
                     let t = Instant::now();
                     match sender.send_request(req).await {
                         Ok(resp) => {
@@ -221,7 +296,12 @@ fn load(addr: &str, path: &str, connections: usize, duration: Duration) -> Run {
         }
         let elapsed = started.elapsed();
         latencies.sort();
-        Run { requests: latencies.len() as u64, errors, elapsed, latencies }
+        Run {
+            requests: latencies.len() as u64,
+            errors,
+            elapsed,
+            latencies,
+        }
     })
 }
 
@@ -237,9 +317,13 @@ fn metric_sum_count(text: &str, name: &str) -> (f64, f64) {
 }
 
 fn fetch(url: &str) -> String {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     rt.block_on(async {
-        let client: Client<HttpConnector, Empty<Bytes>> = Client::builder(TokioExecutor::new()).build(HttpConnector::new());
+        let client: Client<HttpConnector, Empty<Bytes>> =
+            Client::builder(TokioExecutor::new()).build(HttpConnector::new());
         let resp = client.get(url.parse().unwrap()).await.unwrap();
         String::from_utf8_lossy(&resp.into_body().collect().await.unwrap().to_bytes()).into_owned()
     })
@@ -269,10 +353,18 @@ fn main() {
     // Sanity: both return the same body.
     assert_eq!(fetch(&format!("http://{proxy}{path}")), CUSTOMERS);
     let via_ikanos = fetch(&format!("http://{}{path}", ikanos.rest));
-    assert!(via_ikanos.contains("Grace Hopper"), "ikanos answered: {via_ikanos}");
+    assert!(
+        via_ikanos.contains("Grace Hopper"),
+        "ikanos answered: {via_ikanos}"
+    );
 
     println!("machine: {} cores; {connections} connections; {seconds}s per run; {rounds} alternating rounds after a 2s warm-up each", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0));
-    load(&proxy.to_string(), path, connections, Duration::from_secs(2));
+    load(
+        &proxy.to_string(),
+        path,
+        connections,
+        Duration::from_secs(2),
+    );
     load(&ikanos.rest, path, connections, Duration::from_secs(2));
     let before = fetch(&format!("http://{}/metrics", ikanos.control));
     let (sum0, count0) = metric_sum_count(&before, "ikanos_instantiation_duration_seconds");
@@ -280,8 +372,18 @@ fn main() {
     let mut proxy_runs = Vec::new();
     let mut ikanos_runs = Vec::new();
     for _ in 0..rounds {
-        proxy_runs.push(load(&proxy.to_string(), path, connections, Duration::from_secs(seconds)));
-        ikanos_runs.push(load(&ikanos.rest, path, connections, Duration::from_secs(seconds)));
+        proxy_runs.push(load(
+            &proxy.to_string(),
+            path,
+            connections,
+            Duration::from_secs(seconds),
+        ));
+        ikanos_runs.push(load(
+            &ikanos.rest,
+            path,
+            connections,
+            Duration::from_secs(seconds),
+        ));
     }
     let after = fetch(&format!("http://{}/metrics", ikanos.control));
     let (sum1, count1) = metric_sum_count(&after, "ikanos_instantiation_duration_seconds");
@@ -300,7 +402,10 @@ fn main() {
     let i = merge(ikanos_runs);
     report("plain hyper proxy", &p);
     report("ikanos (wasm + consumes)", &i);
-    println!("throughput ratio ikanos / plain proxy: {:.2}x", i.rps() / p.rps());
+    println!(
+        "throughput ratio ikanos / plain proxy: {:.2}x",
+        i.rps() / p.rps()
+    );
     println!(
         "p50 overhead: {:+.1} µs",
         (i.pct(0.5).as_secs_f64() - p.pct(0.5).as_secs_f64()) * 1e6

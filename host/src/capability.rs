@@ -61,6 +61,8 @@ pub struct LoadedCapability {
     pub sandbox: Option<Arc<Sandbox>>,
     pub outbound: Arc<Outbound>,
     pub component: Option<ComponentInfo>,
+    /// Bind values, for checks the host makes itself (inbound authentication).
+    pub secrets: Arc<ikanos_spec::binds::Secrets>,
 }
 
 /// Does any exposed operation need the component?
@@ -76,7 +78,10 @@ fn needs_component(cap: &Capability) -> bool {
 
 /// The capability's default name: `crm-sidecar.ikanos.yaml` → `crm-sidecar`.
 pub fn default_name(file: &Path) -> String {
-    let name = file.file_name().and_then(|n| n.to_str()).unwrap_or("capability");
+    let name = file
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("capability");
     let mut stem = name;
     for suffix in [".yaml", ".yml", ".json"] {
         if let Some(s) = stem.strip_suffix(suffix) {
@@ -116,8 +121,15 @@ pub fn load(
     let secrets = Arc::new(ikanos_spec::binds::resolve(&model).map_err(CapabilityError::Binds)?);
 
     let outbound = Arc::new(
-        Outbound::new(&name, &model.consumes, secrets, &options.outbound, tunnels, metrics.clone())
-            .map_err(CapabilityError::Outbound)?,
+        Outbound::new(
+            &name,
+            &model.consumes,
+            secrets.clone(),
+            &options.outbound,
+            tunnels,
+            metrics.clone(),
+        )
+        .map_err(CapabilityError::Outbound)?,
     );
 
     let (sandbox, component) = if needs_component(&model) || options.component.is_some() {
@@ -125,13 +137,23 @@ pub fn load(
             Some(p) => p.clone(),
             None => {
                 let candidates = component_candidates(file);
-                candidates.iter().find(|p| p.is_file()).cloned().ok_or_else(|| CapabilityError::NoComponent {
-                    file: file.display().to_string(),
-                    looked: candidates.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "),
-                })?
+                candidates
+                    .iter()
+                    .find(|p| p.is_file())
+                    .cloned()
+                    .ok_or_else(|| CapabilityError::NoComponent {
+                        file: file.display().to_string(),
+                        looked: candidates
+                            .iter()
+                            .map(|p| p.display().to_string())
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                    })?
             }
         };
-        let component = runtime.load(&path, cache, || on_compile(&path)).map_err(CapabilityError::Component)?;
+        let component = runtime
+            .load(&path, cache, || on_compile(&path))
+            .map_err(CapabilityError::Component)?;
         let info = ComponentInfo {
             path: path.display().to_string(),
             sha256: component.sha256.clone(),
@@ -141,14 +163,29 @@ pub fn load(
             },
             load_ms: component.load_time.as_secs_f64() * 1000.0,
         };
-        let sandbox = Sandbox::new(runtime.clone(), component, options.limits.clone(), &name, outbound.clone(), metrics.clone())
-            .map_err(CapabilityError::Limits)?;
+        let sandbox = Sandbox::new(
+            runtime.clone(),
+            component,
+            options.limits.clone(),
+            &name,
+            outbound.clone(),
+            metrics.clone(),
+        )
+        .map_err(CapabilityError::Limits)?;
         (Some(Arc::new(sandbox)), Some(info))
     } else {
         (None, None)
     };
 
-    Ok(LoadedCapability { name, model, warnings: loaded.warnings, sandbox, outbound, component })
+    Ok(LoadedCapability {
+        name,
+        model,
+        warnings: loaded.warnings,
+        sandbox,
+        outbound,
+        component,
+        secrets,
+    })
 }
 
 #[cfg(test)]
@@ -157,9 +194,18 @@ mod tests {
 
     #[test]
     fn names_and_component_candidates_follow_the_file_name() {
-        assert_eq!(default_name(Path::new("a/crm-sidecar.ikanos.yaml")), "crm-sidecar");
+        assert_eq!(
+            default_name(Path::new("a/crm-sidecar.ikanos.yaml")),
+            "crm-sidecar"
+        );
         assert_eq!(default_name(Path::new("hello.yml")), "hello");
         let c = component_candidates(Path::new("ex/crm-sidecar.ikanos.yaml"));
-        assert_eq!(c, vec![PathBuf::from("ex/crm-sidecar.wasm"), PathBuf::from("ex/crm_sidecar.wasm")]);
+        assert_eq!(
+            c,
+            vec![
+                PathBuf::from("ex/crm-sidecar.wasm"),
+                PathBuf::from("ex/crm_sidecar.wasm")
+            ]
+        );
     }
 }

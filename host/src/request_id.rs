@@ -7,7 +7,8 @@ pub fn from_header(value: Option<&http::HeaderValue>) -> String {
     if let Some(v) = value.and_then(|v| v.to_str().ok()) {
         if !v.is_empty()
             && v.len() <= 128
-            && v.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
+            && v.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
         {
             return v.to_owned();
         }

@@ -23,7 +23,8 @@ use tokio::task::JoinHandle;
 
 pub type Response = http::Response<Full<Bytes>>;
 pub type Request = http::Request<Incoming>;
-pub type Handler = Arc<dyn Fn(Request) -> Pin<Box<dyn Future<Output = Response> + Send>> + Send + Sync>;
+pub type Handler =
+    Arc<dyn Fn(Request) -> Pin<Box<dyn Future<Output = Response> + Send>> + Send + Sync>;
 
 /// Tells every listener to stop accepting and drain.
 #[derive(Clone)]
@@ -33,7 +34,9 @@ pub struct Shutdown {
 
 impl Default for Shutdown {
     fn default() -> Self {
-        Shutdown { tx: Arc::new(watch::channel(false).0) }
+        Shutdown {
+            tx: Arc::new(watch::channel(false).0),
+        }
     }
 }
 
@@ -55,11 +58,20 @@ pub async fn bind(address: &str, port: u16) -> std::io::Result<(TcpListener, Soc
 }
 
 /// Serve `handler` on `listener` until `shutdown`, then drain for at most `drain`.
-pub fn serve(name: String, listener: TcpListener, handler: Handler, shutdown: &Shutdown, drain: Duration) -> JoinHandle<()> {
+pub fn serve(
+    name: String,
+    listener: TcpListener,
+    handler: Handler,
+    shutdown: &Shutdown,
+    drain: Duration,
+) -> JoinHandle<()> {
     let mut stop = shutdown.subscribe();
     tokio::spawn(async move {
         let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-        builder.http1().timer(TokioTimer::new()).header_read_timeout(Duration::from_secs(30));
+        builder
+            .http1()
+            .timer(TokioTimer::new())
+            .header_read_timeout(Duration::from_secs(30));
         let graceful = GracefulShutdown::new();
         loop {
             tokio::select! {
@@ -102,6 +114,9 @@ pub fn serve(name: String, listener: TcpListener, handler: Handler, shutdown: &S
 pub fn json(status: http::StatusCode, value: &serde_json::Value) -> Response {
     let mut resp = http::Response::new(Full::new(Bytes::from(value.to_string())));
     *resp.status_mut() = status;
-    resp.headers_mut().insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
+    resp.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
     resp
 }

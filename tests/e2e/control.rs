@@ -8,14 +8,20 @@ use crate::support::*;
 #[test]
 fn health_metrics_and_status_describe_the_running_capability() {
     let c = components();
-    let upstream = Upstream::start(Auth { bearer: Some(TOKEN.into()), ..Auth::default() });
+    let upstream = Upstream::start(Auth {
+        bearer: Some(TOKEN.into()),
+        ..Auth::default()
+    });
     let dir = tempfile::tempdir().unwrap();
     let file = fixtures::hostile(dir.path(), &upstream.base());
     let host = HostBuilder::new(&file).component(&c.hostile).start(1);
     let control = host.control_url();
 
     let live = get(&format!("{control}/health/live"));
-    assert_eq!((live.status, live.json()["status"].as_str()), (200, Some("UP")));
+    assert_eq!(
+        (live.status, live.json()["status"].as_str()),
+        (200, Some("UP"))
+    );
 
     let ready = get(&format!("{control}/health/ready"));
     assert_eq!(ready.status, 200, "{}", ready.body);
@@ -29,7 +35,11 @@ fn health_metrics_and_status_describe_the_running_capability() {
 
     let base = host.rest_url("hostile");
     assert_eq!(get(&format!("{base}/healthy")).status, 200);
-    let r = post(&format!("{base}/call?ns=crm&op=list-customers"), "text/plain", "");
+    let r = post(
+        &format!("{base}/call?ns=crm&op=list-customers"),
+        "text/plain",
+        "",
+    );
     assert_eq!(r.status, 200);
 
     let metrics = get(&format!("{control}/metrics"));
@@ -69,7 +79,12 @@ fn a_tunnel_without_a_provider_fails_closed_and_says_why() {
         "      authentication:\n",
         "      tunnel:\n        type: \"ziti\"\n        service: \"crm-api\"\n        identity: \"{{secrets.CRM_TOKEN}}\"\n      authentication:\n",
     );
-    let text = format!("{}{}{}", fixtures::header("Tunnelled"), consumes, fixtures::rest_exposes("hostile", &fixtures::hostile_ops()));
+    let text = format!(
+        "{}{}{}",
+        fixtures::header("Tunnelled"),
+        consumes,
+        fixtures::rest_exposes("hostile", &fixtures::hostile_ops())
+    );
     let file = write(dir.path(), "tunnelled.ikanos.yaml", &text);
 
     let host = HostBuilder::new(&file).component(&c.hostile).start(1);
@@ -79,16 +94,33 @@ fn a_tunnel_without_a_provider_fails_closed_and_says_why() {
     assert_eq!(v["status"], "DEGRADED");
     assert_eq!(v["consumes"][0]["namespace"], "crm");
     assert_eq!(v["consumes"][0]["route"], "tunnel:ziti");
-    assert_eq!(v["consumes"][0]["reason"], "No Tunnel provider for type 'ziti'");
+    assert_eq!(
+        v["consumes"][0]["reason"],
+        "No Tunnel provider for type 'ziti'"
+    );
 
     // The capability still serves; calls through the tunnel fail at once.
     let base = host.rest_url("hostile");
     assert_eq!(get(&format!("{base}/healthy")).status, 200);
-    let r = post(&format!("{base}/call?ns=crm&op=list-customers"), "text/plain", "");
+    let r = post(
+        &format!("{base}/call?ns=crm&op=list-customers"),
+        "text/plain",
+        "",
+    );
     let v = r.json();
     assert_eq!(v["error"], "tunnel-unavailable", "{v}");
-    assert!(v["reason"].as_str().unwrap().contains("No Tunnel provider for type 'ziti'"), "{v}");
-    assert_eq!(upstream.connections(), 0, "nothing may be dialed while the tunnel is unavailable");
+    assert!(
+        v["reason"]
+            .as_str()
+            .unwrap()
+            .contains("No Tunnel provider for type 'ziti'"),
+        "{v}"
+    );
+    assert_eq!(
+        upstream.connections(),
+        0,
+        "nothing may be dialed while the tunnel is unavailable"
+    );
 
     let m = get(&format!("{}/metrics", host.control_url())).body;
     assert!(m.contains("ikanos_consumes_ready{capability=\"tunnelled\",ikanos_namespace=\"crm\",ikanos_route=\"tunnel:ziti\"} 0"), "{m}");
@@ -96,5 +128,8 @@ fn a_tunnel_without_a_provider_fails_closed_and_says_why() {
 
     let (code, out, _) = run_cli(&["validate", file.to_str().unwrap()]);
     assert_eq!(code, 0);
-    assert!(out.contains("warning: No Tunnel provider for type 'ziti'"), "{out}");
+    assert!(
+        out.contains("warning: No Tunnel provider for type 'ziti'"),
+        "{out}"
+    );
 }

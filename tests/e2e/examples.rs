@@ -8,7 +8,11 @@ use crate::support::upstream::{Auth, Upstream};
 use crate::support::*;
 
 /// Copy an example file into `dir`, rewriting its listen port to 0 and applying `edit`.
-fn example(dir: &std::path::Path, rel: &str, edit: impl Fn(String) -> String) -> std::path::PathBuf {
+fn example(
+    dir: &std::path::Path,
+    rel: &str,
+    edit: impl Fn(String) -> String,
+) -> std::path::PathBuf {
     let text = std::fs::read_to_string(repo_root().join(rel)).expect("reading the example");
     let mut out = String::new();
     for line in text.lines() {
@@ -21,7 +25,11 @@ fn example(dir: &std::path::Path, rel: &str, edit: impl Fn(String) -> String) ->
             out.push('\n');
         }
     }
-    let name = std::path::Path::new(rel).file_name().unwrap().to_str().unwrap();
+    let name = std::path::Path::new(rel)
+        .file_name()
+        .unwrap()
+        .to_str()
+        .unwrap();
     write(dir, name, &edit(out))
 }
 
@@ -36,7 +44,10 @@ fn hello_example_answers_a_greeting() {
     let r = get(&format!("{base}/hello/World"));
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.json()["message"], "Hello, World!");
-    assert!(r.header("content-type").unwrap().starts_with("application/json"));
+    assert!(r
+        .header("content-type")
+        .unwrap()
+        .starts_with("application/json"));
     assert!(r.header("x-request-id").is_some());
 
     // Path segments are percent-decoded before they reach the component.
@@ -48,18 +59,31 @@ fn hello_example_answers_a_greeting() {
 #[test]
 fn crm_sidecar_example_reaches_the_crm_with_the_bound_token() {
     let c = components();
-    let upstream = Upstream::start(Auth { bearer: Some(TOKEN.into()), ..Auth::default() });
+    let upstream = Upstream::start(Auth {
+        bearer: Some(TOKEN.into()),
+        ..Auth::default()
+    });
     let dir = tempfile::tempdir().unwrap();
     let base = upstream.base();
-    let file = example(dir.path(), "examples/crm-sidecar/crm-sidecar.ikanos.yaml", |s| s.replace("http://127.0.0.1:18081", &base));
-    write(dir.path(), "secrets.yaml", &format!("crm-bearer-token: \"{TOKEN}\"\n"));
+    let file = example(
+        dir.path(),
+        "examples/crm-sidecar/crm-sidecar.ikanos.yaml",
+        |s| s.replace("http://127.0.0.1:18081", &base),
+    );
+    write(
+        dir.path(),
+        "secrets.yaml",
+        &format!("crm-bearer-token: \"{TOKEN}\"\n"),
+    );
     let mut host = HostBuilder::new(&file).component(&c.crm_sidecar).start(1);
     let api = host.rest_url("crm-api");
 
     let r = get(&format!("{api}/customers"));
     assert_eq!(r.status, 200, "{}", r.body);
     let list = r.json();
-    let list = list.as_array().unwrap_or_else(|| list["customers"].as_array().expect("a list of customers"));
+    let list = list
+        .as_array()
+        .unwrap_or_else(|| list["customers"].as_array().expect("a list of customers"));
     assert_eq!(list.len(), 3);
 
     let r = get(&format!("{api}/customers/2"));
@@ -72,7 +96,10 @@ fn crm_sidecar_example_reaches_the_crm_with_the_bound_token() {
     let seen = upstream.requests();
     assert!(seen.len() >= 3);
     for req in &seen {
-        assert_eq!(req.header("authorization"), Some(format!("Bearer {TOKEN}").as_str()));
+        assert_eq!(
+            req.header("authorization"),
+            Some(format!("Bearer {TOKEN}").as_str())
+        );
     }
     assert_eq!(seen[1].path, "/customers/2");
 

@@ -14,38 +14,76 @@ fn the_second_start_uses_the_compiled_cache() {
     let file = fixtures::hostile(dir.path(), "http://127.0.0.1:1");
     let cache_arg = cache.display().to_string();
 
-    let mut first = HostBuilder::new(&file).component(&c.hostile).arg("--cache-dir").arg(cache_arg.clone()).start(1);
+    let mut first = HostBuilder::new(&file)
+        .component(&c.hostile)
+        .arg("--cache-dir")
+        .arg(cache_arg.clone())
+        .start(1);
     let line = first.wait_for_log(Duration::from_secs(5), |l| l.contains("component ready"));
-    assert!(line.contains("origin=\"compiled\"") || line.contains("origin=compiled"), "{line}");
+    assert!(
+        line.contains("origin=\"compiled\"") || line.contains("origin=compiled"),
+        "{line}"
+    );
     assert_eq!(first.terminate(Duration::from_secs(30)), Some(0));
-    assert_eq!(std::fs::read_dir(&cache).unwrap().count(), 1, "one cache entry");
+    assert_eq!(
+        std::fs::read_dir(&cache).unwrap().count(),
+        1,
+        "one cache entry"
+    );
 
-    let mut second = HostBuilder::new(&file).component(&c.hostile).arg("--cache-dir").arg(cache_arg).start(1);
+    let mut second = HostBuilder::new(&file)
+        .component(&c.hostile)
+        .arg("--cache-dir")
+        .arg(cache_arg)
+        .start(1);
     let line = second.wait_for_log(Duration::from_secs(5), |l| l.contains("component ready"));
-    assert!(line.contains("origin=\"cache\"") || line.contains("origin=cache"), "{line}");
-    assert_eq!(get(&format!("{}/healthy", second.rest_url("hostile"))).status, 200);
+    assert!(
+        line.contains("origin=\"cache\"") || line.contains("origin=cache"),
+        "{line}"
+    );
+    assert_eq!(
+        get(&format!("{}/healthy", second.rest_url("hostile"))).status,
+        200
+    );
     assert_eq!(second.terminate(Duration::from_secs(30)), Some(0));
 }
 
 #[test]
 fn sigterm_lets_in_flight_requests_finish() {
     let c = components();
-    let upstream = Upstream::start(Auth { bearer: Some(TOKEN.into()), ..Auth::default() });
+    let upstream = Upstream::start(Auth {
+        bearer: Some(TOKEN.into()),
+        ..Auth::default()
+    });
     let dir = tempfile::tempdir().unwrap();
     let file = fixtures::hostile(dir.path(), &upstream.base());
     let mut host = HostBuilder::new(&file).component(&c.hostile).start(1);
     let base = host.rest_url("hostile");
     let in_flight = std::thread::spawn({
         let base = base.clone();
-        move || post(&format!("{base}/call?ns=crm&op=get-slow&p_ms=1500"), "text/plain", "")
+        move || {
+            post(
+                &format!("{base}/call?ns=crm&op=get-slow&p_ms=1500"),
+                "text/plain",
+                "",
+            )
+        }
     });
     // Wait until the upstream has the request, so it is truly in flight.
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     while !upstream.requests().iter().any(|r| r.path == "/slow") {
-        assert!(std::time::Instant::now() < deadline, "the slow call never reached the upstream");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the slow call never reached the upstream"
+        );
         std::thread::sleep(Duration::from_millis(10));
     }
-    assert_eq!(host.terminate(Duration::from_secs(30)), Some(0), "{}", host.all_output());
+    assert_eq!(
+        host.terminate(Duration::from_secs(30)),
+        Some(0),
+        "{}",
+        host.all_output()
+    );
     let r = in_flight.join().unwrap();
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.json()["status"], 200);
@@ -61,20 +99,39 @@ fn start_up_errors_name_the_file_the_field_and_the_bind() {
 
     // Missing secrets file.
     std::fs::remove_file(dir.path().join("secrets.yaml")).unwrap();
-    let (code, out) = HostBuilder::new(&file).arg("--component").arg(hostile.clone()).run_to_exit();
+    let (code, out) = HostBuilder::new(&file)
+        .arg("--component")
+        .arg(hostile.clone())
+        .run_to_exit();
     assert_eq!(code, 1, "{out}");
-    assert!(out.contains("hostile.ikanos.yaml") && out.contains("secrets") && out.contains("secrets.yaml"), "{out}");
+    assert!(
+        out.contains("hostile.ikanos.yaml")
+            && out.contains("secrets")
+            && out.contains("secrets.yaml"),
+        "{out}"
+    );
 
     // Missing key.
     write(dir.path(), "secrets.yaml", "other-key: x\n");
-    let (code, out) = HostBuilder::new(&file).arg("--component").arg(hostile.clone()).run_to_exit();
+    let (code, out) = HostBuilder::new(&file)
+        .arg("--component")
+        .arg(hostile.clone())
+        .run_to_exit();
     assert_eq!(code, 1, "{out}");
-    assert!(out.contains("crm-bearer-token") && out.contains("CRM_TOKEN"), "{out}");
+    assert!(
+        out.contains("crm-bearer-token") && out.contains("CRM_TOKEN"),
+        "{out}"
+    );
 
     // A bind that tries to leave the capability folder.
-    let text = std::fs::read_to_string(&file).unwrap().replace("file:///./secrets.yaml", "file:///./../outside.yaml");
+    let text = std::fs::read_to_string(&file)
+        .unwrap()
+        .replace("file:///./secrets.yaml", "file:///./../outside.yaml");
     let escaping = write(dir.path(), "escape.ikanos.yaml", &text);
-    let (code, out) = HostBuilder::new(&escaping).arg("--component").arg(hostile.clone()).run_to_exit();
+    let (code, out) = HostBuilder::new(&escaping)
+        .arg("--component")
+        .arg(hostile.clone())
+        .run_to_exit();
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("escape"), "{out}");
 
@@ -86,17 +143,28 @@ fn start_up_errors_name_the_file_the_field_and_the_bind() {
 
     // Not a component.
     let junk = write(dir.path(), "junk.wasm", "not wasm");
-    let (code, out) = HostBuilder::new(&file).arg("--component").arg(junk.display().to_string()).run_to_exit();
+    let (code, out) = HostBuilder::new(&file)
+        .arg("--component")
+        .arg(junk.display().to_string())
+        .run_to_exit();
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("junk.wasm"), "{out}");
 
     // Port already taken.
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = taken.local_addr().unwrap().port();
-    let text = std::fs::read_to_string(&file).unwrap().replace("port: 0", &format!("port: {port}"));
+    let text = std::fs::read_to_string(&file)
+        .unwrap()
+        .replace("port: 0", &format!("port: {port}"));
     let busy = write(dir.path(), "busy.ikanos.yaml", &text);
-    let (code, out) = HostBuilder::new(&busy).arg("--component").arg(hostile).run_to_exit();
+    let (code, out) = HostBuilder::new(&busy)
+        .arg("--component")
+        .arg(hostile)
+        .run_to_exit();
     assert_eq!(code, 1, "{out}");
-    assert!(out.contains(&format!("127.0.0.1:{port}")) && out.contains("hostile"), "{out}");
+    assert!(
+        out.contains(&format!("127.0.0.1:{port}")) && out.contains("hostile"),
+        "{out}"
+    );
     assert!(!out.contains(TOKEN));
 }

@@ -3,6 +3,7 @@
 
 mod support;
 
+mod auth;
 mod control;
 mod examples;
 mod lifecycle;

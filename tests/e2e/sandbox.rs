@@ -16,7 +16,10 @@ struct Rig {
 
 fn rig(extra: &[&str]) -> Rig {
     let c = components();
-    let upstream = Upstream::start(Auth { bearer: Some(TOKEN.into()), ..Auth::default() });
+    let upstream = Upstream::start(Auth {
+        bearer: Some(TOKEN.into()),
+        ..Auth::default()
+    });
     let dir = tempfile::tempdir().unwrap();
     let file = fixtures::hostile(dir.path(), &upstream.base());
     let mut b = HostBuilder::new(&file).component(&c.hostile);
@@ -25,7 +28,12 @@ fn rig(extra: &[&str]) -> Rig {
     }
     let host = b.start(1);
     let base = host.rest_url("hostile");
-    Rig { upstream, host, base, _dir: dir }
+    Rig {
+        upstream,
+        host,
+        base,
+        _dir: dir,
+    }
 }
 
 fn call(base: &str, query: &str, body: &str) -> serde_json::Value {
@@ -37,7 +45,12 @@ fn call(base: &str, query: &str, body: &str) -> serde_json::Value {
 #[test]
 fn declared_inputs_reach_the_component_and_are_checked() {
     let rig = rig(&[]);
-    let r = to_echo(&rig.base, "/echo/a%2Fb?n=5&flag=true&undeclared=x", &[("X-Tag", "blue")], "{\"k\":1}");
+    let r = to_echo(
+        &rig.base,
+        "/echo/a%2Fb?n=5&flag=true&undeclared=x",
+        &[("X-Tag", "blue")],
+        "{\"k\":1}",
+    );
     assert_eq!(r.status, 200, "{}", r.body);
     let v = r.json();
     assert_eq!(v["operation"], "echo");
@@ -45,12 +58,22 @@ fn declared_inputs_reach_the_component_and_are_checked() {
     assert_eq!(v["inputs"]["n"], "5");
     assert_eq!(v["inputs"]["flag"], "true");
     assert_eq!(v["inputs"]["X-Tag"], "blue");
-    assert!(v["inputs"].get("undeclared").is_none(), "undeclared query parameters are not passed: {v}");
+    assert!(
+        v["inputs"].get("undeclared").is_none(),
+        "undeclared query parameters are not passed: {v}"
+    );
     assert_eq!(v["body"], "{\"k\":1}");
 
     let r = to_echo(&rig.base, "/echo/x?n=five", &[], "");
     assert_eq!(r.status, 400);
-    assert!(r.json()["error"].as_str().unwrap().contains("'n' must be of type integer"), "{}", r.body);
+    assert!(
+        r.json()["error"]
+            .as_str()
+            .unwrap()
+            .contains("'n' must be of type integer"),
+        "{}",
+        r.body
+    );
 
     let r = get(&format!("{}/nowhere", rig.base));
     assert_eq!(r.status, 404);
@@ -59,25 +82,47 @@ fn declared_inputs_reach_the_component_and_are_checked() {
     assert_eq!(r.status, 405);
     assert_eq!(r.header("allow"), Some("GET"));
 
-    let r = get_with(&format!("{}/healthy", rig.base), &[("x-request-id", "req-42")]);
+    let r = get_with(
+        &format!("{}/healthy", rig.base),
+        &[("x-request-id", "req-42")],
+    );
     assert_eq!(r.header("x-request-id"), Some("req-42"));
 
     // The component's own status codes and errors.
     assert_eq!(get(&format!("{}/status?code=201", rig.base)).status, 201);
     let r = get(&format!("{}/undeclared-op", rig.base));
-    assert_eq!(r.status, 404, "an operation without a handler is the component's not-found: {}", r.body);
+    assert_eq!(
+        r.status, 404,
+        "an operation without a handler is the component's not-found: {}",
+        r.body
+    );
 }
 
 fn to_echo(base: &str, path_query: &str, headers: &[(&str, &str)], body: &str) -> Resp {
-    let mut req = http::Request::builder().method("POST").uri(format!("{base}{path_query}"));
+    let mut req = http::Request::builder()
+        .method("POST")
+        .uri(format!("{base}{path_query}"));
     for (k, v) in headers {
         req = req.header(*k, *v);
     }
-    let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
-    let mut r = agent.run(req.body(body.to_string()).unwrap()).expect("request");
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let mut r = agent
+        .run(req.body(body.to_string()).unwrap())
+        .expect("request");
     let status = r.status().as_u16();
-    let hs = r.headers().iter().map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_string())).collect();
-    Resp { status, headers: hs, body: r.body_mut().read_to_string().unwrap_or_default() }
+    let hs = r
+        .headers()
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_string()))
+        .collect();
+    Resp {
+        status,
+        headers: hs,
+        body: r.body_mut().read_to_string().unwrap_or_default(),
+    }
 }
 
 #[test]
@@ -100,15 +145,33 @@ fn runaway_components_are_stopped_while_neighbours_keep_answering() {
     }
     let spin = spinning.join().unwrap();
     assert_eq!(spin.status, 504, "{}", spin.body);
-    assert!(spin.json()["error"].as_str().unwrap().contains("CPU time limit"), "{}", spin.body);
+    assert!(
+        spin.json()["error"]
+            .as_str()
+            .unwrap()
+            .contains("CPU time limit"),
+        "{}",
+        spin.body
+    );
     assert!(spin.json()["requestId"].is_string());
     let grow = growing.join().unwrap();
     assert_eq!(grow.status, 500, "{}", grow.body);
-    assert!(grow.json()["error"].as_str().unwrap().contains("memory limit of 32 MiB"), "{}", grow.body);
+    assert!(
+        grow.json()["error"]
+            .as_str()
+            .unwrap()
+            .contains("memory limit of 32 MiB"),
+        "{}",
+        grow.body
+    );
 
     let trap = get(&format!("{base}/trap"));
     assert_eq!(trap.status, 500);
-    assert!(trap.json()["error"].as_str().unwrap().contains("trapped"), "{}", trap.body);
+    assert!(
+        trap.json()["error"].as_str().unwrap().contains("trapped"),
+        "{}",
+        trap.body
+    );
     let deep = get(&format!("{base}/recurse"));
     assert_eq!(deep.status, 500, "{}", deep.body);
 
@@ -116,7 +179,10 @@ fn runaway_components_are_stopped_while_neighbours_keep_answering() {
     assert_eq!(get(&format!("{base}/healthy")).status, 200);
     let metrics = get(&format!("{}/metrics", rig.host.control_url())).body;
     for kind in ["cpu_deadline", "memory_limit", "trap"] {
-        assert!(metrics.contains(&format!("error_type=\"{kind}\"")), "no {kind} error counted:\n{metrics}");
+        assert!(
+            metrics.contains(&format!("error_type=\"{kind}\"")),
+            "no {kind} error counted:\n{metrics}"
+        );
     }
 }
 
@@ -132,9 +198,18 @@ fn a_component_has_no_ambient_authority_and_its_output_is_captured() {
     assert_eq!(v["tcp"], false, "{v}");
 
     assert_eq!(get(&format!("{}/print", rig.base)).status, 200);
-    for needle in ["stdout-line from guest", "stderr-line from guest", "log-line from guest"] {
-        let line = rig.host.wait_for_log(Duration::from_secs(10), |l| l.contains(needle));
-        assert!(line.contains("hostile"), "guest output is tagged with the capability: {line}");
+    for needle in [
+        "stdout-line from guest",
+        "stderr-line from guest",
+        "log-line from guest",
+    ] {
+        let line = rig
+            .host
+            .wait_for_log(Duration::from_secs(10), |l| l.contains(needle));
+        assert!(
+            line.contains("hostile"),
+            "guest output is tagged with the capability: {line}"
+        );
     }
 }
 
@@ -154,17 +229,34 @@ fn calls_place_parameters_and_authentication_as_declared() {
     assert_eq!(req.query.as_deref(), Some("q=x%26y"));
     assert_eq!(req.header("x-trace-tag"), Some("t1"));
     assert_eq!(req.header("cookie"), Some("session=s1"));
-    assert_eq!(req.header("api-version"), Some("2024-01"), "fixed values are added by the host");
-    assert_eq!(req.header("authorization"), Some(format!("Bearer {TOKEN}").as_str()));
+    assert_eq!(
+        req.header("api-version"),
+        Some("2024-01"),
+        "fixed values are added by the host"
+    );
+    assert_eq!(
+        req.header("authorization"),
+        Some(format!("Bearer {TOKEN}").as_str())
+    );
     assert_eq!(req.header("content-type"), Some("application/json"));
     assert_eq!(req.body, b"{\"hello\":\"world\"}");
-    assert!(!v.to_string().contains(TOKEN) || v["body"].as_str().unwrap().contains(TOKEN), "only the upstream's echo may carry it");
+    assert!(
+        !v.to_string().contains(TOKEN) || v["body"].as_str().unwrap().contains(TOKEN),
+        "only the upstream's echo may carry it"
+    );
 
     // An upstream error status is a response, not a call error.
     let v = call(&rig.base, "ns=crm&op=get-customer&p_id=99", "");
     assert_eq!(v["status"], 404, "{v}");
     let v = call(&rig.base, "ns=crm&op=list-customers&p_limit=2", "");
-    assert_eq!(serde_json::from_str::<serde_json::Value>(v["body"].as_str().unwrap()).unwrap().as_array().unwrap().len(), 2);
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(v["body"].as_str().unwrap())
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
 }
 
 #[test]
@@ -173,24 +265,53 @@ fn a_component_reaches_nothing_undeclared() {
     let before = rig.upstream.requests().len();
     let v = call(&rig.base, "ns=evil&op=list-customers", "");
     assert_eq!(v["error"], "unknown-operation", "{v}");
-    assert!(v["reason"].as_str().unwrap().contains("no consumes namespace 'evil'"), "{v}");
+    assert!(
+        v["reason"]
+            .as_str()
+            .unwrap()
+            .contains("no consumes namespace 'evil'"),
+        "{v}"
+    );
     let v = call(&rig.base, "ns=crm&op=delete-everything", "");
     assert_eq!(v["error"], "unknown-operation", "{v}");
-    let v = call(&rig.base, "ns=crm&op=list-customers&p_Authorization=Bearer%20stolen", "");
+    let v = call(
+        &rig.base,
+        "ns=crm&op=list-customers&p_Authorization=Bearer%20stolen",
+        "",
+    );
     assert_eq!(v["error"], "invalid-input", "{v}");
-    assert!(v["reason"].as_str().unwrap().contains("declares no parameter 'Authorization'"), "{v}");
-    let v = call(&rig.base, "ns=crm&op=post-echo&p_section=x&p_Api-Version=1999", "");
+    assert!(
+        v["reason"]
+            .as_str()
+            .unwrap()
+            .contains("declares no parameter 'Authorization'"),
+        "{v}"
+    );
+    let v = call(
+        &rig.base,
+        "ns=crm&op=post-echo&p_section=x&p_Api-Version=1999",
+        "",
+    );
     assert_eq!(v["error"], "invalid-input", "{v}");
     assert!(v["reason"].as_str().unwrap().contains("fixed"), "{v}");
     let v = call(&rig.base, "ns=crm&op=get-customer", "");
     assert_eq!(v["error"], "invalid-input", "a missing path parameter: {v}");
-    assert_eq!(rig.upstream.requests().len(), before, "refused calls never reach the wire");
+    assert_eq!(
+        rig.upstream.requests().len(),
+        before,
+        "refused calls never reach the wire"
+    );
     assert!(!rig.host.all_output().contains(TOKEN));
 }
 
 #[test]
 fn upstream_failures_map_to_typed_errors() {
-    let rig = rig(&["--upstream-timeout", "300ms", "--max-response-body", "100000"]);
+    let rig = rig(&[
+        "--upstream-timeout",
+        "300ms",
+        "--max-response-body",
+        "100000",
+    ]);
     let v = call(&rig.base, "ns=crm&op=get-slow&p_ms=3000", "");
     assert_eq!(v["error"], "timeout", "{v}");
     let v = call(&rig.base, "ns=crm&op=get-big&p_bytes=200000", "");
@@ -210,5 +331,12 @@ fn upstream_failures_map_to_typed_errors() {
     let host = HostBuilder::new(&file).component(&c.hostile).start(1);
     let v = call(&host.rest_url("hostile"), "ns=crm&op=list-customers", "");
     assert_eq!(v["error"], "transport", "{v}");
-    assert!(v["reason"].as_str().unwrap().to_lowercase().contains("connect"), "{v}");
+    assert!(
+        v["reason"]
+            .as_str()
+            .unwrap()
+            .to_lowercase()
+            .contains("connect"),
+        "{v}"
+    );
 }

@@ -47,9 +47,16 @@ capability:
     let (code, out, _) = run_cli(&["validate", file.to_str().unwrap()]);
     assert_eq!(code, 1, "{out}");
     let f = file.display().to_string();
-    for (line, what) in [(9, "baseUri"), (12, "secrets"), (15, "id"), (18, "methd"), (20, "crm")] {
+    for (line, what) in [
+        (9, "baseUri"),
+        (12, "secrets"),
+        (15, "id"),
+        (18, "methd"),
+        (20, "crm"),
+    ] {
         assert!(
-            out.lines().any(|l| l.starts_with(&format!("{f}:{line}:")) && l.contains(what)),
+            out.lines()
+                .any(|l| l.starts_with(&format!("{f}:{line}:")) && l.contains(what)),
             "expected a problem at line {line} mentioning '{what}' in:\n{out}"
         );
     }
@@ -58,7 +65,11 @@ capability:
 #[test]
 fn yaml_syntax_errors_point_at_the_spot() {
     let dir = tempfile::tempdir().unwrap();
-    let file = write(dir.path(), "bad.yaml", "ikanos: \"1.0.0-beta5\"\ninfo:\n  display: [unclosed\n");
+    let file = write(
+        dir.path(),
+        "bad.yaml",
+        "ikanos: \"1.0.0-beta5\"\ninfo:\n  display: [unclosed\n",
+    );
     let (code, out, _) = run_cli(&["validate", file.to_str().unwrap()]);
     assert_eq!(code, 1);
     assert!(out.starts_with(&format!("{}:", file.display())), "{out}");
@@ -68,7 +79,10 @@ fn yaml_syntax_errors_point_at_the_spot() {
 fn the_public_conformance_samples_validate() {
     let dir = repo_root().join("../shared/conformance/ikanos-samples");
     if !dir.is_dir() {
-        eprintln!("SKIP: {} is absent (the shared conformance corpus is not part of the repository)", dir.display());
+        eprintln!(
+            "SKIP: {} is absent (the shared conformance corpus is not part of the repository)",
+            dir.display()
+        );
         return;
     }
     let mut files: Vec<_> = std::fs::read_dir(&dir)
@@ -80,8 +94,14 @@ fn the_public_conformance_samples_validate() {
         })
         .collect();
     files.sort();
-    assert!(files.len() >= 20, "expected the whole corpus, found {}", files.len());
-    let args: Vec<String> = std::iter::once("validate".to_string()).chain(files.iter().map(|p| p.display().to_string())).collect();
+    assert!(
+        files.len() >= 20,
+        "expected the whole corpus, found {}",
+        files.len()
+    );
+    let args: Vec<String> = std::iter::once("validate".to_string())
+        .chain(files.iter().map(|p| p.display().to_string()))
+        .collect();
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let (code, out, err) = run_cli(&args);
     assert_eq!(code, 0, "{out}{err}");

@@ -65,16 +65,26 @@ impl Secrets {
 
     /// Render a template. Refs with a namespace → binds. Flat refs → a bind variable of
     /// that name if one exists, else `params(name)`.
-    pub fn render(&self, t: &Template, params: &dyn Fn(&str) -> Option<String>) -> Result<Secret, RenderError> {
+    pub fn render(
+        &self,
+        t: &Template,
+        params: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Secret, RenderError> {
         let mut out = String::with_capacity(t.raw.value.len());
         for part in &t.parts {
             match part {
                 TemplatePart::Literal(s) => out.push_str(s),
-                TemplatePart::Ref { namespace: Some(ns), name } => match self.get(Some(ns), name) {
+                TemplatePart::Ref {
+                    namespace: Some(ns),
+                    name,
+                } => match self.get(Some(ns), name) {
                     Some(v) => out.push_str(v.expose()),
                     None => return Err(RenderError::new(t, part)),
                 },
-                TemplatePart::Ref { namespace: None, name } => match self.get(None, name) {
+                TemplatePart::Ref {
+                    namespace: None,
+                    name,
+                } => match self.get(None, name) {
                     Some(v) => out.push_str(v.expose()),
                     None => match params(name) {
                         Some(v) => out.push_str(&v),
@@ -108,7 +118,11 @@ pub struct RenderError {
 
 impl RenderError {
     fn new(t: &Template, part: &TemplatePart) -> Self {
-        RenderError { file: t.raw.file.clone(), pos: t.raw.pos, reference: part.display() }
+        RenderError {
+            file: t.raw.file.clone(),
+            pos: t.raw.pos,
+            reference: part.display(),
+        }
     }
 }
 
@@ -124,7 +138,14 @@ pub struct BindSite {
 
 impl fmt::Display for BindSite {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}: {} '{}'", self.file.display(), self.pos, self.field, self.namespace)
+        write!(
+            f,
+            "{}:{}: {} '{}'",
+            self.file.display(),
+            self.pos,
+            self.field,
+            self.namespace
+        )
     }
 }
 
@@ -132,19 +153,48 @@ impl fmt::Display for BindSite {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum BindError {
     #[error("{site} key {var}: key '{key}' not found in {location}")]
-    KeyNotFound { site: BindSite, var: String, key: String, location: String },
+    KeyNotFound {
+        site: Box<BindSite>,
+        var: String,
+        key: String,
+        location: String,
+    },
     #[error("{site} key {var}: key '{key}' in {location} holds {kind}; bind files map keys to single values")]
-    NotScalar { site: BindSite, var: String, key: String, location: String, kind: &'static str },
+    NotScalar {
+        site: Box<BindSite>,
+        var: String,
+        key: String,
+        location: String,
+        kind: &'static str,
+    },
     #[error("{site} file {location}: {reason}")]
-    File { site: BindSite, location: String, reason: String },
+    File {
+        site: Box<BindSite>,
+        location: String,
+        reason: String,
+    },
     #[error("{site} file {location}: path escapes the capability folder")]
-    Escapes { site: BindSite, location: String },
+    Escapes {
+        site: Box<BindSite>,
+        location: String,
+    },
     #[error("{site} file {location}: not a flat YAML or JSON map ({reason})")]
-    Format { site: BindSite, location: String, reason: String },
+    Format {
+        site: Box<BindSite>,
+        location: String,
+        reason: String,
+    },
     #[error("{site} key {var}: environment variable {env} is not set")]
-    EnvNotSet { site: BindSite, var: String, env: String },
+    EnvNotSet {
+        site: Box<BindSite>,
+        var: String,
+        env: String,
+    },
     #[error("{site}: location '{location}' is not supported by this host (file: or env:// only)")]
-    Unsupported { site: BindSite, location: String },
+    Unsupported {
+        site: Box<BindSite>,
+        location: String,
+    },
 }
 
 /// Resolve every bind of `cap` with the process environment.
@@ -153,25 +203,48 @@ pub fn resolve(cap: &Capability) -> Result<Secrets, BindError> {
 }
 
 /// Resolve every bind of `cap`; `env` looks environment variables up (tests inject it).
-pub fn resolve_with_env(cap: &Capability, env: &dyn Fn(&str) -> Option<String>) -> Result<Secrets, BindError> {
+pub fn resolve_with_env(
+    cap: &Capability,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Secrets, BindError> {
     let mut secrets = Secrets::default();
     for bind in &cap.binds {
         let values = resolve_bind(bind, &cap.file, env)?;
         for (var, value) in values {
             secrets.flat.insert(var.clone(), value.clone());
-            secrets.by_ns.entry(bind.namespace.value.clone()).or_default().insert(var, value);
+            secrets
+                .by_ns
+                .entry(bind.namespace.value.clone())
+                .or_default()
+                .insert(var, value);
         }
     }
     Ok(secrets)
 }
 
-fn site(bind: &Bind, file: &Path, pos: Pos) -> BindSite {
-    BindSite { file: file.to_path_buf(), pos, field: bind.field.clone(), namespace: bind.namespace.value.clone() }
+fn site(bind: &Bind, file: &Path, pos: Pos) -> Box<BindSite> {
+    Box::new(BindSite {
+        file: file.to_path_buf(),
+        pos,
+        field: bind.field.clone(),
+        namespace: bind.namespace.value.clone(),
+    })
 }
 
-fn resolve_bind(bind: &Bind, cap_file: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Vec<(String, Secret)>, BindError> {
-    // Imported binds resolve against the file that declared them.
-    let file = if bind.namespace.file.as_os_str().is_empty() { cap_file } else { bind.namespace.file.as_path() };
+fn resolve_bind(
+    bind: &Bind,
+    cap_file: &Path,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Vec<(String, Secret)>, BindError> {
+    // Imported binds resolve against the file that declared them; their namespace may
+    // carry the importer's position (`as:`), so ask the location and keys instead.
+    let file = bind
+        .location
+        .as_ref()
+        .map(|l| l.file.as_path())
+        .or_else(|| bind.keys.first().map(|(k, _)| k.file.as_path()))
+        .filter(|f| !f.as_os_str().is_empty())
+        .unwrap_or(cap_file);
     let parsed = match &bind.location {
         None => Location::Env,
         Some(loc) => location::parse(&loc.value, false).map_err(|_| BindError::Unsupported {
@@ -193,18 +266,32 @@ fn resolve_bind(bind: &Bind, cap_file: &Path, env: &dyn Fn(&str) -> Option<Strin
             })
             .collect(),
         Location::Other(_) => {
-            let loc = bind.location.as_ref().map_or_else(String::new, |l| l.value.clone());
+            let loc = bind
+                .location
+                .as_ref()
+                .map_or_else(String::new, |l| l.value.clone());
             let pos = bind.location.as_ref().map_or(bind.pos, |l| l.pos);
-            Err(BindError::Unsupported { site: site(bind, file, pos), location: loc })
+            Err(BindError::Unsupported {
+                site: site(bind, file, pos),
+                location: loc,
+            })
         }
         Location::Relative(rel) => {
-            let loc_pos = bind.location.as_ref().map_or(bind.pos, |l: &Spanned<String>| l.pos);
+            let loc_pos = bind
+                .location
+                .as_ref()
+                .map_or(bind.pos, |l: &Spanned<String>| l.pos);
             let shown = shown_relative(&rel);
             let text = read_confined(&location::base_dir(file), &rel).map_err(|e| match e {
-                ReadError::Escapes => BindError::Escapes { site: site(bind, file, loc_pos), location: shown.clone() },
-                ReadError::Io(reason) => {
-                    BindError::File { site: site(bind, file, loc_pos), location: shown.clone(), reason }
-                }
+                ReadError::Escapes => BindError::Escapes {
+                    site: site(bind, file, loc_pos),
+                    location: shown.clone(),
+                },
+                ReadError::Io(reason) => BindError::File {
+                    site: site(bind, file, loc_pos),
+                    location: shown.clone(),
+                    reason,
+                },
             })?;
             from_text(bind, file, loc_pos, &shown, &text)
         }
@@ -224,7 +311,11 @@ fn resolve_bind(bind: &Bind, cap_file: &Path, env: &dyn Fn(&str) -> Option<Strin
 /// `./x.yaml` for messages (the way upstream files spell it).
 fn shown_relative(rel: &Path) -> String {
     let s = rel.display().to_string();
-    if s.starts_with("./") || s.starts_with("../") { s } else { format!("./{s}") }
+    if s.starts_with("./") || s.starts_with("../") {
+        s
+    } else {
+        format!("./{s}")
+    }
 }
 
 enum ReadError {
@@ -251,7 +342,13 @@ fn read_confined(dir: &Path, rel: &Path) -> Result<String, ReadError> {
 }
 
 /// Pick the bind's keys out of a flat YAML or JSON map.
-fn from_text(bind: &Bind, file: &Path, loc_pos: Pos, shown: &str, text: &str) -> Result<Vec<(String, Secret)>, BindError> {
+fn from_text(
+    bind: &Bind,
+    file: &Path,
+    loc_pos: Pos,
+    shown: &str,
+    text: &str,
+) -> Result<Vec<(String, Secret)>, BindError> {
     let map = parse_flat(text).map_err(|reason| BindError::Format {
         site: site(bind, file, loc_pos),
         location: shown.to_string(),
@@ -281,27 +378,24 @@ fn from_text(bind: &Bind, file: &Path, loc_pos: Pos, shown: &str, text: &str) ->
 /// key → scalar text, or the kind of the non-scalar value. The reason of a parse
 /// failure carries a position only: parser messages can quote the file's text.
 fn parse_flat(text: &str) -> Result<BTreeMap<String, Result<String, &'static str>>, String> {
-    // JSON first when it looks like JSON: YAML reads most JSON, but not all of it
-    // (e.g. tab indentation), and serde_json keeps number text exact enough here.
-    if text.trim_start().starts_with('{') {
-        if let Ok(serde_json::Value::Object(map)) = serde_json::from_str::<serde_json::Value>(text) {
-            return Ok(map
-                .into_iter()
-                .map(|(k, v)| {
-                    let v = match v {
-                        serde_json::Value::String(s) => Ok(s),
-                        serde_json::Value::Null => Ok(String::new()),
-                        serde_json::Value::Bool(b) => Ok(b.to_string()),
-                        serde_json::Value::Number(n) => Ok(n.to_string()),
-                        serde_json::Value::Array(_) => Err("a list"),
-                        serde_json::Value::Object(_) => Err("a mapping"),
-                    };
-                    (k, v)
-                })
-                .collect());
+    // YAML first: it reads JSON too and keeps numbers as written (`1.10` stays `1.10`).
+    let parsed = match yaml::parse(text) {
+        Ok(p) => p,
+        Err((pos, _)) => {
+            // Some JSON is not YAML (e.g. tab indentation): give JSON a chance.
+            if text.trim_start().starts_with('{') {
+                if let Ok(serde_json::Value::Object(map)) =
+                    serde_json::from_str::<serde_json::Value>(text)
+                {
+                    return Ok(map.into_iter().map(|(k, v)| (k, json_scalar(v))).collect());
+                }
+            }
+            return Err(format!(
+                "syntax error at line {}, column {}",
+                pos.line, pos.col
+            ));
         }
-    }
-    let parsed = yaml::parse(text).map_err(|(pos, _)| format!("syntax error at line {}, column {}", pos.line, pos.col))?;
+    };
     let entries = match &parsed.root.value {
         Value::Map(m) => m,
         Value::Null => return Ok(BTreeMap::new()),
@@ -318,4 +412,15 @@ fn parse_flat(text: &str) -> Result<BTreeMap<String, Result<String, &'static str
             (e.key.clone(), v)
         })
         .collect())
+}
+
+fn json_scalar(v: serde_json::Value) -> Result<String, &'static str> {
+    match v {
+        serde_json::Value::String(s) => Ok(s),
+        serde_json::Value::Null => Ok(String::new()),
+        serde_json::Value::Bool(b) => Ok(b.to_string()),
+        serde_json::Value::Number(n) => Ok(n.to_string()),
+        serde_json::Value::Array(_) => Err("a list"),
+        serde_json::Value::Object(_) => Err("a mapping"),
+    }
 }

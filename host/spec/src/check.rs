@@ -18,7 +18,13 @@ pub(crate) fn run(m: &Merged, sink: &mut Sink) {
     let binds = BindIndex::new(m, sink);
     let callers = Callers::new(m);
     let soft = m.standalone;
-    let mut c = Checker { m, sink, binds, callers, soft };
+    let mut c = Checker {
+        m,
+        sink,
+        binds,
+        callers,
+        soft,
+    };
     c.namespaces();
     c.listeners();
     c.operation_names();
@@ -70,7 +76,11 @@ impl BindIndex {
                 sink.error(
                     &b.namespace.file,
                     b.namespace.pos,
-                    format!("{}.namespace: bind namespace '{ns}' is already declared at {}", b.field, at(first)),
+                    format!(
+                        "{}.namespace: bind namespace '{ns}' is already declared at {}",
+                        b.field,
+                        at(first)
+                    ),
                 );
             } else {
                 seen_ns.insert(ns, &b.namespace);
@@ -87,7 +97,10 @@ impl BindIndex {
                     );
                 }
                 seen_var.insert(&var.value, ns);
-                by_ns.entry(ns.to_string()).or_default().insert(var.value.clone());
+                by_ns
+                    .entry(ns.to_string())
+                    .or_default()
+                    .insert(var.value.clone());
             }
             by_ns.entry(ns.to_string()).or_default();
         }
@@ -119,17 +132,26 @@ struct Callers {
 impl Callers {
     fn new(m: &Merged) -> Self {
         let mut by_target: HashMap<(String, String), Vec<Vec<String>>> = HashMap::new();
-        let calls = m.exposes.iter().flat_map(|e| &e.calls).chain(m.aggregates.iter().flat_map(|a| &a.calls));
+        let calls = m
+            .exposes
+            .iter()
+            .flat_map(|e| &e.calls)
+            .chain(m.aggregates.iter().flat_map(|a| &a.calls));
         for c in calls {
             if let Some((ns, op)) = c.target.value.split_once('.') {
-                by_target.entry((ns.to_string(), op.to_string())).or_default().push(c.with_keys.clone());
+                by_target
+                    .entry((ns.to_string(), op.to_string()))
+                    .or_default()
+                    .push(c.with_keys.clone());
             }
         }
         Callers { by_target }
     }
 
     fn of(&self, ns: &str, op: &str) -> &[Vec<String>] {
-        self.by_target.get(&(ns.to_string(), op.to_string())).map_or(&[], Vec::as_slice)
+        self.by_target
+            .get(&(ns.to_string(), op.to_string()))
+            .map_or(&[], Vec::as_slice)
     }
 }
 
@@ -153,7 +175,11 @@ impl Checker<'_, '_> {
     /// An error, or a warning when the file is a shared file loaded on its own.
     fn unresolved(&mut self, file: &std::path::Path, pos: Pos, msg: String) {
         let soft = self.soft;
-        let msg = if soft { format!("{msg} (the importing capability must provide it)") } else { msg };
+        let msg = if soft {
+            format!("{msg} (the importing capability must provide it)")
+        } else {
+            msg
+        };
         self.sink.report(soft, file, pos, msg);
     }
 
@@ -166,7 +192,12 @@ impl Checker<'_, '_> {
             }
             match seen.get(ns.value.as_str()) {
                 Some(first) => {
-                    let msg = format!("{}.namespace: consumes namespace '{}' is already declared at {}", c.field, ns.value, at(first));
+                    let msg = format!(
+                        "{}.namespace: consumes namespace '{}' is already declared at {}",
+                        c.field,
+                        ns.value,
+                        at(first)
+                    );
                     self.sink.error(&ns.file, ns.pos, msg);
                 }
                 None => {
@@ -182,7 +213,12 @@ impl Checker<'_, '_> {
             }
             match seen.get(ns.value.as_str()) {
                 Some(first) => {
-                    let msg = format!("{}.namespace: exposes namespace '{}' is already declared at {}", e.field, ns.value, at(first));
+                    let msg = format!(
+                        "{}.namespace: exposes namespace '{}' is already declared at {}",
+                        e.field,
+                        ns.value,
+                        at(first)
+                    );
                     self.sink.error(&ns.file, ns.pos, msg);
                 }
                 None => {
@@ -209,7 +245,9 @@ impl Checker<'_, '_> {
                 let msg = format!(
                     "{}.port: {}:{} is already used by {} at {}:{}",
                     e.field,
-                    l.address.as_ref().map_or("(default address)", |a| a.value.as_str()),
+                    l.address
+                        .as_ref()
+                        .map_or("(default address)", |a| a.value.as_str()),
                     l.port.value,
                     first.field,
                     first_port.file.display(),
@@ -241,7 +279,9 @@ impl Checker<'_, '_> {
             }
         }
         for e in &self.m.exposes {
-            let Some(Exposes::Rest(rest)) = &e.model else { continue };
+            let Some(Exposes::Rest(rest)) = &e.model else {
+                continue;
+            };
             let mut seen: HashMap<&str, &Spanned<String>> = HashMap::new();
             for r in &rest.resources {
                 for o in &r.operations {
@@ -267,7 +307,9 @@ impl Checker<'_, '_> {
             for (ns, name) in path.refs() {
                 if let Some(ns) = ns {
                     if let Some(why) = self.binds.problem(ns, name) {
-                        let msg = format!("{field}.path: unresolvable reference '{{{{{ns}.{name}}}}}': {why}");
+                        let msg = format!(
+                            "{field}.path: unresolvable reference '{{{{{ns}.{name}}}}}': {why}"
+                        );
                         self.unresolved(&r.path.file, r.path.pos, msg);
                     }
                     continue;
@@ -278,8 +320,7 @@ impl Checker<'_, '_> {
                         .iter()
                         .chain(&r.input_parameters)
                         .chain(&o.input_parameters)
-                        .filter(|p| p.name.value == name)
-                        .last();
+                        .rfind(|p| p.name.value == name);
                     match declared {
                         Some(p) if p.location == ParamIn::Path => {}
                         Some(p) => {
@@ -293,7 +334,8 @@ impl Checker<'_, '_> {
                         }
                         None => {
                             let callers = self.callers.of(&c.namespace.value, &o.name.value);
-                            let by_callers = !callers.is_empty() && callers.iter().all(|w| w.iter().any(|k| k == name));
+                            let by_callers = !callers.is_empty()
+                                && callers.iter().all(|w| w.iter().any(|k| k == name));
                             if by_callers || self.binds.flat.contains(name) {
                                 continue;
                             }
@@ -310,7 +352,9 @@ impl Checker<'_, '_> {
     }
 
     fn exposed_paths(&mut self, e: &DExposes) {
-        let Some(Exposes::Rest(rest)) = &e.model else { return };
+        let Some(Exposes::Rest(rest)) = &e.model else {
+            return;
+        };
         for (ri, r) in rest.resources.iter().enumerate() {
             let field = e.resource_fields.get(ri).cloned().unwrap_or_default();
             let path = r.path_template();
@@ -320,8 +364,11 @@ impl Checker<'_, '_> {
                     None => name.to_string(),
                 };
                 for o in &r.operations {
-                    let declared =
-                        r.input_parameters.iter().chain(&o.input_parameters).filter(|p| p.name.value == shown).last();
+                    let declared = r
+                        .input_parameters
+                        .iter()
+                        .chain(&o.input_parameters)
+                        .rfind(|p| p.name.value == shown);
                     match declared {
                         Some(p) if p.location == ParamIn::Path => {}
                         Some(p) => {
@@ -347,12 +394,22 @@ impl Checker<'_, '_> {
     }
 
     /// Names a flat `{{x}}` may use at a site besides bind variables.
-    fn scope_names(&self, scope: Scope, consumes: Option<(usize, &DConsumes)>, exposes: Option<&DExposes>) -> BTreeSet<String> {
+    fn scope_names(
+        &self,
+        scope: Scope,
+        consumes: Option<(usize, &DConsumes)>,
+        exposes: Option<&DExposes>,
+    ) -> BTreeSet<String> {
         let mut names = BTreeSet::new();
         match scope {
-            Scope::Binds => {}
-            Scope::Consumed { resource, operation } => {
-                let Some((_, ce)) = consumes else { return names };
+            Scope::Binds | Scope::TunnelIdentity => {}
+            Scope::Consumed {
+                resource,
+                operation,
+            } => {
+                let Some((_, ce)) = consumes else {
+                    return names;
+                };
                 let c = &ce.model;
                 names.extend(c.input_parameters.iter().map(|p| p.name.value.clone()));
                 for (ri, r) in c.resources.iter().enumerate() {
@@ -371,8 +428,13 @@ impl Checker<'_, '_> {
                     }
                 }
             }
-            Scope::Exposed { resource, operation } => {
-                let Some(Exposes::Rest(rest)) = exposes.and_then(|e| e.model.as_ref()) else { return names };
+            Scope::Exposed {
+                resource,
+                operation,
+            } => {
+                let Some(Exposes::Rest(rest)) = exposes.and_then(|e| e.model.as_ref()) else {
+                    return names;
+                };
                 for (ri, r) in rest.resources.iter().enumerate() {
                     if resource.is_some_and(|x| x != ri) {
                         continue;
@@ -390,19 +452,27 @@ impl Checker<'_, '_> {
         names
     }
 
-    fn reference(&mut self, site: &RefSite, consumes: Option<(usize, &DConsumes)>, exposes: Option<&DExposes>) {
+    fn reference(
+        &mut self,
+        site: &RefSite,
+        consumes: Option<(usize, &DConsumes)>,
+        exposes: Option<&DExposes>,
+    ) {
         let t: &Template = &site.template;
         let mut params: Option<BTreeSet<String>> = None;
         for part in &t.parts {
-            let TemplatePart::Ref { namespace, name } = part else { continue };
+            let TemplatePart::Ref { namespace, name } = part else {
+                continue;
+            };
             let why = match namespace {
                 Some(ns) => self.binds.problem(ns, name),
                 None if self.binds.flat.contains(name) => None,
                 None => {
-                    let names = params.get_or_insert_with(|| self.scope_names(site.scope, consumes, exposes));
+                    let names = params
+                        .get_or_insert_with(|| self.scope_names(site.scope, consumes, exposes));
                     if names.contains(name) {
                         None
-                    } else if site.scope == Scope::Binds {
+                    } else if matches!(site.scope, Scope::Binds | Scope::TunnelIdentity) {
                         let hint = did_you_mean(name, self.binds.flat.iter().map(String::as_str));
                         Some(format!("no bind declares key '{name}'{hint}"))
                     } else {
@@ -413,18 +483,44 @@ impl Checker<'_, '_> {
                 }
             };
             if let Some(why) = why {
-                let msg = format!("{}: unresolvable reference '{}': {why}", site.field, part.display());
-                self.unresolved(&t.raw.file, t.raw.pos, msg);
+                let msg = format!(
+                    "{}: unresolvable reference '{}': {why}",
+                    site.field,
+                    part.display()
+                );
+                if site.scope == Scope::TunnelIdentity {
+                    let msg = format!("{msg}; the tunnel can never become ready (`ikanos-tunnel-identity-must-bind`)");
+                    self.sink.report(true, &t.raw.file, t.raw.pos, msg);
+                } else {
+                    self.unresolved(&t.raw.file, t.raw.pos, msg);
+                }
             }
         }
     }
 
     fn call(&mut self, call: &CallSite) {
-        let Some((ns, op)) = call.target.value.split_once('.') else { return };
-        let Some(c) = self.m.consumes.iter().find(|c| c.model.namespace.value == ns) else {
-            let names: Vec<&str> = self.m.consumes.iter().map(|c| c.model.namespace.value.as_str()).filter(|n| !n.is_empty()).collect();
+        let Some((ns, op)) = call.target.value.split_once('.') else {
+            return;
+        };
+        let Some(c) = self
+            .m
+            .consumes
+            .iter()
+            .find(|c| c.model.namespace.value == ns)
+        else {
+            let names: Vec<&str> = self
+                .m
+                .consumes
+                .iter()
+                .map(|c| c.model.namespace.value.as_str())
+                .filter(|n| !n.is_empty())
+                .collect();
             let hint = did_you_mean(ns, names.iter().copied());
-            let declared = if names.is_empty() { "none".to_string() } else { names.join(", ") };
+            let declared = if names.is_empty() {
+                "none".to_string()
+            } else {
+                names.join(", ")
+            };
             let msg = format!(
                 "{}: '{}' calls consumes namespace '{ns}', which is not declared (declared: {declared}){hint}",
                 call.field, call.target.value
@@ -432,35 +528,71 @@ impl Checker<'_, '_> {
             self.unresolved(&call.target.file, call.target.pos, msg);
             return;
         };
-        let ops: Vec<&str> =
-            c.model.resources.iter().flat_map(|r| &r.operations).map(|o| o.name.value.as_str()).collect();
+        let ops: Vec<&str> = c
+            .model
+            .resources
+            .iter()
+            .flat_map(|r| &r.operations)
+            .map(|o| o.name.value.as_str())
+            .collect();
         if !ops.contains(&op) {
             let hint = did_you_mean(op, ops.iter().copied());
-            let msg = format!("{}: '{}': consumes namespace '{ns}' has no operation '{op}'{hint}", call.field, call.target.value);
+            let msg = format!(
+                "{}: '{}': consumes namespace '{ns}' has no operation '{op}'{hint}",
+                call.field, call.target.value
+            );
             self.unresolved(&call.target.file, call.target.pos, msg);
         }
     }
 
     fn flow_ref(&mut self, field: &str, target: &Spanned<String>) {
-        let Some((ns, flow)) = target.value.split_once('.') else { return };
-        let aggs: Vec<_> = self.m.aggregates.iter().filter(|a| a.namespace.as_ref().is_some_and(|n| n.value == ns)).collect();
+        let Some((ns, flow)) = target.value.split_once('.') else {
+            return;
+        };
+        let aggs: Vec<_> = self
+            .m
+            .aggregates
+            .iter()
+            .filter(|a| a.namespace.as_ref().is_some_and(|n| n.value == ns))
+            .collect();
         if aggs.is_empty() {
-            let names: Vec<&str> = self.m.aggregates.iter().filter_map(|a| a.namespace.as_ref()).map(|n| n.value.as_str()).collect();
+            let names: Vec<&str> = self
+                .m
+                .aggregates
+                .iter()
+                .filter_map(|a| a.namespace.as_ref())
+                .map(|n| n.value.as_str())
+                .collect();
             let hint = did_you_mean(ns, names.iter().copied());
-            let msg = format!("{field}: '{}' refers to aggregate namespace '{ns}', which is not declared{hint}", target.value);
+            let msg = format!(
+                "{field}: '{}' refers to aggregate namespace '{ns}', which is not declared{hint}",
+                target.value
+            );
             self.unresolved(&target.file, target.pos, msg);
             return;
         }
-        let flows: Vec<&str> = aggs.iter().flat_map(|a| &a.flows).map(|f| f.value.as_str()).collect();
+        let flows: Vec<&str> = aggs
+            .iter()
+            .flat_map(|a| &a.flows)
+            .map(|f| f.value.as_str())
+            .collect();
         if !flows.contains(&flow) {
             let hint = did_you_mean(flow, flows.iter().copied());
-            let msg = format!("{field}: '{}': aggregate '{ns}' has no flow '{flow}'{hint}", target.value);
+            let msg = format!(
+                "{field}: '{}': aggregate '{ns}' has no flow '{flow}'{hint}",
+                target.value
+            );
             self.unresolved(&target.file, target.pos, msg);
         }
     }
 
     fn forward(&mut self, field: &str, target: &Spanned<String>) {
-        let names: Vec<&str> = self.m.consumes.iter().map(|c| c.model.namespace.value.as_str()).collect();
+        let names: Vec<&str> = self
+            .m
+            .consumes
+            .iter()
+            .map(|c| c.model.namespace.value.as_str())
+            .collect();
         if !names.contains(&target.value.as_str()) {
             let hint = did_you_mean(&target.value, names.iter().copied());
             let msg = format!("{field}: no consumes namespace '{}'{hint}", target.value);

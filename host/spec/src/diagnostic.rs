@@ -88,12 +88,21 @@ impl Sink {
     /// An error, or only a warning when `soft` (used for checks whose outcome depends
     /// on a file that is not there, e.g. a shared file loaded on its own).
     pub fn report(&mut self, soft: bool, file: &Path, pos: Pos, message: impl Into<String>) {
-        let sev = if soft { Severity::Warning } else { Severity::Error };
+        let sev = if soft {
+            Severity::Warning
+        } else {
+            Severity::Error
+        };
         self.push(file, pos, sev, message.into());
     }
 
     fn push(&mut self, file: &Path, pos: Pos, severity: Severity, message: String) {
-        self.diags.push(Diagnostic { file: file.to_path_buf(), pos, severity, message });
+        self.diags.push(Diagnostic {
+            file: file.to_path_buf(),
+            pos,
+            severity,
+            message,
+        });
     }
 
     pub fn has_errors(&self) -> bool {
@@ -129,20 +138,68 @@ pub(crate) fn edit_distance(a: &str, b: &str) -> usize {
 }
 
 /// The closest candidate within a distance that still reads as a typo, if any.
-pub(crate) fn suggest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+pub(crate) fn suggest<'a>(
+    word: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
     let limit = (word.chars().count() / 3).clamp(1, 3);
     candidates
         .into_iter()
-        .map(|c| (edit_distance(&word.to_ascii_lowercase(), &c.to_ascii_lowercase()), c))
+        .map(|c| {
+            (
+                edit_distance(&word.to_ascii_lowercase(), &c.to_ascii_lowercase()),
+                c,
+            )
+        })
         .filter(|(d, _)| *d <= limit)
         .min_by_key(|(d, _)| *d)
         .map(|(_, c)| c)
 }
 
 /// ` (did you mean 'x'?)` or nothing.
-pub(crate) fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> String {
+pub(crate) fn did_you_mean<'a>(
+    word: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> String {
     match suggest(word, candidates) {
         Some(s) => format!(" (did you mean '{s}'?)"),
         None => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(line: u32, col: u32) -> Pos {
+        Pos { line, col }
+    }
+
+    #[test]
+    fn display_and_order() {
+        let mut s = Sink::default();
+        s.warn(Path::new("b.yaml"), p(1, 1), "later file");
+        s.error(Path::new("a.yaml"), p(10, 2), "second");
+        s.error(Path::new("a.yaml"), p(2, 9), "first");
+        s.error(Path::new("a.yaml"), p(2, 9), "first");
+        s.error(Path::new("a.yaml"), Pos::default(), "whole file");
+        assert!(s.has_errors());
+        let d = Diagnostics(s.finish());
+        assert_eq!(
+            d.to_string(),
+            "a.yaml: whole file\na.yaml:2:9: first\na.yaml:10:2: second\nb.yaml:1:1: warning: later file"
+        );
+        assert_eq!(d.errors().count(), 3);
+    }
+
+    #[test]
+    fn suggestions() {
+        assert_eq!(edit_distance("methd", "method"), 1);
+        assert_eq!(suggest("methd", ["method", "path"]), Some("method"));
+        assert_eq!(suggest("zzzzzz", ["method", "path"]), None);
+        assert_eq!(
+            did_you_mean("baseUrl", ["baseUri", "namespace"]),
+            " (did you mean 'baseUri'?)"
+        );
     }
 }

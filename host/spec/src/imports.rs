@@ -49,7 +49,10 @@ pub(crate) fn read_document(file: &Path, text: &str, sink: &mut Sink) -> Option<
         sink.warn(
             file,
             parsed.root.pos,
-            format!("the file holds {} YAML documents; only the first is read", parsed.extra_documents + 1),
+            format!(
+                "the file holds {} YAML documents; only the first is read",
+                parsed.extra_documents + 1
+            ),
         );
     }
     Decoder::new(file, sink).document(&parsed.root)
@@ -70,7 +73,11 @@ pub(crate) fn merge(doc: Document, sink: &mut Sink) -> Merged {
         );
     }
     let start = std::fs::canonicalize(&doc.file).unwrap_or_else(|_| doc.file.clone());
-    let mut r = Resolver { cache: HashMap::new(), stack: vec![start], sink };
+    let mut r = Resolver {
+        cache: HashMap::new(),
+        stack: vec![start],
+        sink,
+    };
     let doc = Rc::new(doc);
     let binds = r.section::<Bind>(&doc);
     let consumes = r.section::<DConsumes>(&doc);
@@ -184,7 +191,14 @@ impl Resolver<'_> {
             Ok(Location::Relative(p)) => clean(&location::base_dir(importer).join(p)),
             Ok(Location::Absolute(p)) => p,
             Ok(_) => {
-                err(self, from.pos, format!("{}.from: '{}' is not a file; imports read local files", entry.field, from.value));
+                err(
+                    self,
+                    from.pos,
+                    format!(
+                        "{}.from: '{}' is not a file; imports read local files",
+                        entry.field, from.value
+                    ),
+                );
                 return None;
             }
             Err(e) => {
@@ -195,7 +209,16 @@ impl Resolver<'_> {
         let canonical = match std::fs::canonicalize(&path) {
             Ok(c) => c,
             Err(e) => {
-                err(self, from.pos, format!("{}.from: cannot read '{}': {}", entry.field, path.display(), io_reason(&e)));
+                err(
+                    self,
+                    from.pos,
+                    format!(
+                        "{}.from: cannot read '{}': {}",
+                        entry.field,
+                        path.display(),
+                        io_reason(&e)
+                    ),
+                );
                 return None;
             }
         };
@@ -203,9 +226,18 @@ impl Resolver<'_> {
             let chain: Vec<String> = self.stack[i..]
                 .iter()
                 .chain(std::iter::once(&canonical))
-                .map(|p| p.file_name().map_or_else(|| p.display().to_string(), |n| n.to_string_lossy().into_owned()))
+                .map(|p| {
+                    p.file_name().map_or_else(
+                        || p.display().to_string(),
+                        |n| n.to_string_lossy().into_owned(),
+                    )
+                })
                 .collect();
-            err(self, entry.pos, format!("{}: import cycle: {}", entry.field, chain.join(" -> ")));
+            err(
+                self,
+                entry.pos,
+                format!("{}: import cycle: {}", entry.field, chain.join(" -> ")),
+            );
             return None;
         }
         let doc = self.read(&path, &canonical)?;
@@ -222,7 +254,17 @@ impl Resolver<'_> {
             err(
                 self,
                 from.pos,
-                format!("{}.from: '{}' holds {}, not {}", entry.field, from.value, if found.is_empty() { "no section".to_string() } else { found.join(", ") }, T::NAME),
+                format!(
+                    "{}.from: '{}' holds {}, not {}",
+                    entry.field,
+                    from.value,
+                    if found.is_empty() {
+                        "no section".to_string()
+                    } else {
+                        found.join(", ")
+                    },
+                    T::NAME
+                ),
             );
             return None;
         }
@@ -242,12 +284,10 @@ impl Resolver<'_> {
                     let name = inner.alias.as_ref().unwrap_or(&inner.import);
                     if name.value == wanted {
                         self.stack.push(canonical.clone());
-                        found = self.import::<T>(inner, &doc.file);
+                        let inner_found = self.import::<T>(inner, &doc.file);
                         self.stack.pop();
-                        if found.is_none() {
-                            // The inner import already reported why.
-                            return None;
-                        }
+                        // None: the inner import already reported why.
+                        found = Some(inner_found?);
                         break;
                     }
                     names.push(name.value.clone());
@@ -256,7 +296,11 @@ impl Resolver<'_> {
         }
         let Some(mut v) = found else {
             let hint = did_you_mean(wanted, names.iter().map(String::as_str));
-            let list = if names.is_empty() { "none".to_string() } else { names.join(", ") };
+            let list = if names.is_empty() {
+                "none".to_string()
+            } else {
+                names.join(", ")
+            };
             err(
                 self,
                 entry.import.pos,
@@ -277,7 +321,11 @@ impl Resolver<'_> {
         let doc = match std::fs::read_to_string(canonical) {
             Ok(text) => read_document(path, &text, self.sink).map(Rc::new),
             Err(e) => {
-                self.sink.error(path, Default::default(), format!("cannot read: {}", io_reason(&e)));
+                self.sink.error(
+                    path,
+                    Default::default(),
+                    format!("cannot read: {}", io_reason(&e)),
+                );
                 None
             }
         };
@@ -288,7 +336,9 @@ impl Resolver<'_> {
 
 /// `a/./b` → `a/b`, so messages show the path the way a person would write it.
 fn clean(p: &Path) -> PathBuf {
-    p.components().filter(|c| !matches!(c, Component::CurDir)).collect()
+    p.components()
+        .filter(|c| !matches!(c, Component::CurDir))
+        .collect()
 }
 
 /// An io error without the "(os error 2)" tail.

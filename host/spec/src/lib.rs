@@ -57,7 +57,10 @@ pub fn load_str(path: &Path, text: &str) -> Result<Loaded, Diagnostics> {
     let has_errors = sink.has_errors();
     let diags = sink.finish();
     match capability {
-        Some(capability) if !has_errors => Ok(Loaded { capability, warnings: diags }),
+        Some(capability) if !has_errors => Ok(Loaded {
+            capability,
+            warnings: diags,
+        }),
         _ => Err(Diagnostics(diags)),
     }
 }

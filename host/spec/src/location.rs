@@ -35,9 +35,15 @@ pub(crate) fn parse(s: &str, plain_paths: bool) -> Result<Location, String> {
     }
     if plain_paths {
         let p = PathBuf::from(s);
-        return Ok(if p.is_absolute() { Location::Absolute(p) } else { Location::Relative(p) });
+        return Ok(if p.is_absolute() {
+            Location::Absolute(p)
+        } else {
+            Location::Relative(p)
+        });
     }
-    Err(format!("'{s}' is not a location URI (expected file:, env:// or another scheme://)"))
+    Err(format!(
+        "'{s}' is not a location URI (expected file:, env:// or another scheme://)"
+    ))
 }
 
 fn scheme_of(s: &str) -> Option<&str> {
@@ -58,10 +64,17 @@ fn parse_file(rest: &str) -> Result<Location, String> {
             return Err("empty file location".into());
         }
         let p = PathBuf::from(rest);
-        return Ok(if p.is_absolute() { Location::Absolute(p) } else { Location::Relative(p) });
+        return Ok(if p.is_absolute() {
+            Location::Absolute(p)
+        } else {
+            Location::Relative(p)
+        });
     };
     // `file:///./x` and `file:///../x`: relative, the way upstream documents them.
-    if let Some(rel) = after.strip_prefix('/').filter(|r| r.starts_with("./") || r.starts_with("../")) {
+    if let Some(rel) = after
+        .strip_prefix('/')
+        .filter(|r| r.starts_with("./") || r.starts_with("../"))
+    {
         return Ok(Location::Relative(PathBuf::from(rel)));
     }
     if after.starts_with('/') {
@@ -74,7 +87,9 @@ fn parse_file(rest: &str) -> Result<Location, String> {
     if let Some(path) = after.strip_prefix("localhost/") {
         return Ok(Location::Absolute(PathBuf::from(format!("/{path}"))));
     }
-    Err(format!("'file://{after}' names a remote host; only local files are supported"))
+    Err(format!(
+        "'file://{after}' names a remote host; only local files are supported"
+    ))
 }
 
 /// True when the relative path climbs above its starting folder (`../x`, `a/../../x`)
@@ -112,13 +127,25 @@ mod tests {
     #[test]
     fn spellings() {
         let rel = |s: &str| Location::Relative(PathBuf::from(s));
-        assert_eq!(parse("file:///./shared/s.yaml", false), Ok(rel("./shared/s.yaml")));
+        assert_eq!(
+            parse("file:///./shared/s.yaml", false),
+            Ok(rel("./shared/s.yaml"))
+        );
         assert_eq!(parse("file://./s.yaml", false), Ok(rel("./s.yaml")));
         assert_eq!(parse("file:s.yaml", false), Ok(rel("s.yaml")));
-        assert_eq!(parse("file:///app/s.yaml", false), Ok(Location::Absolute("/app/s.yaml".into())));
-        assert_eq!(parse("file:/app/s.yaml", false), Ok(Location::Absolute("/app/s.yaml".into())));
+        assert_eq!(
+            parse("file:///app/s.yaml", false),
+            Ok(Location::Absolute("/app/s.yaml".into()))
+        );
+        assert_eq!(
+            parse("file:/app/s.yaml", false),
+            Ok(Location::Absolute("/app/s.yaml".into()))
+        );
         assert_eq!(parse("env://", false), Ok(Location::Env));
-        assert_eq!(parse("vault://x", false), Ok(Location::Other("vault".into())));
+        assert_eq!(
+            parse("vault://x", false),
+            Ok(Location::Other("vault".into()))
+        );
         assert_eq!(parse("./shared/x.yml", true), Ok(rel("./shared/x.yml")));
         assert!(parse("./shared/x.yml", false).is_err());
         assert!(parse("file://host/x", false).is_err());

@@ -48,7 +48,10 @@ pub struct Template {
 pub enum TemplatePart {
     Literal(String),
     /// `{{name}}` (namespace None) or `{{ns.name}}`.
-    Ref { namespace: Option<String>, name: String },
+    Ref {
+        namespace: Option<String>,
+        name: String,
+    },
 }
 
 /// The whole capability document after imports are inlined.
@@ -176,13 +179,27 @@ pub enum RequestBody {
 
 #[derive(Debug, Clone)]
 pub enum Authentication {
-    Bearer { token: Template },
-    Basic { username: Template, password: Template },
-    Digest { username: Template, password: Template },
+    Bearer {
+        token: Template,
+    },
+    Basic {
+        username: Template,
+        password: Template,
+    },
+    Digest {
+        username: Template,
+        password: Template,
+    },
     /// `placement` defaults to header when absent.
-    ApiKey { key: Template, value: Template, placement: ApiKeyPlacement },
+    ApiKey {
+        key: Template,
+        value: Template,
+        placement: ApiKeyPlacement,
+    },
     /// Parsed; resource-server validation on exposes only.
-    OAuth2 { pos: Pos },
+    OAuth2 {
+        pos: Pos,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -216,9 +233,15 @@ pub enum Fallback {
 pub enum Exposes {
     Rest(ExposesRest),
     /// Parsed and checked structurally; served by a later issue.
-    Mcp { namespace: Spanned<String>, port: Option<Spanned<u16>>, pos: Pos },
+    Mcp {
+        namespace: Spanned<String>,
+        port: Option<Spanned<u16>>,
+        pos: Pos,
+    },
     Control(ExposesControl),
-    Skill { pos: Pos },
+    Skill {
+        pos: Pos,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -296,9 +319,15 @@ impl Capability {
         namespace: &str,
         operation: &str,
     ) -> Option<(&Consumes, &ConsumedResource, &ConsumedOperation)> {
-        let c = self.consumes.iter().find(|c| c.namespace.value == namespace)?;
+        let c = self
+            .consumes
+            .iter()
+            .find(|c| c.namespace.value == namespace)?;
         c.resources.iter().find_map(|r| {
-            r.operations.iter().find(|o| o.name.value == operation).map(|o| (c, r, o))
+            r.operations
+                .iter()
+                .find(|o| o.name.value == operation)
+                .map(|o| (c, r, o))
         })
     }
 }

@@ -25,7 +25,9 @@ impl Template {
 
     /// True when the string holds no reference.
     pub fn is_literal(&self) -> bool {
-        self.parts.iter().all(|p| matches!(p, TemplatePart::Literal(_)))
+        self.parts
+            .iter()
+            .all(|p| matches!(p, TemplatePart::Literal(_)))
     }
 
     /// The references, in order: (namespace, name).
@@ -42,8 +44,14 @@ impl TemplatePart {
     pub fn display(&self) -> String {
         match self {
             TemplatePart::Literal(s) => s.clone(),
-            TemplatePart::Ref { namespace: Some(ns), name } => format!("{{{{{ns}.{name}}}}}"),
-            TemplatePart::Ref { namespace: None, name } => format!("{{{{{name}}}}}"),
+            TemplatePart::Ref {
+                namespace: Some(ns),
+                name,
+            } => format!("{{{{{ns}.{name}}}}}"),
+            TemplatePart::Ref {
+                namespace: None,
+                name,
+            } => format!("{{{{{name}}}}}"),
         }
     }
 }
@@ -72,7 +80,10 @@ fn reference(content: &str) -> Option<TemplatePart> {
             namespace: Some(ns.trim().to_string()),
             name: name.trim().to_string(),
         },
-        _ => TemplatePart::Ref { namespace: None, name: c.to_string() },
+        _ => TemplatePart::Ref {
+            namespace: None,
+            name: c.to_string(),
+        },
     })
 }
 
@@ -142,34 +153,56 @@ mod tests {
     use crate::model::Pos;
 
     fn t(s: &str) -> Vec<TemplatePart> {
-        Template::parse(Spanned { value: s.into(), pos: Pos::default(), file: "f".into() }).parts
+        Template::parse(Spanned {
+            value: s.into(),
+            pos: Pos::default(),
+            file: "f".into(),
+        })
+        .parts
     }
     fn p(s: &str) -> Vec<TemplatePart> {
-        Template::parse_path(Spanned { value: s.into(), pos: Pos::default(), file: "f".into() }).parts
+        Template::parse_path(Spanned {
+            value: s.into(),
+            pos: Pos::default(),
+            file: "f".into(),
+        })
+        .parts
     }
     fn lit(s: &str) -> TemplatePart {
         TemplatePart::Literal(s.into())
     }
     fn r(ns: Option<&str>, n: &str) -> TemplatePart {
-        TemplatePart::Ref { namespace: ns.map(String::from), name: n.into() }
+        TemplatePart::Ref {
+            namespace: ns.map(String::from),
+            name: n.into(),
+        }
     }
 
     #[test]
     fn splits_references() {
-        assert_eq!(t("Bearer {{ secrets.TOKEN }}!"), vec![lit("Bearer "), r(Some("secrets"), "TOKEN"), lit("!")]);
+        assert_eq!(
+            t("Bearer {{ secrets.TOKEN }}!"),
+            vec![lit("Bearer "), r(Some("secrets"), "TOKEN"), lit("!")]
+        );
         assert_eq!(t("{{A}}{{b}}"), vec![r(None, "A"), r(None, "b")]);
         assert_eq!(t("plain"), vec![lit("plain")]);
         assert_eq!(t("{{unclosed"), vec![lit("{{unclosed")]);
         assert_eq!(t("a{{}}b"), vec![lit("a{{}}b")]);
         assert_eq!(t("{{ {{x}}"), vec![lit("{{ "), r(None, "x")]);
-        assert_eq!(t("{\"a\": {{v}}}"), vec![lit("{\"a\": "), r(None, "v"), lit("}")]);
+        assert_eq!(
+            t("{\"a\": {{v}}}"),
+            vec![lit("{\"a\": "), r(None, "v"), lit("}")]
+        );
         assert_eq!(t("{x}"), vec![lit("{x}")]);
         assert_eq!(t("é{{x}}ü"), vec![lit("é"), r(None, "x"), lit("ü")]);
     }
 
     #[test]
     fn path_accepts_both_brace_styles() {
-        assert_eq!(p("/a/{{id}}/b/{k}"), vec![lit("/a/"), r(None, "id"), lit("/b/"), r(None, "k")]);
+        assert_eq!(
+            p("/a/{{id}}/b/{k}"),
+            vec![lit("/a/"), r(None, "id"), lit("/b/"), r(None, "k")]
+        );
         assert_eq!(p("/a/{}"), vec![lit("/a/{}")]);
         assert_eq!(p("/a/{"), vec![lit("/a/{")]);
     }

@@ -61,12 +61,22 @@ pub(crate) fn parse(text: &str) -> Result<Parsed, (Pos, String)> {
     let mut problems = Vec::new();
     let extra_documents = docs.len().saturating_sub(1);
     let source: Vec<char> = text.chars().collect();
-    let mut cx = Cx { source: &source, problems: &mut problems };
+    let mut cx = Cx {
+        source: &source,
+        problems: &mut problems,
+    };
     let root = match docs.first() {
         Some(doc) => cx.convert(doc, 0),
-        None => Node { pos: Pos { line: 1, col: 1 }, value: Value::Null },
+        None => Node {
+            pos: Pos { line: 1, col: 1 },
+            value: Value::Null,
+        },
     };
-    Ok(Parsed { root, extra_documents, problems })
+    Ok(Parsed {
+        root,
+        extra_documents,
+        problems,
+    })
 }
 
 fn marker_pos(line: usize, col: usize) -> Pos {
@@ -109,7 +119,10 @@ impl Cx<'_> {
     /// The source text of a node (markers count characters, not bytes).
     fn raw(&self, y: &MarkedYaml<'_>) -> String {
         let (a, b) = (y.span.start.index(), y.span.end.index());
-        self.source.get(a..b.max(a)).map(|c| c.iter().collect::<String>().trim().to_string()).unwrap_or_default()
+        self.source
+            .get(a..b.max(a))
+            .map(|c| c.iter().collect::<String>().trim().to_string())
+            .unwrap_or_default()
     }
 
     fn scalar(&self, y: &MarkedYaml<'_>, s: &Scalar<'_>) -> Value {
@@ -122,42 +135,54 @@ impl Cx<'_> {
         }
     }
 
-fn convert(&mut self, y: &MarkedYaml<'_>, depth: usize) -> Node {
-    let pos = marker_pos(y.span.start.line(), y.span.start.col());
-    if depth > MAX_DEPTH {
-        self.problems.push((pos, format!("nesting deeper than {MAX_DEPTH} levels")));
-        return Node { pos, value: Value::Null };
-    }
-    let value = match &y.data {
-        YamlData::Value(s) => self.scalar(y, s),
-        YamlData::Representation(s, _, _) => Value::Str(s.to_string()),
-        YamlData::Sequence(items) => {
-            Value::Seq(items.iter().map(|i| self.convert(i, depth + 1)).collect())
+    fn convert(&mut self, y: &MarkedYaml<'_>, depth: usize) -> Node {
+        let pos = marker_pos(y.span.start.line(), y.span.start.col());
+        if depth > MAX_DEPTH {
+            self.problems
+                .push((pos, format!("nesting deeper than {MAX_DEPTH} levels")));
+            return Node {
+                pos,
+                value: Value::Null,
+            };
         }
-        YamlData::Mapping(map) => {
-            let mut entries = Vec::with_capacity(map.len());
-            for (k, v) in map {
-                let key_pos = marker_pos(k.span.start.line(), k.span.start.col());
-                let key = match key_text(k) {
-                    Some(t) => t,
-                    None => {
-                        self.problems.push((key_pos, "mapping keys must be plain scalars".into()));
-                        continue;
-                    }
-                };
-                entries.push(Entry { key, key_pos, value: self.convert(v, depth + 1) });
+        let value = match &y.data {
+            YamlData::Value(s) => self.scalar(y, s),
+            YamlData::Representation(s, _, _) => Value::Str(s.to_string()),
+            YamlData::Sequence(items) => {
+                Value::Seq(items.iter().map(|i| self.convert(i, depth + 1)).collect())
             }
-            Value::Map(entries)
-        }
-        // Application tags carry no meaning in this format: read the tagged node as is.
-        YamlData::Tagged(_, inner) => return self.convert(inner, depth + 1),
-        YamlData::Alias(_) | YamlData::BadValue => {
-            self.problems.push((pos, "value cannot be read (unknown alias or invalid tagged scalar)".into()));
-            Value::Null
-        }
-    };
-    Node { pos, value }
-}
+            YamlData::Mapping(map) => {
+                let mut entries = Vec::with_capacity(map.len());
+                for (k, v) in map {
+                    let key_pos = marker_pos(k.span.start.line(), k.span.start.col());
+                    let key = match key_text(k) {
+                        Some(t) => t,
+                        None => {
+                            self.problems
+                                .push((key_pos, "mapping keys must be plain scalars".into()));
+                            continue;
+                        }
+                    };
+                    entries.push(Entry {
+                        key,
+                        key_pos,
+                        value: self.convert(v, depth + 1),
+                    });
+                }
+                Value::Map(entries)
+            }
+            // Application tags carry no meaning in this format: read the tagged node as is.
+            YamlData::Tagged(_, inner) => return self.convert(inner, depth + 1),
+            YamlData::Alias(_) | YamlData::BadValue => {
+                self.problems.push((
+                    pos,
+                    "value cannot be read (unknown alias or invalid tagged scalar)".into(),
+                ));
+                Value::Null
+            }
+        };
+        Node { pos, value }
+    }
 }
 
 fn key_text(k: &MarkedYaml<'_>) -> Option<String> {
@@ -198,7 +223,10 @@ impl Node {
 
     /// The value of `key` when this node is a mapping.
     pub fn get(&self, key: &str) -> Option<&Node> {
-        self.as_map()?.iter().find(|e| e.key == key).map(|e| &e.value)
+        self.as_map()?
+            .iter()
+            .find(|e| e.key == key)
+            .map(|e| &e.value)
     }
 
     /// A plain JSON rendering (for provider-specific tunnel keys and JSON bodies).
@@ -212,7 +240,10 @@ impl Node {
             Value::Str(s) => J::String(s.clone()),
             Value::Seq(items) => J::Array(items.iter().map(Node::to_json).collect()),
             Value::Map(entries) => J::Object(
-                entries.iter().map(|e| (e.key.clone(), e.value.to_json())).collect(),
+                entries
+                    .iter()
+                    .map(|e| (e.key.clone(), e.value.to_json()))
+                    .collect(),
             ),
         }
     }

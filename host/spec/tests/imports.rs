@@ -65,7 +65,8 @@ fn errors(dir: &Path, file: &str) -> String {
 
 #[test]
 fn import_with_rename() {
-    let cap = capability("    - import: registry\n      from: ./shared/registry.yml\n      as: fleet\n");
+    let cap =
+        capability("    - import: registry\n      from: ./shared/registry.yml\n      as: fleet\n");
     let dir = setup(&[("cap.yml", &cap), ("shared/registry.yml", SHARED)]);
     let l = load(&dir.path().join("cap.yml")).unwrap_or_else(|d| panic!("{d}"));
     let c = &l.capability.consumes[0];
@@ -74,20 +75,28 @@ fn import_with_rename() {
     assert!(c.namespace.file.ends_with("cap.yml"));
     assert_eq!((c.namespace.pos.line, c.namespace.pos.col), (10, 11));
     assert!(c.resources[0].path.file.ends_with("shared/registry.yml"));
-    assert_eq!((c.resources[0].path.pos.line, c.resources[0].path.pos.col), (11, 15));
+    assert_eq!(
+        (c.resources[0].path.pos.line, c.resources[0].path.pos.col),
+        (11, 15)
+    );
 }
 
 #[test]
 fn import_via_file_uri() {
-    let cap = capability("    - import: registry\n      from: file:///./shared/registry.yml\n      as: fleet\n");
+    let cap = capability(
+        "    - import: registry\n      from: file:///./shared/registry.yml\n      as: fleet\n",
+    );
     let dir = setup(&[("cap.yml", &cap), ("shared/registry.yml", SHARED)]);
     assert!(load(&dir.path().join("cap.yml")).is_ok());
 }
 
 #[test]
 fn errors_inside_an_imported_file_name_that_file() {
-    let cap = capability("    - import: registry\n      from: ./shared/registry.yml\n      as: fleet\n");
-    let broken = SHARED.replace("https://registry.example.com", "registry.example.com").replace("method: GET", "methud: GET");
+    let cap =
+        capability("    - import: registry\n      from: ./shared/registry.yml\n      as: fleet\n");
+    let broken = SHARED
+        .replace("https://registry.example.com", "registry.example.com")
+        .replace("method: GET", "methud: GET");
     let dir = setup(&[("cap.yml", &cap), ("shared/registry.yml", &broken)]);
     assert_eq!(
         errors(dir.path(), "cap.yml"),
@@ -99,8 +108,9 @@ fn errors_inside_an_imported_file_name_that_file() {
 
 #[test]
 fn bind_references_in_imported_entries_resolve_against_the_importer() {
-    let cap = capability("    - import: registry\n      from: ./shared/registry.yml\n      as: fleet\n")
-        .replace("REGISTRY_TOKEN: REGISTRY_TOKEN", "OTHER: OTHER");
+    let cap =
+        capability("    - import: registry\n      from: ./shared/registry.yml\n      as: fleet\n")
+            .replace("REGISTRY_TOKEN: REGISTRY_TOKEN", "OTHER: OTHER");
     let dir = setup(&[("cap.yml", &cap), ("shared/registry.yml", SHARED)]);
     assert_eq!(
         errors(dir.path(), "cap.yml"),
@@ -110,7 +120,8 @@ fn bind_references_in_imported_entries_resolve_against_the_importer() {
 
 #[test]
 fn missing_file_and_missing_entry() {
-    let cap = capability("    - import: registry\n      from: ./shared/nope.yml\n      as: fleet\n");
+    let cap =
+        capability("    - import: registry\n      from: ./shared/nope.yml\n      as: fleet\n");
     let dir = setup(&[("cap.yml", &cap)]);
     assert_eq!(
         errors(dir.path(), "cap.yml"),
@@ -118,7 +129,8 @@ fn missing_file_and_missing_entry() {
          <dir>/cap.yml:21:21: capability.exposes[0].resources.ships.operations.list.call: 'fleet.list-ships' calls consumes namespace 'fleet', which is not declared (declared: none)"
     );
 
-    let cap = capability("    - import: registri\n      from: ./shared/registry.yml\n      as: fleet\n");
+    let cap =
+        capability("    - import: registri\n      from: ./shared/registry.yml\n      as: fleet\n");
     let dir = setup(&[("cap.yml", &cap), ("shared/registry.yml", SHARED)]);
     let out = errors(dir.path(), "cap.yml");
     assert!(
@@ -150,7 +162,10 @@ fn import_cycle() {
     let b = "ikanos: \"1.0.0-beta5\"\nconsumes:\n  - import: fleet\n    from: ./a.yml\n";
     let dir = setup(&[("cap.yml", &cap), ("a.yml", a), ("b.yml", b)]);
     let out = errors(dir.path(), "cap.yml");
-    assert!(out.starts_with("<dir>/b.yml:3:5: consumes[0]: import cycle: a.yml -> b.yml -> a.yml\n"), "{out}");
+    assert!(
+        out.starts_with("<dir>/b.yml:3:5: consumes[0]: import cycle: a.yml -> b.yml -> a.yml\n"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -161,19 +176,33 @@ fn chained_imports_and_binds_imports() {
     );
     let a = "ikanos: \"1.0.0-beta5\"\nconsumes:\n  - import: registry\n    from: ./shared/registry.yml\n    as: fleet\n";
     let binds = "ikanos: \"1.0.0-beta5\"\nbinds:\n  - namespace: env\n    keys:\n      REGISTRY_TOKEN: REGISTRY_TOKEN\n";
-    let dir = setup(&[("cap.yml", &cap), ("a.yml", a), ("shared/registry.yml", SHARED), ("shared/binds.yml", binds)]);
+    let dir = setup(&[
+        ("cap.yml", &cap),
+        ("a.yml", a),
+        ("shared/registry.yml", SHARED),
+        ("shared/binds.yml", binds),
+    ]);
     let l = load(&dir.path().join("cap.yml")).unwrap_or_else(|d| panic!("{d}"));
     assert_eq!(l.capability.consumes[0].namespace.value, "fleet");
     assert_eq!(l.capability.binds[0].namespace.value, "env");
-    assert!(l.capability.binds[0].namespace.file.ends_with("shared/binds.yml"));
+    assert!(l.capability.binds[0]
+        .namespace
+        .file
+        .ends_with("shared/binds.yml"));
 }
 
 #[test]
 fn shared_file_loaded_on_its_own_only_warns_about_outside_references() {
     let dir = setup(&[("shared/registry.yml", SHARED)]);
     let l = load(&dir.path().join("shared/registry.yml")).unwrap_or_else(|d| panic!("{d}"));
-    let w: Vec<String> =
-        l.warnings.iter().map(|w| w.to_string().replace(&dir.path().display().to_string(), "<dir>")).collect();
+    let w: Vec<String> = l
+        .warnings
+        .iter()
+        .map(|w| {
+            w.to_string()
+                .replace(&dir.path().display().to_string(), "<dir>")
+        })
+        .collect();
     assert_eq!(
         w,
         vec!["<dir>/shared/registry.yml:8:14: warning: consumes[0].authentication.token: unresolvable reference '{{REGISTRY_TOKEN}}': no bind declares key 'REGISTRY_TOKEN' (the importing capability must provide it)"]
@@ -183,5 +212,8 @@ fn shared_file_loaded_on_its_own_only_warns_about_outside_references() {
 #[test]
 fn unreadable_capability_file() {
     let dir = setup(&[]);
-    assert_eq!(errors(dir.path(), "missing.yml"), "<dir>/missing.yml: cannot read: No such file or directory");
+    assert_eq!(
+        errors(dir.path(), "missing.yml"),
+        "<dir>/missing.yml: cannot read: No such file or directory"
+    );
 }

@@ -56,7 +56,11 @@ capability:
 
 /// BASE with `from` replaced by `to` (which must occur exactly once).
 fn edit(from: &str, to: &str) -> String {
-    assert_eq!(BASE.matches(from).count(), 1, "fixture edit '{from}' must match once");
+    assert_eq!(
+        BASE.matches(from).count(),
+        1,
+        "fixture edit '{from}' must match once"
+    );
     BASE.replacen(from, to, 1)
 }
 
@@ -74,10 +78,18 @@ fn base_fixture_loads_cleanly() {
     assert!(l.warnings.is_empty(), "{:?}", l.warnings);
     let c = &l.capability;
     assert_eq!(c.version.value, "1.0.0-beta5");
-    assert_eq!(c.consumes[0].base_uri.value.as_str(), "https://crm.example.com/api");
-    let Exposes::Rest(r) = &c.exposes[0] else { panic!("rest expected") };
+    assert_eq!(
+        c.consumes[0].base_uri.value.as_str(),
+        "https://crm.example.com/api"
+    );
+    let Exposes::Rest(r) = &c.exposes[0] else {
+        panic!("rest expected")
+    };
     assert_eq!(r.port.value, 8080);
-    assert_eq!(r.resources[0].operations[0].handler, Handler::Call(r.resources[0].operations[0].handler_call()));
+    assert_eq!(
+        r.resources[0].operations[0].handler,
+        Handler::Call(r.resources[0].operations[0].handler_call())
+    );
     assert!(c.find_operation("crm", "get-customer").is_some());
     assert!(c.find_operation("crm", "nope").is_none());
 }
@@ -101,7 +113,10 @@ impl CallOf for ikanos_spec::model::ExposedOperation {
 
 #[test]
 fn unknown_key_with_suggestion() {
-    let out = errors(&edit("              method: GET\n              inputParameters:", "              methd: GET\n              inputParameters:"));
+    let out = errors(&edit(
+        "              method: GET\n              inputParameters:",
+        "              methd: GET\n              inputParameters:",
+    ));
     assert_eq!(
         out,
         "crm.ikanos.yaml:23:15: missing required key 'method' in capability.consumes[0].resources.customers.operations.get-customer\n\
@@ -111,20 +126,35 @@ fn unknown_key_with_suggestion() {
 
 #[test]
 fn unknown_root_and_info_keys() {
-    let out = errors(&edit("  description: CRM adapter\n", "  description: CRM adapter\n  colour: blue\n"));
+    let out = errors(&edit(
+        "  description: CRM adapter\n",
+        "  description: CRM adapter\n  colour: blue\n",
+    ));
     assert_eq!(out, "crm.ikanos.yaml:5:3: unknown key 'colour' in info");
 }
 
 #[test]
 fn bad_base_uri() {
-    let out = errors(&edit(r#"baseUri: "https://crm.example.com/api""#, r#"baseUri: "ftp://x""#));
-    assert_eq!(out, "crm.ikanos.yaml:14:16: capability.consumes[0].baseUri: 'ftp://x' is not an http(s) URL");
-    let out = errors(&edit(r#""https://crm.example.com/api""#, r#""https://crm.example.com/api?v=1""#));
+    let out = errors(&edit(
+        r#"baseUri: "https://crm.example.com/api""#,
+        r#"baseUri: "ftp://x""#,
+    ));
+    assert_eq!(
+        out,
+        "crm.ikanos.yaml:14:16: capability.consumes[0].baseUri: 'ftp://x' is not an http(s) URL"
+    );
+    let out = errors(&edit(
+        r#""https://crm.example.com/api""#,
+        r#""https://crm.example.com/api?v=1""#,
+    ));
     assert_eq!(
         out,
         "crm.ikanos.yaml:14:16: capability.consumes[0].baseUri: 'https://crm.example.com/api?v=1' has a query string; declare query values as inputParameters with in: query"
     );
-    let out = errors(&edit(r#""https://crm.example.com/api""#, r#""https://crm.example.com/{{v}}""#));
+    let out = errors(&edit(
+        r#""https://crm.example.com/api""#,
+        r#""https://crm.example.com/{{v}}""#,
+    ));
     assert_eq!(
         out,
         "crm.ikanos.yaml:14:16: capability.consumes[0].baseUri: 'https://crm.example.com/{{v}}' holds a template; put placeholders in resource paths"
@@ -133,7 +163,10 @@ fn bad_base_uri() {
 
 #[test]
 fn trailing_slash_base_uri_is_fine() {
-    let text = edit(r#""https://crm.example.com/api""#, r#""https://crm.example.com/""#);
+    let text = edit(
+        r#""https://crm.example.com/api""#,
+        r#""https://crm.example.com/""#,
+    );
     assert!(load_str(Path::new(FILE), &text).is_ok());
 }
 
@@ -185,8 +218,11 @@ fn wildcard_address_conflicts_with_loopback() {
 
 #[test]
 fn path_parameter_without_value() {
-    let text = edit("              inputParameters:\n                id:\n                  in: path\n", "")
-        .replace("              with:\n                id: \"{{id}}\"\n", "");
+    let text = edit(
+        "              inputParameters:\n                id:\n                  in: path\n",
+        "",
+    )
+    .replace("              with:\n                id: \"{{id}}\"\n", "");
     assert_eq!(
         errors(&text),
         "crm.ikanos.yaml:20:17: capability.consumes[0].resources.customers.path: path parameter 'id' in '/customers/{{id}}' has no value: declare inputParameters.id with in: path (operation 'get-customer')"
@@ -196,13 +232,19 @@ fn path_parameter_without_value() {
 #[test]
 fn path_parameter_supplied_by_every_caller_is_fine() {
     // Upstream samples rely on `with:` of the calling operation to fill placeholders.
-    let text = edit("              inputParameters:\n                id:\n                  in: path\n", "");
+    let text = edit(
+        "              inputParameters:\n                id:\n                  in: path\n",
+        "",
+    );
     assert!(load_str(Path::new(FILE), &text).is_ok());
 }
 
 #[test]
 fn path_parameter_declared_elsewhere() {
-    let text = edit("                  in: path\n", "                  in: query\n");
+    let text = edit(
+        "                  in: path\n",
+        "                  in: query\n",
+    );
     assert_eq!(
         errors(&text),
         "crm.ikanos.yaml:20:17: capability.consumes[0].resources.customers.path: path parameter 'id' in '/customers/{{id}}' is declared with in: query (operation 'get-customer'); declare inputParameters.id with in: path"
@@ -281,8 +323,14 @@ fn yaml_syntax_error() {
 
 #[test]
 fn duplicate_yaml_key() {
-    let out = errors(&edit("      namespace: crm\n", "      namespace: crm\n      namespace: crm2\n"));
-    assert_eq!(out, "crm.ikanos.yaml:14:7: YAML syntax error: duplicated key in mapping");
+    let out = errors(&edit(
+        "      namespace: crm\n",
+        "      namespace: crm\n      namespace: crm2\n",
+    ));
+    assert_eq!(
+        out,
+        "crm.ikanos.yaml:14:7: YAML syntax error: duplicated key in mapping"
+    );
 }
 
 #[test]
@@ -297,7 +345,10 @@ fn unsupported_version() {
 #[test]
 fn missing_required_keys_and_every_problem_reported_in_order() {
     let text = edit("      namespace: crm\n", "")
-        .replace("              method: GET\n              call", "              method: FETCH\n              call")
+        .replace(
+            "              method: GET\n              call",
+            "              method: FETCH\n              call",
+        )
         .replace("      port: 8080\n", "      port: 70000\n");
     assert_eq!(
         errors(&text),
@@ -310,13 +361,19 @@ fn missing_required_keys_and_every_problem_reported_in_order() {
 
 #[test]
 fn non_string_value_hint() {
-    let out = errors(&edit("      resources:\n        customers:", "      description: 42\n      resources:\n        customers:"));
+    let out = errors(&edit(
+        "      resources:\n        customers:",
+        "      description: 42\n      resources:\n        customers:",
+    ));
     assert_eq!(out, "crm.ikanos.yaml:18:20: capability.consumes[0].description: expected a string, found an integer (quote it: \"42\")");
 }
 
 #[test]
 fn identifiers_must_be_kebab() {
-    let out = errors(&edit("            get-customer:\n", "            get_customer:\n").replace("crm.get-customer", "crm.get_customer"));
+    let out = errors(
+        &edit("            get-customer:\n", "            get_customer:\n")
+            .replace("crm.get-customer", "crm.get_customer"),
+    );
     assert_eq!(
         out,
         "crm.ikanos.yaml:22:13: capability.consumes[0].resources.customers.operations: operation name 'get_customer' must match ^[a-zA-Z0-9-]+$ (letters, digits, '-')\n\
@@ -339,11 +396,17 @@ fn consumed_operation_names_unique_per_namespace() {
 #[test]
 fn apikey_placement() {
     let auth = "        type: bearer\n        token: \"{{secrets.CRM_TOKEN}}\"\n";
-    let ok = edit(auth, "        type: apikey\n        key: X-Key\n        value: \"{{secrets.CRM_TOKEN}}\"\n");
+    let ok = edit(
+        auth,
+        "        type: apikey\n        key: X-Key\n        value: \"{{secrets.CRM_TOKEN}}\"\n",
+    );
     let l = load_str(Path::new(FILE), &ok).expect("apikey without placement");
     assert!(matches!(
         l.capability.consumes[0].authentication,
-        Some(ikanos_spec::model::Authentication::ApiKey { placement: ikanos_spec::model::ApiKeyPlacement::Header, .. })
+        Some(ikanos_spec::model::Authentication::ApiKey {
+            placement: ikanos_spec::model::ApiKeyPlacement::Header,
+            ..
+        })
     ));
     let bad = edit(auth, "        type: apikey\n        key: X-Key\n        value: \"{{secrets.CRM_TOKEN}}\"\n        placement: cookie\n");
     assert_eq!(errors(&bad), "crm.ikanos.yaml:19:20: capability.consumes[0].authentication.placement: 'cookie' is not one of header, query");
@@ -364,8 +427,15 @@ fn tunnels() {
     let t = l.capability.consumes[0].tunnel.as_ref().expect("tunnel");
     assert_eq!(t.kind.value, "ssh");
     assert_eq!(t.fallback, ikanos_spec::model::Fallback::Fail);
-    let extra: Vec<(&str, &serde_json::Value)> = t.extra.iter().map(|(k, v)| (k.value.as_str(), v)).collect();
-    assert_eq!(extra, vec![("relay", &serde_json::json!("bastion.example.com")), ("port", &serde_json::json!(22))]);
+    let extra: Vec<(&str, &serde_json::Value)> =
+        t.extra.iter().map(|(k, v)| (k.value.as_str(), v)).collect();
+    assert_eq!(
+        extra,
+        vec![
+            ("relay", &serde_json::json!("bastion.example.com")),
+            ("port", &serde_json::json!(22))
+        ]
+    );
 }
 
 #[test]
@@ -387,10 +457,15 @@ fn fallback_direct_warns_on_public_host() {
 fn handlers() {
     let ops = "              call: crm.get-customer\n              with:\n                id: \"{{id}}\"\n";
     let component = load_str(Path::new(FILE), &edit(ops, "")).expect("component handler");
-    let Exposes::Rest(r) = &component.capability.exposes[0] else { panic!() };
+    let Exposes::Rest(r) = &component.capability.exposes[0] else {
+        panic!()
+    };
     assert_eq!(r.resources[0].operations[0].handler, Handler::Component);
 
-    let both = edit(ops, "              call: crm.get-customer\n              ref: agg.flow\n");
+    let both = edit(
+        ops,
+        "              call: crm.get-customer\n              ref: agg.flow\n",
+    );
     assert_eq!(
         errors(&both),
         "crm.ikanos.yaml:43:15: capability.exposes[0].resources.customer.operations.get: 'call' and 'ref' are alternatives; keep only one\n\
@@ -417,9 +492,16 @@ fn binds_under_capability_merge_with_root_binds() {
     )
     .replace("{{secrets.CRM_TOKEN}}", "{{more.EXTRA}}");
     let l = load_str(Path::new(FILE), &text).expect("loads");
-    let names: Vec<(&str, &str)> =
-        l.capability.binds.iter().map(|b| (b.namespace.value.as_str(), b.field.as_str())).collect();
-    assert_eq!(names, vec![("secrets", "binds[0]"), ("more", "capability.binds[0]")]);
+    let names: Vec<(&str, &str)> = l
+        .capability
+        .binds
+        .iter()
+        .map(|b| (b.namespace.value.as_str(), b.field.as_str()))
+        .collect();
+    assert_eq!(
+        names,
+        vec![("secrets", "binds[0]"), ("more", "capability.binds[0]")]
+    );
 }
 
 #[test]
@@ -440,4 +522,29 @@ fn weird_input_does_not_panic() {
     ] {
         let _ = load_str(Path::new(FILE), text);
     }
+}
+
+#[test]
+fn duplicate_bind_namespace_and_shadowed_variable() {
+    let text = edit(
+        "capability:\n",
+        "  - namespace: secrets\n    keys:\n      OTHER: OTHER\n  - namespace: more\n    keys:\n      CRM_TOKEN: CRM_TOKEN\ncapability:\n",
+    );
+    assert_eq!(
+        errors(&text),
+        "crm.ikanos.yaml:10:16: binds[1].namespace: bind namespace 'secrets' is already declared at crm.ikanos.yaml:6:16\n\
+         crm.ikanos.yaml:15:7: warning: binds[2].keys.CRM_TOKEN: also declared by bind 'secrets'; a bare {{CRM_TOKEN}} takes this one, write {{more.CRM_TOKEN}} to be explicit"
+    );
+}
+
+#[test]
+fn json_body_references() {
+    let text = edit(
+        "              method: GET\n              inputParameters:",
+        "              method: POST\n              body:\n                type: json\n                data:\n                  name: \"{{secrets.CRM_TOKEN}}\"\n                  ids: [\"{{id}}\", \"{{nope}}\"]\n              inputParameters:",
+    );
+    assert_eq!(
+        errors(&text),
+        "crm.ikanos.yaml:28:35: capability.consumes[0].resources.customers.operations.get-customer.body.data.ids[1]: unresolvable reference '{{nope}}': 'nope' is neither a bind key nor a parameter of this operation"
+    );
 }

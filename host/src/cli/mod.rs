@@ -15,7 +15,11 @@ use clap::{Args, Parser, Subcommand};
 use crate::telemetry::LogFormat;
 
 #[derive(Parser)]
-#[command(name = "ikanos", version, about = "Run Ikanos capabilities as sandboxed WebAssembly components")]
+#[command(
+    name = "ikanos",
+    version,
+    about = "Run Ikanos capabilities as sandboxed WebAssembly components"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -33,7 +37,7 @@ enum Command {
         files: Vec<PathBuf>,
     },
     /// Serve a capability until Ctrl-C or SIGTERM, then drain in-flight requests.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
 }
 
 #[derive(Args)]
@@ -79,6 +83,10 @@ pub struct RunArgs {
     /// How long to let in-flight requests finish after Ctrl-C or SIGTERM.
     #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = humantime::parse_duration)]
     drain_timeout: Duration,
+
+    /// Threads serving requests. Default: one per CPU core.
+    #[arg(long, value_name = "N")]
+    worker_threads: Option<usize>,
 
     /// Log level (overridden by RUST_LOG).
     #[arg(long, default_value = "info", env = "IKANOS_LOG")]
@@ -136,6 +144,6 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Validate { files } => validate::run(&files),
-        Command::Run(args) => run::run(args),
+        Command::Run(args) => run::run(*args),
     }
 }

@@ -24,7 +24,11 @@ const DEFAULT_CONTROL: &str = "127.0.0.1:9090";
 
 pub fn run(args: RunArgs) -> ExitCode {
     telemetry::init_logging(&args.log_level, args.log_format);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().thread_name("ikanos").build() {
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if let Some(n) = args.worker_threads {
+        builder.worker_threads(n.max(1));
+    }
+    let runtime = match builder.enable_all().thread_name("ikanos").build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -74,13 +78,21 @@ fn options(args: &RunArgs) -> Result<CapabilityOptions, String> {
         request_timeout: l.upstream_timeout,
         max_response_body: l.max_response_body,
     };
-    Ok(CapabilityOptions { component: args.component.clone(), limits, outbound, name: args.name.clone() })
+    Ok(CapabilityOptions {
+        component: args.component.clone(),
+        limits,
+        outbound,
+        name: args.name.clone(),
+    })
 }
 
 /// A spinner while a component compiles (only drawn on a terminal).
 fn compile_progress(path: &Path) -> indicatif::ProgressBar {
     let bar = indicatif::ProgressBar::new_spinner();
-    bar.set_message(format!("compiling {} (cached for the next start)", path.display()));
+    bar.set_message(format!(
+        "compiling {} (cached for the next start)",
+        path.display()
+    ));
     bar.enable_steady_tick(Duration::from_millis(100));
     bar
 }
@@ -90,10 +102,16 @@ async fn serve(args: RunArgs) -> Result<(), String> {
     let metrics = Metrics::new();
     let wasm = Runtime::new(PoolSettings {
         max_instances: args.limits.max_instances,
-        max_memory_bytes: PoolSettings::default().max_memory_bytes.max(options.limits.memory_bytes),
+        max_memory_bytes: PoolSettings::default()
+            .max_memory_bytes
+            .max(options.limits.memory_bytes),
     })
     .map_err(|e| format!("cannot set up the wasm engine: {e:#}"))?;
-    let cache = ComponentCache::new(if args.no_cache { None } else { args.cache_dir.clone().or_else(ComponentCache::default_dir) });
+    let cache = ComponentCache::new(if args.no_cache {
+        None
+    } else {
+        args.cache_dir.clone().or_else(ComponentCache::default_dir)
+    });
     let tunnels = TunnelRegistry::builtin();
 
     let file = args.file.clone();
@@ -103,10 +121,11 @@ async fn serve(args: RunArgs) -> Result<(), String> {
         // Compiling is CPU-bound: keep it off the async workers.
         tokio::task::spawn_blocking(move || {
             let mut bar = None;
-            let result = capability::load(&file, &options, &wasm, &cache, &tunnels, &metrics, |path| {
-                tracing::info!(component = %path.display(), "compiling component");
-                bar = Some(compile_progress(path));
-            });
+            let result =
+                capability::load(&file, &options, &wasm, &cache, &tunnels, &metrics, |path| {
+                    tracing::info!(component = %path.display(), "compiling component");
+                    bar = Some(compile_progress(path));
+                });
             if let Some(bar) = bar {
                 bar.finish_and_clear();
             }
@@ -133,13 +152,33 @@ async fn serve(args: RunArgs) -> Result<(), String> {
             Exposes::Rest(rest) => {
                 warn_unrun_operations(&capability, rest);
                 let adapter = RestAdapter::new(capability.clone(), rest, metrics.clone())?;
-                let address = rest.address.as_ref().map(|a| a.value.as_str()).unwrap_or("127.0.0.1");
-                let (listener, bound) = server::bind(address, rest.port.value).await.map_err(|e| {
-                    format!("cannot listen on {address}:{} for rest adapter '{}': {e}", rest.port.value, rest.namespace.value)
-                })?;
+                let address = rest
+                    .address
+                    .as_ref()
+                    .map(|a| a.value.as_str())
+                    .unwrap_or("127.0.0.1");
+                let (listener, bound) =
+                    server::bind(address, rest.port.value).await.map_err(|e| {
+                        format!(
+                            "cannot listen on {address}:{} for rest adapter '{}': {e}",
+                            rest.port.value, rest.namespace.value
+                        )
+                    })?;
                 tracing::info!(adapter = "rest", namespace = %rest.namespace.value, addr = %bound, "listening");
-                tasks.push(server::serve(format!("rest:{}", rest.namespace.value), listener, adapter.into_handler(), &shutdown, drain));
-                adapters.push(AdapterStatus { kind: "rest", namespace: rest.namespace.value.clone(), address: Some(bound), state: "listening", reason: None });
+                tasks.push(server::serve(
+                    format!("rest:{}", rest.namespace.value),
+                    listener,
+                    adapter.into_handler(),
+                    &shutdown,
+                    drain,
+                ));
+                adapters.push(AdapterStatus {
+                    kind: "rest",
+                    namespace: rest.namespace.value.clone(),
+                    address: Some(bound),
+                    state: "listening",
+                    reason: None,
+                });
             }
             Exposes::Mcp { namespace, .. } => {
                 tracing::warn!(namespace = %namespace.value, "MCP adapters are not served by this build yet; skipping");
@@ -151,7 +190,9 @@ async fn serve(args: RunArgs) -> Result<(), String> {
                     reason: Some("MCP adapters are not served by this build yet".into()),
                 });
             }
-            Exposes::Skill { .. } => tracing::warn!("skill adapters are not served by this build; skipping"),
+            Exposes::Skill { .. } => {
+                tracing::warn!("skill adapters are not served by this build; skipping")
+            }
             Exposes::Control(_) => {}
         }
     }
@@ -163,14 +204,22 @@ async fn serve(args: RunArgs) -> Result<(), String> {
         .map_err(|e| format!("cannot listen on {control_addr} for the control port: {e}"))?;
     tracing::info!(adapter = "control", addr = %bound, "listening");
     let state = HostState::new(capability.clone(), adapters, metrics.clone());
-    let labels = CapabilityLabels { capability: capability.name.clone() };
+    let labels = CapabilityLabels {
+        capability: capability.name.clone(),
+    };
     metrics.capability_active.get_or_create(&labels).set(1);
     for ns in capability.outbound.status().iter().filter(|s| !s.ready) {
         tracing::warn!(namespace = %ns.namespace, route = %ns.route, reason = ns.reason.as_deref().unwrap_or(""), "consumed namespace not ready: its calls fail closed");
     }
     // The control port drains last and quickly: it must answer while others drain.
     let control_shutdown = Shutdown::default();
-    let control = server::serve("control".into(), listener, state.clone().into_handler(), &control_shutdown, Duration::from_secs(1));
+    let control = server::serve(
+        "control".into(),
+        listener,
+        state.clone().into_handler(),
+        &control_shutdown,
+        Duration::from_secs(1),
+    );
 
     wait_for_signal().await;
     tracing::info!(drain = ?drain, "shutting down: draining in-flight requests");
@@ -208,7 +257,11 @@ fn control_address(args: &RunArgs, capability: &LoadedCapability) -> String {
     }
     for e in &capability.model.exposes {
         if let Exposes::Control(c) = e {
-            let host = c.address.as_ref().map(|a| a.value.as_str()).unwrap_or("localhost");
+            let host = c
+                .address
+                .as_ref()
+                .map(|a| a.value.as_str())
+                .unwrap_or("localhost");
             return format!("{host}:{}", c.port.value);
         }
     }
@@ -216,8 +269,12 @@ fn control_address(args: &RunArgs, capability: &LoadedCapability) -> String {
 }
 
 fn split_host_port(addr: &str) -> Result<(String, u16), String> {
-    let (host, port) = addr.rsplit_once(':').ok_or_else(|| format!("control address '{addr}': expected HOST:PORT"))?;
-    let port = port.parse().map_err(|_| format!("control address '{addr}': '{port}' is not a port"))?;
+    let (host, port) = addr
+        .rsplit_once(':')
+        .ok_or_else(|| format!("control address '{addr}': expected HOST:PORT"))?;
+    let port = port
+        .parse()
+        .map_err(|_| format!("control address '{addr}': '{port}' is not a port"))?;
     let host = host.trim_start_matches('[').trim_end_matches(']');
     Ok((host.to_string(), port))
 }

@@ -40,8 +40,17 @@ pub fn run(files: &[PathBuf]) -> ExitCode {
                 for d in &diagnostics.0 {
                     println!("{d}");
                 }
-                let errors = diagnostics.0.iter().filter(|d| d.severity == Severity::Error).count();
-                eprintln!("{}: {} error{}", file.display(), errors, if errors == 1 { "" } else { "s" });
+                let errors = diagnostics
+                    .0
+                    .iter()
+                    .filter(|d| d.severity == Severity::Error)
+                    .count();
+                eprintln!(
+                    "{}: {} error{}",
+                    file.display(),
+                    errors,
+                    if errors == 1 { "" } else { "s" }
+                );
             }
         }
     }

@@ -16,9 +16,18 @@ pub enum Auth {
     None,
     /// A ready `Authorization` value (bearer or basic).
     Header(HeaderValue),
-    ApiKeyHeader { name: HeaderName, value: HeaderValue },
-    ApiKeyQuery { name: String, value: Secret },
-    Digest { username: Secret, password: Secret },
+    ApiKeyHeader {
+        name: HeaderName,
+        value: HeaderValue,
+    },
+    ApiKeyQuery {
+        name: String,
+        value: Secret,
+    },
+    Digest {
+        username: Secret,
+        password: Secret,
+    },
 }
 
 /// A server's `WWW-Authenticate: Digest …` value.
@@ -38,7 +47,8 @@ impl std::fmt::Debug for Auth {
 }
 
 fn sensitive(value: &str, what: &str) -> Result<HeaderValue, String> {
-    let mut v = HeaderValue::from_str(value).map_err(|_| format!("the {what} has characters a header cannot carry"))?;
+    let mut v = HeaderValue::from_str(value)
+        .map_err(|_| format!("the {what} has characters a header cannot carry"))?;
     v.set_sensitive(true);
     Ok(v)
 }
@@ -48,25 +58,38 @@ impl Auth {
     pub fn resolve(auth: Option<&Authentication>, secrets: &Secrets) -> Result<Auth, String> {
         let no_params = |_: &str| None;
         let render = |t: &Template, field: &str| {
-            secrets.render(t, &no_params).map_err(|e| format!("{field}: {e}"))
+            secrets
+                .render(t, &no_params)
+                .map_err(|e| format!("{field}: {e}"))
         };
         Ok(match auth {
             None | Some(Authentication::OAuth2 { .. }) => Auth::None,
             Some(Authentication::Bearer { token }) => {
                 let token = render(token, "token")?;
-                Auth::Header(sensitive(&format!("Bearer {}", token.expose()), "bearer token")?)
+                Auth::Header(sensitive(
+                    &format!("Bearer {}", token.expose()),
+                    "bearer token",
+                )?)
             }
             Some(Authentication::Basic { username, password }) => {
                 let user = render(username, "username")?;
                 let pass = render(password, "password")?;
-                let encoded = base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", user.expose(), pass.expose()));
+                let encoded = base64::engine::general_purpose::STANDARD.encode(format!(
+                    "{}:{}",
+                    user.expose(),
+                    pass.expose()
+                ));
                 Auth::Header(sensitive(&format!("Basic {encoded}"), "basic credentials")?)
             }
             Some(Authentication::Digest { username, password }) => Auth::Digest {
                 username: render(username, "username")?,
                 password: render(password, "password")?,
             },
-            Some(Authentication::ApiKey { key, value, placement }) => {
+            Some(Authentication::ApiKey {
+                key,
+                value,
+                placement,
+            }) => {
                 let name = render(key, "key")?;
                 let value = render(value, "value")?;
                 match placement {
@@ -75,7 +98,10 @@ impl Auth {
                             .map_err(|_| "key: not a valid header name".to_string())?,
                         value: sensitive(value.expose(), "api key")?,
                     },
-                    ApiKeyPlacement::Query => Auth::ApiKeyQuery { name: name.expose().to_string(), value },
+                    ApiKeyPlacement::Query => Auth::ApiKeyQuery {
+                        name: name.expose().to_string(),
+                        value,
+                    },
                 }
             }
         })
@@ -92,9 +118,15 @@ impl Auth {
                 headers.insert(name.clone(), value.clone());
             }
             Auth::ApiKeyQuery { name, value } => {
-                let others: Vec<(String, String)> =
-                    url.query_pairs().filter(|(k, _)| k != name).map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
-                url.query_pairs_mut().clear().extend_pairs(others).append_pair(name, value.expose());
+                let others: Vec<(String, String)> = url
+                    .query_pairs()
+                    .filter(|(k, _)| k != name)
+                    .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                    .collect();
+                url.query_pairs_mut()
+                    .clear()
+                    .extend_pairs(others)
+                    .append_pair(name, value.expose());
             }
         }
     }
@@ -113,11 +145,18 @@ impl Auth {
             .map(|v| DigestChallenge(v.to_string()))
     }
 
-    pub fn digest_answer(&self, challenge: &DigestChallenge, method: &str, uri: &str, body: &[u8]) -> Result<HeaderValue, String> {
+    pub fn digest_answer(
+        &self,
+        challenge: &DigestChallenge,
+        method: &str,
+        uri: &str,
+        body: &[u8],
+    ) -> Result<HeaderValue, String> {
         let Auth::Digest { username, password } = self else {
             return Err("digest answer requested for a non-digest namespace".into());
         };
-        let mut prompt = digest_auth::parse(&challenge.0).map_err(|e| format!("the server's Digest challenge is invalid: {e}"))?;
+        let mut prompt = digest_auth::parse(&challenge.0)
+            .map_err(|e| format!("the server's Digest challenge is invalid: {e}"))?;
         let context = digest_auth::AuthContext::new_with_method(
             username.expose(),
             password.expose(),
@@ -125,7 +164,9 @@ impl Auth {
             Some(body),
             digest_auth::HttpMethod::from(method),
         );
-        let answer = prompt.respond(&context).map_err(|e| format!("cannot answer the Digest challenge: {e}"))?;
+        let answer = prompt
+            .respond(&context)
+            .map_err(|e| format!("cannot answer the Digest challenge: {e}"))?;
         sensitive(&answer.to_header_string(), "digest answer")
     }
 }

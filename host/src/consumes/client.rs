@@ -43,7 +43,10 @@ impl Default for ClientSettings {
 #[derive(Debug, Error)]
 pub enum TlsError {
     #[error("cannot read CA bundle {path}: {source}")]
-    ReadBundle { path: PathBuf, source: std::io::Error },
+    ReadBundle {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("CA bundle {path} holds no usable PEM certificate")]
     EmptyBundle { path: PathBuf },
     #[error("CA bundle {path}: {reason}")]
@@ -52,7 +55,10 @@ pub enum TlsError {
     Config(String),
 }
 
-fn roots(settings: &ClientSettings, ca_bundle: Option<&PathBuf>) -> Result<RootCertStore, TlsError> {
+fn roots(
+    settings: &ClientSettings,
+    ca_bundle: Option<&PathBuf>,
+) -> Result<RootCertStore, TlsError> {
     let mut roots = RootCertStore::empty();
     roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
     if settings.system_roots {
@@ -68,11 +74,20 @@ fn roots(settings: &ClientSettings, ca_bundle: Option<&PathBuf>) -> Result<RootC
 }
 
 fn add_bundle(roots: &mut RootCertStore, path: &Path) -> Result<(), TlsError> {
-    let pem = std::fs::read(path).map_err(|source| TlsError::ReadBundle { path: path.into(), source })?;
+    let pem = std::fs::read(path).map_err(|source| TlsError::ReadBundle {
+        path: path.into(),
+        source,
+    })?;
     let mut added = 0;
     for cert in rustls_pemfile::certs(&mut pem.as_slice()) {
-        let cert = cert.map_err(|e| TlsError::BadCertificate { path: path.into(), reason: e.to_string() })?;
-        roots.add(cert).map_err(|e| TlsError::BadCertificate { path: path.into(), reason: e.to_string() })?;
+        let cert = cert.map_err(|e| TlsError::BadCertificate {
+            path: path.into(),
+            reason: e.to_string(),
+        })?;
+        roots.add(cert).map_err(|e| TlsError::BadCertificate {
+            path: path.into(),
+            reason: e.to_string(),
+        })?;
         added += 1;
     }
     if added == 0 {
@@ -81,7 +96,10 @@ fn add_bundle(roots: &mut RootCertStore, path: &Path) -> Result<(), TlsError> {
     Ok(())
 }
 
-pub fn build(settings: &ClientSettings, ca_bundle: Option<&PathBuf>) -> Result<HttpClient, TlsError> {
+pub fn build(
+    settings: &ClientSettings,
+    ca_bundle: Option<&PathBuf>,
+) -> Result<HttpClient, TlsError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let tls = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()

@@ -16,13 +16,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use http_body_util::{BodyExt, Limited};
-use tracing::Instrument;
 use ikanos_spec::binds::Secrets;
 use ikanos_spec::model::Consumes;
 use thiserror::Error;
+use tracing::Instrument;
 
-pub use client::{ClientSettings, TlsError};
 use auth::Auth;
+pub use client::{ClientSettings, TlsError};
 use request::PreparedOperation;
 
 use crate::telemetry::{ClientDurationLabels, ClientLabels, Metrics, RouteLabels};
@@ -32,17 +32,43 @@ use crate::tunnel::{Route, TunnelRegistry};
 #[derive(Debug, Error)]
 pub enum CallError {
     #[error("unknown operation '{namespace}.{operation}': {detail}")]
-    UnknownOperation { namespace: String, operation: String, detail: String },
+    UnknownOperation {
+        namespace: String,
+        operation: String,
+        detail: String,
+    },
     #[error("invalid input for '{namespace}.{operation}': {detail}")]
-    InvalidInput { namespace: String, operation: String, detail: String },
-    #[error("consumes '{namespace}' routes through a '{kind}' tunnel that is not available: {reason}")]
-    TunnelUnavailable { namespace: String, kind: String, reason: String },
+    InvalidInput {
+        namespace: String,
+        operation: String,
+        detail: String,
+    },
+    #[error(
+        "consumes '{namespace}' routes through a '{kind}' tunnel that is not available: {reason}"
+    )]
+    TunnelUnavailable {
+        namespace: String,
+        kind: String,
+        reason: String,
+    },
     #[error("'{namespace}.{operation}' got no response within {after:?}")]
-    Timeout { namespace: String, operation: String, after: Duration },
+    Timeout {
+        namespace: String,
+        operation: String,
+        after: Duration,
+    },
     #[error("'{namespace}.{operation}' failed: {detail}")]
-    Transport { namespace: String, operation: String, detail: String },
+    Transport {
+        namespace: String,
+        operation: String,
+        detail: String,
+    },
     #[error("'{namespace}.{operation}' was refused: {detail}")]
-    Denied { namespace: String, operation: String, detail: String },
+    Denied {
+        namespace: String,
+        operation: String,
+        detail: String,
+    },
 }
 
 impl CallError {
@@ -99,7 +125,12 @@ impl Default for OutboundSettings {
 #[derive(Debug, Error)]
 pub enum OutboundError {
     #[error("{file}:{pos}: consumes '{namespace}' authentication: {reason}")]
-    Auth { file: String, pos: String, namespace: String, reason: String },
+    Auth {
+        file: String,
+        pos: String,
+        namespace: String,
+        reason: String,
+    },
     #[error("consumes '{namespace}': {source}")]
     Tls { namespace: String, source: TlsError },
     #[error("--ca-bundle names consumes namespace '{0}', which the capability does not declare")]
@@ -155,19 +186,28 @@ impl Outbound {
         let mut namespaces = HashMap::new();
         for c in consumes {
             let name = c.namespace.value.clone();
-            let auth = Auth::resolve(c.authentication.as_ref(), &secrets).map_err(|reason| OutboundError::Auth {
-                file: c.namespace.file.display().to_string(),
-                pos: c.namespace.pos.to_string(),
-                namespace: name.clone(),
-                reason,
+            let auth = Auth::resolve(c.authentication.as_ref(), &secrets).map_err(|reason| {
+                OutboundError::Auth {
+                    file: c.namespace.file.display().to_string(),
+                    pos: c.namespace.pos.to_string(),
+                    namespace: name.clone(),
+                    reason,
+                }
             })?;
-            let client = client::build(&settings.client, settings.ca_bundles.get(&name))
-                .map_err(|source| OutboundError::Tls { namespace: name.clone(), source })?;
+            let client = client::build(&settings.client, settings.ca_bundles.get(&name)).map_err(
+                |source| OutboundError::Tls {
+                    namespace: name.clone(),
+                    source,
+                },
+            )?;
             let route = tunnels.route(c.tunnel.as_ref());
             let operations = request::prepare(c);
             let url = &c.base_uri.value;
-            let server_address =
-                format!("{}:{}", url.host_str().unwrap_or_default(), url.port_or_known_default().unwrap_or(0));
+            let server_address = format!(
+                "{}:{}",
+                url.host_str().unwrap_or_default(),
+                url.port_or_known_default().unwrap_or(0)
+            );
             metrics
                 .consumes_ready
                 .get_or_create(&RouteLabels {
@@ -178,7 +218,14 @@ impl Outbound {
                 .set(route.is_ready() as i64);
             namespaces.insert(
                 name.clone(),
-                Namespace { name, server_address, auth, route, client, operations },
+                Namespace {
+                    name,
+                    server_address,
+                    auth,
+                    route,
+                    client,
+                    operations,
+                },
             );
         }
         Ok(Outbound {
@@ -198,7 +245,12 @@ impl Outbound {
             .values()
             .map(|ns| NamespaceStatus {
                 namespace: ns.name.clone(),
-                base_uri: ns.operations.values().next().map(|o| o.base_uri()).unwrap_or_default(),
+                base_uri: ns
+                    .operations
+                    .values()
+                    .next()
+                    .map(|o| o.base_uri())
+                    .unwrap_or_default(),
                 route: ns.route.label(),
                 ready: ns.route.is_ready(),
                 reason: ns.route.reason(),
@@ -217,12 +269,21 @@ impl Outbound {
         let ns = self.namespaces.get(call.namespace).ok_or_else(|| {
             let mut known: Vec<_> = self.namespaces.keys().map(String::as_str).collect();
             known.sort_unstable();
-            unknown(format!("the capability declares no consumes namespace '{}' (declared: {})", call.namespace, list(&known)))
+            unknown(format!(
+                "the capability declares no consumes namespace '{}' (declared: {})",
+                call.namespace,
+                list(&known)
+            ))
         })?;
         let op = ns.operations.get(call.operation).ok_or_else(|| {
             let mut known: Vec<_> = ns.operations.keys().map(String::as_str).collect();
             known.sort_unstable();
-            unknown(format!("namespace '{}' declares no operation '{}' (declared: {})", ns.name, call.operation, list(&known)))
+            unknown(format!(
+                "namespace '{}' declares no operation '{}' (declared: {})",
+                ns.name,
+                call.operation,
+                list(&known)
+            ))
         })?;
 
         // Fail closed: a route that is not ready is never dialed, and nothing else is.
@@ -243,14 +304,25 @@ impl Outbound {
         result
     }
 
-    async fn exchange(&self, ns: &Namespace, op: &PreparedOperation, call: &OutboundCall<'_>) -> Result<OutboundResponse, CallError> {
+    async fn exchange(
+        &self,
+        ns: &Namespace,
+        op: &PreparedOperation,
+        call: &OutboundCall<'_>,
+    ) -> Result<OutboundResponse, CallError> {
         let transport = |detail: String| CallError::Transport {
             namespace: ns.name.clone(),
             operation: op.name().to_string(),
             detail,
         };
         let built = op
-            .build(&self.secrets, &ns.auth, call.params, call.body.clone(), call.request_id)
+            .build(
+                &self.secrets,
+                &ns.auth,
+                call.params,
+                call.body.clone(),
+                call.request_id,
+            )
             .map_err(|detail| CallError::InvalidInput {
                 namespace: ns.name.clone(),
                 operation: op.name().to_string(),
@@ -258,11 +330,19 @@ impl Outbound {
             })?;
         let span = tracing::info_span!("consumed_call", capability = %self.capability, namespace = %ns.name, operation = %op.name(), method = %op.method(), request_id = call.request_id);
         let exchange = async {
-            let mut response = ns.client.request(built.to_request()).await.map_err(|e| transport(error_chain(&e)))?;
+            let mut response = ns
+                .client
+                .request(built.to_request())
+                .await
+                .map_err(|e| transport(error_chain(&e)))?;
             if let Some(challenge) = ns.auth.digest_challenge(&response) {
                 // Digest needs the server's nonce: answer the challenge once.
                 let retry = built.with_digest(&ns.auth, &challenge).map_err(transport)?;
-                response = ns.client.request(retry).await.map_err(|e| transport(error_chain(&e)))?;
+                response = ns
+                    .client
+                    .request(retry)
+                    .await
+                    .map_err(|e| transport(error_chain(&e)))?;
             }
             let (parts, body) = response.into_parts();
             let body = Limited::new(body, self.max_response_body)
@@ -285,10 +365,21 @@ impl Outbound {
             .iter()
             .filter_map(|(k, v)| Some((k.as_str().to_string(), v.to_str().ok()?.to_string())))
             .collect();
-        Ok(OutboundResponse { status: parts.status.as_u16(), headers, body: Vec::from(body) })
+        Ok(OutboundResponse {
+            status: parts.status.as_u16(),
+            headers,
+            body: Vec::from(body),
+        })
     }
 
-    fn record(&self, ns: &Namespace, op: &PreparedOperation, err: Option<&CallError>, status: Option<u16>, took: Duration) {
+    fn record(
+        &self,
+        ns: &Namespace,
+        op: &PreparedOperation,
+        err: Option<&CallError>,
+        status: Option<u16>,
+        took: Duration,
+    ) {
         let outcome = match (err, status) {
             (Some(e), _) => e.kind().to_string(),
             (None, Some(s)) => s.to_string(),

@@ -19,7 +19,11 @@ use url::Url;
 use super::auth::{Auth, DigestChallenge};
 
 /// Characters left as they are in a path segment (RFC 3986 unreserved).
-const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
+const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
 
 const HOST_USER_AGENT: &str = concat!("ikanos/", env!("CARGO_PKG_VERSION"));
 
@@ -69,7 +73,11 @@ pub fn prepare(consumes: &Consumes) -> std::collections::HashMap<String, Prepare
                 .chain(&resource.input_parameters)
                 .chain(&op.input_parameters)
             {
-                let declared = DeclaredParam { name: p.name.value.clone(), location: p.location, value: p.value.clone() };
+                let declared = DeclaredParam {
+                    name: p.name.value.clone(),
+                    location: p.location,
+                    value: p.value.clone(),
+                };
                 match params.iter_mut().find(|q| q.name == declared.name) {
                     Some(existing) => *existing = declared,
                     None => params.push(declared),
@@ -115,12 +123,20 @@ impl BuiltRequest {
         let mut req = http::Request::new(Full::new(self.body.clone()));
         *req.method_mut() = self.method.clone();
         // A Url always parses as a Uri.
-        *req.uri_mut() = self.url.as_str().parse().expect("a parsed URL is a valid URI");
+        *req.uri_mut() = self
+            .url
+            .as_str()
+            .parse()
+            .expect("a parsed URL is a valid URI");
         *req.headers_mut() = self.headers.clone();
         req
     }
 
-    pub fn with_digest(&self, auth: &Auth, challenge: &DigestChallenge) -> Result<http::Request<Full<Bytes>>, String> {
+    pub fn with_digest(
+        &self,
+        auth: &Auth,
+        challenge: &DigestChallenge,
+    ) -> Result<http::Request<Full<Bytes>>, String> {
         let mut req = self.to_request();
         let path = match self.url.query() {
             Some(q) => format!("{}?{}", self.url.path(), q),
@@ -167,7 +183,9 @@ impl PreparedOperation {
         {
             let mut query = url.query_pairs_mut();
             for p in &self.params {
-                let Some(vals) = values.get(p.name.as_str()) else { continue };
+                let Some(vals) = values.get(p.name.as_str()) else {
+                    continue;
+                };
                 for v in vals {
                     match p.location {
                         ParamIn::Query => {
@@ -175,18 +193,26 @@ impl PreparedOperation {
                         }
                         ParamIn::Header => {
                             let name = header_name(&p.name)?;
-                            let value = HeaderValue::from_str(v)
-                                .map_err(|_| format!("header parameter '{}' has characters a header cannot carry", p.name))?;
+                            let value = HeaderValue::from_str(v).map_err(|_| {
+                                format!(
+                                    "header parameter '{}' has characters a header cannot carry",
+                                    p.name
+                                )
+                            })?;
                             headers.append(name, value);
                         }
                         ParamIn::Cookie => {
                             if v.contains([';', '\r', '\n']) {
-                                return Err(format!("cookie parameter '{}' may not contain ';' or line breaks", p.name));
+                                return Err(format!(
+                                    "cookie parameter '{}' may not contain ';' or line breaks",
+                                    p.name
+                                ));
                             }
                             cookies.push(format!("{}={}", p.name, v));
                         }
                         ParamIn::Body => {
-                            body_fields.insert(p.name.clone(), serde_json::Value::String(v.clone()));
+                            body_fields
+                                .insert(p.name.clone(), serde_json::Value::String(v.clone()));
                         }
                         // The path is rendered above; `environment` parameters describe the
                         // engine's environment upstream and are never sent.
@@ -199,7 +225,8 @@ impl PreparedOperation {
             url.set_query(None);
         }
         if !cookies.is_empty() {
-            let value = HeaderValue::from_str(&cookies.join("; ")).map_err(|_| "cookie values are not valid in a header".to_string())?;
+            let value = HeaderValue::from_str(&cookies.join("; "))
+                .map_err(|_| "cookie values are not valid in a header".to_string())?;
             headers.insert(COOKIE, value);
         }
 
@@ -228,24 +255,44 @@ impl PreparedOperation {
         }
         // Authentication last, so no parameter can replace it.
         auth.apply(&mut url, &mut headers);
-        Ok(BuiltRequest { method: self.method.clone(), url, headers, body })
+        Ok(BuiltRequest {
+            method: self.method.clone(),
+            url,
+            headers,
+            body,
+        })
     }
 
     /// Caller values checked against the declaration, plus fixed values rendered.
-    fn values(&self, secrets: &Secrets, supplied: &[(String, String)]) -> Result<BTreeMap<&str, Vec<String>>, String> {
+    fn values(
+        &self,
+        secrets: &Secrets,
+        supplied: &[(String, String)],
+    ) -> Result<BTreeMap<&str, Vec<String>>, String> {
         let mut values: BTreeMap<&str, Vec<String>> = BTreeMap::new();
         for (name, value) in supplied {
             let Some(p) = self.params.iter().find(|p| p.name == *name) else {
-                let declared: Vec<_> = self.params.iter().filter(|p| p.value.is_none()).map(|p| p.name.as_str()).collect();
+                let declared: Vec<_> = self
+                    .params
+                    .iter()
+                    .filter(|p| p.value.is_none())
+                    .map(|p| p.name.as_str())
+                    .collect();
                 return Err(format!(
                     "operation '{}' declares no parameter '{}' (it takes: {})",
                     self.name,
                     name,
-                    if declared.is_empty() { "none".to_string() } else { declared.join(", ") }
+                    if declared.is_empty() {
+                        "none".to_string()
+                    } else {
+                        declared.join(", ")
+                    }
                 ));
             };
             if p.value.is_some() {
-                return Err(format!("parameter '{name}' is fixed by the capability file and cannot be set"));
+                return Err(format!(
+                    "parameter '{name}' is fixed by the capability file and cannot be set"
+                ));
             }
             let slot = values.entry(p.name.as_str()).or_default();
             if !slot.is_empty() && p.location != ParamIn::Query {
@@ -253,10 +300,17 @@ impl PreparedOperation {
             }
             slot.push(value.clone());
         }
-        let lookup = |n: &str| supplied.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone());
+        let lookup = |n: &str| {
+            supplied
+                .iter()
+                .find(|(k, _)| k == n)
+                .map(|(_, v)| v.clone())
+        };
         for p in &self.params {
             if let Some(t) = &p.value {
-                let rendered = secrets.render(t, &lookup).map_err(|e| format!("parameter '{}': {e}", p.name))?;
+                let rendered = secrets
+                    .render(t, &lookup)
+                    .map_err(|e| format!("parameter '{}': {e}", p.name))?;
                 values.insert(p.name.as_str(), vec![rendered.expose().to_string()]);
             }
         }
@@ -269,7 +323,11 @@ impl PreparedOperation {
         let mut rest = self.path.as_str();
         while let Some(start) = rest.find('{') {
             out.push_str(&rest[..start]);
-            let (open, close) = if rest[start..].starts_with("{{") { (2, "}}") } else { (1, "}") };
+            let (open, close) = if rest[start..].starts_with("{{") {
+                (2, "}}")
+            } else {
+                (1, "}")
+            };
             let after = &rest[start + open..];
             let Some(end) = after.find(close) else {
                 out.push_str(&rest[start..]);
@@ -297,13 +355,22 @@ impl PreparedOperation {
         headers: &mut HeaderMap,
     ) -> Result<Bytes, String> {
         let lookup = |n: &str| values.get(n).and_then(|v| v.first().cloned());
-        let render = |t: &Template| secrets.render(t, &lookup).map(|s| s.expose().to_string()).map_err(|e| format!("body: {e}"));
+        let render = |t: &Template| {
+            secrets
+                .render(t, &lookup)
+                .map(|s| s.expose().to_string())
+                .map_err(|e| format!("body: {e}"))
+        };
         match &self.body {
             None => Ok(Bytes::new()),
             Some(RequestBody::Json(data)) => {
                 let rendered = render_json(data, &|s| {
                     if s.contains("{{") {
-                        let t = Template::parse(Spanned { value: s.to_string(), pos: Pos::default(), file: Default::default() });
+                        let t = Template::parse(Spanned {
+                            value: s.to_string(),
+                            pos: Pos::default(),
+                            file: Default::default(),
+                        });
                         render(&t)
                     } else {
                         Ok(s.to_string())
@@ -313,19 +380,31 @@ impl PreparedOperation {
                 Ok(Bytes::from(rendered.to_string()))
             }
             Some(RequestBody::Text(t)) => {
-                headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+                headers.insert(
+                    CONTENT_TYPE,
+                    HeaderValue::from_static("text/plain; charset=utf-8"),
+                );
                 Ok(Bytes::from(render(t)?))
             }
             Some(RequestBody::Raw(t)) => Ok(Bytes::from(render(t)?)),
-            Some(RequestBody::Other { kind }) => Err(format!("request bodies of type '{kind}' are not supported yet")),
+            Some(RequestBody::Other { kind }) => Err(format!(
+                "request bodies of type '{kind}' are not supported yet"
+            )),
         }
     }
 }
 
-fn render_json(v: &serde_json::Value, f: &dyn Fn(&str) -> Result<String, String>) -> Result<serde_json::Value, String> {
+fn render_json(
+    v: &serde_json::Value,
+    f: &dyn Fn(&str) -> Result<String, String>,
+) -> Result<serde_json::Value, String> {
     Ok(match v {
         serde_json::Value::String(s) => serde_json::Value::String(f(s)?),
-        serde_json::Value::Array(a) => serde_json::Value::Array(a.iter().map(|x| render_json(x, f)).collect::<Result<_, _>>()?),
+        serde_json::Value::Array(a) => serde_json::Value::Array(
+            a.iter()
+                .map(|x| render_json(x, f))
+                .collect::<Result<_, _>>()?,
+        ),
         serde_json::Value::Object(o) => {
             let mut m = serde_json::Map::new();
             for (k, x) in o {
@@ -338,9 +417,130 @@ fn render_json(v: &serde_json::Value, f: &dyn Fn(&str) -> Result<String, String>
 }
 
 fn header_name(name: &str) -> Result<HeaderName, String> {
-    let h = HeaderName::from_bytes(name.as_bytes()).map_err(|_| format!("'{name}' is not a valid header name"))?;
+    let h = HeaderName::from_bytes(name.as_bytes())
+        .map_err(|_| format!("'{name}' is not a valid header name"))?;
     if RESERVED_HEADERS.contains(&h.as_str()) {
         return Err(format!("header '{name}' is reserved for the transport"));
     }
     Ok(h)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    const FILE: &str = r#"ikanos: "1.0.0-beta5"
+info:
+  display: "t"
+  description: "t"
+binds:
+  - namespace: "cfg"
+    keys:
+      VERSION: "T_VERSION"
+capability:
+  consumes:
+    - type: "http"
+      namespace: "crm"
+      baseUri: "http://crm.test/api/"
+      inputParameters:
+        Api-Version:
+          in: "header"
+          value: "{{cfg.VERSION}}"
+      resources:
+        customer:
+          path: "/customers/{{id}}"
+          operations:
+            get-customer:
+              method: "GET"
+              inputParameters:
+                id:
+                  in: "path"
+                tag:
+                  in: "query"
+                Host:
+                  in: "header"
+"#;
+
+    fn op() -> (PreparedOperation, Secrets) {
+        let loaded = ikanos_spec::load_str(Path::new("t.yaml"), FILE).expect("valid test file");
+        let c = &loaded.capability;
+        let secrets = ikanos_spec::binds::resolve_with_env(c, &|k| {
+            (k == "T_VERSION").then(|| "7".to_string())
+        })
+        .unwrap();
+        (
+            prepare(&c.consumes[0]).remove("get-customer").unwrap(),
+            secrets,
+        )
+    }
+
+    fn params(p: &[(&str, &str)]) -> Vec<(String, String)> {
+        p.iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn builds_path_query_and_fixed_headers() {
+        let (op, secrets) = op();
+        let req = op
+            .build(
+                &secrets,
+                &Auth::None,
+                &params(&[("id", "a/b c"), ("tag", "x&y"), ("tag", "z")]),
+                None,
+                "rid",
+            )
+            .unwrap();
+        assert_eq!(
+            req.url.as_str(),
+            "http://crm.test/api/customers/a%2Fb%20c?tag=x%26y&tag=z"
+        );
+        assert_eq!(req.headers["api-version"], "7");
+        assert_eq!(req.headers["x-request-id"], "rid");
+        assert!(req.body.is_empty());
+    }
+
+    #[test]
+    fn refuses_what_the_file_does_not_allow() {
+        let (op, secrets) = op();
+        let err = |p: &[(&str, &str)]| {
+            op.build(&secrets, &Auth::None, &params(p), None, "r")
+                .err()
+                .unwrap()
+        };
+        assert!(err(&[]).contains("path parameter 'id' is missing"));
+        assert!(err(&[("id", "1"), ("Authorization", "x")])
+            .contains("declares no parameter 'Authorization'"));
+        assert!(err(&[("id", "1"), ("Api-Version", "9")]).contains("fixed"));
+        assert!(err(&[("id", "1"), ("id", "2")]).contains("more than once"));
+        assert!(err(&[("id", "1"), ("Host", "evil.test")]).contains("reserved"));
+        assert!(err(&[("id", "")]).contains("empty"));
+    }
+
+    #[test]
+    fn a_body_gets_a_content_type() {
+        let (op, secrets) = op();
+        let json = op
+            .build(
+                &secrets,
+                &Auth::None,
+                &params(&[("id", "1")]),
+                Some(b"{\"a\":1}".to_vec()),
+                "r",
+            )
+            .unwrap();
+        assert_eq!(json.headers[CONTENT_TYPE], "application/json");
+        let raw = op
+            .build(
+                &secrets,
+                &Auth::None,
+                &params(&[("id", "1")]),
+                Some(vec![0, 159]),
+                "r",
+            )
+            .unwrap();
+        assert_eq!(raw.headers[CONTENT_TYPE], "application/octet-stream");
+    }
 }

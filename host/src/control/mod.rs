@@ -29,8 +29,18 @@ pub struct HostState {
 }
 
 impl HostState {
-    pub fn new(capability: Arc<LoadedCapability>, adapters: Vec<AdapterStatus>, metrics: Arc<Metrics>) -> Arc<Self> {
-        Arc::new(HostState { capability, adapters, metrics, started: Instant::now(), draining: AtomicBool::new(false) })
+    pub fn new(
+        capability: Arc<LoadedCapability>,
+        adapters: Vec<AdapterStatus>,
+        metrics: Arc<Metrics>,
+    ) -> Arc<Self> {
+        Arc::new(HostState {
+            capability,
+            adapters,
+            metrics,
+            started: Instant::now(),
+            draining: AtomicBool::new(false),
+        })
     }
 
     /// From now on readiness answers 503, so that balancers stop sending traffic.
@@ -41,7 +51,9 @@ impl HostState {
     fn readiness(&self) -> (bool, serde_json::Value) {
         let consumes = self.capability.outbound.status();
         let draining = self.draining.load(Ordering::SeqCst);
-        let ready = !draining && consumes.iter().all(|c| c.ready) && self.adapters.iter().all(AdapterStatus::is_ready);
+        let ready = !draining
+            && consumes.iter().all(|c| c.ready)
+            && self.adapters.iter().all(AdapterStatus::is_ready);
         let body = json!({
             "status": if ready { "UP" } else { "DEGRADED" },
             "capability": self.capability.name,
@@ -93,20 +105,29 @@ impl HostState {
 
     fn handle(&self, req: Request) -> Response {
         if req.method() != Method::GET && req.method() != Method::HEAD {
-            return server::json(StatusCode::METHOD_NOT_ALLOWED, &json!({ "error": "the control port only answers GET" }));
+            return server::json(
+                StatusCode::METHOD_NOT_ALLOWED,
+                &json!({ "error": "the control port only answers GET" }),
+            );
         }
         match req.uri().path() {
             "/health/live" => server::json(StatusCode::OK, &json!({ "status": "UP" })),
             "/health/ready" => {
                 let (ready, body) = self.readiness();
-                let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+                let status = if ready {
+                    StatusCode::OK
+                } else {
+                    StatusCode::SERVICE_UNAVAILABLE
+                };
                 server::json(status, &body)
             }
             "/metrics" => {
                 let mut resp = http::Response::new(Full::new(Bytes::from(self.metrics.encode())));
                 resp.headers_mut().insert(
                     http::header::CONTENT_TYPE,
-                    http::HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8"),
+                    http::HeaderValue::from_static(
+                        "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                    ),
                 );
                 resp
             }

@@ -4,6 +4,7 @@
 //! adapter's state. Must not touch: the component's internals or outbound calls — a
 //! request is handed to the runtime and its answer turned into a response.
 
+mod auth;
 pub mod rest;
 
 use std::net::SocketAddr;

@@ -19,6 +19,7 @@ use regex::Regex;
 use serde_json::json;
 use tracing::Instrument;
 
+use super::auth::InboundAuth;
 use crate::capability::LoadedCapability;
 use crate::runtime::{HandlerError, InboundRequest, InvokeError};
 use crate::server::{self, Request, Response};
@@ -53,6 +54,7 @@ pub struct RestAdapter {
     capability: Arc<LoadedCapability>,
     namespace: String,
     routes: Vec<RouteEntry>,
+    auth: InboundAuth,
     metrics: Arc<Metrics>,
 }
 
@@ -60,7 +62,10 @@ fn parse_path(path: &str) -> Vec<Segment> {
     path.split('/')
         .filter(|s| !s.is_empty())
         .map(|s| {
-            let inner = s.strip_prefix("{{").and_then(|x| x.strip_suffix("}}")).or_else(|| s.strip_prefix('{').and_then(|x| x.strip_suffix('}')));
+            let inner = s
+                .strip_prefix("{{")
+                .and_then(|x| x.strip_suffix("}}"))
+                .or_else(|| s.strip_prefix('{').and_then(|x| x.strip_suffix('}')));
             match inner {
                 Some(name) => Segment::Param(name.trim().to_string()),
                 None => Segment::Literal(s.to_string()),
@@ -88,7 +93,10 @@ fn input(p: &ExposedParam, operation: &str) -> Result<Input, String> {
         None => None,
         Some(t) => {
             // A fixed value that names a bind would hand a secret to the component.
-            if t.parts.iter().any(|part| matches!(part, TemplatePart::Ref { .. })) {
+            if t.parts
+                .iter()
+                .any(|part| matches!(part, TemplatePart::Ref { .. }))
+            {
                 return Err(format!(
                     "{}:{}: operation '{operation}' input '{}': a fixed exposed value may not reference binds, because the component would see it",
                     t.raw.file.display(),
@@ -99,11 +107,21 @@ fn input(p: &ExposedParam, operation: &str) -> Result<Input, String> {
             Some(t.raw.value.clone())
         }
     };
-    Ok(Input { name: p.name.value.clone(), location: p.location, ty: p.ty.clone(), pattern, fixed })
+    Ok(Input {
+        name: p.name.value.clone(),
+        location: p.location,
+        ty: p.ty.clone(),
+        pattern,
+        fixed,
+    })
 }
 
 impl RestAdapter {
-    pub fn new(capability: Arc<LoadedCapability>, spec: &ExposesRest, metrics: Arc<Metrics>) -> Result<Self, String> {
+    pub fn new(
+        capability: Arc<LoadedCapability>,
+        spec: &ExposesRest,
+        metrics: Arc<Metrics>,
+    ) -> Result<Self, String> {
         let mut routes = Vec::new();
         for resource in &spec.resources {
             let mut methods = Vec::new();
@@ -115,13 +133,45 @@ impl RestAdapter {
                     inputs.retain(|existing| existing.name != i.name);
                     inputs.push(i);
                 }
-                methods.push((method(op.method), Arc::new(Operation { name: op.name.value.clone(), handler: op.handler.clone(), inputs })));
+                methods.push((
+                    method(op.method),
+                    Arc::new(Operation {
+                        name: op.name.value.clone(),
+                        handler: op.handler.clone(),
+                        inputs,
+                    }),
+                ));
             }
-            routes.push(RouteEntry { segments: parse_path(&resource.path.value), methods });
+            routes.push(RouteEntry {
+                segments: parse_path(&resource.path.value),
+                methods,
+            });
         }
         // Literal segments win over parameters: `/customers/search` before `/customers/{id}`.
-        routes.sort_by_key(|r| std::cmp::Reverse(r.segments.iter().filter(|s| matches!(s, Segment::Literal(_))).count()));
-        Ok(RestAdapter { capability, namespace: spec.namespace.value.clone(), routes, metrics })
+        routes.sort_by_key(|r| {
+            std::cmp::Reverse(
+                r.segments
+                    .iter()
+                    .filter(|s| matches!(s, Segment::Literal(_)))
+                    .count(),
+            )
+        });
+        let auth = InboundAuth::resolve(spec.authentication.as_ref(), &capability.secrets)
+            .map_err(|e| {
+                format!(
+                    "{}:{}: rest adapter '{}': {e}",
+                    spec.namespace.file.display(),
+                    spec.pos,
+                    spec.namespace.value
+                )
+            })?;
+        Ok(RestAdapter {
+            capability,
+            namespace: spec.namespace.value.clone(),
+            routes,
+            auth,
+            metrics,
+        })
     }
 
     pub fn into_handler(self) -> server::Handler {
@@ -186,18 +236,54 @@ impl RestAdapter {
                 ikanos_operation_id: operation_id,
             })
             .observe(started.elapsed().as_secs_f64());
-        span.in_scope(|| tracing::info!(status, elapsed_ms = started.elapsed().as_secs_f64() * 1000.0, "handled"));
+        span.in_scope(|| {
+            tracing::info!(
+                status,
+                elapsed_ms = started.elapsed().as_secs_f64() * 1000.0,
+                "handled"
+            )
+        });
         response
     }
 
     /// Returns the matched operation's name (for metrics) and the response.
     async fn route(&self, req: Request, request_id: &str) -> (Option<String>, Response) {
+        let (parts, body) = req.into_parts();
+        if let Err(challenge) = self.auth.check(&parts) {
+            let mut resp = error(
+                StatusCode::UNAUTHORIZED,
+                request_id,
+                "missing or wrong credentials".into(),
+            );
+            if let Some(c) = challenge {
+                resp.headers_mut()
+                    .insert(InboundAuth::challenge_header(), c);
+            }
+            return (None, resp);
+        }
+        let req = http::Request::from_parts(parts, body);
         let Some((route, captures)) = self.find(req.uri().path()) else {
-            return (None, error(StatusCode::NOT_FOUND, request_id, format!("no operation is exposed at {}", req.uri().path())));
+            return (
+                None,
+                error(
+                    StatusCode::NOT_FOUND,
+                    request_id,
+                    format!("no operation is exposed at {}", req.uri().path()),
+                ),
+            );
         };
         let Some((_, op)) = route.methods.iter().find(|(m, _)| *m == req.method()) else {
-            let allow = route.methods.iter().map(|(m, _)| m.as_str()).collect::<Vec<_>>().join(", ");
-            let mut resp = error(StatusCode::METHOD_NOT_ALLOWED, request_id, format!("{} is not allowed here; use {allow}", req.method()));
+            let allow = route
+                .methods
+                .iter()
+                .map(|(m, _)| m.as_str())
+                .collect::<Vec<_>>()
+                .join(", ");
+            let mut resp = error(
+                StatusCode::METHOD_NOT_ALLOWED,
+                request_id,
+                format!("{} is not allowed here; use {allow}", req.method()),
+            );
             if let Ok(v) = HeaderValue::from_str(&allow) {
                 resp.headers_mut().insert(http::header::ALLOW, v);
             }
@@ -238,7 +324,11 @@ impl RestAdapter {
         let sandbox = match (&op.handler, &self.capability.sandbox) {
             (Handler::Component, Some(s)) => s.clone(),
             (Handler::Component, None) => {
-                return Err((StatusCode::INTERNAL_SERVER_ERROR, Some("no_component"), "no component is loaded".into()))
+                return Err((
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    Some("no_component"),
+                    "no component is loaded".into(),
+                ))
             }
             (other, _) => {
                 let how = match other {
@@ -259,8 +349,14 @@ impl RestAdapter {
         let body = match Limited::new(body, limit).collect().await {
             Ok(b) => b.to_bytes(),
             Err(e) => {
-                if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() {
-                    return Err((StatusCode::PAYLOAD_TOO_LARGE, Some("body_too_large"), format!("the request body exceeds {limit} bytes")));
+                if e.downcast_ref::<http_body_util::LengthLimitError>()
+                    .is_some()
+                {
+                    return Err((
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        Some("body_too_large"),
+                        format!("the request body exceeds {limit} bytes"),
+                    ));
                 }
                 return Err(bad(format!("reading the request body failed: {e}")));
             }
@@ -270,19 +366,38 @@ impl RestAdapter {
         let request = InboundRequest {
             operation: op.name.clone(),
             inputs,
-            body: if body.is_empty() { None } else { Some(body.to_vec()) },
+            body: if body.is_empty() {
+                None
+            } else {
+                Some(body.to_vec())
+            },
         };
         match sandbox.invoke(request_id, request).await {
             Ok(resp) => {
-                let status = StatusCode::from_u16(resp.status).ok().filter(|s| s.as_u16() >= 200).ok_or_else(|| {
-                    (StatusCode::INTERNAL_SERVER_ERROR, Some("bad_response"), format!("the component answered with an invalid status {}", resp.status))
-                })?;
+                let status = StatusCode::from_u16(resp.status)
+                    .ok()
+                    .filter(|s| s.as_u16() >= 200)
+                    .ok_or_else(|| {
+                        (
+                            StatusCode::INTERNAL_SERVER_ERROR,
+                            Some("bad_response"),
+                            format!(
+                                "the component answered with an invalid status {}",
+                                resp.status
+                            ),
+                        )
+                    })?;
                 let content_type = HeaderValue::from_str(&resp.content_type).map_err(|_| {
-                    (StatusCode::INTERNAL_SERVER_ERROR, Some("bad_response"), "the component answered with an invalid content type".to_string())
+                    (
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        Some("bad_response"),
+                        "the component answered with an invalid content type".to_string(),
+                    )
                 })?;
                 let mut out = http::Response::new(Full::new(Bytes::from(resp.body)));
                 *out.status_mut() = status;
-                out.headers_mut().insert(http::header::CONTENT_TYPE, content_type);
+                out.headers_mut()
+                    .insert(http::header::CONTENT_TYPE, content_type);
                 Ok(out)
             }
             Err(e) => Err(invoke_error(e)),
@@ -297,7 +412,9 @@ fn invoke_error(e: InvokeError) -> (StatusCode, Option<&'static str>, String) {
         InvokeError::Handler(HandlerError::NotFound(_)) => StatusCode::NOT_FOUND,
         InvokeError::Handler(HandlerError::Upstream(_)) => StatusCode::BAD_GATEWAY,
         InvokeError::Handler(HandlerError::Internal(_)) => StatusCode::INTERNAL_SERVER_ERROR,
-        InvokeError::Trap(_) | InvokeError::MemoryLimit(_) | InvokeError::ResponseTooLarge(..) => StatusCode::INTERNAL_SERVER_ERROR,
+        InvokeError::Trap(_) | InvokeError::MemoryLimit(_) | InvokeError::ResponseTooLarge(..) => {
+            StatusCode::INTERNAL_SERVER_ERROR
+        }
         InvokeError::CpuDeadline(_) | InvokeError::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
         InvokeError::Overloaded(_) => StatusCode::SERVICE_UNAVAILABLE,
     };
@@ -313,7 +430,11 @@ fn extract_inputs(
     let query: Vec<(String, String)> = parts
         .uri
         .query()
-        .map(|q| url::form_urlencoded::parse(q.as_bytes()).into_owned().collect())
+        .map(|q| {
+            url::form_urlencoded::parse(q.as_bytes())
+                .into_owned()
+                .collect()
+        })
         .unwrap_or_default();
     let cookies: Vec<(String, String)> = parts
         .headers
@@ -321,34 +442,53 @@ fn extract_inputs(
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
-        .filter_map(|kv| kv.trim().split_once('=').map(|(k, v)| (k.to_string(), v.to_string())))
+        .filter_map(|kv| {
+            kv.trim()
+                .split_once('=')
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+        })
         .collect();
-    let json_body: Option<serde_json::Map<String, serde_json::Value>> = if op.inputs.iter().any(|i| i.location == ParamIn::Body) {
-        serde_json::from_slice(body).ok()
-    } else {
-        None
-    };
+    let json_body: Option<serde_json::Map<String, serde_json::Value>> =
+        if op.inputs.iter().any(|i| i.location == ParamIn::Body) {
+            serde_json::from_slice(body).ok()
+        } else {
+            None
+        };
 
     let mut out = Vec::new();
     for input in &op.inputs {
-        let value = if let Some(fixed) = &input.fixed {
-            Some(fixed.clone())
-        } else {
-            match input.location {
-                ParamIn::Path => captures.get(&input.name).cloned(),
-                ParamIn::Query => query.iter().find(|(k, _)| *k == input.name).map(|(_, v)| v.clone()),
-                ParamIn::Header => match parts.headers.get(input.name.as_str()) {
-                    Some(v) => Some(v.to_str().map_err(|_| format!("header '{}' is not valid text", input.name))?.to_string()),
-                    None => None,
-                },
-                ParamIn::Cookie => cookies.iter().find(|(k, _)| *k == input.name).map(|(_, v)| v.clone()),
-                ParamIn::Body => json_body.as_ref().and_then(|m| m.get(&input.name)).map(|v| match v {
-                    serde_json::Value::String(s) => s.clone(),
-                    other => other.to_string(),
-                }),
-                ParamIn::Environment => None,
-            }
-        };
+        let value =
+            if let Some(fixed) = &input.fixed {
+                Some(fixed.clone())
+            } else {
+                match input.location {
+                    ParamIn::Path => captures.get(&input.name).cloned(),
+                    ParamIn::Query => query
+                        .iter()
+                        .find(|(k, _)| *k == input.name)
+                        .map(|(_, v)| v.clone()),
+                    ParamIn::Header => match parts.headers.get(input.name.as_str()) {
+                        Some(v) => Some(
+                            v.to_str()
+                                .map_err(|_| format!("header '{}' is not valid text", input.name))?
+                                .to_string(),
+                        ),
+                        None => None,
+                    },
+                    ParamIn::Cookie => cookies
+                        .iter()
+                        .find(|(k, _)| *k == input.name)
+                        .map(|(_, v)| v.clone()),
+                    ParamIn::Body => json_body
+                        .as_ref()
+                        .and_then(|m| m.get(&input.name))
+                        .map(|v| match v {
+                            serde_json::Value::String(s) => s.clone(),
+                            other => other.to_string(),
+                        }),
+                    ParamIn::Environment => None,
+                }
+            };
         let Some(value) = value else {
             if input.location == ParamIn::Path {
                 return Err(format!("path input '{}' is missing", input.name));
@@ -358,7 +498,11 @@ fn extract_inputs(
         check_type(input, &value)?;
         if let Some(re) = &input.pattern {
             if !re.is_match(&value) {
-                return Err(format!("input '{}' does not match the pattern {}", input.name, re.as_str()));
+                return Err(format!(
+                    "input '{}' does not match the pattern {}",
+                    input.name,
+                    re.as_str()
+                ));
             }
         }
         out.push((input.name.clone(), value));
@@ -371,16 +515,23 @@ fn check_type(input: &Input, value: &str) -> Result<(), String> {
         "integer" => value.parse::<i64>().is_ok(),
         "number" => value.parse::<f64>().map(|f| f.is_finite()).unwrap_or(false),
         "boolean" => value == "true" || value == "false",
-        "array" | "object" => serde_json::from_str::<serde_json::Value>(value).is_ok_and(|v| match input.ty.as_str() {
-            "array" => v.is_array(),
-            _ => v.is_object(),
+        "array" | "object" => serde_json::from_str::<serde_json::Value>(value).is_ok_and(|v| {
+            match input.ty.as_str() {
+                "array" => v.is_array(),
+                _ => v.is_object(),
+            }
         }),
         _ => true,
     };
     if ok {
         Ok(())
     } else {
-        Err(format!("input '{}' must be of type {}, got '{}'", input.name, input.ty, truncate(value, 64)))
+        Err(format!(
+            "input '{}' must be of type {}, got '{}'",
+            input.name,
+            input.ty,
+            truncate(value, 64)
+        ))
     }
 }
 
@@ -392,5 +543,8 @@ fn truncate(s: &str, max: usize) -> &str {
 }
 
 fn error(status: StatusCode, request_id: &str, message: String) -> Response {
-    server::json(status, &json!({ "error": message, "status": status.as_u16(), "requestId": request_id }))
+    server::json(
+        status,
+        &json!({ "error": message, "status": status.as_u16(), "requestId": request_id }),
+    )
 }

@@ -17,8 +17,8 @@ wasmtime::component::bindgen!({
 });
 
 pub use exports::ikanos::capability::handler::{HandlerError, InboundRequest, InboundResponse};
-use ikanos::capability::consumes as wit_consumes;
-use ikanos::capability::log as wit_log;
+use self::ikanos::capability::consumes as wit_consumes;
+use self::ikanos::capability::log as wit_log;
 
 impl wit_consumes::Host for GuestState {
     async fn call(
@@ -95,8 +95,12 @@ pub(super) fn emit_guest_log(state: &GuestState, level: Level, message: &str) {
     let rid = &*state.request_id;
     // tracing's level must be a constant per call site.
     match level {
-        Level::TRACE => tracing::trace!(target: "guest", capability = cap, request_id = rid, "{msg}"),
-        Level::DEBUG => tracing::debug!(target: "guest", capability = cap, request_id = rid, "{msg}"),
+        Level::TRACE => {
+            tracing::trace!(target: "guest", capability = cap, request_id = rid, "{msg}")
+        }
+        Level::DEBUG => {
+            tracing::debug!(target: "guest", capability = cap, request_id = rid, "{msg}")
+        }
         Level::INFO => tracing::info!(target: "guest", capability = cap, request_id = rid, "{msg}"),
         Level::WARN => tracing::warn!(target: "guest", capability = cap, request_id = rid, "{msg}"),
         _ => tracing::error!(target: "guest", capability = cap, request_id = rid, "{msg}"),

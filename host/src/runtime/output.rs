@@ -27,7 +27,10 @@ pub struct CapturedOutput {
 
 impl CapturedOutput {
     pub fn new(capacity: usize) -> Self {
-        CapturedOutput { capacity, buffer: Arc::default() }
+        CapturedOutput {
+            capacity,
+            buffer: Arc::default(),
+        }
     }
 
     fn push(&self, bytes: &[u8]) {
@@ -80,7 +83,11 @@ impl OutputStream for CapturedOutput {
 }
 
 impl tokio::io::AsyncWrite for CapturedOutput {
-    fn poll_write(self: Pin<&mut Self>, _: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
         self.push(buf);
         Poll::Ready(Ok(buf.len()))
     }

@@ -13,7 +13,10 @@ use ikanos_spec::model::Tunnel;
 pub enum Route {
     Direct,
     /// Calls fail at once with `tunnel-unavailable`; nothing is dialed.
-    Unavailable { kind: String, reason: String },
+    Unavailable {
+        kind: String,
+        reason: String,
+    },
 }
 
 impl Route {
@@ -46,7 +49,9 @@ pub struct TunnelRegistry {
 impl TunnelRegistry {
     /// The providers of this build (none yet: each overlay lands in its own module).
     pub fn builtin() -> Self {
-        TunnelRegistry { providers: Vec::new() }
+        TunnelRegistry {
+            providers: Vec::new(),
+        }
     }
 
     pub fn has_provider(&self, kind: &str) -> bool {

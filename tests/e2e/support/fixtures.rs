@@ -103,18 +103,57 @@ pub fn header(display: &str) -> String {
 }
 
 pub fn secrets(dir: &Path) {
-    write(dir, "secrets.yaml", &format!("crm-bearer-token: \"{TOKEN}\"\n"));
+    write(
+        dir,
+        "secrets.yaml",
+        &format!("crm-bearer-token: \"{TOKEN}\"\n"),
+    );
 }
 
 /// Every operation of the `hostile` test component, exposed under namespace `hostile`.
 pub fn hostile_ops() -> Vec<Op<'static>> {
     vec![
-        Op { path: "/healthy", name: "healthy", method: "GET", inputs: &[] },
-        Op { path: "/echo/{{id}}", name: "echo", method: "POST", inputs: &[("id", "path", "string"), ("n", "query", "integer"), ("X-Tag", "header", "string"), ("flag", "query", "boolean")] },
-        Op { path: "/spin", name: "spin", method: "GET", inputs: &[] },
-        Op { path: "/grow", name: "grow", method: "GET", inputs: &[] },
-        Op { path: "/trap", name: "trap", method: "GET", inputs: &[] },
-        Op { path: "/recurse", name: "recurse", method: "GET", inputs: &[] },
+        Op {
+            path: "/healthy",
+            name: "healthy",
+            method: "GET",
+            inputs: &[],
+        },
+        Op {
+            path: "/echo/{{id}}",
+            name: "echo",
+            method: "POST",
+            inputs: &[
+                ("id", "path", "string"),
+                ("n", "query", "integer"),
+                ("X-Tag", "header", "string"),
+                ("flag", "query", "boolean"),
+            ],
+        },
+        Op {
+            path: "/spin",
+            name: "spin",
+            method: "GET",
+            inputs: &[],
+        },
+        Op {
+            path: "/grow",
+            name: "grow",
+            method: "GET",
+            inputs: &[],
+        },
+        Op {
+            path: "/trap",
+            name: "trap",
+            method: "GET",
+            inputs: &[],
+        },
+        Op {
+            path: "/recurse",
+            name: "recurse",
+            method: "GET",
+            inputs: &[],
+        },
         Op {
             path: "/call",
             name: "call",
@@ -134,17 +173,47 @@ pub fn hostile_ops() -> Vec<Op<'static>> {
                 ("p_bytes", "query", "string"),
             ],
         },
-        Op { path: "/print", name: "print", method: "GET", inputs: &[] },
-        Op { path: "/env-probe", name: "env-probe", method: "GET", inputs: &[] },
-        Op { path: "/big", name: "big", method: "GET", inputs: &[("size", "query", "integer")] },
-        Op { path: "/status", name: "status", method: "GET", inputs: &[("code", "query", "integer")] },
-        Op { path: "/undeclared-op", name: "no-such-handler", method: "GET", inputs: &[] },
+        Op {
+            path: "/print",
+            name: "print",
+            method: "GET",
+            inputs: &[],
+        },
+        Op {
+            path: "/env-probe",
+            name: "env-probe",
+            method: "GET",
+            inputs: &[],
+        },
+        Op {
+            path: "/big",
+            name: "big",
+            method: "GET",
+            inputs: &[("size", "query", "integer")],
+        },
+        Op {
+            path: "/status",
+            name: "status",
+            method: "GET",
+            inputs: &[("code", "query", "integer")],
+        },
+        Op {
+            path: "/undeclared-op",
+            name: "no-such-handler",
+            method: "GET",
+            inputs: &[],
+        },
     ]
 }
 
 /// A hostile capability against the test CRM at `base`, in a fresh folder.
 pub fn hostile(dir: &Path, base: &str) -> PathBuf {
     secrets(dir);
-    let text = format!("{}{}{}", header("Hostile test capability"), crm_consumes(base), rest_exposes("hostile", &hostile_ops()));
+    let text = format!(
+        "{}{}{}",
+        header("Hostile test capability"),
+        crm_consumes(base),
+        rest_exposes("hostile", &hostile_ops())
+    );
     write(dir, "hostile.ikanos.yaml", &text)
 }

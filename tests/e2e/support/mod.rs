@@ -15,7 +15,10 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("host/ has a parent").to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("host/ has a parent")
+        .to_path_buf()
 }
 
 pub struct Components {
@@ -27,7 +30,13 @@ pub struct Components {
 fn cargo_build_wasm(manifest: &Path) {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let status = Command::new(cargo)
-        .args(["build", "--release", "--target", "wasm32-wasip2", "--manifest-path"])
+        .args([
+            "build",
+            "--release",
+            "--target",
+            "wasm32-wasip2",
+            "--manifest-path",
+        ])
         .arg(manifest)
         // The outer `cargo test` sets these for the host build; the guest build has its own.
         .env_remove("CARGO_TARGET_DIR")
@@ -83,7 +92,11 @@ pub struct HostBuilder {
 
 impl HostBuilder {
     pub fn new(file: impl Into<PathBuf>) -> Self {
-        HostBuilder { file: file.into(), args: Vec::new(), env: Vec::new() }
+        HostBuilder {
+            file: file.into(),
+            args: Vec::new(),
+            env: Vec::new(),
+        }
     }
 
     pub fn arg(mut self, a: impl Into<String>) -> Self {
@@ -103,17 +116,33 @@ impl HostBuilder {
     /// Start and wait until every REST adapter and the control port listen.
     pub fn start(self, rest_adapters: usize) -> Host {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_ikanos"));
-        cmd.arg("run").arg(&self.file).args(["--control", "127.0.0.1:0", "--log-level", "info,guest=trace"]);
-        if !self.args.iter().any(|a| a == "--no-cache" || a == "--cache-dir") {
+        cmd.arg("run").arg(&self.file).args([
+            "--control",
+            "127.0.0.1:0",
+            "--log-level",
+            "info,guest=trace",
+        ]);
+        if !self
+            .args
+            .iter()
+            .any(|a| a == "--no-cache" || a == "--cache-dir")
+        {
             cmd.arg("--cache-dir").arg(shared_cache_dir());
         }
-        cmd.args(&self.args).env_remove("RUST_LOG").stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        cmd.args(&self.args)
+            .env_remove("RUST_LOG")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
         for (k, v) in &self.env {
             cmd.env(k, v);
         }
         let mut child = cmd.spawn().expect("starting ikanos");
         let logs = Arc::new(Mutex::new(Vec::new()));
-        for stream in [Box::new(child.stderr.take().unwrap()) as Box<dyn std::io::Read + Send>, Box::new(child.stdout.take().unwrap())] {
+        for stream in [
+            Box::new(child.stderr.take().unwrap()) as Box<dyn std::io::Read + Send>,
+            Box::new(child.stdout.take().unwrap()),
+        ] {
             let logs = logs.clone();
             std::thread::spawn(move || {
                 for line in BufReader::new(stream).lines() {
@@ -122,25 +151,43 @@ impl HostBuilder {
                 }
             });
         }
-        let mut host = Host { child, logs, rest: Vec::new(), control: String::new() };
+        let mut host = Host {
+            child,
+            logs,
+            rest: Vec::new(),
+            control: String::new(),
+        };
         let deadline = Instant::now() + Duration::from_secs(180);
         loop {
             let lines = host.logs();
             host.rest = lines
                 .iter()
-                .filter(|l| l.contains("listening") && l.contains("adapter=\"rest\"") || l.contains("listening") && l.contains("adapter=rest"))
+                .filter(|l| {
+                    l.contains("listening") && l.contains("adapter=\"rest\"")
+                        || l.contains("listening") && l.contains("adapter=rest")
+                })
                 .filter_map(|l| Some((field(l, "namespace")?, field(l, "addr")?)))
                 .collect();
-            if let Some(c) = lines.iter().find(|l| l.contains("listening") && (l.contains("adapter=\"control\"") || l.contains("adapter=control"))) {
+            if let Some(c) = lines.iter().find(|l| {
+                l.contains("listening")
+                    && (l.contains("adapter=\"control\"") || l.contains("adapter=control"))
+            }) {
                 host.control = field(c, "addr").unwrap_or_default();
             }
             if !host.control.is_empty() && host.rest.len() >= rest_adapters {
                 return host;
             }
             if let Ok(Some(status)) = host.child.try_wait() {
-                panic!("ikanos exited with {status} before listening; output:\n{}", lines.join("\n"));
+                panic!(
+                    "ikanos exited with {status} before listening; output:\n{}",
+                    lines.join("\n")
+                );
             }
-            assert!(Instant::now() < deadline, "ikanos did not start listening in time; output:\n{}", lines.join("\n"));
+            assert!(
+                Instant::now() < deadline,
+                "ikanos did not start listening in time; output:\n{}",
+                lines.join("\n")
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -148,12 +195,20 @@ impl HostBuilder {
     /// Run to completion (for start-up failures): exit code and all output.
     pub fn run_to_exit(self) -> (i32, String) {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_ikanos"));
-        cmd.arg("run").arg(&self.file).args(["--control", "127.0.0.1:0"]).args(&self.args).stdin(Stdio::null());
+        cmd.arg("run")
+            .arg(&self.file)
+            .args(["--control", "127.0.0.1:0"])
+            .args(&self.args)
+            .stdin(Stdio::null());
         for (k, v) in &self.env {
             cmd.env(k, v);
         }
         let out = cmd.output().expect("running ikanos");
-        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
         (out.status.code().unwrap_or(-1), text)
     }
 }
@@ -181,7 +236,11 @@ impl Host {
 
     /// Base URL of the REST adapter of `namespace`.
     pub fn rest_url(&self, namespace: &str) -> String {
-        let (_, addr) = self.rest.iter().find(|(n, _)| n == namespace).unwrap_or_else(|| panic!("no rest adapter '{namespace}' in {:?}", self.rest));
+        let (_, addr) = self
+            .rest
+            .iter()
+            .find(|(n, _)| n == namespace)
+            .unwrap_or_else(|| panic!("no rest adapter '{namespace}' in {:?}", self.rest));
         format!("http://{addr}")
     }
 
@@ -223,7 +282,11 @@ impl Host {
             if let Some(l) = self.logs().into_iter().find(|l| pred(l)) {
                 return l;
             }
-            assert!(Instant::now() < deadline, "log line not seen; output:\n{}", self.all_output());
+            assert!(
+                Instant::now() < deadline,
+                "log line not seen; output:\n{}",
+                self.all_output()
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -249,7 +312,10 @@ impl Resp {
         serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
     }
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
 }
 
@@ -264,9 +330,22 @@ fn agent() -> ureq::Agent {
 fn to_resp(r: Result<http::Response<ureq::Body>, ureq::Error>) -> Resp {
     let mut r = r.expect("HTTP request failed");
     let status = r.status().as_u16();
-    let headers = r.headers().iter().map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_string())).collect();
-    let body = r.body_mut().with_config().limit(64 << 20).read_to_string().unwrap_or_default();
-    Resp { status, headers, body }
+    let headers = r
+        .headers()
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_string()))
+        .collect();
+    let body = r
+        .body_mut()
+        .with_config()
+        .limit(64 << 20)
+        .read_to_string()
+        .unwrap_or_default();
+    Resp {
+        status,
+        headers,
+        body,
+    }
 }
 
 pub fn get(url: &str) -> Resp {
@@ -282,11 +361,20 @@ pub fn get_with(url: &str, headers: &[(&str, &str)]) -> Resp {
 }
 
 pub fn post(url: &str, content_type: &str, body: &str) -> Resp {
-    to_resp(agent().post(url).header("content-type", content_type).send(body))
+    to_resp(
+        agent()
+            .post(url)
+            .header("content-type", content_type)
+            .send(body),
+    )
 }
 
 pub fn request(method: &str, url: &str) -> Resp {
-    let req = http::Request::builder().method(method).uri(url).body(()).unwrap();
+    let req = http::Request::builder()
+        .method(method)
+        .uri(url)
+        .body(())
+        .unwrap();
     to_resp(agent().run(req))
 }
 
@@ -298,7 +386,10 @@ pub fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
 }
 
 pub fn run_cli(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_ikanos")).args(args).output().expect("running ikanos");
+    let out = Command::new(env!("CARGO_BIN_EXE_ikanos"))
+        .args(args)
+        .output()
+        .expect("running ikanos");
     (
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stdout).into_owned(),

@@ -24,7 +24,10 @@ pub struct Recorded {
 
 impl Recorded {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
 }
 
@@ -48,7 +51,8 @@ pub struct Upstream {
 
 impl Upstream {
     pub fn start(auth: Auth) -> Upstream {
-        let std_listener = std::net::TcpListener::bind("127.0.0.1:0").expect("binding the upstream");
+        let std_listener =
+            std::net::TcpListener::bind("127.0.0.1:0").expect("binding the upstream");
         std_listener.set_nonblocking(true).unwrap();
         let addr = std_listener.local_addr().unwrap();
         let requests = Arc::new(Mutex::new(Vec::new()));
@@ -57,7 +61,10 @@ impl Upstream {
         let (reqs, conns) = (requests.clone(), connections.clone());
         let auth = Arc::new(auth);
         let thread = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
             rt.block_on(async move {
                 let listener = tokio::net::TcpListener::from_std(std_listener).unwrap();
                 loop {
@@ -76,7 +83,13 @@ impl Upstream {
                 }
             });
         });
-        Upstream { addr, requests, connections, stop: Some(tx), thread: Some(thread) }
+        Upstream {
+            addr,
+            requests,
+            connections,
+            stop: Some(tx),
+            thread: Some(thread),
+        }
     }
 
     pub fn base(&self) -> String {
@@ -113,7 +126,11 @@ fn customers() -> serde_json::Value {
 }
 
 fn resp(status: u16, content_type: &str, body: impl Into<Bytes>) -> http::Response<Full<Bytes>> {
-    http::Response::builder().status(status).header("content-type", content_type).body(Full::new(body.into())).unwrap()
+    http::Response::builder()
+        .status(status)
+        .header("content-type", content_type)
+        .body(Full::new(body.into()))
+        .unwrap()
 }
 
 fn md5_hex(s: &str) -> String {
@@ -124,7 +141,9 @@ const NONCE: &str = "dcd98b7102dd2f0e8b11d0f600bfb0c093";
 const REALM: &str = "crm@test";
 
 fn digest_ok(header: &str, method: &str, user: &str, pass: &str) -> bool {
-    let Some(rest) = header.strip_prefix("Digest ") else { return false };
+    let Some(rest) = header.strip_prefix("Digest ") else {
+        return false;
+    };
     let mut f = std::collections::HashMap::new();
     for part in rest.split(',') {
         if let Some((k, v)) = part.trim().split_once('=') {
@@ -137,12 +156,17 @@ fn digest_ok(header: &str, method: &str, user: &str, pass: &str) -> bool {
     }
     let ha1 = md5_hex(&format!("{user}:{REALM}:{pass}"));
     let ha2 = md5_hex(&format!("{method}:{}", get("uri")));
-    let expected = md5_hex(&format!("{ha1}:{NONCE}:{}:{}:{}:{ha2}", get("nc"), get("cnonce"), get("qop")));
+    let expected = md5_hex(&format!(
+        "{ha1}:{NONCE}:{}:{}:{}:{ha2}",
+        get("nc"),
+        get("cnonce"),
+        get("qop")
+    ));
     expected == get("response")
 }
 
-fn authorized(auth: &Auth, req: &Recorded) -> Result<(), http::Response<Full<Bytes>>> {
-    let deny = || resp(401, "application/json", r#"{"error":"unauthorized"}"#);
+fn authorized(auth: &Auth, req: &Recorded) -> Result<(), Box<http::Response<Full<Bytes>>>> {
+    let deny = || Box::new(resp(401, "application/json", r#"{"error":"unauthorized"}"#));
     let authz = req.header("authorization").unwrap_or("");
     if let Some(t) = &auth.bearer {
         if authz != format!("Bearer {t}") {
@@ -151,7 +175,10 @@ fn authorized(auth: &Auth, req: &Recorded) -> Result<(), http::Response<Full<Byt
     }
     if let Some((u, p)) = &auth.basic {
         use base64::Engine as _;
-        let want = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{u}:{p}")));
+        let want = format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(format!("{u}:{p}"))
+        );
         if authz != want {
             return Err(deny());
         }
@@ -165,7 +192,10 @@ fn authorized(auth: &Auth, req: &Recorded) -> Result<(), http::Response<Full<Byt
         let ok = req
             .query
             .as_deref()
-            .map(|q| url::form_urlencoded::parse(q.as_bytes()).any(|(a, b)| a == k.as_str() && b == v.as_str()))
+            .map(|q| {
+                url::form_urlencoded::parse(q.as_bytes())
+                    .any(|(a, b)| a == k.as_str() && b == v.as_str())
+            })
             .unwrap_or(false);
         if !ok {
             return Err(deny());
@@ -190,22 +220,34 @@ async fn handle(
     auth: Arc<Auth>,
 ) -> Result<http::Response<Full<Bytes>>, Infallible> {
     let (parts, body) = req.into_parts();
-    let body = body.collect().await.map(|b| b.to_bytes().to_vec()).unwrap_or_default();
+    let body = body
+        .collect()
+        .await
+        .map(|b| b.to_bytes().to_vec())
+        .unwrap_or_default();
     let rec = Recorded {
         method: parts.method.to_string(),
         path: parts.uri.path().to_string(),
         query: parts.uri.query().map(str::to_string),
-        headers: parts.headers.iter().map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_string())).collect(),
+        headers: parts
+            .headers
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_string()))
+            .collect(),
         body,
     };
     log.lock().unwrap().push(rec.clone());
     if let Err(denied) = authorized(&auth, &rec) {
-        return Ok(denied);
+        return Ok(*denied);
     }
     let query: Vec<(String, String)> = rec
         .query
         .as_deref()
-        .map(|q| url::form_urlencoded::parse(q.as_bytes()).into_owned().collect())
+        .map(|q| {
+            url::form_urlencoded::parse(q.as_bytes())
+                .into_owned()
+                .collect()
+        })
         .unwrap_or_default();
     let q = |k: &str| query.iter().find(|(a, _)| a == k).map(|(_, v)| v.clone());
     let path: Vec<&str> = rec.path.split('/').filter(|s| !s.is_empty()).collect();
@@ -215,9 +257,18 @@ async fn handle(
             if let Some(limit) = q("limit").and_then(|l| l.parse::<usize>().ok()) {
                 list.truncate(limit);
             }
-            resp(200, "application/json", serde_json::Value::Array(list).to_string())
+            resp(
+                200,
+                "application/json",
+                serde_json::Value::Array(list).to_string(),
+            )
         }
-        ("GET", ["customers", id]) => match customers().as_array().unwrap().iter().find(|c| c["id"] == *id) {
+        ("GET", ["customers", id]) => match customers()
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["id"] == *id)
+        {
             Some(c) => resp(200, "application/json", c.to_string()),
             None => resp(404, "application/json", r#"{"error":"no such customer"}"#),
         },

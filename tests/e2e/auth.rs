@@ -1,0 +1,341 @@
+//! Authentication the host adds (basic, apikey in a header or the query, digest),
+//! binds from the environment, and TLS to a private-PKI upstream over HTTP/2.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use crate::support::fixtures;
+use crate::support::upstream::{Auth, Upstream};
+use crate::support::*;
+
+const USER: &str = "crm-user";
+const PASS: &str = "pa55-w0rd-never-log-me";
+const KEY: &str = "key-9d2f-never-log-me";
+
+/// The hostile capability with `auth` as the crm authentication block and binds for
+/// every credential.
+fn capability(dir: &Path, base: &str, auth: &str) -> PathBuf {
+    let header = fixtures::header("Auth test").replace(
+        "      CRM_TOKEN: \"crm-bearer-token\"\n",
+        "      CRM_TOKEN: \"crm-bearer-token\"\n      CRM_USER: \"crm-user\"\n      CRM_PASS: \"crm-pass\"\n      CRM_KEY: \"crm-key\"\n",
+    );
+    write(
+        dir,
+        "secrets.yaml",
+        &format!(
+            "crm-bearer-token: t\ncrm-user: \"{USER}\"\ncrm-pass: \"{PASS}\"\ncrm-key: \"{KEY}\"\n"
+        ),
+    );
+    let consumes = fixtures::crm_consumes(base).replace(
+        "      authentication:\n        type: \"bearer\"\n        token: \"{{secrets.CRM_TOKEN}}\"\n",
+        auth,
+    );
+    let text = format!(
+        "{header}{consumes}{}",
+        fixtures::rest_exposes("hostile", &fixtures::hostile_ops())
+    );
+    write(dir, "auth.ikanos.yaml", &text)
+}
+
+fn list_customers(host: &Host) -> serde_json::Value {
+    let r = post(
+        &format!("{}/call?ns=crm&op=list-customers", host.rest_url("hostile")),
+        "text/plain",
+        "",
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    r.json()
+}
+
+fn check(upstream_auth: Auth, block: &str) -> (Upstream, Host, tempfile::TempDir) {
+    let c = components();
+    let upstream = Upstream::start(upstream_auth);
+    let dir = tempfile::tempdir().unwrap();
+    let file = capability(dir.path(), &upstream.base(), block);
+    let host = HostBuilder::new(&file).component(&c.hostile).start(1);
+    let v = list_customers(&host);
+    assert_eq!(v["status"], 200, "{v}");
+    (upstream, host, dir)
+}
+
+fn assert_no_leak(host: &Host) {
+    let out = host.all_output();
+    for s in [PASS, KEY] {
+        assert!(
+            !out.contains(s),
+            "a credential leaked into the logs:\n{out}"
+        );
+    }
+}
+
+#[test]
+fn basic_authentication() {
+    let (_u, host, _dir) = check(
+        Auth { basic: Some((USER.into(), PASS.into())), ..Auth::default() },
+        "      authentication:\n        type: \"basic\"\n        username: \"{{secrets.CRM_USER}}\"\n        password: \"{{secrets.CRM_PASS}}\"\n",
+    );
+    assert_no_leak(&host);
+}
+
+#[test]
+fn apikey_goes_in_a_header_by_default() {
+    let (u, host, _dir) = check(
+        Auth { apikey_header: Some(("X-Api-Key".into(), KEY.into())), ..Auth::default() },
+        "      authentication:\n        type: \"apikey\"\n        key: \"X-Api-Key\"\n        value: \"{{secrets.CRM_KEY}}\"\n",
+    );
+    assert!(u.requests()[0].query.is_none());
+    assert_no_leak(&host);
+}
+
+#[test]
+fn apikey_in_the_query() {
+    let (u, host, _dir) = check(
+        Auth { apikey_query: Some(("api_key".into(), KEY.into())), ..Auth::default() },
+        "      authentication:\n        type: \"apikey\"\n        key: \"api_key\"\n        value: \"{{CRM_KEY}}\"\n        placement: \"query\"\n",
+    );
+    assert_eq!(u.requests()[0].header("x-api-key"), None);
+    // A failing call logs the operation, never the URL with its key.
+    let r = post(
+        &format!(
+            "{}/call?ns=crm&op=get-slow&p_ms=10",
+            host.rest_url("hostile")
+        ),
+        "text/plain",
+        "",
+    );
+    assert_eq!(r.status, 200);
+    assert_no_leak(&host);
+}
+
+#[test]
+fn digest_authentication_answers_the_challenge() {
+    let (u, host, _dir) = check(
+        Auth { digest: Some((USER.into(), PASS.into())), ..Auth::default() },
+        "      authentication:\n        type: \"digest\"\n        username: \"{{secrets.CRM_USER}}\"\n        password: \"{{secrets.CRM_PASS}}\"\n",
+    );
+    let seen = u.requests();
+    assert_eq!(seen.len(), 2, "a challenge, then the answer");
+    assert!(seen[0].header("authorization").is_none());
+    assert!(seen[1]
+        .header("authorization")
+        .unwrap()
+        .starts_with("Digest "));
+    assert_no_leak(&host);
+}
+
+#[test]
+fn wrong_credentials_are_the_upstreams_answer_not_a_host_error() {
+    let c = components();
+    let upstream = Upstream::start(Auth {
+        basic: Some((USER.into(), "another".into())),
+        ..Auth::default()
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let file = capability(
+        dir.path(),
+        &upstream.base(),
+        "      authentication:\n        type: \"basic\"\n        username: \"{{secrets.CRM_USER}}\"\n        password: \"{{secrets.CRM_PASS}}\"\n",
+    );
+    let host = HostBuilder::new(&file).component(&c.hostile).start(1);
+    assert_eq!(list_customers(&host)["status"], 401);
+}
+
+#[test]
+fn binds_from_the_environment() {
+    let c = components();
+    let token = "env-token-never-log-me";
+    let upstream = Upstream::start(Auth {
+        bearer: Some(token.into()),
+        ..Auth::default()
+    });
+    for location in ["", "    location: \"env://\"\n"] {
+        let dir = tempfile::tempdir().unwrap();
+        let file = fixtures::hostile(dir.path(), &upstream.base());
+        let text = std::fs::read_to_string(&file).unwrap().replace(
+            "    location: \"file:///./secrets.yaml\"\n    keys:\n      CRM_TOKEN: \"crm-bearer-token\"\n",
+            &format!("{location}    keys:\n      CRM_TOKEN: \"IKANOS_TEST_CRM_TOKEN\"\n"),
+        );
+        let file = write(dir.path(), "env.ikanos.yaml", &text);
+        let host = HostBuilder::new(&file)
+            .component(&c.hostile)
+            .env("IKANOS_TEST_CRM_TOKEN", token)
+            .start(1);
+        assert_eq!(list_customers(&host)["status"], 200);
+        assert!(!host.all_output().contains(token));
+
+        // Unset: start-up fails and says which variable.
+        let (code, out) = HostBuilder::new(&file)
+            .arg("--component")
+            .arg(c.hostile.display().to_string())
+            .run_to_exit();
+        assert_eq!(code, 1, "{out}");
+        assert!(out.contains("IKANOS_TEST_CRM_TOKEN"), "{out}");
+    }
+}
+
+/// A private CA, a `localhost` certificate signed by it, and an HTTPS upstream that
+/// speaks HTTP/2 and HTTP/1.1 (ALPN) and reports the version it saw.
+struct TlsUpstream {
+    port: u16,
+    ca_pem: String,
+    versions: Arc<Mutex<Vec<String>>>,
+}
+
+fn tls_upstream() -> TlsUpstream {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca_cert = ca_params.self_signed(&ca_key).unwrap();
+    let issuer = Issuer::new(ca_params, ca_key);
+    let leaf_key = KeyPair::generate().unwrap();
+    let leaf = CertificateParams::new(vec!["localhost".to_string()])
+        .unwrap()
+        .signed_by(&leaf_key, &issuer)
+        .unwrap();
+
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![leaf.der().clone()],
+            rustls::pki_types::PrivateKeyDer::try_from(leaf_key.serialize_der()).unwrap(),
+        )
+        .unwrap();
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let versions = Arc::new(Mutex::new(Vec::new()));
+    let seen = versions.clone();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+            loop {
+                let Ok((tcp, _)) = listener.accept().await else {
+                    continue;
+                };
+                let (acceptor, seen) = (acceptor.clone(), seen.clone());
+                tokio::spawn(async move {
+                    let Ok(tls) = acceptor.accept(tcp).await else {
+                        return;
+                    };
+                    let svc = hyper::service::service_fn(
+                        move |req: http::Request<hyper::body::Incoming>| {
+                            let seen = seen.clone();
+                            async move {
+                                seen.lock().unwrap().push(format!("{:?}", req.version()));
+                                Ok::<_, std::convert::Infallible>(http::Response::new(
+                                    http_body_util::Full::new(bytes::Bytes::from_static(b"[]")),
+                                ))
+                            }
+                        },
+                    );
+                    let _ = hyper_util::server::conn::auto::Builder::new(
+                        hyper_util::rt::TokioExecutor::new(),
+                    )
+                    .serve_connection(hyper_util::rt::TokioIo::new(tls), svc)
+                    .await;
+                });
+            }
+        });
+    });
+    TlsUpstream {
+        port,
+        ca_pem: ca_cert.pem(),
+        versions,
+    }
+}
+
+#[test]
+fn https_to_a_private_ca_needs_its_bundle_and_speaks_http2() {
+    let c = components();
+    let up = tls_upstream();
+    let dir = tempfile::tempdir().unwrap();
+    let file = fixtures::hostile(dir.path(), &format!("https://localhost:{}", up.port));
+    let ca = write(dir.path(), "private-ca.pem", &up.ca_pem);
+
+    // Without the bundle the certificate is not trusted: a transport error, nothing served.
+    let host = HostBuilder::new(&file).component(&c.hostile).start(1);
+    let v = list_customers(&host);
+    assert_eq!(v["error"], "transport", "{v}");
+    assert!(
+        v["reason"]
+            .as_str()
+            .unwrap()
+            .to_lowercase()
+            .contains("certificate"),
+        "{v}"
+    );
+    assert!(up.versions.lock().unwrap().is_empty());
+    drop(host);
+
+    let host = HostBuilder::new(&file)
+        .component(&c.hostile)
+        .arg("--ca-bundle")
+        .arg(format!("crm={}", ca.display()))
+        .start(1);
+    let v = list_customers(&host);
+    assert_eq!(v["status"], 200, "{v}");
+    assert_eq!(up.versions.lock().unwrap().as_slice(), ["HTTP/2.0"]);
+
+    // A bundle for a namespace that does not exist is a start-up error.
+    let (code, out) = HostBuilder::new(&file)
+        .arg("--component")
+        .arg(c.hostile.display().to_string())
+        .arg("--ca-bundle")
+        .arg(format!("nope={}", ca.display()))
+        .run_to_exit();
+    assert_eq!(code, 1);
+    assert!(out.contains("'nope'"), "{out}");
+}
+
+#[test]
+fn exposed_adapters_check_their_declared_authentication() {
+    let c = components();
+    let dir = tempfile::tempdir().unwrap();
+    let file = fixtures::hostile(dir.path(), "http://127.0.0.1:1");
+    let text = std::fs::read_to_string(&file).unwrap().replace(
+        "      namespace: \"hostile\"\n",
+        "      namespace: \"hostile\"\n      authentication:\n        type: \"bearer\"\n        token: \"{{secrets.CRM_TOKEN}}\"\n",
+    );
+    let file = write(dir.path(), "protected.ikanos.yaml", &text);
+    let host = HostBuilder::new(&file).component(&c.hostile).start(1);
+    let url = format!("{}/healthy", host.rest_url("hostile"));
+    let r = get(&url);
+    assert_eq!(r.status, 401, "{}", r.body);
+    assert_eq!(r.header("www-authenticate"), Some("Bearer"));
+    assert_eq!(
+        get_with(&url, &[("authorization", "Bearer wrong")]).status,
+        401
+    );
+    let ok = get_with(
+        &url,
+        &[("authorization", &format!("Bearer {}", fixtures::TOKEN))],
+    );
+    assert_eq!(ok.status, 200, "{}", ok.body);
+
+    // A scheme the host cannot check is refused rather than served unprotected.
+    let text = text.replace(
+        "      authentication:\n        type: \"bearer\"\n        token: \"{{secrets.CRM_TOKEN}}\"\n      resources:",
+        "      authentication:\n        type: \"digest\"\n        username: \"u\"\n        password: \"{{secrets.CRM_TOKEN}}\"\n      resources:",
+    );
+    let file = write(dir.path(), "digest.ikanos.yaml", &text);
+    let (code, out) = HostBuilder::new(&file)
+        .arg("--component")
+        .arg(c.hostile.display().to_string())
+        .run_to_exit();
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("not supported") && out.contains("digest"),
+        "{out}"
+    );
+}
