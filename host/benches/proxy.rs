@@ -39,8 +39,9 @@ fn repo_root() -> PathBuf {
         .to_path_buf()
 }
 
-/// Serve `svc` on a fresh loopback port from a dedicated single-threaded runtime.
-fn spawn_server<F, Fut>(svc: F) -> SocketAddr
+/// Serve `svc` on a fresh loopback port from a dedicated runtime: single-threaded, or
+/// multi-threaded with one worker per core (what `ikanos run` uses).
+fn spawn_server<F, Fut>(multi_thread: bool, svc: F) -> SocketAddr
 where
     F: Fn(http::Request<hyper::body::Incoming>) -> Fut + Send + Sync + Clone + 'static,
     Fut: std::future::Future<Output = http::Response<Full<Bytes>>> + Send + 'static,
@@ -49,10 +50,17 @@ where
     std_listener.set_nonblocking(true).unwrap();
     let addr = std_listener.local_addr().unwrap();
     std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
+        let rt = if multi_thread {
+            tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .unwrap()
+        } else {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap()
+        };
         rt.block_on(async move {
             let listener = tokio::net::TcpListener::from_std(std_listener).unwrap();
             loop {
@@ -77,55 +85,61 @@ where
 const CUSTOMERS: &str = r#"[{"id":"1","name":"Ada Lovelace","email":"ada@example.test"},{"id":"2","name":"Grace Hopper","email":"grace@example.test"},{"id":"3","name":"Alan Turing","email":"alan@example.test"}]"#;
 
 fn upstream() -> SocketAddr {
-    spawn_server(|req: http::Request<hyper::body::Incoming>| async move {
-        let ok = req
-            .headers()
-            .get("authorization")
-            .and_then(|v| v.to_str().ok())
-            == Some(&format!("Bearer {TOKEN}"));
-        let (status, body) = if ok { (200, CUSTOMERS) } else { (401, "{}") };
-        http::Response::builder()
-            .status(status)
-            .header("content-type", "application/json")
-            .body(Full::new(Bytes::from_static(body.as_bytes())))
-            .unwrap()
-    })
+    spawn_server(
+        false,
+        |req: http::Request<hyper::body::Incoming>| async move {
+            let ok = req
+                .headers()
+                .get("authorization")
+                .and_then(|v| v.to_str().ok())
+                == Some(&format!("Bearer {TOKEN}"));
+            let (status, body) = if ok { (200, CUSTOMERS) } else { (401, "{}") };
+            http::Response::builder()
+                .status(status)
+                .header("content-type", "application/json")
+                .body(Full::new(Bytes::from_static(body.as_bytes())))
+                .unwrap()
+        },
+    )
 }
 
 /// The baseline: a plain hyper reverse proxy with a pooled client, adding the same token.
-fn plain_proxy(upstream: SocketAddr) -> SocketAddr {
+fn plain_proxy(upstream: SocketAddr, multi_thread: bool) -> SocketAddr {
     let mut connector = HttpConnector::new();
     connector.set_nodelay(true);
     let client: Client<HttpConnector, Empty<Bytes>> =
         Client::builder(TokioExecutor::new()).build(connector);
     let client = Arc::new(client);
-    spawn_server(move |req: http::Request<hyper::body::Incoming>| {
-        let client = client.clone();
-        async move {
-            let uri: http::Uri = format!("http://{upstream}{}", req.uri().path())
-                .parse()
-                .unwrap();
-            let out = http::Request::get(uri)
-                .header("authorization", format!("Bearer {TOKEN}"))
-                .body(Empty::new())
-                .unwrap();
-            match client.request(out).await {
-                Ok(resp) => {
-                    let (parts, body) = resp.into_parts();
-                    let body = body
-                        .collect()
-                        .await
-                        .map(|b| b.to_bytes())
-                        .unwrap_or_default();
-                    http::Response::from_parts(parts, Full::new(body))
+    spawn_server(
+        multi_thread,
+        move |req: http::Request<hyper::body::Incoming>| {
+            let client = client.clone();
+            async move {
+                let uri: http::Uri = format!("http://{upstream}{}", req.uri().path())
+                    .parse()
+                    .unwrap();
+                let out = http::Request::get(uri)
+                    .header("authorization", format!("Bearer {TOKEN}"))
+                    .body(Empty::new())
+                    .unwrap();
+                match client.request(out).await {
+                    Ok(resp) => {
+                        let (parts, body) = resp.into_parts();
+                        let body = body
+                            .collect()
+                            .await
+                            .map(|b| b.to_bytes())
+                            .unwrap_or_default();
+                        http::Response::from_parts(parts, Full::new(body))
+                    }
+                    Err(_) => http::Response::builder()
+                        .status(502)
+                        .body(Full::new(Bytes::new()))
+                        .unwrap(),
                 }
-                Err(_) => http::Response::builder()
-                    .status(502)
-                    .body(Full::new(Bytes::new()))
-                    .unwrap(),
             }
-        }
-    })
+        },
+    )
 }
 
 struct IkanosChild {
@@ -346,72 +360,68 @@ fn main() {
     let connections = arg("--connections", 32) as usize;
     let rounds = arg("--rounds", 2);
     let up = upstream();
-    let proxy = plain_proxy(up);
     let ikanos = start_ikanos(up);
     let path = "/customers";
+    let targets = [
+        ("plain proxy, 1 thread", plain_proxy(up, false).to_string()),
+        ("plain proxy, N threads", plain_proxy(up, true).to_string()),
+        ("ikanos (wasm+consumes)", ikanos.rest.clone()),
+    ];
 
-    // Sanity: both return the same body.
-    assert_eq!(fetch(&format!("http://{proxy}{path}")), CUSTOMERS);
-    let via_ikanos = fetch(&format!("http://{}{path}", ikanos.rest));
-    assert!(
-        via_ikanos.contains("Grace Hopper"),
-        "ikanos answered: {via_ikanos}"
-    );
+    // Sanity: all answer with the upstream's customers.
+    for (name, addr) in &targets {
+        let body = fetch(&format!("http://{addr}{path}"));
+        assert!(body.contains("Grace Hopper"), "{name} answered: {body}");
+    }
 
-    println!("machine: {} cores; {connections} connections; {seconds}s per run; {rounds} alternating rounds after a 2s warm-up each", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0));
-    load(
-        &proxy.to_string(),
-        path,
-        connections,
-        Duration::from_secs(2),
+    println!(
+        "machine: {} cores; {connections} connections; {seconds}s per run; {rounds} alternating rounds after a 2s warm-up each",
+        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0)
     );
-    load(&ikanos.rest, path, connections, Duration::from_secs(2));
+    for (_, addr) in &targets {
+        load(addr, path, connections, Duration::from_secs(2));
+    }
     let before = fetch(&format!("http://{}/metrics", ikanos.control));
     let (sum0, count0) = metric_sum_count(&before, "ikanos_instantiation_duration_seconds");
-
-    let mut proxy_runs = Vec::new();
-    let mut ikanos_runs = Vec::new();
+    let mut runs: Vec<Vec<Run>> = targets.iter().map(|_| Vec::new()).collect();
     for _ in 0..rounds {
-        proxy_runs.push(load(
-            &proxy.to_string(),
-            path,
-            connections,
-            Duration::from_secs(seconds),
-        ));
-        ikanos_runs.push(load(
-            &ikanos.rest,
-            path,
-            connections,
-            Duration::from_secs(seconds),
-        ));
+        for (i, (_, addr)) in targets.iter().enumerate() {
+            runs[i].push(load(addr, path, connections, Duration::from_secs(seconds)));
+        }
     }
     let after = fetch(&format!("http://{}/metrics", ikanos.control));
     let (sum1, count1) = metric_sum_count(&after, "ikanos_instantiation_duration_seconds");
 
-    let merge = |runs: Vec<Run>| {
-        let mut latencies: Vec<Duration> = runs.iter().flat_map(|r| r.latencies.clone()).collect();
-        latencies.sort();
-        Run {
-            requests: runs.iter().map(|r| r.requests).sum(),
-            errors: runs.iter().map(|r| r.errors).sum(),
-            elapsed: runs.iter().map(|r| r.elapsed).sum(),
-            latencies,
-        }
-    };
-    let p = merge(proxy_runs);
-    let i = merge(ikanos_runs);
-    report("plain hyper proxy", &p);
-    report("ikanos (wasm + consumes)", &i);
+    let merged: Vec<Run> = runs.into_iter().map(merge).collect();
+    for ((name, _), run) in targets.iter().zip(&merged) {
+        report(name, run);
+    }
+    let (single, multi, ikanos_run) = (&merged[0], &merged[1], &merged[2]);
     println!(
-        "throughput ratio ikanos / plain proxy: {:.2}x",
-        i.rps() / p.rps()
+        "throughput ratio ikanos / plain proxy: {:.2}x (1 thread), {:.2}x (N threads, as ikanos runs)",
+        ikanos_run.rps() / single.rps(),
+        ikanos_run.rps() / multi.rps()
     );
     println!(
-        "p50 overhead: {:+.1} µs",
-        (i.pct(0.5).as_secs_f64() - p.pct(0.5).as_secs_f64()) * 1e6
+        "p50 overhead vs plain proxy (1 thread): {:+.1} µs",
+        (ikanos_run.pct(0.5).as_secs_f64() - single.pct(0.5).as_secs_f64()) * 1e6
     );
     let n = count1 - count0;
     if n > 0.0 {
-        println!("instantiation per request (mean of {n:.0}, from ikanos_instantiation_duration_seconds): {:.1} µs", (sum1 - sum0) / n * 1e6);
+        println!(
+            "instantiation per request (mean of {n:.0}, from ikanos_instantiation_duration_seconds): {:.1} µs",
+            (sum1 - sum0) / n * 1e6
+        );
+    }
+}
+
+fn merge(runs: Vec<Run>) -> Run {
+    let mut latencies: Vec<Duration> = runs.iter().flat_map(|r| r.latencies.clone()).collect();
+    latencies.sort();
+    Run {
+        requests: runs.iter().map(|r| r.requests).sum(),
+        errors: runs.iter().map(|r| r.errors).sum(),
+        elapsed: runs.iter().map(|r| r.elapsed).sum(),
+        latencies,
     }
 }

@@ -21,3 +21,15 @@ pub mod telemetry;
 pub mod tunnel;
 
 pub use ikanos_spec as spec;
+
+/// The wire method of a declared operation (the model stays free of the `http` crate).
+pub(crate) fn http_method(m: spec::model::HttpMethod) -> http::Method {
+    use spec::model::HttpMethod;
+    match m {
+        HttpMethod::Get => http::Method::GET,
+        HttpMethod::Post => http::Method::POST,
+        HttpMethod::Put => http::Method::PUT,
+        HttpMethod::Patch => http::Method::PATCH,
+        HttpMethod::Delete => http::Method::DELETE,
+    }
+}

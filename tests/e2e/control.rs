@@ -7,14 +7,8 @@ use crate::support::*;
 
 #[test]
 fn health_metrics_and_status_describe_the_running_capability() {
-    let c = components();
-    let upstream = Upstream::start(Auth {
-        bearer: Some(TOKEN.into()),
-        ..Auth::default()
-    });
-    let dir = tempfile::tempdir().unwrap();
-    let file = fixtures::hostile(dir.path(), &upstream.base());
-    let host = HostBuilder::new(&file).component(&c.hostile).start(1);
+    let rig = hostile_rig(&[]);
+    let host = &rig.host;
     let control = host.control_url();
 
     let live = get(&format!("{control}/health/live"));
@@ -30,6 +24,7 @@ fn health_metrics_and_status_describe_the_running_capability() {
     assert_eq!(v["consumes"][0]["namespace"], "crm");
     assert_eq!(v["consumes"][0]["route"], "direct");
     assert_eq!(v["consumes"][0]["ready"], true);
+    assert_eq!(v["consumes"][0]["state"], "ready");
     assert_eq!(v["adapters"][0]["type"], "rest");
     assert_eq!(v["adapters"][0]["state"], "listening");
 
@@ -94,6 +89,7 @@ fn a_tunnel_without_a_provider_fails_closed_and_says_why() {
     assert_eq!(v["status"], "DEGRADED");
     assert_eq!(v["consumes"][0]["namespace"], "crm");
     assert_eq!(v["consumes"][0]["route"], "tunnel:ziti");
+    assert_eq!(v["consumes"][0]["state"], "unavailable");
     assert_eq!(
         v["consumes"][0]["reason"],
         "No Tunnel provider for type 'ziti'"

@@ -50,15 +50,9 @@ fn the_second_start_uses_the_compiled_cache() {
 
 #[test]
 fn sigterm_lets_in_flight_requests_finish() {
-    let c = components();
-    let upstream = Upstream::start(Auth {
-        bearer: Some(TOKEN.into()),
-        ..Auth::default()
-    });
-    let dir = tempfile::tempdir().unwrap();
-    let file = fixtures::hostile(dir.path(), &upstream.base());
-    let mut host = HostBuilder::new(&file).component(&c.hostile).start(1);
-    let base = host.rest_url("hostile");
+    let mut rig = hostile_rig(&[]);
+    let upstream = &rig.upstream;
+    let base = rig.base.clone();
     let in_flight = std::thread::spawn({
         let base = base.clone();
         move || {
@@ -79,15 +73,15 @@ fn sigterm_lets_in_flight_requests_finish() {
         std::thread::sleep(Duration::from_millis(10));
     }
     assert_eq!(
-        host.terminate(Duration::from_secs(30)),
+        rig.host.terminate(Duration::from_secs(30)),
         Some(0),
         "{}",
-        host.all_output()
+        rig.host.all_output()
     );
     let r = in_flight.join().unwrap();
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.json()["status"], 200);
-    assert!(host.all_output().contains("draining"));
+    assert!(rig.host.all_output().contains("draining"));
 }
 
 #[test]

@@ -7,35 +7,6 @@ use crate::support::fixtures::{self, TOKEN};
 use crate::support::upstream::{Auth, Upstream};
 use crate::support::*;
 
-struct Rig {
-    upstream: Upstream,
-    host: Host,
-    base: String,
-    _dir: tempfile::TempDir,
-}
-
-fn rig(extra: &[&str]) -> Rig {
-    let c = components();
-    let upstream = Upstream::start(Auth {
-        bearer: Some(TOKEN.into()),
-        ..Auth::default()
-    });
-    let dir = tempfile::tempdir().unwrap();
-    let file = fixtures::hostile(dir.path(), &upstream.base());
-    let mut b = HostBuilder::new(&file).component(&c.hostile);
-    for a in extra {
-        b = b.arg(*a);
-    }
-    let host = b.start(1);
-    let base = host.rest_url("hostile");
-    Rig {
-        upstream,
-        host,
-        base,
-        _dir: dir,
-    }
-}
-
 fn call(base: &str, query: &str, body: &str) -> serde_json::Value {
     let r = post(&format!("{base}/call?{query}"), "application/json", body);
     assert_eq!(r.status, 200, "{}", r.body);
@@ -44,7 +15,7 @@ fn call(base: &str, query: &str, body: &str) -> serde_json::Value {
 
 #[test]
 fn declared_inputs_reach_the_component_and_are_checked() {
-    let rig = rig(&[]);
+    let rig = hostile_rig(&[]);
     let r = to_echo(
         &rig.base,
         "/echo/a%2Fb?n=5&flag=true&undeclared=x",
@@ -127,7 +98,7 @@ fn to_echo(base: &str, path_query: &str, headers: &[(&str, &str)], body: &str) -
 
 #[test]
 fn runaway_components_are_stopped_while_neighbours_keep_answering() {
-    let rig = rig(&["--cpu-limit", "300ms", "--memory-limit-mib", "32"]);
+    let rig = hostile_rig(&["--cpu-limit", "300ms", "--memory-limit-mib", "32"]);
     let base = rig.base.clone();
     let spinning = std::thread::spawn({
         let base = base.clone();
@@ -188,7 +159,7 @@ fn runaway_components_are_stopped_while_neighbours_keep_answering() {
 
 #[test]
 fn a_component_has_no_ambient_authority_and_its_output_is_captured() {
-    let rig = rig(&[]);
+    let rig = hostile_rig(&[]);
     let r = get(&format!("{}/env-probe", rig.base));
     assert_eq!(r.status, 200, "{}", r.body);
     let v = r.json();
@@ -215,7 +186,7 @@ fn a_component_has_no_ambient_authority_and_its_output_is_captured() {
 
 #[test]
 fn calls_place_parameters_and_authentication_as_declared() {
-    let rig = rig(&[]);
+    let rig = hostile_rig(&[]);
     let v = call(
         &rig.base,
         "ns=crm&op=post-echo&p_section=a%20b&p_q=x%26y&p_X-Trace-Tag=t1&p_session=s1",
@@ -261,7 +232,7 @@ fn calls_place_parameters_and_authentication_as_declared() {
 
 #[test]
 fn a_component_reaches_nothing_undeclared() {
-    let rig = rig(&[]);
+    let rig = hostile_rig(&[]);
     let before = rig.upstream.requests().len();
     let v = call(&rig.base, "ns=evil&op=list-customers", "");
     assert_eq!(v["error"], "unknown-operation", "{v}");
@@ -306,7 +277,7 @@ fn a_component_reaches_nothing_undeclared() {
 
 #[test]
 fn upstream_failures_map_to_typed_errors() {
-    let rig = rig(&[
+    let rig = hostile_rig(&[
         "--upstream-timeout",
         "300ms",
         "--max-response-body",

@@ -139,11 +139,14 @@ pub enum OutboundError {
 
 /// Readiness of one consumed namespace, for `/health/ready` and `/status`.
 #[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct NamespaceStatus {
     pub namespace: String,
     pub base_uri: String,
     /// `direct` or `tunnel:<type>`.
     pub route: String,
+    /// `ready`, or `unavailable` (calls fail closed).
+    pub state: &'static str,
     pub ready: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
@@ -252,6 +255,7 @@ impl Outbound {
                     .map(|o| o.base_uri())
                     .unwrap_or_default(),
                 route: ns.route.label(),
+                state: if ns.route.is_ready() { "ready" } else { "unavailable" },
                 ready: ns.route.is_ready(),
                 reason: ns.route.reason(),
             })

@@ -12,7 +12,7 @@ use http::header::{HeaderName, HeaderValue, CONTENT_TYPE, COOKIE, USER_AGENT};
 use http::{HeaderMap, Method};
 use http_body_util::Full;
 use ikanos_spec::binds::Secrets;
-use ikanos_spec::model::{Consumes, HttpMethod, ParamIn, Pos, RequestBody, Spanned, Template};
+use ikanos_spec::model::{Consumes, ParamIn, Pos, RequestBody, Spanned, Template};
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use url::Url;
 
@@ -87,7 +87,7 @@ pub fn prepare(consumes: &Consumes) -> std::collections::HashMap<String, Prepare
                 op.name.value.clone(),
                 PreparedOperation {
                     name: op.name.value.clone(),
-                    method: method(op.method),
+                    method: crate::http_method(op.method),
                     base: consumes.base_uri.value.clone(),
                     path: resource.path.value.clone(),
                     params,
@@ -97,16 +97,6 @@ pub fn prepare(consumes: &Consumes) -> std::collections::HashMap<String, Prepare
         }
     }
     out
-}
-
-fn method(m: HttpMethod) -> Method {
-    match m {
-        HttpMethod::Get => Method::GET,
-        HttpMethod::Post => Method::POST,
-        HttpMethod::Put => Method::PUT,
-        HttpMethod::Patch => Method::PATCH,
-        HttpMethod::Delete => Method::DELETE,
-    }
 }
 
 /// A request ready to send, kept as parts so that a Digest challenge can be answered

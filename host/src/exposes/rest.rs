@@ -13,7 +13,7 @@ use std::time::Instant;
 use bytes::Bytes;
 use http::{HeaderValue, Method, StatusCode};
 use http_body_util::{BodyExt, Full, Limited};
-use ikanos_spec::model::{ExposedParam, ExposesRest, Handler, HttpMethod, ParamIn, TemplatePart};
+use ikanos_spec::model::{ExposedParam, ExposesRest, Handler, ParamIn, TemplatePart};
 use percent_encoding::percent_decode_str;
 use regex::Regex;
 use serde_json::json;
@@ -74,16 +74,6 @@ fn parse_path(path: &str) -> Vec<Segment> {
         .collect()
 }
 
-fn method(m: HttpMethod) -> Method {
-    match m {
-        HttpMethod::Get => Method::GET,
-        HttpMethod::Post => Method::POST,
-        HttpMethod::Put => Method::PUT,
-        HttpMethod::Patch => Method::PATCH,
-        HttpMethod::Delete => Method::DELETE,
-    }
-}
-
 fn input(p: &ExposedParam, operation: &str) -> Result<Input, String> {
     let pattern = match &p.pattern {
         Some(pat) => Some(Regex::new(pat).map_err(|e| format!("operation '{operation}' input '{}': pattern is not a valid regular expression: {e}", p.name.value))?),
@@ -134,7 +124,7 @@ impl RestAdapter {
                     inputs.push(i);
                 }
                 methods.push((
-                    method(op.method),
+                    crate::http_method(op.method),
                     Arc::new(Operation {
                         name: op.name.value.clone(),
                         handler: op.handler.clone(),

@@ -16,9 +16,9 @@ wasmtime::component::bindgen!({
     exports: { default: async },
 });
 
-pub use exports::ikanos::capability::handler::{HandlerError, InboundRequest, InboundResponse};
 use self::ikanos::capability::consumes as wit_consumes;
 use self::ikanos::capability::log as wit_log;
+pub use exports::ikanos::capability::handler::{HandlerError, InboundRequest, InboundResponse};
 
 impl wit_consumes::Host for GuestState {
     async fn call(

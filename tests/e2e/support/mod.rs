@@ -396,3 +396,35 @@ pub fn run_cli(args: &[&str]) -> (i32, String, String) {
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
 }
+
+/// The hostile test capability against a bearer-checking upstream, served by a real
+/// `ikanos` with `extra` arguments.
+pub struct Rig {
+    pub upstream: upstream::Upstream,
+    pub host: Host,
+    /// Base URL of the `hostile` REST adapter.
+    pub base: String,
+    _dir: tempfile::TempDir,
+}
+
+pub fn hostile_rig(extra: &[&str]) -> Rig {
+    let c = components();
+    let upstream = upstream::Upstream::start(upstream::Auth {
+        bearer: Some(fixtures::TOKEN.into()),
+        ..upstream::Auth::default()
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let file = fixtures::hostile(dir.path(), &upstream.base());
+    let mut b = HostBuilder::new(&file).component(&c.hostile);
+    for a in extra {
+        b = b.arg(*a);
+    }
+    let host = b.start(1);
+    let base = host.rest_url("hostile");
+    Rig {
+        upstream,
+        host,
+        base,
+        _dir: dir,
+    }
+}

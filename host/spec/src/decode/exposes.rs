@@ -315,15 +315,7 @@ impl Decoder<'_> {
         let mut out = Vec::new();
         for e in self.named(n, "inputParameters", field) {
             let pfield = format!("{field}.inputParameters.{}", e.key);
-            if !PARAM_NAME.is_match(&e.key) {
-                self.err(
-                    e.key_pos,
-                    format!(
-                        "{field}.inputParameters: parameter name '{}' must match ^[a-zA-Z0-9-_*]+$",
-                        e.key
-                    ),
-                );
-            }
+            self.param_name(e, field);
             if !self.expect_map(&e.value, &pfield) {
                 continue;
             }

@@ -333,6 +333,19 @@ impl<'a> Decoder<'a> {
     }
 
     /// `key: {name: {...}}` collections: entries whose value is a mapping.
+    /// `inputParameters` keys follow the upstream schema's pattern.
+    fn param_name(&mut self, e: &Entry, field: &str) {
+        if !PARAM_NAME.is_match(&e.key) {
+            self.err(
+                e.key_pos,
+                format!(
+                    "{field}.inputParameters: parameter name '{}' must match ^[a-zA-Z0-9-_*]+$",
+                    e.key
+                ),
+            );
+        }
+    }
+
     fn named<'n>(&mut self, parent: &'n Node, key: &str, field: &str) -> Vec<&'n Entry> {
         let Some(n) = parent.get(key) else {
             return Vec::new();
