@@ -80,6 +80,30 @@ pub struct RouteLabels {
     pub ikanos_route: String,
 }
 
+/// One consumed namespace's tunnel.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TunnelLabels {
+    pub capability: String,
+    pub ikanos_namespace: String,
+    pub ikanos_tunnel_type: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TunnelDialLabels {
+    #[prometheus(flatten)]
+    pub tunnel: TunnelLabels,
+    /// `ok`, or the failure kind (not_ready, refused, timeout, io, …).
+    pub outcome: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TunnelStateLabels {
+    #[prometheus(flatten)]
+    pub tunnel: TunnelLabels,
+    /// connecting, ready, degraded, closed: exactly one of them is 1.
+    pub state: &'static str,
+}
+
 #[derive(Clone)]
 pub struct Buckets(&'static [f64]);
 
@@ -107,6 +131,12 @@ pub struct Metrics {
     pub instances_active: Family<CapabilityLabels, Gauge>,
     pub instantiation_duration: Family<CapabilityLabels, Histogram>,
     pub consumes_ready: Family<RouteLabels, Gauge>,
+    pub tunnel_dials: Family<TunnelDialLabels, Counter>,
+    pub tunnel_dial_duration: Family<TunnelLabels, Histogram, Buckets>,
+    pub tunnel_state: Family<TunnelStateLabels, Gauge>,
+    pub tunnel_fallback_direct: Family<TunnelLabels, Counter>,
+    pub tunnel_bytes_received: Family<TunnelLabels, Counter>,
+    pub tunnel_bytes_sent: Family<TunnelLabels, Counter>,
 }
 
 impl Metrics {
@@ -176,6 +206,42 @@ impl Metrics {
             "1 when a consumed namespace can be called (its route is ready), else 0",
             consumes_ready.clone(),
         );
+        let tunnel_dials = Family::<TunnelDialLabels, Counter>::default();
+        registry.register(
+            "ikanos_tunnel_dial",
+            "Dials through a tunnel, by outcome",
+            tunnel_dials.clone(),
+        );
+        let tunnel_dial_duration = Family::new_with_constructor(Buckets(LATENCY));
+        registry.register(
+            "ikanos_tunnel_dial_duration_seconds",
+            "Time to open a stream through a tunnel",
+            tunnel_dial_duration.clone(),
+        );
+        let tunnel_state = Family::<TunnelStateLabels, Gauge>::default();
+        registry.register(
+            "ikanos_tunnel_state",
+            "1 for the tunnel's current state, 0 for the others",
+            tunnel_state.clone(),
+        );
+        let tunnel_fallback_direct = Family::<TunnelLabels, Counter>::default();
+        registry.register(
+            "ikanos_tunnel_fallback_direct",
+            "Calls sent directly because the tunnel was down (fallback: direct)",
+            tunnel_fallback_direct.clone(),
+        );
+        let tunnel_bytes_received = Family::<TunnelLabels, Counter>::default();
+        registry.register(
+            "ikanos_tunnel_received_bytes",
+            "Bytes received through the tunnel",
+            tunnel_bytes_received.clone(),
+        );
+        let tunnel_bytes_sent = Family::<TunnelLabels, Counter>::default();
+        registry.register(
+            "ikanos_tunnel_sent_bytes",
+            "Bytes sent through the tunnel",
+            tunnel_bytes_sent.clone(),
+        );
         Arc::new(Metrics {
             registry,
             requests,
@@ -188,6 +254,12 @@ impl Metrics {
             instances_active,
             instantiation_duration,
             consumes_ready,
+            tunnel_dials,
+            tunnel_dial_duration,
+            tunnel_state,
+            tunnel_fallback_direct,
+            tunnel_bytes_received,
+            tunnel_bytes_sent,
         })
     }
 
@@ -207,17 +279,121 @@ pub enum LogFormat {
     Json,
 }
 
-/// Logs go to stderr; `RUST_LOG` (or `--log-level`) filters them.
-pub fn init_logging(level: &str, format: LogFormat) {
-    use tracing_subscriber::EnvFilter;
+/// Flushes spans still queued for export when dropped (at the end of `ikanos run`).
+pub struct TelemetryGuard {
+    provider: opentelemetry_sdk::trace::SdkTracerProvider,
+}
+
+impl Drop for TelemetryGuard {
+    fn drop(&mut self) {
+        let _ = self.provider.shutdown();
+    }
+}
+
+/// Where spans go: an OTLP/HTTP collector when `OTEL_EXPORTER_OTLP_ENDPOINT` (or
+/// `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`) is set, with `OTEL_EXPORTER_OTLP_PROTOCOL`
+/// `http/protobuf` (default) or `http/json`; nowhere otherwise. Spans exist either
+/// way, so an inbound `traceparent` always reaches the upstream.
+fn tracer_provider() -> Result<opentelemetry_sdk::trace::SdkTracerProvider, String> {
+    use opentelemetry_otlp::{Protocol, WithExportConfig};
+    let resource = opentelemetry_sdk::Resource::builder()
+        .with_service_name(std::env::var("OTEL_SERVICE_NAME").unwrap_or_else(|_| "ikanos".into()))
+        .build();
+    let builder = opentelemetry_sdk::trace::SdkTracerProvider::builder().with_resource(resource);
+    let configured = [
+        "OTEL_EXPORTER_OTLP_ENDPOINT",
+        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+    ]
+    .iter()
+    .any(|v| std::env::var(v).is_ok_and(|e| !e.is_empty()));
+    if !configured {
+        return Ok(builder.build());
+    }
+    let protocol = match std::env::var("OTEL_EXPORTER_OTLP_PROTOCOL").as_deref() {
+        Ok("http/json") => Protocol::HttpJson,
+        Ok("http/protobuf") | Err(_) => Protocol::HttpBinary,
+        Ok(other) => return Err(format!("OTEL_EXPORTER_OTLP_PROTOCOL '{other}' is not supported (use http/protobuf or http/json)")),
+    };
+    let exporter = opentelemetry_otlp::SpanExporter::builder()
+        .with_http()
+        .with_protocol(protocol)
+        .build()
+        .map_err(|e| format!("cannot set up the OTLP exporter: {e}"))?;
+    Ok(builder.with_batch_exporter(exporter).build())
+}
+
+/// Logs go to stderr (`RUST_LOG` or `--log-level` filter them); spans of the host's
+/// own work (requests, consumed calls, tunnel dials) go to OpenTelemetry whatever the
+/// log level, so trace context keeps flowing when logs are quiet.
+pub fn init(level: &str, format: LogFormat) -> Result<TelemetryGuard, String> {
+    use opentelemetry::trace::TracerProvider as _;
+    use tracing_subscriber::filter::{EnvFilter, Targets};
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    use tracing_subscriber::Layer;
+
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new(format!("{level},wasmtime=warn,cranelift=warn")));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let fmt = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_target(true);
-    let _ = match format {
-        LogFormat::Text => builder.with_ansi(false).try_init(),
-        LogFormat::Json => builder.json().try_init(),
+    let fmt = match format {
+        LogFormat::Text => fmt.with_ansi(false).boxed(),
+        LogFormat::Json => fmt.json().boxed(),
     };
+    let provider = tracer_provider()?;
+    opentelemetry::global::set_text_map_propagator(
+        opentelemetry_sdk::propagation::TraceContextPropagator::new(),
+    );
+    let otel = tracing_opentelemetry::layer()
+        .with_tracer(provider.tracer("ikanos"))
+        .with_filter(Targets::new().with_target("ikanos", tracing::Level::INFO));
+    let _ = tracing_subscriber::registry()
+        .with(fmt.with_filter(filter))
+        .with(otel)
+        .try_init();
+    Ok(TelemetryGuard { provider })
+}
+
+/// W3C trace context in and out of HTTP headers.
+pub mod propagation {
+    use opentelemetry::propagation::{Extractor, Injector};
+    use tracing_opentelemetry::OpenTelemetrySpanExt;
+
+    struct Headers<'a>(&'a http::HeaderMap);
+    struct HeadersMut<'a>(&'a mut http::HeaderMap);
+
+    impl Extractor for Headers<'_> {
+        fn get(&self, key: &str) -> Option<&str> {
+            self.0.get(key).and_then(|v| v.to_str().ok())
+        }
+        fn keys(&self) -> Vec<&str> {
+            self.0.keys().map(|k| k.as_str()).collect()
+        }
+    }
+
+    impl Injector for HeadersMut<'_> {
+        fn set(&mut self, key: &str, value: String) {
+            if let (Ok(k), Ok(v)) = (
+                http::HeaderName::from_bytes(key.as_bytes()),
+                http::HeaderValue::from_str(&value),
+            ) {
+                self.0.insert(k, v);
+            }
+        }
+    }
+
+    /// Continue the caller's trace (`traceparent`) in `span`.
+    pub fn continue_from(span: &tracing::Span, headers: &http::HeaderMap) {
+        let cx = opentelemetry::global::get_text_map_propagator(|p| p.extract(&Headers(headers)));
+        let _ = span.set_parent(cx);
+    }
+
+    /// Write `span`'s trace context into outgoing headers.
+    pub fn inject(span: &tracing::Span, headers: &mut http::HeaderMap) {
+        let cx = span.context();
+        opentelemetry::global::get_text_map_propagator(|p| {
+            p.inject_context(&cx, &mut HeadersMut(headers))
+        });
+    }
 }

@@ -175,13 +175,18 @@ fn binds_from_the_environment() {
 
 /// A private CA, a `localhost` certificate signed by it, and an HTTPS upstream that
 /// speaks HTTP/2 and HTTP/1.1 (ALPN) and reports the version it saw.
-struct TlsUpstream {
-    port: u16,
-    ca_pem: String,
-    versions: Arc<Mutex<Vec<String>>>,
+pub struct TlsUpstream {
+    pub port: u16,
+    pub ca_pem: String,
+    pub versions: Arc<Mutex<Vec<String>>>,
 }
 
 fn tls_upstream() -> TlsUpstream {
+    tls_upstream_for("localhost")
+}
+
+/// An HTTPS upstream on 127.0.0.1 whose certificate names `hostname`.
+pub fn tls_upstream_for(hostname: &str) -> TlsUpstream {
     use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
     let ca_key = KeyPair::generate().unwrap();
     let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
@@ -189,7 +194,7 @@ fn tls_upstream() -> TlsUpstream {
     let ca_cert = ca_params.self_signed(&ca_key).unwrap();
     let issuer = Issuer::new(ca_params, ca_key);
     let leaf_key = KeyPair::generate().unwrap();
-    let leaf = CertificateParams::new(vec!["localhost".to_string()])
+    let leaf = CertificateParams::new(vec![hostname.to_string()])
         .unwrap()
         .signed_by(&leaf_key, &issuer)
         .unwrap();

@@ -1,7 +1,7 @@
 //! The control port: health, readiness, metrics, status — and fail-closed routing
 //! for a tunnel type that has no provider in this build.
 
-use crate::support::fixtures::{self, TOKEN};
+use crate::support::fixtures;
 use crate::support::upstream::{Auth, Upstream};
 use crate::support::*;
 

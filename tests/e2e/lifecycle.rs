@@ -3,7 +3,6 @@
 use std::time::Duration;
 
 use crate::support::fixtures::{self, TOKEN};
-use crate::support::upstream::{Auth, Upstream};
 use crate::support::*;
 
 #[test]

@@ -7,5 +7,16 @@ mod auth;
 mod control;
 mod examples;
 mod lifecycle;
+mod lint;
 mod sandbox;
+#[cfg(feature = "test-tunnel")]
+mod tunnel;
 mod validate;
+
+/// The tunnel tests need the `test-relay` provider, compiled only with the
+/// `test-tunnel` feature (scripts/test enables it). Say so instead of passing quietly.
+#[cfg(not(feature = "test-tunnel"))]
+#[test]
+fn tunnel_tests_need_the_test_tunnel_feature() {
+    eprintln!("SKIP: tunnel end-to-end tests are compiled only with `--features ikanos/test-tunnel` (scripts/test does this)");
+}

@@ -4,7 +4,6 @@
 use std::time::Duration;
 
 use crate::support::fixtures::{self, TOKEN};
-use crate::support::upstream::{Auth, Upstream};
 use crate::support::*;
 
 fn call(base: &str, query: &str, body: &str) -> serde_json::Value {

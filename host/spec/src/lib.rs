@@ -1,7 +1,8 @@
 //! ikanos-spec: Ikanos capability files → a validated model.
 //!
 //! Owns: YAML parsing with positions, structural decoding, imports, reference checks,
-//! and bind resolution (secrets). Must not touch: wasm, sockets, HTTP.
+//! bind resolution (secrets), and lint rules over a loaded model (`lint`).
+//! Must not touch: wasm, sockets, HTTP.
 //! Data flows one way: file → `load` → `model::Capability` → `binds::resolve` → `Secrets`.
 //!
 //! Stages of `load`: `yaml` (text → node tree) → `decode` (nodes → model pieces,
@@ -14,6 +15,7 @@ mod check;
 mod decode;
 pub mod diagnostic;
 mod imports;
+pub mod lint;
 mod location;
 pub mod model;
 mod template;

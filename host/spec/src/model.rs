@@ -125,6 +125,10 @@ pub struct Consumes {
     pub namespace: Spanned<String>,
     /// Parsed `baseUri`; the scheme is http or https, no query or fragment.
     pub base_uri: Spanned<url::Url>,
+    /// `baseUri` exactly as written. `url::Url` normalises (lower-cases the host, adds
+    /// a trailing `/`, rewrites `127.1` as `127.0.0.1`), but lint rules must judge the
+    /// text the author wrote, as the upstream linter does.
+    pub base_uri_raw: Spanned<String>,
     pub description: Option<String>,
     /// Parameters sent with every operation of this namespace.
     pub input_parameters: Vec<ConsumedParam>,
@@ -216,6 +220,8 @@ pub struct Tunnel {
     pub service: Option<Spanned<String>>,
     pub identity: Option<Template>,
     pub fallback: Fallback,
+    /// Where the `fallback:` value is written; None when the key is absent (default `fail`).
+    pub fallback_pos: Option<Pos>,
     /// Provider-specific keys beyond type/service/identity/fallback, kept for the
     /// provider to validate (e.g. SSH relay settings).
     pub extra: Vec<(Spanned<String>, serde_json::Value)>,

@@ -1,8 +1,9 @@
-//! The `ikanos` command line: `validate` and `run`.
+//! The `ikanos` command line: `validate`, `lint` and `run`.
 //!
 //! Owns: arguments, exit codes and what a person sees on the terminal. Must not touch:
 //! the work itself, which lives in the library modules it calls.
 
+mod lint;
 mod run;
 mod validate;
 
@@ -33,6 +34,39 @@ enum Command {
     /// clean (warnings allowed), 1 otherwise.
     Validate {
         /// Capability files to check.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Check tunnel settings against the upstream Ikanos lint rules (and one of ours).
+    ///
+    /// Applied to every consumes entry that has a `tunnel`, imported entries included.
+    /// Names, severities and messages are those of the upstream `ikanos-rules.yml`:
+    ///
+    ///   error    ikanos-tunnel-identity-must-bind
+    ///            every {{ns.KEY}} in tunnel.identity names a declared bind
+    ///            namespace whose keys include KEY
+    ///   warning  ikanos-tunnel-fallback-direct-warns
+    ///            `fallback: direct` on a baseUri that is not
+    ///            http(s)://127.0.0.1, localhost or [::1]
+    ///   info     ikanos-tunnel-with-public-baseuri-warns
+    ///            the baseUri host ends in .com .net .org .io .co .app .dev
+    ///            .cloud or .ai: check it resolves through the tunnel
+    ///   warning  ikanos-tunnel-identity-literal-warns  (this host's rule)
+    ///            tunnel.identity is a literal path, not a {{ns.KEY}} reference
+    ///            to a bind
+    ///
+    /// Output: one finding per line on stdout, sorted by file, line and column,
+    ///   file:line:col: SEVERITY RULE: message
+    /// (SEVERITY is error, warning, info or hint), and one summary line per file
+    /// on stderr. A file that does not load is not linted; its load problems are
+    /// printed as `file:line:col: error validate: message`. Load warnings of a file
+    /// that loads are `ikanos validate`'s to show, not repeated here.
+    ///
+    /// Exit status: 0 when no finding is an error (warnings and infos allowed);
+    /// 1 when a finding is an error or a file does not load.
+    #[command(verbatim_doc_comment)]
+    Lint {
+        /// Capability files to lint.
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
@@ -144,6 +178,7 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Validate { files } => validate::run(&files),
+        Command::Lint { files } => lint::run(&files),
         Command::Run(args) => run::run(*args),
     }
 }

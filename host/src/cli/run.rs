@@ -23,7 +23,13 @@ use crate::tunnel::TunnelRegistry;
 const DEFAULT_CONTROL: &str = "127.0.0.1:9090";
 
 pub fn run(args: RunArgs) -> ExitCode {
-    telemetry::init_logging(&args.log_level, args.log_format);
+    let _telemetry = match telemetry::init(&args.log_level, args.log_format) {
+        Ok(guard) => guard,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(1);
+        }
+    };
     let mut builder = tokio::runtime::Builder::new_multi_thread();
     if let Some(n) = args.worker_threads {
         builder.worker_threads(n.max(1));
@@ -221,7 +227,7 @@ async fn serve(args: RunArgs) -> Result<(), String> {
         Duration::from_secs(1),
     );
 
-    wait_for_signal().await;
+    wait_for_stop(&capability).await;
     tracing::info!(drain = ?drain, "shutting down: draining in-flight requests");
     state.start_draining();
     shutdown.trigger();
@@ -277,6 +283,46 @@ fn split_host_port(addr: &str) -> Result<(String, u16), String> {
         .map_err(|_| format!("control address '{addr}': '{port}' is not a port"))?;
     let host = host.trim_start_matches('[').trim_end_matches(']');
     Ok((host.to_string(), port))
+}
+
+/// Serve until Ctrl-C or SIGTERM; on SIGHUP re-read the binds and hand tunnels their
+/// (possibly rotated) identities without a restart.
+async fn wait_for_stop(capability: &LoadedCapability) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        if let Ok(mut hup) = signal(SignalKind::hangup()) {
+            let stop = wait_for_signal();
+            tokio::pin!(stop);
+            loop {
+                tokio::select! {
+                    _ = &mut stop => return,
+                    _ = hup.recv() => reload(capability).await,
+                }
+            }
+        }
+    }
+    wait_for_signal().await
+}
+
+async fn reload(capability: &LoadedCapability) {
+    tracing::info!("SIGHUP: re-reading binds for tunnel identities");
+    let model = &capability.model;
+    match ikanos_spec::binds::resolve(model) {
+        Err(e) => tracing::error!("reload failed, keeping the current identities: {e}"),
+        Ok(secrets) => {
+            for outcome in capability
+                .outbound
+                .reload_identities(&model.consumes, &secrets)
+                .await
+            {
+                match outcome {
+                    Ok(line) => tracing::info!("{line}"),
+                    Err(line) => tracing::error!("{line}"),
+                }
+            }
+        }
+    }
 }
 
 async fn wait_for_signal() {

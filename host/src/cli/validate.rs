@@ -14,8 +14,20 @@ pub fn run(files: &[PathBuf]) -> ExitCode {
         match ikanos_spec::load(file) {
             Ok(loaded) => {
                 let mut warnings = loaded.warnings;
+                let mut errors = Vec::new();
                 for c in &loaded.capability.consumes {
                     if let Some(t) = &c.tunnel {
+                        for problem in tunnels.check(t) {
+                            errors.push(Diagnostic {
+                                file: t.kind.file.clone(),
+                                pos: t.pos,
+                                severity: Severity::Error,
+                                message: format!(
+                                    "capability.consumes '{}'.tunnel: {problem}",
+                                    c.namespace.value
+                                ),
+                            });
+                        }
                         if !tunnels.has_provider(&t.kind.value) {
                             warnings.push(Diagnostic {
                                 file: t.kind.file.clone(),
@@ -30,10 +42,20 @@ pub fn run(files: &[PathBuf]) -> ExitCode {
                         }
                     }
                 }
-                for w in &warnings {
-                    println!("{w}");
+                for d in errors.iter().chain(&warnings) {
+                    println!("{d}");
                 }
-                eprintln!("{}: ok", file.display());
+                if errors.is_empty() {
+                    eprintln!("{}: ok", file.display());
+                } else {
+                    failed = true;
+                    eprintln!(
+                        "{}: {} error{}",
+                        file.display(),
+                        errors.len(),
+                        if errors.len() == 1 { "" } else { "s" }
+                    );
+                }
             }
             Err(diagnostics) => {
                 failed = true;

@@ -17,7 +17,11 @@ use hyper_util::rt::{TokioExecutor, TokioTimer};
 use rustls::RootCertStore;
 use thiserror::Error;
 
+use crate::tunnel::TunnelConnector;
+
 pub type HttpClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
+/// A client whose connections are streams through a tunnel; TLS runs inside them.
+pub type TunnelClient = Client<HttpsConnector<TunnelConnector>, Full<Bytes>>;
 
 #[derive(Debug, Clone)]
 pub struct ClientSettings {
@@ -96,29 +100,67 @@ fn add_bundle(roots: &mut RootCertStore, path: &Path) -> Result<(), TlsError> {
     Ok(())
 }
 
+fn tls(
+    settings: &ClientSettings,
+    ca_bundle: Option<&PathBuf>,
+) -> Result<rustls::ClientConfig, TlsError> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    Ok(rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| TlsError::Config(e.to_string()))?
+        .with_root_certificates(roots(settings, ca_bundle)?)
+        .with_no_client_auth())
+}
+
+fn pooled<C>(settings: &ClientSettings, connector: C) -> Client<C, Full<Bytes>>
+where
+    C: hyper_util::client::legacy::connect::Connect + Clone,
+{
+    Client::builder(TokioExecutor::new())
+        .timer(TokioTimer::new())
+        .pool_timer(TokioTimer::new())
+        .pool_idle_timeout(settings.pool_idle_timeout)
+        .pool_max_idle_per_host(settings.pool_max_idle_per_host)
+        .build(connector)
+}
+
+/// The direct client: TCP (TLS for https) straight to the baseUri's host.
 pub fn build(
     settings: &ClientSettings,
     ca_bundle: Option<&PathBuf>,
 ) -> Result<HttpClient, TlsError> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let tls = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| TlsError::Config(e.to_string()))?
-        .with_root_certificates(roots(settings, ca_bundle)?)
-        .with_no_client_auth();
     let mut http = HttpConnector::new();
     http.enforce_http(false);
     http.set_nodelay(true);
     http.set_connect_timeout(Some(settings.connect_timeout));
     let https = hyper_rustls::HttpsConnectorBuilder::new()
-        .with_tls_config(tls)
+        .with_tls_config(tls(settings, ca_bundle)?)
         .https_or_http()
         .enable_all_versions()
         .wrap_connector(http);
-    Ok(Client::builder(TokioExecutor::new())
-        .timer(TokioTimer::new())
-        .pool_timer(TokioTimer::new())
-        .pool_idle_timeout(settings.pool_idle_timeout)
-        .pool_max_idle_per_host(settings.pool_max_idle_per_host)
-        .build(https))
+    Ok(pooled(settings, https))
+}
+
+/// The connector of a tunnel client: the same TLS over streams dialed through
+/// `connector`, so an `https` baseUri keeps its real hostname for SNI and certificate
+/// checks.
+pub fn tunnel_connector(
+    settings: &ClientSettings,
+    ca_bundle: Option<&PathBuf>,
+    connector: TunnelConnector,
+) -> Result<HttpsConnector<TunnelConnector>, TlsError> {
+    Ok(hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(tls(settings, ca_bundle)?)
+        .https_or_http()
+        .enable_all_versions()
+        .wrap_connector(connector))
+}
+
+/// A tunnel client with a pool of its own (a fresh one after identity rotation, so no
+/// idle connection of the old session is reused).
+pub fn tunnel_client(
+    settings: &ClientSettings,
+    connector: HttpsConnector<TunnelConnector>,
+) -> TunnelClient {
+    pooled(settings, connector)
 }

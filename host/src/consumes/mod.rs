@@ -16,6 +16,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use http_body_util::{BodyExt, Limited};
+use hyper_rustls::HttpsConnector;
 use ikanos_spec::binds::Secrets;
 use ikanos_spec::model::Consumes;
 use thiserror::Error;
@@ -25,8 +26,13 @@ use auth::Auth;
 pub use client::{ClientSettings, TlsError};
 use request::PreparedOperation;
 
-use crate::telemetry::{ClientDurationLabels, ClientLabels, Metrics, RouteLabels};
-use crate::tunnel::{Route, TunnelRegistry};
+use crate::telemetry::{
+    ClientDurationLabels, ClientLabels, Metrics, RouteLabels, TunnelLabels, TunnelStateLabels,
+};
+use crate::tunnel::{
+    DialError, Route, TunnelConnector, TunnelMetrics, TunnelRegistry, TunnelState,
+};
+use ikanos_spec::model::Fallback;
 
 /// Why an outbound call produced no upstream response. Messages never contain secrets.
 #[derive(Debug, Error)]
@@ -145,7 +151,8 @@ pub struct NamespaceStatus {
     pub base_uri: String,
     /// `direct` or `tunnel:<type>`.
     pub route: String,
-    /// `ready`, or `unavailable` (calls fail closed).
+    /// `ready`, `connecting`, `degraded`, `closed` (a tunnel's state), or `unavailable`
+    /// (no provider in this build). Anything but `ready` fails closed.
     pub state: &'static str,
     pub ready: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -156,10 +163,40 @@ struct Namespace {
     name: String,
     /// `host:port`, for metrics labels.
     server_address: String,
+    base_uri: String,
     auth: Auth,
     route: Route,
+    /// Direct connections (no tunnel, or `fallback: direct` while the tunnel is down).
     client: client::HttpClient,
+    /// Connections through the namespace's tunnel, when it has one.
+    tunnel: Option<TunnelPath>,
     operations: HashMap<String, PreparedOperation>,
+}
+
+/// The tunnel side of a namespace.
+struct TunnelPath {
+    connector: HttpsConnector<TunnelConnector>,
+    /// Replaced on identity rotation; requests in flight keep the client they hold.
+    client: std::sync::RwLock<client::TunnelClient>,
+    metrics: TunnelMetrics,
+}
+
+/// Which client carries one call.
+enum Via<'a> {
+    Direct(&'a client::HttpClient),
+    Tunnel(Box<client::TunnelClient>),
+}
+
+impl Via<'_> {
+    async fn send(
+        &self,
+        req: http::Request<http_body_util::Full<bytes::Bytes>>,
+    ) -> Result<http::Response<hyper::body::Incoming>, hyper_util::client::legacy::Error> {
+        match self {
+            Via::Direct(c) => c.request(req).await,
+            Via::Tunnel(c) => c.request(req).await,
+        }
+    }
 }
 
 /// All consumed namespaces of one capability.
@@ -170,6 +207,7 @@ pub struct Outbound {
     metrics: Arc<Metrics>,
     request_timeout: Duration,
     max_response_body: usize,
+    client_settings: ClientSettings,
 }
 
 impl Outbound {
@@ -203,7 +241,37 @@ impl Outbound {
                     source,
                 },
             )?;
-            let route = tunnels.route(c.tunnel.as_ref());
+            let route = tunnels.route(c.tunnel.as_ref(), &secrets);
+            let tunnel = match &route {
+                Route::Tunnel { kind, tunnel, .. } => {
+                    let labels = TunnelLabels {
+                        capability: capability.to_string(),
+                        ikanos_namespace: name.clone(),
+                        ikanos_tunnel_type: kind.clone(),
+                    };
+                    let tm = TunnelMetrics::new(metrics.clone(), labels);
+                    let connector = client::tunnel_connector(
+                        &settings.client,
+                        settings.ca_bundles.get(&name),
+                        TunnelConnector::new(tunnel.clone(), tm.clone()),
+                    )
+                    .map_err(|source| OutboundError::Tls {
+                        namespace: name.clone(),
+                        source,
+                    })?;
+                    let client = std::sync::RwLock::new(client::tunnel_client(
+                        &settings.client,
+                        connector.clone(),
+                    ));
+                    Some(TunnelPath {
+                        connector,
+                        client,
+                        metrics: tm,
+                    })
+                }
+                _ => None,
+            };
+            watch_route(&metrics, capability, &name, &route);
             let operations = request::prepare(c);
             let url = &c.base_uri.value;
             let server_address = format!(
@@ -211,22 +279,16 @@ impl Outbound {
                 url.host_str().unwrap_or_default(),
                 url.port_or_known_default().unwrap_or(0)
             );
-            metrics
-                .consumes_ready
-                .get_or_create(&RouteLabels {
-                    capability: capability.to_string(),
-                    ikanos_namespace: name.clone(),
-                    ikanos_route: route.label(),
-                })
-                .set(route.is_ready() as i64);
             namespaces.insert(
                 name.clone(),
                 Namespace {
                     name,
                     server_address,
+                    base_uri: url.to_string(),
                     auth,
                     route,
                     client,
+                    tunnel,
                     operations,
                 },
             );
@@ -238,6 +300,7 @@ impl Outbound {
             metrics,
             request_timeout: settings.request_timeout,
             max_response_body: settings.max_response_body,
+            client_settings: settings.client.clone(),
         })
     }
 
@@ -248,16 +311,14 @@ impl Outbound {
             .values()
             .map(|ns| NamespaceStatus {
                 namespace: ns.name.clone(),
-                base_uri: ns
-                    .operations
-                    .values()
-                    .next()
-                    .map(|o| o.base_uri())
-                    .unwrap_or_default(),
+                base_uri: ns.base_uri.clone(),
                 route: ns.route.label(),
-                state: if ns.route.is_ready() { "ready" } else { "unavailable" },
-                ready: ns.route.is_ready(),
-                reason: ns.route.reason(),
+                state: match &ns.route {
+                    Route::Unavailable { .. } => "unavailable",
+                    route => route.state().name(),
+                },
+                ready: ns.route.state().is_ready(),
+                reason: ns.route.state().reason(),
             })
             .collect();
         out.sort_by(|a, b| a.namespace.cmp(&b.namespace));
@@ -291,21 +352,105 @@ impl Outbound {
         })?;
 
         // Fail closed: a route that is not ready is never dialed, and nothing else is.
-        if let Route::Unavailable { kind, reason } = &ns.route {
-            let err = CallError::TunnelUnavailable {
-                namespace: ns.name.clone(),
-                kind: kind.clone(),
-                reason: reason.clone(),
-            };
-            self.record(ns, op, Some(&err), None, Duration::ZERO);
-            return Err(err);
-        }
+        let via = match self.via(ns) {
+            Ok(v) => v,
+            Err(err) => {
+                self.record(ns, op, Some(&err), None, Duration::ZERO);
+                return Err(err);
+            }
+        };
 
         let started = Instant::now();
-        let result = self.exchange(ns, op, &call).await;
+        let result = self.exchange(ns, op, &call, via).await;
         let status = result.as_ref().ok().map(|r| r.status);
         self.record(ns, op, result.as_ref().err(), status, started.elapsed());
         result
+    }
+
+    /// Hand every tunnel its identity rendered from `secrets` (freshly re-read binds):
+    /// identity rotation without a restart. Returns one line per tunnel for the log.
+    pub async fn reload_identities(
+        &self,
+        consumes: &[Consumes],
+        secrets: &Secrets,
+    ) -> Vec<Result<String, String>> {
+        let mut out = Vec::new();
+        for c in consumes {
+            let (Some(spec), Some(ns)) = (&c.tunnel, self.namespaces.get(&c.namespace.value))
+            else {
+                continue;
+            };
+            let (Route::Tunnel { tunnel, .. }, Some(path)) = (&ns.route, &ns.tunnel) else {
+                continue;
+            };
+            let identity = match &spec.identity {
+                None => None,
+                Some(t) => match secrets.render(t, &|_| None) {
+                    Ok(s) => Some(s),
+                    Err(e) => {
+                        out.push(Err(format!("consumes '{}': tunnel.identity: {e}", ns.name)));
+                        continue;
+                    }
+                },
+            };
+            let outcome = tunnel.reload(identity).await;
+            if outcome.is_ok() {
+                // Idle connections of the old session are not reused.
+                let fresh = client::tunnel_client(&self.client_settings, path.connector.clone());
+                *path.client.write().unwrap_or_else(|p| p.into_inner()) = fresh;
+            }
+            out.push(
+                outcome
+                    .map(|()| format!("consumes '{}': tunnel took the new identity", ns.name))
+                    .map_err(|e| format!("consumes '{}': {e}", ns.name)),
+            );
+        }
+        out
+    }
+
+    /// The client for the next call on `ns`, or why there is none.
+    fn via<'a>(&self, ns: &'a Namespace) -> Result<Via<'a>, CallError> {
+        let unavailable = |kind: &str, reason: String| CallError::TunnelUnavailable {
+            namespace: ns.name.clone(),
+            kind: kind.to_string(),
+            reason,
+        };
+        match &ns.route {
+            Route::Direct => Ok(Via::Direct(&ns.client)),
+            Route::Unavailable { kind, reason } => Err(unavailable(kind, reason.clone())),
+            Route::Tunnel {
+                kind,
+                tunnel,
+                fallback,
+            } => {
+                let state = tunnel.state().borrow().clone();
+                match (&ns.tunnel, state.reason()) {
+                    (Some(path), None) => {
+                        let client = path
+                            .client
+                            .read()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .clone();
+                        Ok(Via::Tunnel(Box::new(client)))
+                    }
+                    (Some(path), Some(reason)) if *fallback == Fallback::Direct => {
+                        path.metrics.fallback_direct.inc();
+                        tracing::warn!(
+                            capability = %self.capability,
+                            namespace = %ns.name,
+                            tunnel = %kind,
+                            reason = %reason,
+                            "tunnel down: sending this call directly (fallback: direct)"
+                        );
+                        Ok(Via::Direct(&ns.client))
+                    }
+                    (_, reason) => Err(unavailable(
+                        kind,
+                        reason.unwrap_or_else(|| "the tunnel is not ready".into()),
+                    )),
+                }
+            }
+        }
     }
 
     async fn exchange(
@@ -313,6 +458,7 @@ impl Outbound {
         ns: &Namespace,
         op: &PreparedOperation,
         call: &OutboundCall<'_>,
+        via: Via<'_>,
     ) -> Result<OutboundResponse, CallError> {
         let transport = |detail: String| CallError::Transport {
             namespace: ns.name.clone(),
@@ -332,21 +478,18 @@ impl Outbound {
                 operation: op.name().to_string(),
                 detail,
             })?;
-        let span = tracing::info_span!("consumed_call", capability = %self.capability, namespace = %ns.name, operation = %op.name(), method = %op.method(), request_id = call.request_id);
+        let span = tracing::info_span!("consumed_call", capability = %self.capability, namespace = %ns.name, operation = %op.name(), method = %op.method(), route = %ns.route.label(), request_id = call.request_id);
+        let mut built = built;
+        crate::telemetry::propagation::inject(&span, &mut built.headers);
         let exchange = async {
-            let mut response = ns
-                .client
-                .request(built.to_request())
+            let mut response = via
+                .send(built.to_request())
                 .await
-                .map_err(|e| transport(error_chain(&e)))?;
+                .map_err(|e| send_error(ns, op, &e))?;
             if let Some(challenge) = ns.auth.digest_challenge(&response) {
                 // Digest needs the server's nonce: answer the challenge once.
                 let retry = built.with_digest(&ns.auth, &challenge).map_err(transport)?;
-                response = ns
-                    .client
-                    .request(retry)
-                    .await
-                    .map_err(|e| transport(error_chain(&e)))?;
+                response = via.send(retry).await.map_err(|e| send_error(ns, op, &e))?;
             }
             let (parts, body) = response.into_parts();
             let body = Limited::new(body, self.max_response_body)
@@ -427,6 +570,33 @@ fn list(names: &[&str]) -> String {
     }
 }
 
+/// A failed exchange: a dial refused because the tunnel went down in between is
+/// `tunnel-unavailable`, like a call made while it was down; anything else is transport.
+fn send_error(
+    ns: &Namespace,
+    op: &PreparedOperation,
+    e: &hyper_util::client::legacy::Error,
+) -> CallError {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(s) = source {
+        if let Some(d) = s.downcast_ref::<DialError>() {
+            if d.kind == "not_ready" {
+                return CallError::TunnelUnavailable {
+                    namespace: ns.name.clone(),
+                    kind: ns.route.label().trim_start_matches("tunnel:").to_string(),
+                    reason: d.message.clone(),
+                };
+            }
+        }
+        source = s.source();
+    }
+    CallError::Transport {
+        namespace: ns.name.clone(),
+        operation: op.name().to_string(),
+        detail: error_chain(e),
+    }
+}
+
 /// hyper-util's errors say little at the top level; the cause chain says what happened.
 fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
     let mut out = e.to_string();
@@ -440,4 +610,53 @@ fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
         source = s.source();
     }
     out
+}
+
+/// Keep `ikanos_consumes_ready` and `ikanos_tunnel_state` equal to the route's state,
+/// updating them on every change, so a dropped tunnel never leaves a stale 1.
+fn watch_route(metrics: &Arc<Metrics>, capability: &str, namespace: &str, route: &Route) {
+    let ready = metrics.consumes_ready.get_or_create_owned(&RouteLabels {
+        capability: capability.to_string(),
+        ikanos_namespace: namespace.to_string(),
+        ikanos_route: route.label(),
+    });
+    let Route::Tunnel { kind, tunnel, .. } = route else {
+        ready.set(matches!(route, Route::Direct) as i64);
+        return;
+    };
+    let labels = TunnelLabels {
+        capability: capability.to_string(),
+        ikanos_namespace: namespace.to_string(),
+        ikanos_tunnel_type: kind.clone(),
+    };
+    let states: Vec<_> = ["connecting", "ready", "degraded", "closed"]
+        .into_iter()
+        .map(|state| {
+            (
+                state,
+                metrics
+                    .tunnel_state
+                    .get_or_create_owned(&TunnelStateLabels {
+                        tunnel: labels.clone(),
+                        state,
+                    }),
+            )
+        })
+        .collect();
+    let publish = move |s: &TunnelState| {
+        ready.set(s.is_ready() as i64);
+        for (name, gauge) in &states {
+            gauge.set((*name == s.name()) as i64);
+        }
+    };
+    let mut rx = tunnel.state();
+    publish(&rx.borrow_and_update());
+    let (capability, namespace) = (capability.to_string(), namespace.to_string());
+    tokio::spawn(async move {
+        while rx.changed().await.is_ok() {
+            let state = rx.borrow_and_update().clone();
+            tracing::info!(capability = %capability, namespace = %namespace, state = state.name(), reason = state.reason().unwrap_or_default(), "tunnel state changed");
+            publish(&state);
+        }
+    });
 }

@@ -147,10 +147,6 @@ impl PreparedOperation {
         &self.method
     }
 
-    pub fn base_uri(&self) -> String {
-        self.base.to_string()
-    }
-
     /// Build the request for one call. Errors are messages for `invalid-input`.
     pub fn build(
         &self,

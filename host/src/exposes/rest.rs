@@ -202,6 +202,7 @@ impl RestAdapter {
         let request_id = crate::request_id::from_header(req.headers().get("x-request-id"));
         let method = req.method().clone();
         let span = tracing::info_span!("request", capability = %self.capability.name, adapter = "rest", namespace = %self.namespace, %method, path = %req.uri().path(), request_id = %request_id);
+        crate::telemetry::propagation::continue_from(&span, req.headers());
         let (operation, mut response) = self.route(req, &request_id).instrument(span.clone()).await;
         if let Ok(v) = HeaderValue::from_str(&request_id) {
             response.headers_mut().insert("x-request-id", v);

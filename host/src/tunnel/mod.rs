@@ -1,17 +1,150 @@
-//! Tunnel routing: which way a consumed namespace's calls go.
+//! Tunnels: how a consumed namespace reaches an API on a private network.
 //!
-//! Owns: the registry of tunnel providers compiled into this binary and the route
-//! each consumes entry gets. Must not touch: request contents or credentials.
-//! No `tunnel:` block → direct. A tunnel type with no provider in this build → the
-//! route is unavailable: the capability still starts, readiness names the reason,
-//! and every call fails at once without dialing anything (fail closed).
+//! Owns: the `Tunnel` contract every overlay implements (one small async trait: dial
+//! `host:port` on the far side and report a state), the registry of providers compiled
+//! into this binary (one cargo feature each), sharing one running tunnel among every
+//! consumes entry that names the same (type, identity, endpoint), and the route each
+//! namespace gets. Must not touch: request contents or the credentials added to them.
+//!
+//! Rules the rest of the host relies on:
+//! - No `tunnel:` block → direct.
+//! - A type with no provider in this build → unavailable, with the reason
+//!   `No Tunnel provider for type 'X'`; calls fail at once and nothing is dialed.
+//! - A tunnel that is not ready → calls fail at once (`fallback: fail`, the default)
+//!   or go direct with a warning and a count (`fallback: direct`).
+//! - Start-up never waits for a tunnel: providers connect in the background.
 
-use ikanos_spec::model::Tunnel;
+mod connector;
+#[cfg(feature = "test-tunnel")]
+pub mod relay;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, Mutex};
+
+use ikanos_spec::binds::{Secret, Secrets};
+use ikanos_spec::model::{Fallback, Tunnel as TunnelSpec};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::watch;
+
+pub use connector::{TunnelConnector, TunnelMetrics};
+
+/// A byte stream to the far side of a tunnel.
+pub trait TunnelIo: AsyncRead + AsyncWrite + Send + Unpin + 'static {}
+impl<T: AsyncRead + AsyncWrite + Send + Unpin + 'static> TunnelIo for T {}
+pub type TunnelStream = Box<dyn TunnelIo>;
+
+/// Where a tunnel stands. `Degraded` carries a reason a person can act on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TunnelState {
+    Connecting,
+    Ready,
+    Degraded(String),
+    Closed,
+}
+
+impl TunnelState {
+    pub fn is_ready(&self) -> bool {
+        matches!(self, TunnelState::Ready)
+    }
+
+    /// `connecting`, `ready`, `degraded`, `closed`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            TunnelState::Connecting => "connecting",
+            TunnelState::Ready => "ready",
+            TunnelState::Degraded(_) => "degraded",
+            TunnelState::Closed => "closed",
+        }
+    }
+
+    pub fn reason(&self) -> Option<String> {
+        match self {
+            TunnelState::Ready => None,
+            TunnelState::Connecting => Some("the tunnel is connecting".into()),
+            TunnelState::Degraded(r) => Some(r.clone()),
+            TunnelState::Closed => Some("the tunnel is closed".into()),
+        }
+    }
+}
+
+/// Why a dial through a tunnel failed. `kind` is the metrics label.
+#[derive(Debug, Clone)]
+pub struct DialError {
+    pub kind: &'static str,
+    pub message: String,
+}
+
+impl DialError {
+    pub fn new(kind: &'static str, message: impl Into<String>) -> Self {
+        DialError {
+            kind,
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for DialError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for DialError {}
+
+/// One running tunnel: an overlay session through which streams are dialed.
+#[async_trait::async_trait]
+pub trait Tunnel: Send + Sync + 'static {
+    /// Open a stream to `host:port` on the far side. The hostname goes to the overlay
+    /// as written in the baseUri: it is never resolved by this host's DNS.
+    async fn dial(&self, host: &str, port: u16) -> Result<TunnelStream, DialError>;
+
+    /// The current state, and changes to it.
+    fn state(&self) -> watch::Receiver<TunnelState>;
+
+    /// Take a new identity without a restart: new sessions use it, streams already
+    /// open finish on the old one.
+    async fn reload(&self, identity: Option<Secret>) -> Result<(), String>;
+
+    /// Close the session; the state becomes `Closed`.
+    async fn stop(&self);
+}
+
+/// What a provider gets to start one tunnel.
+pub struct TunnelConfig {
+    pub service: Option<String>,
+    /// The rendered `tunnel.identity` (a bind value: never logged).
+    pub identity: Option<Secret>,
+    /// Provider-specific keys of the `tunnel:` block.
+    pub extra: serde_json::Map<String, serde_json::Value>,
+}
+
+/// A kind of overlay compiled into this binary.
+pub trait TunnelProvider: Send + Sync + 'static {
+    /// The `tunnel.type` it serves.
+    fn kind(&self) -> &'static str;
+
+    /// Problems with the provider-specific part of a `tunnel:` block (for `validate`).
+    fn check(&self, spec: &TunnelSpec) -> Vec<String>;
+
+    /// What identifies the far end (relay, controller…): tunnels with the same type,
+    /// identity and endpoint are shared.
+    fn endpoint(&self, config: &TunnelConfig) -> String;
+
+    /// Start a tunnel. Returns at once; connecting happens in the background.
+    fn start(&self, config: TunnelConfig) -> Result<Arc<dyn Tunnel>, String>;
+}
 
 /// The route of one consumed namespace.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub enum Route {
     Direct,
+    /// Through a running tunnel.
+    Tunnel {
+        kind: String,
+        tunnel: Arc<dyn Tunnel>,
+        fallback: Fallback,
+    },
     /// Calls fail at once with `tunnel-unavailable`; nothing is dialed.
     Unavailable {
         kind: String,
@@ -19,43 +152,77 @@ pub enum Route {
     },
 }
 
+impl fmt::Debug for Route {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.label())
+    }
+}
+
 impl Route {
     /// `direct` or `tunnel:<type>`, for metrics and status.
     pub fn label(&self) -> String {
         match self {
             Route::Direct => "direct".to_string(),
-            Route::Unavailable { kind, .. } => format!("tunnel:{kind}"),
+            Route::Tunnel { kind, .. } | Route::Unavailable { kind, .. } => {
+                format!("tunnel:{kind}")
+            }
         }
     }
 
-    pub fn is_ready(&self) -> bool {
-        matches!(self, Route::Direct)
-    }
-
-    pub fn reason(&self) -> Option<String> {
+    /// The tunnel's current state (`Ready` for direct routes).
+    pub fn state(&self) -> TunnelState {
         match self {
-            Route::Direct => None,
-            Route::Unavailable { reason, .. } => Some(reason.clone()),
+            Route::Direct => TunnelState::Ready,
+            Route::Tunnel { tunnel, .. } => tunnel.state().borrow().clone(),
+            Route::Unavailable { reason, .. } => TunnelState::Degraded(reason.clone()),
         }
     }
 }
 
-/// The tunnel providers compiled into this binary, by `tunnel.type`.
-#[derive(Debug, Default)]
+/// (type, SHA-256 of the identity, endpoint): what makes two tunnels the same.
+type TunnelKey = (String, String, String);
+
+/// The providers of this build and the tunnels running in this process.
 pub struct TunnelRegistry {
-    providers: Vec<&'static str>,
+    providers: Vec<Box<dyn TunnelProvider>>,
+    running: Mutex<HashMap<TunnelKey, Arc<dyn Tunnel>>>,
+}
+
+impl Default for TunnelRegistry {
+    fn default() -> Self {
+        Self::builtin()
+    }
 }
 
 impl TunnelRegistry {
-    /// The providers of this build (none yet: each overlay lands in its own module).
+    /// Every provider compiled into this binary.
     pub fn builtin() -> Self {
+        let providers: Vec<Box<dyn TunnelProvider>> = vec![
+            #[cfg(feature = "test-tunnel")]
+            Box::new(relay::RelayProvider),
+        ];
         TunnelRegistry {
-            providers: Vec::new(),
+            providers,
+            running: Mutex::new(HashMap::new()),
         }
     }
 
+    fn provider(&self, kind: &str) -> Option<&dyn TunnelProvider> {
+        self.providers
+            .iter()
+            .find(|p| p.kind() == kind)
+            .map(|p| p.as_ref())
+    }
+
     pub fn has_provider(&self, kind: &str) -> bool {
-        self.providers.contains(&kind)
+        self.provider(kind).is_some()
+    }
+
+    /// Provider-specific problems of a `tunnel:` block (empty when there is no provider).
+    pub fn check(&self, spec: &TunnelSpec) -> Vec<String> {
+        self.provider(&spec.kind.value)
+            .map(|p| p.check(spec))
+            .unwrap_or_default()
     }
 
     /// The message used in `validate`, `/health/ready` and call errors alike.
@@ -63,17 +230,81 @@ impl TunnelRegistry {
         format!("No Tunnel provider for type '{kind}'")
     }
 
-    pub fn route(&self, tunnel: Option<&Tunnel>) -> Route {
-        match tunnel {
-            None => Route::Direct,
-            Some(t) if !self.has_provider(&t.kind.value) => Route::Unavailable {
-                kind: t.kind.value.clone(),
-                reason: Self::missing_provider_message(&t.kind.value),
+    /// The route of a consumes entry, starting (or sharing) its tunnel.
+    pub fn route(&self, spec: Option<&TunnelSpec>, secrets: &Secrets) -> Route {
+        let Some(spec) = spec else {
+            return Route::Direct;
+        };
+        let kind = spec.kind.value.clone();
+        let Some(provider) = self.provider(&kind) else {
+            return Route::Unavailable {
+                reason: Self::missing_provider_message(&kind),
+                kind,
+            };
+        };
+        let identity = match &spec.identity {
+            None => None,
+            Some(t) => match secrets.render(t, &|_| None) {
+                Ok(s) => Some(s),
+                Err(e) => {
+                    return Route::Unavailable {
+                        kind,
+                        reason: format!("tunnel.identity: {e}"),
+                    };
+                }
             },
-            Some(t) => Route::Unavailable {
-                kind: t.kind.value.clone(),
-                reason: format!("the '{}' provider is not started", t.kind.value),
-            },
+        };
+        let config = TunnelConfig {
+            service: spec.service.as_ref().map(|s| s.value.clone()),
+            identity,
+            extra: spec
+                .extra
+                .iter()
+                .map(|(k, v)| (k.value.clone(), v.clone()))
+                .collect(),
+        };
+        let key = (
+            kind.clone(),
+            identity_key(config.identity.as_ref()),
+            provider.endpoint(&config),
+        );
+        let mut running = self.running.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(t) = running.get(&key) {
+            return Route::Tunnel {
+                kind,
+                tunnel: t.clone(),
+                fallback: spec.fallback,
+            };
         }
+        match provider.start(config) {
+            Ok(t) => {
+                running.insert(key, t.clone());
+                Route::Tunnel {
+                    kind,
+                    tunnel: t,
+                    fallback: spec.fallback,
+                }
+            }
+            Err(reason) => Route::Unavailable { kind, reason },
+        }
+    }
+
+    /// Tunnels running in this process (for rotation and shutdown).
+    pub fn running(&self) -> Vec<Arc<dyn Tunnel>> {
+        self.running
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .cloned()
+            .collect()
+    }
+}
+
+/// Tunnels are shared by identity without keeping the identity itself as a map key.
+fn identity_key(identity: Option<&Secret>) -> String {
+    use sha2::Digest;
+    match identity {
+        None => String::new(),
+        Some(s) => hex::encode(sha2::Sha256::digest(s.expose().as_bytes())),
     }
 }

@@ -5,7 +5,10 @@
 
 #![allow(dead_code)]
 
+pub mod collector;
 pub mod fixtures;
+#[cfg(feature = "test-tunnel")]
+pub mod relay;
 pub mod upstream;
 
 use std::io::{BufRead, BufReader};

@@ -32,7 +32,7 @@ impl Decoder<'_> {
         }
         let namespace = self.req_string(n, "namespace", field);
         self.kebab(&namespace, "namespace", &format!("{field}.namespace"));
-        let base_uri = self.base_uri(n, field);
+        let (base_uri, base_uri_raw) = self.base_uri(n, field);
         let description = self.opt_string(n, "description", field).map(|s| s.value);
         let mut refs = Vec::new();
         let ns_scope = Scope::Consumed {
@@ -62,6 +62,7 @@ impl Decoder<'_> {
         let model = Consumes {
             namespace,
             base_uri,
+            base_uri_raw,
             description,
             input_parameters,
             authentication,
@@ -77,7 +78,8 @@ impl Decoder<'_> {
         })
     }
 
-    fn base_uri(&mut self, n: &Node, field: &str) -> Spanned<url::Url> {
+    /// The parsed URL (a placeholder after an error) and the text as written.
+    fn base_uri(&mut self, n: &Node, field: &str) -> (Spanned<url::Url>, Spanned<String>) {
         let placeholder = || url::Url::parse("http://invalid.invalid/").expect("constant URL");
         let raw = self.req_string(n, "baseUri", field);
         let pos = raw.pos;
@@ -118,11 +120,12 @@ impl Decoder<'_> {
                 Ok(u) => Some(u),
             }
         };
-        Spanned {
+        let url = Spanned {
             value: url.unwrap_or_else(placeholder),
             pos,
             file: self.file.to_path_buf(),
-        }
+        };
+        (url, raw)
     }
 
     fn consumed_params(
@@ -559,6 +562,7 @@ impl Decoder<'_> {
                 scope: Scope::TunnelIdentity,
             });
         }
+        let fallback_pos = n.get("fallback").map(|f| f.pos);
         let fallback = match n.get("fallback") {
             None => Fallback::Fail,
             Some(f) => self
@@ -589,6 +593,7 @@ impl Decoder<'_> {
             service,
             identity,
             fallback,
+            fallback_pos,
             extra,
             pos: n.pos,
         })

@@ -1,0 +1,275 @@
+//! `tunnel.type: test-relay` — a tunnel provider for tests only (cargo feature
+//! `test-tunnel`).
+//!
+//! Owns: a deliberately small overlay protocol spoken to a loopback relay that the
+//! tests run in place of a private network's connector. It exercises everything the
+//! host does with a real overlay — background connection, keepalives, readiness,
+//! reconnect with jittered backoff, dialing `host:port` by name, identity rotation —
+//! while the tests decide when the relay is up, down or refusing.
+//! Must not touch: anything outside the tunnel contract.
+//!
+//! Protocol (one line each, `\n`-terminated):
+//! - control connection: `HELLO <identity>` → `OK` | `DENY <reason>`; then `PING` →
+//!   `PONG` every 100 ms. No `PONG` within 1 s, or EOF, ends the session.
+//! - each dial, on a new connection: `DIAL <identity> <service> <host>:<port>` → `OK`
+//!   followed by the raw stream, or `ERR <reason>`.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use ikanos_spec::binds::Secret;
+use ikanos_spec::model::Tunnel as TunnelSpec;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+use tokio::sync::{watch, Notify};
+
+use super::{DialError, Tunnel, TunnelConfig, TunnelProvider, TunnelState, TunnelStream};
+
+const KEEPALIVE: Duration = Duration::from_millis(100);
+const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(1);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+const DIAL_TIMEOUT: Duration = Duration::from_secs(5);
+const BACKOFF_MIN: Duration = Duration::from_millis(100);
+const BACKOFF_MAX: Duration = Duration::from_secs(2);
+
+pub struct RelayProvider;
+
+fn relay_addr(extra: &serde_json::Map<String, serde_json::Value>) -> Result<String, String> {
+    let relay = extra
+        .get("relay")
+        .and_then(|v| v.as_str())
+        .ok_or("tunnel.relay (HOST:PORT of the test relay) is required")?;
+    relay
+        .parse::<std::net::SocketAddr>()
+        .map_err(|_| format!("tunnel.relay '{relay}' is not an IP:PORT address"))?;
+    Ok(relay.to_string())
+}
+
+impl TunnelProvider for RelayProvider {
+    fn kind(&self) -> &'static str {
+        "test-relay"
+    }
+
+    fn check(&self, spec: &TunnelSpec) -> Vec<String> {
+        let extra = spec
+            .extra
+            .iter()
+            .map(|(k, v)| (k.value.clone(), v.clone()))
+            .collect();
+        relay_addr(&extra).err().into_iter().collect()
+    }
+
+    fn endpoint(&self, config: &TunnelConfig) -> String {
+        relay_addr(&config.extra).unwrap_or_default()
+    }
+
+    fn start(&self, config: TunnelConfig) -> Result<Arc<dyn Tunnel>, String> {
+        let relay = relay_addr(&config.extra)?;
+        let tunnel = Arc::new(RelayTunnel {
+            relay,
+            service: config.service.unwrap_or_default(),
+            identity: Mutex::new(
+                config
+                    .identity
+                    .map(|s| s.expose().to_string())
+                    .unwrap_or_default(),
+            ),
+            state: watch::channel(TunnelState::Connecting).0,
+            restart: Notify::new(),
+            stopped: watch::channel(false).0,
+        });
+        tokio::spawn(tunnel.clone().supervise());
+        Ok(tunnel)
+    }
+}
+
+struct RelayTunnel {
+    relay: String,
+    service: String,
+    identity: Mutex<String>,
+    state: watch::Sender<TunnelState>,
+    /// Ends the current session (identity reload).
+    restart: Notify,
+    stopped: watch::Sender<bool>,
+}
+
+impl RelayTunnel {
+    fn identity(&self) -> String {
+        self.identity
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    fn set(&self, state: TunnelState) {
+        self.state.send_if_modified(|s| {
+            let changed = *s != state;
+            *s = state;
+            changed
+        });
+    }
+
+    async fn supervise(self: Arc<Self>) {
+        let mut backoff = BACKOFF_MIN;
+        let mut stopped = self.stopped.subscribe();
+        loop {
+            if *stopped.borrow() {
+                self.set(TunnelState::Closed);
+                return;
+            }
+            let (was_ready, reason) = tokio::select! {
+                r = self.session() => r,
+                _ = stopped.changed() => continue,
+            };
+            tracing::warn!(tunnel = "test-relay", relay = %self.relay, reason = %reason, "tunnel session ended");
+            self.set(TunnelState::Degraded(reason));
+            if was_ready {
+                backoff = BACKOFF_MIN;
+            }
+            tokio::time::sleep(jitter(backoff)).await;
+            backoff = (backoff * 2).min(BACKOFF_MAX);
+        }
+    }
+
+    /// One control session; returns whether it reached Ready, and why it ended.
+    async fn session(&self) -> (bool, String) {
+        let stream =
+            match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(&self.relay)).await {
+                Ok(Ok(s)) => s,
+                Ok(Err(e)) => return (false, format!("relay {} unreachable: {e}", self.relay)),
+                Err(_) => {
+                    return (
+                        false,
+                        format!(
+                            "relay {} did not accept within {CONNECT_TIMEOUT:?}",
+                            self.relay
+                        ),
+                    )
+                }
+            };
+        let (read, mut write) = stream.into_split();
+        let mut lines = BufReader::new(read).lines();
+        if let Err(e) = write
+            .write_all(format!("HELLO {}\n", self.identity()).as_bytes())
+            .await
+        {
+            return (false, format!("relay {}: {e}", self.relay));
+        }
+        match tokio::time::timeout(KEEPALIVE_TIMEOUT, lines.next_line()).await {
+            Ok(Ok(Some(l))) if l == "OK" => {}
+            Ok(Ok(Some(l))) => {
+                return (
+                    false,
+                    format!(
+                        "relay {} refused the session: {}",
+                        self.relay,
+                        l.trim_start_matches("DENY ").trim()
+                    ),
+                )
+            }
+            _ => return (false, format!("relay {} did not answer HELLO", self.relay)),
+        }
+        self.set(TunnelState::Ready);
+        let mut tick = tokio::time::interval(KEEPALIVE);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {
+                    if write.write_all(b"PING\n").await.is_err() {
+                        return (true, format!("relay {} connection lost", self.relay));
+                    }
+                    match tokio::time::timeout(KEEPALIVE_TIMEOUT, lines.next_line()).await {
+                        Ok(Ok(Some(l))) if l == "PONG" => {}
+                        Ok(Ok(Some(l))) => return (true, format!("relay {} sent '{l}' instead of PONG", self.relay)),
+                        Ok(Ok(None)) | Ok(Err(_)) => return (true, format!("relay {} connection lost", self.relay)),
+                        Err(_) => return (true, format!("relay {} stopped answering keepalives", self.relay)),
+                    }
+                }
+                _ = self.restart.notified() => return (true, "reconnecting with a new identity".to_string()),
+            }
+        }
+    }
+}
+
+fn jitter(d: Duration) -> Duration {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|t| t.subsec_nanos())
+        .unwrap_or(0);
+    // 50–150 % of the nominal backoff, so reconnecting hosts do not move in lockstep.
+    d.mul_f64(0.5 + f64::from(nanos % 1000) / 1000.0)
+}
+
+#[async_trait::async_trait]
+impl Tunnel for RelayTunnel {
+    async fn dial(&self, host: &str, port: u16) -> Result<TunnelStream, DialError> {
+        if let Some(reason) = self.state.borrow().reason() {
+            return Err(DialError::new("not_ready", reason));
+        }
+        let attempt = async {
+            let mut stream = TcpStream::connect(&self.relay)
+                .await
+                .map_err(|e| DialError::new("io", format!("relay {}: {e}", self.relay)))?;
+            stream.set_nodelay(true).ok();
+            let line = format!("DIAL {} {} {host}:{port}\n", self.identity(), self.service);
+            stream
+                .write_all(line.as_bytes())
+                .await
+                .map_err(|e| DialError::new("io", e.to_string()))?;
+            // Read the answer byte by byte so no stream data is consumed with it.
+            let mut answer = Vec::new();
+            let mut byte = [0u8; 1];
+            loop {
+                use tokio::io::AsyncReadExt;
+                let n = stream
+                    .read(&mut byte)
+                    .await
+                    .map_err(|e| DialError::new("io", e.to_string()))?;
+                if n == 0 {
+                    return Err(DialError::new("io", "the relay closed the dial"));
+                }
+                if byte[0] == b'\n' {
+                    break;
+                }
+                answer.push(byte[0]);
+                if answer.len() > 1024 {
+                    return Err(DialError::new("protocol", "the relay's answer is too long"));
+                }
+            }
+            let answer = String::from_utf8_lossy(&answer).to_string();
+            if answer == "OK" {
+                Ok(Box::new(stream) as TunnelStream)
+            } else {
+                Err(DialError::new(
+                    "refused",
+                    format!(
+                        "the relay refused {host}:{port}: {}",
+                        answer.trim_start_matches("ERR ").trim()
+                    ),
+                ))
+            }
+        };
+        tokio::time::timeout(DIAL_TIMEOUT, attempt)
+            .await
+            .unwrap_or_else(|_| {
+                Err(DialError::new(
+                    "timeout",
+                    format!("no answer from the relay within {DIAL_TIMEOUT:?}"),
+                ))
+            })
+    }
+
+    fn state(&self) -> watch::Receiver<TunnelState> {
+        self.state.subscribe()
+    }
+
+    async fn reload(&self, identity: Option<Secret>) -> Result<(), String> {
+        *self.identity.lock().unwrap_or_else(|p| p.into_inner()) =
+            identity.map(|s| s.expose().to_string()).unwrap_or_default();
+        self.restart.notify_one();
+        Ok(())
+    }
+
+    async fn stop(&self) {
+        let _ = self.stopped.send(true);
+    }
+}

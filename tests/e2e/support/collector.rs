@@ -1,0 +1,98 @@
+//! A loopback OTLP/HTTP collector for the tests: accepts `POST /v1/traces` with
+//! `application/json` bodies (OTLP's JSON encoding) and keeps every span it receives.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+
+#[derive(Debug, Clone)]
+pub struct Span {
+    pub name: String,
+    pub trace_id: String,
+    pub span_id: String,
+    pub parent_span_id: String,
+}
+
+pub struct Collector {
+    pub addr: SocketAddr,
+    spans: Arc<Mutex<Vec<Span>>>,
+}
+
+impl Collector {
+    pub fn start() -> Collector {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let spans = Arc::new(Mutex::new(Vec::new()));
+        let store = spans.clone();
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+                loop {
+                    let Ok((stream, _)) = listener.accept().await else {
+                        continue;
+                    };
+                    let store = store.clone();
+                    tokio::spawn(async move {
+                        let svc = service_fn(move |req: http::Request<hyper::body::Incoming>| {
+                            let store = store.clone();
+                            async move {
+                                let body = req
+                                    .into_body()
+                                    .collect()
+                                    .await
+                                    .map(|b| b.to_bytes())
+                                    .unwrap_or_default();
+                                if let Ok(v) = serde_json::from_slice::<serde_json::Value>(&body) {
+                                    store.lock().unwrap().extend(spans_of(&v));
+                                }
+                                Ok::<_, Infallible>(http::Response::new(Full::new(
+                                    Bytes::from_static(b"{}"),
+                                )))
+                            }
+                        });
+                        let _ = hyper::server::conn::http1::Builder::new()
+                            .serve_connection(TokioIo::new(stream), svc)
+                            .await;
+                    });
+                }
+            });
+        });
+        Collector { addr, spans }
+    }
+
+    pub fn endpoint(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn spans(&self) -> Vec<Span> {
+        self.spans.lock().unwrap().clone()
+    }
+}
+
+fn spans_of(v: &serde_json::Value) -> Vec<Span> {
+    let s = |x: &serde_json::Value| x.as_str().unwrap_or_default().to_lowercase();
+    let mut out = Vec::new();
+    for rs in v["resourceSpans"].as_array().into_iter().flatten() {
+        for ss in rs["scopeSpans"].as_array().into_iter().flatten() {
+            for sp in ss["spans"].as_array().into_iter().flatten() {
+                out.push(Span {
+                    name: s(&sp["name"]),
+                    trace_id: s(&sp["traceId"]),
+                    span_id: s(&sp["spanId"]),
+                    parent_span_id: s(&sp["parentSpanId"]),
+                });
+            }
+        }
+    }
+    out
+}
