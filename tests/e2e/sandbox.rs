@@ -215,6 +215,27 @@ fn calls_place_parameters_and_authentication_as_declared() {
         "only the upstream's echo may carry it"
     );
 
+    // Without a trace exporter the caller's trace still reaches the upstream.
+    let trace = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let r = to_echo(
+        &rig.base,
+        "/call?ns=crm&op=list-customers",
+        &[("traceparent", &format!("00-{trace}-00f067aa0ba902b7-01"))],
+        "",
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let tp = rig
+        .upstream
+        .requests()
+        .last()
+        .unwrap()
+        .header("traceparent")
+        .map(str::to_string);
+    let tp = tp.expect("traceparent reaches the upstream");
+    let parts: Vec<&str> = tp.split('-').collect();
+    assert_eq!((parts[0], parts[1], parts[3]), ("00", trace, "01"), "{tp}");
+    assert_ne!(parts[2], "00f067aa0ba902b7", "a fresh parent id: {tp}");
+
     // An upstream error status is a response, not a call error.
     let v = call(&rig.base, "ns=crm&op=get-customer&p_id=99", "");
     assert_eq!(v["status"], 404, "{v}");

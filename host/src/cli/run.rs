@@ -118,12 +118,13 @@ async fn serve(args: RunArgs) -> Result<(), String> {
     } else {
         args.cache_dir.clone().or_else(ComponentCache::default_dir)
     });
-    let tunnels = TunnelRegistry::builtin();
+    let tunnels = Arc::new(TunnelRegistry::builtin());
 
     let file = args.file.clone();
     let loaded = {
         let wasm = wasm.clone();
         let metrics = metrics.clone();
+        let tunnels = tunnels.clone();
         // Compiling is CPU-bound: keep it off the async workers.
         tokio::task::spawn_blocking(move || {
             let mut bar = None;
@@ -235,6 +236,10 @@ async fn serve(args: RunArgs) -> Result<(), String> {
         let _ = t.await;
     }
     metrics.capability_active.get_or_create(&labels).set(0);
+    // Close overlay sessions only after in-flight requests have drained.
+    for tunnel in tunnels.running() {
+        tunnel.stop().await;
+    }
     control_shutdown.trigger();
     let _ = control.await;
     tracing::info!("stopped");

@@ -97,6 +97,8 @@ pub struct OutboundCall<'a> {
     pub params: &'a [(String, String)],
     pub body: Option<Vec<u8>>,
     pub request_id: &'a str,
+    /// The inbound request's W3C `traceparent`, carried to the upstream.
+    pub traceparent: Option<&'a str>,
 }
 
 pub struct OutboundResponse {
@@ -480,7 +482,7 @@ impl Outbound {
             })?;
         let span = tracing::info_span!("consumed_call", capability = %self.capability, namespace = %ns.name, operation = %op.name(), method = %op.method(), route = %ns.route.label(), request_id = call.request_id);
         let mut built = built;
-        crate::telemetry::propagation::inject(&span, &mut built.headers);
+        crate::telemetry::propagation::inject(&span, call.traceparent, &mut built.headers);
         let exchange = async {
             let mut response = via
                 .send(built.to_request())

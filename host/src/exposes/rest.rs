@@ -363,7 +363,11 @@ impl RestAdapter {
                 Some(body.to_vec())
             },
         };
-        match sandbox.invoke(request_id, request).await {
+        let traceparent = crate::telemetry::propagation::inbound(&parts.headers);
+        match sandbox
+            .invoke(request_id, traceparent.as_deref(), request)
+            .await
+        {
             Ok(resp) => {
                 let status = StatusCode::from_u16(resp.status)
                     .ok()

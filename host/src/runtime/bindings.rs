@@ -38,6 +38,7 @@ impl wit_consumes::Host for GuestState {
             params: &request.params,
             body: request.body,
             request_id: &self.request_id,
+            traceparent: self.traceparent.as_deref(),
         };
         match self.outbound.call(call).await {
             Ok(resp) => Ok(wit_consumes::OutboundResponse {

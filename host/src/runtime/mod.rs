@@ -227,6 +227,7 @@ pub struct GuestState {
     pub(crate) outbound: Arc<Outbound>,
     pub(crate) capability: Arc<str>,
     pub(crate) request_id: Arc<str>,
+    pub(crate) traceparent: Option<Arc<str>>,
     pub(crate) limits: Arc<Limits>,
     pub(crate) calls_made: u32,
     cpu_ticks: u64,
@@ -370,10 +371,12 @@ impl Sandbox {
         self.active.load(Ordering::Relaxed)
     }
 
-    /// Run one request in a fresh instance.
+    /// Run one request in a fresh instance. `traceparent` is the caller's W3C trace
+    /// context, carried to the upstream calls the component makes.
     pub async fn invoke(
         &self,
         request_id: &str,
+        traceparent: Option<&str>,
         request: InboundRequest,
     ) -> Result<InboundResponse, InvokeError> {
         let deadline = tokio::time::Instant::now() + self.limits.request_timeout;
@@ -385,7 +388,7 @@ impl Sandbox {
 
         let stdout = CapturedOutput::new(self.limits.max_captured_output);
         let stderr = CapturedOutput::new(self.limits.max_captured_output);
-        let mut store = self.new_store(request_id, &stdout, &stderr);
+        let mut store = self.new_store(request_id, traceparent, &stdout, &stderr);
 
         let labels = CapabilityLabels {
             capability: self.capability.to_string(),
@@ -429,6 +432,7 @@ impl Sandbox {
     fn new_store(
         &self,
         request_id: &str,
+        traceparent: Option<&str>,
         stdout: &CapturedOutput,
         stderr: &CapturedOutput,
     ) -> Store<GuestState> {
@@ -450,6 +454,7 @@ impl Sandbox {
             outbound: self.outbound.clone(),
             capability: self.capability.clone(),
             request_id: request_id.into(),
+            traceparent: traceparent.map(Into::into),
             limits: self.limits.clone(),
             calls_made: 0,
             cpu_ticks: 0,
