@@ -98,19 +98,26 @@ fn net(identities: &[&str]) -> Net {
     }
 }
 
-#[test]
-fn calls_go_through_the_tunnel_and_never_to_the_public_address() {
-    let c = components();
-    let n = net(&["id-1"]);
+/// A host serving the tunnelled capability through `n`'s relay.
+fn serve_through(n: &Net, fallback: &str, identity: &str) -> (Host, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let file = tunnelled(
         dir.path(),
         &n.base,
         &n.relay.addr.to_string(),
-        "fail",
-        "id-1",
+        fallback,
+        identity,
     );
-    let host = HostBuilder::new(&file).component(&c.hostile).start(1);
+    let host = HostBuilder::new(&file)
+        .component(&components().hostile)
+        .start(1);
+    (host, dir)
+}
+
+#[test]
+fn calls_go_through_the_tunnel_and_never_to_the_public_address() {
+    let n = net(&["id-1"]);
+    let (host, _dir) = serve_through(&n, "fail", "id-1");
     let ready = wait_ready(&host, 200);
     assert_eq!(ready["consumes"][0]["route"], "tunnel:test-relay");
     assert_eq!(ready["consumes"][0]["state"], "ready");
@@ -157,18 +164,9 @@ fn calls_go_through_the_tunnel_and_never_to_the_public_address() {
 
 #[test]
 fn a_dropped_tunnel_fails_closed_and_recovers_without_a_restart() {
-    let c = components();
     let n = net(&["id-1"]);
     let relay_port = n.relay.addr.port();
-    let dir = tempfile::tempdir().unwrap();
-    let file = tunnelled(
-        dir.path(),
-        &n.base,
-        &n.relay.addr.to_string(),
-        "fail",
-        "id-1",
-    );
-    let host = HostBuilder::new(&file).component(&c.hostile).start(1);
+    let (host, _dir) = serve_through(&n, "fail", "id-1");
     wait_ready(&host, 200);
     assert_eq!(list(&host)["status"], 200);
 
@@ -250,17 +248,8 @@ fn start_up_never_waits_for_a_tunnel() {
 
 #[test]
 fn a_refused_identity_is_not_ready_with_the_relays_reason() {
-    let c = components();
     let n = net(&["someone-else"]);
-    let dir = tempfile::tempdir().unwrap();
-    let file = tunnelled(
-        dir.path(),
-        &n.base,
-        &n.relay.addr.to_string(),
-        "fail",
-        "id-1",
-    );
-    let host = HostBuilder::new(&file).component(&c.hostile).start(1);
+    let (host, _dir) = serve_through(&n, "fail", "id-1");
     let v = wait_ready(&host, 503);
     let reason = v["consumes"][0]["reason"]
         .as_str()
@@ -315,17 +304,8 @@ fn fallback_direct_sends_calls_directly_while_the_tunnel_is_down() {
 
 #[test]
 fn the_identity_rotates_on_sighup_without_a_restart() {
-    let c = components();
     let n = net(&["id-1", "id-2"]);
-    let dir = tempfile::tempdir().unwrap();
-    let file = tunnelled(
-        dir.path(),
-        &n.base,
-        &n.relay.addr.to_string(),
-        "fail",
-        "id-1",
-    );
-    let host = HostBuilder::new(&file).component(&c.hostile).start(1);
+    let (host, dir) = serve_through(&n, "fail", "id-1");
     wait_ready(&host, 200);
     // A slow call in flight on the old session.
     let base = host.rest_url("hostile");

@@ -144,23 +144,7 @@ impl Decoder<'_> {
             }
             let p = &e.value;
             self.known_keys(p, &["in", "value"], &pfield);
-            let location = self
-                .required(p, "in", &pfield)
-                .and_then(|i| {
-                    self.enum_value(
-                        i,
-                        &format!("{pfield}.in"),
-                        &[
-                            ("query", ParamIn::Query),
-                            ("header", ParamIn::Header),
-                            ("path", ParamIn::Path),
-                            ("cookie", ParamIn::Cookie),
-                            ("body", ParamIn::Body),
-                            ("environment", ParamIn::Environment),
-                        ],
-                    )
-                })
-                .unwrap_or(ParamIn::Query);
+            let location = self.param_location(p, &pfield, CONSUMED_PLACES);
             let value = match p.get("value") {
                 Some(v) if !matches!(v.value, Value::Null) => {
                     self.template(v, &format!("{pfield}.value"))

@@ -325,22 +325,7 @@ impl Decoder<'_> {
                 &["in", "type", "description", "pattern", "value"],
                 &pfield,
             );
-            let location = self
-                .required(p, "in", &pfield)
-                .and_then(|i| {
-                    self.enum_value(
-                        i,
-                        &format!("{pfield}.in"),
-                        &[
-                            ("query", ParamIn::Query),
-                            ("header", ParamIn::Header),
-                            ("path", ParamIn::Path),
-                            ("cookie", ParamIn::Cookie),
-                            ("body", ParamIn::Body),
-                        ],
-                    )
-                })
-                .unwrap_or(ParamIn::Query);
+            let location = self.param_location(p, &pfield, EXPOSED_PLACES);
             const TYPES: &[&str] = &["string", "number", "integer", "boolean", "array", "object"];
             let ty = match self
                 .required(p, "type", &pfield)

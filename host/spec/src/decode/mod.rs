@@ -27,6 +27,20 @@ mod exposes;
 
 static KEBAB: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"^[a-zA-Z0-9-]+$").expect("constant regex"));
+/// Where a consumed parameter may go (the schema's ConsumedInputParameter.in).
+pub(crate) const CONSUMED_PLACES: &[(&str, ParamIn)] = &[
+    ("query", ParamIn::Query),
+    ("header", ParamIn::Header),
+    ("path", ParamIn::Path),
+    ("cookie", ParamIn::Cookie),
+    ("body", ParamIn::Body),
+    ("environment", ParamIn::Environment),
+];
+
+/// Where an exposed input may come from (ExposedInputParameter.in): the same, less
+/// `environment` (kept last above for this).
+pub(crate) const EXPOSED_PLACES: &[(&str, ParamIn)] = CONSUMED_PLACES.split_at(5).0;
+
 static PARAM_NAME: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"^[a-zA-Z0-9\-_*]+$").expect("constant regex"));
 static BIND_VAR: LazyLock<Regex> =
@@ -333,6 +347,13 @@ impl<'a> Decoder<'a> {
     }
 
     /// `key: {name: {...}}` collections: entries whose value is a mapping.
+    /// A parameter's required `in`, one of `places`.
+    fn param_location(&mut self, p: &Node, pfield: &str, places: &[(&str, ParamIn)]) -> ParamIn {
+        self.required(p, "in", pfield)
+            .and_then(|i| self.enum_value(i, &format!("{pfield}.in"), places))
+            .unwrap_or(ParamIn::Query)
+    }
+
     /// `inputParameters` keys follow the upstream schema's pattern.
     fn param_name(&mut self, e: &Entry, field: &str) {
         if !PARAM_NAME.is_match(&e.key) {
