@@ -327,6 +327,11 @@ impl PreparedOperation {
             if value.is_empty() {
                 return Err(format!("path parameter '{name}' is empty"));
             }
+            // URL parsers resolve `.` and `..` segments (even percent-encoded), which
+            // would let a value step outside the declared resource path.
+            if value == "." || value == ".." {
+                return Err(format!("path parameter '{name}' may not be '.' or '..'"));
+            }
             out.extend(utf8_percent_encode(value, SEGMENT));
             rest = &after[end + close.len()..];
         }
@@ -503,6 +508,8 @@ capability:
         assert!(err(&[("id", "1"), ("id", "2")]).contains("more than once"));
         assert!(err(&[("id", "1"), ("Host", "evil.test")]).contains("reserved"));
         assert!(err(&[("id", "")]).contains("empty"));
+        assert!(err(&[("id", "..")]).contains("may not be"));
+        assert!(err(&[("id", ".")]).contains("may not be"));
     }
 
     #[test]
