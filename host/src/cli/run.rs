@@ -95,10 +95,7 @@ fn options(args: &RunArgs) -> Result<CapabilityOptions, String> {
 /// A spinner while a component compiles (only drawn on a terminal).
 fn compile_progress(path: &Path) -> indicatif::ProgressBar {
     let bar = indicatif::ProgressBar::new_spinner();
-    bar.set_message(format!(
-        "compiling {} (cached for the next start)",
-        path.display()
-    ));
+    bar.set_message(format!("compiling {}", path.display()));
     bar.enable_steady_tick(Duration::from_millis(100));
     bar
 }
