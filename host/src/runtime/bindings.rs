@@ -27,7 +27,7 @@ impl wit_consumes::Host for GuestState {
     ) -> Result<wit_consumes::OutboundResponse, wit_consumes::CallError> {
         if self.calls_made >= self.limits.max_outbound_calls {
             return Err(wit_consumes::CallError::Denied(format!(
-                "this request already made {} outbound calls, the limit",
+                "the limit of {} outbound calls per request is reached",
                 self.limits.max_outbound_calls
             )));
         }
