@@ -9,6 +9,8 @@ mod examples;
 mod lifecycle;
 mod lint;
 mod sandbox;
+#[cfg(feature = "ssh")]
+mod ssh;
 #[cfg(feature = "test-tunnel")]
 mod tunnel;
 mod validate;

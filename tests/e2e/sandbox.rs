@@ -337,13 +337,23 @@ fn request_budgets_are_enforced() {
     let rig = hostile_rig(&["--max-outbound-calls", "0", "--max-request-body", "1000"]);
     let v = call(&rig.base, "ns=crm&op=list-customers", "");
     assert_eq!(v["error"], "denied", "{v}");
-    assert!(v["reason"].as_str().unwrap().contains("outbound calls"), "{v}");
-    assert!(rig.upstream.requests().is_empty(), "a denied call never reaches the wire");
+    assert!(
+        v["reason"].as_str().unwrap().contains("outbound calls"),
+        "{v}"
+    );
+    assert!(
+        rig.upstream.requests().is_empty(),
+        "a denied call never reaches the wire"
+    );
 
     let big = "x".repeat(1001);
     let r = post(&format!("{}/echo/a", rig.base), "text/plain", &big);
     assert_eq!(r.status, 413, "{}", r.body);
-    assert!(r.json()["error"].as_str().unwrap().contains("1000 bytes"), "{}", r.body);
+    assert!(
+        r.json()["error"].as_str().unwrap().contains("1000 bytes"),
+        "{}",
+        r.body
+    );
     let r = post(&format!("{}/echo/a", rig.base), "text/plain", &big[..1000]);
     assert_eq!(r.status, 200, "{}", r.body);
 }

@@ -14,9 +14,12 @@
 //!   or go direct with a warning and a count (`fallback: direct`).
 //! - Start-up never waits for a tunnel: providers connect in the background.
 
+mod backoff;
 mod connector;
 #[cfg(feature = "test-tunnel")]
 pub mod relay;
+#[cfg(feature = "ssh")]
+pub mod ssh;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -198,6 +201,8 @@ impl TunnelRegistry {
     /// Every provider compiled into this binary.
     pub fn builtin() -> Self {
         let providers: Vec<Box<dyn TunnelProvider>> = vec![
+            #[cfg(feature = "ssh")]
+            Box::new(ssh::SshProvider),
             #[cfg(feature = "test-tunnel")]
             Box::new(relay::RelayProvider),
         ];

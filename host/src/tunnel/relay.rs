@@ -23,6 +23,7 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 use tokio::sync::{watch, Notify};
 
+use super::backoff::Backoff;
 use super::{DialError, Tunnel, TunnelConfig, TunnelProvider, TunnelState, TunnelStream};
 
 const KEEPALIVE: Duration = Duration::from_millis(100);
@@ -112,7 +113,7 @@ impl RelayTunnel {
     }
 
     async fn supervise(self: Arc<Self>) {
-        let mut backoff = BACKOFF_MIN;
+        let mut backoff = Backoff::new(BACKOFF_MIN, BACKOFF_MAX);
         let mut stopped = self.stopped.subscribe();
         loop {
             if *stopped.borrow() {
@@ -126,10 +127,9 @@ impl RelayTunnel {
             tracing::warn!(tunnel = "test-relay", relay = %self.relay, reason = %reason, "tunnel session ended");
             self.set(TunnelState::Degraded(reason));
             if was_ready {
-                backoff = BACKOFF_MIN;
+                backoff.reset();
             }
-            tokio::time::sleep(jitter(backoff)).await;
-            backoff = (backoff * 2).min(BACKOFF_MAX);
+            tokio::time::sleep(backoff.next_delay()).await;
         }
     }
 
@@ -190,15 +190,6 @@ impl RelayTunnel {
             }
         }
     }
-}
-
-fn jitter(d: Duration) -> Duration {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|t| t.subsec_nanos())
-        .unwrap_or(0);
-    // 50–150 % of the nominal backoff, so reconnecting hosts do not move in lockstep.
-    d.mul_f64(0.5 + f64::from(nanos % 1000) / 1000.0)
 }
 
 #[async_trait::async_trait]

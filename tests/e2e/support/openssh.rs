@@ -1,0 +1,155 @@
+//! Stock OpenSSH for the SSH tunnel tests: `sshd` as the relay and `ssh -N -R` as the
+//! private side's connector, each on 127.0.0.1 with keys made for the test.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub const SSHD: &str = "/usr/sbin/sshd";
+
+pub fn available() -> bool {
+    Path::new(SSHD).is_file() && Command::new("ssh").arg("-V").output().is_ok()
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// An ed25519 key pair: (private key path, public key line).
+pub fn keygen(dir: &Path, name: &str) -> (PathBuf, String) {
+    let path = dir.join(name);
+    let status = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-C", name, "-f"])
+        .arg(&path)
+        .stdout(Stdio::null())
+        .status()
+        .expect("running ssh-keygen");
+    assert!(status.success());
+    let public = std::fs::read_to_string(path.with_extension("pub"))
+        .unwrap()
+        .trim()
+        .to_string();
+    (path, public)
+}
+
+fn wait_for_port(port: u16) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "nothing listens on {port}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The relay: sshd on a free loopback port, run as root with the given
+/// authorized_keys (options included).
+pub struct Sshd {
+    pub port: u16,
+    /// The host key line, to pin.
+    pub host_key: String,
+    pub known_hosts: PathBuf,
+    child: Child,
+}
+
+impl Sshd {
+    pub fn start(dir: &Path, authorized_keys: &[String]) -> Sshd {
+        std::fs::create_dir_all("/run/sshd").ok();
+        let (host_key_path, host_key) = keygen(dir, "relay_host_key");
+        let keys = dir.join("authorized_keys");
+        std::fs::write(&keys, authorized_keys.join("\n") + "\n").unwrap();
+        let port = free_port();
+        let config = dir.join("sshd_config");
+        std::fs::write(
+            &config,
+            format!(
+                "Port {port}\nListenAddress 127.0.0.1\nHostKey {}\nAuthorizedKeysFile {}\nPidFile none\nUsePAM no\nStrictModes no\nPermitRootLogin prohibit-password\nPasswordAuthentication no\nKbdInteractiveAuthentication no\nAllowTcpForwarding yes\nGatewayPorts no\nClientAliveInterval 1\nClientAliveCountMax 2\nLogLevel ERROR\n",
+                host_key_path.display(),
+                keys.display()
+            ),
+        )
+        .unwrap();
+        let child = Command::new(SSHD)
+            .arg("-D")
+            .arg("-e")
+            .arg("-f")
+            .arg(&config)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("starting sshd");
+        wait_for_port(port);
+        let known_hosts = dir.join("known_hosts");
+        std::fs::write(&known_hosts, format!("[127.0.0.1]:{port} {host_key}\n")).unwrap();
+        Sshd {
+            port,
+            host_key,
+            known_hosts,
+            child,
+        }
+    }
+}
+
+impl Drop for Sshd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The private side: `ssh -N -R 127.0.0.1:<forward>:127.0.0.1:<api>` to the relay.
+pub struct Connector {
+    child: Child,
+}
+
+impl Connector {
+    pub fn start(sshd: &Sshd, key: &Path, forward: u16, api: u16) -> Connector {
+        let child = Command::new("ssh")
+            .args([
+                "-N",
+                "-o",
+                "BatchMode=yes",
+                "-o",
+                "ExitOnForwardFailure=yes",
+                "-o",
+                "StrictHostKeyChecking=yes",
+                "-o",
+                "ServerAliveInterval=1",
+            ])
+            .arg("-o")
+            .arg(format!("UserKnownHostsFile={}", sshd.known_hosts.display()))
+            .arg("-i")
+            .arg(key)
+            .arg("-p")
+            .arg(sshd.port.to_string())
+            .arg("-R")
+            .arg(format!("127.0.0.1:{forward}:127.0.0.1:{api}"))
+            .arg("root@127.0.0.1")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("starting ssh -R");
+        // The forwarded port answers on the relay once the connector is in.
+        wait_for_port(forward);
+        Connector { child }
+    }
+
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Connector {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn port() -> u16 {
+    free_port()
+}
