@@ -74,6 +74,7 @@ fn list(host: &Host) -> serde_json::Value {
 }
 
 struct Rig {
+    host_pub: String,
     private: Upstream,
     decoy: Upstream,
     sshd: Sshd,
@@ -127,6 +128,7 @@ fn rig(pin: Option<&str>, permit_open: Option<u16>) -> Option<(Rig, Connector)> 
     let host = HostBuilder::new(&file).component(&c.hostile).start(1);
     Some((
         Rig {
+            host_pub,
             private,
             decoy,
             sshd,
@@ -284,4 +286,83 @@ fn the_hosts_key_rotates_on_sighup_without_a_restart() {
     });
     wait_ready(&rig.host, 200);
     assert_eq!(list(&rig.host)["status"], 200);
+}
+
+#[test]
+fn one_session_per_relay_and_identity_whatever_the_targets() {
+    let Some((rig, _connector)) = rig(None, None) else {
+        return;
+    };
+    wait_ready(&rig.host, 200);
+    assert_eq!(rig.sshd.logins(&rig.host_pub), 1);
+    drop(rig.host);
+
+    // A second consumes entry with its own connector and target, same relay and key.
+    let dir = rig._dir.path();
+    let second_api = Upstream::start(Auth {
+        bearer: Some(TOKEN.into()),
+        ..Auth::default()
+    });
+    let forward2 = openssh::port();
+    let keys = std::fs::read_to_string(dir.join("authorized_keys")).unwrap();
+    let keys = keys
+        .replace(
+            &format!("permitlisten=\"127.0.0.1:{}\"", rig.forward),
+            &format!(
+                "permitlisten=\"127.0.0.1:{}\",permitlisten=\"127.0.0.1:{forward2}\"",
+                rig.forward
+            ),
+        )
+        .replace(
+            &format!("permitopen=\"127.0.0.1:{}\"", rig.forward),
+            &format!(
+                "permitopen=\"127.0.0.1:{}\",permitopen=\"127.0.0.1:{forward2}\"",
+                rig.forward
+            ),
+        );
+    std::fs::write(dir.join("authorized_keys"), keys).unwrap();
+    let _connector2 = Connector::start(
+        &rig.sshd,
+        &rig.connector_key,
+        forward2,
+        second_api.addr.port(),
+    );
+    let text = std::fs::read_to_string(dir.join("ssh.ikanos.yaml")).unwrap();
+    let start = text.find("    - type: \"http\"").unwrap();
+    let end = text.find("  exposes:").unwrap();
+    let block = &text[start..end];
+    let second = block
+        .replace("namespace: \"crm\"", "namespace: \"crm2\"")
+        .replace(
+            &format!("target: \"127.0.0.1:{}\"", rig.forward),
+            &format!("target: \"127.0.0.1:{forward2}\""),
+        );
+    let file = write(
+        dir,
+        "two.ikanos.yaml",
+        &text.replacen(block, &format!("{block}{second}"), 1),
+    );
+    let before = rig.sshd.logins(&rig.host_pub);
+    let host = HostBuilder::new(&file)
+        .component(&components().hostile)
+        .start(1);
+    wait_ready(&host, 200);
+    for ns in ["crm", "crm2"] {
+        let r = post(
+            &format!(
+                "{}/call?ns={ns}&op=list-customers",
+                host.rest_url("hostile")
+            ),
+            "text/plain",
+            "",
+        );
+        assert_eq!(r.json()["status"], 200, "{ns}: {}", r.body);
+    }
+    assert_eq!(rig.private.requests().len(), 1);
+    assert_eq!(second_api.requests().len(), 1);
+    assert_eq!(
+        rig.sshd.logins(&rig.host_pub) - before,
+        1,
+        "both targets share one SSH session"
+    );
 }

@@ -202,7 +202,7 @@ impl TunnelRegistry {
     pub fn builtin() -> Self {
         let providers: Vec<Box<dyn TunnelProvider>> = vec![
             #[cfg(feature = "ssh")]
-            Box::new(ssh::SshProvider),
+            Box::<ssh::SshProvider>::default(),
             #[cfg(feature = "test-tunnel")]
             Box::new(relay::RelayProvider),
         ];

@@ -41,7 +41,12 @@ const PROBE_INTERVAL: Duration = Duration::from_secs(1);
 const BACKOFF_MIN: Duration = Duration::from_millis(200);
 const BACKOFF_MAX: Duration = Duration::from_secs(10);
 
-pub struct SshProvider;
+/// Keeps one SSH session per (relay, user, identity, pinned host key), however many
+/// consumes entries — with whatever targets — use it.
+#[derive(Default)]
+pub struct SshProvider {
+    sessions: Mutex<std::collections::HashMap<String, std::sync::Weak<SshSession>>>,
+}
 
 /// The provider-specific part of a `tunnel:` block.
 #[derive(Clone)]
@@ -51,6 +56,12 @@ struct Settings {
     target_host: String,
     target_port: u16,
     host_key: PublicKey,
+}
+
+impl Settings {
+    fn target(&self) -> String {
+        format!("{}:{}", self.target_host, self.target_port)
+    }
 }
 
 fn settings(extra: &serde_json::Map<String, serde_json::Value>) -> Result<Settings, Vec<String>> {
@@ -160,16 +171,45 @@ impl TunnelProvider for SshProvider {
     fn start(&self, config: TunnelConfig) -> Result<Arc<dyn Tunnel>, String> {
         let settings = settings(&config.extra).map_err(|p| p.join("; "))?;
         let key = private_key(config.identity.as_ref())?;
-        let tunnel = Arc::new(SshTunnel {
+        let session_key = format!(
+            "{}@{}#{}#{}",
+            settings.user,
+            settings.relay,
+            key.public_key().fingerprint(Default::default()),
+            settings.host_key.fingerprint(Default::default())
+        );
+        let session = {
+            let mut sessions = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
+            match sessions
+                .get(&session_key)
+                .and_then(std::sync::Weak::upgrade)
+            {
+                Some(s) => s,
+                None => {
+                    let s = Arc::new(SshSession {
+                        relay: settings.relay.clone(),
+                        user: settings.user.clone(),
+                        host_key: settings.host_key.clone(),
+                        key: Mutex::new(Arc::new(key)),
+                        state: watch::channel(TunnelState::Connecting).0,
+                        handle: Mutex::new(None),
+                        restart: Notify::new(),
+                        stopped: watch::channel(false).0,
+                    });
+                    tokio::spawn(s.clone().supervise());
+                    sessions.insert(session_key, Arc::downgrade(&s));
+                    s
+                }
+            }
+        };
+        let route = Arc::new(SshRoute {
+            session,
             settings,
-            key: Mutex::new(Arc::new(key)),
             state: watch::channel(TunnelState::Connecting).0,
-            session: Mutex::new(None),
-            restart: Notify::new(),
             stopped: watch::channel(false).0,
         });
-        tokio::spawn(tunnel.clone().supervise());
-        Ok(tunnel)
+        tokio::spawn(route.clone().watch_target());
+        Ok(route)
     }
 }
 
@@ -207,13 +247,18 @@ impl client::Handler for Client {
     }
 }
 
-type Session = Arc<client::Handle<Client>>;
+type Handle = Arc<client::Handle<Client>>;
 
-struct SshTunnel {
-    settings: Settings,
+/// One authenticated SSH connection to a relay, shared by every route that uses the
+/// same relay, user, identity and host key.
+struct SshSession {
+    relay: String,
+    user: String,
+    host_key: PublicKey,
     key: Mutex<Arc<PrivateKey>>,
+    /// `Ready` while authenticated; routes add their own target check on top.
     state: watch::Sender<TunnelState>,
-    session: Mutex<Option<Session>>,
+    handle: Mutex<Option<Handle>>,
     restart: Notify,
     stopped: watch::Sender<bool>,
 }
@@ -271,7 +316,7 @@ fn open_failure(e: &russh::Error, target: &str) -> (&'static str, String) {
     }
 }
 
-impl SshTunnel {
+impl SshSession {
     fn set(&self, state: TunnelState) {
         self.state.send_if_modified(|s| {
             let changed = *s != state;
@@ -280,36 +325,15 @@ impl SshTunnel {
         });
     }
 
-    fn target(&self) -> String {
-        format!(
-            "{}:{}",
-            self.settings.target_host, self.settings.target_port
-        )
+    fn handle(&self) -> Option<Handle> {
+        self.handle
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
-    async fn open_channel(
-        &self,
-        session: &Session,
-    ) -> Result<TunnelStream, (&'static str, String)> {
-        let target = self.target();
-        let open = session.channel_open_direct_tcpip(
-            self.settings.target_host.clone(),
-            u32::from(self.settings.target_port),
-            "127.0.0.1",
-            0,
-        );
-        match tokio::time::timeout(CHANNEL_OPEN_TIMEOUT, open).await {
-            Ok(Ok(channel)) => Ok(Box::new(channel.into_stream())),
-            Ok(Err(e)) => Err(open_failure(&e, &target)),
-            Err(_) => Err((
-                "timeout",
-                format!("opening a channel to {target} took longer than {CHANNEL_OPEN_TIMEOUT:?}"),
-            )),
-        }
-    }
-
-    async fn connect(&self) -> Result<Session, String> {
-        let relay = &self.settings.relay;
+    async fn connect(&self) -> Result<Handle, String> {
+        let relay = &self.relay;
         let tcp = tokio::time::timeout(CONNECT_TIMEOUT, tokio::net::TcpStream::connect(relay))
             .await
             .map_err(|_| format!("relay {relay} did not accept within {CONNECT_TIMEOUT:?}"))?
@@ -323,7 +347,7 @@ impl SshTunnel {
         });
         let mismatch = Arc::new(Mutex::new(None));
         let handler = Client {
-            pinned: self.settings.host_key.clone(),
+            pinned: self.host_key.clone(),
             mismatch: mismatch.clone(),
         };
         let handshake = client::connect_stream(config, QuickAck(tcp), handler);
@@ -347,16 +371,13 @@ impl SshTunnel {
             .flatten()
             .flatten();
         let auth = handle
-            .authenticate_publickey(
-                self.settings.user.clone(),
-                PrivateKeyWithHashAlg::new(key, hash),
-            )
+            .authenticate_publickey(self.user.clone(), PrivateKeyWithHashAlg::new(key, hash))
             .await
             .map_err(|e| format!("relay {relay}: authentication failed: {e}"))?;
         if !matches!(auth, client::AuthResult::Success) {
             return Err(format!(
                 "relay {relay} refused the key for user '{}'",
-                self.settings.user
+                self.user
             ));
         }
         Ok(Arc::new(handle))
@@ -373,46 +394,35 @@ impl SshTunnel {
                 r = self.session_once(&mut backoff) => r,
                 _ = stopped.changed() => continue,
             };
-            *self.session.lock().unwrap_or_else(|p| p.into_inner()) = None;
-            tracing::warn!(tunnel = "ssh", relay = %self.settings.relay, reason = %reason, "tunnel session ended");
+            *self.handle.lock().unwrap_or_else(|p| p.into_inner()) = None;
+            tracing::warn!(tunnel = "ssh", relay = %self.relay, reason = %reason, "tunnel session ended");
             self.set(TunnelState::Degraded(reason));
             tokio::time::sleep(backoff.next_delay()).await;
         }
-        let session = self
-            .session
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take();
-        if let Some(s) = session {
-            let _ = s
+        let handle = self.handle.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(h) = handle {
+            let _ = h
                 .disconnect(russh::Disconnect::ByApplication, "", "en")
                 .await;
         }
         self.set(TunnelState::Closed);
     }
 
-    /// One session: connect, authenticate, then probe the target until the session ends.
+    /// One connection: connect, authenticate, then watch it until it ends.
     async fn session_once(&self, backoff: &mut Backoff) -> String {
-        let session = match self.connect().await {
-            Ok(s) => s,
+        let handle = match self.connect().await {
+            Ok(h) => h,
             Err(reason) => return reason,
         };
-        *self.session.lock().unwrap_or_else(|p| p.into_inner()) = Some(session.clone());
-        let mut probe = tokio::time::interval(PROBE_INTERVAL);
+        *self.handle.lock().unwrap_or_else(|p| p.into_inner()) = Some(handle.clone());
+        backoff.reset();
+        self.set(TunnelState::Ready);
+        let mut tick = tokio::time::interval(PROBE_INTERVAL);
         loop {
             tokio::select! {
-                _ = probe.tick() => {
-                    if session.is_closed() {
-                        return format!("relay {}: the SSH session closed", self.settings.relay);
-                    }
-                    // Readiness: the session is up *and* the connector's port answers.
-                    match self.open_channel(&session).await {
-                        Ok(stream) => {
-                            drop(stream);
-                            backoff.reset();
-                            self.set(TunnelState::Ready);
-                        }
-                        Err((_, reason)) => self.set(TunnelState::Degraded(reason)),
+                _ = tick.tick() => {
+                    if handle.is_closed() {
+                        return format!("relay {}: the SSH session closed", self.relay);
                     }
                 }
                 _ = self.restart.notified() => return "reconnecting with a new identity".to_string(),
@@ -421,8 +431,74 @@ impl SshTunnel {
     }
 }
 
+/// One consumes entry's way through a shared session: channels to its `target`.
+struct SshRoute {
+    session: Arc<SshSession>,
+    settings: Settings,
+    /// Session state, narrowed by whether `target` answers.
+    state: watch::Sender<TunnelState>,
+    stopped: watch::Sender<bool>,
+}
+
+impl SshRoute {
+    fn set(&self, state: TunnelState) {
+        self.state.send_if_modified(|s| {
+            let changed = *s != state;
+            *s = state;
+            changed
+        });
+    }
+
+    async fn open_channel(&self, handle: &Handle) -> Result<TunnelStream, (&'static str, String)> {
+        let target = self.settings.target();
+        let open = handle.channel_open_direct_tcpip(
+            self.settings.target_host.clone(),
+            u32::from(self.settings.target_port),
+            "127.0.0.1",
+            0,
+        );
+        match tokio::time::timeout(CHANNEL_OPEN_TIMEOUT, open).await {
+            Ok(Ok(channel)) => Ok(Box::new(channel.into_stream())),
+            Ok(Err(e)) => Err(open_failure(&e, &target)),
+            Err(_) => Err((
+                "timeout",
+                format!("opening a channel to {target} took longer than {CHANNEL_OPEN_TIMEOUT:?}"),
+            )),
+        }
+    }
+
+    /// Readiness: the session is up *and* a probe channel to the target opens. Checked
+    /// every second and whenever the session's state changes.
+    async fn watch_target(self: Arc<Self>) {
+        let mut session = self.session.state.subscribe();
+        let mut stopped = self.stopped.subscribe();
+        let mut tick = tokio::time::interval(PROBE_INTERVAL);
+        loop {
+            let state = session.borrow_and_update().clone();
+            match (state.is_ready(), self.session.handle()) {
+                (true, Some(handle)) => match self.open_channel(&handle).await {
+                    Ok(stream) => {
+                        drop(stream);
+                        self.set(TunnelState::Ready);
+                    }
+                    Err((_, reason)) => self.set(TunnelState::Degraded(reason)),
+                },
+                _ => self.set(state),
+            }
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = session.changed() => {}
+                _ = stopped.changed() => {
+                    self.set(TunnelState::Closed);
+                    return;
+                }
+            }
+        }
+    }
+}
+
 #[async_trait::async_trait]
-impl Tunnel for SshTunnel {
+impl Tunnel for SshRoute {
     async fn dial(&self, _host: &str, _port: u16) -> Result<TunnelStream, DialError> {
         // The relay reaches the private API only through the connector's forwarded
         // port: every stream goes to `target`, whatever the baseUri's host (which stays
@@ -430,15 +506,10 @@ impl Tunnel for SshTunnel {
         if let Some(reason) = self.state.borrow().reason() {
             return Err(DialError::new("not_ready", reason));
         }
-        let session = self
-            .session
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone();
-        let Some(session) = session else {
+        let Some(handle) = self.session.handle() else {
             return Err(DialError::new("not_ready", "no SSH session"));
         };
-        match self.open_channel(&session).await {
+        match self.open_channel(&handle).await {
             Ok(stream) => Ok(stream),
             Err(("connector_down", reason)) => {
                 // Fail closed at once for the calls that follow, not only at the next probe.
@@ -455,12 +526,13 @@ impl Tunnel for SshTunnel {
 
     async fn reload(&self, identity: Option<Secret>) -> Result<(), String> {
         let key = private_key(identity.as_ref())?;
-        *self.key.lock().unwrap_or_else(|p| p.into_inner()) = Arc::new(key);
-        self.restart.notify_one();
+        *self.session.key.lock().unwrap_or_else(|p| p.into_inner()) = Arc::new(key);
+        self.session.restart.notify_one();
         Ok(())
     }
 
     async fn stop(&self) {
         let _ = self.stopped.send(true);
+        let _ = self.session.stopped.send(true);
     }
 }

@@ -48,6 +48,7 @@ fn wait_for_port(port: u16) {
 /// authorized_keys (options included).
 pub struct Sshd {
     pub port: u16,
+    log: PathBuf,
     /// The host key line, to pin.
     pub host_key: String,
     pub known_hosts: PathBuf,
@@ -65,15 +66,17 @@ impl Sshd {
         std::fs::write(
             &config,
             format!(
-                "Port {port}\nListenAddress 127.0.0.1\nHostKey {}\nAuthorizedKeysFile {}\nPidFile none\nUsePAM no\nStrictModes no\nPermitRootLogin prohibit-password\nPasswordAuthentication no\nKbdInteractiveAuthentication no\nAllowTcpForwarding yes\nGatewayPorts no\nClientAliveInterval 1\nClientAliveCountMax 2\nLogLevel ERROR\n",
+                "Port {port}\nListenAddress 127.0.0.1\nHostKey {}\nAuthorizedKeysFile {}\nPidFile none\nUsePAM no\nStrictModes no\nPermitRootLogin prohibit-password\nPasswordAuthentication no\nKbdInteractiveAuthentication no\nAllowTcpForwarding yes\nGatewayPorts no\nClientAliveInterval 1\nClientAliveCountMax 2\nLogLevel INFO\n",
                 host_key_path.display(),
                 keys.display()
             ),
         )
         .unwrap();
+        let log = dir.join("sshd.log");
         let child = Command::new(SSHD)
             .arg("-D")
-            .arg("-e")
+            .arg("-E")
+            .arg(&log)
             .arg("-f")
             .arg(&config)
             .stdout(Stdio::null())
@@ -85,11 +88,42 @@ impl Sshd {
         std::fs::write(&known_hosts, format!("[127.0.0.1]:{port} {host_key}\n")).unwrap();
         Sshd {
             port,
+            log,
             host_key,
             known_hosts,
             child,
         }
     }
+
+    /// Logins sshd accepted for the key whose public line is `public`.
+    pub fn logins(&self, public: &str) -> usize {
+        let fingerprint = fingerprint(public);
+        std::fs::read_to_string(&self.log)
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.contains("Accepted publickey") && l.contains(&fingerprint))
+            .count()
+    }
+}
+
+/// `SHA256:…` of a public key line.
+pub fn fingerprint(public: &str) -> String {
+    let out = Command::new("ssh-keygen")
+        .args(["-l", "-f", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            use std::io::Write;
+            c.stdin.take().unwrap().write_all(public.as_bytes())?;
+            c.wait_with_output()
+        })
+        .expect("running ssh-keygen -l");
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .nth(1)
+        .unwrap_or_default()
+        .to_string()
 }
 
 impl Drop for Sshd {
