@@ -37,16 +37,6 @@ fn capability(dir: &Path, base: &str, auth: &str) -> PathBuf {
     write(dir, "auth.ikanos.yaml", &text)
 }
 
-fn list_customers(host: &Host) -> serde_json::Value {
-    let r = post(
-        &format!("{}/call?ns=crm&op=list-customers", host.rest_url("hostile")),
-        "text/plain",
-        "",
-    );
-    assert_eq!(r.status, 200, "{}", r.body);
-    r.json()
-}
-
 fn check(upstream_auth: Auth, block: &str) -> (Upstream, Host, tempfile::TempDir) {
     let c = components();
     let upstream = Upstream::start(upstream_auth);

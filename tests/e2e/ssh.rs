@@ -45,34 +45,6 @@ fn capability(
     write(dir, "ssh.ikanos.yaml", &text)
 }
 
-fn wait_ready(host: &Host, want: u16) -> serde_json::Value {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let r = get(&format!("{}/health/ready", host.control_url()));
-        if r.status == want {
-            return r.json();
-        }
-        assert!(
-            Instant::now() < deadline,
-            "readiness stayed {} ({}); output:\n{}",
-            r.status,
-            r.body,
-            host.all_output()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-fn list(host: &Host) -> serde_json::Value {
-    let r = post(
-        &format!("{}/call?ns=crm&op=list-customers", host.rest_url("hostile")),
-        "text/plain",
-        "",
-    );
-    assert_eq!(r.status, 200, "{}", r.body);
-    r.json()
-}
-
 struct Rig {
     host_pub: String,
     private: Upstream,
@@ -148,7 +120,7 @@ fn calls_cross_the_relay_and_survive_a_connector_restart() {
     };
     let v = wait_ready(&rig.host, 200);
     assert_eq!(v["consumes"][0]["route"], "tunnel:ssh");
-    let v = list(&rig.host);
+    let v = list_customers(&rig.host);
     assert_eq!(v["status"], 200, "{v}");
     assert_eq!(rig.private.requests().len(), 1);
     assert_eq!(
@@ -161,7 +133,7 @@ fn calls_cross_the_relay_and_survive_a_connector_restart() {
     let v = wait_ready(&rig.host, 503);
     let reason = v["consumes"][0]["reason"].as_str().unwrap().to_string();
     assert!(reason.contains("no connector"), "{reason}");
-    assert_eq!(list(&rig.host)["error"], "tunnel-unavailable");
+    assert_eq!(list_customers(&rig.host)["error"], "tunnel-unavailable");
 
     // It comes back: ready again, without restarting the host.
     let _connector = Connector::start(
@@ -171,7 +143,7 @@ fn calls_cross_the_relay_and_survive_a_connector_restart() {
         rig.private.addr.port(),
     );
     wait_ready(&rig.host, 200);
-    assert_eq!(list(&rig.host)["status"], 200);
+    assert_eq!(list_customers(&rig.host)["status"], 200);
     assert_eq!(
         rig.decoy.connections(),
         0,
@@ -202,7 +174,7 @@ fn an_unknown_host_key_is_refused() {
             .unwrap_or_default()
             .to_string();
     }
-    assert_eq!(list(&rig.host)["error"], "tunnel-unavailable");
+    assert_eq!(list_customers(&rig.host)["error"], "tunnel-unavailable");
     assert!(rig.private.requests().is_empty());
 }
 
@@ -224,7 +196,7 @@ fn a_destination_the_relay_does_not_permit_is_not_ready() {
         assert!(Instant::now() < deadline, "{reason}");
         std::thread::sleep(Duration::from_millis(100));
     }
-    assert_eq!(list(&rig.host)["error"], "tunnel-unavailable");
+    assert_eq!(list_customers(&rig.host)["error"], "tunnel-unavailable");
 }
 
 #[test]
@@ -240,7 +212,7 @@ fn a_backend_down_behind_a_live_connector_fails_that_call_only() {
         ..
     } = rig;
     drop(private);
-    let v = list(&host);
+    let v = list_customers(&host);
     assert_eq!(
         v["error"], "transport",
         "a 502 for this call, no fallback: {v}"
@@ -285,7 +257,7 @@ fn the_hosts_key_rotates_on_sighup_without_a_restart() {
         l.contains("reconnecting with a new identity")
     });
     wait_ready(&rig.host, 200);
-    assert_eq!(list(&rig.host)["status"], 200);
+    assert_eq!(list_customers(&rig.host)["status"], 200);
 }
 
 #[test]

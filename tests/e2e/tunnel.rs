@@ -36,35 +36,6 @@ fn tunnelled(dir: &Path, base: &str, relay: &str, fallback: &str, identity: &str
     write(dir, "tunnelled.ikanos.yaml", &text)
 }
 
-/// Poll `/health/ready` until its status is `want` (200 or 503); return its JSON.
-fn wait_ready(host: &Host, want: u16) -> serde_json::Value {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let r = get(&format!("{}/health/ready", host.control_url()));
-        if r.status == want {
-            return r.json();
-        }
-        assert!(
-            Instant::now() < deadline,
-            "readiness stayed {} ({}); output:\n{}",
-            r.status,
-            r.body,
-            host.all_output()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-fn list(host: &Host) -> serde_json::Value {
-    let r = post(
-        &format!("{}/call?ns=crm&op=list-customers", host.rest_url("hostile")),
-        "text/plain",
-        "",
-    );
-    assert_eq!(r.status, 200, "{}", r.body);
-    r.json()
-}
-
 fn metrics(host: &Host) -> String {
     get(&format!("{}/metrics", host.control_url())).body
 }
@@ -122,7 +93,7 @@ fn calls_go_through_the_tunnel_and_never_to_the_public_address() {
     assert_eq!(ready["consumes"][0]["route"], "tunnel:test-relay");
     assert_eq!(ready["consumes"][0]["state"], "ready");
 
-    let v = list(&host);
+    let v = list_customers(&host);
     assert_eq!(v["status"], 200, "{v}");
     assert_eq!(n.private.requests().len(), 1);
     assert_eq!(
@@ -168,7 +139,7 @@ fn a_dropped_tunnel_fails_closed_and_recovers_without_a_restart() {
     let relay_port = n.relay.addr.port();
     let (host, _dir) = serve_through(&n, "fail", "id-1");
     wait_ready(&host, 200);
-    assert_eq!(list(&host)["status"], 200);
+    assert_eq!(list_customers(&host)["status"], 200);
 
     let Net {
         private,
@@ -182,7 +153,7 @@ fn a_dropped_tunnel_fails_closed_and_recovers_without_a_restart() {
     assert_eq!(v["consumes"][0]["state"], "degraded");
     let reason = v["consumes"][0]["reason"].as_str().unwrap().to_string();
     assert!(reason.contains("relay"), "{reason}");
-    let v = list(&host);
+    let v = list_customers(&host);
     assert_eq!(v["error"], "tunnel-unavailable", "{v}");
     assert!(v["reason"].as_str().unwrap().contains("relay"), "{v}");
     let m = metrics(&host);
@@ -197,7 +168,7 @@ fn a_dropped_tunnel_fails_closed_and_recovers_without_a_restart() {
     let relay = Relay::start(relay_port, &["id-1"]);
     relay.map(&decoy.addr.to_string(), private.addr);
     wait_ready(&host, 200);
-    assert_eq!(list(&host)["status"], 200);
+    assert_eq!(list_customers(&host)["status"], 200);
     assert_eq!(private.requests().len(), 2);
     assert_eq!(
         decoy.connections(),
@@ -243,7 +214,7 @@ fn start_up_never_waits_for_a_tunnel() {
     let relay = Relay::start(port, &["id-1"]);
     relay.map(&decoy.addr.to_string(), private.addr);
     wait_ready(&host, 200);
-    assert_eq!(list(&host)["status"], 200);
+    assert_eq!(list_customers(&host)["status"], 200);
 }
 
 #[test]
@@ -265,7 +236,7 @@ fn a_refused_identity_is_not_ready_with_the_relays_reason() {
             .unwrap_or_default()
             .to_string();
     }
-    assert_eq!(list(&host)["error"], "tunnel-unavailable");
+    assert_eq!(list_customers(&host)["error"], "tunnel-unavailable");
     assert_eq!(n.decoy.connections(), 0);
 }
 
@@ -288,7 +259,7 @@ fn fallback_direct_sends_calls_directly_while_the_tunnel_is_down() {
     );
     let host = HostBuilder::new(&file).component(&c.hostile).start(1);
     wait_ready(&host, 503);
-    let v = list(&host);
+    let v = list_customers(&host);
     assert_eq!(v["status"], 200, "{v}");
     assert_eq!(
         decoy.requests().len(),
@@ -345,7 +316,7 @@ fn the_identity_rotates_on_sighup_without_a_restart() {
         "the in-flight call finished: {}",
         r.body
     );
-    assert_eq!(list(&host)["status"], 200);
+    assert_eq!(list_customers(&host)["status"], 200);
     let last = n.relay.dials().last().cloned().unwrap();
     assert_eq!(last.0, "id-2", "new dials use the new identity");
     assert!(
@@ -379,7 +350,7 @@ fn https_inside_the_tunnel_keeps_the_real_hostname() {
         .arg(format!("crm={}", ca.display()))
         .start(1);
     wait_ready(&host, 200);
-    let v = list(&host);
+    let v = list_customers(&host);
     assert_eq!(v["status"], 200, "{v}");
     assert_eq!(tls.versions.lock().unwrap().as_slice(), ["HTTP/2.0"]);
     assert_eq!(relay.dials()[0].2, "crm.internal:443");
@@ -569,7 +540,7 @@ fn a_refused_dial_is_a_transport_error_counted_by_reason() {
     );
     let host = HostBuilder::new(&file).component(&c.hostile).start(1);
     wait_ready(&host, 200);
-    let v = list(&host);
+    let v = list_customers(&host);
     assert_eq!(v["error"], "transport", "{v}");
     assert!(
         v["reason"]

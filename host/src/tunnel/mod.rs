@@ -71,6 +71,16 @@ impl TunnelState {
     }
 }
 
+/// Set a tunnel's state, waking watchers only when it really changed (readiness and
+/// the state gauges follow every change).
+pub(crate) fn publish(tx: &watch::Sender<TunnelState>, state: TunnelState) {
+    tx.send_if_modified(|s| {
+        let changed = *s != state;
+        *s = state;
+        changed
+    });
+}
+
 /// Why a dial through a tunnel failed. `kind` is the metrics label.
 #[derive(Debug, Clone)]
 pub struct DialError {

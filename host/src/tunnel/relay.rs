@@ -105,11 +105,7 @@ impl RelayTunnel {
     }
 
     fn set(&self, state: TunnelState) {
-        self.state.send_if_modified(|s| {
-            let changed = *s != state;
-            *s = state;
-            changed
-        });
+        super::publish(&self.state, state);
     }
 
     async fn supervise(self: Arc<Self>) {

@@ -318,11 +318,7 @@ fn open_failure(e: &russh::Error, target: &str) -> (&'static str, String) {
 
 impl SshSession {
     fn set(&self, state: TunnelState) {
-        self.state.send_if_modified(|s| {
-            let changed = *s != state;
-            *s = state;
-            changed
-        });
+        super::publish(&self.state, state);
     }
 
     fn handle(&self) -> Option<Handle> {
@@ -351,18 +347,20 @@ impl SshSession {
             mismatch: mismatch.clone(),
         };
         let handshake = client::connect_stream(config, QuickAck(tcp), handler);
-        let mut handle =
-            match tokio::time::timeout(CONNECT_TIMEOUT, handshake).await {
-                Err(_) => return Err(format!(
+        let mut handle = match tokio::time::timeout(CONNECT_TIMEOUT, handshake).await {
+            Err(_) => {
+                return Err(format!(
                     "relay {relay}: the SSH handshake did not finish within {CONNECT_TIMEOUT:?}"
-                )),
-                Ok(Err(e)) => {
-                    let reason = mismatch.lock().unwrap_or_else(|p| p.into_inner()).take();
-                    return Err(reason
-                        .unwrap_or_else(|| format!("relay {relay}: SSH handshake failed: {e}")));
-                }
-                Ok(Ok(h)) => h,
-            };
+                ))
+            }
+            Ok(Err(e)) => {
+                let reason = mismatch.lock().unwrap_or_else(|p| p.into_inner()).take();
+                return Err(
+                    reason.unwrap_or_else(|| format!("relay {relay}: SSH handshake failed: {e}"))
+                );
+            }
+            Ok(Ok(h)) => h,
+        };
         let key = self.key.lock().unwrap_or_else(|p| p.into_inner()).clone();
         let hash = handle
             .best_supported_rsa_hash()
@@ -442,11 +440,7 @@ struct SshRoute {
 
 impl SshRoute {
     fn set(&self, state: TunnelState) {
-        self.state.send_if_modified(|s| {
-            let changed = *s != state;
-            *s = state;
-            changed
-        });
+        super::publish(&self.state, state);
     }
 
     async fn open_channel(&self, handle: &Handle) -> Result<TunnelStream, (&'static str, String)> {

@@ -432,3 +432,33 @@ pub fn hostile_rig(extra: &[&str]) -> Rig {
         _dir: dir,
     }
 }
+
+/// Poll `/health/ready` until its status is `want` (200 or 503); return its JSON.
+pub fn wait_ready(host: &Host, want: u16) -> serde_json::Value {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let r = get(&format!("{}/health/ready", host.control_url()));
+        if r.status == want {
+            return r.json();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "readiness stayed {} ({}); output:\n{}",
+            r.status,
+            r.body,
+            host.all_output()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Ask the hostile component to call `crm.list-customers`; its JSON answer.
+pub fn list_customers(host: &Host) -> serde_json::Value {
+    let r = post(
+        &format!("{}/call?ns=crm&op=list-customers", host.rest_url("hostile")),
+        "text/plain",
+        "",
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    r.json()
+}
