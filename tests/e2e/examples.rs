@@ -112,3 +112,28 @@ fn crm_sidecar_example_reaches_the_crm_with_the_bound_token() {
     let logs = host.all_output();
     assert!(!logs.contains(TOKEN), "the token leaked into the logs");
 }
+
+#[test]
+fn every_example_validates_and_lints_clean() {
+    let root = repo_root().join("examples");
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(&root).unwrap() {
+        let dir = entry.unwrap().path();
+        if let Ok(inner) = std::fs::read_dir(&dir) {
+            for f in inner {
+                let f = f.unwrap().path();
+                if f.to_string_lossy().ends_with(".ikanos.yaml") {
+                    files.push(f.display().to_string());
+                }
+            }
+        }
+    }
+    files.sort();
+    assert!(files.len() >= 3, "{files:?}");
+    for command in ["validate", "lint"] {
+        let args: Vec<&str> = std::iter::once(command).chain(files.iter().map(String::as_str)).collect();
+        let (code, out, err) = run_cli(&args);
+        assert_eq!(code, 0, "{command}: {out}{err}");
+        assert!(out.trim().is_empty(), "{command} found something: {out}");
+    }
+}

@@ -338,3 +338,4 @@ fn one_session_per_relay_and_identity_whatever_the_targets() {
         "both targets share one SSH session"
     );
 }
+

@@ -171,6 +171,14 @@ impl Connector {
         Connector { child }
     }
 
+    /// Freeze (SIGSTOP) or thaw (SIGCONT) the connector process.
+    pub fn signal(&self, sig: i32) {
+        // SAFETY: signalling our own child process.
+        unsafe {
+            libc::kill(self.child.id() as i32, sig);
+        }
+    }
+
     pub fn kill(mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
