@@ -131,7 +131,9 @@ fn every_example_validates_and_lints_clean() {
     files.sort();
     assert!(files.len() >= 3, "{files:?}");
     for command in ["validate", "lint"] {
-        let args: Vec<&str> = std::iter::once(command).chain(files.iter().map(String::as_str)).collect();
+        let args: Vec<&str> = std::iter::once(command)
+            .chain(files.iter().map(String::as_str))
+            .collect();
         let (code, out, err) = run_cli(&args);
         assert_eq!(code, 0, "{command}: {out}{err}");
         assert!(out.trim().is_empty(), "{command} found something: {out}");

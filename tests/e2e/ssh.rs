@@ -339,3 +339,76 @@ fn one_session_per_relay_and_identity_whatever_the_targets() {
     );
 }
 
+#[test]
+fn certificate_authentication_with_a_user_ca() {
+    if !openssh::available() {
+        eprintln!("SKIP: OpenSSH (sshd, ssh) is not installed; scripts/setup installs it");
+        return;
+    }
+    let private = Upstream::start(Auth {
+        bearer: Some(TOKEN.into()),
+        ..Auth::default()
+    });
+    let decoy = Upstream::start(Auth {
+        bearer: Some(TOKEN.into()),
+        ..Auth::default()
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let forward = openssh::port();
+    let (connector_key, connector_pub) = keygen(d, "connector");
+    let (ca_key, _) = keygen(d, "user_ca");
+    let (host_key, host_pub) = keygen(d, "host");
+    let signed = std::process::Command::new("ssh-keygen")
+        .args(["-q", "-s"])
+        .arg(&ca_key)
+        .args(["-I", "ikanos-host", "-n", "root", "-V", "+1h"])
+        .arg(d.join("host.pub"))
+        .status()
+        .unwrap();
+    assert!(signed.success());
+    std::fs::write(
+        d.join("principals"),
+        format!("restrict,port-forwarding,permitopen=\"127.0.0.1:{forward}\" root\n"),
+    )
+    .unwrap();
+    // The host's plain key is not authorized anywhere: only its certificate gets in.
+    let sshd = Sshd::start_with(
+        d,
+        &[format!(
+            "restrict,port-forwarding,permitlisten=\"127.0.0.1:{forward}\" {connector_pub}"
+        )],
+        &format!(
+            "TrustedUserCAKeys {}\nAuthorizedPrincipalsFile {}\n",
+            d.join("user_ca.pub").display(),
+            d.join("principals").display()
+        ),
+    );
+    let _connector = Connector::start(&sshd, &connector_key, forward, private.addr.port());
+    let file = capability(d, &decoy.base(), &sshd, forward, &sshd.host_key, &host_key);
+    let text = std::fs::read_to_string(&file).unwrap().replace(
+        "        identity: \"{{secrets.SSH_KEY}}\"\n",
+        "        identity: \"{{secrets.SSH_KEY}}\"\n        certificate: \"{{secrets.SSH_CERT}}\"\n",
+    ).replace("      SSH_KEY: \"ssh-key\"\n", "      SSH_KEY: \"ssh-key\"\n      SSH_CERT: \"ssh-cert\"\n");
+    let file = write(d, "cert.ikanos.yaml", &text);
+    let secrets = std::fs::read_to_string(d.join("secrets.yaml")).unwrap();
+    write(
+        d,
+        "secrets.yaml",
+        &format!(
+            "{secrets}ssh-cert: \"{}\"\n",
+            d.join("host-cert.pub").display()
+        ),
+    );
+    let host = HostBuilder::new(&file)
+        .component(&components().hostile)
+        .start(1);
+    wait_ready(&host, 200);
+    assert_eq!(list_customers(&host)["status"], 200);
+    let logins = sshd.login_lines(&host_pub);
+    assert!(
+        !logins.is_empty() && logins.iter().all(|l| l.contains("ED25519-CERT")),
+        "certificate logins only: {logins:?}"
+    );
+    assert_eq!(private.requests().len(), 1);
+}

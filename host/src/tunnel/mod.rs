@@ -269,14 +269,35 @@ impl TunnelRegistry {
                 }
             },
         };
+        // Provider keys may name binds too (an SSH certificate, say): render them here,
+        // so providers only ever see values.
+        let mut extra = serde_json::Map::new();
+        for (k, v) in &spec.extra {
+            let value = match v.as_str() {
+                Some(text) if text.contains("{{") => {
+                    let raw = ikanos_spec::model::Spanned {
+                        value: text.to_string(),
+                        pos: k.pos,
+                        file: k.file.clone(),
+                    };
+                    match secrets.render(&ikanos_spec::model::Template::parse(raw), &|_| None) {
+                        Ok(s) => serde_json::Value::String(s.expose().to_string()),
+                        Err(e) => {
+                            return Route::Unavailable {
+                                kind,
+                                reason: format!("tunnel.{}: {e}", k.value),
+                            };
+                        }
+                    }
+                }
+                _ => v.clone(),
+            };
+            extra.insert(k.value.clone(), value);
+        }
         let config = TunnelConfig {
             service: spec.service.as_ref().map(|s| s.value.clone()),
             identity,
-            extra: spec
-                .extra
-                .iter()
-                .map(|(k, v)| (k.value.clone(), v.clone()))
-                .collect(),
+            extra,
         };
         let key = (
             kind.clone(),

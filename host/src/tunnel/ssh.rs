@@ -16,6 +16,7 @@
 //!   target: "127.0.0.1:18080"               # where the connector's `ssh -R` listens, on the relay
 //!   hostKey: "ssh-ed25519 AAAAC3Nza…"       # the relay's host key (pinned; required)
 //!   identity: "{{secrets.SSH_KEY}}"         # OpenSSH private key text, or a path to it
+//!   certificate: "{{secrets.SSH_CERT}}"     # optional OpenSSH user certificate (text or path)
 //!   fallback: fail
 //! ```
 
@@ -24,7 +25,9 @@ use std::time::Duration;
 
 use ikanos_spec::binds::Secret;
 use ikanos_spec::model::Tunnel as TunnelSpec;
-use russh::keys::{PrivateKey, PrivateKeyWithHashAlg, PublicKey, PublicKeyOrCertificate};
+use russh::keys::{
+    Certificate, PrivateKey, PrivateKeyWithHashAlg, PublicKey, PublicKeyOrCertificate,
+};
 use russh::{client, ChannelOpenFailure};
 use tokio::sync::{watch, Notify};
 
@@ -112,6 +115,29 @@ fn settings(extra: &serde_json::Map<String, serde_json::Value>) -> Result<Settin
     }
 }
 
+/// An optional OpenSSH user certificate: its text (`ssh-ed25519-cert-v01@openssh.com …`)
+/// or a path to it.
+fn certificate(
+    extra: &serde_json::Map<String, serde_json::Value>,
+) -> Result<Option<Certificate>, String> {
+    let Some(value) = extra
+        .get("certificate")
+        .and_then(|v| v.as_str())
+        .map(str::trim)
+    else {
+        return Ok(None);
+    };
+    let text = if value.contains("-cert-v01@openssh.com ") {
+        value.to_string()
+    } else {
+        std::fs::read_to_string(value)
+            .map_err(|e| format!("tunnel.certificate: cannot read the certificate file: {e}"))?
+    };
+    Certificate::from_openssh(text.trim())
+        .map(Some)
+        .map_err(|e| format!("tunnel.certificate is not an OpenSSH certificate: {e}"))
+}
+
 /// The identity is the private key's OpenSSH text, or a path to a file holding it.
 fn private_key(identity: Option<&Secret>) -> Result<PrivateKey, String> {
     let identity =
@@ -171,6 +197,7 @@ impl TunnelProvider for SshProvider {
     fn start(&self, config: TunnelConfig) -> Result<Arc<dyn Tunnel>, String> {
         let settings = settings(&config.extra).map_err(|p| p.join("; "))?;
         let key = private_key(config.identity.as_ref())?;
+        let cert = certificate(&config.extra)?;
         let session_key = format!(
             "{}@{}#{}#{}",
             settings.user,
@@ -191,6 +218,7 @@ impl TunnelProvider for SshProvider {
                         user: settings.user.clone(),
                         host_key: settings.host_key.clone(),
                         key: Mutex::new(Arc::new(key)),
+                        cert: Mutex::new(cert),
                         state: watch::channel(TunnelState::Connecting).0,
                         handle: Mutex::new(None),
                         restart: Notify::new(),
@@ -256,6 +284,7 @@ struct SshSession {
     user: String,
     host_key: PublicKey,
     key: Mutex<Arc<PrivateKey>>,
+    cert: Mutex<Option<Certificate>>,
     /// `Ready` while authenticated; routes add their own target check on top.
     state: watch::Sender<TunnelState>,
     handle: Mutex<Option<Handle>>,
@@ -362,16 +391,29 @@ impl SshSession {
             Ok(Ok(h)) => h,
         };
         let key = self.key.lock().unwrap_or_else(|p| p.into_inner()).clone();
-        let hash = handle
-            .best_supported_rsa_hash()
-            .await
-            .ok()
-            .flatten()
-            .flatten();
-        let auth = handle
-            .authenticate_publickey(self.user.clone(), PrivateKeyWithHashAlg::new(key, hash))
-            .await
-            .map_err(|e| format!("relay {relay}: authentication failed: {e}"))?;
+        let cert = self.cert.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let auth = match cert {
+            Some(cert) => {
+                handle
+                    .authenticate_openssh_cert(self.user.clone(), key, cert)
+                    .await
+            }
+            None => {
+                let hash = handle
+                    .best_supported_rsa_hash()
+                    .await
+                    .ok()
+                    .flatten()
+                    .flatten();
+                handle
+                    .authenticate_publickey(
+                        self.user.clone(),
+                        PrivateKeyWithHashAlg::new(key, hash),
+                    )
+                    .await
+            }
+        }
+        .map_err(|e| format!("relay {relay}: authentication failed: {e}"))?;
         if !matches!(auth, client::AuthResult::Success) {
             return Err(format!(
                 "relay {relay} refused the key for user '{}'",

@@ -57,6 +57,11 @@ pub struct Sshd {
 
 impl Sshd {
     pub fn start(dir: &Path, authorized_keys: &[String]) -> Sshd {
+        Self::start_with(dir, authorized_keys, "")
+    }
+
+    /// `start`, with more sshd_config lines.
+    pub fn start_with(dir: &Path, authorized_keys: &[String], extra_config: &str) -> Sshd {
         std::fs::create_dir_all("/run/sshd").ok();
         let (host_key_path, host_key) = keygen(dir, "relay_host_key");
         let keys = dir.join("authorized_keys");
@@ -69,7 +74,7 @@ impl Sshd {
                 "Port {port}\nListenAddress 127.0.0.1\nHostKey {}\nAuthorizedKeysFile {}\nPidFile none\nUsePAM no\nStrictModes no\nPermitRootLogin prohibit-password\nPasswordAuthentication no\nKbdInteractiveAuthentication no\nAllowTcpForwarding yes\nGatewayPorts no\nClientAliveInterval 1\nClientAliveCountMax 2\nLogLevel INFO\n",
                 host_key_path.display(),
                 keys.display()
-            ),
+            ) + extra_config,
         )
         .unwrap();
         let log = dir.join("sshd.log");
@@ -97,12 +102,18 @@ impl Sshd {
 
     /// Logins sshd accepted for the key whose public line is `public`.
     pub fn logins(&self, public: &str) -> usize {
+        self.login_lines(public).len()
+    }
+
+    /// sshd's log lines of those logins (they say `…-CERT` for certificate logins).
+    pub fn login_lines(&self, public: &str) -> Vec<String> {
         let fingerprint = fingerprint(public);
         std::fs::read_to_string(&self.log)
             .unwrap_or_default()
             .lines()
             .filter(|l| l.contains("Accepted publickey") && l.contains(&fingerprint))
-            .count()
+            .map(str::to_string)
+            .collect()
     }
 }
 
