@@ -1,0 +1,170 @@
+//! Benchmark: one exposed operation calling one consumed operation, with the consumed
+//! API reached three ways in the same run — through the embedded SSH tunnel, through
+//! an `ssh -L` sidecar on the same relay (the guide's Path B), and directly — all on
+//! loopback against stock OpenSSH (sshd as the relay, `ssh -N -R` as the connector).
+//!
+//! Run: `cargo bench -p ikanos --bench ssh` (options: `-- --seconds 10 --connections 8`).
+//! Needs /usr/sbin/sshd and ssh (scripts/setup installs them).
+
+mod common;
+
+// The same OpenSSH set-up the end-to-end tests use.
+#[allow(dead_code)]
+#[path = "../../tests/e2e/support/openssh.rs"]
+mod openssh;
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::*;
+
+fn main() {
+    if !openssh::available() {
+        println!("SKIP: needs OpenSSH (sshd and ssh); scripts/setup installs them");
+        return;
+    }
+    let seconds = arg("--seconds", 10);
+    let connections = arg("--connections", 8) as usize;
+    let rounds = arg("--rounds", 2);
+    let up = upstream();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+
+    // The relay, the connector (private side) and the host's key.
+    let forward = openssh::port();
+    let (connector_key, connector_pub) = openssh::keygen(d, "connector");
+    let (host_key, host_pub) = openssh::keygen(d, "host");
+    let sshd = openssh::Sshd::start(
+        d,
+        &[
+            format!(
+                "restrict,port-forwarding,permitlisten=\"127.0.0.1:{forward}\" {connector_pub}"
+            ),
+            format!("restrict,port-forwarding,permitopen=\"127.0.0.1:{forward}\" {host_pub}"),
+        ],
+    );
+    let _connector = openssh::Connector::start(&sshd, &connector_key, forward, up.port());
+
+    // Path B: an `ssh -L` sidecar with the host's key, on the same relay.
+    let sidecar = openssh::port();
+    let mut sidecar_child = Command::new("ssh")
+        .args([
+            "-N",
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "StrictHostKeyChecking=yes",
+            "-o",
+            "ExitOnForwardFailure=yes",
+        ])
+        .arg("-o")
+        .arg(format!("UserKnownHostsFile={}", sshd.known_hosts.display()))
+        .arg("-i")
+        .arg(&host_key)
+        .arg("-p")
+        .arg(sshd.port.to_string())
+        .arg("-L")
+        .arg(format!("127.0.0.1:{sidecar}:127.0.0.1:{forward}"))
+        .arg("root@127.0.0.1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("starting the ssh -L sidecar");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", sidecar)).is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the sidecar did not come up"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+
+    let secrets = format!("crm-bearer-token: \"{TOKEN}\"\n");
+    let direct = start_ikanos(
+        |t| t.replace("http://127.0.0.1:18081", &format!("http://{up}")),
+        &[("secrets.yaml", secrets.clone())],
+    );
+    let via_sidecar = start_ikanos(
+        |t| {
+            t.replace(
+                "http://127.0.0.1:18081",
+                &format!("http://127.0.0.1:{sidecar}"),
+            )
+        },
+        &[("secrets.yaml", secrets.clone())],
+    );
+    let tunnel_block = format!(
+        "      tunnel:\n        type: ssh\n        identity: \"{{{{secrets.SSH_KEY}}}}\"\n        relay: \"127.0.0.1:{}\"\n        user: \"root\"\n        target: \"127.0.0.1:{forward}\"\n        hostKey: \"{}\"\n      authentication:\n",
+        sshd.port, sshd.host_key
+    );
+    let embedded = start_ikanos(
+        |t| {
+            t.replace("http://127.0.0.1:18081", "http://crm.internal")
+                .replacen("      authentication:\n", &tunnel_block, 1)
+                .replace(
+                    "      CRM_TOKEN: crm-bearer-token\n",
+                    "      CRM_TOKEN: crm-bearer-token\n      SSH_KEY: ssh-key\n",
+                )
+        },
+        &[(
+            "secrets.yaml",
+            format!("{secrets}ssh-key: \"{}\"\n", host_key.display()),
+        )],
+    );
+    // The tunnel connects in the background: wait until the host says it is ready.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !fetch(&format!("http://{}/health/ready", embedded.control)).contains("\"status\":\"UP\"")
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the SSH tunnel did not become ready"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    let path = "/customers";
+    let targets = [
+        ("direct", direct.rest.clone()),
+        ("ssh -L sidecar (Path B)", via_sidecar.rest.clone()),
+        ("embedded SSH tunnel", embedded.rest.clone()),
+    ];
+    for (name, addr) in &targets {
+        let body = fetch(&format!("http://{addr}{path}"));
+        assert!(body.contains("Grace Hopper"), "{name} answered: {body}");
+    }
+    println!(
+        "machine: {} cores; {connections} connections; {seconds}s per run; {rounds} alternating rounds after a 2s warm-up each",
+        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0)
+    );
+    println!("single request, one connection (latency without queueing):");
+    let mut single: Vec<Vec<Run>> = targets.iter().map(|_| Vec::new()).collect();
+    for (i, (_, addr)) in targets.iter().enumerate() {
+        load(addr, path, 1, Duration::from_secs(1));
+        single[i].push(load(addr, path, 1, Duration::from_secs(seconds.min(5))));
+    }
+    for ((name, _), runs) in targets.iter().zip(single) {
+        report(name, &merge(runs));
+    }
+    println!("{connections} connections:");
+    for (_, addr) in &targets {
+        load(addr, path, connections, Duration::from_secs(2));
+    }
+    let mut runs: Vec<Vec<Run>> = targets.iter().map(|_| Vec::new()).collect();
+    for _ in 0..rounds {
+        for (i, (_, addr)) in targets.iter().enumerate() {
+            runs[i].push(load(addr, path, connections, Duration::from_secs(seconds)));
+        }
+    }
+    let merged: Vec<Run> = runs.into_iter().map(merge).collect();
+    for ((name, _), run) in targets.iter().zip(&merged) {
+        report(name, run);
+    }
+    println!(
+        "embedded vs sidecar throughput: {:.2}x; p50 overhead of the embedded tunnel over direct: {:+.1} µs",
+        merged[2].rps() / merged[1].rps(),
+        (merged[2].pct(0.5).as_secs_f64() - merged[0].pct(0.5).as_secs_f64()) * 1e6
+    );
+    let _ = sidecar_child.kill();
+    let _ = sidecar_child.wait();
+}
