@@ -19,6 +19,25 @@ fn capability(
     host_key: &str,
     key: &Path,
 ) -> PathBuf {
+    capability_via(
+        dir,
+        base,
+        &format!("127.0.0.1:{}", sshd.port),
+        forward,
+        host_key,
+        key,
+    )
+}
+
+/// The hostile capability whose `crm` goes through the SSH relay at `relay`.
+fn capability_via(
+    dir: &Path,
+    base: &str,
+    relay: &str,
+    forward: u16,
+    host_key: &str,
+    key: &Path,
+) -> PathBuf {
     let header = fixtures::header("Over SSH").replace(
         "      CRM_TOKEN: \"crm-bearer-token\"\n",
         "      CRM_TOKEN: \"crm-bearer-token\"\n      SSH_KEY: \"ssh-key\"\n",
@@ -34,8 +53,7 @@ fn capability(
     let consumes = fixtures::crm_consumes(base).replace(
         "      authentication:\n",
         &format!(
-            "      tunnel:\n        type: \"ssh\"\n        identity: \"{{{{secrets.SSH_KEY}}}}\"\n        relay: \"127.0.0.1:{}\"\n        user: \"root\"\n        target: \"127.0.0.1:{forward}\"\n        hostKey: \"{host_key}\"\n      authentication:\n",
-            sshd.port
+            "      tunnel:\n        type: \"ssh\"\n        identity: \"{{{{secrets.SSH_KEY}}}}\"\n        relay: \"{relay}\"\n        user: \"root\"\n        target: \"127.0.0.1:{forward}\"\n        hostKey: \"{host_key}\"\n      authentication:\n"
         ),
     );
     let text = format!(
@@ -411,4 +429,93 @@ fn certificate_authentication_with_a_user_ca() {
         "certificate logins only: {logins:?}"
     );
     assert_eq!(private.requests().len(), 1);
+}
+
+#[test]
+fn across_network_namespaces_with_no_route_to_the_private_side() {
+    use crate::support::netns::{self, Topology};
+    if !openssh::available() || !netns::available() {
+        eprintln!("SKIP: needs OpenSSH, iproute2 and root for network namespaces");
+        return;
+    }
+    let topo = Topology::new();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // The private API lives in `priv`, on its own loopback.
+    let private = netns::in_namespace(&topo.private, || {
+        Upstream::start(Auth {
+            bearer: Some(TOKEN.into()),
+            ..Auth::default()
+        })
+    });
+    let api = private.addr.port();
+    let unreachable: std::net::SocketAddr = format!("{}:{api}", topo.private_addr).parse().unwrap();
+    assert!(
+        std::net::TcpStream::connect_timeout(&unreachable, Duration::from_millis(500)).is_err(),
+        "the public side must have no route to the private network"
+    );
+    let decoy = Upstream::start(Auth {
+        bearer: Some(TOKEN.into()),
+        ..Auth::default()
+    });
+    let forward = 18080;
+    let (connector_key, connector_pub) = keygen(d, "connector");
+    let (host_key, host_pub) = keygen(d, "host");
+    let sshd = Sshd::start_in(
+        d,
+        &[
+            format!(
+                "restrict,port-forwarding,permitlisten=\"127.0.0.1:{forward}\" {connector_pub}"
+            ),
+            format!("restrict,port-forwarding,permitopen=\"127.0.0.1:{forward}\" {host_pub}"),
+        ],
+        &topo.relay,
+        &topo.relay_public_addr,
+        &[&topo.relay_public_addr, &topo.relay_private_addr],
+    );
+    let connector = Connector::start_in(
+        &topo.private,
+        &sshd,
+        &topo.relay_private_addr,
+        &connector_key,
+        forward,
+        api,
+    );
+    let relay = format!("{}:22", topo.relay_public_addr);
+    let file = capability_via(d, &decoy.base(), &relay, forward, &sshd.host_key, &host_key);
+    let host = HostBuilder::new(&file)
+        .component(&components().hostile)
+        .start(1);
+
+    wait_ready(&host, 200);
+    assert_eq!(list_customers(&host)["status"], 200);
+    assert_eq!(private.requests().len(), 1);
+
+    connector.kill();
+    let v = wait_ready(&host, 503);
+    assert!(
+        v["consumes"][0]["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("no connector"),
+        "{v}"
+    );
+    assert_eq!(list_customers(&host)["error"], "tunnel-unavailable");
+
+    let _connector = Connector::start_in(
+        &topo.private,
+        &sshd,
+        &topo.relay_private_addr,
+        &connector_key,
+        forward,
+        api,
+    );
+    wait_ready(&host, 200);
+    assert_eq!(list_customers(&host)["status"], 200);
+    assert_eq!(private.requests().len(), 2);
+    assert_eq!(
+        decoy.connections(),
+        0,
+        "the public address must see nothing"
+    );
 }

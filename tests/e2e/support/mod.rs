@@ -7,6 +7,7 @@
 
 pub mod collector;
 pub mod fixtures;
+pub mod netns;
 pub mod openssh;
 #[cfg(feature = "test-tunnel")]
 pub mod relay;

@@ -36,6 +36,27 @@ pub fn keygen(dir: &Path, name: &str) -> (PathBuf, String) {
     (path, public)
 }
 
+/// `program`, run inside network namespace `ns` when given (`ip netns exec` execs it,
+/// so the child is the program itself).
+fn in_netns(ns: Option<&str>, program: &str) -> Command {
+    match ns {
+        None => Command::new(program),
+        Some(ns) => {
+            let mut c = Command::new("ip");
+            c.args(["netns", "exec", ns, program]);
+            c
+        }
+    }
+}
+
+fn wait_for_addr(addr: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(addr).is_err() {
+        assert!(Instant::now() < deadline, "nothing listens on {addr}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 fn wait_for_port(port: u16) {
     let deadline = Instant::now() + Duration::from_secs(10);
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
@@ -62,23 +83,49 @@ impl Sshd {
 
     /// `start`, with more sshd_config lines.
     pub fn start_with(dir: &Path, authorized_keys: &[String], extra_config: &str) -> Sshd {
+        Self::launch(dir, authorized_keys, extra_config, None)
+    }
+
+    /// sshd on port 22 of every address of network namespace `ns`; `reach` is the
+    /// address the caller's namespace uses to see it come up, `names` every address
+    /// clients use (for known_hosts).
+    pub fn start_in(
+        dir: &Path,
+        authorized_keys: &[String],
+        ns: &str,
+        reach: &str,
+        names: &[&str],
+    ) -> Sshd {
+        Self::launch(dir, authorized_keys, "", Some((ns, reach, names)))
+    }
+
+    fn launch(
+        dir: &Path,
+        authorized_keys: &[String],
+        extra_config: &str,
+        ns: Option<(&str, &str, &[&str])>,
+    ) -> Sshd {
         std::fs::create_dir_all("/run/sshd").ok();
         let (host_key_path, host_key) = keygen(dir, "relay_host_key");
         let keys = dir.join("authorized_keys");
         std::fs::write(&keys, authorized_keys.join("\n") + "\n").unwrap();
-        let port = free_port();
+        let (port, listen) = if ns.is_some() {
+            (22, "0.0.0.0")
+        } else {
+            (free_port(), "127.0.0.1")
+        };
         let config = dir.join("sshd_config");
         std::fs::write(
             &config,
             format!(
-                "Port {port}\nListenAddress 127.0.0.1\nHostKey {}\nAuthorizedKeysFile {}\nPidFile none\nUsePAM no\nStrictModes no\nPermitRootLogin prohibit-password\nPasswordAuthentication no\nKbdInteractiveAuthentication no\nAllowTcpForwarding yes\nGatewayPorts no\nClientAliveInterval 1\nClientAliveCountMax 2\nLogLevel INFO\n",
+                "Port {port}\nListenAddress {listen}\nHostKey {}\nAuthorizedKeysFile {}\nPidFile none\nUsePAM no\nStrictModes no\nPermitRootLogin prohibit-password\nPasswordAuthentication no\nKbdInteractiveAuthentication no\nAllowTcpForwarding yes\nGatewayPorts no\nClientAliveInterval 1\nClientAliveCountMax 2\nLogLevel INFO\n",
                 host_key_path.display(),
                 keys.display()
             ) + extra_config,
         )
         .unwrap();
         let log = dir.join("sshd.log");
-        let child = Command::new(SSHD)
+        let child = in_netns(ns.map(|n| n.0), SSHD)
             .arg("-D")
             .arg("-E")
             .arg(&log)
@@ -88,9 +135,18 @@ impl Sshd {
             .stderr(Stdio::null())
             .spawn()
             .expect("starting sshd");
-        wait_for_port(port);
         let known_hosts = dir.join("known_hosts");
-        std::fs::write(&known_hosts, format!("[127.0.0.1]:{port} {host_key}\n")).unwrap();
+        match ns {
+            None => {
+                wait_for_port(port);
+                std::fs::write(&known_hosts, format!("[127.0.0.1]:{port} {host_key}\n")).unwrap();
+            }
+            Some((_, reach, names)) => {
+                wait_for_addr(&format!("{reach}:22"));
+                let lines: Vec<String> = names.iter().map(|n| format!("{n} {host_key}")).collect();
+                std::fs::write(&known_hosts, lines.join("\n") + "\n").unwrap();
+            }
+        }
         Sshd {
             port,
             log,
@@ -151,7 +207,34 @@ pub struct Connector {
 
 impl Connector {
     pub fn start(sshd: &Sshd, key: &Path, forward: u16, api: u16) -> Connector {
-        let child = Command::new("ssh")
+        let c = Self::launch(None, sshd, "127.0.0.1", key, forward, api);
+        // The forwarded port answers on the relay once the connector is in.
+        wait_for_port(forward);
+        c
+    }
+
+    /// The connector inside namespace `ns`, dialing the relay at `relay_addr`. It is
+    /// not waited for: the caller watches the relay side (or the host's readiness).
+    pub fn start_in(
+        ns: &str,
+        sshd: &Sshd,
+        relay_addr: &str,
+        key: &Path,
+        forward: u16,
+        api: u16,
+    ) -> Connector {
+        Self::launch(Some(ns), sshd, relay_addr, key, forward, api)
+    }
+
+    fn launch(
+        ns: Option<&str>,
+        sshd: &Sshd,
+        relay_addr: &str,
+        key: &Path,
+        forward: u16,
+        api: u16,
+    ) -> Connector {
+        let child = in_netns(ns, "ssh")
             .args([
                 "-N",
                 "-o",
@@ -171,14 +254,12 @@ impl Connector {
             .arg(sshd.port.to_string())
             .arg("-R")
             .arg(format!("127.0.0.1:{forward}:127.0.0.1:{api}"))
-            .arg("root@127.0.0.1")
+            .arg(format!("root@{relay_addr}"))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .expect("starting ssh -R");
-        // The forwarded port answers on the relay once the connector is in.
-        wait_for_port(forward);
         Connector { child }
     }
 
