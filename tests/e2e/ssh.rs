@@ -519,3 +519,34 @@ fn across_network_namespaces_with_no_route_to_the_private_side() {
         "the public address must see nothing"
     );
 }
+
+#[test]
+fn a_frozen_connector_is_detected_and_reported() {
+    let Some((rig, connector)) = rig(None, None) else {
+        return;
+    };
+    wait_ready(&rig.host, 200);
+    connector.signal(libc::SIGSTOP);
+    // The forwarded port stays bound on the relay at first: the deep probe notices that
+    // nothing answers behind it (and sshd may drop the frozen session later, which
+    // frees the port: then the reason is that no connector listens).
+    let started = Instant::now();
+    let v = wait_ready(&rig.host, 503);
+    let reason = v["consumes"][0]["reason"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    eprintln!(
+        "frozen connector: not ready after {:?}: {reason}",
+        started.elapsed()
+    );
+    assert!(
+        reason.contains("does not answer") || reason.contains("no connector"),
+        "{reason}"
+    );
+    assert_eq!(list_customers(&rig.host)["error"], "tunnel-unavailable");
+    connector.signal(libc::SIGCONT);
+    wait_ready(&rig.host, 200);
+    assert_eq!(list_customers(&rig.host)["status"], 200);
+    assert_eq!(rig.decoy.connections(), 0);
+}

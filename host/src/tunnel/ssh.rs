@@ -41,6 +41,10 @@ const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(2);
 const KEEPALIVE_MAX: usize = 3;
 /// How often readiness is re-checked with a probe channel while the session is up.
 const PROBE_INTERVAL: Duration = Duration::from_secs(1);
+/// Every this many probes, check that the connector behind the relay answers.
+const DEEP_PROBE_EVERY: u64 = 3;
+/// How long the far end gets to answer a deep probe.
+const DEEP_PROBE_TIMEOUT: Duration = Duration::from_secs(3);
 const BACKOFF_MIN: Duration = Duration::from_millis(200);
 const BACKOFF_MAX: Duration = Duration::from_secs(10);
 
@@ -509,17 +513,37 @@ impl SshRoute {
         let mut session = self.session.state.subscribe();
         let mut stopped = self.stopped.subscribe();
         let mut tick = tokio::time::interval(PROBE_INTERVAL);
+        let mut probes: u64 = 0;
+        let mut answered: Result<(), String> = Ok(());
         loop {
             let state = session.borrow_and_update().clone();
             match (state.is_ready(), self.session.handle()) {
                 (true, Some(handle)) => match self.open_channel(&handle).await {
                     Ok(stream) => {
-                        drop(stream);
-                        self.set(TunnelState::Ready);
+                        // A channel opening proves the connector's port is bound on the
+                        // relay, not that the connector behind it answers: a frozen
+                        // connector keeps the port. So now and then push a few bytes
+                        // through and wait for anything back (data or EOF).
+                        // Between deep probes the last verdict stands.
+                        if probes.is_multiple_of(DEEP_PROBE_EVERY) {
+                            answered = answers(stream).await;
+                        }
+                        probes += 1;
+                        match &answered {
+                            Ok(()) => self.set(TunnelState::Ready),
+                            Err(reason) => self.set(TunnelState::Degraded(reason.clone())),
+                        }
                     }
-                    Err((_, reason)) => self.set(TunnelState::Degraded(reason)),
+                    Err((_, reason)) => {
+                        // Check end to end as soon as the channel opens again.
+                        probes = 0;
+                        self.set(TunnelState::Degraded(reason));
+                    }
                 },
-                _ => self.set(state),
+                _ => {
+                    probes = 0;
+                    self.set(state);
+                }
             }
             tokio::select! {
                 _ = tick.tick() => {}
@@ -530,6 +554,23 @@ impl SshRoute {
                 }
             }
         }
+    }
+}
+
+/// Send a line no HTTP or TLS server accepts and wait for any reaction: a response
+/// (400, a TLS alert) or EOF means bytes cross the connector; silence means it is frozen.
+async fn answers(mut stream: TunnelStream) -> Result<(), String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let exchange = async {
+        stream.write_all(b"IKANOS-PROBE\r\n\r\n").await?;
+        let mut buf = [0u8; 64];
+        stream.read(&mut buf).await
+    };
+    match tokio::time::timeout(DEEP_PROBE_TIMEOUT, exchange).await {
+        Ok(_) => Ok(()),
+        Err(_) => Err(format!(
+            "the connector behind the relay does not answer (nothing came back within {DEEP_PROBE_TIMEOUT:?}; frozen?)"
+        )),
     }
 }
 
