@@ -429,6 +429,46 @@ fn certificate_authentication_with_a_user_ca() {
         "certificate logins only: {logins:?}"
     );
     assert_eq!(private.requests().len(), 1);
+
+    // Rotate key and certificate together: rewrite the binds, SIGHUP, and the next
+    // session logs in with the new certificate — no restart.
+    let (_new_key, new_pub) = keygen(d, "host2");
+    let signed = std::process::Command::new("ssh-keygen")
+        .args(["-q", "-s"])
+        .arg(&ca_key)
+        .args(["-I", "ikanos-host-2", "-n", "root", "-V", "+1h"])
+        .arg(d.join("host2.pub"))
+        .status()
+        .unwrap();
+    assert!(signed.success());
+    let secrets = std::fs::read_to_string(d.join("secrets.yaml")).unwrap();
+    let rotated = secrets
+        .replace(
+            &d.join("host-cert.pub").display().to_string(),
+            &d.join("host2-cert.pub").display().to_string(),
+        )
+        .replace(
+            &format!("{}\"", host_key.display()),
+            &format!("{}\"", d.join("host2").display()),
+        );
+    assert_ne!(rotated, secrets);
+    write(d, "secrets.yaml", &rotated);
+    host.signal(libc::SIGHUP);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while sshd.login_lines(&new_pub).is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "no login with the rotated certificate; output:\n{}",
+            host.all_output()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(sshd
+        .login_lines(&new_pub)
+        .iter()
+        .all(|l| l.contains("ED25519-CERT")));
+    wait_ready(&host, 200);
+    assert_eq!(list_customers(&host)["status"], 200);
 }
 
 #[test]

@@ -385,17 +385,14 @@ impl Outbound {
             let (Route::Tunnel { tunnel, .. }, Some(path)) = (&ns.route, &ns.tunnel) else {
                 continue;
             };
-            let identity = match &spec.identity {
-                None => None,
-                Some(t) => match secrets.render(t, &|_| None) {
-                    Ok(s) => Some(s),
-                    Err(e) => {
-                        out.push(Err(format!("consumes '{}': tunnel.identity: {e}", ns.name)));
-                        continue;
-                    }
-                },
+            let config = match crate::tunnel::render_config(spec, secrets) {
+                Ok(c) => c,
+                Err(e) => {
+                    out.push(Err(format!("consumes '{}': {e}", ns.name)));
+                    continue;
+                }
             };
-            let outcome = tunnel.reload(identity).await;
+            let outcome = tunnel.reload(config).await;
             if outcome.is_ok() {
                 // Idle connections of the old session are not reused.
                 let fresh = client::tunnel_client(&self.client_settings, path.connector.clone());

@@ -115,9 +115,10 @@ pub trait Tunnel: Send + Sync + 'static {
     /// The current state, and changes to it.
     fn state(&self) -> watch::Receiver<TunnelState>;
 
-    /// Take a new identity without a restart: new sessions use it, streams already
-    /// open finish on the old one.
-    async fn reload(&self, identity: Option<Secret>) -> Result<(), String>;
+    /// Take new credentials (a re-rendered `tunnel:` block: identity, certificate…)
+    /// without a restart: new sessions use them, streams already open finish on the
+    /// old session.
+    async fn reload(&self, config: TunnelConfig) -> Result<(), String>;
 
     /// Close the session; the state becomes `Closed`.
     async fn stop(&self);
@@ -257,47 +258,9 @@ impl TunnelRegistry {
                 kind,
             };
         };
-        let identity = match &spec.identity {
-            None => None,
-            Some(t) => match secrets.render(t, &|_| None) {
-                Ok(s) => Some(s),
-                Err(e) => {
-                    return Route::Unavailable {
-                        kind,
-                        reason: format!("tunnel.identity: {e}"),
-                    };
-                }
-            },
-        };
-        // Provider keys may name binds too (an SSH certificate, say): render them here,
-        // so providers only ever see values.
-        let mut extra = serde_json::Map::new();
-        for (k, v) in &spec.extra {
-            let value = match v.as_str() {
-                Some(text) if text.contains("{{") => {
-                    let raw = ikanos_spec::model::Spanned {
-                        value: text.to_string(),
-                        pos: k.pos,
-                        file: k.file.clone(),
-                    };
-                    match secrets.render(&ikanos_spec::model::Template::parse(raw), &|_| None) {
-                        Ok(s) => serde_json::Value::String(s.expose().to_string()),
-                        Err(e) => {
-                            return Route::Unavailable {
-                                kind,
-                                reason: format!("tunnel.{}: {e}", k.value),
-                            };
-                        }
-                    }
-                }
-                _ => v.clone(),
-            };
-            extra.insert(k.value.clone(), value);
-        }
-        let config = TunnelConfig {
-            service: spec.service.as_ref().map(|s| s.value.clone()),
-            identity,
-            extra,
+        let config = match render_config(spec, secrets) {
+            Ok(c) => c,
+            Err(reason) => return Route::Unavailable { kind, reason },
         };
         let key = (
             kind.clone(),
@@ -334,6 +297,43 @@ impl TunnelRegistry {
             .cloned()
             .collect()
     }
+}
+
+/// What a provider sees of a `tunnel:` block: every bind reference rendered — the
+/// identity and provider keys alike (an SSH certificate, say) — so providers only ever
+/// see values. Used at start and again on SIGHUP.
+pub fn render_config(spec: &TunnelSpec, secrets: &Secrets) -> Result<TunnelConfig, String> {
+    let identity = match &spec.identity {
+        None => None,
+        Some(t) => Some(
+            secrets
+                .render(t, &|_| None)
+                .map_err(|e| format!("tunnel.identity: {e}"))?,
+        ),
+    };
+    let mut extra = serde_json::Map::new();
+    for (k, v) in &spec.extra {
+        let value = match v.as_str() {
+            Some(text) if text.contains("{{") => {
+                let raw = ikanos_spec::model::Spanned {
+                    value: text.to_string(),
+                    pos: k.pos,
+                    file: k.file.clone(),
+                };
+                let rendered = secrets
+                    .render(&ikanos_spec::model::Template::parse(raw), &|_| None)
+                    .map_err(|e| format!("tunnel.{}: {e}", k.value))?;
+                serde_json::Value::String(rendered.expose().to_string())
+            }
+            _ => v.clone(),
+        };
+        extra.insert(k.value.clone(), value);
+    }
+    Ok(TunnelConfig {
+        service: spec.service.as_ref().map(|s| s.value.clone()),
+        identity,
+        extra,
+    })
 }
 
 /// Tunnels are shared by identity without keeping the identity itself as a map key.

@@ -17,7 +17,6 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use ikanos_spec::binds::Secret;
 use ikanos_spec::model::Tunnel as TunnelSpec;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
@@ -251,9 +250,11 @@ impl Tunnel for RelayTunnel {
         self.state.subscribe()
     }
 
-    async fn reload(&self, identity: Option<Secret>) -> Result<(), String> {
-        *self.identity.lock().unwrap_or_else(|p| p.into_inner()) =
-            identity.map(|s| s.expose().to_string()).unwrap_or_default();
+    async fn reload(&self, config: TunnelConfig) -> Result<(), String> {
+        *self.identity.lock().unwrap_or_else(|p| p.into_inner()) = config
+            .identity
+            .map(|s| s.expose().to_string())
+            .unwrap_or_default();
         self.restart.notify_one();
         Ok(())
     }

@@ -601,9 +601,11 @@ impl Tunnel for SshRoute {
         self.state.subscribe()
     }
 
-    async fn reload(&self, identity: Option<Secret>) -> Result<(), String> {
-        let key = private_key(identity.as_ref())?;
+    async fn reload(&self, config: TunnelConfig) -> Result<(), String> {
+        let key = private_key(config.identity.as_ref())?;
+        let cert = certificate(&config.extra)?;
         *self.session.key.lock().unwrap_or_else(|p| p.into_inner()) = Arc::new(key);
+        *self.session.cert.lock().unwrap_or_else(|p| p.into_inner()) = cert;
         self.session.restart.notify_one();
         Ok(())
     }
