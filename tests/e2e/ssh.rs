@@ -513,13 +513,15 @@ fn across_network_namespaces_with_no_route_to_the_private_side() {
         &topo.relay_public_addr,
         &[&topo.relay_public_addr, &topo.relay_private_addr],
     );
-    let connector = Connector::start_in(
+    // The private side runs the connector in a restart loop, as it would for real.
+    let connector = Connector::start_loop_in(
         &topo.private,
         &sshd,
         &topo.relay_private_addr,
         &connector_key,
         forward,
         api,
+        3,
     );
     let relay = format!("{}:22", topo.relay_public_addr);
     let file = capability_via(d, &decoy.base(), &relay, forward, &sshd.host_key, &host_key);
@@ -531,7 +533,9 @@ fn across_network_namespaces_with_no_route_to_the_private_side() {
     assert_eq!(list_customers(&host)["status"], 200);
     assert_eq!(private.requests().len(), 1);
 
-    connector.kill();
+    // The connector dies; the loop brings it back by itself after 3 s. Meanwhile the
+    // host reports it and fails closed, then recovers without a restart.
+    assert!(connector.kill_session(), "the loop was running no ssh");
     let v = wait_ready(&host, 503);
     assert!(
         v["consumes"][0]["reason"]
@@ -541,15 +545,6 @@ fn across_network_namespaces_with_no_route_to_the_private_side() {
         "{v}"
     );
     assert_eq!(list_customers(&host)["error"], "tunnel-unavailable");
-
-    let _connector = Connector::start_in(
-        &topo.private,
-        &sshd,
-        &topo.relay_private_addr,
-        &connector_key,
-        forward,
-        api,
-    );
     wait_ready(&host, 200);
     assert_eq!(list_customers(&host)["status"], 200);
     assert_eq!(private.requests().len(), 2);

@@ -207,10 +207,25 @@ pub struct Connector {
 
 impl Connector {
     pub fn start(sshd: &Sshd, key: &Path, forward: u16, api: u16) -> Connector {
-        let c = Self::launch(None, sshd, "127.0.0.1", key, forward, api);
-        // The forwarded port answers on the relay once the connector is in.
-        wait_for_port(forward);
-        c
+        // The forwarded port answers on the relay once the connector is in. Now and then
+        // a first attempt never gets its port (seen in about one run of this suite in
+        // three on the 2-core machine; cause not found yet): try again, as a real
+        // connector's restart loop would.
+        for _ in 0..3 {
+            let c = Self::launch(None, sshd, "127.0.0.1", key, forward, api);
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while Instant::now() < deadline {
+                if std::net::TcpStream::connect(("127.0.0.1", forward)).is_ok() {
+                    return c;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            c.kill();
+        }
+        panic!(
+            "the connector never got port {forward} forwarded; sshd log:\n{}",
+            std::fs::read_to_string(&sshd.log).unwrap_or_default()
+        );
     }
 
     /// The connector inside namespace `ns`, dialing the relay at `relay_addr`. It is
@@ -263,6 +278,60 @@ impl Connector {
         Connector { child }
     }
 
+    /// The connector as the private side runs it in production: `ssh -N -R` in a
+    /// restart loop (`pause` seconds between attempts), inside namespace `ns`.
+    pub fn start_loop_in(
+        ns: &str,
+        sshd: &Sshd,
+        relay_addr: &str,
+        key: &Path,
+        forward: u16,
+        api: u16,
+        pause: u32,
+    ) -> Connector {
+        let ssh = format!(
+            "ssh -N -o BatchMode=yes -o ExitOnForwardFailure=yes -o StrictHostKeyChecking=yes -o ServerAliveInterval=1 \
+             -o UserKnownHostsFile='{}' -i '{}' -p {} -R 127.0.0.1:{forward}:127.0.0.1:{api} root@{relay_addr}",
+            sshd.known_hosts.display(),
+            key.display(),
+            sshd.port
+        );
+        let child = in_netns(Some(ns), "sh")
+            .arg("-c")
+            .arg(format!("while :; do {ssh}; sleep {pause}; done"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("starting the connector loop");
+        Connector { child }
+    }
+
+    /// Kill the `ssh` the restart loop is running now (the loop itself goes on).
+    pub fn kill_session(&self) -> bool {
+        let out = Command::new("pgrep")
+            .arg("-P")
+            .arg(self.child.id().to_string())
+            .arg("-x")
+            .arg("ssh")
+            .output();
+        let pids: Vec<i32> = out
+            .map(|o| {
+                String::from_utf8_lossy(&o.stdout)
+                    .lines()
+                    .filter_map(|l| l.trim().parse().ok())
+                    .collect()
+            })
+            .unwrap_or_default();
+        for pid in &pids {
+            // SAFETY: signalling a process the test started.
+            unsafe {
+                libc::kill(*pid, libc::SIGKILL);
+            }
+        }
+        !pids.is_empty()
+    }
+
     /// Freeze (SIGSTOP) or thaw (SIGCONT) the connector process.
     pub fn signal(&self, sig: i32) {
         // SAFETY: signalling our own child process.
@@ -279,6 +348,16 @@ impl Connector {
 
 impl Drop for Connector {
     fn drop(&mut self) {
+        // Already reaped (by `kill`): its pid may belong to someone else by now.
+        if matches!(self.child.try_wait(), Ok(Some(_))) {
+            return;
+        }
+        // A restart loop: freeze it so it starts nothing new, then end its `ssh`.
+        // SAFETY: signalling a process the test started and has not reaped.
+        unsafe {
+            libc::kill(self.child.id() as i32, libc::SIGSTOP);
+        }
+        self.kill_session();
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
