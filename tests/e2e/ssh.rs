@@ -585,3 +585,80 @@ fn a_frozen_connector_is_detected_and_reported() {
     assert_eq!(list_customers(&rig.host)["status"], 200);
     assert_eq!(rig.decoy.connections(), 0);
 }
+
+#[test]
+fn a_relay_host_certificate_is_trusted_through_its_ca() {
+    if !openssh::available() {
+        eprintln!("SKIP: OpenSSH (sshd, ssh) is not installed; scripts/setup installs it");
+        return;
+    }
+    let private = Upstream::start(Auth {
+        bearer: Some(TOKEN.into()),
+        ..Auth::default()
+    });
+    let decoy = Upstream::start(Auth {
+        bearer: Some(TOKEN.into()),
+        ..Auth::default()
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let forward = openssh::port();
+    let (connector_key, connector_pub) = keygen(d, "connector");
+    let (host_key, host_pub) = keygen(d, "host");
+    let (host_ca, host_ca_pub) = keygen(d, "host_ca");
+    let sshd = Sshd::start_with_host_ca(
+        d,
+        &[
+            format!(
+                "restrict,port-forwarding,permitlisten=\"127.0.0.1:{forward}\" {connector_pub}"
+            ),
+            format!("restrict,port-forwarding,permitopen=\"127.0.0.1:{forward}\" {host_pub}"),
+        ],
+        &host_ca,
+    );
+    let _connector = Connector::start(&sshd, &connector_key, forward, private.addr.port());
+    let write_with = |trust: &str, name: &str| {
+        let file = capability(d, &decoy.base(), &sshd, forward, "unused", &host_key);
+        let text = std::fs::read_to_string(&file)
+            .unwrap()
+            .replace("        hostKey: \"unused\"\n", trust);
+        write(d, name, &text)
+    };
+
+    // Trusted through the CA: no key pinned anywhere.
+    let file = write_with(
+        &format!("        hostCa: \"{host_ca_pub}\"\n"),
+        "ca.ikanos.yaml",
+    );
+    let host = HostBuilder::new(&file)
+        .component(&components().hostile)
+        .start(1);
+    wait_ready(&host, 200);
+    assert_eq!(list_customers(&host)["status"], 200);
+    drop(host);
+
+    // Another CA: refused, not ready, with the reason.
+    let (_, other_ca_pub) = keygen(d, "other_ca");
+    let file = write_with(
+        &format!("        hostCa: \"{other_ca_pub}\"\n"),
+        "other.ikanos.yaml",
+    );
+    let host = HostBuilder::new(&file)
+        .component(&components().hostile)
+        .start(1);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let v = wait_ready(&host, 503);
+        let reason = v["consumes"][0]["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        if reason.contains("not valid for tunnel.hostCa") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{reason}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(list_customers(&host)["error"], "tunnel-unavailable");
+    assert_eq!(private.requests().len(), 1);
+}

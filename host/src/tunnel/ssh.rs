@@ -14,7 +14,8 @@
 //!   relay: "relay.example.net:22"          # the relay's sshd
 //!   user: "ikanos"                          # login on the relay
 //!   target: "127.0.0.1:18080"               # where the connector's `ssh -R` listens, on the relay
-//!   hostKey: "ssh-ed25519 AAAAC3Nza…"       # the relay's host key (pinned; required)
+//!   hostKey: "ssh-ed25519 AAAAC3Nza…"       # the relay's host key, pinned — or:
+//!   hostCa: "ssh-ed25519 AAAAC3Nza…"        # a CA whose host certificate for the relay's name is trusted
 //!   identity: "{{secrets.SSH_KEY}}"         # OpenSSH private key text, or a path to it
 //!   certificate: "{{secrets.SSH_CERT}}"     # optional OpenSSH user certificate (text or path)
 //!   fallback: fail
@@ -62,7 +63,25 @@ struct Settings {
     user: String,
     target_host: String,
     target_port: u16,
-    host_key: PublicKey,
+    host: HostTrust,
+}
+
+/// How the relay's host key is trusted.
+#[derive(Clone)]
+enum HostTrust {
+    /// `hostKey`: exactly this key.
+    Pinned(PublicKey),
+    /// `hostCa`: a host certificate signed by this CA, valid now, naming `name`.
+    Ca { ca: PublicKey, name: String },
+}
+
+impl HostTrust {
+    fn fingerprint(&self) -> String {
+        match self {
+            HostTrust::Pinned(k) => k.fingerprint(Default::default()).to_string(),
+            HostTrust::Ca { ca, .. } => format!("ca:{}", ca.fingerprint(Default::default())),
+        }
+    }
 }
 
 impl Settings {
@@ -80,8 +99,15 @@ fn settings(extra: &serde_json::Map<String, serde_json::Value>) -> Result<Settin
             None
         }
     };
-    let (relay, user, target, host_key) =
-        (text("relay"), text("user"), text("target"), text("hostKey"));
+    let (relay, user, target) = (text("relay"), text("user"), text("target"));
+    let optional = |key: &str| {
+        extra
+            .get(key)
+            .and_then(|v| v.as_str())
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+    };
+    let (host_key, host_ca) = (optional("hostKey"), optional("hostCa"));
     let mut split = |what: &str, v: &str| match v
         .rsplit_once(':')
         .and_then(|(h, p)| Some((h.to_string(), p.parse::<u16>().ok()?)))
@@ -92,19 +118,41 @@ fn settings(extra: &serde_json::Map<String, serde_json::Value>) -> Result<Settin
             None
         }
     };
-    let relay_ok = relay.as_deref().and_then(|r| split("relay", r)).is_some();
+    let relay_host = relay
+        .as_deref()
+        .and_then(|r| split("relay", r))
+        .map(|(h, _)| h);
+    let relay_ok = relay_host.is_some();
     let target = target.as_deref().and_then(|t| split("target", t));
-    let host_key = host_key.and_then(|k| match PublicKey::from_openssh(&k) {
+    let mut key = |what: &str, k: &str| match PublicKey::from_openssh(k) {
         Ok(k) => Some(k),
         Err(e) => {
             problems.push(format!(
-                "tunnel.hostKey is not an OpenSSH public key ('ssh-ed25519 AAAA…'): {e}"
+                "tunnel.{what} is not an OpenSSH public key ('ssh-ed25519 AAAA…'): {e}"
             ));
             None
         }
-    });
-    match (relay, user, target, host_key) {
-        (Some(relay), Some(user), Some((target_host, target_port)), Some(host_key))
+    };
+    let host = match (host_key, host_ca) {
+        (Some(k), None) => key("hostKey", &k).map(HostTrust::Pinned),
+        (None, Some(c)) => key("hostCa", &c).map(|ca| HostTrust::Ca {
+            ca,
+            name: relay_host.clone().unwrap_or_default(),
+        }),
+        (Some(_), Some(_)) => {
+            problems.push(
+                "tunnel.hostKey and tunnel.hostCa exclude each other: pin the key or trust a CA"
+                    .into(),
+            );
+            None
+        }
+        (None, None) => {
+            problems.push("tunnel.hostKey (the relay's host key) or tunnel.hostCa (its host CA) is required for type 'ssh'".into());
+            None
+        }
+    };
+    match (relay, user, target, host) {
+        (Some(relay), Some(user), Some((target_host, target_port)), Some(host))
             if relay_ok && problems.is_empty() =>
         {
             Ok(Settings {
@@ -112,7 +160,7 @@ fn settings(extra: &serde_json::Map<String, serde_json::Value>) -> Result<Settin
                 user,
                 target_host,
                 target_port,
-                host_key,
+                host,
             })
         }
         _ => Err(problems),
@@ -207,7 +255,7 @@ impl TunnelProvider for SshProvider {
             settings.user,
             settings.relay,
             key.public_key().fingerprint(Default::default()),
-            settings.host_key.fingerprint(Default::default())
+            settings.host.fingerprint()
         );
         let session = {
             let mut sessions = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
@@ -220,7 +268,7 @@ impl TunnelProvider for SshProvider {
                     let s = Arc::new(SshSession {
                         relay: settings.relay.clone(),
                         user: settings.user.clone(),
-                        host_key: settings.host_key.clone(),
+                        host: settings.host.clone(),
                         key: Mutex::new(Arc::new(key)),
                         cert: Mutex::new(cert),
                         state: watch::channel(TunnelState::Connecting).0,
@@ -247,8 +295,44 @@ impl TunnelProvider for SshProvider {
 
 /// russh's callbacks: only the host key check matters here.
 struct Client {
-    pinned: PublicKey,
+    trust: HostTrust,
     mismatch: Arc<Mutex<Option<String>>>,
+}
+
+impl Client {
+    fn refuse(&self, reason: String) -> bool {
+        *self.mismatch.lock().unwrap_or_else(|p| p.into_inner()) = Some(reason);
+        false
+    }
+
+    fn accepts(&self, key: &PublicKeyOrCertificate) -> bool {
+        match (&self.trust, key) {
+            (HostTrust::Pinned(pinned), PublicKeyOrCertificate::PublicKey { key, .. }) => {
+                key.key_data() == pinned.key_data()
+                    || self.refuse(format!(
+                        "the relay's host key {} is not the pinned tunnel.hostKey; refusing it",
+                        key.fingerprint(Default::default())
+                    ))
+            }
+            (HostTrust::Pinned(_), PublicKeyOrCertificate::Certificate(_)) => {
+                self.refuse("the relay presented a host certificate but tunnel.hostKey pins a plain key".into())
+            }
+            (HostTrust::Ca { .. }, PublicKeyOrCertificate::PublicKey { .. }) => {
+                self.refuse("the relay presented no host certificate, and tunnel.hostCa trusts only certificates".into())
+            }
+            (HostTrust::Ca { ca, name }, PublicKeyOrCertificate::Certificate(cert)) => {
+                let fingerprint = ca.fingerprint(Default::default());
+                if let Err(e) = cert.validate([&fingerprint]) {
+                    return self.refuse(format!("the relay's host certificate is not valid for tunnel.hostCa: {e}"));
+                }
+                if cert.cert_type() != russh::keys::ssh_key::certificate::CertType::Host {
+                    return self.refuse("the relay's certificate is not a host certificate".into());
+                }
+                cert.valid_principals().iter().any(|p| p == name)
+                    || self.refuse(format!("the relay's host certificate does not name '{name}'"))
+            }
+        }
+    }
 }
 
 impl client::Handler for Client {
@@ -258,24 +342,7 @@ impl client::Handler for Client {
         &mut self,
         key: &PublicKeyOrCertificate,
     ) -> Result<bool, Self::Error> {
-        let offered = match key {
-            PublicKeyOrCertificate::PublicKey { key, .. } => key.clone(),
-            PublicKeyOrCertificate::Certificate(_) => {
-                *self.mismatch.lock().unwrap_or_else(|p| p.into_inner()) = Some(
-                    "the relay presented a host certificate; only a pinned hostKey is supported"
-                        .into(),
-                );
-                return Ok(false);
-            }
-        };
-        let ok = offered.key_data() == self.pinned.key_data();
-        if !ok {
-            let fp = offered.fingerprint(Default::default());
-            *self.mismatch.lock().unwrap_or_else(|p| p.into_inner()) = Some(format!(
-                "the relay's host key {fp} is not the pinned tunnel.hostKey; refusing it"
-            ));
-        }
-        Ok(ok)
+        Ok(self.accepts(key))
     }
 }
 
@@ -286,7 +353,7 @@ type Handle = Arc<client::Handle<Client>>;
 struct SshSession {
     relay: String,
     user: String,
-    host_key: PublicKey,
+    host: HostTrust,
     key: Mutex<Arc<PrivateKey>>,
     cert: Mutex<Option<Certificate>>,
     /// `Ready` while authenticated; routes add their own target check on top.
@@ -368,15 +435,21 @@ impl SshSession {
             .map_err(|_| format!("relay {relay} did not accept within {CONNECT_TIMEOUT:?}"))?
             .map_err(|e| format!("relay {relay} unreachable: {e}"))?;
         let _ = tcp.set_nodelay(true);
-        let config = Arc::new(client::Config {
+        let mut config = client::Config {
             keepalive_interval: Some(KEEPALIVE_INTERVAL),
             keepalive_max: KEEPALIVE_MAX,
             nodelay: true,
             ..client::Config::default()
-        });
+        };
+        if matches!(self.host, HostTrust::Ca { .. }) {
+            // Ask for the host certificate: it is what a host CA vouches for.
+            config.preferred.host_key_certificates =
+                std::borrow::Cow::Owned(config.preferred.key.to_vec());
+        }
+        let config = Arc::new(config);
         let mismatch = Arc::new(Mutex::new(None));
         let handler = Client {
-            pinned: self.host_key.clone(),
+            trust: self.host.clone(),
             mismatch: mismatch.clone(),
         };
         let handshake = client::connect_stream(config, QuickAck(tcp), handler);

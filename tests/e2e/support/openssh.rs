@@ -83,7 +83,13 @@ impl Sshd {
 
     /// `start`, with more sshd_config lines.
     pub fn start_with(dir: &Path, authorized_keys: &[String], extra_config: &str) -> Sshd {
-        Self::launch(dir, authorized_keys, extra_config, None)
+        Self::launch(dir, authorized_keys, extra_config, None, None)
+    }
+
+    /// `start`, presenting a host certificate signed by the CA key at `host_ca`
+    /// (principal 127.0.0.1).
+    pub fn start_with_host_ca(dir: &Path, authorized_keys: &[String], host_ca: &Path) -> Sshd {
+        Self::launch(dir, authorized_keys, "", None, Some(host_ca))
     }
 
     /// sshd on port 22 of every address of network namespace `ns`; `reach` is the
@@ -96,7 +102,7 @@ impl Sshd {
         reach: &str,
         names: &[&str],
     ) -> Sshd {
-        Self::launch(dir, authorized_keys, "", Some((ns, reach, names)))
+        Self::launch(dir, authorized_keys, "", Some((ns, reach, names)), None)
     }
 
     fn launch(
@@ -104,9 +110,23 @@ impl Sshd {
         authorized_keys: &[String],
         extra_config: &str,
         ns: Option<(&str, &str, &[&str])>,
+        host_ca: Option<&Path>,
     ) -> Sshd {
         std::fs::create_dir_all("/run/sshd").ok();
         let (host_key_path, host_key) = keygen(dir, "relay_host_key");
+        let mut extra_config = extra_config.to_string();
+        if let Some(ca) = host_ca {
+            let signed = Command::new("ssh-keygen")
+                .args(["-q", "-h", "-s"])
+                .arg(ca)
+                .args(["-I", "relay", "-n", "127.0.0.1", "-V", "+1h"])
+                .arg(host_key_path.with_extension("pub"))
+                .status()
+                .expect("running ssh-keygen -s");
+            assert!(signed.success());
+            let cert = dir.join("relay_host_key-cert.pub");
+            extra_config.push_str(&format!("HostCertificate {}\n", cert.display()));
+        }
         let keys = dir.join("authorized_keys");
         std::fs::write(&keys, authorized_keys.join("\n") + "\n").unwrap();
         let (port, listen) = if ns.is_some() {
@@ -121,7 +141,7 @@ impl Sshd {
                 "Port {port}\nListenAddress {listen}\nHostKey {}\nAuthorizedKeysFile {}\nPidFile none\nUsePAM no\nStrictModes no\nPermitRootLogin prohibit-password\nPasswordAuthentication no\nKbdInteractiveAuthentication no\nAllowTcpForwarding yes\nGatewayPorts no\nClientAliveInterval 1\nClientAliveCountMax 2\nLogLevel INFO\n",
                 host_key_path.display(),
                 keys.display()
-            ) + extra_config,
+            ) + &extra_config,
         )
         .unwrap();
         let log = dir.join("sshd.log");
