@@ -662,3 +662,71 @@ fn a_relay_host_certificate_is_trusted_through_its_ca() {
     assert_eq!(list_customers(&host)["error"], "tunnel-unavailable");
     assert_eq!(private.requests().len(), 1);
 }
+
+#[test]
+fn the_crm_ssh_example_runs_end_to_end_with_tls_inside_the_tunnel() {
+    if !openssh::available() {
+        eprintln!("SKIP: OpenSSH (sshd, ssh) is not installed; scripts/setup installs it");
+        return;
+    }
+    // The private CRM speaks HTTPS as crm.internal, a name that resolves nowhere.
+    let tls = crate::auth::tls_upstream_for("crm.internal");
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let forward = openssh::port();
+    let (connector_key, connector_pub) = keygen(d, "connector");
+    let (host_key, host_pub) = keygen(d, "host");
+    let sshd = Sshd::start(
+        d,
+        &[
+            format!(
+                "restrict,port-forwarding,permitlisten=\"127.0.0.1:{forward}\" {connector_pub}"
+            ),
+            format!("restrict,port-forwarding,permitopen=\"127.0.0.1:{forward}\" {host_pub}"),
+        ],
+    );
+    let _connector = Connector::start(&sshd, &connector_key, forward, tls.port);
+
+    let example =
+        std::fs::read_to_string(repo_root().join("examples/crm-ssh/crm-ssh.ikanos.yaml")).unwrap();
+    let host_key_line = example
+        .lines()
+        .find(|l| l.trim_start().starts_with("hostKey:"))
+        .unwrap()
+        .to_string();
+    let text = example
+        .replace(
+            "relay: \"relay.example.net:22\"",
+            &format!("relay: \"127.0.0.1:{}\"", sshd.port),
+        )
+        .replace("user: \"ikanos\"", "user: \"root\"")
+        .replace(
+            "target: \"127.0.0.1:18080\"",
+            &format!("target: \"127.0.0.1:{forward}\""),
+        )
+        .replace(
+            &host_key_line,
+            &format!("        hostKey: \"{}\"", sshd.host_key),
+        )
+        .replace("port: 8082", "port: 0");
+    let file = write(d, "crm-ssh.ikanos.yaml", &text);
+    write(
+        d,
+        "ssh-secrets.yaml",
+        &format!(
+            "crm-bearer-token: \"{TOKEN}\"\nssh-private-key: \"{}\"\n",
+            host_key.display()
+        ),
+    );
+    let ca = write(d, "ca.pem", &tls.ca_pem);
+    let host = HostBuilder::new(&file)
+        .component(&components().crm_sidecar)
+        .arg("--ca-bundle")
+        .arg(format!("crm={}", ca.display()))
+        .start(1);
+    wait_ready(&host, 200);
+    let r = get(&format!("{}/customers", host.rest_url("crm-api")));
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body, "[]");
+    assert_eq!(tls.versions.lock().unwrap().as_slice(), ["HTTP/2.0"]);
+}
