@@ -18,6 +18,70 @@ use std::time::Duration;
 
 use common::*;
 
+const BULK_BYTES: usize = 256 << 20;
+
+/// A TCP server on loopback that sends `bytes` to every connection, then closes it.
+fn bulk_source(bytes: usize) -> std::net::SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { continue };
+            std::thread::spawn(move || {
+                use std::io::Write;
+                let chunk = vec![b'b'; 64 << 10];
+                let mut left = bytes;
+                while left > 0 {
+                    let n = left.min(chunk.len());
+                    if conn.write_all(&chunk[..n]).is_err() {
+                        return;
+                    }
+                    left -= n;
+                }
+            });
+        }
+    });
+    addr
+}
+
+/// Bytes per second reading one stream to its end.
+async fn read_all<S, F>(connect: F) -> f64
+where
+    S: tokio::io::AsyncRead + Unpin,
+    F: std::future::Future<Output = std::io::Result<S>>,
+{
+    use tokio::io::AsyncReadExt;
+    let started = std::time::Instant::now();
+    let mut stream = connect.await.expect("opening the bulk stream");
+    let mut buf = vec![0u8; 256 << 10];
+    let mut total = 0usize;
+    loop {
+        let n = stream
+            .read(&mut buf)
+            .await
+            .expect("reading the bulk stream");
+        if n == 0 {
+            break;
+        }
+        total += n;
+    }
+    assert_eq!(total, BULK_BYTES, "the whole transfer arrived");
+    total as f64 / started.elapsed().as_secs_f64()
+}
+
+async fn best_of<S, F, Fut>(n: usize, open: F) -> f64
+where
+    S: tokio::io::AsyncRead + Unpin,
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = std::io::Result<S>>,
+{
+    let mut best = 0.0f64;
+    for _ in 0..n {
+        best = best.max(read_all(open()).await);
+    }
+    best
+}
+
 fn main() {
     if !openssh::available() {
         println!("SKIP: needs OpenSSH (sshd and ssh); scripts/setup installs them");
@@ -32,21 +96,27 @@ fn main() {
 
     // The relay, the connector (private side) and the host's key.
     let forward = openssh::port();
+    // A second forwarded port for the bulk transfer.
+    let bulk_forward = openssh::port();
     let (connector_key, connector_pub) = openssh::keygen(d, "connector");
     let (host_key, host_pub) = openssh::keygen(d, "host");
     let sshd = openssh::Sshd::start(
         d,
         &[
             format!(
-                "restrict,port-forwarding,permitlisten=\"127.0.0.1:{forward}\" {connector_pub}"
+                "restrict,port-forwarding,permitlisten=\"127.0.0.1:{forward}\",permitlisten=\"127.0.0.1:{bulk_forward}\" {connector_pub}"
             ),
-            format!("restrict,port-forwarding,permitopen=\"127.0.0.1:{forward}\" {host_pub}"),
+            format!("restrict,port-forwarding,permitopen=\"127.0.0.1:{forward}\",permitopen=\"127.0.0.1:{bulk_forward}\" {host_pub}"),
         ],
     );
     let _connector = openssh::Connector::start(&sshd, &connector_key, forward, up.port());
+    let bulk_source = bulk_source(BULK_BYTES);
+    let _bulk_connector =
+        openssh::Connector::start(&sshd, &connector_key, bulk_forward, bulk_source.port());
 
     // Path B: an `ssh -L` sidecar with the host's key, on the same relay.
     let sidecar = openssh::port();
+    let bulk_sidecar = openssh::port();
     let mut sidecar_child = Command::new("ssh")
         .args([
             "-N",
@@ -65,6 +135,8 @@ fn main() {
         .arg(sshd.port.to_string())
         .arg("-L")
         .arg(format!("127.0.0.1:{sidecar}:127.0.0.1:{forward}"))
+        .arg("-L")
+        .arg(format!("127.0.0.1:{bulk_sidecar}:127.0.0.1:{bulk_forward}"))
         .arg("root@127.0.0.1")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -165,6 +237,61 @@ fn main() {
         merged[2].rps() / merged[1].rps(),
         (merged[2].pct(0.5).as_secs_f64() - merged[0].pct(0.5).as_secs_f64()) * 1e6
     );
+    // Bulk: one stream of BULK_BYTES from the private side, read to the end.
+    println!("bulk transfer of {} MiB (best of 3):", BULK_BYTES >> 20);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        use ikanos::tunnel::{TunnelConfig, TunnelProvider};
+        let direct = best_of(3, || {
+            tokio::net::TcpStream::connect(("127.0.0.1", bulk_source.port()))
+        })
+        .await;
+        let sidecar_rate = best_of(3, || {
+            tokio::net::TcpStream::connect(("127.0.0.1", bulk_sidecar))
+        })
+        .await;
+        let provider = ikanos::tunnel::ssh::SshProvider::default();
+        let mut extra = serde_json::Map::new();
+        extra.insert("relay".into(), format!("127.0.0.1:{}", sshd.port).into());
+        extra.insert("user".into(), "root".into());
+        extra.insert("target".into(), format!("127.0.0.1:{bulk_forward}").into());
+        extra.insert("hostKey".into(), sshd.host_key.clone().into());
+        let tunnel = provider
+            .start(TunnelConfig {
+                service: None,
+                identity: Some(ikanos::spec::binds::Secret::new(
+                    host_key.display().to_string(),
+                )),
+                extra,
+            })
+            .expect("starting the SSH tunnel");
+        let mut state = tunnel.state();
+        while !state.borrow_and_update().is_ready() {
+            state.changed().await.unwrap();
+        }
+        let embedded = best_of(3, || async {
+            tunnel
+                .dial("crm.internal", 443)
+                .await
+                .map_err(std::io::Error::other)
+        })
+        .await;
+        for (name, rate) in [
+            ("direct", direct),
+            ("ssh -L sidecar (Path B)", sidecar_rate),
+            ("embedded SSH tunnel", embedded),
+        ] {
+            println!("{name:<26} {:>8.2} Gbit/s", rate * 8.0 / 1e9);
+        }
+        println!(
+            "embedded vs sidecar bulk throughput: {:.2}x",
+            embedded / sidecar_rate
+        );
+        tunnel.stop().await;
+    });
     let _ = sidecar_child.kill();
     let _ = sidecar_child.wait();
 }
