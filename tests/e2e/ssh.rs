@@ -11,6 +11,34 @@ use crate::support::openssh::{self, keygen, Connector, Sshd};
 use crate::support::upstream::{Auth, Upstream};
 use crate::support::*;
 
+fn skip_without_openssh() -> bool {
+    let missing = !openssh::available();
+    if missing {
+        eprintln!("SKIP: OpenSSH (sshd, ssh) is not installed; scripts/setup installs it");
+    }
+    missing
+}
+
+/// The private API and a decoy on the baseUri's "public" address.
+fn private_and_decoy() -> (Upstream, Upstream) {
+    let api = || {
+        Upstream::start(Auth {
+            bearer: Some(TOKEN.into()),
+            ..Auth::default()
+        })
+    };
+    (api(), api())
+}
+
+/// The relay's authorized_keys: the connector may only listen on `forward`, the host
+/// may only open `open`.
+fn least_privilege(forward: u16, open: u16, connector_pub: &str, host_pub: &str) -> Vec<String> {
+    vec![
+        format!("restrict,port-forwarding,permitlisten=\"127.0.0.1:{forward}\" {connector_pub}"),
+        format!("restrict,port-forwarding,permitopen=\"127.0.0.1:{open}\" {host_pub}"),
+    ]
+}
+
 fn capability(
     dir: &Path,
     base: &str,
@@ -81,14 +109,7 @@ fn rig(pin: Option<&str>, permit_open: Option<u16>) -> Option<(Rig, Connector)> 
         return None;
     }
     let c = components();
-    let private = Upstream::start(Auth {
-        bearer: Some(TOKEN.into()),
-        ..Auth::default()
-    });
-    let decoy = Upstream::start(Auth {
-        bearer: Some(TOKEN.into()),
-        ..Auth::default()
-    });
+    let (private, decoy) = private_and_decoy();
     let dir = tempfile::tempdir().unwrap();
     let forward = openssh::port();
     let (connector_key, connector_pub) = keygen(dir.path(), "connector");
@@ -96,12 +117,7 @@ fn rig(pin: Option<&str>, permit_open: Option<u16>) -> Option<(Rig, Connector)> 
     let open = permit_open.unwrap_or(forward);
     let sshd = Sshd::start(
         dir.path(),
-        &[
-            format!(
-                "restrict,port-forwarding,permitlisten=\"127.0.0.1:{forward}\" {connector_pub}"
-            ),
-            format!("restrict,port-forwarding,permitopen=\"127.0.0.1:{open}\" {host_pub}"),
-        ],
+        &least_privilege(forward, open, &connector_pub, &host_pub),
     );
     let connector = Connector::start(&sshd, &connector_key, forward, private.addr.port());
     let pinned = pin
@@ -359,18 +375,10 @@ fn one_session_per_relay_and_identity_whatever_the_targets() {
 
 #[test]
 fn certificate_authentication_with_a_user_ca() {
-    if !openssh::available() {
-        eprintln!("SKIP: OpenSSH (sshd, ssh) is not installed; scripts/setup installs it");
+    if skip_without_openssh() {
         return;
     }
-    let private = Upstream::start(Auth {
-        bearer: Some(TOKEN.into()),
-        ..Auth::default()
-    });
-    let decoy = Upstream::start(Auth {
-        bearer: Some(TOKEN.into()),
-        ..Auth::default()
-    });
+    let (private, decoy) = private_and_decoy();
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let forward = openssh::port();
@@ -503,12 +511,7 @@ fn across_network_namespaces_with_no_route_to_the_private_side() {
     let (host_key, host_pub) = keygen(d, "host");
     let sshd = Sshd::start_in(
         d,
-        &[
-            format!(
-                "restrict,port-forwarding,permitlisten=\"127.0.0.1:{forward}\" {connector_pub}"
-            ),
-            format!("restrict,port-forwarding,permitopen=\"127.0.0.1:{forward}\" {host_pub}"),
-        ],
+        &least_privilege(forward, forward, &connector_pub, &host_pub),
         &topo.relay,
         &topo.relay_public_addr,
         &[&topo.relay_public_addr, &topo.relay_private_addr],
@@ -588,18 +591,10 @@ fn a_frozen_connector_is_detected_and_reported() {
 
 #[test]
 fn a_relay_host_certificate_is_trusted_through_its_ca() {
-    if !openssh::available() {
-        eprintln!("SKIP: OpenSSH (sshd, ssh) is not installed; scripts/setup installs it");
+    if skip_without_openssh() {
         return;
     }
-    let private = Upstream::start(Auth {
-        bearer: Some(TOKEN.into()),
-        ..Auth::default()
-    });
-    let decoy = Upstream::start(Auth {
-        bearer: Some(TOKEN.into()),
-        ..Auth::default()
-    });
+    let (private, decoy) = private_and_decoy();
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let forward = openssh::port();
@@ -608,12 +603,7 @@ fn a_relay_host_certificate_is_trusted_through_its_ca() {
     let (host_ca, host_ca_pub) = keygen(d, "host_ca");
     let sshd = Sshd::start_with_host_ca(
         d,
-        &[
-            format!(
-                "restrict,port-forwarding,permitlisten=\"127.0.0.1:{forward}\" {connector_pub}"
-            ),
-            format!("restrict,port-forwarding,permitopen=\"127.0.0.1:{forward}\" {host_pub}"),
-        ],
+        &least_privilege(forward, forward, &connector_pub, &host_pub),
         &host_ca,
     );
     let _connector = Connector::start(&sshd, &connector_key, forward, private.addr.port());
@@ -665,8 +655,7 @@ fn a_relay_host_certificate_is_trusted_through_its_ca() {
 
 #[test]
 fn the_crm_ssh_example_runs_end_to_end_with_tls_inside_the_tunnel() {
-    if !openssh::available() {
-        eprintln!("SKIP: OpenSSH (sshd, ssh) is not installed; scripts/setup installs it");
+    if skip_without_openssh() {
         return;
     }
     // The private CRM speaks HTTPS as crm.internal, a name that resolves nowhere.
@@ -678,12 +667,7 @@ fn the_crm_ssh_example_runs_end_to_end_with_tls_inside_the_tunnel() {
     let (host_key, host_pub) = keygen(d, "host");
     let sshd = Sshd::start(
         d,
-        &[
-            format!(
-                "restrict,port-forwarding,permitlisten=\"127.0.0.1:{forward}\" {connector_pub}"
-            ),
-            format!("restrict,port-forwarding,permitopen=\"127.0.0.1:{forward}\" {host_pub}"),
-        ],
+        &least_privilege(forward, forward, &connector_pub, &host_pub),
     );
     let _connector = Connector::start(&sshd, &connector_key, forward, tls.port);
 
