@@ -200,6 +200,8 @@ fn main() {
         ("direct", direct.rest.clone()),
         ("ssh -L sidecar (Path B)", via_sidecar.rest.clone()),
         ("embedded SSH tunnel", embedded.rest.clone()),
+        // Without ikanos: the load straight into the SSH path, to see what is OpenSSH's.
+        ("no ikanos: ssh -L → ssh -R", format!("127.0.0.1:{sidecar}")),
     ];
     for (name, addr) in &targets {
         let body = fetch(&format!("http://{addr}{path}"));
