@@ -714,3 +714,36 @@ fn the_crm_ssh_example_runs_end_to_end_with_tls_inside_the_tunnel() {
     assert_eq!(r.body, "[]");
     assert_eq!(tls.versions.lock().unwrap().as_slice(), ["HTTP/2.0"]);
 }
+
+#[test]
+fn validate_and_lint_check_the_ssh_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (key, _) = if openssh::available() {
+        keygen(d, "host")
+    } else {
+        (d.join("host"), String::new())
+    };
+    let file = capability_via(
+        d,
+        "http://127.0.0.1:1",
+        "127.0.0.1:22",
+        18080,
+        "unused",
+        &key,
+    );
+    let text = std::fs::read_to_string(&file)
+        .unwrap()
+        .replace("        hostKey: \"unused\"\n", "");
+    let file = write(d, "nokey.ikanos.yaml", &text);
+    for command in ["validate", "lint"] {
+        let (code, out, _) = run_cli(&[command, file.to_str().unwrap()]);
+        assert_eq!(code, 1, "{command}: {out}");
+        assert!(
+            out.contains("tunnel.hostKey (the relay's host key) or tunnel.hostCa"),
+            "{command}: {out}"
+        );
+    }
+    let (_, out, _) = run_cli(&["lint", file.to_str().unwrap()]);
+    assert!(out.contains("error ikanos-tunnel-provider-keys"), "{out}");
+}

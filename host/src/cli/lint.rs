@@ -17,13 +17,38 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use ikanos_spec::lint::{self, Finding, Severity};
+use ikanos_spec::model::Capability;
+
+use crate::tunnel::TunnelRegistry;
+
+/// The provider's own keys (e.g. `relay`, `hostKey` for `ssh`), checked by the provider
+/// compiled into this binary — the same checks `validate` makes.
+fn provider_findings(cap: &Capability, tunnels: &TunnelRegistry) -> Vec<Finding> {
+    let mut out = Vec::new();
+    for c in &cap.consumes {
+        let Some(t) = &c.tunnel else { continue };
+        for problem in tunnels.check(t) {
+            out.push(Finding {
+                file: t.kind.file.clone(),
+                pos: t.pos,
+                severity: Severity::Error,
+                rule: "ikanos-tunnel-provider-keys",
+                message: format!("consumes '{}': {problem}", c.namespace.value),
+            });
+        }
+    }
+    out
+}
 
 pub fn run(files: &[PathBuf]) -> ExitCode {
+    let tunnels = TunnelRegistry::builtin();
     let mut failed = false;
     for file in files {
         let (findings, summary) = match ikanos_spec::load(file) {
             Ok(loaded) => {
-                let findings = lint::lint(&loaded.capability);
+                let mut findings = lint::lint(&loaded.capability);
+                findings.extend(provider_findings(&loaded.capability, &tunnels));
+                findings.sort_by(|a, b| (&a.file, a.pos).cmp(&(&b.file, b.pos)));
                 let summary = counts(&findings);
                 (findings, summary)
             }

@@ -54,6 +54,9 @@ enum Command {
     ///   warning  ikanos-tunnel-identity-literal-warns  (this host's rule)
     ///            tunnel.identity is a literal path, not a {{ns.KEY}} reference
     ///            to a bind
+    ///   error    ikanos-tunnel-provider-keys  (this host's rule)
+    ///            the tunnel provider's own keys are wrong or missing (e.g. relay,
+    ///            user, target, hostKey/hostCa for type ssh), as `validate` checks
     ///
     /// Output: one finding per line on stdout, sorted by file, line and column,
     ///   file:line:col: SEVERITY RULE: message
