@@ -117,7 +117,7 @@ fn main() {
     // Path B: an `ssh -L` sidecar with the host's key, on the same relay.
     let sidecar = openssh::port();
     let bulk_sidecar = openssh::port();
-    let mut sidecar_child = Command::new("ssh")
+    let sidecar_child = Command::new("ssh")
         .args([
             "-N",
             "-o",
@@ -143,6 +143,8 @@ fn main() {
         .stderr(Stdio::null())
         .spawn()
         .expect("starting the ssh -L sidecar");
+    // Ended on every exit, a panic included.
+    let _sidecar = KillOnDrop(sidecar_child);
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     while std::net::TcpStream::connect(("127.0.0.1", sidecar)).is_err() {
         assert!(
@@ -294,6 +296,13 @@ fn main() {
         );
         tunnel.stop().await;
     });
-    let _ = sidecar_child.kill();
-    let _ = sidecar_child.wait();
+}
+
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
