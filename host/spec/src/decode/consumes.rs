@@ -145,19 +145,7 @@ impl Decoder<'_> {
             let p = &e.value;
             self.known_keys(p, &["in", "value"], &pfield);
             let location = self.param_location(p, &pfield, CONSUMED_PLACES);
-            let value = match p.get("value") {
-                Some(v) if !matches!(v.value, Value::Null) => {
-                    self.template(v, &format!("{pfield}.value"))
-                }
-                _ => None,
-            };
-            if let Some(t) = &value {
-                refs.push(RefSite {
-                    field: format!("{pfield}.value"),
-                    template: t.clone(),
-                    scope,
-                });
-            }
+            let value = self.param_value(p, &pfield, scope, refs);
             out.push(ConsumedParam {
                 name: self.spanned(e.key.clone(), e.key_pos),
                 location,

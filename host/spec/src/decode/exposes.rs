@@ -369,19 +369,7 @@ impl Decoder<'_> {
                     );
                 }
             }
-            let value = match p.get("value") {
-                Some(v) if !matches!(v.value, Value::Null) => {
-                    self.template(v, &format!("{pfield}.value"))
-                }
-                _ => None,
-            };
-            if let Some(t) = &value {
-                refs.push(RefSite {
-                    field: format!("{pfield}.value"),
-                    template: t.clone(),
-                    scope,
-                });
-            }
+            let value = self.param_value(p, &pfield, scope, refs);
             out.push(ExposedParam {
                 name: self.spanned(e.key.clone(), e.key_pos),
                 location,

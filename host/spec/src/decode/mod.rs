@@ -354,6 +354,30 @@ impl<'a> Decoder<'a> {
             .unwrap_or(ParamIn::Query)
     }
 
+    /// A parameter's optional fixed `value`, a template whose references are checked later.
+    fn param_value(
+        &mut self,
+        p: &Node,
+        pfield: &str,
+        scope: Scope,
+        refs: &mut Vec<RefSite>,
+    ) -> Option<Template> {
+        let value = match p.get("value") {
+            Some(v) if !matches!(v.value, Value::Null) => {
+                self.template(v, &format!("{pfield}.value"))
+            }
+            _ => None,
+        };
+        if let Some(t) = &value {
+            refs.push(RefSite {
+                field: format!("{pfield}.value"),
+                template: t.clone(),
+                scope,
+            });
+        }
+        value
+    }
+
     /// `inputParameters` keys follow the upstream schema's pattern.
     fn param_name(&mut self, e: &Entry, field: &str) {
         if !PARAM_NAME.is_match(&e.key) {
