@@ -67,20 +67,16 @@ fn a_tunnel_without_a_provider_fails_closed_and_says_why() {
     let c = components();
     let upstream = Upstream::start(Auth::default());
     let dir = tempfile::tempdir().unwrap();
-    fixtures::secrets(dir.path());
     // `crm` routes through a ziti tunnel (no provider in this build) to the upstream's
     // real address, which acts as the decoy: it must never see a connection.
-    let consumes = fixtures::crm_consumes(&upstream.base()).replace(
-        "      authentication:\n",
-        "      tunnel:\n        type: \"ziti\"\n        service: \"crm-api\"\n        identity: \"{{secrets.CRM_TOKEN}}\"\n      authentication:\n",
+    let file = fixtures::hostile_tunnelled(
+        dir.path(),
+        "tunnelled.ikanos.yaml",
+        "Tunnelled",
+        &upstream.base(),
+        "      tunnel:\n        type: \"ziti\"\n        service: \"crm-api\"\n        identity: \"{{secrets.CRM_TOKEN}}\"\n",
+        &[],
     );
-    let text = format!(
-        "{}{}{}",
-        fixtures::header("Tunnelled"),
-        consumes,
-        fixtures::rest_exposes("hostile", &fixtures::hostile_ops())
-    );
-    let file = write(dir.path(), "tunnelled.ikanos.yaml", &text);
 
     let host = HostBuilder::new(&file).component(&c.hostile).start(1);
     let ready = get(&format!("{}/health/ready", host.control_url()));

@@ -66,29 +66,17 @@ fn capability_via(
     host_key: &str,
     key: &Path,
 ) -> PathBuf {
-    let header = fixtures::header("Over SSH").replace(
-        "      CRM_TOKEN: \"crm-bearer-token\"\n",
-        "      CRM_TOKEN: \"crm-bearer-token\"\n      SSH_KEY: \"ssh-key\"\n",
+    let tunnel = format!(
+        "      tunnel:\n        type: \"ssh\"\n        identity: \"{{{{secrets.SSH_KEY}}}}\"\n        relay: \"{relay}\"\n        user: \"root\"\n        target: \"127.0.0.1:{forward}\"\n        hostKey: \"{host_key}\"\n"
     );
-    write(
+    fixtures::hostile_tunnelled(
         dir,
-        "secrets.yaml",
-        &format!(
-            "crm-bearer-token: \"{TOKEN}\"\nssh-key: \"{}\"\n",
-            key.display()
-        ),
-    );
-    let consumes = fixtures::crm_consumes(base).replace(
-        "      authentication:\n",
-        &format!(
-            "      tunnel:\n        type: \"ssh\"\n        identity: \"{{{{secrets.SSH_KEY}}}}\"\n        relay: \"{relay}\"\n        user: \"root\"\n        target: \"127.0.0.1:{forward}\"\n        hostKey: \"{host_key}\"\n      authentication:\n"
-        ),
-    );
-    let text = format!(
-        "{header}{consumes}{}",
-        fixtures::rest_exposes("hostile", &fixtures::hostile_ops())
-    );
-    write(dir, "ssh.ikanos.yaml", &text)
+        "ssh.ikanos.yaml",
+        "Over SSH",
+        base,
+        &tunnel,
+        &[("SSH_KEY", "ssh-key", key.display().to_string())],
+    )
 }
 
 struct Rig {

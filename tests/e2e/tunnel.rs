@@ -14,26 +14,17 @@ use crate::support::*;
 /// The hostile capability whose `crm` goes through the relay at `relay`, with
 /// baseUri `base` and the identity from secrets.yaml (`relay-id`).
 fn tunnelled(dir: &Path, base: &str, relay: &str, fallback: &str, identity: &str) -> PathBuf {
-    let header = fixtures::header("Tunnelled").replace(
-        "      CRM_TOKEN: \"crm-bearer-token\"\n",
-        "      CRM_TOKEN: \"crm-bearer-token\"\n      RELAY_ID: \"relay-id\"\n",
+    let tunnel = format!(
+        "      tunnel:\n        type: \"test-relay\"\n        service: \"crm-api\"\n        identity: \"{{{{secrets.RELAY_ID}}}}\"\n        fallback: \"{fallback}\"\n        relay: \"{relay}\"\n"
     );
-    write(
+    fixtures::hostile_tunnelled(
         dir,
-        "secrets.yaml",
-        &format!("crm-bearer-token: \"{TOKEN}\"\nrelay-id: \"{identity}\"\n"),
-    );
-    let consumes = fixtures::crm_consumes(base).replace(
-        "      authentication:\n",
-        &format!(
-            "      tunnel:\n        type: \"test-relay\"\n        service: \"crm-api\"\n        identity: \"{{{{secrets.RELAY_ID}}}}\"\n        fallback: \"{fallback}\"\n        relay: \"{relay}\"\n      authentication:\n"
-        ),
-    );
-    let text = format!(
-        "{header}{consumes}{}",
-        fixtures::rest_exposes("hostile", &fixtures::hostile_ops())
-    );
-    write(dir, "tunnelled.ikanos.yaml", &text)
+        "tunnelled.ikanos.yaml",
+        "Tunnelled",
+        base,
+        &tunnel,
+        &[("RELAY_ID", "relay-id", identity.to_string())],
+    )
 }
 
 fn metrics(host: &Host) -> String {

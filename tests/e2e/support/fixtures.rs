@@ -217,3 +217,36 @@ pub fn hostile(dir: &Path, base: &str) -> PathBuf {
     );
     write(dir, "hostile.ikanos.yaml", &text)
 }
+
+/// A bind variable the tunnel tests add: (VAR, provider key, value in secrets.yaml).
+pub type ExtraBind<'a> = (&'a str, &'a str, String);
+
+/// The hostile capability with a `tunnel:` block on `crm` (YAML at consumes-entry
+/// indentation, inserted before its authentication) and more bind keys, written as
+/// `dir/file_name` with secrets.yaml beside it.
+pub fn hostile_tunnelled(
+    dir: &Path,
+    file_name: &str,
+    display: &str,
+    base: &str,
+    tunnel: &str,
+    extra: &[ExtraBind],
+) -> PathBuf {
+    let mut keys = String::from("      CRM_TOKEN: \"crm-bearer-token\"\n");
+    let mut values = format!("crm-bearer-token: \"{TOKEN}\"\n");
+    for (var, key, value) in extra {
+        let _ = writeln!(keys, "      {var}: \"{key}\"");
+        let _ = writeln!(values, "{key}: \"{value}\"");
+    }
+    write(dir, "secrets.yaml", &values);
+    let header = header(display).replace("      CRM_TOKEN: \"crm-bearer-token\"\n", &keys);
+    let consumes = crm_consumes(base).replace(
+        "      authentication:\n",
+        &format!("{tunnel}      authentication:\n"),
+    );
+    let text = format!(
+        "{header}{consumes}{}",
+        rest_exposes("hostile", &hostile_ops())
+    );
+    write(dir, file_name, &text)
+}
