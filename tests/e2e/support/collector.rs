@@ -26,46 +26,33 @@ pub struct Collector {
 impl Collector {
     pub fn start() -> Collector {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.set_nonblocking(true).unwrap();
         let addr = listener.local_addr().unwrap();
         let spans = Arc::new(Mutex::new(Vec::new()));
         let store = spans.clone();
-        std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async move {
-                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-                loop {
-                    let Ok((stream, _)) = listener.accept().await else {
-                        continue;
-                    };
+        super::serve_on_thread(listener, None, move |stream| {
+            let store = store.clone();
+            async move {
+                let svc = service_fn(move |req: http::Request<hyper::body::Incoming>| {
                     let store = store.clone();
-                    tokio::spawn(async move {
-                        let svc = service_fn(move |req: http::Request<hyper::body::Incoming>| {
-                            let store = store.clone();
-                            async move {
-                                let body = req
-                                    .into_body()
-                                    .collect()
-                                    .await
-                                    .map(|b| b.to_bytes())
-                                    .unwrap_or_default();
-                                if let Ok(v) = serde_json::from_slice::<serde_json::Value>(&body) {
-                                    store.lock().unwrap().extend(spans_of(&v));
-                                }
-                                Ok::<_, Infallible>(http::Response::new(Full::new(
-                                    Bytes::from_static(b"{}"),
-                                )))
-                            }
-                        });
-                        let _ = hyper::server::conn::http1::Builder::new()
-                            .serve_connection(TokioIo::new(stream), svc)
-                            .await;
-                    });
-                }
-            });
+                    async move {
+                        let body = req
+                            .into_body()
+                            .collect()
+                            .await
+                            .map(|b| b.to_bytes())
+                            .unwrap_or_default();
+                        if let Ok(v) = serde_json::from_slice::<serde_json::Value>(&body) {
+                            store.lock().unwrap().extend(spans_of(&v));
+                        }
+                        Ok::<_, Infallible>(http::Response::new(Full::new(Bytes::from_static(
+                            b"{}",
+                        ))))
+                    }
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), svc)
+                    .await;
+            }
         });
         Collector { addr, spans }
     }

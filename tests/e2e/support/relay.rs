@@ -28,35 +28,15 @@ impl Relay {
     /// Start on `port` (0: any free port), accepting sessions for `identities`.
     pub fn start(port: u16, identities: &[&str]) -> Relay {
         let listener = std::net::TcpListener::bind(("127.0.0.1", port)).expect("binding the relay");
-        listener.set_nonblocking(true).unwrap();
         let addr = listener.local_addr().unwrap();
         let shared = Arc::new(Mutex::new(Shared {
             accept: identities.iter().map(|s| s.to_string()).collect(),
             ..Shared::default()
         }));
-        let (tx, mut rx) = tokio::sync::oneshot::channel();
+        let (tx, rx) = tokio::sync::oneshot::channel();
         let s = shared.clone();
-        let thread = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async move {
-                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-                loop {
-                    tokio::select! {
-                        _ = &mut rx => break,
-                        accepted = listener.accept() => {
-                            if let Ok((stream, _)) = accepted {
-                                tokio::spawn(serve(stream, s.clone()));
-                            }
-                        }
-                    }
-                }
-            });
-            // Dropping the runtime closes every session and stream: the relay is gone.
-            drop(rt);
-        });
+        let thread =
+            super::serve_on_thread(listener, Some(rx), move |stream| serve(stream, s.clone()));
         Relay {
             addr,
             shared,

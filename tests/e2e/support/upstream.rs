@@ -53,35 +53,21 @@ impl Upstream {
     pub fn start(auth: Auth) -> Upstream {
         let std_listener =
             std::net::TcpListener::bind("127.0.0.1:0").expect("binding the upstream");
-        std_listener.set_nonblocking(true).unwrap();
         let addr = std_listener.local_addr().unwrap();
         let requests = Arc::new(Mutex::new(Vec::new()));
         let connections = Arc::new(AtomicUsize::new(0));
-        let (tx, mut rx) = tokio::sync::oneshot::channel();
+        let (tx, rx) = tokio::sync::oneshot::channel();
         let (reqs, conns) = (requests.clone(), connections.clone());
         let auth = Arc::new(auth);
-        let thread = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async move {
-                let listener = tokio::net::TcpListener::from_std(std_listener).unwrap();
-                loop {
-                    tokio::select! {
-                        _ = &mut rx => break,
-                        accepted = listener.accept() => {
-                            let Ok((stream, _)) = accepted else { continue };
-                            conns.fetch_add(1, Ordering::SeqCst);
-                            let (reqs, auth) = (reqs.clone(), auth.clone());
-                            tokio::spawn(async move {
-                                let svc = service_fn(move |req| handle(req, reqs.clone(), auth.clone()));
-                                let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), svc).await;
-                            });
-                        }
-                    }
-                }
-            });
+        let thread = super::serve_on_thread(std_listener, Some(rx), move |stream| {
+            conns.fetch_add(1, Ordering::SeqCst);
+            let (reqs, auth) = (reqs.clone(), auth.clone());
+            async move {
+                let svc = service_fn(move |req| handle(req, reqs.clone(), auth.clone()));
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), svc)
+                    .await;
+            }
         });
         Upstream {
             addr,
