@@ -228,6 +228,16 @@ pub struct Tunnel {
     pub pos: Pos,
 }
 
+impl Tunnel {
+    /// The provider-specific keys as a plain map, as providers read them.
+    pub fn extra_values(&self) -> serde_json::Map<String, serde_json::Value> {
+        self.extra
+            .iter()
+            .map(|(k, v)| (k.value.clone(), v.clone()))
+            .collect()
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Fallback {
     #[default]

@@ -311,16 +311,20 @@ impl Outbound {
         let mut out: Vec<_> = self
             .namespaces
             .values()
-            .map(|ns| NamespaceStatus {
-                namespace: ns.name.clone(),
-                base_uri: ns.base_uri.clone(),
-                route: ns.route.label(),
-                state: match &ns.route {
-                    Route::Unavailable { .. } => "unavailable",
-                    route => route.state().name(),
-                },
-                ready: ns.route.state().is_ready(),
-                reason: ns.route.state().reason(),
+            .map(|ns| {
+                // One reading, so state, ready and reason agree with each other.
+                let state = ns.route.state();
+                NamespaceStatus {
+                    namespace: ns.name.clone(),
+                    base_uri: ns.base_uri.clone(),
+                    route: ns.route.label(),
+                    state: match &ns.route {
+                        Route::Unavailable { .. } => "unavailable",
+                        _ => state.name(),
+                    },
+                    ready: state.is_ready(),
+                    reason: state.reason(),
+                }
             })
             .collect();
         out.sort_by(|a, b| a.namespace.cmp(&b.namespace));

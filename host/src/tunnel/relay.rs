@@ -53,11 +53,7 @@ impl TunnelProvider for RelayProvider {
     }
 
     fn check(&self, spec: &TunnelSpec) -> Vec<String> {
-        let extra = spec
-            .extra
-            .iter()
-            .map(|(k, v)| (k.value.clone(), v.clone()))
-            .collect();
+        let extra = spec.extra_values();
         relay_addr(&extra).err().into_iter().collect()
     }
 

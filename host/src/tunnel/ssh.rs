@@ -212,11 +212,7 @@ impl TunnelProvider for SshProvider {
     }
 
     fn check(&self, spec: &TunnelSpec) -> Vec<String> {
-        let extra = spec
-            .extra
-            .iter()
-            .map(|(k, v)| (k.value.clone(), v.clone()))
-            .collect();
+        let extra = spec.extra_values();
         let mut problems = settings(&extra).err().unwrap_or_default();
         if spec.identity.is_none() {
             problems.push(
