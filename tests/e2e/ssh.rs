@@ -1,13 +1,18 @@
 //! The SSH tunnel (`tunnel.type: ssh`) against stock OpenSSH: sshd as the relay and
-//! `ssh -N -R` as the private side's connector, on loopback.
-//! (The namespaced topology with no route between the host and the private side is
-//! part of issue 5's remaining work.)
+//! `ssh -N -R` as the private side's connector.
+//!
+//! Every scenario runs on a [`Site`]: three network namespaces made by the test — `priv`
+//! (the private API on its own loopback and the connector in a restart loop), `relay`
+//! (sshd, no forwarding) and the public side (the `ikanos` host, with no route to
+//! `priv`). Without root or iproute2 the same scenarios run on loopback, and say so.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU16, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::support::fixtures::{self, TOKEN};
-use crate::support::openssh::{self, keygen, Connector, Sshd};
+use crate::support::netns::{self, Topology};
+use crate::support::openssh::{self, keygen, Connector, InNamespace, Sshd, SshdOptions};
 use crate::support::upstream::{Auth, Upstream};
 use crate::support::*;
 
@@ -19,15 +24,122 @@ fn skip_without_openssh() -> bool {
     missing
 }
 
-/// The private API and a decoy on the baseUri's "public" address.
-fn private_and_decoy() -> (Upstream, Upstream) {
-    let api = || {
-        Upstream::start(Auth {
-            bearer: Some(TOKEN.into()),
-            ..Auth::default()
-        })
-    };
-    (api(), api())
+/// An API that wants the test's bearer token.
+fn api() -> Upstream {
+    Upstream::start(Auth {
+        bearer: Some(TOKEN.into()),
+        ..Auth::default()
+    })
+}
+
+/// Where a scenario's machines live: namespaces when the test may make them (see the
+/// module comment), else loopback.
+struct Site {
+    topology: Option<Topology>,
+    next_forward: AtomicU16,
+}
+
+impl Site {
+    fn new() -> Site {
+        let topology = if netns::available() {
+            Some(Topology::new())
+        } else {
+            eprintln!(
+                "NOTE: not root or no iproute2: this SSH scenario runs on loopback, \
+                 not across network namespaces"
+            );
+            None
+        };
+        Site {
+            topology,
+            next_forward: AtomicU16::new(18080),
+        }
+    }
+
+    /// An API on the private side, which the public side cannot reach.
+    fn private_api(&self) -> Upstream {
+        let Some(t) = &self.topology else {
+            return api();
+        };
+        let api = netns::in_namespace(&t.private, api);
+        assert!(
+            !t.public_reaches_private(),
+            "the public side must have no route to the private network"
+        );
+        // Whatever answers a direct attempt (nothing, or the machine's own network),
+        // it is not the private API.
+        let direct: std::net::SocketAddr = format!("{}:{}", t.private_addr, api.addr.port())
+            .parse()
+            .unwrap();
+        let _ = std::net::TcpStream::connect_timeout(&direct, Duration::from_millis(300));
+        assert_eq!(api.connections(), 0);
+        api
+    }
+
+    /// A port for the connector to listen on at the relay.
+    fn forward_port(&self) -> u16 {
+        match self.topology {
+            // The relay's loopback belongs to this test alone.
+            Some(_) => self.next_forward.fetch_add(1, Ordering::SeqCst),
+            None => openssh::port(),
+        }
+    }
+
+    fn sshd(
+        &self,
+        dir: &Path,
+        authorized_keys: &[String],
+        extra_config: &str,
+        host_ca: Option<&Path>,
+    ) -> Sshd {
+        let names;
+        let namespace = match &self.topology {
+            Some(t) => {
+                names = [t.relay_public_addr.as_str(), t.relay_private_addr.as_str()];
+                Some(InNamespace {
+                    ns: &t.relay,
+                    reach: &t.relay_public_addr,
+                    names: &names,
+                })
+            }
+            None => None,
+        };
+        Sshd::start_with(
+            dir,
+            authorized_keys,
+            SshdOptions {
+                extra_config,
+                host_ca,
+                namespace,
+            },
+        )
+    }
+
+    /// The relay's address as the host dials it.
+    fn relay(&self, sshd: &Sshd) -> String {
+        match &self.topology {
+            Some(t) => format!("{}:{}", t.relay_public_addr, sshd.port),
+            None => format!("127.0.0.1:{}", sshd.port),
+        }
+    }
+
+    /// `ssh -N -R` on the private side: in a restart loop (3 s pause, long enough for
+    /// the host to notice a dead connector before the loop replaces it) as it would run
+    /// for real, or a single connector on loopback.
+    fn connector(&self, sshd: &Sshd, key: &Path, forward: u16, api: u16) -> Connector {
+        match &self.topology {
+            Some(t) => Connector::start_loop_in(
+                &t.private,
+                sshd,
+                &t.relay_private_addr,
+                key,
+                forward,
+                api,
+                3,
+            ),
+            None => Connector::start(sshd, key, forward, api),
+        }
+    }
 }
 
 /// The relay's authorized_keys: the connector may only listen on `forward`, the host
@@ -37,24 +149,6 @@ fn least_privilege(forward: u16, open: u16, connector_pub: &str, host_pub: &str)
         format!("restrict,port-forwarding,permitlisten=\"127.0.0.1:{forward}\" {connector_pub}"),
         format!("restrict,port-forwarding,permitopen=\"127.0.0.1:{open}\" {host_pub}"),
     ]
-}
-
-fn capability(
-    dir: &Path,
-    base: &str,
-    sshd: &Sshd,
-    forward: u16,
-    host_key: &str,
-    key: &Path,
-) -> PathBuf {
-    capability_via(
-        dir,
-        base,
-        &format!("127.0.0.1:{}", sshd.port),
-        forward,
-        host_key,
-        key,
-    )
 }
 
 /// The hostile capability whose `crm` goes through the SSH relay at `relay`.
@@ -88,33 +182,37 @@ struct Rig {
     forward: u16,
     host: Host,
     _dir: tempfile::TempDir,
+    site: Site,
 }
 
 /// sshd with least-privilege keys, the connector, and a host whose `crm` goes over SSH.
 fn rig(pin: Option<&str>, permit_open: Option<u16>) -> Option<(Rig, Connector)> {
-    if !openssh::available() {
-        eprintln!("SKIP: OpenSSH (sshd, ssh) is not installed; scripts/setup installs it");
+    if skip_without_openssh() {
         return None;
     }
     let c = components();
-    let (private, decoy) = private_and_decoy();
+    let site = Site::new();
+    let private = site.private_api();
+    let decoy = api();
     let dir = tempfile::tempdir().unwrap();
-    let forward = openssh::port();
+    let forward = site.forward_port();
     let (connector_key, connector_pub) = keygen(dir.path(), "connector");
     let (host_key, host_pub) = keygen(dir.path(), "host");
     let open = permit_open.unwrap_or(forward);
-    let sshd = Sshd::start(
+    let sshd = site.sshd(
         dir.path(),
         &least_privilege(forward, open, &connector_pub, &host_pub),
+        "",
+        None,
     );
-    let connector = Connector::start(&sshd, &connector_key, forward, private.addr.port());
+    let connector = site.connector(&sshd, &connector_key, forward, private.addr.port());
     let pinned = pin
         .map(str::to_string)
         .unwrap_or_else(|| sshd.host_key.clone());
-    let file = capability(
+    let file = capability_via(
         dir.path(),
         &decoy.base(),
-        &sshd,
+        &site.relay(&sshd),
         forward,
         &pinned,
         &host_key,
@@ -130,6 +228,7 @@ fn rig(pin: Option<&str>, permit_open: Option<u16>) -> Option<(Rig, Connector)> 
             forward,
             host,
             _dir: dir,
+            site,
         },
         connector,
     ))
@@ -158,7 +257,7 @@ fn calls_cross_the_relay_and_survive_a_connector_restart() {
     assert_eq!(list_customers(&rig.host)["error"], "tunnel-unavailable");
 
     // It comes back: ready again, without restarting the host.
-    let _connector = Connector::start(
+    let _connector = rig.site.connector(
         &rig.sshd,
         &rig.connector_key,
         rig.forward,
@@ -293,11 +392,8 @@ fn one_session_per_relay_and_identity_whatever_the_targets() {
 
     // A second consumes entry with its own connector and target, same relay and key.
     let dir = rig._dir.path();
-    let second_api = Upstream::start(Auth {
-        bearer: Some(TOKEN.into()),
-        ..Auth::default()
-    });
-    let forward2 = openssh::port();
+    let second_api = rig.site.private_api();
+    let forward2 = rig.site.forward_port();
     let keys = std::fs::read_to_string(dir.join("authorized_keys")).unwrap();
     let keys = keys
         .replace(
@@ -315,7 +411,7 @@ fn one_session_per_relay_and_identity_whatever_the_targets() {
             ),
         );
     std::fs::write(dir.join("authorized_keys"), keys).unwrap();
-    let _connector2 = Connector::start(
+    let _connector2 = rig.site.connector(
         &rig.sshd,
         &rig.connector_key,
         forward2,
@@ -366,10 +462,11 @@ fn certificate_authentication_with_a_user_ca() {
     if skip_without_openssh() {
         return;
     }
-    let (private, decoy) = private_and_decoy();
+    let site = Site::new();
+    let (private, decoy) = (site.private_api(), api());
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let forward = openssh::port();
+    let forward = site.forward_port();
     let (connector_key, connector_pub) = keygen(d, "connector");
     let (ca_key, _) = keygen(d, "user_ca");
     let (host_key, host_pub) = keygen(d, "host");
@@ -387,7 +484,7 @@ fn certificate_authentication_with_a_user_ca() {
     )
     .unwrap();
     // The host's plain key is not authorized anywhere: only its certificate gets in.
-    let sshd = Sshd::start_with(
+    let sshd = site.sshd(
         d,
         &[format!(
             "restrict,port-forwarding,permitlisten=\"127.0.0.1:{forward}\" {connector_pub}"
@@ -397,9 +494,17 @@ fn certificate_authentication_with_a_user_ca() {
             d.join("user_ca.pub").display(),
             d.join("principals").display()
         ),
+        None,
     );
-    let _connector = Connector::start(&sshd, &connector_key, forward, private.addr.port());
-    let file = capability(d, &decoy.base(), &sshd, forward, &sshd.host_key, &host_key);
+    let _connector = site.connector(&sshd, &connector_key, forward, private.addr.port());
+    let file = capability_via(
+        d,
+        &decoy.base(),
+        &site.relay(&sshd),
+        forward,
+        &sshd.host_key,
+        &host_key,
+    );
     let text = std::fs::read_to_string(&file).unwrap().replace(
         "        identity: \"{{secrets.SSH_KEY}}\"\n",
         "        identity: \"{{secrets.SSH_KEY}}\"\n        certificate: \"{{secrets.SSH_CERT}}\"\n",
@@ -468,66 +573,22 @@ fn certificate_authentication_with_a_user_ca() {
 }
 
 #[test]
-fn across_network_namespaces_with_no_route_to_the_private_side() {
-    use crate::support::netns::{self, Topology};
-    if !openssh::available() || !netns::available() {
-        eprintln!("SKIP: needs OpenSSH, iproute2 and root for network namespaces");
+fn a_restart_loop_brings_a_killed_connector_back_by_itself() {
+    let Some((rig, connector)) = rig(None, None) else {
+        return;
+    };
+    if rig.site.topology.is_none() {
+        eprintln!("SKIP: the private side's restart loop runs in the namespaced topology only");
         return;
     }
-    let topo = Topology::new();
-    let dir = tempfile::tempdir().unwrap();
-    let d = dir.path();
-    // The private API lives in `priv`, on its own loopback.
-    let private = netns::in_namespace(&topo.private, || {
-        Upstream::start(Auth {
-            bearer: Some(TOKEN.into()),
-            ..Auth::default()
-        })
-    });
-    let api = private.addr.port();
-    let unreachable: std::net::SocketAddr = format!("{}:{api}", topo.private_addr).parse().unwrap();
-    assert!(
-        std::net::TcpStream::connect_timeout(&unreachable, Duration::from_millis(500)).is_err(),
-        "the public side must have no route to the private network"
-    );
-    let decoy = Upstream::start(Auth {
-        bearer: Some(TOKEN.into()),
-        ..Auth::default()
-    });
-    let forward = 18080;
-    let (connector_key, connector_pub) = keygen(d, "connector");
-    let (host_key, host_pub) = keygen(d, "host");
-    let sshd = Sshd::start_in(
-        d,
-        &least_privilege(forward, forward, &connector_pub, &host_pub),
-        &topo.relay,
-        &topo.relay_public_addr,
-        &[&topo.relay_public_addr, &topo.relay_private_addr],
-    );
-    // The private side runs the connector in a restart loop, as it would for real.
-    let connector = Connector::start_loop_in(
-        &topo.private,
-        &sshd,
-        &topo.relay_private_addr,
-        &connector_key,
-        forward,
-        api,
-        3,
-    );
-    let relay = format!("{}:22", topo.relay_public_addr);
-    let file = capability_via(d, &decoy.base(), &relay, forward, &sshd.host_key, &host_key);
-    let host = HostBuilder::new(&file)
-        .component(&components().hostile)
-        .start(1);
+    let host = &rig.host;
+    wait_ready(host, 200);
+    assert_eq!(list_customers(host)["status"], 200);
 
-    wait_ready(&host, 200);
-    assert_eq!(list_customers(&host)["status"], 200);
-    assert_eq!(private.requests().len(), 1);
-
-    // The connector dies; the loop brings it back by itself after 3 s. Meanwhile the
-    // host reports it and fails closed, then recovers without a restart.
+    // The connector's ssh dies; the loop brings it back by itself after its pause.
+    // Meanwhile the host reports it and fails closed, then recovers without a restart.
     assert!(connector.kill_session(), "the loop was running no ssh");
-    let v = wait_ready(&host, 503);
+    let v = wait_ready(host, 503);
     assert!(
         v["consumes"][0]["reason"]
             .as_str()
@@ -535,12 +596,12 @@ fn across_network_namespaces_with_no_route_to_the_private_side() {
             .contains("no connector"),
         "{v}"
     );
-    assert_eq!(list_customers(&host)["error"], "tunnel-unavailable");
-    wait_ready(&host, 200);
-    assert_eq!(list_customers(&host)["status"], 200);
-    assert_eq!(private.requests().len(), 2);
+    assert_eq!(list_customers(host)["error"], "tunnel-unavailable");
+    wait_ready(host, 200);
+    assert_eq!(list_customers(host)["status"], 200);
+    assert_eq!(rig.private.requests().len(), 2);
     assert_eq!(
-        decoy.connections(),
+        rig.decoy.connections(),
         0,
         "the public address must see nothing"
     );
@@ -582,21 +643,24 @@ fn a_relay_host_certificate_is_trusted_through_its_ca() {
     if skip_without_openssh() {
         return;
     }
-    let (private, decoy) = private_and_decoy();
+    let site = Site::new();
+    let (private, decoy) = (site.private_api(), api());
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let forward = openssh::port();
+    let forward = site.forward_port();
     let (connector_key, connector_pub) = keygen(d, "connector");
     let (host_key, host_pub) = keygen(d, "host");
     let (host_ca, host_ca_pub) = keygen(d, "host_ca");
-    let sshd = Sshd::start_with_host_ca(
+    let sshd = site.sshd(
         d,
         &least_privilege(forward, forward, &connector_pub, &host_pub),
-        &host_ca,
+        "",
+        Some(&host_ca),
     );
-    let _connector = Connector::start(&sshd, &connector_key, forward, private.addr.port());
+    let _connector = site.connector(&sshd, &connector_key, forward, private.addr.port());
+    let relay = site.relay(&sshd);
     let write_with = |trust: &str, name: &str| {
-        let file = capability(d, &decoy.base(), &sshd, forward, "unused", &host_key);
+        let file = capability_via(d, &decoy.base(), &relay, forward, "unused", &host_key);
         let text = std::fs::read_to_string(&file)
             .unwrap()
             .replace("        hostKey: \"unused\"\n", trust);
@@ -646,18 +710,26 @@ fn the_crm_ssh_example_runs_end_to_end_with_tls_inside_the_tunnel() {
     if skip_without_openssh() {
         return;
     }
+    let site = Site::new();
     // The private CRM speaks HTTPS as crm.internal, a name that resolves nowhere.
-    let tls = crate::auth::tls_upstream_for("crm.internal");
+    let tls = match &site.topology {
+        Some(t) => {
+            netns::in_namespace(&t.private, || crate::auth::tls_upstream_for("crm.internal"))
+        }
+        None => crate::auth::tls_upstream_for("crm.internal"),
+    };
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let forward = openssh::port();
+    let forward = site.forward_port();
     let (connector_key, connector_pub) = keygen(d, "connector");
     let (host_key, host_pub) = keygen(d, "host");
-    let sshd = Sshd::start(
+    let sshd = site.sshd(
         d,
         &least_privilege(forward, forward, &connector_pub, &host_pub),
+        "",
+        None,
     );
-    let _connector = Connector::start(&sshd, &connector_key, forward, tls.port);
+    let _connector = site.connector(&sshd, &connector_key, forward, tls.port);
 
     let example =
         std::fs::read_to_string(repo_root().join("examples/crm-ssh/crm-ssh.ikanos.yaml")).unwrap();
@@ -669,7 +741,7 @@ fn the_crm_ssh_example_runs_end_to_end_with_tls_inside_the_tunnel() {
     let text = example
         .replace(
             "relay: \"relay.example.net:22\"",
-            &format!("relay: \"127.0.0.1:{}\"", sshd.port),
+            &format!("relay: \"{}\"", site.relay(&sshd)),
         )
         .replace("user: \"ikanos\"", "user: \"root\"")
         .replace(

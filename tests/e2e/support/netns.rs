@@ -100,6 +100,30 @@ impl Topology {
     }
 }
 
+impl Topology {
+    /// Whether a packet from the public side could reach the private network: through
+    /// a route via the relay, or because the relay forwards.
+    pub fn public_reaches_private(&self) -> bool {
+        let route = Command::new("ip")
+            .args(["route", "get", &self.private_addr])
+            .output()
+            .expect("running ip route get");
+        let via_relay = String::from_utf8_lossy(&route.stdout).contains(&self.relay_public_addr);
+        let forwarding = Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                &self.relay,
+                "sysctl",
+                "-n",
+                "net.ipv4.ip_forward",
+            ])
+            .output()
+            .expect("running sysctl in the relay");
+        via_relay || String::from_utf8_lossy(&forwarding.stdout).trim() != "0"
+    }
+}
+
 impl Drop for Topology {
     fn drop(&mut self) {
         // Deleting a namespace deletes its end of each veth, and so the pair.

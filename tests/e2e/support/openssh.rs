@@ -65,6 +65,28 @@ fn wait_for_port(port: u16) {
     }
 }
 
+/// How to run sshd beyond the defaults.
+#[derive(Default, Clone, Copy)]
+pub struct SshdOptions<'a> {
+    /// More sshd_config lines.
+    pub extra_config: &'a str,
+    /// Present a host certificate signed by the CA key at this path (principals: every
+    /// address clients use for the relay).
+    pub host_ca: Option<&'a Path>,
+    /// Run on port 22 of every address of a network namespace instead of loopback.
+    pub namespace: Option<InNamespace<'a>>,
+}
+
+/// sshd inside network namespace `ns`: `reach` is the address the caller's namespace
+/// uses to see it come up, `names` every address clients use (for known_hosts and the
+/// host certificate).
+#[derive(Clone, Copy)]
+pub struct InNamespace<'a> {
+    pub ns: &'a str,
+    pub reach: &'a str,
+    pub names: &'a [&'a str],
+}
+
 /// The relay: sshd on a free loopback port, run as root with the given
 /// authorized_keys (options included).
 pub struct Sshd {
@@ -78,48 +100,26 @@ pub struct Sshd {
 
 impl Sshd {
     pub fn start(dir: &Path, authorized_keys: &[String]) -> Sshd {
-        Self::start_with(dir, authorized_keys, "")
+        Self::start_with(dir, authorized_keys, SshdOptions::default())
     }
 
-    /// `start`, with more sshd_config lines.
-    pub fn start_with(dir: &Path, authorized_keys: &[String], extra_config: &str) -> Sshd {
-        Self::launch(dir, authorized_keys, extra_config, None, None)
+    /// `start`, with more sshd_config lines, a host certificate, or inside a namespace.
+    pub fn start_with(dir: &Path, authorized_keys: &[String], options: SshdOptions) -> Sshd {
+        Self::launch(dir, authorized_keys, options)
     }
 
-    /// `start`, presenting a host certificate signed by the CA key at `host_ca`
-    /// (principal 127.0.0.1).
-    pub fn start_with_host_ca(dir: &Path, authorized_keys: &[String], host_ca: &Path) -> Sshd {
-        Self::launch(dir, authorized_keys, "", None, Some(host_ca))
-    }
-
-    /// sshd on port 22 of every address of network namespace `ns`; `reach` is the
-    /// address the caller's namespace uses to see it come up, `names` every address
-    /// clients use (for known_hosts).
-    pub fn start_in(
-        dir: &Path,
-        authorized_keys: &[String],
-        ns: &str,
-        reach: &str,
-        names: &[&str],
-    ) -> Sshd {
-        Self::launch(dir, authorized_keys, "", Some((ns, reach, names)), None)
-    }
-
-    fn launch(
-        dir: &Path,
-        authorized_keys: &[String],
-        extra_config: &str,
-        ns: Option<(&str, &str, &[&str])>,
-        host_ca: Option<&Path>,
-    ) -> Sshd {
+    fn launch(dir: &Path, authorized_keys: &[String], options: SshdOptions) -> Sshd {
+        let ns = options.namespace.map(|n| (n.ns, n.reach, n.names));
         std::fs::create_dir_all("/run/sshd").ok();
         let (host_key_path, host_key) = keygen(dir, "relay_host_key");
-        let mut extra_config = extra_config.to_string();
-        if let Some(ca) = host_ca {
+        let mut extra_config = options.extra_config.to_string();
+        if let Some(ca) = options.host_ca {
+            // The certificate names every address clients use for the relay.
+            let principals = ns.map_or("127.0.0.1".to_string(), |n| n.2.join(","));
             let signed = Command::new("ssh-keygen")
                 .args(["-q", "-h", "-s"])
                 .arg(ca)
-                .args(["-I", "relay", "-n", "127.0.0.1", "-V", "+1h"])
+                .args(["-I", "relay", "-n", &principals, "-V", "+1h"])
                 .arg(host_key_path.with_extension("pub"))
                 .status()
                 .expect("running ssh-keygen -s");
@@ -327,22 +327,26 @@ impl Connector {
         Connector { child }
     }
 
-    /// Kill the `ssh` the restart loop is running now (the loop itself goes on).
-    pub fn kill_session(&self) -> bool {
-        let out = Command::new("pgrep")
+    /// The `ssh` a restart loop is running now (none for a plain connector).
+    fn session_pids(&self) -> Vec<i32> {
+        Command::new("pgrep")
             .arg("-P")
             .arg(self.child.id().to_string())
             .arg("-x")
             .arg("ssh")
-            .output();
-        let pids: Vec<i32> = out
+            .output()
             .map(|o| {
                 String::from_utf8_lossy(&o.stdout)
                     .lines()
                     .filter_map(|l| l.trim().parse().ok())
                     .collect()
             })
-            .unwrap_or_default();
+            .unwrap_or_default()
+    }
+
+    /// Kill the `ssh` the restart loop is running now (the loop itself goes on).
+    pub fn kill_session(&self) -> bool {
+        let pids = self.session_pids();
         for pid in &pids {
             // SAFETY: signalling a process the test started.
             unsafe {
@@ -352,17 +356,24 @@ impl Connector {
         !pids.is_empty()
     }
 
-    /// Freeze (SIGSTOP) or thaw (SIGCONT) the connector process.
+    /// Freeze (SIGSTOP) or thaw (SIGCONT) the connector: the `ssh`, and the restart
+    /// loop around it if there is one.
     pub fn signal(&self, sig: i32) {
+        for pid in self.session_pids() {
+            // SAFETY: signalling a process the test started.
+            unsafe {
+                libc::kill(pid, sig);
+            }
+        }
         // SAFETY: signalling our own child process.
         unsafe {
             libc::kill(self.child.id() as i32, sig);
         }
     }
 
-    pub fn kill(mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+    /// Stop the connector for good (a restart loop included).
+    pub fn kill(self) {
+        drop(self);
     }
 }
 
