@@ -6,8 +6,8 @@ use std::fmt;
 use crate::__private::HandlerError;
 use crate::CallError;
 
-/// A handler failure. The host answers HTTP 400, 404, 502 and 500 respectively, with
-/// the message in the body.
+/// A handler failure. The host answers HTTP 400, 404, 502, 500 and 503 respectively,
+/// with the message in the body.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Error {
     /// The caller's input is missing or malformed (HTTP 400).
@@ -18,6 +18,9 @@ pub enum Error {
     Upstream(String),
     /// A bug or an unexpected condition in the component (HTTP 500).
     Internal(String),
+    /// A consumed API cannot be reached now: its tunnel is down and the host fails
+    /// closed (HTTP 503; the caller may try again later).
+    Unavailable(String),
 }
 
 impl Error {
@@ -27,7 +30,8 @@ impl Error {
             Error::InvalidInput(m)
             | Error::NotFound(m)
             | Error::Upstream(m)
-            | Error::Internal(m) => m,
+            | Error::Internal(m)
+            | Error::Unavailable(m) => m,
         }
     }
 
@@ -37,6 +41,7 @@ impl Error {
             Error::NotFound(m) => HandlerError::NotFound(m),
             Error::Upstream(m) => HandlerError::Upstream(m),
             Error::Internal(m) => HandlerError::Internal(m),
+            Error::Unavailable(m) => HandlerError::Unavailable(m),
         }
     }
 }
@@ -48,6 +53,7 @@ impl fmt::Display for Error {
             Error::NotFound(_) => "not found",
             Error::Upstream(_) => "upstream error",
             Error::Internal(_) => "internal error",
+            Error::Unavailable(_) => "unavailable",
         };
         write!(f, "{kind}: {}", self.message())
     }
@@ -55,11 +61,15 @@ impl fmt::Display for Error {
 
 impl std::error::Error for Error {}
 
-/// A failed consumed call is an upstream failure; the message is the call error's
-/// kind and reason, e.g. `timeout: …`.
+/// A failed consumed call is an upstream failure, except a tunnel that is down, which
+/// makes the capability unavailable for now; the message is the call error's kind and
+/// reason, e.g. `timeout: …`.
 impl From<CallError> for Error {
     fn from(e: CallError) -> Self {
-        Error::Upstream(e.to_string())
+        match e {
+            CallError::TunnelUnavailable(_) => Error::Unavailable(e.to_string()),
+            _ => Error::Upstream(e.to_string()),
+        }
     }
 }
 
@@ -95,12 +105,21 @@ mod tests {
             Error::Internal("d".into()).into_wit(),
             HandlerError::Internal("d".into())
         );
+        assert_eq!(
+            Error::Unavailable("e".into()).into_wit(),
+            HandlerError::Unavailable("e".into())
+        );
     }
 
     #[test]
     fn conversions() {
         let e: Error = CallError::Timeout("after 5s".into()).into();
         assert_eq!(e, Error::Upstream("timeout: after 5s".into()));
+        let e: Error = CallError::TunnelUnavailable("no connector".into()).into();
+        assert_eq!(
+            e,
+            Error::Unavailable("tunnel-unavailable: no connector".into())
+        );
         let e: Error = serde_json::from_str::<u8>("x").unwrap_err().into();
         assert!(
             matches!(e, Error::Internal(ref m) if m.starts_with("JSON error: ")),

@@ -57,7 +57,8 @@
 //! ```
 //!
 //! An exposed operation with no registered handler answers `handler-error::not-found`
-//! (HTTP 404). [`Error`] variants become HTTP 400, 404, 502 and 500; a panic traps the
+//! (HTTP 404). [`Error`] variants become HTTP 400, 404, 502, 500 and 503 (a tunnel that is
+//! down: `CallError::TunnelUnavailable` converts to `Error::Unavailable`); a panic traps the
 //! instance and the host answers 500.
 //!
 //! # Native builds

@@ -169,6 +169,20 @@ pub struct TlsUpstream {
     pub port: u16,
     pub ca_pem: String,
     pub versions: Arc<Mutex<Vec<String>>>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    server: Option<std::thread::JoinHandle<()>>,
+}
+
+impl TlsUpstream {
+    /// Close the listener and every open connection (a backend that went down).
+    pub fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(server) = self.server.take() {
+            let _ = server.join();
+        }
+    }
 }
 
 fn tls_upstream() -> TlsUpstream {
@@ -206,7 +220,8 @@ pub fn tls_upstream_for(hostname: &str) -> TlsUpstream {
     let port = listener.local_addr().unwrap().port();
     let versions = Arc::new(Mutex::new(Vec::new()));
     let seen = versions.clone();
-    serve_on_thread(listener, None, move |tcp| {
+    let (stop, stopped) = tokio::sync::oneshot::channel();
+    let server = serve_on_thread(listener, Some(stopped), move |tcp| {
         let (acceptor, seen) = (acceptor.clone(), seen.clone());
         async move {
             let Ok(tls) = acceptor.accept(tcp).await else {
@@ -232,6 +247,8 @@ pub fn tls_upstream_for(hostname: &str) -> TlsUpstream {
         port,
         ca_pem: ca_cert.pem(),
         versions,
+        stop: Some(stop),
+        server: Some(server),
     }
 }
 

@@ -729,7 +729,7 @@ fn the_crm_ssh_example_runs_end_to_end_with_tls_inside_the_tunnel() {
         "",
         None,
     );
-    let _connector = site.connector(&sshd, &connector_key, forward, tls.port);
+    let connector = site.connector(&sshd, &connector_key, forward, tls.port);
 
     let example =
         std::fs::read_to_string(repo_root().join("examples/crm-ssh/crm-ssh.ikanos.yaml")).unwrap();
@@ -769,10 +769,30 @@ fn the_crm_ssh_example_runs_end_to_end_with_tls_inside_the_tunnel() {
         .arg(format!("crm={}", ca.display()))
         .start(1);
     wait_ready(&host, 200);
-    let r = get(&format!("{}/customers", host.rest_url("crm-api")));
+    let customers = format!("{}/customers", host.rest_url("crm-api"));
+    let r = get(&customers);
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.body, "[]");
     assert_eq!(tls.versions.lock().unwrap().as_slice(), ["HTTP/2.0"]);
+
+    // The connector goes away: the example's own component answers 503 (the tunnel is
+    // down, fail closed), not 502.
+    connector.kill();
+    wait_ready(&host, 503);
+    let r = get(&customers);
+    assert_eq!(r.status, 503, "{}", r.body);
+    assert!(r.body.contains("tunnel-unavailable"), "{}", r.body);
+
+    // It comes back; then the CRM itself goes down behind the live connector: 502 for
+    // the call, and the tunnel stays ready.
+    let _connector = site.connector(&sshd, &connector_key, forward, tls.port);
+    wait_ready(&host, 200);
+    assert_eq!(get(&customers).status, 200);
+    tls.stop();
+    let r = get(&customers);
+    assert_eq!(r.status, 502, "{}", r.body);
+    assert!(r.body.contains("transport"), "{}", r.body);
+    wait_ready(&host, 200);
 }
 
 #[test]

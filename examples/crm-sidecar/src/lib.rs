@@ -10,8 +10,9 @@
 //! - `get-customer` (`GET /customers/{{id}}`) calls `crm.get-customer`.
 //!
 //! Both return the upstream's JSON as is. Upstream 404 becomes `not-found` (HTTP 404),
-//! any other non-2xx or a failed call becomes `upstream` (HTTP 502), and a body that is
-//! not JSON becomes `upstream` too.
+//! any other non-2xx or a failed call becomes `upstream` (HTTP 502) — except a tunnel
+//! that is down, which becomes `unavailable` (HTTP 503) — and a body that is not JSON
+//! becomes `upstream` too.
 
 use ikanos_guest::serde_json::Value;
 use ikanos_guest::{capability, consumes, log, Error, Request, Response, UpstreamResponse};

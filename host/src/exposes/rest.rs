@@ -407,6 +407,7 @@ fn invoke_error(e: InvokeError) -> (StatusCode, Option<&'static str>, String) {
         InvokeError::Handler(HandlerError::NotFound(_)) => StatusCode::NOT_FOUND,
         InvokeError::Handler(HandlerError::Upstream(_)) => StatusCode::BAD_GATEWAY,
         InvokeError::Handler(HandlerError::Internal(_)) => StatusCode::INTERNAL_SERVER_ERROR,
+        InvokeError::Handler(HandlerError::Unavailable(_)) => StatusCode::SERVICE_UNAVAILABLE,
         InvokeError::Trap(_) | InvokeError::MemoryLimit(_) | InvokeError::ResponseTooLarge(..) => {
             StatusCode::INTERNAL_SERVER_ERROR
         }

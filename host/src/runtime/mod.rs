@@ -314,6 +314,7 @@ fn handler_error_text(e: &HandlerError) -> String {
         HandlerError::NotFound(m) => format!("not found: {m}"),
         HandlerError::Upstream(m) => format!("upstream error: {m}"),
         HandlerError::Internal(m) => format!("internal error: {m}"),
+        HandlerError::Unavailable(m) => format!("unavailable: {m}"),
     }
 }
 
