@@ -523,8 +523,14 @@ fn raw_stdio_answers_parse_errors_and_unknown_methods_and_stops_when_stdin_close
     assert_eq!(ask(r#"{"jsonrpc":"2.0","id":1,"method":"no/such"}"#)["error"]["code"], -32601);
     let init = ask(r#"{"jsonrpc":"2.0","id":2,"method":"initialize","params":{"protocolVersion":"2025-03-26","capabilities":{},"clientInfo":{"name":"raw","version":"1"}}}"#);
     assert_eq!(init["result"]["protocolVersion"], "2025-03-26");
-    let call = ask(r#"{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"get-customer","arguments":{"id":"1"}}}"#);
+    // A `traceparent` in `_meta` continues the caller's trace (stdio has no headers).
+    let call = ask(r#"{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"get-customer","arguments":{"id":"1"},"_meta":{"traceparent":"00-5bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"}}}"#);
     assert_eq!(call["result"]["structuredContent"]["name"], "Ada Lovelace", "{call}");
+    let upstream_tp = r.upstream.requests()[0].header("traceparent").map(str::to_string);
+    assert!(
+        upstream_tp.as_deref().is_some_and(|t| t.contains("5bf92f3577b34da6a3ce929d0e0e4736")),
+        "{upstream_tp:?}"
+    );
     let modern = ask(&json!({"jsonrpc":"2.0","id":4,"method":"tools/list","params":{"_meta": meta()}}).to_string());
     assert_eq!(modern["result"]["resultType"], "complete");
     drop(stdin);
@@ -532,4 +538,59 @@ fn raw_stdio_answers_parse_errors_and_unknown_methods_and_stops_when_stdin_close
     assert!(status.success(), "exits cleanly when stdin closes: {status}");
     let logs = logs.join().unwrap();
     assert!(logs.contains("stdin closed"), "{logs}");
+}
+
+#[test]
+fn tool_calls_are_traced_like_rest_requests() {
+    use crate::support::collector::Collector;
+    let c = support::components();
+    let collector = Collector::start();
+    let r = rig("http");
+    let host = HostBuilder::new(&r.file)
+        .component(&c.crm_sidecar)
+        .env("OTEL_EXPORTER_OTLP_ENDPOINT", &collector.endpoint())
+        .env("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json")
+        .env("OTEL_BSP_SCHEDULE_DELAY", "100")
+        .start(0);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let url = loop {
+        if let Some(a) = host.adapter_addr("mcp", "crm-mcp") {
+            break format!("http://{a}/mcp");
+        }
+        assert!(Instant::now() < deadline, "{}", host.all_output());
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let trace = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let caller = "00f067aa0ba902b7";
+    let traceparent = format!("00-{trace}-{caller}-01");
+    let resp = post(
+        &url,
+        &[
+            ("mcp-protocol-version", "2026-07-28"),
+            ("mcp-method", "tools/call"),
+            ("mcp-name", "get-customer"),
+            ("traceparent", &traceparent),
+        ],
+        &json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "get-customer", "arguments": {"id": "1"}, "_meta": meta()}}),
+    );
+    assert_eq!(resp.json()["result"]["isError"], false, "{}", resp.body);
+    let upstream_tp = r.upstream.requests()[0]
+        .header("traceparent")
+        .expect("traceparent reaches the upstream")
+        .to_string();
+    assert_eq!(upstream_tp.split('-').nth(1), Some(trace), "{upstream_tp}");
+    let find = |name: &str| {
+        collector
+            .spans()
+            .into_iter()
+            .find(|s| s.name == name && s.trace_id == trace)
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while find("request").is_none() || find("consumed_call").is_none() {
+        assert!(Instant::now() < deadline, "spans not exported: {:?}", collector.spans());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let request = find("request").unwrap();
+    assert_eq!(request.parent_span_id, caller, "the MCP request continues the caller's trace");
+    assert_eq!(find("consumed_call").unwrap().parent_span_id, request.span_id);
 }
