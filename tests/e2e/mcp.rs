@@ -594,3 +594,55 @@ fn tool_calls_are_traced_like_rest_requests() {
     assert_eq!(request.parent_span_id, caller, "the MCP request continues the caller's trace");
     assert_eq!(find("consumed_call").unwrap().parent_span_id, request.span_id);
 }
+
+/// examples/crm-mcp as a user runs it (port and CRM address swapped for the test's):
+/// the Python SDK over HTTP, the TypeScript SDK over stdio.
+#[test]
+fn crm_mcp_example_serves_both_sdks() {
+    let c = support::components();
+    let upstream = upstream::Upstream::start(upstream::Auth {
+        bearer: Some(fixtures::TOKEN.into()),
+        ..upstream::Auth::default()
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let example = support::repo_root().join("examples/crm-mcp");
+    let copy = |name: &str| {
+        let text = std::fs::read_to_string(example.join(name)).unwrap();
+        let text = text
+            .replace("port: 8082", "port: 0")
+            .replace("http://127.0.0.1:18081", &upstream.base());
+        support::write(dir.path(), name, &text)
+    };
+    let http_file = copy("crm-mcp.ikanos.yaml");
+    let stdio_file = copy("crm-mcp-stdio.ikanos.yaml");
+    std::fs::create_dir(dir.path().join("docs")).unwrap();
+    std::fs::copy(example.join("docs/guide.md"), dir.path().join("docs/guide.md")).unwrap();
+    fixtures::secrets(dir.path());
+
+    let host = HostBuilder::new(&http_file).component(&c.crm_sidecar).start(0);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let url = loop {
+        if let Some(a) = host.adapter_addr("mcp", "crm-mcp") {
+            break format!("http://{a}/mcp");
+        }
+        assert!(Instant::now() < deadline, "{}", host.all_output());
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let script = clients_dir().join("python_client.py").display().to_string();
+    let py = run_client(&python(), &[script, "http".into(), url, "auto".into()]);
+    let mut args = vec![node_script().display().to_string(), "stdio".into()];
+    args.extend(stdio_command(&stdio_file));
+    let ts = run_client(&node(), &args);
+    for (out, version) in [(&py, "2026-07-28"), (&ts, "2025-11-25")] {
+        assert_eq!(out["protocolVersion"], version, "{out}");
+        assert_eq!(out["tools"].as_array().unwrap().len(), 2, "{out}");
+        assert_eq!(out["ok"]["structuredContent"]["name"], "Grace Hopper", "{out}");
+        assert_eq!(out["fail"]["isError"], true, "{out}");
+        assert_eq!(out["resources"][0]["uri"], "docs://crm/guide.md");
+        assert!(out["read"]["contents"][0]["text"].as_str().unwrap().starts_with("# CRM field guide"));
+        assert!(out["prompt"]["messages"][0]["content"]["text"]
+            .as_str()
+            .unwrap()
+            .contains("Fetch customer 2 with the get-customer tool"));
+    }
+}
