@@ -135,7 +135,11 @@ fn rig(transport: &str) -> Rig {
     fixtures::secrets(dir.path());
     support::write(dir.path(), "guide.md", GUIDE);
     std::fs::create_dir(dir.path().join("notes")).unwrap();
-    support::write(&dir.path().join("notes"), "hello.txt", "hello from a note\n");
+    support::write(
+        &dir.path().join("notes"),
+        "hello.txt",
+        "hello from a note\n",
+    );
     let text = format!(
         "{}{}{}",
         fixtures::header("MCP test capability"),
@@ -159,13 +163,19 @@ struct HttpRig {
 fn http_rig() -> HttpRig {
     let c = support::components();
     let rig = rig("http");
-    let host = HostBuilder::new(&rig.file).component(&c.crm_sidecar).start(0);
+    let host = HostBuilder::new(&rig.file)
+        .component(&c.crm_sidecar)
+        .start(0);
     let deadline = Instant::now() + Duration::from_secs(60);
     let addr = loop {
         if let Some(a) = host.adapter_addr("mcp", "crm-mcp") {
             break a;
         }
-        assert!(Instant::now() < deadline, "no mcp listening line:\n{}", host.all_output());
+        assert!(
+            Instant::now() < deadline,
+            "no mcp listening line:\n{}",
+            host.all_output()
+        );
         std::thread::sleep(Duration::from_millis(20));
     };
     HttpRig {
@@ -218,7 +228,8 @@ fn run_client(program: &Path, args: &[String]) -> Value {
         program.display(),
         out.status
     );
-    serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("client output is not JSON ({e}): {stdout}\nstderr: {stderr}"))
+    serde_json::from_str(stdout.trim())
+        .unwrap_or_else(|e| panic!("client output is not JSON ({e}): {stdout}\nstderr: {stderr}"))
 }
 
 fn node() -> PathBuf {
@@ -234,7 +245,12 @@ fn check_scenario(out: &Value, version: &str, upstream: &upstream::Upstream) {
 
     let tools = out["tools"].as_array().unwrap();
     let names: Vec<&str> = tools.iter().map(|t| t["name"].as_str().unwrap()).collect();
-    assert_eq!(names, ["list-customers", "get-customer", "via-call"], "{}", ctx());
+    assert_eq!(
+        names,
+        ["list-customers", "get-customer", "via-call"],
+        "{}",
+        ctx()
+    );
     let get = &tools[1];
     assert_eq!(get["title"], "Get customer");
     assert_eq!(get["description"], "One customer by id.");
@@ -246,13 +262,19 @@ fn check_scenario(out: &Value, version: &str, upstream: &upstream::Upstream) {
         get["annotations"],
         json!({"title": "Get customer", "readOnlyHint": true, "idempotentHint": true, "openWorldHint": false})
     );
-    assert!(tools[0]["inputSchema"].get("required").is_none(), "limit is optional");
+    assert!(
+        tools[0]["inputSchema"].get("required").is_none(),
+        "limit is optional"
+    );
 
     // A call that reaches the consumed API through the host.
     let ok = &out["ok"];
     assert_eq!(ok["isError"], false, "{}", ctx());
     assert_eq!(ok["structuredContent"]["name"], "Grace Hopper");
-    assert!(ok["content"][0]["text"].as_str().unwrap().contains("Grace Hopper"));
+    assert!(ok["content"][0]["text"]
+        .as_str()
+        .unwrap()
+        .contains("Grace Hopper"));
     let seen = upstream.requests();
     let call = seen
         .iter()
@@ -272,8 +294,14 @@ fn check_scenario(out: &Value, version: &str, upstream: &upstream::Upstream) {
 
     let bad = &out["badArgs"];
     assert_eq!(bad["isError"], true);
-    assert!(bad["content"][0]["text"].as_str().unwrap().contains("'limit' must be of type integer"));
-    assert!(out["unknownTool"]["message"].as_str().unwrap().contains("Unknown tool: no-such-tool"));
+    assert!(bad["content"][0]["text"]
+        .as_str()
+        .unwrap()
+        .contains("'limit' must be of type integer"));
+    assert!(out["unknownTool"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("Unknown tool: no-such-tool"));
     assert_eq!(out["unknownTool"]["code"], -32602);
 
     assert_eq!(
@@ -285,7 +313,10 @@ fn check_scenario(out: &Value, version: &str, upstream: &upstream::Upstream) {
     assert_eq!(out["read"]["contents"][0]["mimeType"], "text/markdown");
 
     assert_eq!(out["prompts"][0]["name"], "customer-summary");
-    assert_eq!(out["prompts"][0]["arguments"][0], json!({"name": "id", "description": "Customer id.", "required": true}));
+    assert_eq!(
+        out["prompts"][0]["arguments"][0],
+        json!({"name": "id", "description": "Customer id.", "required": true})
+    );
     assert_eq!(
         out["prompt"]["messages"][0],
         json!({"role": "user", "content": {"type": "text", "text": "Fetch customer 2 and summarise it in a formal tone."}})
@@ -301,9 +332,15 @@ fn check_scenario(out: &Value, version: &str, upstream: &upstream::Upstream) {
 fn python_sdk_over_http_speaks_2026_07_28_by_default_and_the_handshake_in_legacy_mode() {
     let r = http_rig();
     let script = clients_dir().join("python_client.py").display().to_string();
-    let out = run_client(&python(), &[script.clone(), "http".into(), r.url.clone(), "auto".into()]);
+    let out = run_client(
+        &python(),
+        &[script.clone(), "http".into(), r.url.clone(), "auto".into()],
+    );
     check_scenario(&out, "2026-07-28", &r.rig.upstream);
-    let out = run_client(&python(), &[script, "http".into(), r.url.clone(), "legacy".into()]);
+    let out = run_client(
+        &python(),
+        &[script, "http".into(), r.url.clone(), "legacy".into()],
+    );
     check_scenario(&out, "2025-11-25", &r.rig.upstream);
     assert_eq!(out["ping"], true);
 
@@ -317,25 +354,45 @@ fn python_sdk_over_http_speaks_2026_07_28_by_default_and_the_handshake_in_legacy
             .to_string()
     };
     let ok = line("ikanos_operation_id=\"get-customer\"");
-    assert!(ok.contains("ikanos_adapter_type=\"mcp\"") && ok.contains("http_request_method=\"POST\""), "{ok}");
-    assert!(ok.trim_end().ends_with(" 4"), "two ok and two failing get-customer calls: {ok}");
+    assert!(
+        ok.contains("ikanos_adapter_type=\"mcp\"") && ok.contains("http_request_method=\"POST\""),
+        "{ok}"
+    );
+    assert!(
+        ok.trim_end().ends_with(" 4"),
+        "two ok and two failing get-customer calls: {ok}"
+    );
     line("ikanos_operation_id=\"server/discover\"");
     line("ikanos_operation_id=\"initialize\"");
     let errors: Vec<&str> = metrics
         .lines()
-        .filter(|l| l.starts_with("ikanos_request_errors_total{") && l.contains("ikanos_adapter_type=\"mcp\""))
+        .filter(|l| {
+            l.starts_with("ikanos_request_errors_total{")
+                && l.contains("ikanos_adapter_type=\"mcp\"")
+        })
         .collect();
     assert!(
-        errors.iter().any(|l| l.contains("ikanos_operation_id=\"get-customer\"") && l.contains("error_type=\"handler\"")),
+        errors
+            .iter()
+            .any(|l| l.contains("ikanos_operation_id=\"get-customer\"")
+                && l.contains("error_type=\"handler\"")),
         "{errors:?}"
     );
-    assert!(errors.iter().any(|l| l.contains("error_type=\"invalid_input\"")), "{errors:?}");
+    assert!(
+        errors
+            .iter()
+            .any(|l| l.contains("error_type=\"invalid_input\"")),
+        "{errors:?}"
+    );
     let ready = support::wait_ready(&r.host, 200);
     assert!(
         ready.to_string().contains("\"type\":\"mcp\""),
         "readiness lists the mcp adapter: {ready}"
     );
-    assert!(!r.host.all_output().contains(fixtures::TOKEN), "the token never reaches the logs");
+    assert!(
+        !r.host.all_output().contains(fixtures::TOKEN),
+        "the token never reaches the logs"
+    );
 }
 
 #[test]
@@ -357,7 +414,10 @@ fn typescript_sdk_over_http_and_stdio_negotiates_2025_11_25() {
     let script = node_script().display().to_string();
     let out = run_client(&node(), &[script.clone(), "http".into(), r.url.clone()]);
     check_scenario(&out, "2025-11-25", &r.rig.upstream);
-    assert!(out["sessionId"].as_str().is_some_and(|s| !s.is_empty()), "a session was opened");
+    assert!(
+        out["sessionId"].as_str().is_some_and(|s| !s.is_empty()),
+        "a session was opened"
+    );
 
     let s = rig("stdio");
     let mut args = vec![script, "stdio".into()];
@@ -371,7 +431,10 @@ fn meta() -> Value {
 }
 
 fn post(url: &str, headers: &[(&str, &str)], body: &Value) -> support::Resp {
-    let mut all = vec![("content-type", "application/json"), ("accept", "application/json, text/event-stream")];
+    let mut all = vec![
+        ("content-type", "application/json"),
+        ("accept", "application/json, text/event-stream"),
+    ];
     all.extend_from_slice(headers);
     support::send("POST", url, &all, &body.to_string())
 }
@@ -383,27 +446,46 @@ fn raw_http_errors_sessions_and_the_2026_07_28_header_rules() {
     let json_headers = [("content-type", "application/json")];
 
     // Malformed JSON: a parse error, and the server keeps serving.
-    let resp = support::send("POST", url, &json_headers, "{\"jsonrpc\": \"2.0\", \"id\": 1, ");
+    let resp = support::send(
+        "POST",
+        url,
+        &json_headers,
+        "{\"jsonrpc\": \"2.0\", \"id\": 1, ",
+    );
     assert_eq!(resp.status, 400);
     assert_eq!(resp.json()["error"]["code"], -32700);
     assert_eq!(resp.json()["id"], Value::Null);
     let resp = support::send("POST", url, &json_headers, "[]");
-    assert_eq!((resp.status, resp.json()["error"]["code"].clone()), (400, json!(-32600)));
+    assert_eq!(
+        (resp.status, resp.json()["error"]["code"].clone()),
+        (400, json!(-32600))
+    );
     let resp = support::send("POST", url, &[("content-type", "text/plain")], "{}");
     assert_eq!(resp.status, 415);
     let resp = support::send(
         "POST",
         url,
-        &[("content-type", "application/json"), ("accept", "text/html")],
+        &[
+            ("content-type", "application/json"),
+            ("accept", "text/html"),
+        ],
         "{}",
     );
     assert_eq!(resp.status, 406);
 
     // Handshake era: a session is needed after initialize, and must be known.
-    let resp = post(url, &[], &json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}));
+    let resp = post(
+        url,
+        &[],
+        &json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}),
+    );
     assert_eq!(resp.status, 400, "{}", resp.body);
     assert!(resp.body.contains("Mcp-Session-Id"), "{}", resp.body);
-    let resp = post(url, &[("mcp-session-id", "no-such-session")], &json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}));
+    let resp = post(
+        url,
+        &[("mcp-session-id", "no-such-session")],
+        &json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}),
+    );
     assert_eq!(resp.status, 404);
     let init = post(
         url,
@@ -411,31 +493,79 @@ fn raw_http_errors_sessions_and_the_2026_07_28_header_rules() {
         &json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "raw", "version": "1"}}}),
     );
     assert_eq!(init.status, 200, "{}", init.body);
-    assert_eq!(init.json()["result"]["protocolVersion"], "2025-06-18", "the client's revision, when served");
-    let session = init.header("mcp-session-id").expect("a session id").to_string();
-    let with_session = [("mcp-session-id", session.as_str()), ("mcp-protocol-version", "2025-06-18")];
-    let resp = post(url, &with_session, &json!({"jsonrpc": "2.0", "method": "notifications/initialized"}));
+    assert_eq!(
+        init.json()["result"]["protocolVersion"],
+        "2025-06-18",
+        "the client's revision, when served"
+    );
+    let session = init
+        .header("mcp-session-id")
+        .expect("a session id")
+        .to_string();
+    let with_session = [
+        ("mcp-session-id", session.as_str()),
+        ("mcp-protocol-version", "2025-06-18"),
+    ];
+    let resp = post(
+        url,
+        &with_session,
+        &json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
+    );
     assert_eq!(resp.status, 202);
-    let resp = post(url, &with_session, &json!({"jsonrpc": "2.0", "id": 2, "method": "no/such/method"}));
+    let resp = post(
+        url,
+        &with_session,
+        &json!({"jsonrpc": "2.0", "id": 2, "method": "no/such/method"}),
+    );
     assert_eq!(resp.status, 200);
     assert_eq!(resp.json()["error"]["code"], -32601);
     assert_eq!(resp.json()["id"], 2);
-    let resp = post(url, &with_session, &json!({"jsonrpc": "2.0", "id": 3, "method": "ping"}));
+    let resp = post(
+        url,
+        &with_session,
+        &json!({"jsonrpc": "2.0", "id": 3, "method": "ping"}),
+    );
     assert_eq!(resp.json()["result"], json!({}));
-    let resp = post(url, &with_session, &json!({"jsonrpc": "2.0", "id": 4, "method": "tools/call", "params": {"name": "via-call", "arguments": {}}}));
+    let resp = post(
+        url,
+        &with_session,
+        &json!({"jsonrpc": "2.0", "id": 4, "method": "tools/call", "params": {"name": "via-call", "arguments": {}}}),
+    );
     assert_eq!(resp.json()["result"]["isError"], true);
     assert!(resp.body.contains("does not run"), "{}", resp.body);
-    let resp = post(url, &with_session, &json!({"jsonrpc": "2.0", "id": 5, "method": "resources/read", "params": {"uri": "notes://hello.txt"}}));
-    assert_eq!(resp.json()["result"]["contents"][0]["text"], "hello from a note\n", "{}", resp.body);
-    let resp = post(url, &with_session, &json!({"jsonrpc": "2.0", "id": 6, "method": "resources/read", "params": {"uri": "notes://..%2Fsecrets.yaml"}}));
-    assert_eq!(resp.json()["error"]["code"], -32002, "no way out of the folder: {}", resp.body);
+    let resp = post(
+        url,
+        &with_session,
+        &json!({"jsonrpc": "2.0", "id": 5, "method": "resources/read", "params": {"uri": "notes://hello.txt"}}),
+    );
+    assert_eq!(
+        resp.json()["result"]["contents"][0]["text"],
+        "hello from a note\n",
+        "{}",
+        resp.body
+    );
+    let resp = post(
+        url,
+        &with_session,
+        &json!({"jsonrpc": "2.0", "id": 6, "method": "resources/read", "params": {"uri": "notes://..%2Fsecrets.yaml"}}),
+    );
+    assert_eq!(
+        resp.json()["error"]["code"],
+        -32002,
+        "no way out of the folder: {}",
+        resp.body
+    );
     assert!(!resp.body.contains(fixtures::TOKEN));
     let resp = support::send("GET", url, &[("mcp-session-id", session.as_str())], "");
     assert_eq!(resp.status, 405);
     assert!(resp.header("allow").unwrap().contains("POST"));
     let resp = support::send("DELETE", url, &[("mcp-session-id", session.as_str())], "");
     assert_eq!(resp.status, 204);
-    let resp = post(url, &with_session, &json!({"jsonrpc": "2.0", "id": 7, "method": "ping"}));
+    let resp = post(
+        url,
+        &with_session,
+        &json!({"jsonrpc": "2.0", "id": 7, "method": "ping"}),
+    );
     assert_eq!(resp.status, 404, "the session is gone");
     let resp = support::send("DELETE", url, &[], "");
     assert_eq!(resp.status, 400);
@@ -443,28 +573,67 @@ fn raw_http_errors_sessions_and_the_2026_07_28_header_rules() {
     // 2026-07-28: no session, the envelope in _meta, headers that agree with the body.
     let discover = post(
         url,
-        &[("mcp-protocol-version", "2026-07-28"), ("mcp-method", "server/discover")],
+        &[
+            ("mcp-protocol-version", "2026-07-28"),
+            ("mcp-method", "server/discover"),
+        ],
         &json!({"jsonrpc": "2.0", "id": 1, "method": "server/discover", "params": {"_meta": meta()}}),
     );
     assert_eq!(discover.status, 200, "{}", discover.body);
     assert!(discover.header("mcp-session-id").is_none());
     let d = discover.json()["result"].clone();
     assert_eq!(d["supportedVersions"][0], "2026-07-28");
-    assert!(d["supportedVersions"].as_array().unwrap().contains(&json!("2025-11-25")));
+    assert!(d["supportedVersions"]
+        .as_array()
+        .unwrap()
+        .contains(&json!("2025-11-25")));
     assert_eq!(d["resultType"], "complete");
     assert_eq!(d["ttlMs"], 5000);
     assert!(d["capabilities"]["tools"].is_object() && d["capabilities"]["prompts"].is_object());
-    assert_eq!(d["_meta"]["io.modelcontextprotocol/serverInfo"]["name"], "crm-mcp");
+    assert_eq!(
+        d["_meta"]["io.modelcontextprotocol/serverInfo"]["name"],
+        "crm-mcp"
+    );
     let call = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "get-customer", "arguments": {"id": "3"}, "_meta": meta()}});
-    let good = [("mcp-protocol-version", "2026-07-28"), ("mcp-method", "tools/call"), ("mcp-name", "get-customer")];
+    let good = [
+        ("mcp-protocol-version", "2026-07-28"),
+        ("mcp-method", "tools/call"),
+        ("mcp-name", "get-customer"),
+    ];
     let resp = post(url, &good, &call);
     assert_eq!(resp.status, 200, "{}", resp.body);
-    assert_eq!(resp.json()["result"]["structuredContent"]["name"], "Alan Turing");
+    assert_eq!(
+        resp.json()["result"]["structuredContent"]["name"],
+        "Alan Turing"
+    );
     for (headers, why) in [
-        (vec![("mcp-protocol-version", "2026-07-28"), ("mcp-method", "tools/call")], "no Mcp-Name"),
-        (vec![("mcp-protocol-version", "2026-07-28"), ("mcp-method", "tools/list"), ("mcp-name", "get-customer")], "wrong Mcp-Method"),
-        (vec![("mcp-protocol-version", "2026-07-28"), ("mcp-method", "tools/call"), ("mcp-name", "list-customers")], "wrong Mcp-Name"),
-        (vec![("mcp-method", "tools/call"), ("mcp-name", "get-customer")], "no MCP-Protocol-Version"),
+        (
+            vec![
+                ("mcp-protocol-version", "2026-07-28"),
+                ("mcp-method", "tools/call"),
+            ],
+            "no Mcp-Name",
+        ),
+        (
+            vec![
+                ("mcp-protocol-version", "2026-07-28"),
+                ("mcp-method", "tools/list"),
+                ("mcp-name", "get-customer"),
+            ],
+            "wrong Mcp-Method",
+        ),
+        (
+            vec![
+                ("mcp-protocol-version", "2026-07-28"),
+                ("mcp-method", "tools/call"),
+                ("mcp-name", "list-customers"),
+            ],
+            "wrong Mcp-Name",
+        ),
+        (
+            vec![("mcp-method", "tools/call"), ("mcp-name", "get-customer")],
+            "no MCP-Protocol-Version",
+        ),
     ] {
         let resp = post(url, &headers, &call);
         assert_eq!(resp.status, 400, "{why}: {}", resp.body);
@@ -472,24 +641,65 @@ fn raw_http_errors_sessions_and_the_2026_07_28_header_rules() {
         assert_eq!(resp.json()["id"], 2);
     }
     let future = json!({"jsonrpc": "2.0", "id": 3, "method": "tools/list", "params": {"_meta": {"io.modelcontextprotocol/protocolVersion": "2099-01-01", "io.modelcontextprotocol/clientCapabilities": {}}}});
-    let resp = post(url, &[("mcp-protocol-version", "2099-01-01"), ("mcp-method", "tools/list")], &future);
+    let resp = post(
+        url,
+        &[
+            ("mcp-protocol-version", "2099-01-01"),
+            ("mcp-method", "tools/list"),
+        ],
+        &future,
+    );
     assert_eq!(resp.status, 400);
     assert_eq!(resp.json()["error"]["code"], -32022);
-    assert_eq!(resp.json()["error"]["data"]["supported"], json!(["2026-07-28"]));
+    assert_eq!(
+        resp.json()["error"]["data"]["supported"],
+        json!(["2026-07-28"])
+    );
     let no_meta = json!({"jsonrpc": "2.0", "id": 4, "method": "tools/list", "params": {}});
-    let resp = post(url, &[("mcp-protocol-version", "2026-07-28"), ("mcp-method", "tools/list")], &no_meta);
-    assert_eq!((resp.status, resp.json()["error"]["code"].clone()), (400, json!(-32602)));
-    let unknown = json!({"jsonrpc": "2.0", "id": 5, "method": "no/such/method", "params": {"_meta": meta()}});
-    let resp = post(url, &[("mcp-protocol-version", "2026-07-28"), ("mcp-method", "no/such/method")], &unknown);
+    let resp = post(
+        url,
+        &[
+            ("mcp-protocol-version", "2026-07-28"),
+            ("mcp-method", "tools/list"),
+        ],
+        &no_meta,
+    );
+    assert_eq!(
+        (resp.status, resp.json()["error"]["code"].clone()),
+        (400, json!(-32602))
+    );
+    let unknown =
+        json!({"jsonrpc": "2.0", "id": 5, "method": "no/such/method", "params": {"_meta": meta()}});
+    let resp = post(
+        url,
+        &[
+            ("mcp-protocol-version", "2026-07-28"),
+            ("mcp-method", "no/such/method"),
+        ],
+        &unknown,
+    );
     assert_eq!(resp.status, 404);
     assert_eq!(resp.json()["error"]["code"], -32601);
-    let resp = post(url, &[("mcp-protocol-version", "2026-07-28")], &json!({"jsonrpc": "2.0", "method": "notifications/cancelled"}));
+    let resp = post(
+        url,
+        &[("mcp-protocol-version", "2026-07-28")],
+        &json!({"jsonrpc": "2.0", "method": "notifications/cancelled"}),
+    );
     assert_eq!(resp.status, 202);
 
     // A page on another site may not drive the server (DNS rebinding).
-    let resp = post(url, &[("origin", "https://evil.example")], &json!({"jsonrpc": "2.0", "id": 1, "method": "ping"}));
+    let resp = post(
+        url,
+        &[("origin", "https://evil.example")],
+        &json!({"jsonrpc": "2.0", "id": 1, "method": "ping"}),
+    );
     assert_eq!(resp.status, 403);
-    let resp = support::send("POST", &url.replace("/mcp", "/elsewhere"), &json_headers, "{}");
+    let resp = support::send(
+        "POST",
+        &url.replace("/mcp", "/elsewhere"),
+        &json_headers,
+        "{}",
+    );
     assert_eq!(resp.status, 404);
 
     // Still serving after all of that.
@@ -517,25 +727,46 @@ fn raw_stdio_answers_parse_errors_and_unknown_methods_and_stops_when_stdin_close
         writeln!(stdin, "{line}").unwrap();
         stdin.flush().unwrap();
         let answer = lines.next().expect("an answer line").unwrap();
-        serde_json::from_str(&answer).unwrap_or_else(|e| panic!("stdout carried a non-JSON line ({e}): {answer}"))
+        serde_json::from_str(&answer)
+            .unwrap_or_else(|e| panic!("stdout carried a non-JSON line ({e}): {answer}"))
     };
     assert_eq!(ask("{not json")["error"]["code"], -32700);
-    assert_eq!(ask(r#"{"jsonrpc":"2.0","id":1,"method":"no/such"}"#)["error"]["code"], -32601);
-    let init = ask(r#"{"jsonrpc":"2.0","id":2,"method":"initialize","params":{"protocolVersion":"2025-03-26","capabilities":{},"clientInfo":{"name":"raw","version":"1"}}}"#);
+    assert_eq!(
+        ask(r#"{"jsonrpc":"2.0","id":1,"method":"no/such"}"#)["error"]["code"],
+        -32601
+    );
+    let init = ask(
+        r#"{"jsonrpc":"2.0","id":2,"method":"initialize","params":{"protocolVersion":"2025-03-26","capabilities":{},"clientInfo":{"name":"raw","version":"1"}}}"#,
+    );
     assert_eq!(init["result"]["protocolVersion"], "2025-03-26");
     // A `traceparent` in `_meta` continues the caller's trace (stdio has no headers).
-    let call = ask(r#"{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"get-customer","arguments":{"id":"1"},"_meta":{"traceparent":"00-5bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"}}}"#);
-    assert_eq!(call["result"]["structuredContent"]["name"], "Ada Lovelace", "{call}");
-    let upstream_tp = r.upstream.requests()[0].header("traceparent").map(str::to_string);
+    let call = ask(
+        r#"{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"get-customer","arguments":{"id":"1"},"_meta":{"traceparent":"00-5bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"}}}"#,
+    );
+    assert_eq!(
+        call["result"]["structuredContent"]["name"], "Ada Lovelace",
+        "{call}"
+    );
+    let upstream_tp = r.upstream.requests()[0]
+        .header("traceparent")
+        .map(str::to_string);
     assert!(
-        upstream_tp.as_deref().is_some_and(|t| t.contains("5bf92f3577b34da6a3ce929d0e0e4736")),
+        upstream_tp
+            .as_deref()
+            .is_some_and(|t| t.contains("5bf92f3577b34da6a3ce929d0e0e4736")),
         "{upstream_tp:?}"
     );
-    let modern = ask(&json!({"jsonrpc":"2.0","id":4,"method":"tools/list","params":{"_meta": meta()}}).to_string());
+    let modern = ask(
+        &json!({"jsonrpc":"2.0","id":4,"method":"tools/list","params":{"_meta": meta()}})
+            .to_string(),
+    );
     assert_eq!(modern["result"]["resultType"], "complete");
     drop(stdin);
     let status = child.wait().unwrap();
-    assert!(status.success(), "exits cleanly when stdin closes: {status}");
+    assert!(
+        status.success(),
+        "exits cleanly when stdin closes: {status}"
+    );
     let logs = logs.join().unwrap();
     assert!(logs.contains("stdin closed"), "{logs}");
 }
@@ -587,12 +818,22 @@ fn tool_calls_are_traced_like_rest_requests() {
     };
     let deadline = Instant::now() + Duration::from_secs(20);
     while find("request").is_none() || find("consumed_call").is_none() {
-        assert!(Instant::now() < deadline, "spans not exported: {:?}", collector.spans());
+        assert!(
+            Instant::now() < deadline,
+            "spans not exported: {:?}",
+            collector.spans()
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     let request = find("request").unwrap();
-    assert_eq!(request.parent_span_id, caller, "the MCP request continues the caller's trace");
-    assert_eq!(find("consumed_call").unwrap().parent_span_id, request.span_id);
+    assert_eq!(
+        request.parent_span_id, caller,
+        "the MCP request continues the caller's trace"
+    );
+    assert_eq!(
+        find("consumed_call").unwrap().parent_span_id,
+        request.span_id
+    );
 }
 
 /// examples/crm-mcp as a user runs it (port and CRM address swapped for the test's):
@@ -616,10 +857,16 @@ fn crm_mcp_example_serves_both_sdks() {
     let http_file = copy("crm-mcp.ikanos.yaml");
     let stdio_file = copy("crm-mcp-stdio.ikanos.yaml");
     std::fs::create_dir(dir.path().join("docs")).unwrap();
-    std::fs::copy(example.join("docs/guide.md"), dir.path().join("docs/guide.md")).unwrap();
+    std::fs::copy(
+        example.join("docs/guide.md"),
+        dir.path().join("docs/guide.md"),
+    )
+    .unwrap();
     fixtures::secrets(dir.path());
 
-    let host = HostBuilder::new(&http_file).component(&c.crm_sidecar).start(0);
+    let host = HostBuilder::new(&http_file)
+        .component(&c.crm_sidecar)
+        .start(0);
     let deadline = Instant::now() + Duration::from_secs(60);
     let url = loop {
         if let Some(a) = host.adapter_addr("mcp", "crm-mcp") {
@@ -636,10 +883,16 @@ fn crm_mcp_example_serves_both_sdks() {
     for (out, version) in [(&py, "2026-07-28"), (&ts, "2025-11-25")] {
         assert_eq!(out["protocolVersion"], version, "{out}");
         assert_eq!(out["tools"].as_array().unwrap().len(), 2, "{out}");
-        assert_eq!(out["ok"]["structuredContent"]["name"], "Grace Hopper", "{out}");
+        assert_eq!(
+            out["ok"]["structuredContent"]["name"], "Grace Hopper",
+            "{out}"
+        );
         assert_eq!(out["fail"]["isError"], true, "{out}");
         assert_eq!(out["resources"][0]["uri"], "docs://crm/guide.md");
-        assert!(out["read"]["contents"][0]["text"].as_str().unwrap().starts_with("# CRM field guide"));
+        assert!(out["read"]["contents"][0]["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("# CRM field guide"));
         assert!(out["prompt"]["messages"][0]["content"]["text"]
             .as_str()
             .unwrap()

@@ -250,9 +250,7 @@ pub enum Exposes {
     Rest(ExposesRest),
     Mcp(ExposesMcp),
     Control(ExposesControl),
-    Skill {
-        pos: Pos,
-    },
+    Skill { pos: Pos },
 }
 
 #[derive(Debug, Clone)]

@@ -2,8 +2,8 @@
 
 use std::path::Path;
 
-use ikanos_spec::model::{Exposes, Handler, McpPromptBody, McpResourceSource, McpTransport};
 use ikanos_spec::load_str;
+use ikanos_spec::model::{Exposes, Handler, McpPromptBody, McpResourceSource, McpTransport};
 
 const FILE: &str = "/caps/crm.ikanos.yaml";
 
@@ -68,7 +68,11 @@ capability:
 "#;
 
 fn edit(from: &str, to: &str) -> String {
-    assert_eq!(BASE.matches(from).count(), 1, "fixture edit '{from}' must match once");
+    assert_eq!(
+        BASE.matches(from).count(),
+        1,
+        "fixture edit '{from}' must match once"
+    );
     BASE.replacen(from, to, 1)
 }
 
@@ -88,13 +92,19 @@ fn mcp_model_is_complete() {
     };
     assert_eq!(m.transport, McpTransport::Http);
     assert_eq!(m.port.as_ref().unwrap().value, 9000);
-    assert_eq!((m.ttl_ms, m.cache_scope.as_deref()), (Some(1000), Some("public")));
+    assert_eq!(
+        (m.ttl_ms, m.cache_scope.as_deref()),
+        (Some(1000), Some("public"))
+    );
     let t = &m.tools[0];
     assert_eq!(t.handler, Handler::Component);
     assert_eq!(t.display.as_deref(), Some("Get customer"));
     assert_eq!(t.input_parameters.len(), 2);
     assert!(t.input_parameters[0].required && !t.input_parameters[1].required);
-    assert_eq!((t.hints.read_only, t.hints.open_world, t.hints.idempotent), (Some(true), Some(false), None));
+    assert_eq!(
+        (t.hints.read_only, t.hints.open_world, t.hints.idempotent),
+        (Some(true), Some(false), None)
+    );
     assert!(matches!(m.tools[1].handler, Handler::Call(_)));
     let McpResourceSource::Location(p) = &m.resources[0].source else {
         panic!("static resource expected")
@@ -103,7 +113,10 @@ fn mcp_model_is_complete() {
     let McpPromptBody::Template(msgs) = &m.prompts[0].body else {
         panic!("template expected")
     };
-    assert_eq!(msgs, &vec![("user".to_string(), "Summarise {{id}}".to_string())]);
+    assert_eq!(
+        msgs,
+        &vec![("user".to_string(), "Summarise {{id}}".to_string())]
+    );
 }
 
 #[test]
@@ -120,22 +133,63 @@ fn a_component_tool_without_mock_output_parameters_is_a_warning() {
 
 #[test]
 fn broken_tools_resources_and_prompts_are_named() {
-    let e = errors(&edit("            readOnly: true", "            readOnly: yes please"));
+    let e = errors(&edit(
+        "            readOnly: true",
+        "            readOnly: yes please",
+    ));
     assert!(e.contains("crm.ikanos.yaml:33:23: capability.exposes[0].tools.get-customer.hints.readOnly: expected true or false, found a string"), "{e}");
-    let e = errors(&edit("              type: boolean", "              type: bool"));
+    let e = errors(&edit(
+        "              type: boolean",
+        "              type: bool",
+    ));
     assert!(e.contains("tools.get-customer.inputParameters.verbose.type: 'bool' is not one of string, number, integer, boolean, array, object"), "{e}");
-    let e = errors(&edit("          display: Get customer", "          displayName: Get customer"));
-    assert!(e.contains("unknown key 'displayName' in capability.exposes[0].tools.get-customer"), "{e}");
-    let e = errors(&edit("          location: \"file:///./docs/guide.md\"", "          location: \"env://GUIDE\""));
-    assert!(e.contains("resources.guide.location: 'env://GUIDE' must be a file:/// location"), "{e}");
-    let e = errors(&edit("          location: \"file:///./docs/guide.md\"\n", ""));
-    assert!(e.contains("resources.guide: declare 'location' (static content) or 'call'/'steps'"), "{e}");
-    let e = errors(&edit("            - role: user", "            - role: system"));
-    assert!(e.contains("prompts.summary.template[0].role: 'system' is not one of user, assistant"), "{e}");
-    let e = errors(&edit("      cacheScope: public", "      cacheScope: shared"));
-    assert!(e.contains("cacheScope: 'shared' is not one of public, private"), "{e}");
+    let e = errors(&edit(
+        "          display: Get customer",
+        "          displayName: Get customer",
+    ));
+    assert!(
+        e.contains("unknown key 'displayName' in capability.exposes[0].tools.get-customer"),
+        "{e}"
+    );
+    let e = errors(&edit(
+        "          location: \"file:///./docs/guide.md\"",
+        "          location: \"env://GUIDE\"",
+    ));
+    assert!(
+        e.contains("resources.guide.location: 'env://GUIDE' must be a file:/// location"),
+        "{e}"
+    );
+    let e = errors(&edit(
+        "          location: \"file:///./docs/guide.md\"\n",
+        "",
+    ));
+    assert!(
+        e.contains("resources.guide: declare 'location' (static content) or 'call'/'steps'"),
+        "{e}"
+    );
+    let e = errors(&edit(
+        "            - role: user",
+        "            - role: system",
+    ));
+    assert!(
+        e.contains("prompts.summary.template[0].role: 'system' is not one of user, assistant"),
+        "{e}"
+    );
+    let e = errors(&edit(
+        "      cacheScope: public",
+        "      cacheScope: shared",
+    ));
+    assert!(
+        e.contains("cacheScope: 'shared' is not one of public, private"),
+        "{e}"
+    );
     let e = errors(&edit("      port: 9000\n", ""));
-    assert!(e.contains("missing required key 'port' in capability.exposes[0] (needed unless transport: stdio)"), "{e}");
+    assert!(
+        e.contains(
+            "missing required key 'port' in capability.exposes[0] (needed unless transport: stdio)"
+        ),
+        "{e}"
+    );
 }
 
 #[test]

@@ -191,7 +191,10 @@ async fn serve(args: RunArgs) -> Result<(), String> {
                     mcp::start(capability.clone(), mcp, metrics.clone(), &shutdown, drain).await?;
                 if let Some(stdio) = started.stdio {
                     if stdio_loop.replace(stdio).is_some() {
-                        return Err("only one mcp adapter can use transport: stdio (there is one stdin)".into());
+                        return Err(
+                            "only one mcp adapter can use transport: stdio (there is one stdin)"
+                                .into(),
+                        );
                     }
                 }
                 tasks.extend(started.listener);

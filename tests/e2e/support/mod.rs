@@ -252,10 +252,13 @@ impl Host {
     /// `address:port` of a non-REST adapter (e.g. `mcp`) from its `listening` line.
     pub fn adapter_addr(&self, kind: &str, namespace: &str) -> Option<String> {
         self.logs().iter().find_map(|l| {
-            let is_kind = l.contains(&format!("adapter=\"{kind}\"")) || l.contains(&format!("adapter={kind} "));
-            (l.contains("listening") && is_kind && field(l, "namespace").as_deref() == Some(namespace))
-                .then(|| field(l, "addr"))
-                .flatten()
+            let is_kind = l.contains(&format!("adapter=\"{kind}\""))
+                || l.contains(&format!("adapter={kind} "));
+            (l.contains("listening")
+                && is_kind
+                && field(l, "namespace").as_deref() == Some(namespace))
+            .then(|| field(l, "addr"))
+            .flatten()
         })
     }
 

@@ -419,7 +419,10 @@ impl Decoder<'_> {
             _ => {
                 self.err(
                     t.pos,
-                    format!("{field}.ttlMs: expected a number of milliseconds (0 or more), found {}", t.kind()),
+                    format!(
+                        "{field}.ttlMs: expected a number of milliseconds (0 or more), found {}",
+                        t.kind()
+                    ),
                 );
                 None
             }
@@ -645,7 +648,10 @@ impl Decoder<'_> {
             Ok(_) => {
                 self.err(
                     loc.pos,
-                    format!("{field}.location: '{}' must be a file:/// location", loc.value),
+                    format!(
+                        "{field}.location: '{}' must be a file:/// location",
+                        loc.value
+                    ),
                 );
                 None
             }
@@ -716,7 +722,13 @@ impl Decoder<'_> {
     fn mcp_prompt(&mut self, n: &Node, name: Spanned<String>, field: &str) -> Option<McpPrompt> {
         self.known_keys(
             n,
-            &["display", "description", "arguments", "template", "location"],
+            &[
+                "display",
+                "description",
+                "arguments",
+                "template",
+                "location",
+            ],
             field,
         );
         let display = self.opt_string(n, "display", field).map(|s| s.value);

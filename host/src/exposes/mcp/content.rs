@@ -30,11 +30,19 @@ pub struct Resources {
 
 #[derive(Clone)]
 enum Source {
-    File { path: PathBuf, mime: Option<String> },
+    File {
+        path: PathBuf,
+        mime: Option<String>,
+    },
     /// A template over a folder: the captured values, joined by `/`, name a file in it.
-    Folder { root: PathBuf, mime: Option<String> },
+    Folder {
+        root: PathBuf,
+        mime: Option<String>,
+    },
     /// `call`/`steps`: declared, not run here.
-    Dynamic { how: &'static str },
+    Dynamic {
+        how: &'static str,
+    },
 }
 
 fn descriptor(r: &McpResource, uri_key: &str, uri: &str, name: &str, mime: Option<&str>) -> Value {
@@ -129,9 +137,8 @@ impl Resources {
                     },
                 },
                 McpResourceSource::Location(path) => {
-                    let meta = std::fs::metadata(&path.value).map_err(|e| {
-                        format!("{at}: location {}: {e}", path.value.display())
-                    })?;
+                    let meta = std::fs::metadata(&path.value)
+                        .map_err(|e| format!("{at}: location {}: {e}", path.value.display()))?;
                     if meta.is_dir() {
                         if template_regex(uri).is_none() {
                             // One resource per file of the folder.
@@ -146,9 +153,24 @@ impl Resources {
                                     .join("/");
                                 let file_uri = format!("{}/{rel_uri}", uri.trim_end_matches('/'));
                                 let file = path.value.join(&rel);
-                                let mime = r.mime_type.clone().unwrap_or_else(|| guess_mime(&file).into());
-                                let d = descriptor(r, "uri", &file_uri, &format!("{name}/{rel_uri}"), Some(&mime));
-                                fixed.push((d, Source::File { path: file, mime: Some(mime) }));
+                                let mime = r
+                                    .mime_type
+                                    .clone()
+                                    .unwrap_or_else(|| guess_mime(&file).into());
+                                let d = descriptor(
+                                    r,
+                                    "uri",
+                                    &file_uri,
+                                    &format!("{name}/{rel_uri}"),
+                                    Some(&mime),
+                                );
+                                fixed.push((
+                                    d,
+                                    Source::File {
+                                        path: file,
+                                        mime: Some(mime),
+                                    },
+                                ));
                             }
                             continue;
                         }
@@ -204,47 +226,48 @@ impl Resources {
             e.data = Some(json!({ "uri": uri }));
             e
         };
-        let (path, mime) = if let Some((_, source)) = self.fixed.iter().find(|(d, _)| d["uri"] == uri) {
-            match source {
-                Source::File { path, mime } => (path.clone(), mime.clone()),
-                Source::Dynamic { how } => return Err(not_run(uri, how)),
-                Source::Folder { .. } => return Err(unknown()),
-            }
-        } else {
-            let Some((re, source)) = self
-                .templates
-                .iter()
-                .find(|(_, re, _)| re.is_match(uri))
-                .map(|(_, re, s)| (re, s))
-            else {
-                return Err(unknown());
-            };
-            match source {
-                Source::Dynamic { how } => return Err(not_run(uri, how)),
-                Source::File { path, mime } => (path.clone(), mime.clone()),
-                Source::Folder { root, mime } => {
-                    let caps = re.captures(uri).ok_or_else(unknown)?;
-                    let rel: Vec<String> = caps
-                        .iter()
-                        .skip(1)
-                        .flatten()
-                        .map(|m| {
-                            percent_encoding::percent_decode_str(m.as_str())
-                                .decode_utf8_lossy()
-                                .into_owned()
-                        })
-                        .collect();
-                    let rel = PathBuf::from(rel.join("/"));
-                    // Only plain names below the folder: no `..`, no absolute paths.
-                    if !rel.components().all(|c| matches!(c, Component::Normal(_))) {
-                        return Err(unknown());
-                    }
-                    let path = root.join(&rel);
-                    let mime = mime.clone().or_else(|| Some(guess_mime(&path).into()));
-                    (path, mime)
+        let (path, mime) =
+            if let Some((_, source)) = self.fixed.iter().find(|(d, _)| d["uri"] == uri) {
+                match source {
+                    Source::File { path, mime } => (path.clone(), mime.clone()),
+                    Source::Dynamic { how } => return Err(not_run(uri, how)),
+                    Source::Folder { .. } => return Err(unknown()),
                 }
-            }
-        };
+            } else {
+                let Some((re, source)) = self
+                    .templates
+                    .iter()
+                    .find(|(_, re, _)| re.is_match(uri))
+                    .map(|(_, re, s)| (re, s))
+                else {
+                    return Err(unknown());
+                };
+                match source {
+                    Source::Dynamic { how } => return Err(not_run(uri, how)),
+                    Source::File { path, mime } => (path.clone(), mime.clone()),
+                    Source::Folder { root, mime } => {
+                        let caps = re.captures(uri).ok_or_else(unknown)?;
+                        let rel: Vec<String> = caps
+                            .iter()
+                            .skip(1)
+                            .flatten()
+                            .map(|m| {
+                                percent_encoding::percent_decode_str(m.as_str())
+                                    .decode_utf8_lossy()
+                                    .into_owned()
+                            })
+                            .collect();
+                        let rel = PathBuf::from(rel.join("/"));
+                        // Only plain names below the folder: no `..`, no absolute paths.
+                        if !rel.components().all(|c| matches!(c, Component::Normal(_))) {
+                            return Err(unknown());
+                        }
+                        let path = root.join(&rel);
+                        let mime = mime.clone().or_else(|| Some(guess_mime(&path).into()));
+                        (path, mime)
+                    }
+                }
+            };
         let bytes = read_file(&path).map_err(|e| match e.kind() {
             std::io::ErrorKind::NotFound => unknown(),
             _ => RpcError::new(

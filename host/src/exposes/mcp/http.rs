@@ -46,10 +46,7 @@ pub struct HttpTransport {
 }
 
 fn json_response(status: u16, body: &Value, session: Option<&str>) -> Response {
-    let mut resp = server::json(
-        StatusCode::from_u16(status).unwrap_or(StatusCode::OK),
-        body,
-    );
+    let mut resp = server::json(StatusCode::from_u16(status).unwrap_or(StatusCode::OK), body);
     if let Some(s) = session.and_then(|s| HeaderValue::from_str(s).ok()) {
         resp.headers_mut().insert(SESSION_HEADER, s);
     }
@@ -90,7 +87,10 @@ fn single<'h>(headers: &'h HeaderMap, name: &str) -> Result<Option<&'h str>, Rpc
 
 /// `=?base64?…?=` wraps header values that are not plain printable ASCII.
 fn decode_header_value(v: &str) -> Option<String> {
-    match v.strip_prefix("=?base64?").and_then(|r| r.strip_suffix("?=")) {
+    match v
+        .strip_prefix("=?base64?")
+        .and_then(|r| r.strip_suffix("?="))
+    {
         Some(b64) => base64::engine::general_purpose::STANDARD
             .decode(b64)
             .ok()
@@ -134,12 +134,17 @@ fn origin_allowed(headers: &HeaderMap) -> bool {
 }
 
 fn accepts_json(headers: &HeaderMap) -> bool {
-    let Some(accept) = headers.get(http::header::ACCEPT).and_then(|a| a.to_str().ok()) else {
+    let Some(accept) = headers
+        .get(http::header::ACCEPT)
+        .and_then(|a| a.to_str().ok())
+    else {
         return true;
     };
     accept.split(',').any(|part| {
         let t = part.split(';').next().unwrap_or_default().trim();
-        t.eq_ignore_ascii_case("application/json") || t == "*/*" || t.eq_ignore_ascii_case("application/*")
+        t.eq_ignore_ascii_case("application/json")
+            || t == "*/*"
+            || t.eq_ignore_ascii_case("application/*")
     })
 }
 
@@ -183,7 +188,8 @@ impl HttpTransport {
         if let Err(challenge) = self.server.auth.check(&parts) {
             let mut resp = refuse(StatusCode::UNAUTHORIZED, "missing or wrong credentials");
             if let Some(c) = challenge {
-                resp.headers_mut().insert(InboundAuth::challenge_header(), c);
+                resp.headers_mut()
+                    .insert(InboundAuth::challenge_header(), c);
             }
             return resp;
         }
@@ -206,8 +212,10 @@ impl HttpTransport {
                     StatusCode::METHOD_NOT_ALLOWED,
                     "Method Not Allowed: POST JSON-RPC messages here (this server offers no GET stream)",
                 );
-                resp.headers_mut()
-                    .insert(http::header::ALLOW, HeaderValue::from_static("POST, DELETE"));
+                resp.headers_mut().insert(
+                    http::header::ALLOW,
+                    HeaderValue::from_static("POST, DELETE"),
+                );
                 resp
             }
         }
@@ -269,7 +277,8 @@ impl HttpTransport {
             Err((id, e)) => return rpc_error(400, &id, &e),
         };
         if modern {
-            self.modern(headers, version_header, message, request_id).await
+            self.modern(headers, version_header, message, request_id)
+                .await
         } else {
             self.handshake(headers, version_header, message, request_id)
                 .await
@@ -324,7 +333,10 @@ impl HttpTransport {
             _ => None,
         };
         if let Some(key) = name_key {
-            let body_value = params.as_ref().and_then(|p| p.get(key)).and_then(Value::as_str);
+            let body_value = params
+                .as_ref()
+                .and_then(|p| p.get(key))
+                .and_then(Value::as_str);
             let header = match single(headers, NAME_HEADER) {
                 Ok(h) => h.and_then(decode_header_value),
                 Err(e) => return fail(e),
@@ -485,7 +497,10 @@ mod tests {
     #[test]
     fn origins() {
         assert!(origin_allowed(&with(&[])));
-        assert!(origin_allowed(&with(&[("origin", "http://localhost:3000")])));
+        assert!(origin_allowed(&with(&[(
+            "origin",
+            "http://localhost:3000"
+        )])));
         assert!(origin_allowed(&with(&[("origin", "http://127.0.0.1")])));
         assert!(origin_allowed(&with(&[("origin", "http://[::1]:8080")])));
         assert!(origin_allowed(&with(&[
@@ -503,6 +518,10 @@ mod tests {
     fn header_values() {
         assert_eq!(decode_header_value("get-customer").unwrap(), "get-customer");
         assert_eq!(decode_header_value("=?base64?w6k=?=").unwrap(), "é");
-        assert!(single(&with(&[("mcp-method", "a"), ("mcp-method", "b")]), "mcp-method").is_err());
+        assert!(single(
+            &with(&[("mcp-method", "a"), ("mcp-method", "b")]),
+            "mcp-method"
+        )
+        .is_err());
     }
 }

@@ -100,7 +100,10 @@ impl RpcError {
     /// (the 2026-07-28 table; handshake-era sessions answer dispatch errors with 200).
     pub fn http_status(&self) -> u16 {
         match self.code {
-            PARSE_ERROR | INVALID_REQUEST | INVALID_PARAMS | HEADER_MISMATCH
+            PARSE_ERROR
+            | INVALID_REQUEST
+            | INVALID_PARAMS
+            | HEADER_MISMATCH
             | UNSUPPORTED_PROTOCOL_VERSION => 400,
             METHOD_NOT_FOUND => 404,
             _ => 200,
@@ -155,7 +158,10 @@ pub fn classify(v: Value) -> Result<Message, (Value, RpcError)> {
             }
             Ok(Message::Request { id, method, params })
         }
-        (Some(Value::String(_)), Some(id)) => invalid(Value::Null, &format!("id {id} must be a string or a number")),
+        (Some(Value::String(_)), Some(id)) => invalid(
+            Value::Null,
+            &format!("id {id} must be a string or a number"),
+        ),
         (Some(Value::String(_)), None) => Ok(Message::Notification),
         (Some(_), id) => invalid(id.unwrap_or(Value::Null), "\"method\" must be a string"),
         (None, Some(_)) if m.contains_key("result") || m.contains_key("error") => {
@@ -243,7 +249,7 @@ mod tests {
         ));
         assert!(matches!(
             classify(json!({"jsonrpc":"2.0","method":"notifications/initialized"})),
-            Ok(Message::Notification { .. })
+            Ok(Message::Notification)
         ));
         assert!(matches!(
             classify(json!({"jsonrpc":"2.0","id":1,"result":{}})),
@@ -267,13 +273,18 @@ mod tests {
 
     #[test]
     fn checks_the_modern_envelope() {
-        let ok = json!({"_meta": {PROTOCOL_VERSION_META: "2026-07-28", CLIENT_CAPABILITIES_META: {}}});
+        let ok =
+            json!({"_meta": {PROTOCOL_VERSION_META: "2026-07-28", CLIENT_CAPABILITIES_META: {}}});
         assert_eq!(modern_version(Some(&ok)).unwrap(), "2026-07-28");
-        let future = json!({"_meta": {PROTOCOL_VERSION_META: "2099-01-01", CLIENT_CAPABILITIES_META: {}}});
+        let future =
+            json!({"_meta": {PROTOCOL_VERSION_META: "2099-01-01", CLIENT_CAPABILITIES_META: {}}});
         let e = modern_version(Some(&future)).unwrap_err();
         assert_eq!(e.code, UNSUPPORTED_PROTOCOL_VERSION);
         assert_eq!(e.data.unwrap()["supported"], json!(["2026-07-28"]));
         let partial = json!({"_meta": {PROTOCOL_VERSION_META: "2026-07-28"}});
-        assert_eq!(modern_version(Some(&partial)).unwrap_err().code, INVALID_PARAMS);
+        assert_eq!(
+            modern_version(Some(&partial)).unwrap_err().code,
+            INVALID_PARAMS
+        );
     }
 }

@@ -254,7 +254,10 @@ mod tests {
         let d = tool().descriptor;
         assert_eq!(d["title"], "Get customer");
         assert_eq!(d["inputSchema"]["required"], json!(["id"]));
-        assert_eq!(d["inputSchema"]["properties"]["limit"], json!({"type": "integer"}));
+        assert_eq!(
+            d["inputSchema"]["properties"]["limit"],
+            json!({"type": "integer"})
+        );
         assert_eq!(
             d["annotations"],
             json!({"title": "Get customer", "readOnlyHint": true, "openWorldHint": false})
@@ -279,9 +282,7 @@ mod tests {
             .request(Some(&json!({"id": "2", "other": 1})))
             .unwrap_err()
             .contains("unknown argument 'other'"));
-        assert!(t
-            .request(Some(&json!({"id": "2", "limit": 1.5})))
-            .is_err());
+        assert!(t.request(Some(&json!({"id": "2", "limit": 1.5}))).is_err());
     }
 
     #[test]
