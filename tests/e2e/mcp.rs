@@ -680,6 +680,21 @@ fn raw_http_errors_sessions_and_the_2026_07_28_header_rules() {
     );
     assert_eq!(resp.status, 404);
     assert_eq!(resp.json()["error"]["code"], -32601);
+    let handshake = json!({"jsonrpc": "2.0", "id": 6, "method": "initialize", "params": {"protocolVersion": "2026-07-28", "_meta": meta()}});
+    let resp = post(
+        url,
+        &[
+            ("mcp-protocol-version", "2026-07-28"),
+            ("mcp-method", "initialize"),
+        ],
+        &handshake,
+    );
+    assert_eq!(
+        (resp.status, resp.json()["error"]["code"].clone()),
+        (404, json!(-32601)),
+        "no handshake in 2026-07-28: {}",
+        resp.body
+    );
     let resp = post(
         url,
         &[("mcp-protocol-version", "2026-07-28")],

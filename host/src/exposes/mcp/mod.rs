@@ -352,6 +352,8 @@ impl McpServer {
                 })
         };
         let out = match method {
+            // 2026-07-28 has no handshake: its clients discover instead.
+            "initialize" if ctx.era.is_modern() => Err(RpcError::method_not_found(method)),
             "initialize" => Ok(self.initialize(p).1),
             "server/discover" => Ok(self.discover()),
             "ping" => Ok(json!({})),
