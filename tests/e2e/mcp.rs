@@ -914,3 +914,43 @@ fn crm_mcp_example_serves_both_sdks() {
             .contains("Fetch customer 2 with the get-customer tool"));
     }
 }
+
+#[test]
+fn authentication_on_the_mcp_endpoint_is_checked() {
+    let c = support::components();
+    let r = rig("http");
+    let text = std::fs::read_to_string(&r.file).unwrap().replacen(
+        "      namespace: \"crm-mcp\"\n",
+        "      namespace: \"crm-mcp\"\n      authentication:\n        type: \"bearer\"\n        token: \"{{secrets.CRM_TOKEN}}\"\n",
+        1,
+    );
+    std::fs::write(&r.file, text).unwrap();
+    let host = HostBuilder::new(&r.file).component(&c.crm_sidecar).start(0);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let url = loop {
+        if let Some(a) = host.adapter_addr("mcp", "crm-mcp") {
+            break format!("http://{a}/mcp");
+        }
+        assert!(Instant::now() < deadline, "{}", host.all_output());
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let discover = json!({"jsonrpc": "2.0", "id": 1, "method": "server/discover", "params": {"_meta": meta()}});
+    let headers = [
+        ("mcp-protocol-version", "2026-07-28"),
+        ("mcp-method", "server/discover"),
+    ];
+    let resp = post(&url, &headers, &discover);
+    assert_eq!(resp.status, 401, "{}", resp.body);
+    assert_eq!(resp.header("www-authenticate"), Some("Bearer"));
+    let wrong = [
+        headers[0],
+        headers[1],
+        ("authorization", "Bearer not-the-token"),
+    ];
+    assert_eq!(post(&url, &wrong, &discover).status, 401);
+    let bearer = format!("Bearer {}", fixtures::TOKEN);
+    let right = [headers[0], headers[1], ("authorization", bearer.as_str())];
+    let resp = post(&url, &right, &discover);
+    assert_eq!(resp.status, 200, "{}", resp.body);
+    assert_eq!(resp.json()["result"]["supportedVersions"][0], "2026-07-28");
+}
