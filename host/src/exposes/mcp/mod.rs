@@ -7,14 +7,17 @@
 //! hand it one request at a time. Must not touch: sockets, sessions (the transports'),
 //! the component's internals or outbound calls.
 //!
-//! Why not a crate (yet): this protocol layer (protocol.rs, http.rs, stdio.rs, about
-//! 900 lines) was written and tested against the official Python and TypeScript
-//! clients before `rmcp` was checked. `rmcp` 3.11 (the official Rust SDK, crates.io,
-//! checked 2026-11-26) does speak 2026-07-28, with the header rules, and offers a
-//! tower streamable-HTTP service that hyper can serve. Moving onto it (a
-//! `ServerHandler` whose tools come from the file and call the sandbox, behind the
-//! host's own listener, auth, metrics and drain) is open work, listed in the README;
-//! the e2e tests with the real clients are what it must keep passing.
+//! Why not a crate (yet): this protocol layer (protocol.rs, http.rs, stdio.rs) was
+//! written and tested against the official Python and TypeScript clients before
+//! `rmcp` was checked. `rmcp` 3.11 (the official Rust SDK, crates.io, checked
+//! 2026-11-26) fits: one tower service serves both eras (stateless 2026-07-28,
+//! sessions for the handshake revisions), checks Host/Origin and the routing headers,
+//! and has a stdio transport. Adopting it is open work (see the README): its service
+//! answers with streaming bodies (`BoxBody`, SSE), while the host's shared listener
+//! (`server.rs`, also being changed for multi-tenant hosting) hands out `Full<Bytes>`
+//! responses; tools, resources and prompts would move into a `ServerHandler`, keeping
+//! this module's metrics and spans. The e2e tests with the real clients are what it
+//! must keep passing.
 
 mod content;
 pub mod http;
