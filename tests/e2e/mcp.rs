@@ -954,3 +954,39 @@ fn authentication_on_the_mcp_endpoint_is_checked() {
     assert_eq!(resp.status, 200, "{}", resp.body);
     assert_eq!(resp.json()["result"]["supportedVersions"][0], "2026-07-28");
 }
+
+/// The MCP examples and this file's stdio test capability stay valid for upstream tools:
+/// component tools declare mock `outputParameters`, as the upstream schema asks.
+#[test]
+fn mcp_files_validate_against_the_upstream_schema() {
+    let schema =
+        support::repo_root().join("../shared/conformance/ikanos-samples/ikanos-schema.json");
+    if !schema.is_file() {
+        eprintln!("SKIP: upstream schema not found at {}", schema.display());
+        return;
+    }
+    // (The HTTP rig listens on port 0, which the upstream schema does not allow.)
+    let s = rig("stdio");
+    let examples = support::repo_root().join("examples/crm-mcp");
+    let mut args = vec![
+        clients_dir()
+            .join("validate_schema.py")
+            .display()
+            .to_string(),
+        schema.display().to_string(),
+    ];
+    for f in [
+        examples.join("crm-mcp.ikanos.yaml"),
+        examples.join("crm-mcp-stdio.ikanos.yaml"),
+        s.file.clone(),
+    ] {
+        args.push(f.display().to_string());
+    }
+    let out = Command::new(python()).args(&args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
