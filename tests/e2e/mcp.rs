@@ -140,6 +140,12 @@ fn rig(transport: &str) -> Rig {
         "hello.txt",
         "hello from a note\n",
     );
+    // A link out of the folder that a read must not follow.
+    std::os::unix::fs::symlink(
+        dir.path().join("secrets.yaml"),
+        dir.path().join("notes/leak.txt"),
+    )
+    .unwrap();
     let text = format!(
         "{}{}{}",
         fixtures::header("MCP test capability"),
@@ -553,6 +559,18 @@ fn raw_http_errors_sessions_and_the_2026_07_28_header_rules() {
         resp.json()["error"]["code"],
         -32002,
         "no way out of the folder: {}",
+        resp.body
+    );
+    assert!(!resp.body.contains(fixtures::TOKEN));
+    let resp = post(
+        url,
+        &with_session,
+        &json!({"jsonrpc": "2.0", "id": 6, "method": "resources/read", "params": {"uri": "notes://leak.txt"}}),
+    );
+    assert_eq!(
+        resp.json()["error"]["code"],
+        -32002,
+        "links are not followed: {}",
         resp.body
     );
     assert!(!resp.body.contains(fixtures::TOKEN));
