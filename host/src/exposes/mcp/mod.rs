@@ -207,7 +207,8 @@ impl McpServer {
         caps
     }
 
-    fn initialize(&self, params: Option<&Value>) -> (String, Value) {
+    /// The `initialize` result; the transport keeps the same negotiated revision.
+    fn initialize(&self, params: Option<&Value>) -> Value {
         let requested = params
             .and_then(|p| p.get("protocolVersion"))
             .and_then(Value::as_str);
@@ -220,7 +221,7 @@ impl McpServer {
         if let Some(i) = &self.instructions {
             result["instructions"] = json!(i);
         }
-        (version.to_string(), result)
+        result
     }
 
     fn discover(&self) -> Value {
@@ -357,7 +358,7 @@ impl McpServer {
         let out = match method {
             // 2026-07-28 has no handshake: its clients discover instead.
             "initialize" if ctx.era.is_modern() => Err(RpcError::method_not_found(method)),
-            "initialize" => Ok(self.initialize(p).1),
+            "initialize" => Ok(self.initialize(p)),
             "server/discover" => Ok(self.discover()),
             "ping" => Ok(json!({})),
             "tools/list" => Ok(json!({
