@@ -72,6 +72,7 @@ fn needs_component(cap: &Capability) -> bool {
             .resources
             .iter()
             .any(|r| r.operations.iter().any(|o| o.handler == Handler::Component)),
+        Exposes::Mcp(mcp) => mcp.tools.iter().any(|t| t.handler == Handler::Component),
         _ => false,
     })
 }

@@ -8,6 +8,7 @@ mod control;
 mod examples;
 mod lifecycle;
 mod lint;
+mod mcp;
 mod sandbox;
 #[cfg(feature = "ssh")]
 mod ssh;

@@ -140,7 +140,7 @@ impl Section for DExposes {
     fn rename(&mut self, to: Spanned<String>) {
         match &mut self.model {
             Some(Exposes::Rest(r)) => r.namespace = to.clone(),
-            Some(Exposes::Mcp { namespace, .. }) => *namespace = to.clone(),
+            Some(Exposes::Mcp(m)) => m.namespace = to.clone(),
             _ => {}
         }
         self.namespace = Some(to);

@@ -248,16 +248,9 @@ pub enum Fallback {
 #[derive(Debug, Clone)]
 pub enum Exposes {
     Rest(ExposesRest),
-    /// Parsed and checked structurally; served by a later issue.
-    Mcp {
-        namespace: Spanned<String>,
-        port: Option<Spanned<u16>>,
-        pos: Pos,
-    },
+    Mcp(ExposesMcp),
     Control(ExposesControl),
-    Skill {
-        pos: Pos,
-    },
+    Skill { pos: Pos },
 }
 
 #[derive(Debug, Clone)]
@@ -316,6 +309,123 @@ pub struct ExposedParam {
     pub pattern: Option<String>,
     /// A fixed value.
     pub value: Option<Template>,
+}
+
+/// `exposes[]` with `type: mcp`: tools, resources and prompts served over MCP.
+#[derive(Debug, Clone)]
+pub struct ExposesMcp {
+    pub namespace: Spanned<String>,
+    pub transport: McpTransport,
+    /// `address`, default `127.0.0.1` (HTTP transport only).
+    pub address: Option<Spanned<String>>,
+    /// Required for the HTTP transport; 0 asks the OS for a free port.
+    pub port: Option<Spanned<u16>>,
+    /// Sent to clients as the server's `instructions`.
+    pub description: Option<String>,
+    /// Who may call this server (HTTP transport); None means anyone.
+    pub authentication: Option<Authentication>,
+    /// `ttlMs`: how long clients may cache list/read/discover results (2026-07-28).
+    pub ttl_ms: Option<u64>,
+    /// `cacheScope`: `public` or `private`.
+    pub cache_scope: Option<String>,
+    pub tools: Vec<McpTool>,
+    pub resources: Vec<McpResource>,
+    pub prompts: Vec<McpPrompt>,
+    pub pos: Pos,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum McpTransport {
+    /// Streamable HTTP on `address:port`.
+    Http,
+    /// JSON-RPC lines on the process's stdin/stdout.
+    Stdio,
+}
+
+/// `tools.NAME`. Handled by the component when it has no `call`/`steps`/`ref`
+/// (the same rule as REST operations); the tool name is the operation key.
+#[derive(Debug, Clone)]
+pub struct McpTool {
+    pub name: Spanned<String>,
+    /// `display`, sent as the MCP `title`.
+    pub display: Option<String>,
+    pub description: Option<String>,
+    pub input_parameters: Vec<McpToolParam>,
+    pub hints: McpHints,
+    pub handler: Handler,
+    /// Mock `outputParameters` (object form) are declared; for a component tool
+    /// they only document the result (the upstream schema asks for them).
+    pub has_output_parameters: bool,
+    pub pos: Pos,
+}
+
+#[derive(Debug, Clone)]
+pub struct McpToolParam {
+    pub name: Spanned<String>,
+    /// `type`: string, number, integer, boolean, array, object.
+    pub ty: String,
+    pub description: Option<String>,
+    /// `required`, default true (as the upstream schema says).
+    pub required: bool,
+}
+
+/// `hints`: advisory tool annotations.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct McpHints {
+    pub read_only: Option<bool>,
+    pub destructive: Option<bool>,
+    pub idempotent: Option<bool>,
+    pub open_world: Option<bool>,
+}
+
+/// `resources.NAME`.
+#[derive(Debug, Clone)]
+pub struct McpResource {
+    pub name: Spanned<String>,
+    pub display: Option<String>,
+    /// The resource URI; `{param}` placeholders make it a template.
+    pub uri: Spanned<String>,
+    pub description: Option<String>,
+    pub mime_type: Option<String>,
+    pub source: McpResourceSource,
+    pub pos: Pos,
+}
+
+#[derive(Debug, Clone)]
+pub enum McpResourceSource {
+    /// `location: file:///…`: a file, or a folder whose files are each a resource.
+    /// Relative locations are resolved against the declaring file's folder.
+    Location(Spanned<PathBuf>),
+    /// `call`/`steps` (dynamic; parsed, not run by this host yet).
+    Dynamic(Handler),
+}
+
+/// `prompts.NAME`.
+#[derive(Debug, Clone)]
+pub struct McpPrompt {
+    pub name: Spanned<String>,
+    pub display: Option<String>,
+    pub description: Option<String>,
+    pub arguments: Vec<McpPromptArg>,
+    pub body: McpPromptBody,
+    pub pos: Pos,
+}
+
+#[derive(Debug, Clone)]
+pub struct McpPromptArg {
+    pub name: Spanned<String>,
+    pub display: Option<String>,
+    pub description: Option<String>,
+    /// `required`, default true.
+    pub required: bool,
+}
+
+#[derive(Debug, Clone)]
+pub enum McpPromptBody {
+    /// Inline messages: (role `user`|`assistant`, content with `{{arg}}` placeholders).
+    Template(Vec<(String, String)>),
+    /// `location: file:///…`: the file's text is one `user` message.
+    Location(Spanned<PathBuf>),
 }
 
 #[derive(Debug, Clone)]

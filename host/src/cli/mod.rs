@@ -74,6 +74,10 @@ enum Command {
         files: Vec<PathBuf>,
     },
     /// Serve a capability until Ctrl-C or SIGTERM, then drain in-flight requests.
+    ///
+    /// An `exposes` entry of `type: mcp` with `transport: stdio` speaks MCP on this
+    /// process's stdin/stdout (logs stay on stderr); the host then also stops when
+    /// stdin closes, which is how MCP clients end the servers they launch.
     Run(Box<RunArgs>),
 }
 

@@ -13,6 +13,7 @@ use super::RunArgs;
 use crate::capability::{self, CapabilityOptions, LoadedCapability};
 use crate::consumes::{ClientSettings, OutboundSettings};
 use crate::control::HostState;
+use crate::exposes::mcp;
 use crate::exposes::rest::RestAdapter;
 use crate::exposes::AdapterStatus;
 use crate::runtime::{ComponentCache, Limits, PoolSettings, Runtime};
@@ -150,6 +151,7 @@ async fn serve(args: RunArgs) -> Result<(), String> {
     let shutdown = Shutdown::default();
     let mut tasks = Vec::new();
     let mut adapters = Vec::new();
+    let mut stdio_loop = None;
     let drain = args.drain_timeout;
     for exposes in &capability.model.exposes {
         match exposes {
@@ -184,15 +186,19 @@ async fn serve(args: RunArgs) -> Result<(), String> {
                     reason: None,
                 });
             }
-            Exposes::Mcp { namespace, .. } => {
-                tracing::warn!(namespace = %namespace.value, "MCP adapters are not served by this build yet; skipping");
-                adapters.push(AdapterStatus {
-                    kind: "mcp",
-                    namespace: namespace.value.clone(),
-                    address: None,
-                    state: "unsupported",
-                    reason: Some("MCP adapters are not served by this build yet".into()),
-                });
+            Exposes::Mcp(mcp) => {
+                let started =
+                    mcp::start(capability.clone(), mcp, metrics.clone(), &shutdown, drain).await?;
+                if let Some(stdio) = started.stdio {
+                    if stdio_loop.replace(stdio).is_some() {
+                        return Err(
+                            "only one mcp adapter can use transport: stdio (there is one stdin)"
+                                .into(),
+                        );
+                    }
+                }
+                tasks.extend(started.listener);
+                adapters.push(started.status);
             }
             Exposes::Skill { .. } => {
                 tracing::warn!("skill adapters are not served by this build; skipping")
@@ -225,7 +231,14 @@ async fn serve(args: RunArgs) -> Result<(), String> {
         Duration::from_secs(1),
     );
 
-    wait_for_stop(&capability).await;
+    match stdio_loop {
+        // An MCP client stops a stdio server by closing its stdin.
+        Some(stdio) => tokio::select! {
+            _ = wait_for_stop(&capability) => {}
+            _ = stdio => tracing::info!("stdin closed: stopping"),
+        },
+        None => wait_for_stop(&capability).await,
+    }
     tracing::info!(drain = ?drain, "shutting down: draining in-flight requests");
     state.start_draining();
     shutdown.trigger();

@@ -1,10 +1,11 @@
 //! Exposes: the adapters through which callers reach a capability.
 //!
-//! Owns: turning `capability.exposes` into listeners (REST today) and reporting each
+//! Owns: turning `capability.exposes` into listeners (REST, MCP) and reporting each
 //! adapter's state. Must not touch: the component's internals or outbound calls — a
 //! request is handed to the runtime and its answer turned into a response.
 
 mod auth;
+pub mod mcp;
 pub mod rest;
 
 use std::net::SocketAddr;

@@ -249,6 +249,19 @@ impl Host {
         format!("http://{addr}")
     }
 
+    /// `address:port` of a non-REST adapter (e.g. `mcp`) from its `listening` line.
+    pub fn adapter_addr(&self, kind: &str, namespace: &str) -> Option<String> {
+        self.logs().iter().find_map(|l| {
+            let is_kind = l.contains(&format!("adapter=\"{kind}\""))
+                || l.contains(&format!("adapter={kind} "));
+            (l.contains("listening")
+                && is_kind
+                && field(l, "namespace").as_deref() == Some(namespace))
+            .then(|| field(l, "addr"))
+            .flatten()
+        })
+    }
+
     pub fn control_url(&self) -> String {
         format!("http://{}", self.control)
     }
@@ -372,6 +385,15 @@ pub fn post(url: &str, content_type: &str, body: &str) -> Resp {
             .header("content-type", content_type)
             .send(body),
     )
+}
+
+/// Any method, with headers and a body.
+pub fn send(method: &str, url: &str, headers: &[(&str, &str)], body: &str) -> Resp {
+    let mut b = http::Request::builder().method(method).uri(url);
+    for (k, v) in headers {
+        b = b.header(*k, *v);
+    }
+    to_resp(agent().run(b.body(body.to_string()).unwrap()))
 }
 
 pub fn request(method: &str, url: &str) -> Resp {

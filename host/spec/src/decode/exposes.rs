@@ -1,6 +1,6 @@
-//! Decoding `exposes` entries: rest in full (resources, operations, parameters,
-//! handlers), control's socket and authentication, and for mcp/skill only what the
-//! checks need (namespace, socket, authentication, call/ref targets).
+//! Decoding `exposes` entries: rest and mcp in full (resources, operations, tools,
+//! prompts, parameters, handlers), control's socket and authentication, and for skill
+//! only what the checks need (namespace, socket, authentication).
 //!
 //! Must not touch: other sections; cross-references are `check`'s.
 
@@ -326,26 +326,7 @@ impl Decoder<'_> {
                 &pfield,
             );
             let location = self.param_location(p, &pfield, EXPOSED_PLACES);
-            const TYPES: &[&str] = &["string", "number", "integer", "boolean", "array", "object"];
-            let ty = match self
-                .required(p, "type", &pfield)
-                .and_then(|t| self.string(t, &format!("{pfield}.type")))
-            {
-                Some(t) if TYPES.contains(&t.value.as_str()) => t.value,
-                Some(t) => {
-                    let hint = did_you_mean(&t.value, TYPES.iter().copied());
-                    self.err(
-                        t.pos,
-                        format!(
-                            "{pfield}.type: '{}' is not one of {}{hint}",
-                            t.value,
-                            TYPES.join(", ")
-                        ),
-                    );
-                    "string".into()
-                }
-                None => "string".into(),
-            };
+            let ty = self.param_type(p, &pfield);
             let description = self.opt_string(p, "description", &pfield).map(|s| s.value);
             if description.is_none() {
                 self.warn(
@@ -382,9 +363,28 @@ impl Decoder<'_> {
         out
     }
 
-    /// MCP bodies are not served yet: read the namespace, socket, authentication and
-    /// call/ref targets, and accept everything else the upstream format allows.
+    /// `type: mcp`: socket or stdio, tools (with their handler, as REST operations),
+    /// resources and prompts.
     fn exposes_mcp(&mut self, n: &Node, field: &str, d: &mut DExposes) {
+        self.known_keys(
+            n,
+            &[
+                "type",
+                "transport",
+                "address",
+                "port",
+                "namespace",
+                "description",
+                "maxBinarySize",
+                "ttlMs",
+                "cacheScope",
+                "authentication",
+                "tools",
+                "resources",
+                "prompts",
+            ],
+            field,
+        );
         let namespace = self.req_string(n, "namespace", field);
         self.kebab(&namespace, "namespace", &format!("{field}.namespace"));
         let stdio = match n.get("transport") {
@@ -410,28 +410,403 @@ impl Decoder<'_> {
                 format!("{field}.port: ignored with transport: stdio"),
             );
         }
-        if let Some(a) = n.get("authentication") {
-            self.authentication(a, &format!("{field}.authentication"), &mut d.refs);
+        let description = self.opt_string(n, "description", field).map(|s| s.value);
+        let authentication = n
+            .get("authentication")
+            .and_then(|a| self.authentication(a, &format!("{field}.authentication"), &mut d.refs));
+        let ttl_ms = n.get("ttlMs").and_then(|t| match t.value {
+            Value::Int(i, _) if i >= 0 => Some(i as u64),
+            _ => {
+                self.err(
+                    t.pos,
+                    format!(
+                        "{field}.ttlMs: expected a number of milliseconds (0 or more), found {}",
+                        t.kind()
+                    ),
+                );
+                None
+            }
+        });
+        let cache_scope = n.get("cacheScope").and_then(|c| {
+            self.enum_value(
+                c,
+                &format!("{field}.cacheScope"),
+                &[("public", "public"), ("private", "private")],
+            )
+            .map(str::to_string)
+        });
+        let tool_entries = self.named(n, "tools", field);
+        if n.get("tools").is_none() {
+            self.err(n.pos, format!("missing required key 'tools' in {field}"));
         }
-        for section in ["tools", "resources"] {
-            for e in self.named(n, section, field) {
-                let tfield = format!("{field}.{section}.{}", e.key);
-                if e.value.as_map().is_some() {
-                    self.handler(&e.value, &tfield, &mut d.calls, &mut d.flow_refs);
-                }
+        let mut tools = Vec::new();
+        for e in tool_entries {
+            let tfield = format!("{field}.tools.{}", e.key);
+            let name = self.spanned(e.key.clone(), e.key_pos);
+            self.kebab(&name, "tool name", &format!("{field}.tools"));
+            if !self.expect_map(&e.value, &tfield) {
+                continue;
+            }
+            tools.push(self.mcp_tool(&e.value, name, &tfield, d));
+        }
+        let mut resources = Vec::new();
+        for e in self.named(n, "resources", field) {
+            let rfield = format!("{field}.resources.{}", e.key);
+            let name = self.spanned(e.key.clone(), e.key_pos);
+            self.kebab(&name, "resource name", &format!("{field}.resources"));
+            if !self.expect_map(&e.value, &rfield) {
+                continue;
+            }
+            if let Some(r) = self.mcp_resource(&e.value, name, &rfield, d) {
+                resources.push(r);
+            }
+        }
+        let mut prompts = Vec::new();
+        for e in self.named(n, "prompts", field) {
+            let pfield = format!("{field}.prompts.{}", e.key);
+            let name = self.spanned(e.key.clone(), e.key_pos);
+            self.kebab(&name, "prompt name", &format!("{field}.prompts"));
+            if !self.expect_map(&e.value, &pfield) {
+                continue;
+            }
+            if let Some(p) = self.mcp_prompt(&e.value, name, &pfield) {
+                prompts.push(p);
             }
         }
         if !stdio {
             if let Some(port) = port.clone() {
-                d.listen = Some(Listen { address, port });
+                d.listen = Some(Listen {
+                    address: address.clone(),
+                    port,
+                });
             }
         }
         d.namespace = Some(namespace.clone());
-        d.model = Some(Exposes::Mcp {
+        d.model = Some(Exposes::Mcp(ExposesMcp {
             namespace,
+            transport: if stdio {
+                McpTransport::Stdio
+            } else {
+                McpTransport::Http
+            },
+            address,
             port,
+            description,
+            authentication,
+            ttl_ms,
+            cache_scope,
+            tools,
+            resources,
+            prompts,
             pos: n.pos,
-        });
+        }));
+    }
+
+    fn opt_bool(&mut self, n: &Node, key: &str, field: &str) -> Option<bool> {
+        let v = n.get(key)?;
+        match v.value {
+            Value::Bool(b) => Some(b),
+            Value::Null => None,
+            _ => {
+                self.err(
+                    v.pos,
+                    format!("{field}.{key}: expected true or false, found {}", v.kind()),
+                );
+                None
+            }
+        }
+    }
+
+    fn mcp_tool(
+        &mut self,
+        n: &Node,
+        name: Spanned<String>,
+        field: &str,
+        d: &mut DExposes,
+    ) -> McpTool {
+        self.known_keys(
+            n,
+            &[
+                "display",
+                "tags",
+                "description",
+                "inputParameters",
+                "ref",
+                "call",
+                "with",
+                "steps",
+                "mappings",
+                "hints",
+                "outputParameters",
+            ],
+            field,
+        );
+        let display = self.opt_string(n, "display", field).map(|s| s.value);
+        let description = self.opt_string(n, "description", field).map(|s| s.value);
+        let mut input_parameters = Vec::new();
+        for e in self.named(n, "inputParameters", field) {
+            let pfield = format!("{field}.inputParameters.{}", e.key);
+            self.param_name(e, field);
+            if !self.expect_map(&e.value, &pfield) {
+                continue;
+            }
+            let p = &e.value;
+            self.known_keys(p, &["type", "description", "required"], &pfield);
+            let ty = self.param_type(p, &pfield);
+            let pdesc = self.opt_string(p, "description", &pfield).map(|s| s.value);
+            if pdesc.is_none() {
+                self.warn(
+                    p.pos,
+                    format!("{pfield}: no description (clients and agents show it)"),
+                );
+            }
+            let required = self.opt_bool(p, "required", &pfield).unwrap_or(true);
+            input_parameters.push(McpToolParam {
+                name: self.spanned(e.key.clone(), e.key_pos),
+                ty,
+                description: pdesc,
+                required,
+            });
+        }
+        let mut hints = McpHints::default();
+        if let Some(h) = n.get("hints") {
+            let hfield = format!("{field}.hints");
+            if self.expect_map(h, &hfield) {
+                self.known_keys(
+                    h,
+                    &["readOnly", "destructive", "idempotent", "openWorld"],
+                    &hfield,
+                );
+                hints = McpHints {
+                    read_only: self.opt_bool(h, "readOnly", &hfield),
+                    destructive: self.opt_bool(h, "destructive", &hfield),
+                    idempotent: self.opt_bool(h, "idempotent", &hfield),
+                    open_world: self.opt_bool(h, "openWorld", &hfield),
+                };
+            }
+        }
+        let handler = self.handler(n, field, &mut d.calls, &mut d.flow_refs);
+        let has_output_parameters = n.get("outputParameters").is_some();
+        if handler == Handler::Component {
+            if description.is_none() {
+                self.warn(
+                    n.pos,
+                    format!("{field}: no description (agents choose tools by it; the upstream schema requires it)"),
+                );
+            }
+            if !has_output_parameters {
+                self.warn(
+                    n.pos,
+                    format!("{field}: handled by the component; the upstream schema wants such a tool to declare mock 'outputParameters' (they document the result here, the component answers)"),
+                );
+            }
+        }
+        McpTool {
+            name,
+            display,
+            description,
+            input_parameters,
+            hints,
+            handler,
+            has_output_parameters,
+            pos: n.pos,
+        }
+    }
+
+    /// A parameter's required `type`, one of the JSON Schema primitive names.
+    fn param_type(&mut self, p: &Node, pfield: &str) -> String {
+        const TYPES: &[&str] = &["string", "number", "integer", "boolean", "array", "object"];
+        match self
+            .required(p, "type", pfield)
+            .and_then(|t| self.string(t, &format!("{pfield}.type")))
+        {
+            Some(t) if TYPES.contains(&t.value.as_str()) => t.value,
+            Some(t) => {
+                let hint = did_you_mean(&t.value, TYPES.iter().copied());
+                self.err(
+                    t.pos,
+                    format!(
+                        "{pfield}.type: '{}' is not one of {}{hint}",
+                        t.value,
+                        TYPES.join(", ")
+                    ),
+                );
+                "string".into()
+            }
+            None => "string".into(),
+        }
+    }
+
+    /// A `location: file:///…` of a static resource or prompt, resolved against the
+    /// declaring file's folder.
+    fn file_location(&mut self, n: &Node, field: &str) -> Option<Spanned<PathBuf>> {
+        let loc = self.opt_string(n, "location", field)?;
+        let base = self.file.parent().unwrap_or(Path::new("."));
+        match location::parse(&loc.value, false) {
+            Ok(Location::Relative(p)) => Some(self.spanned(base.join(p), loc.pos)),
+            Ok(Location::Absolute(p)) => Some(self.spanned(p, loc.pos)),
+            Ok(_) => {
+                self.err(
+                    loc.pos,
+                    format!(
+                        "{field}.location: '{}' must be a file:/// location",
+                        loc.value
+                    ),
+                );
+                None
+            }
+            Err(e) => {
+                self.err(loc.pos, format!("{field}.location: {e}"));
+                None
+            }
+        }
+    }
+
+    fn mcp_resource(
+        &mut self,
+        n: &Node,
+        name: Spanned<String>,
+        field: &str,
+        d: &mut DExposes,
+    ) -> Option<McpResource> {
+        self.known_keys(
+            n,
+            &[
+                "display",
+                "uri",
+                "description",
+                "mimeType",
+                "binary",
+                "call",
+                "with",
+                "steps",
+                "mappings",
+                "outputParameters",
+                "location",
+            ],
+            field,
+        );
+        let display = self.opt_string(n, "display", field).map(|s| s.value);
+        let uri = self.req_string(n, "uri", field);
+        let description = self.opt_string(n, "description", field).map(|s| s.value);
+        let mime_type = self.opt_string(n, "mimeType", field).map(|s| s.value);
+        let dynamic = n.get("call").is_some() || n.get("steps").is_some();
+        let source = if n.get("location").is_some() {
+            if dynamic {
+                self.err(
+                    n.pos,
+                    format!("{field}: 'location' (static) and 'call'/'steps' (dynamic) are alternatives; keep only one"),
+                );
+            }
+            McpResourceSource::Location(self.file_location(n, field)?)
+        } else if dynamic {
+            McpResourceSource::Dynamic(self.handler(n, field, &mut d.calls, &mut d.flow_refs))
+        } else {
+            self.err(
+                n.pos,
+                format!("{field}: declare 'location' (static content) or 'call'/'steps'"),
+            );
+            return None;
+        };
+        Some(McpResource {
+            name,
+            display,
+            uri,
+            description,
+            mime_type,
+            source,
+            pos: n.pos,
+        })
+    }
+
+    fn mcp_prompt(&mut self, n: &Node, name: Spanned<String>, field: &str) -> Option<McpPrompt> {
+        self.known_keys(
+            n,
+            &[
+                "display",
+                "description",
+                "arguments",
+                "template",
+                "location",
+            ],
+            field,
+        );
+        let display = self.opt_string(n, "display", field).map(|s| s.value);
+        let description = self.opt_string(n, "description", field).map(|s| s.value);
+        let mut arguments = Vec::new();
+        for e in self.named(n, "arguments", field) {
+            let afield = format!("{field}.arguments.{}", e.key);
+            if !self.expect_map(&e.value, &afield) {
+                continue;
+            }
+            let a = &e.value;
+            self.known_keys(a, &["display", "description", "required"], &afield);
+            arguments.push(McpPromptArg {
+                name: self.spanned(e.key.clone(), e.key_pos),
+                display: self.opt_string(a, "display", &afield).map(|s| s.value),
+                description: self.opt_string(a, "description", &afield).map(|s| s.value),
+                required: self.opt_bool(a, "required", &afield).unwrap_or(true),
+            });
+        }
+        let body = match (n.get("template"), n.get("location")) {
+            (Some(_), Some(l)) => {
+                self.err(
+                    l.pos,
+                    format!("{field}: 'template' and 'location' are alternatives; keep only one"),
+                );
+                return None;
+            }
+            (Some(t), None) => {
+                let tfield = format!("{field}.template");
+                let Value::Seq(items) = &t.value else {
+                    self.err(
+                        t.pos,
+                        format!("{tfield}: expected a list of messages, found {}", t.kind()),
+                    );
+                    return None;
+                };
+                let mut messages = Vec::new();
+                for (i, m) in items.iter().enumerate() {
+                    let mfield = format!("{tfield}[{i}]");
+                    if !self.expect_map(m, &mfield) {
+                        continue;
+                    }
+                    self.known_keys(m, &["role", "content"], &mfield);
+                    let role = self
+                        .required(m, "role", &mfield)
+                        .and_then(|r| {
+                            self.enum_value(
+                                r,
+                                &format!("{mfield}.role"),
+                                &[("user", "user"), ("assistant", "assistant")],
+                            )
+                        })
+                        .unwrap_or("user");
+                    let content = self.req_string(m, "content", &mfield);
+                    messages.push((role.to_string(), content.value));
+                }
+                if messages.is_empty() {
+                    self.err(t.pos, format!("{tfield}: declare at least one message"));
+                }
+                McpPromptBody::Template(messages)
+            }
+            (None, Some(_)) => McpPromptBody::Location(self.file_location(n, field)?),
+            (None, None) => {
+                self.err(
+                    n.pos,
+                    format!("{field}: declare 'template' (messages) or 'location' (a file)"),
+                );
+                return None;
+            }
+        };
+        Some(McpPrompt {
+            name,
+            display,
+            description,
+            arguments,
+            body,
+            pos: n.pos,
+        })
     }
 
     fn exposes_skill(&mut self, n: &Node, field: &str, d: &mut DExposes) {

@@ -1,0 +1,460 @@
+//! MCP resources and prompts declared in the capability file.
+//!
+//! Owns: listing resources (a `location` file is one resource; a folder gives one
+//! resource per file, at `URI/relative/path`), URI templates (`{name}` placeholders;
+//! over a folder they select a file in it), reading them from disk at request time
+//! confined to their folder, and rendering prompt templates (`{{arg}}`). Dynamic
+//! resources (`call`/`steps`) are listed but not read: this host does not run
+//! declarative orchestration. Must not touch: the component, outbound calls or
+//! transports.
+
+use std::path::{Component, Path, PathBuf};
+use std::sync::LazyLock;
+
+use base64::Engine as _;
+use ikanos_spec::model::{McpPrompt, McpPromptBody, McpResource, McpResourceSource};
+use regex::Regex;
+use serde_json::{json, Map, Value};
+
+use super::protocol::RpcError;
+
+/// Largest resource or prompt file served.
+const MAX_FILE: u64 = 16 << 20;
+
+pub struct Resources {
+    /// Concrete resources: (descriptor for `resources/list`, where its content is).
+    fixed: Vec<(Value, Source)>,
+    /// URI templates: (descriptor for `resources/templates/list`, matcher, source).
+    templates: Vec<(Value, Regex, Source)>,
+}
+
+#[derive(Clone)]
+enum Source {
+    File {
+        path: PathBuf,
+        mime: Option<String>,
+    },
+    /// A template over a folder: the captured values, joined by `/`, name a file in it.
+    Folder {
+        root: PathBuf,
+        mime: Option<String>,
+    },
+    /// `call`/`steps`: declared, not run here.
+    Dynamic {
+        how: &'static str,
+    },
+}
+
+fn descriptor(r: &McpResource, uri_key: &str, uri: &str, name: &str, mime: Option<&str>) -> Value {
+    let mut d = json!({ uri_key: uri, "name": name });
+    if let Some(t) = &r.display {
+        d["title"] = json!(t);
+    }
+    if let Some(desc) = &r.description {
+        d["description"] = json!(desc);
+    }
+    if let Some(m) = mime {
+        d["mimeType"] = json!(m);
+    }
+    d
+}
+
+/// `{name}` / `{+name}` placeholders of an RFC 6570 template as a regex: simple ones
+/// match one path segment, `{+name}` and `{name*}` any rest.
+fn template_regex(uri: &str) -> Option<Regex> {
+    static PLACEHOLDER: LazyLock<Regex> =
+        LazyLock::new(|| Regex::new(r"\{([+#]?)([A-Za-z0-9_.]+)(\*?)\}").unwrap());
+    if !PLACEHOLDER.is_match(uri) {
+        return None;
+    }
+    let mut pattern = String::from("^");
+    let mut last = 0;
+    for c in PLACEHOLDER.captures_iter(uri) {
+        let m = c.get(0).unwrap();
+        pattern.push_str(&regex::escape(&uri[last..m.start()]));
+        let greedy = !c[1].is_empty() || !c[3].is_empty();
+        pattern.push_str(if greedy { "(.+)" } else { "([^/]+)" });
+        last = m.end();
+    }
+    pattern.push_str(&regex::escape(&uri[last..]));
+    pattern.push('$');
+    Regex::new(&pattern).ok()
+}
+
+fn guess_mime(path: &Path) -> &'static str {
+    match path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(|e| e.to_ascii_lowercase())
+        .as_deref()
+    {
+        Some("json") => "application/json",
+        Some("md" | "markdown") => "text/markdown",
+        Some("yaml" | "yml") => "application/yaml",
+        Some("html" | "htm") => "text/html",
+        Some("csv") => "text/csv",
+        Some("xml") => "application/xml",
+        Some("png") => "image/png",
+        Some("jpg" | "jpeg") => "image/jpeg",
+        Some("pdf") => "application/pdf",
+        _ => "text/plain",
+    }
+}
+
+/// Regular files under `root`, as paths relative to it, sorted (symlinks not followed).
+fn files_under(root: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    let mut stack = vec![PathBuf::new()];
+    while let Some(rel) = stack.pop() {
+        for entry in std::fs::read_dir(root.join(&rel))? {
+            let entry = entry?;
+            let kind = entry.file_type()?;
+            let child = rel.join(entry.file_name());
+            if kind.is_dir() {
+                stack.push(child);
+            } else if kind.is_file() {
+                out.push(child);
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+impl Resources {
+    pub fn new(specs: &[McpResource]) -> Result<Resources, String> {
+        let mut fixed = Vec::new();
+        let mut templates = Vec::new();
+        for r in specs {
+            let name = r.name.value.as_str();
+            let uri = r.uri.value.as_str();
+            let at = format!("{}:{}: resource '{name}'", r.name.file.display(), r.pos);
+            let source = match &r.source {
+                McpResourceSource::Dynamic(h) => Source::Dynamic {
+                    how: match h {
+                        ikanos_spec::model::Handler::Steps => "steps",
+                        _ => "call",
+                    },
+                },
+                McpResourceSource::Location(path) => {
+                    let meta = std::fs::metadata(&path.value)
+                        .map_err(|e| format!("{at}: location {}: {e}", path.value.display()))?;
+                    if meta.is_dir() {
+                        if template_regex(uri).is_none() {
+                            // One resource per file of the folder.
+                            let files = files_under(&path.value).map_err(|e| {
+                                format!("{at}: reading {}: {e}", path.value.display())
+                            })?;
+                            for rel in files {
+                                let rel_uri = rel
+                                    .components()
+                                    .map(|c| c.as_os_str().to_string_lossy())
+                                    .collect::<Vec<_>>()
+                                    .join("/");
+                                let file_uri = format!("{}/{rel_uri}", uri.trim_end_matches('/'));
+                                let file = path.value.join(&rel);
+                                let mime = r
+                                    .mime_type
+                                    .clone()
+                                    .unwrap_or_else(|| guess_mime(&file).into());
+                                let d = descriptor(
+                                    r,
+                                    "uri",
+                                    &file_uri,
+                                    &format!("{name}/{rel_uri}"),
+                                    Some(&mime),
+                                );
+                                fixed.push((
+                                    d,
+                                    Source::File {
+                                        path: file,
+                                        mime: Some(mime),
+                                    },
+                                ));
+                            }
+                            continue;
+                        }
+                        Source::Folder {
+                            root: path.value.clone(),
+                            mime: r.mime_type.clone(),
+                        }
+                    } else {
+                        Source::File {
+                            path: path.value.clone(),
+                            mime: Some(
+                                r.mime_type
+                                    .clone()
+                                    .unwrap_or_else(|| guess_mime(&path.value).into()),
+                            ),
+                        }
+                    }
+                }
+            };
+            let mime = match &source {
+                Source::File { mime, .. } | Source::Folder { mime, .. } => mime.clone(),
+                Source::Dynamic { .. } => r.mime_type.clone(),
+            };
+            match template_regex(uri) {
+                Some(re) => templates.push((
+                    descriptor(r, "uriTemplate", uri, name, mime.as_deref()),
+                    re,
+                    source,
+                )),
+                None => fixed.push((descriptor(r, "uri", uri, name, mime.as_deref()), source)),
+            }
+        }
+        Ok(Resources { fixed, templates })
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.fixed.is_empty() && self.templates.is_empty()
+    }
+
+    pub fn list(&self) -> Value {
+        Value::Array(self.fixed.iter().map(|(d, _)| d.clone()).collect())
+    }
+
+    pub fn templates(&self) -> Value {
+        Value::Array(self.templates.iter().map(|(d, _, _)| d.clone()).collect())
+    }
+
+    /// The `contents` of `uri`. `not_found` is the error code for an unknown URI
+    /// (it differs between protocol revisions).
+    pub fn read(&self, uri: &str, not_found: i64) -> Result<Value, RpcError> {
+        let unknown = || {
+            let mut e = RpcError::new(not_found, format!("Resource not found: {uri}"));
+            e.data = Some(json!({ "uri": uri }));
+            e
+        };
+        let (path, mime) = if let Some((_, source)) =
+            self.fixed.iter().find(|(d, _)| d["uri"] == uri)
+        {
+            match source {
+                Source::File { path, mime } => (path.clone(), mime.clone()),
+                Source::Dynamic { how } => return Err(not_run(uri, how)),
+                Source::Folder { .. } => return Err(unknown()),
+            }
+        } else {
+            let Some((re, source)) = self
+                .templates
+                .iter()
+                .find(|(_, re, _)| re.is_match(uri))
+                .map(|(_, re, s)| (re, s))
+            else {
+                return Err(unknown());
+            };
+            match source {
+                Source::Dynamic { how } => return Err(not_run(uri, how)),
+                Source::File { path, mime } => (path.clone(), mime.clone()),
+                Source::Folder { root, mime } => {
+                    let caps = re.captures(uri).ok_or_else(unknown)?;
+                    let rel: Vec<String> = caps
+                        .iter()
+                        .skip(1)
+                        .flatten()
+                        .map(|m| {
+                            percent_encoding::percent_decode_str(m.as_str())
+                                .decode_utf8_lossy()
+                                .into_owned()
+                        })
+                        .collect();
+                    let rel = PathBuf::from(rel.join("/"));
+                    // Only plain names below the folder: no `..`, no absolute paths.
+                    if !rel.components().all(|c| matches!(c, Component::Normal(_))) {
+                        return Err(unknown());
+                    }
+                    let path = root.join(&rel);
+                    // A symlinked folder inside may not lead out of it either.
+                    let inside = match (std::fs::canonicalize(&path), std::fs::canonicalize(root)) {
+                        (Ok(p), Ok(r)) => p.starts_with(r),
+                        _ => false,
+                    };
+                    if !inside {
+                        return Err(unknown());
+                    }
+                    let mime = mime.clone().or_else(|| Some(guess_mime(&path).into()));
+                    (path, mime)
+                }
+            }
+        };
+        let bytes = read_file(&path).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => unknown(),
+            _ => RpcError::new(
+                super::protocol::INTERNAL_ERROR,
+                format!("reading resource {uri} failed: {e}"),
+            ),
+        })?;
+        let mut content = Map::new();
+        content.insert("uri".into(), json!(uri));
+        if let Some(m) = &mime {
+            content.insert("mimeType".into(), json!(m));
+        }
+        match String::from_utf8(bytes) {
+            Ok(text) => content.insert("text".into(), json!(text)),
+            Err(e) => content.insert(
+                "blob".into(),
+                json!(base64::engine::general_purpose::STANDARD.encode(e.as_bytes())),
+            ),
+        };
+        Ok(json!({ "contents": [Value::Object(content)] }))
+    }
+}
+
+fn not_run(uri: &str, how: &str) -> RpcError {
+    RpcError::new(
+        super::protocol::INTERNAL_ERROR,
+        format!("resource {uri} is declared with '{how}', which this host does not run; serve it from a 'location' or expose a tool handled by the component"),
+    )
+}
+
+/// Read a regular file (not a symlink out of the folder, not a device), at most MAX_FILE.
+fn read_file(path: &Path) -> std::io::Result<Vec<u8>> {
+    let meta = std::fs::symlink_metadata(path)?;
+    if !meta.is_file() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            "not a regular file",
+        ));
+    }
+    if meta.len() > MAX_FILE {
+        return Err(std::io::Error::other(format!(
+            "the file is larger than {} MiB",
+            MAX_FILE >> 20
+        )));
+    }
+    std::fs::read(path)
+}
+
+pub struct Prompts {
+    prompts: Vec<McpPrompt>,
+}
+
+static ARG_REF: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"\{\{\s*([A-Za-z0-9_*-]+)\s*\}\}").unwrap());
+
+impl Prompts {
+    pub fn new(prompts: &[McpPrompt]) -> Prompts {
+        Prompts {
+            prompts: prompts.to_vec(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.prompts.is_empty()
+    }
+
+    pub fn list(&self) -> Value {
+        Value::Array(
+            self.prompts
+                .iter()
+                .map(|p| {
+                    let mut d = json!({ "name": p.name.value });
+                    if let Some(t) = &p.display {
+                        d["title"] = json!(t);
+                    }
+                    if let Some(desc) = &p.description {
+                        d["description"] = json!(desc);
+                    }
+                    let args: Vec<Value> = p
+                        .arguments
+                        .iter()
+                        .map(|a| {
+                            let mut v = json!({ "name": a.name.value, "required": a.required });
+                            if let Some(t) = &a.display {
+                                v["title"] = json!(t);
+                            }
+                            if let Some(d) = &a.description {
+                                v["description"] = json!(d);
+                            }
+                            v
+                        })
+                        .collect();
+                    if !args.is_empty() {
+                        d["arguments"] = Value::Array(args);
+                    }
+                    d
+                })
+                .collect(),
+        )
+    }
+
+    /// `prompts/get`: the messages with `{{arg}}` replaced by the caller's values
+    /// (an optional argument left out renders as nothing).
+    pub fn get(&self, name: &str, arguments: Option<&Value>) -> Result<Value, RpcError> {
+        let p = self
+            .prompts
+            .iter()
+            .find(|p| p.name.value == name)
+            .ok_or_else(|| RpcError::invalid_params(format!("Unknown prompt: {name}")))?;
+        let empty = Map::new();
+        let args = match arguments {
+            None | Some(Value::Null) => &empty,
+            Some(Value::Object(m)) => m,
+            Some(_) => return Err(RpcError::invalid_params("arguments must be an object")),
+        };
+        let mut values = std::collections::HashMap::new();
+        for (k, v) in args {
+            let Some(s) = v.as_str() else {
+                return Err(RpcError::invalid_params(format!(
+                    "argument '{k}' must be a string"
+                )));
+            };
+            values.insert(k.as_str(), s);
+        }
+        if let Some(missing) = p
+            .arguments
+            .iter()
+            .find(|a| a.required && !values.contains_key(a.name.value.as_str()))
+        {
+            return Err(RpcError::invalid_params(format!(
+                "prompt '{name}': missing required argument '{}'",
+                missing.name.value
+            )));
+        }
+        let render = |text: &str| {
+            ARG_REF
+                .replace_all(text, |c: &regex::Captures| {
+                    values.get(&c[1]).copied().unwrap_or_default().to_string()
+                })
+                .into_owned()
+        };
+        let messages: Vec<Value> = match &p.body {
+            McpPromptBody::Template(msgs) => msgs
+                .iter()
+                .map(|(role, content)| {
+                    json!({ "role": role, "content": { "type": "text", "text": render(content) } })
+                })
+                .collect(),
+            McpPromptBody::Location(path) => {
+                let bytes = read_file(&path.value).map_err(|e| {
+                    RpcError::new(
+                        super::protocol::INTERNAL_ERROR,
+                        format!("prompt '{name}': reading its template failed: {e}"),
+                    )
+                })?;
+                let text = String::from_utf8_lossy(&bytes);
+                vec![json!({ "role": "user", "content": { "type": "text", "text": render(&text) } })]
+            }
+        };
+        let mut out = json!({ "messages": messages });
+        if let Some(d) = &p.description {
+            out["description"] = json!(d);
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn templates_match_segments() {
+        let re = template_regex("data://users/{userId}/profile").unwrap();
+        assert!(re.is_match("data://users/42/profile"));
+        assert!(!re.is_match("data://users/4/2/profile"));
+        let re = template_regex("docs://guides/{+path}").unwrap();
+        assert_eq!(&re.captures("docs://guides/a/b.md").unwrap()[1], "a/b.md");
+        assert!(template_regex("docs://readme").is_none());
+    }
+}

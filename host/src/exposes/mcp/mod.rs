@@ -1,0 +1,459 @@
+//! The MCP adapter: serves a capability's tools, resources and prompts to MCP clients.
+//!
+//! Owns: what each MCP method answers (`initialize`, `server/discover`, `ping`,
+//! `tools/*`, `resources/*`, `prompts/*`), shaping results for the revision in use, and
+//! the `ikanos_request_*` metrics and spans of MCP requests (`ikanos_adapter_type="mcp"`).
+//! The transports (`http.rs`: streamable HTTP; `stdio.rs`: JSON lines on stdin/stdout)
+//! hand it one request at a time. Must not touch: sockets, sessions (the transports'),
+//! the component's internals or outbound calls.
+//!
+//! Why not a crate (yet): this protocol layer (protocol.rs, http.rs, stdio.rs) was
+//! written and tested against the official Python and TypeScript clients before
+//! `rmcp` was checked. `rmcp` 3.11 (the official Rust SDK, crates.io, checked
+//! 2026-11-26) fits: one tower service serves both eras (stateless 2026-07-28,
+//! sessions for the handshake revisions), checks Host/Origin and the routing headers,
+//! and has a stdio transport. Adopting it is open work (see the README): its service
+//! answers with streaming bodies (`BoxBody`, SSE), while the host's shared listener
+//! (`server.rs`, also being changed for multi-tenant hosting) hands out `Full<Bytes>`
+//! responses; tools, resources and prompts would move into a `ServerHandler`, keeping
+//! this module's metrics and spans. The e2e tests with the real clients are what it
+//! must keep passing.
+
+mod content;
+pub mod http;
+mod protocol;
+pub mod stdio;
+mod tools;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ikanos_spec::model::{ExposesMcp, Handler, McpTransport};
+use serde_json::{json, Value};
+use tokio::task::JoinHandle;
+use tracing::Instrument;
+
+use self::content::{Prompts, Resources};
+use self::protocol::{Era, RpcError};
+use self::tools::Tool;
+use super::auth::InboundAuth;
+use super::AdapterStatus;
+use crate::capability::LoadedCapability;
+use crate::server::{self, Shutdown};
+use crate::telemetry::{AdapterType, ErrorLabels, Metrics, OperationLabels, RequestLabels};
+
+pub use self::protocol::{HANDSHAKE_VERSIONS, MODERN_VERSIONS};
+
+/// A started MCP adapter.
+pub struct Started {
+    pub status: AdapterStatus,
+    /// The HTTP listener (drains on shutdown like REST's).
+    pub listener: Option<JoinHandle<()>>,
+    /// The stdio loop; it ends when the client closes stdin, which stops the host.
+    pub stdio: Option<JoinHandle<()>>,
+}
+
+/// Serve one `type: mcp` entry: on its port (streamable HTTP) or on stdin/stdout.
+pub async fn start(
+    capability: Arc<LoadedCapability>,
+    spec: &ExposesMcp,
+    metrics: Arc<Metrics>,
+    shutdown: &Shutdown,
+    drain: Duration,
+) -> Result<Started, String> {
+    let server = Arc::new(McpServer::new(capability.clone(), spec, metrics)?);
+    for tool in server.unrun_tools() {
+        tracing::warn!(capability = %capability.name, tool, "{}:{}: tool uses call/steps/ref, which this host does not run; calling it returns a tool error", spec.namespace.file.display(), spec.pos);
+    }
+    let namespace = spec.namespace.value.clone();
+    match spec.transport {
+        McpTransport::Stdio => {
+            tracing::info!(adapter = "mcp", namespace = %namespace, transport = "stdio", "serving MCP on stdin/stdout");
+            Ok(Started {
+                status: AdapterStatus {
+                    kind: "mcp",
+                    namespace,
+                    address: None,
+                    state: "listening",
+                    reason: Some("stdio".into()),
+                },
+                listener: None,
+                stdio: Some(tokio::spawn(stdio::serve(server))),
+            })
+        }
+        McpTransport::Http => {
+            let address = spec
+                .address
+                .as_ref()
+                .map(|a| a.value.as_str())
+                .unwrap_or("127.0.0.1");
+            let port = spec.port.as_ref().map_or(0, |p| p.value);
+            let (listener, bound) = server::bind(address, port).await.map_err(|e| {
+                format!("cannot listen on {address}:{port} for mcp adapter '{namespace}': {e}")
+            })?;
+            tracing::info!(adapter = "mcp", namespace = %namespace, addr = %bound, "listening");
+            let task = server::serve(
+                format!("mcp:{namespace}"),
+                listener,
+                http::HttpTransport::new(server).into_handler(),
+                shutdown,
+                drain,
+            );
+            Ok(Started {
+                status: AdapterStatus {
+                    kind: "mcp",
+                    namespace,
+                    address: Some(bound),
+                    state: "listening",
+                    reason: None,
+                },
+                listener: Some(task),
+                stdio: None,
+            })
+        }
+    }
+}
+
+pub struct McpServer {
+    capability: Arc<LoadedCapability>,
+    namespace: String,
+    instructions: Option<String>,
+    tools: Vec<Tool>,
+    resources: Resources,
+    prompts: Prompts,
+    ttl_ms: u64,
+    cache_scope: String,
+    auth: InboundAuth,
+    metrics: Arc<Metrics>,
+}
+
+/// Where one request came from, for its revision, logs, metrics and trace.
+pub(crate) struct Context {
+    pub era: Era,
+    pub request_id: String,
+    /// `POST` over HTTP, `STDIO` over stdio (the `http_request_method` label).
+    pub transport: &'static str,
+    /// Carries the caller's `traceparent` (HTTP headers, or `_meta` over stdio).
+    pub trace_headers: ::http::HeaderMap,
+}
+
+impl McpServer {
+    pub fn new(
+        capability: Arc<LoadedCapability>,
+        spec: &ExposesMcp,
+        metrics: Arc<Metrics>,
+    ) -> Result<McpServer, String> {
+        let at = || {
+            format!(
+                "{}:{}: mcp adapter '{}'",
+                spec.namespace.file.display(),
+                spec.pos,
+                spec.namespace.value
+            )
+        };
+        let resources = Resources::new(&spec.resources).map_err(|e| format!("{}: {e}", at()))?;
+        let auth = InboundAuth::resolve(spec.authentication.as_ref(), &capability.secrets)
+            .map_err(|e| format!("{}: {e}", at()))?;
+        Ok(McpServer {
+            namespace: spec.namespace.value.clone(),
+            instructions: spec.description.clone(),
+            tools: spec.tools.iter().map(Tool::new).collect(),
+            resources,
+            prompts: Prompts::new(&spec.prompts),
+            ttl_ms: spec.ttl_ms.unwrap_or(0),
+            cache_scope: spec.cache_scope.clone().unwrap_or_else(|| "private".into()),
+            auth,
+            metrics,
+            capability,
+        })
+    }
+
+    pub fn namespace(&self) -> &str {
+        &self.namespace
+    }
+
+    /// Tools that use `call`/`steps`/`ref`, which this host does not run (for a
+    /// start-up warning).
+    pub fn unrun_tools(&self) -> impl Iterator<Item = &str> {
+        self.tools
+            .iter()
+            .filter(|t| t.handler != Handler::Component)
+            .map(|t| t.name.as_str())
+    }
+
+    fn server_info(&self) -> Value {
+        let mut info =
+            json!({ "name": self.capability.name, "version": env!("CARGO_PKG_VERSION") });
+        if let Some(t) = self
+            .capability
+            .model
+            .info
+            .as_ref()
+            .and_then(|i| i.display.as_ref())
+        {
+            info["title"] = json!(t);
+        }
+        info
+    }
+
+    fn capabilities(&self) -> Value {
+        let mut caps = json!({ "tools": { "listChanged": false } });
+        if !self.resources.is_empty() {
+            caps["resources"] = json!({ "subscribe": false, "listChanged": false });
+        }
+        if !self.prompts.is_empty() {
+            caps["prompts"] = json!({ "listChanged": false });
+        }
+        caps
+    }
+
+    /// The `initialize` result; the transport keeps the same negotiated revision.
+    fn initialize(&self, params: Option<&Value>) -> Value {
+        let requested = params
+            .and_then(|p| p.get("protocolVersion"))
+            .and_then(Value::as_str);
+        let version = protocol::negotiate(requested);
+        let mut result = json!({
+            "protocolVersion": version,
+            "capabilities": self.capabilities(),
+            "serverInfo": self.server_info(),
+        });
+        if let Some(i) = &self.instructions {
+            result["instructions"] = json!(i);
+        }
+        result
+    }
+
+    fn discover(&self) -> Value {
+        let versions: Vec<&str> = protocol::MODERN_VERSIONS
+            .iter()
+            .chain(protocol::HANDSHAKE_VERSIONS)
+            .copied()
+            .collect();
+        let mut result = json!({
+            "supportedVersions": versions,
+            "capabilities": self.capabilities(),
+            "serverInfo": self.server_info(),
+        });
+        if let Some(i) = &self.instructions {
+            result["instructions"] = json!(i);
+        }
+        result
+    }
+
+    /// Answer one request (never a notification), with its span and metrics.
+    pub(crate) async fn request(
+        &self,
+        method: &str,
+        params: Option<Value>,
+        ctx: &Context,
+    ) -> Result<Value, RpcError> {
+        let started = Instant::now();
+        let tool_name = (method == "tools/call")
+            .then(|| {
+                params
+                    .as_ref()
+                    .and_then(|p| p.get("name"))
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+            })
+            .flatten();
+        let span = tracing::info_span!("request", capability = %self.capability.name, adapter = "mcp", namespace = %self.namespace, mcp_method = %method, tool = tool_name.as_deref().unwrap_or(""), request_id = %ctx.request_id, protocol_version = %ctx.era.version());
+        crate::telemetry::propagation::continue_from(&span, &ctx.trace_headers);
+        let (outcome, tool_error) = self
+            .dispatch(method, params, ctx)
+            .instrument(span.clone())
+            .await;
+        let known = outcome
+            .as_ref()
+            .map_or_else(|e| e.code != protocol::METHOD_NOT_FOUND, |_| true);
+        let operation_id = match (&tool_name, known) {
+            (Some(t), _) if self.tools.iter().any(|x| &x.name == t) => t.clone(),
+            (_, true) => method.to_string(),
+            _ => "unmatched".to_string(),
+        };
+        let status = outcome.as_ref().map_or_else(RpcError::http_status, |_| 200);
+        let capability = self.capability.name.clone();
+        self.metrics
+            .requests
+            .get_or_create(&RequestLabels {
+                capability: capability.clone(),
+                ikanos_adapter_type: AdapterType::mcp,
+                ikanos_operation_id: operation_id.clone(),
+                http_request_method: ctx.transport.to_string(),
+                http_response_status_code: status,
+            })
+            .inc();
+        self.metrics
+            .request_duration
+            .get_or_create(&OperationLabels {
+                capability: capability.clone(),
+                ikanos_adapter_type: AdapterType::mcp,
+                ikanos_operation_id: operation_id.clone(),
+            })
+            .observe(started.elapsed().as_secs_f64());
+        let error_type = match (&outcome, tool_error) {
+            (_, Some(kind)) => Some(kind.to_string()),
+            (Err(e), None) if e.code != protocol::METHOD_NOT_FOUND => Some("protocol".to_string()),
+            _ => None,
+        };
+        if let Some(error_type) = error_type {
+            self.metrics
+                .request_errors
+                .get_or_create(&ErrorLabels {
+                    capability,
+                    ikanos_adapter_type: AdapterType::mcp,
+                    ikanos_operation_id: operation_id,
+                    error_type,
+                })
+                .inc();
+        }
+        span.in_scope(|| {
+            tracing::info!(
+                status,
+                elapsed_ms = started.elapsed().as_secs_f64() * 1000.0,
+                "handled"
+            )
+        });
+        outcome.map(|r| self.shape(method, r, &ctx.era))
+    }
+
+    /// 2026-07-28 results say what they are (`resultType`), carry caching hints where
+    /// the revision asks for them, and name the server in `_meta`.
+    fn shape(&self, method: &str, mut result: Value, era: &Era) -> Value {
+        if era.is_modern() {
+            result["resultType"] = json!("complete");
+            if matches!(
+                method,
+                "server/discover"
+                    | "tools/list"
+                    | "resources/list"
+                    | "resources/templates/list"
+                    | "resources/read"
+                    | "prompts/list"
+            ) {
+                result["ttlMs"] = json!(self.ttl_ms);
+                result["cacheScope"] = json!(self.cache_scope);
+            }
+            result["_meta"] = json!({ protocol::SERVER_INFO_META: self.server_info() });
+        }
+        result
+    }
+
+    /// The result or error, and for a tool that failed, the kind of failure (metrics).
+    async fn dispatch(
+        &self,
+        method: &str,
+        params: Option<Value>,
+        ctx: &Context,
+    ) -> (Result<Value, RpcError>, Option<&'static str>) {
+        let p = params.as_ref();
+        let str_param = |key: &str| -> Result<&str, RpcError> {
+            p.and_then(|p| p.get(key))
+                .and_then(Value::as_str)
+                .ok_or_else(|| {
+                    RpcError::invalid_params(format!("params.{key} (a string) is required"))
+                })
+        };
+        let out = match method {
+            // 2026-07-28 has no handshake: its clients discover instead.
+            "initialize" if ctx.era.is_modern() => Err(RpcError::method_not_found(method)),
+            "initialize" => Ok(self.initialize(p)),
+            "server/discover" => Ok(self.discover()),
+            "ping" => Ok(json!({})),
+            "tools/list" => Ok(json!({
+                "tools": self.tools.iter().map(|t| t.descriptor.clone()).collect::<Vec<_>>()
+            })),
+            "tools/call" => {
+                let name = match str_param("name") {
+                    Ok(n) => n,
+                    Err(e) => return (Err(e), None),
+                };
+                let Some(tool) = self.tools.iter().find(|t| t.name == name) else {
+                    return (
+                        Err(RpcError::invalid_params(format!("Unknown tool: {name}"))),
+                        None,
+                    );
+                };
+                let (result, kind) = self
+                    .call_tool(tool, p.and_then(|p| p.get("arguments")), ctx)
+                    .await;
+                return (Ok(result), kind);
+            }
+            "resources/list" => Ok(json!({ "resources": self.resources.list() })),
+            "resources/templates/list" => {
+                Ok(json!({ "resourceTemplates": self.resources.templates() }))
+            }
+            "resources/read" => str_param("uri").and_then(|uri| {
+                let not_found = if ctx.era.is_modern() {
+                    protocol::INVALID_PARAMS
+                } else {
+                    protocol::RESOURCE_NOT_FOUND
+                };
+                self.resources.read(uri, not_found)
+            }),
+            "prompts/list" => Ok(json!({ "prompts": self.prompts.list() })),
+            "prompts/get" => str_param("name")
+                .and_then(|name| self.prompts.get(name, p.and_then(|p| p.get("arguments")))),
+            other => Err(RpcError::method_not_found(other)),
+        };
+        (out, None)
+    }
+
+    async fn call_tool(
+        &self,
+        tool: &Tool,
+        arguments: Option<&Value>,
+        ctx: &Context,
+    ) -> (Value, Option<&'static str>) {
+        let sandbox = match (&tool.handler, &self.capability.sandbox) {
+            (Handler::Component, Some(s)) => s.clone(),
+            (Handler::Component, None) => {
+                return (
+                    tools::error_result("no component is loaded for this capability"),
+                    Some("no_component"),
+                )
+            }
+            (other, _) => {
+                let how = match other {
+                    Handler::Call(_) => "call",
+                    Handler::Steps => "steps",
+                    _ => "ref",
+                };
+                return (
+                    tools::error_result(&format!(
+                        "tool '{}' is declared with '{how}', which this host does not run; handle it in the component instead",
+                        tool.name
+                    )),
+                    Some("not_implemented"),
+                );
+            }
+        };
+        let request = match tool.request(arguments) {
+            Ok(r) => r,
+            Err(message) => {
+                return (
+                    tools::error_result(&format!("invalid arguments: {message}")),
+                    Some("invalid_input"),
+                )
+            }
+        };
+        let traceparent = crate::telemetry::propagation::inbound(&ctx.trace_headers);
+        match sandbox
+            .invoke(&ctx.request_id, traceparent.as_deref(), request)
+            .await
+        {
+            Ok(resp) => {
+                let failed = resp.status >= 400;
+                (tools::result(resp), failed.then_some("handler"))
+            }
+            Err(e) => {
+                tracing::warn!(tool = %tool.name, error = %e, "tool call failed");
+                (
+                    tools::error_result(&format!("{e} (request id {})", ctx.request_id)),
+                    Some(e.kind()),
+                )
+            }
+        }
+    }
+}
