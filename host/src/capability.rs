@@ -25,6 +25,21 @@ pub struct CapabilityOptions {
     pub outbound: OutboundSettings,
     /// The name used in metrics, logs and `/status`; default: the file name's stem.
     pub name: Option<String>,
+    /// What the file's binds may read.
+    pub binds: BindPolicy,
+}
+
+/// What a capability's binds may read. `ikanos run` trusts the one file it is given;
+/// `ikanos serve` hosts files it must not trust with the host's environment or disk.
+#[derive(Debug, Clone, Default)]
+pub enum BindPolicy {
+    /// Any environment variable of the host process, any file path.
+    #[default]
+    Trusted,
+    /// Only the environment variables the host configuration grants by name, and only
+    /// files inside `folder` (relative binds are confined to the declaring file's
+    /// folder already; absolute ones must point inside `folder`).
+    Confined { env: Vec<String>, folder: PathBuf },
 }
 
 #[derive(Debug, Error)]
@@ -41,6 +56,13 @@ pub enum CapabilityError {
     Outbound(OutboundError),
     #[error("{0}")]
     Limits(String),
+    #[error("{file}:{pos}: bind '{namespace}': {reason}")]
+    BindRefused {
+        file: String,
+        pos: String,
+        namespace: String,
+        reason: String,
+    },
 }
 
 /// Where the component came from, for `/status`.
@@ -48,7 +70,7 @@ pub enum CapabilityError {
 pub struct ComponentInfo {
     pub path: String,
     pub sha256: String,
-    /// `cache` or `compiled`.
+    /// `cache`, `compiled`, or `shared` (already loaded for another capability).
     pub origin: &'static str,
     pub load_ms: f64,
 }
@@ -104,6 +126,65 @@ fn component_candidates(file: &Path) -> Vec<PathBuf> {
     out
 }
 
+/// `file:///abs/x` (absolute); `file:///./x`, `file://./x` and `file:x` are relative.
+fn absolute_bind_path(location: &str) -> Option<PathBuf> {
+    let rest = location.strip_prefix("file://")?;
+    (rest.starts_with('/') && !rest.starts_with("/./") && !rest.starts_with("/../"))
+        .then(|| PathBuf::from(rest))
+}
+
+/// Resolve the binds under `policy`; a refusal names the bind and why.
+pub fn resolve_binds(
+    model: &Capability,
+    policy: &BindPolicy,
+) -> Result<ikanos_spec::binds::Secrets, CapabilityError> {
+    let BindPolicy::Confined { env, folder } = policy else {
+        return ikanos_spec::binds::resolve(model).map_err(CapabilityError::Binds);
+    };
+    for bind in &model.binds {
+        let Some(loc) = &bind.location else { continue };
+        if let Some(path) = absolute_bind_path(&loc.value) {
+            let inside = match (path.canonicalize(), folder.canonicalize()) {
+                (Ok(p), Ok(f)) => p.starts_with(f),
+                _ => false,
+            };
+            if !inside {
+                return Err(CapabilityError::BindRefused {
+                    file: loc.file.display().to_string(),
+                    pos: loc.pos.to_string(),
+                    namespace: bind.namespace.value.clone(),
+                    reason: format!(
+                        "'{}' is outside the capability's folder {}; this host only lets a capability read its own files",
+                        loc.value,
+                        folder.display()
+                    ),
+                });
+            }
+        }
+    }
+    let granted = |name: &str| {
+        env.iter()
+            .any(|g| g == name)
+            .then(|| std::env::var(name).ok())
+            .flatten()
+    };
+    ikanos_spec::binds::resolve_with_env(model, &granted).map_err(|e| match e {
+        ikanos_spec::binds::BindError::EnvNotSet { site, var, env: name }
+            if !env.iter().any(|g| *g == name) =>
+        {
+            CapabilityError::BindRefused {
+                file: site.file.display().to_string(),
+                pos: site.pos.to_string(),
+                namespace: site.namespace.clone(),
+                reason: format!(
+                    "variable '{var}' reads environment variable '{name}', which the host configuration does not grant to this capability (capabilities.NAME.env)"
+                ),
+            }
+        }
+        other => CapabilityError::Binds(other),
+    })
+}
+
 /// Load everything a capability needs before it can serve.
 #[allow(clippy::too_many_arguments)]
 pub fn load(
@@ -118,7 +199,7 @@ pub fn load(
     let loaded = ikanos_spec::load(file).map_err(CapabilityError::Invalid)?;
     let model = loaded.capability;
     let name = options.name.clone().unwrap_or_else(|| default_name(file));
-    let secrets = Arc::new(ikanos_spec::binds::resolve(&model).map_err(CapabilityError::Binds)?);
+    let secrets = Arc::new(resolve_binds(&model, &options.binds)?);
 
     let outbound = Arc::new(
         Outbound::new(
@@ -160,6 +241,7 @@ pub fn load(
             origin: match component.origin {
                 Origin::Cache => "cache",
                 Origin::Compiled => "compiled",
+                Origin::Shared => "shared",
             },
             load_ms: component.load_time.as_secs_f64() * 1000.0,
         };

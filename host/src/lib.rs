@@ -14,6 +14,7 @@ pub mod cli;
 pub mod consumes;
 pub mod control;
 pub mod exposes;
+pub mod hosting;
 pub mod request_id;
 pub mod runtime;
 pub mod server;

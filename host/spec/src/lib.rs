@@ -19,7 +19,7 @@ pub mod lint;
 mod location;
 pub mod model;
 mod template;
-mod yaml;
+pub mod yaml;
 
 use std::path::Path;
 
