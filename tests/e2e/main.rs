@@ -9,6 +9,7 @@ mod examples;
 mod lifecycle;
 mod lint;
 mod sandbox;
+mod serve;
 #[cfg(feature = "ssh")]
 mod ssh;
 #[cfg(feature = "test-tunnel")]
