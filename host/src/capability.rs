@@ -37,9 +37,14 @@ pub enum BindPolicy {
     #[default]
     Trusted,
     /// Only the environment variables the host configuration grants by name, and only
-    /// files inside `folder` (relative binds are confined to the declaring file's
-    /// folder already; absolute ones must point inside `folder`).
-    Confined { env: Vec<String>, folder: PathBuf },
+    /// files inside `folder` — directly inside it when `flat` (capability files side by
+    /// side in one folder must not reach into the folders of other capabilities).
+    /// Binds declared in an imported file outside `folder` are refused too.
+    Confined {
+        env: Vec<String>,
+        folder: PathBuf,
+        flat: bool,
+    },
 }
 
 #[derive(Debug, Error)]
@@ -126,11 +131,47 @@ fn component_candidates(file: &Path) -> Vec<PathBuf> {
     out
 }
 
-/// `file:///abs/x` (absolute); `file:///./x`, `file://./x` and `file:x` are relative.
-fn absolute_bind_path(location: &str) -> Option<PathBuf> {
-    let rest = location.strip_prefix("file://")?;
-    (rest.starts_with('/') && !rest.starts_with("/./") && !rest.starts_with("/../"))
-        .then(|| PathBuf::from(rest))
+/// Where a bind location points, for the confinement check: None for environment
+/// binds and spellings the resolver refuses anyway.
+fn bind_target(location: &str, declared_in: &Path) -> Option<PathBuf> {
+    use ikanos_spec::location::{base_dir, parse, Location};
+    match parse(location, false).ok()? {
+        Location::Relative(rel) => Some(base_dir(declared_in).join(rel)),
+        Location::Absolute(abs) => Some(abs),
+        Location::Env | Location::Other(_) => None,
+    }
+}
+
+/// Is `path` inside `folder` (directly inside it when `flat`)? Both are resolved, so
+/// `..` and symbolic links count for where they lead.
+fn confined(path: &Path, folder: &Path, flat: bool) -> Result<(), String> {
+    let folder = folder
+        .canonicalize()
+        .map_err(|e| format!("cannot resolve {}: {e}", folder.display()))?;
+    let Ok(real) = path.canonicalize() else {
+        // Missing: the resolver reports it (and reads nothing).
+        return Ok(());
+    };
+    let inside = if flat {
+        real.parent() == Some(folder.as_path())
+    } else {
+        real.starts_with(&folder)
+    };
+    if inside {
+        Ok(())
+    } else if flat {
+        Err(format!(
+            "{} is not directly in {}; a capability file in the shared folder reads only the files beside it (give it a folder of its own to keep more)",
+            path.display(),
+            folder.display()
+        ))
+    } else {
+        Err(format!(
+            "{} is outside the capability's folder {}; this host only lets a capability read its own files",
+            path.display(),
+            folder.display()
+        ))
+    }
 }
 
 /// Resolve the binds under `policy`; a refusal names the bind and why.
@@ -138,28 +179,26 @@ pub fn resolve_binds(
     model: &Capability,
     policy: &BindPolicy,
 ) -> Result<ikanos_spec::binds::Secrets, CapabilityError> {
-    let BindPolicy::Confined { env, folder } = policy else {
+    let BindPolicy::Confined { env, folder, flat } = policy else {
         return ikanos_spec::binds::resolve(model).map_err(CapabilityError::Binds);
     };
     for bind in &model.binds {
         let Some(loc) = &bind.location else { continue };
-        if let Some(path) = absolute_bind_path(&loc.value) {
-            let inside = match (path.canonicalize(), folder.canonicalize()) {
-                (Ok(p), Ok(f)) => p.starts_with(f),
-                _ => false,
-            };
-            if !inside {
-                return Err(CapabilityError::BindRefused {
-                    file: loc.file.display().to_string(),
-                    pos: loc.pos.to_string(),
-                    namespace: bind.namespace.value.clone(),
-                    reason: format!(
-                        "'{}' is outside the capability's folder {}; this host only lets a capability read its own files",
-                        loc.value,
-                        folder.display()
-                    ),
-                });
-            }
+        let refused = |reason: String| CapabilityError::BindRefused {
+            file: loc.file.display().to_string(),
+            pos: loc.pos.to_string(),
+            namespace: bind.namespace.value.clone(),
+            reason,
+        };
+        // A bind imported from another tenant's file would read that tenant's secrets.
+        confined(&loc.file, folder, *flat).map_err(|why| {
+            refused(format!(
+                "declared in a file this capability may not use: {why}"
+            ))
+        })?;
+        if let Some(target) = bind_target(&loc.value, &loc.file) {
+            confined(&target, folder, *flat)
+                .map_err(|why| refused(format!("'{}': {why}", loc.value)))?;
         }
     }
     let granted = |name: &str| {

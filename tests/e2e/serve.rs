@@ -701,6 +701,14 @@ fn capabilities_never_reach_each_others_secrets_or_consumes_even_with_the_same_n
             .replace("file:///./secrets.yaml", &location);
         write_atomic(&f, &t);
     }
+    // G sits directly in the shared folder and reaches into B's folder from there.
+    std::fs::copy(&components().hostile, caps.join("g.wasm")).unwrap();
+    write(
+        &caps,
+        "g.ikanos.yaml",
+        &hostile_text("G", &up_b.base(), None)
+            .replace("file:///./secrets.yaml", "file:///./b/secrets.yaml"),
+    );
     let e = hostile_folder(&caps, "e", "E", &up_b.base(), None, "unused");
     let t = std::fs::read_to_string(&e).unwrap().replace(
         "    location: \"file:///./secrets.yaml\"\n    keys:\n      CRM_TOKEN: \"crm-bearer-token\"\n",
@@ -757,11 +765,12 @@ fn capabilities_never_reach_each_others_secrets_or_consumes_even_with_the_same_n
     // Separate connection pools: each upstream saw only its own capability's connections.
     assert!(up_a.connections() >= 1);
 
-    // C, D and E fail to load, naming why, without B's or the host's secret in sight.
+    // C, D, E and G fail to load, naming why, without B's or the host's secret in sight.
     for (name, says) in [
-        ("c", "escapes"),
+        ("c", "outside the capability's folder"),
         ("d", "outside the capability's folder"),
         ("e", "does not grant to this capability"),
+        ("g", "reads only the files beside it"),
     ] {
         let c = serve.capability(name).unwrap();
         assert_eq!(c["state"], "failed", "{c}");

@@ -16,7 +16,7 @@ mod decode;
 pub mod diagnostic;
 mod imports;
 pub mod lint;
-mod location;
+pub mod location;
 pub mod model;
 mod template;
 pub mod yaml;

@@ -296,6 +296,7 @@ impl Hosting {
                     .clone()
                     .or_else(|| source.file.parent().map(Path::to_path_buf))
                     .unwrap_or_default(),
+                flat: source.folder.is_none() && !source.configured,
             },
         };
         let loaded = {
