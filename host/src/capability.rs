@@ -209,7 +209,7 @@ pub fn resolve_binds(
     };
     ikanos_spec::binds::resolve_with_env(model, &granted).map_err(|e| match e {
         ikanos_spec::binds::BindError::EnvNotSet { site, var, env: name }
-            if !env.iter().any(|g| *g == name) =>
+            if !env.contains(&name) =>
         {
             CapabilityError::BindRefused {
                 file: site.file.display().to_string(),

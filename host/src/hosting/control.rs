@@ -91,7 +91,7 @@ async fn handle(hosting: &Arc<Hosting>, req: Request) -> Response {
         },
         ["capabilities", ..] => {
             if let Err(resp) = authorize(hosting, &req) {
-                return resp;
+                return *resp;
             }
             admin(hosting, req, &segments[1..]).await
         }
@@ -108,12 +108,13 @@ async fn handle(hosting: &Arc<Hosting>, req: Request) -> Response {
 
 /// `Authorization: Bearer TOKEN`: 401 when absent, 403 when wrong or when no token is
 /// configured (the admin API is then off).
-fn authorize(hosting: &Hosting, req: &Request) -> Result<(), Response> {
+/// Errors are boxed: a response is large next to `()`.
+fn authorize(hosting: &Hosting, req: &Request) -> Result<(), Box<Response>> {
     let Some(expected) = &hosting.config.admin_token else {
-        return Err(error(
+        return Err(Box::new(error(
             StatusCode::FORBIDDEN,
             "the admin API is off: no admin token is configured (control.token)",
-        ));
+        )));
     };
     let given = req
         .headers()
@@ -132,7 +133,7 @@ fn authorize(hosting: &Hosting, req: &Request) -> Result<(), Response> {
             http::header::WWW_AUTHENTICATE,
             http::HeaderValue::from_static("Bearer realm=\"ikanos-admin\""),
         );
-        return Err(resp);
+        return Err(Box::new(resp));
     };
     // Digests first, so the comparison takes the same time whatever the lengths.
     let a = Sha256::digest(given.trim().as_bytes());
@@ -141,29 +142,29 @@ fn authorize(hosting: &Hosting, req: &Request) -> Result<(), Response> {
         Ok(())
     } else {
         tracing::warn!("admin API: wrong token");
-        Err(error(StatusCode::FORBIDDEN, "wrong admin token"))
+        Err(Box::new(error(StatusCode::FORBIDDEN, "wrong admin token")))
     }
 }
 
 /// Where the admin API keeps capability `name`'s files: its folder when it has one,
 /// else `DIR/NAME.ikanos.yaml` beside the others.
-fn file_for(hosting: &Hosting, name: &str) -> Result<Source, Response> {
+fn file_for(hosting: &Hosting, name: &str) -> Result<Source, Box<Response>> {
     if let Some(t) = hosting.tenant(name) {
         if t.source.configured {
-            return Err(error(
+            return Err(Box::new(error(
                 StatusCode::CONFLICT,
                 format!("capability '{name}' is named in the host configuration; change it there"),
-            ));
+            )));
         }
         if !t.source.file.as_os_str().is_empty() {
             return Ok(t.source.clone());
         }
     }
     let Some(dir) = &hosting.config.dir else {
-        return Err(error(
+        return Err(Box::new(error(
             StatusCode::CONFLICT,
             "this host has no capabilities folder to write to (capabilitiesDir / --dir)",
-        ));
+        )));
     };
     let folder = dir.join(name);
     Ok(if folder.is_dir() {
@@ -222,7 +223,7 @@ async fn admin(hosting: &Arc<Hosting>, req: Request, rest: &[&str]) -> Response 
         (Method::PUT, None, 1) => {
             let source = match file_for(hosting, &name) {
                 Ok(s) => s,
-                Err(r) => return r,
+                Err(r) => return *r,
             };
             let bytes = match body(req, MAX_FILE_UPLOAD).await {
                 Ok(b) => b,
@@ -240,7 +241,7 @@ async fn admin(hosting: &Arc<Hosting>, req: Request, rest: &[&str]) -> Response 
         (Method::PUT, Some("component"), 2) => {
             let source = match file_for(hosting, &name) {
                 Ok(s) => s,
-                Err(r) => return r,
+                Err(r) => return *r,
             };
             let bytes = match body(req, MAX_COMPONENT_UPLOAD).await {
                 Ok(b) => b,

@@ -25,14 +25,15 @@ fn not_serving(name: &str, why: &str) -> Response {
     )
 }
 
-fn lookup(hosting: &Hosting, name: &str) -> Result<Arc<Serving>, Response> {
+/// Errors are boxed: a response is large next to an `Arc`.
+fn lookup(hosting: &Hosting, name: &str) -> Result<Arc<Serving>, Box<Response>> {
     match hosting.tenant(name).as_deref().map(|t| &t.state) {
         Some(State::Serving(s)) => Ok(s.clone()),
-        Some(State::Failed(why)) => Err(not_serving(name, why)),
-        None => Err(server::json(
+        Some(State::Failed(why)) => Err(Box::new(not_serving(name, why))),
+        None => Err(Box::new(server::json(
             StatusCode::NOT_FOUND,
             &json!({ "error": format!("no capability '{name}' on this host"), "status": 404 }),
-        )),
+        ))),
     }
 }
 
@@ -49,7 +50,7 @@ pub(super) fn own_port_handler(
         Box::pin(async move {
             let serving = match serving {
                 Ok(s) => s,
-                Err(resp) => return resp,
+                Err(resp) => return *resp,
             };
             match serving.adapters.iter().find(|(ns, _)| *ns == namespace) {
                 Some((_, adapter)) => adapter.handle(req).await,
@@ -88,7 +89,7 @@ async fn route(hosting: &Hosting, req: Request) -> Response {
     }
     let serving = match lookup(hosting, &name) {
         Ok(s) => s,
-        Err(resp) => return resp,
+        Err(resp) => return *resp,
     };
     let (mut parts, body) = req.into_parts();
     let rewritten = match parts.uri.query() {
