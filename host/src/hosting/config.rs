@@ -573,11 +573,11 @@ mod tests {
             "{all}"
         );
         assert!(
-            all.contains("host.yaml:5:22: defaults.limits.cpuTime: 'soon'"),
+            all.contains("host.yaml:5:21: defaults.limits.cpuTime: 'soon'"),
             "{all}"
         );
         assert!(
-            all.contains("host.yaml:5:36: unknown key 'memoryMb'"),
+            all.contains("host.yaml:5:27: unknown key 'memoryMb'"),
             "{all}"
         );
         assert!(
