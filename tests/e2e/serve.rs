@@ -229,6 +229,11 @@ fn a_folder_is_served_on_the_shared_listener_and_own_ports_with_a_broken_capabil
         get(&format!("{}/health/ready/broken", serve.control)).status,
         503
     );
+    assert!(
+        metrics(&serve)
+            .contains("ikanos_capability_loads_total{capability=\"broken\",outcome=\"failed\"} 1"),
+        "a failed load is counted"
+    );
     assert_eq!(
         get(&format!("{}/health/ready/alpha", serve.control)).status,
         200
@@ -362,10 +367,20 @@ fn the_folder_watch_adds_replaces_and_removes_while_requests_are_in_flight() {
         out.contains("removed: its file is gone capability=beta"),
         "{out}"
     );
+    let m = metrics(&serve);
     assert!(
-        metrics(&serve).contains("ikanos_capability_active{capability=\"beta\"} 0"),
+        m.contains("ikanos_capability_active{capability=\"beta\"} 0"),
         "a removed capability is no longer active"
     );
+    for needle in [
+        "ikanos_capability_loads_total{capability=\"alpha\",outcome=\"loaded\"} 1",
+        "ikanos_capability_loads_total{capability=\"alpha\",outcome=\"replaced\"} 1",
+        "ikanos_capability_loads_total{capability=\"beta\",outcome=\"replaced\"} 1",
+        "ikanos_capability_loads_total{capability=\"beta\",outcome=\"removed\"} 1",
+        "ikanos_capability_loads_total{capability=\"gamma\",outcome=\"loaded\"} 1",
+    ] {
+        assert!(m.contains(needle), "missing {needle} in\n{m}");
+    }
 }
 
 #[test]

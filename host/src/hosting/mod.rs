@@ -37,7 +37,7 @@ use crate::exposes::rest::RestAdapter;
 use crate::exposes::AdapterStatus;
 use crate::runtime::{ComponentCache, Runtime};
 use crate::server::{self, Shutdown};
-use crate::telemetry::{CapabilityLabels, Metrics};
+use crate::telemetry::{CapabilityLabels, CapabilityLoadLabels, Metrics};
 use crate::tunnel::TunnelRegistry;
 
 pub use config::HostConfig;
@@ -236,11 +236,18 @@ impl Hosting {
             let outcome = match source {
                 Ok(source) => self.apply_locked(name, source.clone(), false).await,
                 Err(why) => {
-                    self.record_failure(name, None, why.clone());
-                    Applied::Failed(why.clone())
+                    let known = self
+                        .tenant(name)
+                        .is_some_and(|t| matches!(&t.state, State::Failed(w) if w == why));
+                    if known {
+                        Applied::Unchanged
+                    } else {
+                        self.record_failure(name, None, why.clone());
+                        Applied::Failed(why.clone())
+                    }
                 }
             };
-            log_outcome(name, &outcome);
+            self.record(name, &outcome);
         }
         let gone: Vec<String> = self
             .tenants()
@@ -249,8 +256,9 @@ impl Hosting {
             .filter(|n| !found.contains_key(n))
             .collect();
         for name in gone {
-            self.remove_locked(&name).await;
-            tracing::info!(capability = %name, "removed: its file is gone");
+            if self.remove_locked(&name).await {
+                tracing::info!(capability = %name, "removed: its file is gone");
+            }
         }
     }
 
@@ -258,7 +266,7 @@ impl Hosting {
     pub async fn apply(self: &Arc<Self>, name: &str, source: Source, force: bool) -> Applied {
         let _one = self.changes.lock().await;
         let outcome = self.apply_locked(name, source, force).await;
-        log_outcome(name, &outcome);
+        self.record(name, &outcome);
         outcome
     }
 
@@ -446,10 +454,43 @@ impl Hosting {
         match old {
             Some(old) => {
                 self.retire(old);
+                self.metrics
+                    .capability_loads
+                    .get_or_create(&CapabilityLoadLabels {
+                        capability: name.to_string(),
+                        outcome: "removed",
+                    })
+                    .inc();
                 true
             }
             None => false,
         }
+    }
+
+    /// Log an outcome and count it in `ikanos_capability_loads`.
+    fn record(&self, name: &str, outcome: &Applied) {
+        let counted = match outcome {
+            Applied::Loaded => {
+                tracing::info!(capability = %name, "capability loaded");
+                "loaded"
+            }
+            Applied::Replaced => {
+                tracing::info!(capability = %name, "capability replaced");
+                "replaced"
+            }
+            Applied::Unchanged => return,
+            Applied::Failed(why) => {
+                tracing::error!(capability = %name, "capability failed to load: {why}");
+                "failed"
+            }
+        };
+        self.metrics
+            .capability_loads
+            .get_or_create(&CapabilityLoadLabels {
+                capability: name.to_string(),
+                outcome: counted,
+            })
+            .inc();
     }
 
     /// Let a replaced or removed capability finish its in-flight requests (they hold
@@ -661,17 +702,6 @@ async fn stop_tunnels(serving: &Serving) {
 fn labels(name: &str) -> CapabilityLabels {
     CapabilityLabels {
         capability: name.to_string(),
-    }
-}
-
-fn log_outcome(name: &str, outcome: &Applied) {
-    match outcome {
-        Applied::Loaded => tracing::info!(capability = %name, "capability loaded"),
-        Applied::Replaced => tracing::info!(capability = %name, "capability replaced"),
-        Applied::Unchanged => {}
-        Applied::Failed(why) => {
-            tracing::error!(capability = %name, "capability failed to load: {why}")
-        }
     }
 }
 
