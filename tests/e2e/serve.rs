@@ -724,6 +724,18 @@ fn capabilities_never_reach_each_others_secrets_or_consumes_even_with_the_same_n
         &hostile_text("G", &up_b.base(), None)
             .replace("file:///./secrets.yaml", "file:///./b/secrets.yaml"),
     );
+    // H imports a bind declaration that sits in B's folder.
+    std::fs::write(
+        caps.join("b/shared-binds.yml"),
+        "ikanos: \"1.0.0-beta5\"\nbinds:\n  - namespace: shared-secrets\n    location: file:///./secrets.yaml\n    keys:\n      CRM_TOKEN: crm-bearer-token\n",
+    )
+    .unwrap();
+    let h = hostile_folder(&caps, "h", "H", &up_b.base(), None, "unused");
+    let t = std::fs::read_to_string(&h).unwrap().replace(
+        "  - namespace: \"secrets\"\n    location: \"file:///./secrets.yaml\"\n    keys:\n      CRM_TOKEN: \"crm-bearer-token\"\n",
+        "  - import: shared-secrets\n    from: ../b/shared-binds.yml\n    as: secrets\n",
+    );
+    write_atomic(&h, &t);
     let e = hostile_folder(&caps, "e", "E", &up_b.base(), None, "unused");
     let t = std::fs::read_to_string(&e).unwrap().replace(
         "    location: \"file:///./secrets.yaml\"\n    keys:\n      CRM_TOKEN: \"crm-bearer-token\"\n",
@@ -781,20 +793,22 @@ fn capabilities_never_reach_each_others_secrets_or_consumes_even_with_the_same_n
     assert!(up_a.connections() >= 1);
 
     // C, D, E and G fail to load, naming why, without B's or the host's secret in sight.
-    for (name, says) in [
-        ("c", "outside the capability's folder"),
-        ("d", "outside the capability's folder"),
-        ("e", "does not grant to this capability"),
-        ("g", "reads only the files beside it"),
+    for (name, says, at) in [
+        ("c", "outside the capability's folder", "c.ikanos.yaml:"),
+        ("d", "outside the capability's folder", "d.ikanos.yaml:"),
+        ("e", "does not grant to this capability", "e.ikanos.yaml:"),
+        ("g", "reads only the files beside it", "g.ikanos.yaml:"),
+        (
+            "h",
+            "declared in a file this capability may not use",
+            "b/shared-binds.yml:4:15",
+        ),
     ] {
         let c = serve.capability(name).unwrap();
         assert_eq!(c["state"], "failed", "{c}");
         let err = c["error"].as_str().unwrap();
         assert!(err.contains(says), "{name}: {err}");
-        assert!(
-            err.contains(&format!("{name}.ikanos.yaml:")),
-            "{name}: {err}"
-        );
+        assert!(err.contains(at), "{name}: {err}");
     }
     // F was granted its variable.
     let v = call(&serve, "f", "ns=crm&op=list-customers");
