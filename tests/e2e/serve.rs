@@ -556,7 +556,7 @@ fn hostile_capabilities_are_contained_while_a_neighbour_keeps_answering() {
     let serve = ServeBuilder::new(&caps)
         .config(
             &dir.path().join("host.yaml"),
-            "capabilities:\n  bad:\n    limits:\n      cpuTime: 200ms\n      memoryMib: 16\n      maxConcurrency: 2\n      requestTimeout: 3s\n      maxResponseBody: 1048576\n      maxOutboundCalls: 5\n",
+            "capabilities:\n  bad:\n    limits:\n      cpuTime: 200ms\n      memoryMib: 16\n      maxConcurrency: 2\n      requestTimeout: 3s\n      maxResponseBody: 1048576\n      maxOutboundCalls: 5\n      maxRequestBody: 1000\n",
         )
         .start();
     let bad = serve.capability("bad").unwrap();
@@ -611,6 +611,14 @@ fn hostile_capabilities_are_contained_while_a_neighbour_keeps_answering() {
         500,
         "exceeds the limit of 1048576 bytes",
     );
+    // A request body over the capability's limit.
+    let r = post(
+        &serve.url("bad", "/echo/x"),
+        "text/plain",
+        &"b".repeat(2000),
+    );
+    assert_eq!(r.status, 413, "{}", r.body);
+    assert!(r.body.contains("exceeds 1000 bytes"), "{}", r.body);
     // A slow upstream: the request's own time limit ends it.
     expect(
         "/call?ns=crm&op=get-slow&p_ms=20000",
