@@ -556,7 +556,7 @@ fn hostile_capabilities_are_contained_while_a_neighbour_keeps_answering() {
     let serve = ServeBuilder::new(&caps)
         .config(
             &dir.path().join("host.yaml"),
-            "capabilities:\n  bad:\n    limits:\n      cpuTime: 200ms\n      memoryMib: 16\n      maxConcurrency: 2\n      requestTimeout: 3s\n      maxResponseBody: 1048576\n      maxOutboundCalls: 5\n      maxRequestBody: 1000\n",
+            "capabilities:\n  bad:\n    limits:\n      cpuTime: 200ms\n      memoryMib: 16\n      maxConcurrency: 2\n      requestTimeout: 10s\n      maxResponseBody: 1048576\n      maxOutboundCalls: 5\n      maxRequestBody: 1000\n",
         )
         .start();
     let bad = serve.capability("bad").unwrap();
@@ -619,12 +619,13 @@ fn hostile_capabilities_are_contained_while_a_neighbour_keeps_answering() {
     );
     assert_eq!(r.status, 413, "{}", r.body);
     assert!(r.body.contains("exceeds 1000 bytes"), "{}", r.body);
-    // A slow upstream: the request's own time limit ends it.
+    // A slow upstream: the request's own time limit ends it. (10 s, well above the CPU
+    // limit, so that a loaded machine still hits the CPU limit first in /spin.)
     expect(
-        "/call?ns=crm&op=get-slow&p_ms=20000",
+        "/call?ns=crm&op=get-slow&p_ms=60000",
         "POST",
         504,
-        "time limit of 3s",
+        "time limit of 10s",
     );
     // A flood of outbound calls: the budget stops it after 5.
     let r = post(
