@@ -996,3 +996,35 @@ fn configured_capabilities_and_draining_on_sigterm() {
     );
     assert!(serve.all_output().contains("stopped"));
 }
+
+#[test]
+fn trust_in_a_private_ca_is_granted_per_capability() {
+    let up = crate::auth::tls_upstream_for("localhost");
+    let base = format!("https://localhost:{}", up.port);
+    let dir = tempfile::tempdir().unwrap();
+    let caps = dir.path().join("caps");
+    std::fs::create_dir(&caps).unwrap();
+    hostile_folder(&caps, "trusting", "Trusting", &base, None, TOKEN);
+    hostile_folder(&caps, "plain", "Plain", &base, None, TOKEN);
+    write(dir.path(), "private-ca.pem", &up.ca_pem);
+    let serve = ServeBuilder::new(&caps)
+        .config(
+            &dir.path().join("host.yaml"),
+            "capabilities:\n  trusting:\n    caBundles: {crm: private-ca.pem}\n",
+        )
+        .start();
+    let v = call(&serve, "trusting", "ns=crm&op=list-customers");
+    assert_eq!(v["status"], 200, "{v}");
+    // The other capability does not inherit that trust.
+    let v = call(&serve, "plain", "ns=crm&op=list-customers");
+    assert_eq!(v["error"], "transport", "{v}");
+    assert!(
+        v["reason"]
+            .as_str()
+            .unwrap()
+            .to_lowercase()
+            .contains("certificate"),
+        "{v}"
+    );
+    assert_eq!(up.versions.lock().unwrap().as_slice(), ["HTTP/2.0"]);
+}

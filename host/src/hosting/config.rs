@@ -74,6 +74,9 @@ pub struct TenantPatch {
     /// Serve the capability's REST adapters on the ports its file declares, besides
     /// the shared listener.
     pub own_listeners: Option<bool>,
+    /// PEM CA bundles trusted for consumed namespaces (private PKI), by namespace
+    /// (only under `capabilities.NAME`: trust is per capability).
+    pub ca_bundles: BTreeMap<String, PathBuf>,
 }
 
 /// What one capability runs with, defaults and override merged.
@@ -85,6 +88,7 @@ pub struct TenantSettings {
     pub connect_timeout: Duration,
     pub env: Vec<String>,
     pub own_listeners: bool,
+    pub ca_bundles: BTreeMap<String, PathBuf>,
 }
 
 #[derive(Debug)]
@@ -164,6 +168,7 @@ impl HostConfig {
                 .own_listeners
                 .or(self.defaults.own_listeners)
                 .unwrap_or(true),
+            ca_bundles: own.ca_bundles.clone(),
         }
     }
 
@@ -463,6 +468,7 @@ impl Decoder<'_> {
         let mut known = vec!["component", "limits", "env", "ownListeners"];
         if named {
             known.insert(0, "file");
+            known.push("caBundles");
         }
         for e in self.map(n, field).unwrap_or_default() {
             let sub = format!("{field}.{}", e.key);
@@ -471,6 +477,14 @@ impl Decoder<'_> {
                 "component" => patch.component = self.string(&e.value, &sub).map(|s| base.join(s)),
                 "env" => patch.env = self.strings(&e.value, &sub),
                 "ownListeners" => patch.own_listeners = self.boolean(&e.value, &sub),
+                "caBundles" if named => {
+                    for b in self.map(&e.value, &sub).unwrap_or_default() {
+                        let field = format!("{sub}.{}", b.key);
+                        if let Some(path) = self.string(&b.value, &field) {
+                            patch.ca_bundles.insert(b.key.clone(), base.join(path));
+                        }
+                    }
+                }
                 "limits" => patch.limits = self.limits(&e.value, &sub),
                 _ => self.unknown(e, field, &known),
             }
@@ -531,7 +545,7 @@ mod tests {
     #[test]
     fn a_full_file_decodes_and_merges_defaults_with_overrides() {
         let c = parse(
-            "listen: \"127.0.0.1:8080\"\ncontrol:\n  listen: \"127.0.0.1:9191\"\n  token: {env: ADMIN}\ncapabilitiesDir: caps\nwatch: false\ndrainTimeout: 5s\npool: {maxInstances: 50, maxMemoryMib: 128}\ndefaults:\n  limits: {memoryMib: 32, cpuTime: 200ms}\n  env: [A]\ncapabilities:\n  crm:\n    limits: {maxConcurrency: 2, cpuTime: 2s}\n    ownListeners: false\n",
+            "listen: \"127.0.0.1:8080\"\ncontrol:\n  listen: \"127.0.0.1:9191\"\n  token: {env: ADMIN}\ncapabilitiesDir: caps\nwatch: false\ndrainTimeout: 5s\npool: {maxInstances: 50, maxMemoryMib: 128}\ndefaults:\n  limits: {memoryMib: 32, cpuTime: 200ms}\n  env: [A]\ncapabilities:\n  crm:\n    limits: {maxConcurrency: 2, cpuTime: 2s}\n    ownListeners: false\n    caBundles: {crm: pki/ca.pem}\n",
         )
         .unwrap();
         assert_eq!(c.listen.as_deref(), Some("127.0.0.1:8080"));
@@ -549,6 +563,10 @@ mod tests {
         assert_eq!(crm.limits.max_concurrency, 2);
         assert_eq!(crm.env, vec!["A".to_string()]);
         assert!(!crm.own_listeners);
+        assert_eq!(
+            crm.ca_bundles.get("crm"),
+            Some(&PathBuf::from("/etc/ikanos/pki/ca.pem"))
+        );
         let other = c.settings_for("other");
         assert_eq!(other.limits.cpu_time, Duration::from_millis(200));
         assert_eq!(other.limits.max_concurrency, 16);

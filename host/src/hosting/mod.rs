@@ -292,9 +292,13 @@ impl Hosting {
                     connect_timeout: settings.connect_timeout,
                     ..ClientSettings::default()
                 },
+                ca_bundles: settings
+                    .ca_bundles
+                    .iter()
+                    .map(|(ns, p)| (ns.clone(), p.clone()))
+                    .collect(),
                 request_timeout: settings.upstream_timeout,
                 max_response_body: settings.limits.max_response_body,
-                ..OutboundSettings::default()
             },
             name: Some(name.to_string()),
             binds: BindPolicy::Confined {
