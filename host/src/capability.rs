@@ -39,7 +39,7 @@ pub enum BindPolicy {
     /// Only the environment variables the host configuration grants by name, and only
     /// files inside `folder` — directly inside it when `flat` (capability files side by
     /// side in one folder must not reach into the folders of other capabilities).
-    /// Binds declared in an imported file outside `folder` are refused too.
+    /// Binds and consumes entries imported from a file outside `folder` are refused too.
     Confined {
         env: Vec<String>,
         folder: PathBuf,
@@ -61,7 +61,9 @@ pub enum CapabilityError {
     Outbound(OutboundError),
     #[error("{0}")]
     Limits(String),
-    #[error("{file}:{pos}: bind '{namespace}': {reason}")]
+    /// A bind (or an imported consumes entry) that reaches outside what the host lets
+    /// this capability read.
+    #[error("{file}:{pos}: '{namespace}': {reason}")]
     BindRefused {
         file: String,
         pos: String,
@@ -182,6 +184,16 @@ pub fn resolve_binds(
     let BindPolicy::Confined { env, folder, flat } = policy else {
         return ikanos_spec::binds::resolve(model).map_err(CapabilityError::Binds);
     };
+    // A consumes entry imported from another tenant's file would use that tenant's
+    // declarations (and whatever they point at) as this capability's own.
+    for c in &model.consumes {
+        confined(&c.base_uri.file, folder, *flat).map_err(|why| CapabilityError::BindRefused {
+            file: c.base_uri.file.display().to_string(),
+            pos: c.base_uri.pos.to_string(),
+            namespace: c.namespace.value.clone(),
+            reason: format!("consumes entry declared in a file this capability may not use: {why}"),
+        })?;
+    }
     for bind in &model.binds {
         let Some(loc) = &bind.location else { continue };
         let refused = |reason: String| CapabilityError::BindRefused {

@@ -745,6 +745,18 @@ fn capabilities_never_reach_each_others_secrets_or_consumes_even_with_the_same_n
         "  - import: shared-secrets\n    from: ../b/shared-binds.yml\n    as: secrets\n",
     );
     write_atomic(&h, &t);
+    // I imports B's consumes entry (and would send its own token to B's upstream).
+    std::fs::write(
+        caps.join("b/shared-consumes.yml"),
+        format!("ikanos: \"1.0.0-beta5\"\nconsumes:\n  - namespace: billing\n    type: http\n    baseUri: {}\n    resources:\n      invoices:\n        path: /invoices\n        operations:\n          list-invoices:\n            method: GET\n", up_b.base()),
+    )
+    .unwrap();
+    let i = hostile_folder(&caps, "i", "I", &up_a.base(), None, "unused");
+    let t = std::fs::read_to_string(&i).unwrap().replace(
+        "  consumes:\n",
+        "  consumes:\n    - import: billing\n      from: ../b/shared-consumes.yml\n",
+    );
+    write_atomic(&i, &t);
     let e = hostile_folder(&caps, "e", "E", &up_b.base(), None, "unused");
     let t = std::fs::read_to_string(&e).unwrap().replace(
         "    location: \"file:///./secrets.yaml\"\n    keys:\n      CRM_TOKEN: \"crm-bearer-token\"\n",
@@ -811,6 +823,11 @@ fn capabilities_never_reach_each_others_secrets_or_consumes_even_with_the_same_n
             "h",
             "declared in a file this capability may not use",
             "b/shared-binds.yml:4:15",
+        ),
+        (
+            "i",
+            "consumes entry declared in a file this capability may not use",
+            "b/shared-consumes.yml:5:",
         ),
     ] {
         let c = serve.capability(name).unwrap();
