@@ -25,6 +25,26 @@ pub struct CapabilityOptions {
     pub outbound: OutboundSettings,
     /// The name used in metrics, logs and `/status`; default: the file name's stem.
     pub name: Option<String>,
+    /// What the file's binds may read.
+    pub binds: BindPolicy,
+}
+
+/// What a capability's binds may read. `ikanos run` trusts the one file it is given;
+/// `ikanos serve` hosts files it must not trust with the host's environment or disk.
+#[derive(Debug, Clone, Default)]
+pub enum BindPolicy {
+    /// Any environment variable of the host process, any file path.
+    #[default]
+    Trusted,
+    /// Only the environment variables the host configuration grants by name, and only
+    /// files inside `folder` — directly inside it when `flat` (capability files side by
+    /// side in one folder must not reach into the folders of other capabilities).
+    /// Binds and consumes entries imported from a file outside `folder` are refused too.
+    Confined {
+        env: Vec<String>,
+        folder: PathBuf,
+        flat: bool,
+    },
 }
 
 #[derive(Debug, Error)]
@@ -41,6 +61,15 @@ pub enum CapabilityError {
     Outbound(OutboundError),
     #[error("{0}")]
     Limits(String),
+    /// A bind (or an imported consumes entry) that reaches outside what the host lets
+    /// this capability read.
+    #[error("{file}:{pos}: '{namespace}': {reason}")]
+    BindRefused {
+        file: String,
+        pos: String,
+        namespace: String,
+        reason: String,
+    },
 }
 
 /// Where the component came from, for `/status`.
@@ -48,7 +77,7 @@ pub enum CapabilityError {
 pub struct ComponentInfo {
     pub path: String,
     pub sha256: String,
-    /// `cache` or `compiled`.
+    /// `cache`, `compiled`, or `shared` (already loaded for another capability).
     pub origin: &'static str,
     pub load_ms: f64,
 }
@@ -105,6 +134,109 @@ fn component_candidates(file: &Path) -> Vec<PathBuf> {
     out
 }
 
+/// Where a bind location points, for the confinement check: None for environment
+/// binds and spellings the resolver refuses anyway.
+fn bind_target(location: &str, declared_in: &Path) -> Option<PathBuf> {
+    use ikanos_spec::location::{base_dir, parse, Location};
+    match parse(location, false).ok()? {
+        Location::Relative(rel) => Some(base_dir(declared_in).join(rel)),
+        Location::Absolute(abs) => Some(abs),
+        Location::Env | Location::Other(_) => None,
+    }
+}
+
+/// Is `path` inside `folder` (directly inside it when `flat`)? Both are resolved, so
+/// `..` and symbolic links count for where they lead.
+fn confined(path: &Path, folder: &Path, flat: bool) -> Result<(), String> {
+    let folder = folder
+        .canonicalize()
+        .map_err(|e| format!("cannot resolve {}: {e}", folder.display()))?;
+    let Ok(real) = path.canonicalize() else {
+        // Missing: the resolver reports it (and reads nothing).
+        return Ok(());
+    };
+    let inside = if flat {
+        real.parent() == Some(folder.as_path())
+    } else {
+        real.starts_with(&folder)
+    };
+    if inside {
+        Ok(())
+    } else if flat {
+        Err(format!(
+            "{} is not directly in {}; a capability file in the shared folder reads only the files beside it (give it a folder of its own to keep more)",
+            path.display(),
+            folder.display()
+        ))
+    } else {
+        Err(format!(
+            "{} is outside the capability's folder {}; this host only lets a capability read its own files",
+            path.display(),
+            folder.display()
+        ))
+    }
+}
+
+/// Resolve the binds under `policy`; a refusal names the bind and why.
+pub fn resolve_binds(
+    model: &Capability,
+    policy: &BindPolicy,
+) -> Result<ikanos_spec::binds::Secrets, CapabilityError> {
+    let BindPolicy::Confined { env, folder, flat } = policy else {
+        return ikanos_spec::binds::resolve(model).map_err(CapabilityError::Binds);
+    };
+    // A consumes entry imported from another tenant's file would use that tenant's
+    // declarations (and whatever they point at) as this capability's own.
+    for c in &model.consumes {
+        confined(&c.base_uri.file, folder, *flat).map_err(|why| CapabilityError::BindRefused {
+            file: c.base_uri.file.display().to_string(),
+            pos: c.base_uri.pos.to_string(),
+            namespace: c.namespace.value.clone(),
+            reason: format!("consumes entry declared in a file this capability may not use: {why}"),
+        })?;
+    }
+    for bind in &model.binds {
+        let Some(loc) = &bind.location else { continue };
+        let refused = |reason: String| CapabilityError::BindRefused {
+            file: loc.file.display().to_string(),
+            pos: loc.pos.to_string(),
+            namespace: bind.namespace.value.clone(),
+            reason,
+        };
+        // A bind imported from another tenant's file would read that tenant's secrets.
+        confined(&loc.file, folder, *flat).map_err(|why| {
+            refused(format!(
+                "declared in a file this capability may not use: {why}"
+            ))
+        })?;
+        if let Some(target) = bind_target(&loc.value, &loc.file) {
+            confined(&target, folder, *flat)
+                .map_err(|why| refused(format!("'{}': {why}", loc.value)))?;
+        }
+    }
+    let granted = |name: &str| {
+        env.iter()
+            .any(|g| g == name)
+            .then(|| std::env::var(name).ok())
+            .flatten()
+    };
+    ikanos_spec::binds::resolve_with_env(model, &granted).map_err(|e| match e {
+        ikanos_spec::binds::BindError::EnvNotSet { site, var, env: name }
+            if !env.contains(&name) =>
+        {
+            CapabilityError::BindRefused {
+                file: site.file.display().to_string(),
+                pos: site.pos.to_string(),
+                namespace: site.namespace.clone(),
+                reason: format!(
+                    "variable '{var}' reads environment variable '{name}', which the host configuration does not grant to this capability (capabilities.NAME.env)"
+                ),
+            }
+        }
+        other => CapabilityError::Binds(other),
+    })
+}
+
 /// Load everything a capability needs before it can serve.
 #[allow(clippy::too_many_arguments)]
 pub fn load(
@@ -119,7 +251,7 @@ pub fn load(
     let loaded = ikanos_spec::load(file).map_err(CapabilityError::Invalid)?;
     let model = loaded.capability;
     let name = options.name.clone().unwrap_or_else(|| default_name(file));
-    let secrets = Arc::new(ikanos_spec::binds::resolve(&model).map_err(CapabilityError::Binds)?);
+    let secrets = Arc::new(resolve_binds(&model, &options.binds)?);
 
     let outbound = Arc::new(
         Outbound::new(
@@ -161,6 +293,7 @@ pub fn load(
             origin: match component.origin {
                 Origin::Cache => "cache",
                 Origin::Compiled => "compiled",
+                Origin::Shared => "shared",
             },
             load_ms: component.load_time.as_secs_f64() * 1000.0,
         };

@@ -6,6 +6,9 @@
 //! [`runtime`] (a fresh component instance) → [`consumes`] (a declared outbound call) →
 //! [`tunnel`] (the route) → the wire.
 //!
+//! `ikanos serve` puts [`hosting`] above [`capability`]: a registry of many loaded
+//! capabilities with their own listeners, routed by name.
+//!
 //! The host owns every piece of authority: sockets, secrets, TLS, pools, health,
 //! metrics. The component owns none; it names declared operations and the host acts.
 
@@ -14,6 +17,7 @@ pub mod cli;
 pub mod consumes;
 pub mod control;
 pub mod exposes;
+pub mod hosting;
 pub mod request_id;
 pub mod runtime;
 pub mod server;

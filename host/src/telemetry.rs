@@ -73,6 +73,14 @@ pub struct CapabilityLabels {
     pub capability: String,
 }
 
+/// A change to a hosted capability (`ikanos serve`).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CapabilityLoadLabels {
+    pub capability: String,
+    /// loaded, replaced, failed or removed.
+    pub outcome: &'static str,
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RouteLabels {
     pub capability: String,
@@ -127,6 +135,7 @@ pub struct Metrics {
     pub client_calls: Family<ClientLabels, Counter>,
     pub client_duration: Family<ClientDurationLabels, Histogram, Buckets>,
     pub capability_active: Family<CapabilityLabels, Gauge>,
+    pub capability_loads: Family<CapabilityLoadLabels, Counter>,
     pub instances: Family<CapabilityLabels, Counter>,
     pub instances_active: Family<CapabilityLabels, Gauge>,
     pub instantiation_duration: Family<CapabilityLabels, Histogram>,
@@ -177,6 +186,12 @@ impl Metrics {
             "ikanos_capability_active",
             "1 while the capability is loaded and serving",
             capability_active.clone(),
+        );
+        let capability_loads = Family::<CapabilityLoadLabels, Counter>::default();
+        registry.register(
+            "ikanos_capability_loads",
+            "Capabilities loaded, replaced, removed or failed to load (ikanos serve)",
+            capability_loads.clone(),
         );
         let instances = Family::<CapabilityLabels, Counter>::default();
         registry.register(
@@ -250,6 +265,7 @@ impl Metrics {
             client_calls,
             client_duration,
             capability_active,
+            capability_loads,
             instances,
             instances_active,
             instantiation_duration,

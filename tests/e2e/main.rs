@@ -10,6 +10,7 @@ mod lifecycle;
 mod lint;
 mod mcp;
 mod sandbox;
+mod serve;
 #[cfg(feature = "ssh")]
 mod ssh;
 #[cfg(feature = "test-tunnel")]

@@ -16,10 +16,10 @@ mod decode;
 pub mod diagnostic;
 mod imports;
 pub mod lint;
-mod location;
+pub mod location;
 pub mod model;
 mod template;
-mod yaml;
+pub mod yaml;
 
 use std::path::Path;
 

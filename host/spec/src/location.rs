@@ -9,7 +9,7 @@
 use std::path::{Component, Path, PathBuf};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Location {
+pub enum Location {
     /// Relative to the folder of the file that declares it.
     Relative(PathBuf),
     Absolute(PathBuf),
@@ -19,7 +19,7 @@ pub(crate) enum Location {
 }
 
 /// Parse a location. `plain_paths` accepts a bare path (imports allow `./shared/x.yml`).
-pub(crate) fn parse(s: &str, plain_paths: bool) -> Result<Location, String> {
+pub fn parse(s: &str, plain_paths: bool) -> Result<Location, String> {
     let s = s.trim();
     if s.is_empty() {
         return Err("empty location".into());
@@ -113,7 +113,7 @@ pub(crate) fn escapes(rel: &Path) -> bool {
 }
 
 /// The folder relative locations in `file` resolve against.
-pub(crate) fn base_dir(file: &Path) -> PathBuf {
+pub fn base_dir(file: &Path) -> PathBuf {
     match file.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),

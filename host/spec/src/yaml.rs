@@ -11,13 +11,13 @@ use saphyr::{LoadableYamlNode, MarkedYaml, Scalar, YamlData};
 use crate::model::Pos;
 
 #[derive(Debug, Clone)]
-pub(crate) struct Node {
+pub struct Node {
     pub pos: Pos,
     pub value: Value,
 }
 
 #[derive(Debug, Clone)]
-pub(crate) enum Value {
+pub enum Value {
     Null,
     Bool(bool),
     /// The value and the text as written (`1.10` must not become `1.1` in a bind value).
@@ -29,7 +29,7 @@ pub(crate) enum Value {
 }
 
 #[derive(Debug, Clone)]
-pub(crate) struct Entry {
+pub struct Entry {
     pub key: String,
     pub key_pos: Pos,
     pub value: Node,
@@ -37,7 +37,7 @@ pub(crate) struct Entry {
 
 /// The first document of a YAML text.
 #[derive(Debug)]
-pub(crate) struct Parsed {
+pub struct Parsed {
     pub root: Node,
     /// Documents after the first (ignored; the caller may warn).
     pub extra_documents: usize,
@@ -50,7 +50,7 @@ pub(crate) struct Parsed {
 const MAX_DEPTH: usize = 512;
 
 /// Parse `text`; Err carries the syntax error's position and message.
-pub(crate) fn parse(text: &str) -> Result<Parsed, (Pos, String)> {
+pub fn parse(text: &str) -> Result<Parsed, (Pos, String)> {
     if let Some(pos) = too_deep(text) {
         return Err((pos, format!("nesting deeper than {MAX_DEPTH} levels")));
     }

@@ -1,10 +1,11 @@
-//! The `ikanos` command line: `validate`, `lint` and `run`.
+//! The `ikanos` command line: `validate`, `lint`, `run` and `serve`.
 //!
 //! Owns: arguments, exit codes and what a person sees on the terminal. Must not touch:
 //! the work itself, which lives in the library modules it calls.
 
 mod lint;
 mod run;
+mod serve;
 mod validate;
 
 use std::path::PathBuf;
@@ -79,6 +80,68 @@ enum Command {
     /// process's stdin/stdout (logs stay on stderr); the host then also stops when
     /// stdin closes, which is how MCP clients end the servers they launch.
     Run(Box<RunArgs>),
+    /// Host many capabilities in one process (multi-tenant), from a folder and/or a
+    /// host configuration file; add, replace and remove them while it runs.
+    ///
+    /// Capabilities come from `--dir` (or `capabilitiesDir` in the configuration):
+    /// `NAME.ikanos.yaml` files, and `NAME/` folders holding one capability file with its
+    /// component and bind files. The folder is watched; the control port also takes
+    /// changes (PUT/DELETE /capabilities/NAME with the admin token). Every capability is
+    /// served on the shared listener as /NAME/… (--listen) and, unless configured off,
+    /// on the ports its file declares. See README, "Hosting many capabilities".
+    Serve(Box<ServeArgs>),
+}
+
+#[derive(Args)]
+pub struct ServeArgs {
+    /// The host configuration file (YAML). Flags given here override it.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+
+    /// The capabilities folder.
+    #[arg(long, value_name = "DIR")]
+    dir: Option<PathBuf>,
+
+    /// The shared listener: every capability at /NAME/…. Port 0 picks a free port.
+    #[arg(long, value_name = "HOST:PORT")]
+    listen: Option<String>,
+
+    /// Control port (health, metrics, status, admin API). Default 127.0.0.1:9090.
+    #[arg(long, value_name = "HOST:PORT")]
+    control: Option<String>,
+
+    /// Read the admin token from this file (else the configuration's control.token).
+    #[arg(long, value_name = "FILE")]
+    admin_token_file: Option<PathBuf>,
+
+    /// Do not watch the capabilities folder (changes then come through the admin API
+    /// or SIGHUP).
+    #[arg(long)]
+    no_watch: bool,
+
+    /// Folder for compiled components. Default: $IKANOS_CACHE_DIR or ~/.cache/ikanos/components.
+    #[arg(long, value_name = "DIR")]
+    cache_dir: Option<PathBuf>,
+
+    /// Compile components every time; write nothing to the cache.
+    #[arg(long)]
+    no_cache: bool,
+
+    /// How long to let in-flight requests finish on Ctrl-C/SIGTERM, and a replaced
+    /// capability finish its own.
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    drain_timeout: Option<Duration>,
+
+    /// Threads serving requests. Default: one per CPU core.
+    #[arg(long, value_name = "N")]
+    worker_threads: Option<usize>,
+
+    /// Log level (overridden by RUST_LOG).
+    #[arg(long, default_value = "info", env = "IKANOS_LOG")]
+    log_level: String,
+
+    #[arg(long, value_enum, default_value = "text")]
+    log_format: LogFormat,
 }
 
 #[derive(Args)]
@@ -187,5 +250,6 @@ pub fn main() -> ExitCode {
         Command::Validate { files } => validate::run(&files),
         Command::Lint { files } => lint::run(&files),
         Command::Run(args) => run::run(*args),
+        Command::Serve(args) => serve::run(*args),
     }
 }

@@ -90,6 +90,7 @@ fn options(args: &RunArgs) -> Result<CapabilityOptions, String> {
         limits,
         outbound,
         name: args.name.clone(),
+        binds: capability::BindPolicy::Trusted,
     })
 }
 

@@ -59,22 +59,43 @@ pub enum TlsError {
     Config(String),
 }
 
+/// The public roots (webpki, plus the system store when asked), read once per process
+/// and shared by every client that adds no CA bundle of its own: public roots are the
+/// same for every namespace and capability, and a host with hundreds of capabilities
+/// would otherwise read the system store and keep a copy of it for each one.
+fn public_roots(system_roots: bool) -> Arc<RootCertStore> {
+    static WITH_SYSTEM: std::sync::OnceLock<Arc<RootCertStore>> = std::sync::OnceLock::new();
+    static WEBPKI_ONLY: std::sync::OnceLock<Arc<RootCertStore>> = std::sync::OnceLock::new();
+    let cell = if system_roots {
+        &WITH_SYSTEM
+    } else {
+        &WEBPKI_ONLY
+    };
+    cell.get_or_init(|| {
+        let mut roots = RootCertStore::empty();
+        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+        if system_roots {
+            // A missing or partly unreadable system store is not fatal: webpki roots remain.
+            for cert in rustls_native_certs::load_native_certs().certs {
+                let _ = roots.add(cert);
+            }
+        }
+        Arc::new(roots)
+    })
+    .clone()
+}
+
 fn roots(
     settings: &ClientSettings,
     ca_bundle: Option<&PathBuf>,
-) -> Result<RootCertStore, TlsError> {
-    let mut roots = RootCertStore::empty();
-    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-    if settings.system_roots {
-        // A missing or partly unreadable system store is not fatal: webpki roots remain.
-        for cert in rustls_native_certs::load_native_certs().certs {
-            let _ = roots.add(cert);
-        }
-    }
-    if let Some(path) = ca_bundle {
-        add_bundle(&mut roots, path)?;
-    }
-    Ok(roots)
+) -> Result<Arc<RootCertStore>, TlsError> {
+    let public = public_roots(settings.system_roots);
+    let Some(path) = ca_bundle else {
+        return Ok(public);
+    };
+    let mut roots = (*public).clone();
+    add_bundle(&mut roots, path)?;
+    Ok(Arc::new(roots))
 }
 
 fn add_bundle(roots: &mut RootCertStore, path: &Path) -> Result<(), TlsError> {

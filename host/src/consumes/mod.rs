@@ -141,7 +141,7 @@ pub enum OutboundError {
     },
     #[error("consumes '{namespace}': {source}")]
     Tls { namespace: String, source: TlsError },
-    #[error("--ca-bundle names consumes namespace '{0}', which the capability does not declare")]
+    #[error("a CA bundle (--ca-bundle, or caBundles in the host configuration) names consumes namespace '{0}', which the capability does not declare")]
     UnknownCaNamespace(String),
 }
 

@@ -172,6 +172,12 @@ impl RestAdapter {
         })
     }
 
+    /// Whether some exposed operation lives at `path` (any method); the shared
+    /// listener of `ikanos serve` uses it to pick among a capability's adapters.
+    pub fn serves(&self, path: &str) -> bool {
+        self.find(path).is_some()
+    }
+
     fn find(&self, path: &str) -> Option<(&RouteEntry, HashMap<String, String>)> {
         let parts: Vec<String> = path
             .split('/')
@@ -197,7 +203,8 @@ impl RestAdapter {
         None
     }
 
-    async fn handle(&self, req: Request) -> Response {
+    /// Answer one request (routing, inbound authentication, the component, metrics).
+    pub async fn handle(&self, req: Request) -> Response {
         let started = Instant::now();
         let request_id = crate::request_id::from_header(req.headers().get("x-request-id"));
         let method = req.method().clone();

@@ -24,6 +24,8 @@ pub struct ComponentCache {
 pub enum Origin {
     Cache,
     Compiled,
+    /// Already loaded in this process for another capability: shared, not reloaded.
+    Shared,
 }
 
 impl ComponentCache {

@@ -11,9 +11,10 @@ pub mod bindings;
 mod cache;
 mod output;
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use thiserror::Error;
@@ -108,6 +109,10 @@ pub struct Runtime {
     engine: Engine,
     linker: Linker<GuestState>,
     pool: PoolSettings,
+    /// Pre-instantiated components by SHA-256 of their bytes, while some capability
+    /// uses them: capabilities built from the same component share its compiled code
+    /// (and the one mapping of it) instead of each loading a copy.
+    shared: Mutex<HashMap<String, Weak<bindings::CapabilityPre<GuestState>>>>,
 }
 
 impl Runtime {
@@ -147,6 +152,7 @@ impl Runtime {
             engine,
             linker,
             pool,
+            shared: Mutex::new(HashMap::new()),
         }))
     }
 
@@ -168,6 +174,15 @@ impl Runtime {
             source,
         })?;
         let started = Instant::now();
+        let sha256 = sha256_hex(&wasm);
+        if let Some(pre) = self.shared_pre(&sha256) {
+            return Ok(LoadedComponent {
+                pre,
+                origin: Origin::Shared,
+                load_time: started.elapsed(),
+                sha256,
+            });
+        }
         let (component, origin) =
             cache
                 .load(&self.engine, &wasm, on_compile)
@@ -183,12 +198,46 @@ impl Runtime {
                 path: shown.clone(),
                 reason: format!("{e:#}"),
             })?;
+        let pre = Arc::new(pre);
+        let mut shared = self.shared.lock().unwrap_or_else(|p| p.into_inner());
+        // Another thread may have loaded the same bytes meanwhile: keep one copy.
+        let pre = match shared.get(&sha256).and_then(Weak::upgrade) {
+            Some(existing) => existing,
+            None => {
+                shared.retain(|_, w| w.strong_count() > 0);
+                shared.insert(sha256.clone(), Arc::downgrade(&pre));
+                pre
+            }
+        };
         Ok(LoadedComponent {
             pre,
             origin,
             load_time: started.elapsed(),
-            sha256: sha256_hex(&wasm),
+            sha256,
         })
+    }
+
+    fn shared_pre(&self, sha256: &str) -> Option<Arc<bindings::CapabilityPre<GuestState>>> {
+        self.shared
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(sha256)
+            .and_then(Weak::upgrade)
+    }
+
+    /// Distinct components loaded and in use right now.
+    pub fn shared_components(&self) -> usize {
+        self.shared
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .filter(|w| w.strong_count() > 0)
+            .count()
+    }
+
+    /// The largest memory limit a capability may set (the pool's slot size).
+    pub fn max_memory_bytes(&self) -> usize {
+        self.pool.max_memory_bytes
     }
 }
 
@@ -213,7 +262,7 @@ fn start_epoch_ticker(engine: &Engine) {
 }
 
 pub struct LoadedComponent {
-    pre: bindings::CapabilityPre<GuestState>,
+    pre: Arc<bindings::CapabilityPre<GuestState>>,
     pub origin: Origin,
     pub load_time: Duration,
     pub sha256: String,
@@ -326,7 +375,7 @@ struct CpuDeadlineExceeded;
 /// One capability's component, ready to serve requests.
 pub struct Sandbox {
     runtime: Arc<Runtime>,
-    pre: bindings::CapabilityPre<GuestState>,
+    pre: Arc<bindings::CapabilityPre<GuestState>>,
     limits: Arc<Limits>,
     capability: Arc<str>,
     outbound: Arc<Outbound>,

@@ -174,6 +174,16 @@ pub fn hostile_ops() -> Vec<Op<'static>> {
             ],
         },
         Op {
+            path: "/flood",
+            name: "flood",
+            method: "POST",
+            inputs: &[
+                ("ns", "query", "string"),
+                ("op", "query", "string"),
+                ("n", "query", "integer"),
+            ],
+        },
+        Op {
             path: "/print",
             name: "print",
             method: "GET",

@@ -11,6 +11,7 @@ pub mod netns;
 pub mod openssh;
 #[cfg(feature = "test-tunnel")]
 pub mod relay;
+pub mod serve;
 pub mod upstream;
 
 use std::io::{BufRead, BufReader};

@@ -13,6 +13,7 @@
 //! | `trap`      | —                                   | panics with `hostile guest: trap requested` (message on stderr; panic=abort, so a wasm `unreachable` trap) |
 //! | `recurse`   | —                                   | unbounded non-tail recursion; traps with `call stack exhausted` (wasmtime's stack-overflow trap; checked under wasmtime 48 defaults) |
 //! | `call`      | `ns`, `op`, `p_<name>`…, body       | calls consumed operation `ns`.`op` with every `p_<name>` input as param `<name>` and the request body as the call body (an absent or empty body: no call body). Success: 200 JSON `{"status": <u16>, "headers": {"<lowercased name>": "<value>", …}, "body": "<upstream body, lossy UTF-8>"}` (repeated headers joined with `", "`). Call error: 200 JSON `{"error": "<kind>", "reason": "<reason>"}` with kind one of `unknown-operation`, `invalid-input`, `tunnel-unavailable`, `timeout`, `transport`, `denied`. Missing `ns`/`op`: `invalid-input` handler error (400) |
+//! | `flood`     | `ns`, `op`, `n` (default 1000)      | calls consumed operation `ns`.`op` (no params, no body) `n` times in a row, going on after errors; 200 JSON `{"ok": <calls that got a response>, "errors": {"<kind>": <count>, …}, "last_error": "<reason>" \| null}` |
 //! | `print`     | —                                   | writes `stdout-line from guest\n` to stdout, `stderr-line from guest\n` to stderr, logs `log-line from guest` at info through the `log` import; 200 `text/plain; charset=utf-8` `printed` |
 //! | `env-probe` | —                                   | 200 JSON `{"env": <count of env vars>, "args": <count of args>, "read_root": <read_dir("/") ok>, "read_etc_passwd": <read("/etc/passwd") ok>, "tcp": <TcpStream::connect("127.0.0.1:9") ok>}` — all 0/false under a host with no ambient authority |
 //! | `big`       | `size` (bytes, default 10485760)    | 200 `application/octet-stream`, `size` bytes of `x`; a `size` that is not a `usize` is an `invalid-input` handler error (400) |
@@ -110,6 +111,27 @@ fn call(req: Request) -> Result<Response, Error> {
     Ok(Response::json(&answer))
 }
 
+fn flood(req: Request) -> Result<Response, Error> {
+    let (ns, op) = (req.require("ns")?, req.require("op")?);
+    let n = req.input_as::<u32>("n")?.unwrap_or(1000);
+    let mut ok = 0u32;
+    let mut errors = Map::new();
+    let mut last_error = Value::Null;
+    for _ in 0..n {
+        match consumes::call(ns, op).send() {
+            Ok(_) => ok += 1,
+            Err(e) => {
+                let count = errors.get(e.kind()).and_then(Value::as_u64).unwrap_or(0);
+                errors.insert(e.kind().to_string(), Value::from(count + 1));
+                last_error = Value::from(e.reason().to_string());
+            }
+        }
+    }
+    Ok(Response::json(
+        &json!({ "ok": ok, "errors": errors, "last_error": last_error }),
+    ))
+}
+
 fn print(_req: Request) -> Result<Response, Error> {
     println!("stdout-line from guest");
     eprintln!("stderr-line from guest");
@@ -148,6 +170,7 @@ capability! {
     "trap" => trap,
     "recurse" => recurse,
     "call" => call,
+    "flood" => flood,
     "print" => print,
     "env-probe" => env_probe,
     "big" => big,

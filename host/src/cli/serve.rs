@@ -1,0 +1,223 @@
+//! `ikanos serve`: host every capability of a folder and/or a host configuration in
+//! one process, apply changes while running, and drain on Ctrl-C / SIGTERM.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ikanos_spec::binds::Secret;
+
+use super::ServeArgs;
+use crate::hosting::config::MIN_TOKEN_LEN;
+use crate::hosting::{self, control, HostConfig, Hosting};
+use crate::runtime::{ComponentCache, PoolSettings, Runtime};
+use crate::server::{self, Shutdown};
+use crate::telemetry;
+
+pub fn run(args: ServeArgs) -> ExitCode {
+    let _telemetry = match telemetry::init(&args.log_level, args.log_format) {
+        Ok(guard) => guard,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if let Some(n) = args.worker_threads {
+        builder.worker_threads(n.max(1));
+    }
+    let runtime = match builder.enable_all().thread_name("ikanos").build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(serve(args)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// The configuration file (if any) with the flags laid over it.
+fn config(args: &ServeArgs) -> Result<HostConfig, String> {
+    let mut config = match &args.config {
+        Some(path) => HostConfig::load(path).map_err(|e| e.to_string())?,
+        None => HostConfig::default(),
+    };
+    if let Some(d) = &args.dir {
+        config.dir = Some(d.clone());
+    }
+    if let Some(l) = &args.listen {
+        hosting::split_host_port(l).map_err(|e| format!("--listen: {e}"))?;
+        config.listen = Some(l.clone());
+    }
+    if let Some(c) = &args.control {
+        hosting::split_host_port(c).map_err(|e| format!("--control: {e}"))?;
+        config.control = c.clone();
+    }
+    if let Some(path) = &args.admin_token_file {
+        let token = std::fs::read_to_string(path)
+            .map_err(|e| format!("--admin-token-file {}: {e}", path.display()))?;
+        let token = token.trim();
+        if token.chars().count() < MIN_TOKEN_LEN {
+            return Err(format!(
+                "--admin-token-file {}: the admin token must be at least {MIN_TOKEN_LEN} characters",
+                path.display()
+            ));
+        }
+        config.admin_token = Some(Secret::new(token.to_string()));
+    }
+    if args.no_watch {
+        config.watch = false;
+    }
+    if let Some(d) = args.drain_timeout {
+        config.drain_timeout = d;
+    }
+    if config.dir.is_none() && !config.capabilities.values().any(|c| c.file.is_some()) {
+        return Err("nothing to serve: give --dir, or a --config with capabilitiesDir or capabilities.NAME.file".into());
+    }
+    if let Some(dir) = &config.dir {
+        if !dir.is_dir() {
+            return Err(format!(
+                "the capabilities folder {} does not exist",
+                dir.display()
+            ));
+        }
+    }
+    config.pool = PoolSettings {
+        max_memory_bytes: config
+            .pool
+            .max_memory_bytes
+            .max(config.largest_memory_limit()),
+        ..config.pool
+    };
+    Ok(config)
+}
+
+async fn serve(args: ServeArgs) -> Result<(), String> {
+    let config = config(&args)?;
+    let wasm = Runtime::new(config.pool.clone())
+        .map_err(|e| format!("cannot set up the wasm engine: {e:#}"))?;
+    let cache = ComponentCache::new(if args.no_cache {
+        None
+    } else {
+        args.cache_dir.clone().or_else(ComponentCache::default_dir)
+    });
+
+    // The control port first, so that start-up can be watched.
+    let (host, port) = hosting::split_host_port(&config.control)?;
+    let (control_listener, control_bound) = server::bind(&host, port).await.map_err(|e| {
+        format!(
+            "cannot listen on {} for the control port: {e}",
+            config.control
+        )
+    })?;
+    let shared = match &config.listen {
+        Some(addr) => {
+            let (host, port) = hosting::split_host_port(addr)?;
+            Some(
+                server::bind(&host, port)
+                    .await
+                    .map_err(|e| format!("cannot listen on {addr} for the shared listener: {e}"))?,
+            )
+        }
+        None => None,
+    };
+    if config.admin_token.is_none() {
+        tracing::info!("no admin token configured: the admin API is off");
+    }
+    let hosting = Hosting::new(config, wasm, cache);
+    let control_shutdown = Shutdown::default();
+    let control_task = server::serve(
+        "control".into(),
+        control_listener,
+        control::handler(hosting.clone()),
+        &control_shutdown,
+        Duration::from_secs(1),
+    );
+    tracing::info!(adapter = "control", addr = %control_bound, "listening");
+
+    let started = std::time::Instant::now();
+    hosting.reconcile().await;
+    let tenants = hosting.tenants();
+    let failed = tenants.iter().filter(|t| t.serving().is_none()).count();
+    tracing::info!(
+        capabilities = tenants.len(),
+        failed,
+        components = hosting.runtime().shared_components(),
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "capabilities loaded"
+    );
+
+    let shutdown = Shutdown::default();
+    let shared_task = shared.map(|(listener, bound)| {
+        *hosting
+            .shared_address
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = Some(bound);
+        tracing::info!(adapter = "shared", addr = %bound, "listening");
+        server::serve(
+            "shared".into(),
+            listener,
+            hosting::router_handler(hosting.clone()),
+            &shutdown,
+            hosting.config.drain_timeout,
+        )
+    });
+
+    let _watcher = match (&hosting.config.dir, hosting.config.watch) {
+        (Some(dir), true) => match hosting::watch_dir(hosting.clone(), dir) {
+            Ok(w) => {
+                tracing::info!(dir = %dir.display(), "watching the capabilities folder");
+                Some(w)
+            }
+            Err(e) => {
+                tracing::error!(dir = %dir.display(), error = %e, "cannot watch the capabilities folder; changes need SIGHUP or the admin API");
+                None
+            }
+        },
+        _ => None,
+    };
+
+    wait_for_stop(&hosting).await;
+    tracing::info!(drain = ?hosting.config.drain_timeout, "shutting down: draining in-flight requests");
+    shutdown.trigger();
+    tokio::join!(hosting.shut_down(), async {
+        if let Some(t) = shared_task {
+            let _ = t.await;
+        }
+    });
+    hosting.close_all().await;
+    control_shutdown.trigger();
+    let _ = control_task.await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Serve until Ctrl-C or SIGTERM; SIGHUP re-reads the folder and configuration files.
+async fn wait_for_stop(hosting: &Arc<Hosting>) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        if let (Ok(mut hup), Ok(mut term)) = (
+            signal(SignalKind::hangup()),
+            signal(SignalKind::terminate()),
+        ) {
+            loop {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => return,
+                    _ = term.recv() => return,
+                    _ = hup.recv() => {
+                        tracing::info!("SIGHUP: re-reading the capabilities");
+                        hosting.reconcile().await;
+                    }
+                }
+            }
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}

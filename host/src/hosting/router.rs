@@ -1,0 +1,121 @@
+//! Routing requests of `ikanos serve` to capabilities.
+//!
+//! Owns: the shared listener's rule — the first path segment names the capability,
+//! `/{capability}/{operation path}` — and the handlers of capabilities' own ports. Both
+//! look the capability up in the registry on every request and hold that version until
+//! the answer is written, so a capability replaced meanwhile finishes the requests it
+//! started. Must not touch: what a request means (the REST adapter's job).
+//!
+//! Why a path prefix rather than the Host header: it needs no DNS entry or wildcard
+//! certificate per capability and works through any proxy; a Host-based scheme can be
+//! put in front by a proxy that rewrites to the prefix.
+
+use std::sync::Arc;
+
+use http::{StatusCode, Uri};
+use serde_json::json;
+
+use super::{Hosting, Serving, State};
+use crate::server::{self, Request, Response};
+
+fn not_serving(name: &str, why: &str) -> Response {
+    server::json(
+        StatusCode::SERVICE_UNAVAILABLE,
+        &json!({ "error": format!("capability '{name}' is not serving: {why}"), "status": 503 }),
+    )
+}
+
+/// Errors are boxed: a response is large next to an `Arc`.
+fn lookup(hosting: &Hosting, name: &str) -> Result<Arc<Serving>, Box<Response>> {
+    match hosting.tenant(name).as_deref().map(|t| &t.state) {
+        Some(State::Serving(s)) => Ok(s.clone()),
+        Some(State::Failed(why)) => Err(Box::new(not_serving(name, why))),
+        None => Err(Box::new(server::json(
+            StatusCode::NOT_FOUND,
+            &json!({ "error": format!("no capability '{name}' on this host"), "status": 404 }),
+        ))),
+    }
+}
+
+/// The handler of a port a capability's file declares for its adapter `namespace`.
+pub(super) fn own_port_handler(
+    hosting: Arc<Hosting>,
+    name: String,
+    namespace: String,
+) -> server::Handler {
+    Arc::new(move |req| {
+        let serving = lookup(&hosting, &name);
+        let namespace = namespace.clone();
+        let name = name.clone();
+        Box::pin(async move {
+            let serving = match serving {
+                Ok(s) => s,
+                Err(resp) => return *resp,
+            };
+            match serving.adapters.iter().find(|(ns, _)| *ns == namespace) {
+                Some((_, adapter)) => adapter.handle(req).await,
+                None => not_serving(
+                    &name,
+                    &format!("it no longer exposes rest adapter '{namespace}'"),
+                ),
+            }
+        })
+    })
+}
+
+/// The shared listener: `/{capability}/rest/of/path?query` → that capability's REST
+/// adapter serving `/rest/of/path?query` (the first adapter that has an operation at
+/// that path, else the first adapter, which answers 404 in its own words).
+pub fn shared_handler(hosting: Arc<Hosting>) -> server::Handler {
+    Arc::new(move |req| {
+        let hosting = hosting.clone();
+        Box::pin(async move { route(&hosting, req).await })
+    })
+}
+
+async fn route(hosting: &Hosting, req: Request) -> Response {
+    let path = req.uri().path();
+    let trimmed = path.trim_start_matches('/');
+    let (name, rest) = match trimmed.split_once('/') {
+        Some((n, r)) => (n.to_string(), format!("/{r}")),
+        None => (trimmed.to_string(), "/".to_string()),
+    };
+    if name.is_empty() {
+        let names: Vec<String> = hosting.tenants().iter().map(|t| t.name.clone()).collect();
+        return server::json(
+            StatusCode::NOT_FOUND,
+            &json!({ "error": "name a capability: /{capability}/{path}", "capabilities": names, "status": 404 }),
+        );
+    }
+    let serving = match lookup(hosting, &name) {
+        Ok(s) => s,
+        Err(resp) => return *resp,
+    };
+    let (mut parts, body) = req.into_parts();
+    let rewritten = match parts.uri.query() {
+        Some(q) => format!("{rest}?{q}"),
+        None => rest.clone(),
+    };
+    parts.uri = match rewritten.parse::<Uri>() {
+        Ok(u) => u,
+        Err(_) => {
+            return server::json(
+                StatusCode::BAD_REQUEST,
+                &json!({ "error": "the request path is not valid", "status": 400 }),
+            )
+        }
+    };
+    let req = http::Request::from_parts(parts, body);
+    let adapter = serving
+        .adapters
+        .iter()
+        .find(|(_, a)| a.serves(&rest))
+        .or_else(|| serving.adapters.first());
+    match adapter {
+        Some((_, a)) => a.handle(req).await,
+        None => server::json(
+            StatusCode::NOT_FOUND,
+            &json!({ "error": format!("capability '{name}' exposes no rest adapter"), "status": 404 }),
+        ),
+    }
+}

@@ -1,0 +1,289 @@
+//! A real `ikanos serve` child process for the multi-tenant tests, and the capability
+//! folders they serve.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use super::{field, fixtures, get, shared_cache_dir};
+
+pub struct Serve {
+    child: Child,
+    logs: Arc<Mutex<Vec<String>>>,
+    /// Base URL of the shared listener.
+    pub shared: String,
+    /// Base URL of the control port.
+    pub control: String,
+}
+
+pub struct ServeBuilder {
+    args: Vec<String>,
+    env: Vec<(String, String)>,
+}
+
+impl ServeBuilder {
+    /// Serve the capabilities of `dir`.
+    pub fn new(dir: &Path) -> Self {
+        ServeBuilder {
+            args: vec!["--dir".into(), dir.display().to_string()],
+            env: Vec::new(),
+        }
+    }
+
+    pub fn arg(mut self, a: impl Into<String>) -> Self {
+        self.args.push(a.into());
+        self
+    }
+
+    /// A host configuration file with `text`, written beside (not inside) the folder.
+    pub fn config(self, path: &Path, text: &str) -> Self {
+        std::fs::write(path, text).expect("writing the host configuration");
+        self.arg("--config").arg(path.display().to_string())
+    }
+
+    pub fn env(mut self, k: &str, v: &str) -> Self {
+        self.env.push((k.into(), v.into()));
+        self
+    }
+
+    fn command(&self) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_ikanos"));
+        cmd.arg("serve")
+            .args(["--listen", "127.0.0.1:0", "--control", "127.0.0.1:0"])
+            .args(["--log-level", "info,guest=trace"])
+            .arg("--cache-dir")
+            .arg(shared_cache_dir())
+            .args(&self.args)
+            .env_remove("RUST_LOG")
+            .stdin(Stdio::null());
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        cmd
+    }
+
+    /// Start, and wait until the initial capabilities are loaded and the shared
+    /// listener and control port listen.
+    pub fn start(self) -> Serve {
+        let mut cmd = self.command();
+        cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("starting ikanos serve");
+        let logs = Arc::new(Mutex::new(Vec::new()));
+        for stream in [
+            Box::new(child.stderr.take().unwrap()) as Box<dyn std::io::Read + Send>,
+            Box::new(child.stdout.take().unwrap()),
+        ] {
+            let logs = logs.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stream).lines() {
+                    let Ok(line) = line else { break };
+                    logs.lock().unwrap().push(line);
+                }
+            });
+        }
+        let mut serve = Serve {
+            child,
+            logs,
+            shared: String::new(),
+            control: String::new(),
+        };
+        let deadline = Instant::now() + Duration::from_secs(180);
+        loop {
+            let lines = serve.logs();
+            let addr = |adapter: &str| {
+                lines
+                    .iter()
+                    .find(|l| {
+                        l.contains("listening") && l.contains(&format!("adapter=\"{adapter}\""))
+                    })
+                    .and_then(|l| field(l, "addr"))
+            };
+            if let (Some(s), Some(c)) = (addr("shared"), addr("control")) {
+                serve.shared = format!("http://{s}");
+                serve.control = format!("http://{c}");
+                return serve;
+            }
+            if let Ok(Some(status)) = serve.child.try_wait() {
+                panic!(
+                    "ikanos serve exited with {status} before listening; output:\n{}",
+                    lines.join("\n")
+                );
+            }
+            assert!(
+                Instant::now() < deadline,
+                "ikanos serve did not start in time; output:\n{}",
+                lines.join("\n")
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Run to completion (start-up failures): exit code and all output.
+    pub fn run_to_exit(self) -> (i32, String) {
+        let out = self.command().output().expect("running ikanos serve");
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.code().unwrap_or(-1), text)
+    }
+}
+
+impl Serve {
+    pub fn logs(&self) -> Vec<String> {
+        self.logs.lock().unwrap().clone()
+    }
+
+    pub fn all_output(&self) -> String {
+        self.logs().join("\n")
+    }
+
+    /// `/status` as JSON.
+    pub fn status(&self) -> serde_json::Value {
+        let r = get(&format!("{}/status", self.control));
+        assert_eq!(r.status, 200, "{}", r.body);
+        r.json()
+    }
+
+    /// One capability's entry in `/status` (None when absent).
+    pub fn capability(&self, name: &str) -> Option<serde_json::Value> {
+        self.status()["capabilities"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == name)
+            .cloned()
+    }
+
+    /// Poll `/status` until capability `name`'s entry satisfies `pred`.
+    pub fn wait_for(
+        &self,
+        name: &str,
+        what: &str,
+        pred: impl Fn(Option<&serde_json::Value>) -> bool,
+    ) -> Option<serde_json::Value> {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let c = self.capability(name);
+            if pred(c.as_ref()) {
+                return c;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "capability '{name}' never became {what}: {c:?}; output:\n{}",
+                self.all_output()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// The URL of `path` of capability `name` on the shared listener.
+    pub fn url(&self, name: &str, path: &str) -> String {
+        format!("{}/{name}{path}", self.shared)
+    }
+
+    /// Base URL of capability `name`'s own port for its REST adapter `namespace`.
+    pub fn own_url(&self, name: &str, namespace: &str) -> String {
+        let c = self.capability(name).expect("capability present");
+        let a = c["adapters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["namespace"] == namespace)
+            .unwrap_or_else(|| panic!("no adapter {namespace}: {c}"));
+        format!("http://{}", a["address"].as_str().expect("an own port"))
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn signal(&self, sig: i32) {
+        // SAFETY: sending a signal to our own child process.
+        unsafe {
+            libc::kill(self.child.id() as i32, sig);
+        }
+    }
+
+    /// Wait for the process to exit (killing it after `within`): its exit code.
+    pub fn wait_exit(&mut self, within: Duration) -> Option<i32> {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status.code();
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A consumes entry `gate` with one operation `hold` (GET /hold) against `base`.
+pub fn gate_consumes(base: &str) -> String {
+    format!(
+        "    - type: \"http\"\n      namespace: \"gate\"\n      description: \"An upstream that answers when the test says so.\"\n      baseUri: \"{base}\"\n      resources:\n        hold:\n          path: \"/hold\"\n          operations:\n            hold:\n              method: \"GET\"\n"
+    )
+}
+
+/// The hostile capability (display `display`) in its own folder `dir/name/`, with the
+/// test CRM at `crm`, optionally the gate upstream, its component and its secrets
+/// (`token` as the CRM bearer token).
+pub fn hostile_folder(
+    dir: &Path,
+    name: &str,
+    display: &str,
+    crm: &str,
+    gate: Option<&str>,
+    token: &str,
+) -> PathBuf {
+    let folder = dir.join(name);
+    std::fs::create_dir_all(&folder).unwrap();
+    std::fs::write(
+        folder.join("secrets.yaml"),
+        format!("crm-bearer-token: \"{token}\"\n"),
+    )
+    .unwrap();
+    std::fs::copy(
+        &super::components().hostile,
+        folder.join(format!("{name}.wasm")),
+    )
+    .unwrap();
+    let text = hostile_text(display, crm, gate);
+    let file = folder.join(format!("{name}.ikanos.yaml"));
+    write_atomic(&file, &text);
+    file
+}
+
+/// The text of the hostile capability file.
+pub fn hostile_text(display: &str, crm: &str, gate: Option<&str>) -> String {
+    format!(
+        "{}{}{}{}",
+        fixtures::header(display),
+        fixtures::crm_consumes(crm),
+        gate.map(gate_consumes).unwrap_or_default(),
+        fixtures::rest_exposes("hostile", &fixtures::hostile_ops())
+    )
+}
+
+/// Replace a file the way editors and deploy tools do: a new file renamed over it.
+pub fn write_atomic(path: &Path, text: &str) {
+    let tmp = path.with_file_name(format!(
+        ".{}.tmp",
+        path.file_name().unwrap().to_string_lossy()
+    ));
+    std::fs::write(&tmp, text).unwrap();
+    std::fs::rename(&tmp, path).unwrap();
+}
