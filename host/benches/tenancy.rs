@@ -17,24 +17,6 @@ use std::time::{Duration, Instant};
 
 use common::*;
 
-fn build_component() -> std::path::PathBuf {
-    let root = repo_root();
-    let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-        .args([
-            "build",
-            "--release",
-            "--target",
-            "wasm32-wasip2",
-            "--manifest-path",
-        ])
-        .arg(root.join("examples/Cargo.toml"))
-        .env_remove("CARGO_TARGET_DIR")
-        .status()
-        .expect("building the example component");
-    assert!(status.success());
-    root.join("examples/target/wasm32-wasip2/release/crm_sidecar.wasm")
-}
-
 /// `n` capabilities `cap0` … in `dir`, each a folder with the example file (pointed at
 /// `upstream`, port 0), its own secrets and a link to the one component.
 fn write_capabilities(dir: &Path, n: usize, component: &Path, upstream: &str) {
@@ -143,7 +125,7 @@ fn main() {
         return;
     }
     let max = arg("--max", 500) as usize;
-    let component = build_component();
+    let component = build_crm_component();
     let upstream = format!("http://{}", common::upstream());
     let cache = tempfile::tempdir().unwrap();
     // Compile once into the cache first: compiling takes far more memory than loading

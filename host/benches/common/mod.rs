@@ -112,9 +112,8 @@ impl Drop for IkanosChild {
     }
 }
 
-/// `ikanos run` on the crm-sidecar example, its file passed through `edit` (which
-/// points it at the upstream), with `files` written beside it.
-pub fn start_ikanos(edit: impl Fn(String) -> String, files: &[(&str, String)]) -> IkanosChild {
+/// Build the example components; returns the crm-sidecar component's path.
+pub fn build_crm_component() -> PathBuf {
     let root = repo_root();
     let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
         .args([
@@ -129,6 +128,14 @@ pub fn start_ikanos(edit: impl Fn(String) -> String, files: &[(&str, String)]) -
         .status()
         .expect("building the example component");
     assert!(status.success());
+    root.join("examples/target/wasm32-wasip2/release/crm_sidecar.wasm")
+}
+
+/// `ikanos run` on the crm-sidecar example, its file passed through `edit` (which
+/// points it at the upstream), with `files` written beside it.
+pub fn start_ikanos(edit: impl Fn(String) -> String, files: &[(&str, String)]) -> IkanosChild {
+    let root = repo_root();
+    build_crm_component();
     let dir = tempfile::tempdir().unwrap();
     let text = std::fs::read_to_string(root.join("examples/crm-sidecar/crm-sidecar.ikanos.yaml"))
         .unwrap()

@@ -1,5 +1,7 @@
 //! Broken capability files: each test pins the exact `file:line:col: message` output.
 
+mod common;
+
 use std::path::Path;
 
 use ikanos_spec::model::{Exposes, Handler};
@@ -54,22 +56,12 @@ capability:
                 id: "{{id}}"
 "#;
 
-/// BASE with `from` replaced by `to` (which must occur exactly once).
 fn edit(from: &str, to: &str) -> String {
-    assert_eq!(
-        BASE.matches(from).count(),
-        1,
-        "fixture edit '{from}' must match once"
-    );
-    BASE.replacen(from, to, 1)
+    common::edit(BASE, from, to)
 }
 
-/// The full diagnostic output of a file that must fail.
 fn errors(text: &str) -> String {
-    match load_str(Path::new(FILE), text) {
-        Ok(_) => panic!("expected errors, the file loaded"),
-        Err(d) => d.to_string(),
-    }
+    common::errors(FILE, text)
 }
 
 #[test]

@@ -1,5 +1,7 @@
 //! MCP exposes: the model built from a file, and the exact messages for broken ones.
 
+mod common;
+
 use std::path::Path;
 
 use ikanos_spec::load_str;
@@ -68,19 +70,11 @@ capability:
 "#;
 
 fn edit(from: &str, to: &str) -> String {
-    assert_eq!(
-        BASE.matches(from).count(),
-        1,
-        "fixture edit '{from}' must match once"
-    );
-    BASE.replacen(from, to, 1)
+    common::edit(BASE, from, to)
 }
 
 fn errors(text: &str) -> String {
-    match load_str(Path::new(FILE), text) {
-        Ok(_) => panic!("expected errors, the file loaded"),
-        Err(d) => d.to_string(),
-    }
+    common::errors(FILE, text)
 }
 
 #[test]

@@ -132,16 +132,8 @@ pub struct ServeArgs {
     #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
     drain_timeout: Option<Duration>,
 
-    /// Threads serving requests. Default: one per CPU core.
-    #[arg(long, value_name = "N")]
-    worker_threads: Option<usize>,
-
-    /// Log level (overridden by RUST_LOG).
-    #[arg(long, default_value = "info", env = "IKANOS_LOG")]
-    log_level: String,
-
-    #[arg(long, value_enum, default_value = "text")]
-    log_format: LogFormat,
+    #[command(flatten)]
+    process: ProcessArgs,
 }
 
 #[derive(Args)]
@@ -188,6 +180,13 @@ pub struct RunArgs {
     #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = humantime::parse_duration)]
     drain_timeout: Duration,
 
+    #[command(flatten)]
+    process: ProcessArgs,
+}
+
+/// How a serving process runs: threads and logs (`run` and `serve` alike).
+#[derive(Args, Clone)]
+struct ProcessArgs {
     /// Threads serving requests. Default: one per CPU core.
     #[arg(long, value_name = "N")]
     worker_threads: Option<usize>,
@@ -198,6 +197,41 @@ pub struct RunArgs {
 
     #[arg(long, value_enum, default_value = "text")]
     log_format: LogFormat,
+}
+
+impl ProcessArgs {
+    /// Start logging and the async runtime, run `serve` to its end, and turn its
+    /// outcome into the exit code (an error is printed as `error: …`).
+    fn run<F>(&self, serve: F) -> ExitCode
+    where
+        F: std::future::Future<Output = Result<(), String>>,
+    {
+        let _telemetry = match crate::telemetry::init(&self.log_level, self.log_format) {
+            Ok(guard) => guard,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(1);
+            }
+        };
+        let mut builder = tokio::runtime::Builder::new_multi_thread();
+        if let Some(n) = self.worker_threads {
+            builder.worker_threads(n.max(1));
+        }
+        let runtime = match builder.enable_all().thread_name("ikanos").build() {
+            Ok(rt) => rt,
+            Err(e) => {
+                eprintln!("error: cannot start the async runtime: {e}");
+                return ExitCode::from(1);
+            }
+        };
+        match runtime.block_on(serve) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(message) => {
+                eprintln!("error: {message}");
+                ExitCode::from(1)
+            }
+        }
+    }
 }
 
 /// Per-capability limits. Defaults are safe for untrusted components.

@@ -18,37 +18,14 @@ use crate::exposes::rest::RestAdapter;
 use crate::exposes::AdapterStatus;
 use crate::runtime::{ComponentCache, Limits, PoolSettings, Runtime};
 use crate::server::{self, Shutdown};
-use crate::telemetry::{self, CapabilityLabels, Metrics};
+use crate::telemetry::{CapabilityLabels, Metrics};
 use crate::tunnel::TunnelRegistry;
 
 const DEFAULT_CONTROL: &str = "127.0.0.1:9090";
 
 pub fn run(args: RunArgs) -> ExitCode {
-    let _telemetry = match telemetry::init(&args.log_level, args.log_format) {
-        Ok(guard) => guard,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(1);
-        }
-    };
-    let mut builder = tokio::runtime::Builder::new_multi_thread();
-    if let Some(n) = args.worker_threads {
-        builder.worker_threads(n.max(1));
-    }
-    let runtime = match builder.enable_all().thread_name("ikanos").build() {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::from(1);
-        }
-    };
-    match runtime.block_on(serve(args)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(message) => {
-            eprintln!("error: {message}");
-            ExitCode::from(1)
-        }
-    }
+    let process = args.process.clone();
+    process.run(serve(args))
 }
 
 fn parse_ca_bundles(items: &[String]) -> Result<HashMap<String, PathBuf>, String> {

@@ -12,34 +12,10 @@ use crate::hosting::config::MIN_TOKEN_LEN;
 use crate::hosting::{self, control, HostConfig, Hosting};
 use crate::runtime::{ComponentCache, PoolSettings, Runtime};
 use crate::server::{self, Shutdown};
-use crate::telemetry;
 
 pub fn run(args: ServeArgs) -> ExitCode {
-    let _telemetry = match telemetry::init(&args.log_level, args.log_format) {
-        Ok(guard) => guard,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(1);
-        }
-    };
-    let mut builder = tokio::runtime::Builder::new_multi_thread();
-    if let Some(n) = args.worker_threads {
-        builder.worker_threads(n.max(1));
-    }
-    let runtime = match builder.enable_all().thread_name("ikanos").build() {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::from(1);
-        }
-    };
-    match runtime.block_on(serve(args)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(message) => {
-            eprintln!("error: {message}");
-            ExitCode::from(1)
-        }
-    }
+    let process = args.process.clone();
+    process.run(serve(args))
 }
 
 /// The configuration file (if any) with the flags laid over it.
