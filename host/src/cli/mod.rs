@@ -6,6 +6,8 @@
 mod lint;
 mod run;
 mod validate;
+#[cfg(feature = "ziti")]
+mod ziti;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -75,6 +77,28 @@ enum Command {
     },
     /// Serve a capability until Ctrl-C or SIGTERM, then drain in-flight requests.
     Run(Box<RunArgs>),
+    /// OpenZiti identities (`tunnel.type: ziti`).
+    #[cfg(feature = "ziti")]
+    #[command(subcommand)]
+    Ziti(ZitiCommand),
+}
+
+#[cfg(feature = "ziti")]
+#[derive(Subcommand)]
+enum ZitiCommand {
+    /// Enroll with a one-time token: make a key and a CSR, get the certificate signed by
+    /// the controller, and write the identity file (JSON with ztAPI and id.cert/key/ca).
+    ///
+    /// The token's signature is checked against the controller's TLS certificate before
+    /// anything is sent. Only the `ott` method is supported.
+    Enroll {
+        /// The enrollment token (a JWT file, as the controller hands it out).
+        #[arg(long, value_name = "FILE")]
+        jwt: PathBuf,
+        /// Where to write the identity (created with mode 0600; never overwritten).
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
 }
 
 #[derive(Args)]
@@ -183,5 +207,7 @@ pub fn main() -> ExitCode {
         Command::Validate { files } => validate::run(&files),
         Command::Lint { files } => lint::run(&files),
         Command::Run(args) => run::run(*args),
+        #[cfg(feature = "ziti")]
+        Command::Ziti(ZitiCommand::Enroll { jwt, out }) => ziti::enroll(&jwt, &out),
     }
 }

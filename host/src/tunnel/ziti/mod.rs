@@ -16,6 +16,7 @@ pub mod channel;
 pub mod controller;
 pub mod crypto;
 pub mod edge;
+pub mod enroll;
 pub mod identity;
 mod provider;
 
