@@ -1,13 +1,16 @@
 #!/usr/bin/env python3
 """Dial an OpenZiti service with the real C SDK and do HTTP GETs over it.
 
-usage: libziti_dial.py LIBZITI IDENTITY SERVICE [--path /x] [--count N] [--load-only]
+usage: libziti_dial.py LIBZITI IDENTITY SERVICE [--path /x] [--count N] [--gate DIR]
+                       [--load-only]
 
 --load-only: authenticate and load services (Ziti_load_context), print LOADED, then
 stay up until killed (the test watches the router for the SDK's Hello).
 Otherwise, for each of N rounds: Ziti_connect to SERVICE, send
 `GET PATH HTTP/1.1`, read the response by its Content-Length and print
-`RESPONSE <status> <body>` (body as JSON string). Exit 0 when all rounds answered,
+`RESPONSE <status> <body>` (body as JSON string). With --gate, round i > 0 first
+prints `WAITING i` and waits for the file DIR/round-i (the test changes the network
+between rounds, the same SDK context carries on). Exit 0 when all rounds answered,
 2 on any failure (printed as `ERROR ...`).
 """
 
@@ -53,6 +56,7 @@ def main():
     ap.add_argument("service")
     ap.add_argument("--path", default="/")
     ap.add_argument("--count", type=int, default=1)
+    ap.add_argument("--gate")
     ap.add_argument("--load-only", action="store_true")
     args = ap.parse_args()
 
@@ -68,7 +72,11 @@ def main():
     # Sockets stay open until the end: libziti forgets a closed fd asynchronously, and
     # Ziti_connect on a reused fd number it still knows fails with EALREADY.
     done = []
-    for _ in range(args.count):
+    for i in range(args.count):
+        if args.gate and i > 0:
+            say("WAITING", i)
+            while not os.path.exists(os.path.join(args.gate, "round-%d" % i)):
+                time.sleep(0.02)
         try:
             sock = z.connect(ztx, args.service)
             status, body = http_get(sock, args.service, args.path)

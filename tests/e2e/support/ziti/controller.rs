@@ -74,6 +74,12 @@ fn route(
                 Ok(s) => s.clone(),
                 Err(_) => return error(401, "UNAUTHORIZED", UNAUTHORIZED_MSG),
             };
+            // As on the real controller, an API session expires after a period
+            // without activity: each authenticated request extends it.
+            let ttl = model.api_session_ttl;
+            if let Some(s) = model.api_sessions.get_mut(&token) {
+                s.expires_at = SystemTime::now() + ttl;
+            }
             match (method, path) {
                 ("GET", "/current-api-session") => ok(api_session_json(model, &session.token)),
                 ("DELETE", "/current-api-session") => {

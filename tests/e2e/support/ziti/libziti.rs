@@ -204,3 +204,43 @@ pub fn libziti_load(identity: &Path) -> LibZitiProcess {
         &[&identity.display().to_string(), "-", "--load-only"],
     )
 }
+
+/// Like `libziti_dial`, but before round i > 0 it prints `WAITING i` and waits for
+/// `gate.open(i)`, so a test can change the network between rounds of one SDK context.
+pub fn libziti_dial_gated(
+    identity: &Path,
+    service: &str,
+    path: &str,
+    count: usize,
+    gate: &Gate,
+) -> LibZitiProcess {
+    LibZitiProcess::spawn(
+        "libziti_dial.py",
+        &[
+            &identity.display().to_string(),
+            service,
+            "--path",
+            path,
+            "--count",
+            &count.to_string(),
+            "--gate",
+            &gate.dir.path().display().to_string(),
+        ],
+    )
+}
+
+/// Lets a gated dialer go on to its next round.
+pub struct Gate {
+    dir: tempfile::TempDir,
+}
+
+impl Gate {
+    pub fn new() -> Gate {
+        Gate {
+            dir: tempfile::tempdir().expect("a gate dir"),
+        }
+    }
+    pub fn open(&self, round: usize) {
+        std::fs::write(self.dir.path().join(format!("round-{round}")), b"go").unwrap();
+    }
+}

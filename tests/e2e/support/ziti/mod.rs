@@ -38,7 +38,10 @@ pub mod pki;
 pub mod router;
 
 #[allow(unused_imports)]
-pub use libziti::{libziti_dial, libziti_host, libziti_load, libziti_path, LibZitiProcess};
+pub use libziti::{
+    libziti_dial, libziti_dial_gated, libziti_host, libziti_load, libziti_path, Gate,
+    LibZitiProcess,
+};
 pub use model::{Observed, Permission};
 
 use model::{Identity, Model, Service};
