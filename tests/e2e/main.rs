@@ -14,6 +14,7 @@ mod ssh;
 #[cfg(feature = "test-tunnel")]
 mod tunnel;
 mod validate;
+mod ziti_testnet;
 
 /// The tunnel tests need the `test-relay` provider, compiled only with the
 /// `test-tunnel` feature (scripts/test enables it). Say so instead of passing quietly.

@@ -12,6 +12,7 @@ pub mod openssh;
 #[cfg(feature = "test-tunnel")]
 pub mod relay;
 pub mod upstream;
+pub mod ziti;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
