@@ -14,6 +14,8 @@ mod ssh;
 #[cfg(feature = "test-tunnel")]
 mod tunnel;
 mod validate;
+#[cfg(feature = "ziti")]
+mod ziti;
 mod ziti_testnet;
 
 /// The tunnel tests need the `test-relay` provider, compiled only with the

@@ -35,9 +35,11 @@ use crate::tunnel::{DialError, Tunnel, TunnelConfig, TunnelProvider, TunnelState
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const DIAL_TIMEOUT: Duration = Duration::from_secs(10);
-/// How often the router channel is probed and the controller asked about the API
-/// session (which also keeps it from expiring).
+/// How often the router channel is probed.
 const CHECK_INTERVAL: Duration = Duration::from_secs(1);
+/// Every this many checks, the controller is asked about the API session (which also
+/// keeps it from expiring).
+const CONTROLLER_CHECK_EVERY: u64 = 3;
 const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
 const BACKOFF_MIN: Duration = Duration::from_millis(200);
 const BACKOFF_MAX: Duration = Duration::from_secs(5);
@@ -295,6 +297,7 @@ impl ZitiTunnel {
         self.set(TunnelState::Ready);
         let mut tick = tokio::time::interval(CHECK_INTERVAL);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut checks: u64 = 0;
         loop {
             let channel = live.channel();
             tokio::select! {
@@ -308,16 +311,20 @@ impl ZitiTunnel {
             }
             // The controller: keeps the API session alive; losing it means losing
             // the ability to get sessions, so readiness follows it.
-            match live.controller.refresh(&live.api()).await {
-                Ok(fresh) => *live.api.lock().unwrap_or_else(|p| p.into_inner()) = fresh,
-                Err(e) if e.is_unauthorized() => {
+            checks += 1;
+            let ask_controller =
+                checks.is_multiple_of(CONTROLLER_CHECK_EVERY) || channel.is_closed();
+            if ask_controller {
+                match live.controller.refresh(&live.api()).await {
+                    Ok(fresh) => *live.api.lock().unwrap_or_else(|p| p.into_inner()) = fresh,
                     // Expired or deleted API session: authenticate again.
-                    match self.reauthenticate(&live).await {
-                        Ok(()) => {}
-                        Err(reason) => return (reason, false),
+                    Err(e) if e.is_unauthorized() => {
+                        if let Err(reason) = self.reauthenticate(&live).await {
+                            return (reason, false);
+                        }
                     }
+                    Err(e) => return (controller_reason(&e, "controller"), false),
                 }
-                Err(e) => return (controller_reason(&e, "controller"), false),
             }
             // The router: a closed channel or an unanswered probe → fail over.
             let healthy = !channel.is_closed() && channel.probe(PROBE_TIMEOUT).await.is_ok();
