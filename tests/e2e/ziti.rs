@@ -400,3 +400,143 @@ fn the_crm_ziti_example_runs_end_to_end_with_tls_inside_the_tunnel() {
         "the SNI crossed the router in clear"
     );
 }
+
+#[test]
+fn the_identity_rotates_on_sighup_without_a_restart() {
+    let rig = rig();
+    wait_ready(&rig.host, 200);
+    call_ok(&rig);
+    // The old identity is revoked: not ready.
+    rig.net.revoke_identity("ikanos");
+    wait_not_ready_with(&rig.host, "refused the identity");
+    // A new identity in the bind, SIGHUP: ready again with it, same process.
+    rig.net.create_identity("ikanos-rotated");
+    rig.net.grant("ikanos-rotated", SERVICE, Permission::Dial);
+    let secrets = rig._dir.path().join("secrets.yaml");
+    let text = std::fs::read_to_string(&secrets).unwrap().replace(
+        &rig.net.identity_file("ikanos").display().to_string(),
+        &rig.net
+            .identity_file("ikanos-rotated")
+            .display()
+            .to_string(),
+    );
+    std::fs::write(&secrets, text).unwrap();
+    let pid = rig.host.pid();
+    rig.host.signal(libc::SIGHUP);
+    wait_ready(&rig.host, 200);
+    call_ok(&rig);
+    assert_eq!(rig.host.pid(), pid);
+    assert_eq!(rig.decoy.connections(), 0);
+}
+
+#[test]
+fn enrollment_with_a_one_time_token_yields_a_working_identity() {
+    let upstream = Upstream::start(Auth {
+        bearer: Some(TOKEN.into()),
+        ..Auth::default()
+    });
+    let net = ZitiTestNet::start();
+    net.create_service(SERVICE, true);
+    net.create_identity("crm-host");
+    net.grant("crm-host", SERVICE, Permission::Bind);
+    let _hosting = libziti_host(
+        &net.identity_file("crm-host"),
+        SERVICE,
+        &upstream.addr.to_string(),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let jwt = write(d, "enrolled.jwt", &net.enrollment_jwt("enrolled"));
+    let out = d.join("enrolled.json");
+    let (code, stdout, stderr) = run_cli(&[
+        "ziti",
+        "enroll",
+        "--jwt",
+        jwt.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(stderr.contains("enrolled"), "{stderr}");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&out).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let identity: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    assert_eq!(identity["ztAPI"], net.controller_url());
+    assert!(identity["id"]["ca"]
+        .as_str()
+        .unwrap()
+        .contains(net.ca_pem().trim()));
+
+    // The token was for one use; and an existing identity is never overwritten.
+    let again = d.join("again.json");
+    let (code, _, stderr) = run_cli(&[
+        "ziti",
+        "enroll",
+        "--jwt",
+        jwt.to_str().unwrap(),
+        "--out",
+        again.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 1);
+    assert!(stderr.contains("enroll answered"), "{stderr}");
+    assert!(!again.exists());
+    let (code, _, stderr) = run_cli(&[
+        "ziti",
+        "enroll",
+        "--jwt",
+        jwt.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 1);
+    assert!(stderr.contains("never overwrites"), "{stderr}");
+
+    // The enrolled identity dials.
+    net.grant("enrolled", SERVICE, Permission::Dial);
+    net.wait_for_terminator(SERVICE);
+    let file = capability(d, &upstream.base(), SERVICE, &out);
+    let host = HostBuilder::new(&file)
+        .component(&components().hostile)
+        .start(1);
+    wait_ready(&host, 200);
+    assert_eq!(list_customers(&host)["status"], 200);
+}
+
+#[test]
+fn enrollment_refuses_a_token_not_signed_by_the_controller() {
+    let net = ZitiTestNet::start();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let good = net.enrollment_jwt("forged");
+    // Same claims, someone else's signature.
+    let mut parts: Vec<&str> = good.split('.').collect();
+    let forged_sig = {
+        use base64::Engine;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode([7u8; 64])
+    };
+    parts[2] = &forged_sig;
+    let jwt = write(d, "forged.jwt", &parts.join("."));
+    let out = d.join("forged.json");
+    let (code, _, stderr) = run_cli(&[
+        "ziti",
+        "enroll",
+        "--jwt",
+        jwt.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 1);
+    assert!(stderr.contains("signature does not verify"), "{stderr}");
+    assert!(!out.exists());
+    let enrolls = net.observed(|o| {
+        o.requests
+            .iter()
+            .filter(|r| r.starts_with("POST /edge/client/v1/enroll"))
+            .count()
+    });
+    assert_eq!(enrolls, 0, "nothing may be sent on a forged token");
+}
