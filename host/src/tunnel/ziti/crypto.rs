@@ -83,6 +83,26 @@ impl KeyPair {
     }
 }
 
+#[cfg(test)]
+impl KeyPair {
+    /// libsodium `crypto_kx_server_session_keys` (the hosting side, for tests).
+    pub(crate) fn server_session_keys(&self, client_pk: &[u8; 32]) -> SessionKeys {
+        let shared = MontgomeryPoint(*client_pk)
+            .mul_clamped(self.secret)
+            .to_bytes();
+        let mut h = Blake2b512::new();
+        h.update(shared);
+        h.update(client_pk);
+        h.update(self.public);
+        let keys = h.finalize();
+        let mut tx = [0u8; 32];
+        let mut rx = [0u8; 32];
+        tx.copy_from_slice(&keys[..32]);
+        rx.copy_from_slice(&keys[32..]);
+        SessionKeys { rx, tx }
+    }
+}
+
 /// Keys for one direction each: `rx` opens what the host sends, `tx` seals ours.
 pub struct SessionKeys {
     pub rx: [u8; 32],
@@ -170,29 +190,12 @@ impl Opener {
 mod tests {
     use super::*;
 
-    /// The server side, as libsodium computes it, for tests without libsodium.
-    fn server_keys(server: &KeyPair, client_pk: &[u8; 32]) -> SessionKeys {
-        let shared = MontgomeryPoint(*client_pk)
-            .mul_clamped(server.secret)
-            .to_bytes();
-        let mut h = Blake2b512::new();
-        h.update(shared);
-        h.update(client_pk);
-        h.update(server.public);
-        let keys = h.finalize();
-        let mut tx = [0u8; 32];
-        let mut rx = [0u8; 32];
-        tx.copy_from_slice(&keys[..32]);
-        rx.copy_from_slice(&keys[32..]);
-        SessionKeys { rx, tx }
-    }
-
     #[test]
     fn two_ends_agree_and_round_trip() {
         let client = KeyPair::generate();
         let server = KeyPair::generate();
         let c = client.client_session_keys(server.public()).unwrap();
-        let s = server_keys(&server, client.public());
+        let s = server.server_session_keys(client.public());
         assert_eq!(c.tx, s.rx);
         assert_eq!(c.rx, s.tx);
         let (mut sealer, header) = Sealer::new(&c.tx);

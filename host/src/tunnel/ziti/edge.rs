@@ -309,3 +309,144 @@ impl Drop for ZitiStream {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::channel::read_message;
+    use super::super::crypto::{KeyPair, Opened, Opener, Sealer};
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// A router and a hosting side on the other end of a pipe: checks what Connect
+    /// carries, answers with the host's key, and exchanges encrypted Data both ways.
+    #[tokio::test]
+    async fn connect_data_fin_and_close_with_end_to_end_encryption() {
+        let (ours, theirs) = tokio::io::duplex(1 << 20);
+        let far = tokio::spawn(async move {
+            let (mut r, mut w) = tokio::io::split(theirs);
+            let next = |m: Option<Message>| m.unwrap();
+            let hello = next(read_message(&mut r).await.unwrap().unwrap());
+            let ok = Message::new(content::RESULT)
+                .with_i32(header::REPLY_FOR, hello.sequence)
+                .with(header::RESULT_SUCCESS, Bytes::from_static(&[1]));
+            w.write_all(&ok.to_bytes()).await.unwrap();
+
+            let connect = next(read_message(&mut r).await.unwrap().unwrap());
+            assert_eq!(connect.content_type, content::CONNECT);
+            assert_eq!(connect.body.as_ref(), b"svc-session-token");
+            assert_eq!(connect.header_u32(header::SEQ), Some(0));
+            assert_eq!(
+                connect.header(header::CALLER_ID).unwrap().as_ref(),
+                b"ikanos-test"
+            );
+            let app: serde_json::Value =
+                serde_json::from_slice(connect.header(header::APP_DATA).unwrap()).unwrap();
+            assert_eq!(
+                app,
+                serde_json::json!({"dst_protocol": "tcp", "dst_hostname": "crm.internal", "dst_port": "443"})
+            );
+            let conn_id = connect.conn_id().unwrap();
+            let client_pk: [u8; 32] = connect
+                .header(header::PUBLIC_KEY)
+                .unwrap()
+                .as_ref()
+                .try_into()
+                .unwrap();
+            let host = KeyPair::generate();
+            let keys = host.server_session_keys(&client_pk);
+            let reply = Message::new(content::STATE_CONNECTED)
+                .with_i32(header::REPLY_FOR, connect.sequence)
+                .with_u32(header::CONN_ID, conn_id)
+                .with(header::PUBLIC_KEY, Bytes::copy_from_slice(host.public()));
+            w.write_all(&reply.to_bytes()).await.unwrap();
+
+            // The client's stream header, then its request.
+            let mut opener = Opener::new(&keys.rx);
+            let first = next(read_message(&mut r).await.unwrap().unwrap());
+            assert_eq!(first.header_u32(header::SEQ), Some(1));
+            assert_eq!(opener.open(first.body.to_vec()).unwrap(), Opened::Header);
+            let data = next(read_message(&mut r).await.unwrap().unwrap());
+            assert_eq!(data.header_u32(header::SEQ), Some(2));
+            assert!(
+                !data.body.windows(4).any(|x| x == b"ping"),
+                "plaintext on the wire"
+            );
+            assert_eq!(
+                opener.open(data.body.to_vec()).unwrap(),
+                Opened::Message(b"ping".to_vec())
+            );
+            let fin = next(read_message(&mut r).await.unwrap().unwrap());
+            assert_eq!(fin.header_u32(header::FLAGS), Some(FLAG_FIN));
+
+            // The host answers (header first), then closes.
+            let (mut sealer, hdr) = Sealer::new(&keys.tx);
+            for body in [hdr.to_vec(), sealer.seal(b"pong")] {
+                let m = Message::new(content::DATA)
+                    .with_u32(header::CONN_ID, conn_id)
+                    .body(body);
+                w.write_all(&m.to_bytes()).await.unwrap();
+            }
+            let closed = Message::new(content::STATE_CLOSED).with_u32(header::CONN_ID, conn_id);
+            w.write_all(&closed.to_bytes()).await.unwrap();
+            (r, w)
+        });
+        let channel = Channel::open("r1".into(), ours, "api", Duration::from_secs(5))
+            .await
+            .unwrap();
+        let mut stream = connect(
+            &channel,
+            "svc-session-token",
+            "ikanos-test",
+            Destination {
+                host: "crm.internal",
+                port: 443,
+            },
+            true,
+            Duration::from_secs(5),
+        )
+        .await
+        .unwrap();
+        stream.write_all(b"ping").await.unwrap();
+        stream.shutdown().await.unwrap();
+        let mut got = Vec::new();
+        stream.read_to_end(&mut got).await.unwrap();
+        assert_eq!(got, b"pong");
+        let _ = far.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_refused_connect_carries_the_routers_reason() {
+        let (ours, theirs) = tokio::io::duplex(1 << 16);
+        tokio::spawn(async move {
+            let (mut r, mut w) = tokio::io::split(theirs);
+            let hello = read_message(&mut r).await.unwrap().unwrap().unwrap();
+            let ok = Message::new(content::RESULT)
+                .with_i32(header::REPLY_FOR, hello.sequence)
+                .with(header::RESULT_SUCCESS, Bytes::from_static(&[1]));
+            w.write_all(&ok.to_bytes()).await.unwrap();
+            let connect = read_message(&mut r).await.unwrap().unwrap().unwrap();
+            let no = Message::new(content::STATE_CLOSED)
+                .with_i32(header::REPLY_FOR, connect.sequence)
+                .body("Invalid Session");
+            w.write_all(&no.to_bytes()).await.unwrap();
+            let _ = read_message(&mut r).await;
+        });
+        let channel = Channel::open("r1".into(), ours, "api", Duration::from_secs(5))
+            .await
+            .unwrap();
+        let err = connect(
+            &channel,
+            "t",
+            "",
+            Destination { host: "h", port: 1 },
+            true,
+            Duration::from_secs(5),
+        )
+        .await
+        .err()
+        .unwrap();
+        assert!(err.is_invalid_session(), "{err}");
+        assert!(err.to_string().contains("Invalid Session"), "{err}");
+        assert!(!channel.has_conns());
+    }
+}
