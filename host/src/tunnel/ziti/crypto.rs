@@ -83,10 +83,10 @@ impl KeyPair {
     }
 }
 
-#[cfg(test)]
 impl KeyPair {
-    /// libsodium `crypto_kx_server_session_keys` (the hosting side, for tests).
-    pub(crate) fn server_session_keys(&self, client_pk: &[u8; 32]) -> SessionKeys {
+    /// libsodium `crypto_kx_server_session_keys`: the hosting side's keys (tests and
+    /// the benchmark play that side).
+    pub fn server_session_keys(&self, client_pk: &[u8; 32]) -> SessionKeys {
         let shared = MontgomeryPoint(*client_pk)
             .mul_clamped(self.secret)
             .to_bytes();
