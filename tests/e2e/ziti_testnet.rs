@@ -6,7 +6,8 @@
 
 use crate::support::upstream::{Auth, Upstream};
 use crate::support::ziti::{
-    libziti_dial, libziti_dial_gated, libziti_host, libziti_load, Gate, Permission, ZitiTestNet,
+    libziti_dial, libziti_dial_gated, libziti_enroll, libziti_host, libziti_load, Gate, Permission,
+    ZitiTestNet,
 };
 use std::time::Duration;
 
@@ -265,4 +266,43 @@ fn an_invalid_service_session_makes_libziti_fetch_a_new_one() {
     });
     // host Bind ×2 (before and after) + dialer Dial ×2
     assert!(posts >= 4, "{posts}");
+}
+
+/// Enrollment with a one-time token: libziti verifies the JWT's signature against the
+/// controller's certificate, reads the CA bundle from /.well-known/est/cacerts, sends
+/// a CSR to /enroll?method=ott and gets a certificate the controller then accepts.
+/// The token works once.
+#[test]
+fn libziti_enrolls_with_a_one_time_token_and_then_dials() {
+    let upstream = Upstream::start(Auth::default());
+    let net = net_with_service(true);
+    let _host = libziti_host(
+        &net.identity_file("crm-host"),
+        "crm",
+        &upstream.addr.to_string(),
+    );
+    net.wait_for_terminator("crm");
+
+    let jwt = net.enrollment_jwt("enrolled");
+    net.grant("enrolled", "crm", Permission::Dial);
+    let dir = tempfile::tempdir().unwrap();
+    let jwt_file = dir.path().join("enrolled.jwt");
+    std::fs::write(&jwt_file, &jwt).unwrap();
+    let identity = dir.path().join("enrolled.json");
+    let mut enroll = libziti_enroll(&jwt_file, &identity);
+    let (code, out) = enroll.wait_exit(LONG);
+    assert_eq!(code, Some(0), "{out}");
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&identity).unwrap()).unwrap();
+    assert_eq!(json["ztAPI"], net.controller_url(), "{json}");
+
+    let mut dial = libziti_dial(&identity, "crm", "/customers", 1);
+    let (code, out) = dial.wait_exit(LONG);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(responses(&out)[0].contains("Grace Hopper"), "{out}");
+
+    // The token is spent.
+    let mut again = libziti_enroll(&jwt_file, &dir.path().join("again.json"));
+    let (code, out) = again.wait_exit(LONG);
+    assert_eq!(code, Some(2), "{out}");
 }

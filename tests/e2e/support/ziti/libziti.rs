@@ -244,3 +244,12 @@ impl Gate {
         std::fs::write(self.dir.path().join(format!("round-{round}")), b"go").unwrap();
     }
 }
+
+/// libziti enrolling with the one-time token in `jwt_file`, writing the identity
+/// JSON it gets to `out` (`ENROLLED` on success).
+pub fn libziti_enroll(jwt_file: &Path, out: &Path) -> LibZitiProcess {
+    LibZitiProcess::spawn(
+        "libziti_enroll.py",
+        &[&jwt_file.display().to_string(), &out.display().to_string()],
+    )
+}

@@ -39,8 +39,8 @@ pub mod router;
 
 #[allow(unused_imports)]
 pub use libziti::{
-    libziti_dial, libziti_dial_gated, libziti_host, libziti_load, libziti_path, Gate,
-    LibZitiProcess,
+    libziti_dial, libziti_dial_gated, libziti_enroll, libziti_host, libziti_load, libziti_path,
+    Gate, LibZitiProcess,
 };
 pub use model::{Observed, Permission};
 
@@ -131,7 +131,7 @@ impl ZitiTestNet {
     /// A new network with its own CA, the controller and the router both running.
     pub fn start() -> ZitiTestNet {
         let pki = Pki::new("ikanos ziti test network");
-        let controller_tls = pki.server("ikanos-test-controller");
+        let controller_tls = pki.server_rsa("ikanos-test-controller");
         let router_tls = pki.server(ROUTER_NAME);
         let shared = Arc::new(Shared {
             model: Mutex::new(Model::new()),
@@ -436,7 +436,7 @@ impl ZitiTestNet {
         self.shared.model.lock().unwrap().api_session_ttl = ttl;
     }
 
-    /// A one-time enrollment token (JWT, ES256 signed with the controller's TLS key)
+    /// A one-time enrollment token (JWT, RS256 signed with the controller's TLS key)
     /// for identity `name`, created without a certificate when it does not exist yet.
     pub fn enrollment_jwt(&self, name: &str) -> String {
         let mut m = self.shared.model.lock().unwrap();
@@ -526,18 +526,18 @@ impl ZitiTestNet {
 }
 
 impl Shared {
-    /// An ES256 JWT over `claims`, signed with the controller's TLS key (what SDKs
+    /// An RS256 JWT over `claims`, signed with the controller's TLS key (what SDKs
     /// verify an enrollment token against).
     fn pki_sign_jwt(&self, claims: &serde_json::Value) -> String {
         use base64::Engine;
         let b64 = |b: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b);
-        let header = serde_json::json!({"alg": "ES256", "typ": "JWT", "kid": "controller"});
+        let header = serde_json::json!({"alg": "RS256", "typ": "JWT", "kid": "controller"});
         let input = format!(
             "{}.{}",
             b64(header.to_string().as_bytes()),
             b64(claims.to_string().as_bytes())
         );
-        let sig = self.controller_tls.sign_es256(input.as_bytes());
+        let sig = self.controller_tls.sign_rs256(input.as_bytes());
         format!("{input}.{}", b64(&sig))
     }
 }
