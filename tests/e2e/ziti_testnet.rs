@@ -306,3 +306,247 @@ fn libziti_enrolls_with_a_one_time_token_and_then_dials() {
     let (code, out) = again.wait_exit(LONG);
     assert_eq!(code, Some(2), "{out}");
 }
+
+/// An identity whose certificate expired: libziti cannot load it.
+#[test]
+fn libziti_cannot_authenticate_with_an_expired_certificate() {
+    let net = net_with_service(true);
+    net.create_expired_identity("stale");
+    net.grant("stale", "crm", Permission::Dial);
+    let mut sdk = libziti_load(&net.identity_file("stale"));
+    let (code, out) = sdk.wait_exit(LONG);
+    assert_eq!(code, Some(3), "{out}");
+    assert_eq!(net.observed(|o| o.hellos_accepted), 0);
+}
+
+/// One REST exchange with the test controller over TLS (trusting the network's CA),
+/// as `identity` (its client certificate from its identity file) or anonymously.
+fn rest(
+    net: &ZitiTestNet,
+    identity: Option<&str>,
+    method: &str,
+    target: &str,
+    token: Option<&str>,
+    body: &str,
+) -> (u16, Vec<(String, String)>, serde_json::Value) {
+    use std::sync::Arc;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut roots = rustls::RootCertStore::empty();
+    for c in rustls_pemfile::certs(&mut net.ca_pem().as_bytes()) {
+        roots.add(c.unwrap()).unwrap();
+    }
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots);
+    let config = match identity {
+        None => builder.with_no_client_auth(),
+        Some(name) => {
+            let json: serde_json::Value =
+                serde_json::from_slice(&std::fs::read(net.identity_file(name)).unwrap()).unwrap();
+            let pem = |k: &str| {
+                json["id"][k]
+                    .as_str()
+                    .unwrap()
+                    .strip_prefix("pem:")
+                    .unwrap()
+                    .to_string()
+            };
+            let certs = rustls_pemfile::certs(&mut pem("cert").as_bytes())
+                .map(Result::unwrap)
+                .collect();
+            let key = rustls_pemfile::private_key(&mut pem("key").as_bytes())
+                .unwrap()
+                .unwrap();
+            builder.with_client_auth_cert(certs, key).unwrap()
+        }
+    };
+    let mut request = format!(
+        "{method} {target} HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: application/json\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    if let Some(t) = token {
+        request.push_str(&format!("zt-session: {t}\r\n"));
+    }
+    request.push_str("\r\n");
+    request.push_str(body);
+    let port = net.controller_port();
+    let raw = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(async move {
+            let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .unwrap();
+            let name = rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap();
+            let mut tls = tokio_rustls::TlsConnector::from(Arc::new(config))
+                .connect(name, tcp)
+                .await
+                .unwrap();
+            tls.write_all(request.as_bytes()).await.unwrap();
+            let mut raw = Vec::new();
+            let _ = tls.read_to_end(&mut raw).await;
+            raw
+        });
+    let text = String::from_utf8(raw).unwrap();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap();
+    let mut lines = head.split("\r\n");
+    let status = lines
+        .next()
+        .unwrap()
+        .split(' ')
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    let json = serde_json::from_str(body).unwrap_or(serde_json::Value::Null);
+    (status, headers, json)
+}
+
+/// The controller's REST surface as an SDK sees it: envelope, instance id header,
+/// authentication by certificate, the unencoded service filter, sessions naming the
+/// router, and the error codes SDKs act on.
+#[test]
+fn the_controller_answers_like_the_edge_client_api() {
+    let net = net_with_service(true);
+    net.create_expired_identity("stale");
+    let header =
+        |h: &Vec<(String, String)>, k: &str| h.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+
+    let (status, h, v) = rest(&net, None, "GET", "/version", None, "");
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(
+        v["data"]["apiVersions"]["edge"]["v1"]["path"],
+        "/edge/client/v1"
+    );
+    assert!(header(&h, "ziti-instance-id").is_some(), "{h:?}");
+
+    let auth = "/edge/client/v1/authenticate?method=cert";
+    let (status, _, v) = rest(&net, None, "POST", auth, None, "{}");
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (401, Some("INVALID_AUTH")),
+        "{v}"
+    );
+    let (status, _, v) = rest(&net, Some("stale"), "POST", auth, None, "{}");
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (401, Some("INVALID_AUTH")),
+        "{v}"
+    );
+    assert!(
+        v["error"]["cause"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("valid from"),
+        "{v}"
+    );
+
+    let (status, h, v) = rest(&net, Some("client"), "POST", auth, None, "{}");
+    assert_eq!(status, 200, "{v}");
+    assert!(header(&h, "ziti-instance-id").is_some());
+    assert_eq!(v["data"]["identity"]["name"], "client");
+    assert!(v["data"]["expirationSeconds"].as_u64().unwrap() > 60, "{v}");
+    let token = v["data"]["token"].as_str().unwrap().to_string();
+    let t = Some(token.as_str());
+
+    let (status, _, v) = rest(
+        &net,
+        None,
+        "GET",
+        "/edge/client/v1/current-identity",
+        None,
+        "",
+    );
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (401, Some("UNAUTHORIZED")),
+        "{v}"
+    );
+    let (status, _, v) = rest(&net, None, "GET", "/edge/client/v1/current-identity", t, "");
+    assert_eq!(
+        (status, v["data"]["name"].as_str()),
+        (200, Some("client")),
+        "{v}"
+    );
+
+    let (status, _, v) = rest(
+        &net,
+        None,
+        "GET",
+        "/edge/client/v1/services?filter=name=\"crm\"",
+        t,
+        "",
+    );
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["meta"]["pagination"]["totalCount"], 1, "{v}");
+    let service = &v["data"][0];
+    assert_eq!(service["permissions"], serde_json::json!(["Dial"]), "{v}");
+    assert_eq!(service["encryptionRequired"], true);
+    let service_id = service["id"].as_str().unwrap().to_string();
+    let (_, _, v) = rest(
+        &net,
+        None,
+        "GET",
+        "/edge/client/v1/services?filter=name%3D%22other%22",
+        t,
+        "",
+    );
+    assert_eq!(v["meta"]["pagination"]["totalCount"], 0, "{v}");
+
+    let dial = format!(r#"{{"serviceId":"{service_id}","type":"Dial"}}"#);
+    let (status, _, v) = rest(&net, None, "POST", "/edge/client/v1/sessions", t, &dial);
+    assert_eq!(status, 201, "{v}");
+    assert_eq!(
+        v["data"]["edgeRouters"][0]["supportedProtocols"]["tls"],
+        net.router_url()
+    );
+    assert!(v["data"]["token"].as_str().is_some_and(|t| !t.is_empty()));
+    let bind = format!(r#"{{"serviceId":"{service_id}","type":"Bind"}}"#);
+    let (status, _, v) = rest(&net, None, "POST", "/edge/client/v1/sessions", t, &bind);
+    assert_eq!(status, 403, "the client may only Dial: {v}");
+
+    // The controller restarts on the same port with its data: the token still works.
+    net.stop_controller();
+    assert!(std::net::TcpStream::connect(("127.0.0.1", net.controller_port())).is_err());
+    net.start_controller();
+    let (status, _, v) = rest(
+        &net,
+        None,
+        "GET",
+        "/edge/client/v1/current-api-session",
+        t,
+        "",
+    );
+    assert_eq!(status, 200, "{v}");
+
+    net.expire_api_sessions();
+    let (status, _, v) = rest(
+        &net,
+        None,
+        "GET",
+        "/edge/client/v1/current-api-session",
+        t,
+        "",
+    );
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (401, Some("UNAUTHORIZED")),
+        "{v}"
+    );
+
+    net.revoke_identity("client");
+    let (status, _, v) = rest(&net, Some("client"), "POST", auth, None, "{}");
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (401, Some("INVALID_AUTH")),
+        "{v}"
+    );
+    assert_eq!(v["error"]["cause"]["message"], "the identity is revoked");
+}

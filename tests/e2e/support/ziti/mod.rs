@@ -185,21 +185,7 @@ impl ZitiTestNet {
         }
         let shared = self.shared.clone();
         let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let mut roots = rustls::RootCertStore::empty();
-        roots
-            .add(rustls::pki_types::CertificateDer::from(
-                shared.pki.ca_der().to_vec(),
-            ))
-            .unwrap();
-        // Client certificates are optional at the TLS layer (enrollment has none);
-        // /authenticate?method=cert requires one.
-        let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
-            Arc::new(roots),
-            provider.clone(),
-        )
-        .allow_unauthenticated()
-        .build()
-        .unwrap();
+        let verifier = controller::AnyClientCert::new(&provider);
         let mut config = rustls::ServerConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
             .unwrap()
@@ -304,6 +290,29 @@ impl ZitiTestNet {
         assert!(m.identity_by_name(name).is_none(), "identity {name} exists");
         let id = m.new_id("id-");
         let cert = self.shared.pki.client(&id);
+        m.identities.insert(
+            id.clone(),
+            Identity {
+                id: id.clone(),
+                name: name.to_string(),
+                certs: vec![cert.cert_der.clone()],
+                revoked: false,
+                grants: Default::default(),
+            },
+        );
+        let json = self.identity_json_for(&cert);
+        std::fs::write(self.dir.path().join(format!("{name}.json")), &json)
+            .expect("writing the identity file");
+        json
+    }
+
+    /// A new identity whose certificate expired (valid 2020-01-01 to 2021-01-01): the
+    /// controller refuses it with INVALID_AUTH, the router at the TLS handshake.
+    pub fn create_expired_identity(&self, name: &str) -> String {
+        let mut m = self.shared.model.lock().unwrap();
+        assert!(m.identity_by_name(name).is_none(), "identity {name} exists");
+        let id = m.new_id("id-");
+        let cert = self.shared.pki.client_expired(&id);
         m.identities.insert(
             id.clone(),
             Identity {

@@ -118,6 +118,18 @@ impl Pki {
         self.sign(params)
     }
 
+    /// A client certificate valid only during 2020 (so expired).
+    pub fn client_expired(&self, identity_id: &str) -> Issued {
+        let mut params = CertificateParams::new(Vec::<String>::new()).expect("client params");
+        params
+            .distinguished_name
+            .push(DnType::CommonName, identity_id);
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        params.not_before = rcgen::date_time_ymd(2020, 1, 1);
+        params.not_after = rcgen::date_time_ymd(2021, 1, 1);
+        self.sign(params)
+    }
+
     fn sign(&self, params: CertificateParams) -> Issued {
         self.sign_with(params, KeyPair::generate().expect("a leaf key"))
     }
