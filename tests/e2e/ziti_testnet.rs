@@ -550,3 +550,40 @@ fn the_controller_answers_like_the_edge_client_api() {
     );
     assert_eq!(v["error"]["cause"]["message"], "the identity is revoked");
 }
+
+/// The dialer's API session expires: the router drops its channel, its next REST call
+/// gets UNAUTHORIZED, libziti authenticates again by itself and dials on.
+#[test]
+fn libziti_authenticates_again_after_its_api_session_expires() {
+    let upstream = Upstream::start(Auth::default());
+    let net = net_with_service(true);
+    let _host = libziti_host(
+        &net.identity_file("crm-host"),
+        "crm",
+        &upstream.addr.to_string(),
+    );
+    net.wait_for_terminator("crm");
+    let gate = Gate::new();
+    let mut dial = libziti_dial_gated(&net.identity_file("client"), "crm", "/customers", 2, &gate);
+    dial.wait_for("WAITING 1", LONG);
+    let logins = |n: &ZitiTestNet| {
+        n.observed(|o| {
+            o.requests
+                .iter()
+                .filter(|r| r.starts_with("POST /edge/client/v1/authenticate"))
+                .count()
+        })
+    };
+    let before = logins(&net);
+    net.expire_api_sessions_of("client");
+    gate.open(1);
+    let (code, out) = dial.wait_exit(LONG);
+    assert_eq!(code, Some(0), "{out}");
+    assert_eq!(responses(&out).len(), 2, "{out}");
+    assert!(logins(&net) > before, "libziti did not authenticate again");
+    assert_eq!(
+        net.terminators("crm"),
+        1,
+        "the host's session was not touched"
+    );
+}

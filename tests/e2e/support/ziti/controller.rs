@@ -60,7 +60,7 @@ fn route(
 ) -> Response {
     match (req.method.as_str(), path) {
         ("GET", "/" | "/version") => ok(version(shared)),
-        ("POST", "/authenticate") => authenticate(shared, model, req, peer),
+        ("POST", "/authenticate") => authenticate(model, req, peer),
         ("POST", "/enroll") => enroll(shared, model, req),
         ("GET", "/.well-known/est/cacerts") => Response::new(
             200,
@@ -134,12 +134,7 @@ fn version(shared: &Shared) -> Value {
     })
 }
 
-fn authenticate(
-    shared: &Shared,
-    model: &mut Model,
-    req: &Request,
-    peer: Option<&[u8]>,
-) -> Response {
+fn authenticate(model: &mut Model, req: &Request, peer: Option<&[u8]>) -> Response {
     if req.query("method").as_deref() != Some("cert") {
         return error(
             400,
@@ -174,7 +169,6 @@ fn authenticate(
             expires_at: now + ttl,
         },
     );
-    let _ = shared;
     ok(api_session_json(model, &token))
 }
 

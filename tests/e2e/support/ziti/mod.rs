@@ -20,6 +20,9 @@
 //! net.stop_controller(); net.start_controller();           // same port
 //! net.revoke_identity("ikanos");                           // auth refused, channels closed
 //! net.expire_api_sessions();                               // tokens refused → SDKs re-auth
+//! net.expire_api_sessions_of("ikanos");                    // …only this identity's
+//! net.delete_service_sessions();                           // router: "Invalid Session"
+//! net.create_expired_identity("stale");                    // certificate expired in 2021
 //! net.set_api_session_ttl(Duration::from_secs(90));
 //! let jwt = net.enrollment_jwt("new-id");                  // one-time token for `enroll`
 //! net.observed(|o| o.dials_relayed);                       // counters, relayed bytes
@@ -427,6 +430,23 @@ impl ZitiTestNet {
             let mut m = self.shared.model.lock().unwrap();
             let now = SystemTime::now();
             for s in m.api_sessions.values_mut() {
+                s.expires_at = now;
+            }
+        }
+        self.shared.sessions_changed();
+    }
+
+    /// Expire the API sessions of identity `name` only.
+    pub fn expire_api_sessions_of(&self, name: &str) {
+        {
+            let mut m = self.shared.model.lock().unwrap();
+            let id = m
+                .identity_by_name(name)
+                .unwrap_or_else(|| panic!("no identity {name}"))
+                .id
+                .clone();
+            let now = SystemTime::now();
+            for s in m.api_sessions.values_mut().filter(|s| s.identity_id == id) {
                 s.expires_at = now;
             }
         }

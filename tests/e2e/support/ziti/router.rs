@@ -12,7 +12,7 @@
 //! does not accept is answered with StateClosed "Invalid Session", so SDKs fetch a new
 //! one. Owns connections and circuits; the data it validates against is model.rs's.
 
-use super::channel::{content, header, Message, FLAG_FIN};
+use super::channel::{content, header, Message};
 use super::model::Permission;
 use super::Shared;
 use std::collections::HashMap;
@@ -165,7 +165,7 @@ pub async fn serve_connection(
         let who = match model.live_api_session(&token) {
             Ok(s) => {
                 let identity = &model.identities[&s.identity_id];
-                if identity.certs.iter().any(|c| *c == peer_cert) {
+                if identity.certs.contains(&peer_cert) {
                     Ok((identity.id.clone(), identity.name.clone()))
                 } else {
                     Err("certificate does not belong to the API session's identity".to_string())
@@ -416,11 +416,9 @@ fn relay(state: &RouterState, chan: &Arc<Chan>, msg: &Message) {
         .with_u32(header::CONN_ID, link.peer_conn)
         .with_u32(header::SEQ, link.peer_seq.fetch_add(1, Ordering::SeqCst))
         .with_body(msg.body.clone());
+    // Flags (FIN: a half-close, the peer may still answer) travel unchanged.
     if let Some(flags) = msg.u32(header::FLAGS) {
         out = out.with_u32(header::FLAGS, flags);
-        if flags & FLAG_FIN != 0 {
-            // Half-close: the peer may still answer; nothing else to do here.
-        }
     }
     link.peer.send(out);
 }
