@@ -6,8 +6,8 @@
 
 use crate::support::upstream::{Auth, Upstream};
 use crate::support::ziti::{
-    libziti_dial, libziti_dial_gated, libziti_enroll, libziti_host, libziti_load, Gate, Permission,
-    ZitiTestNet,
+    libziti_dial, libziti_dial_gated, libziti_dial_until_eof, libziti_enroll, libziti_host,
+    libziti_load, Gate, Permission, ZitiTestNet,
 };
 use std::time::Duration;
 
@@ -586,4 +586,23 @@ fn libziti_authenticates_again_after_its_api_session_expires() {
         1,
         "the host's session was not touched"
     );
+}
+
+/// The upstream closes after its response: the close travels back as a FIN through
+/// the host SDK, the router and the dialing SDK, which sees end of stream.
+#[test]
+fn a_close_on_the_far_side_reaches_the_dialer_as_end_of_stream() {
+    let upstream = Upstream::start(Auth::default());
+    let net = net_with_service(true);
+    let _host = libziti_host(
+        &net.identity_file("crm-host"),
+        "crm",
+        &upstream.addr.to_string(),
+    );
+    net.wait_for_terminator("crm");
+    let mut dial = libziti_dial_until_eof(&net.identity_file("client"), "crm", "/customers");
+    let (code, out) = dial.wait_exit(LONG);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(responses(&out)[0].contains("Alan Turing"), "{out}");
+    assert!(net.observed(|o| o.fins) >= 1, "no FIN crossed the router");
 }

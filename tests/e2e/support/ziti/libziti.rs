@@ -253,3 +253,18 @@ pub fn libziti_enroll(jwt_file: &Path, out: &Path) -> LibZitiProcess {
         &[&jwt_file.display().to_string(), &out.display().to_string()],
     )
 }
+
+/// One GET with `Connection: close`, read until end of stream: the upstream's close
+/// must travel back as FIN through both SDKs and the router.
+pub fn libziti_dial_until_eof(identity: &Path, service: &str, path: &str) -> LibZitiProcess {
+    LibZitiProcess::spawn(
+        "libziti_dial.py",
+        &[
+            &identity.display().to_string(),
+            service,
+            "--path",
+            path,
+            "--until-eof",
+        ],
+    )
+}

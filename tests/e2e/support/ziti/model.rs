@@ -94,6 +94,10 @@ pub struct Observed {
     pub dials: usize,
     pub dials_relayed: usize,
     pub dials_refused: Vec<String>,
+    /// Data messages with the FIN flag relayed (half-closes).
+    pub fins: usize,
+    /// StateClosed relayed from one side of a circuit to the other.
+    pub closes: usize,
     /// Every Data body the router relayed, in order, both directions.
     pub relayed: Vec<u8>,
     /// Controller requests as `METHOD path` (query included), in order.

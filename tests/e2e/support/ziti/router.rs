@@ -12,7 +12,7 @@
 //! does not accept is answered with StateClosed "Invalid Session", so SDKs fetch a new
 //! one. Owns connections and circuits; the data it validates against is model.rs's.
 
-use super::channel::{content, header, Message};
+use super::channel::{content, header, Message, FLAG_FIN};
 use super::model::Permission;
 use super::Shared;
 use std::collections::HashMap;
@@ -330,6 +330,7 @@ fn on_message(state: &Arc<RouterState>, chan: &Arc<Chan>, msg: Message) {
             let conn = msg.u32(header::CONN_ID).unwrap_or(0);
             unbind(state, chan, conn);
             if let Some(link) = chan.links.lock().unwrap().remove(&conn) {
+                state.shared.model.lock().unwrap().observed.closes += 1;
                 link.peer.links.lock().unwrap().remove(&link.peer_conn);
                 link.peer.send(
                     Message::new(content::STATE_CLOSED)
@@ -402,15 +403,12 @@ fn relay(state: &RouterState, chan: &Arc<Chan>, msg: &Message) {
     let Some(link) = chan.links.lock().unwrap().get(&conn).cloned() else {
         return;
     };
-    if !msg.body.is_empty() {
-        state
-            .shared
-            .model
-            .lock()
-            .unwrap()
-            .observed
-            .relayed
-            .extend_from_slice(&msg.body);
+    {
+        let mut model = state.shared.model.lock().unwrap();
+        model.observed.relayed.extend_from_slice(&msg.body);
+        if msg.u32(header::FLAGS).is_some_and(|f| f & FLAG_FIN != 0) {
+            model.observed.fins += 1;
+        }
     }
     let mut out = Message::new(content::DATA)
         .with_u32(header::CONN_ID, link.peer_conn)
