@@ -606,3 +606,32 @@ fn a_close_on_the_far_side_reaches_the_dialer_as_end_of_stream() {
     assert!(responses(&out)[0].contains("Alan Turing"), "{out}");
     assert!(net.observed(|o| o.fins) >= 1, "no FIN crossed the router");
 }
+
+/// A frozen router keeps its sockets open and answers nothing; once thawed, the
+/// dial that waited meanwhile goes through.
+#[test]
+fn a_frozen_router_answers_nothing_until_thawed() {
+    let upstream = Upstream::start(Auth::default());
+    let net = net_with_service(true);
+    let _host = libziti_host(
+        &net.identity_file("crm-host"),
+        "crm",
+        &upstream.addr.to_string(),
+    );
+    net.wait_for_terminator("crm");
+    net.freeze_router();
+    let mut dial = libziti_dial(&net.identity_file("client"), "crm", "/customers", 1);
+    dial.wait_for("LOADED", LONG);
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(
+        net.observed(|o| o.hellos_accepted),
+        1,
+        "only the host's, from before"
+    );
+    assert_eq!(net.observed(|o| o.dials), 0);
+    assert!(upstream.requests().is_empty());
+    net.thaw_router();
+    let (code, out) = dial.wait_exit(LONG);
+    assert_eq!(code, Some(0), "{out}");
+    assert_eq!(net.observed(|o| o.dials_relayed), 1);
+}

@@ -18,6 +18,7 @@
 //! // … dial "crm" with the ikanos identity; it reaches 127.0.0.1:8000 through libziti
 //! net.stop_router(); net.start_router();                   // same port
 //! net.stop_controller(); net.start_controller();           // same port
+//! net.freeze_router(); net.thaw_router();                  // hung: sockets open, silent
 //! net.revoke_identity("ikanos");                           // auth refused, channels closed
 //! net.expire_api_sessions();                               // tokens refused → SDKs re-auth
 //! net.expire_api_sessions_of("ikanos");                    // …only this identity's
@@ -68,6 +69,8 @@ pub struct Shared {
     pub router_online: AtomicBool,
     /// Bumped whenever sessions may have become invalid; router channels re-check.
     pub generation: tokio::sync::watch::Sender<u64>,
+    /// While true the router reads and writes nothing (a hung router process).
+    pub router_frozen: tokio::sync::watch::Sender<bool>,
 }
 
 impl Shared {
@@ -146,6 +149,7 @@ impl ZitiTestNet {
             instance_id: format!("ikanos-test-{}", std::process::id()),
             router_online: AtomicBool::new(false),
             generation: tokio::sync::watch::channel(0).0,
+            router_frozen: tokio::sync::watch::channel(false).0,
         });
         let net = ZitiTestNet {
             shared,
@@ -252,6 +256,16 @@ impl ZitiTestNet {
             self.shared.router_online.store(false, Ordering::SeqCst);
             r.stop();
         }
+    }
+
+    /// Freeze the router as if its process hung (SIGSTOP): connections stay open,
+    /// nothing is read, answered or relayed (latency probes included) until `thaw_router`.
+    pub fn freeze_router(&self) {
+        self.shared.router_frozen.send_replace(true);
+    }
+
+    pub fn thaw_router(&self) {
+        self.shared.router_frozen.send_replace(false);
     }
 
     pub fn router_running(&self) -> bool {

@@ -141,6 +141,7 @@ pub async fn serve_connection(
     tcp: tokio::net::TcpStream,
 ) {
     let _ = tcp.set_nodelay(true);
+    thawed(&state.shared).await;
     let Ok(tls) = acceptor.accept(tcp).await else {
         return;
     };
@@ -209,9 +210,11 @@ pub async fn serve_connection(
     });
     state.channels.lock().unwrap().push(chan.clone());
 
+    let shared = state.shared.clone();
     let writer = tokio::spawn(async move {
         let mut out = tokio::io::BufWriter::new(wr);
         while let Some(m) = rx.recv().await {
+            thawed(&shared).await;
             if out.write_all(&m.encode()).await.is_err() {
                 return;
             }
@@ -238,7 +241,10 @@ pub async fn serve_connection(
         tokio::select! {
             read = Message::read(&mut rd) => {
                 match read {
-                    Ok(Some(msg)) => on_message(&state, &chan, msg),
+                    Ok(Some(msg)) => {
+                        thawed(&state.shared).await;
+                        on_message(&state, &chan, msg)
+                    }
                     _ => break,
                 }
             }
@@ -251,6 +257,12 @@ pub async fn serve_connection(
     }
     close_channel(&state, &chan);
     writer.abort();
+}
+
+/// Returns at once unless the router is frozen; then when it is thawed.
+async fn thawed(shared: &Shared) {
+    let mut frozen = shared.router_frozen.subscribe();
+    let _ = frozen.wait_for(|f| !*f).await;
 }
 
 /// After the model changed: is the channel's API session still live? Binds whose
