@@ -7,27 +7,38 @@
 //! (`tests/e2e/ziti_testnet.rs`), which is what says they are faithful.
 //!
 //! ```ignore
+//! use crate::support::ziti::*;
 //! let net = ZitiTestNet::start();                          // controller + router up
 //! net.create_service("crm", true);                         // encryptionRequired
-//! let host_id = net.create_identity("crm-host");           // identity JSON text (pem:)
-//! let file = net.identity_file("ikanos");                  // …or a file in the net's temp dir
+//! let json = net.create_identity("crm-host");              // identity JSON text (pem:)
+//! let file = net.identity_file("ikanos");                  // its file (created if new)
+//! net.write_identity("ikanos", &dir.join("id.json"));      // …or a copy where you want
 //! net.grant("crm-host", "crm", Permission::Bind);
-//! net.grant("ikanos", "crm", Permission::Dial);
+//! net.grant("ikanos", "crm", Permission::Dial);            // revoke_grant undoes
 //! let host = libziti_host(&net.identity_file("crm-host"), "crm", "127.0.0.1:8000");
 //! net.wait_for_terminator("crm");                          // the host has Bound
 //! // … dial "crm" with the ikanos identity; it reaches 127.0.0.1:8000 through libziti
-//! net.stop_router(); net.start_router();                   // same port
-//! net.stop_controller(); net.start_controller();           // same port
+//! let mut d = libziti_dial(&file, "crm", "/path", 1);      // or the real C SDK dials
+//! let (code, out) = d.wait_exit(Duration::from_secs(60)); // `RESPONSE 200 "…"` lines
+//! net.stop_router(); net.start_router();                   // same port, Binds gone
+//! net.stop_controller(); net.start_controller();           // same port, data kept
 //! net.freeze_router(); net.thaw_router();                  // hung: sockets open, silent
-//! net.revoke_identity("ikanos");                           // auth refused, channels closed
-//! net.expire_api_sessions();                               // tokens refused → SDKs re-auth
+//! net.revoke_identity("ikanos");                           // INVALID_AUTH, channels closed
+//! net.expire_api_sessions();                               // 401 UNAUTHORIZED → re-auth
 //! net.expire_api_sessions_of("ikanos");                    // …only this identity's
 //! net.delete_service_sessions();                           // router: "Invalid Session"
 //! net.create_expired_identity("stale");                    // certificate expired in 2021
-//! net.set_api_session_ttl(Duration::from_secs(90));
-//! let jwt = net.enrollment_jwt("new-id");                  // one-time token for `enroll`
-//! net.observed(|o| o.dials_relayed);                       // counters, relayed bytes
+//! net.set_api_session_ttl(Duration::from_secs(90));        // for sessions made from now
+//! let jwt = net.enrollment_jwt("new-id");                  // one-time token (RS256)
+//! net.observed(|o| (o.dials, o.dials_relayed, o.hellos_accepted, o.requests.clone()));
+//! net.router_relayed(b"plaintext");                        // did any Data body hold it?
+//! net.terminators("crm"); net.router_channels();           // router state now
+//! net.wait_until("why", |n| n.router_channels() == 0);     // poll, 60 s limit
+//! net.controller_url(); net.router_url(); net.ca_pem();    // https://127.0.0.1:P, tls://…
 //! ```
+//!
+//! libziti (`libziti_path()`) comes from scripts/setup; a test that needs it fails
+//! loudly when it is missing.
 //!
 //! What it does not implement: OIDC/HA login, MFA, posture checks, configs, service
 //! policies as roles (grants are direct), more than one router, links between routers,
