@@ -635,3 +635,111 @@ fn a_frozen_router_answers_nothing_until_thawed() {
     assert_eq!(code, Some(0), "{out}");
     assert_eq!(net.observed(|o| o.dials_relayed), 1);
 }
+
+/// TLS to the router as `identity` (ALPN ziti-edge), run `f` on the stream.
+fn with_router_channel<T>(
+    net: &ZitiTestNet,
+    identity: &str,
+    f: impl AsyncFnOnce(tokio_rustls::client::TlsStream<tokio::net::TcpStream>) -> T,
+) -> T {
+    use std::sync::Arc;
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(net.identity_file(identity)).unwrap()).unwrap();
+    let pem = |k: &str| {
+        json["id"][k]
+            .as_str()
+            .unwrap()
+            .strip_prefix("pem:")
+            .unwrap()
+            .to_string()
+    };
+    let mut roots = rustls::RootCertStore::empty();
+    for c in rustls_pemfile::certs(&mut pem("ca").as_bytes()) {
+        roots.add(c.unwrap()).unwrap();
+    }
+    let certs = rustls_pemfile::certs(&mut pem("cert").as_bytes())
+        .map(Result::unwrap)
+        .collect();
+    let key = rustls_pemfile::private_key(&mut pem("key").as_bytes())
+        .unwrap()
+        .unwrap();
+    let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_client_auth_cert(certs, key)
+    .unwrap();
+    config.alpn_protocols = vec![b"ziti-edge".to_vec()];
+    let port = net.router_port();
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(async move {
+            let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .unwrap();
+            let name = rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap();
+            let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
+                .connect(name, tcp)
+                .await
+                .unwrap();
+            assert_eq!(tls.get_ref().1.alpn_protocol(), Some(&b"ziti-edge"[..]));
+            f(tls).await
+        })
+}
+
+/// The router's channel layer seen from a raw client: a Hello with an unknown API
+/// session gets a failed Result and the connection closes; with a live one, a Result
+/// with ReplyFor; a Latency probe gets a Result reflecting its probe-time header.
+#[test]
+fn the_router_answers_hello_and_latency_like_a_channel_v2_peer() {
+    use crate::support::ziti::channel::{content, header, Message};
+    use tokio::io::AsyncWriteExt;
+    let net = net_with_service(true);
+
+    let refused = with_router_channel(&net, "client", async |mut tls| {
+        let hello = Message::new(content::HELLO)
+            .with_bytes(header::SESSION_TOKEN, b"not-a-session".to_vec());
+        tls.write_all(&hello.encode()).await.unwrap();
+        let reply = Message::read(&mut tls).await.unwrap().expect("a reply");
+        let after = Message::read(&mut tls).await;
+        (reply, matches!(after, Ok(None) | Err(_)))
+    });
+    assert_eq!(refused.0.content, content::RESULT);
+    assert_eq!(refused.0.i32(header::REPLY_FOR), Some(0));
+    assert_eq!(refused.0.bytes(header::RESULT_SUCCESS), Some(&[0u8][..]));
+    assert!(refused.1, "the router kept the refused channel open");
+    assert_eq!(net.observed(|o| o.hellos_refused), 1);
+
+    let (status, _, v) = rest(
+        &net,
+        Some("client"),
+        "POST",
+        "/edge/client/v1/authenticate?method=cert",
+        None,
+        "{}",
+    );
+    assert_eq!(status, 200, "{v}");
+    let token = v["data"]["token"].as_str().unwrap().as_bytes().to_vec();
+    let (hello_reply, latency_reply) = with_router_channel(&net, "client", async |mut tls| {
+        let mut hello = Message::new(content::HELLO).with_bytes(header::SESSION_TOKEN, token);
+        hello.seq = 7;
+        tls.write_all(&hello.encode()).await.unwrap();
+        let hello_reply = Message::read(&mut tls).await.unwrap().unwrap();
+        let mut probe =
+            Message::new(content::LATENCY).with_bytes(128, 42u64.to_le_bytes().to_vec());
+        probe.seq = 8;
+        tls.write_all(&probe.encode()).await.unwrap();
+        let latency_reply = Message::read(&mut tls).await.unwrap().unwrap();
+        (hello_reply, latency_reply)
+    });
+    assert_eq!(hello_reply.content, content::RESULT);
+    assert_eq!(hello_reply.i32(header::REPLY_FOR), Some(7));
+    assert_eq!(hello_reply.bytes(header::RESULT_SUCCESS), Some(&[1u8][..]));
+    assert_eq!(latency_reply.content, content::RESULT);
+    assert_eq!(latency_reply.i32(header::REPLY_FOR), Some(8));
+    assert_eq!(latency_reply.bytes(128), Some(&42u64.to_le_bytes()[..]));
+}
