@@ -540,3 +540,20 @@ fn enrollment_refuses_a_token_not_signed_by_the_controller() {
     });
     assert_eq!(enrolls, 0, "nothing may be sent on a forged token");
 }
+
+#[test]
+fn a_frozen_router_is_detected_by_the_probe_and_recovers_when_thawed() {
+    let rig = rig();
+    wait_ready(&rig.host, 200);
+    call_ok(&rig);
+    // Sockets stay open but nothing is answered: only the latency probe can tell.
+    rig.net.freeze_router();
+    let r = wait_not_ready_with(&rig.host, "edge router");
+    assert!(!r.is_empty());
+    assert_eq!(list_customers(&rig.host)["error"], "tunnel-unavailable");
+    rig.net.thaw_router();
+    rig.net.wait_for_terminator(SERVICE);
+    wait_ready(&rig.host, 200);
+    call_ok(&rig);
+    assert_eq!(rig.decoy.connections(), 0);
+}

@@ -2,13 +2,14 @@
 """Dial an OpenZiti service with the real C SDK and do HTTP GETs over it.
 
 usage: libziti_dial.py LIBZITI IDENTITY SERVICE [--path /x] [--count N] [--gate DIR]
-                       [--load-only]
+                       [--until-eof] [--load-only]
 
 --load-only: authenticate and load services (Ziti_load_context), print LOADED, then
 stay up until killed (the test watches the router for the SDK's Hello).
 Otherwise, for each of N rounds: Ziti_connect to SERVICE, send
 `GET PATH HTTP/1.1`, read the response by its Content-Length and print
-`RESPONSE <status> <body>` (body as JSON string). With --gate, round i > 0 first
+`RESPONSE <status> <body>` (body as JSON string; with --until-eof the request says
+`Connection: close` and the body is whatever arrives before the far end's FIN). With --gate, round i > 0 first
 prints `WAITING i` and waits for the file DIR/round-i (the test changes the network
 between rounds, the same SDK context carries on). Exit 0 when all rounds answered,
 2 on any failure (printed as `ERROR ...`).
@@ -23,6 +24,21 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _libziti import LibZiti, fail, say  # noqa: E402
+
+
+def http_get_until_eof(sock, host, path):
+    """GET with `Connection: close` and read until the far end's FIN arrives."""
+    sock.sendall(("GET %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: libziti-test\r\n"
+                  "Connection: close\r\n\r\n" % (path, host)).encode())
+    buf = b""
+    while True:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        buf += chunk
+    head, _, body = buf.partition(b"\r\n\r\n")
+    status = int(head.decode(errors="replace").split("\r\n")[0].split(" ")[1])
+    return status, body.decode(errors="replace")
 
 
 def http_get(sock, host, path):
@@ -57,6 +73,7 @@ def main():
     ap.add_argument("--path", default="/")
     ap.add_argument("--count", type=int, default=1)
     ap.add_argument("--gate")
+    ap.add_argument("--until-eof", action="store_true")
     ap.add_argument("--load-only", action="store_true")
     args = ap.parse_args()
 
@@ -79,7 +96,8 @@ def main():
                 time.sleep(0.02)
         try:
             sock = z.connect(ztx, args.service)
-            status, body = http_get(sock, args.service, args.path)
+            get = http_get_until_eof if args.until_eof else http_get
+            status, body = get(sock, args.service, args.path)
             sock.shutdown(socket.SHUT_RDWR)
             done.append(sock)
         except Exception as e:  # noqa: BLE001 - reported to the test, which fails

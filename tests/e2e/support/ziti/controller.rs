@@ -60,7 +60,7 @@ fn route(
 ) -> Response {
     match (req.method.as_str(), path) {
         ("GET", "/" | "/version") => ok(version(shared)),
-        ("POST", "/authenticate") => authenticate(shared, model, req, peer),
+        ("POST", "/authenticate") => authenticate(model, req, peer),
         ("POST", "/enroll") => enroll(shared, model, req),
         ("GET", "/.well-known/est/cacerts") => Response::new(
             200,
@@ -134,12 +134,7 @@ fn version(shared: &Shared) -> Value {
     })
 }
 
-fn authenticate(
-    shared: &Shared,
-    model: &mut Model,
-    req: &Request,
-    peer: Option<&[u8]>,
-) -> Response {
+fn authenticate(model: &mut Model, req: &Request, peer: Option<&[u8]>) -> Response {
     if req.query("method").as_deref() != Some("cert") {
         return error(
             400,
@@ -148,13 +143,17 @@ fn authenticate(
         );
     }
     let Some(cert) = peer else {
-        return error(401, "INVALID_AUTH", "The authentication request failed");
+        return invalid_auth("no client certificate was presented");
     };
+    // Only certificates this network issued (so signed by its CA) are known.
     let Some(identity) = model.identity_by_cert(cert).cloned() else {
-        return error(401, "INVALID_AUTH", "The authentication request failed");
+        return invalid_auth("the client certificate belongs to no identity");
     };
     if identity.revoked {
-        return error(401, "INVALID_AUTH", "The authentication request failed");
+        return invalid_auth("the identity is revoked");
+    }
+    if let Some(why) = outside_validity(cert) {
+        return invalid_auth(&why);
     }
     let token = model.new_token();
     let id = model.new_id("apisess-");
@@ -170,7 +169,6 @@ fn authenticate(
             expires_at: now + ttl,
         },
     );
-    let _ = shared;
     ok(api_session_json(model, &token))
 }
 
@@ -375,6 +373,87 @@ fn list(req: &Request, items: Vec<Value>) -> Response {
                  "filterableFields": ["name"]},
     });
     Response::new(200, "application/json", body.to_string())
+}
+
+/// 401 INVALID_AUTH as the real controller sends it, with the cause.
+fn invalid_auth(cause: &str) -> Response {
+    let body = json!({
+        "error": {"code": "INVALID_AUTH", "message": "The authentication request failed",
+                  "cause": {"message": cause}, "requestId": "test"},
+        "meta": {"apiVersion": "0.0.1", "apiEnrichmentVersion": "0.0.1"},
+    });
+    Response::new(401, "application/json", body.to_string())
+}
+
+/// Why `der` is not valid now (expired or not yet valid), if it is not.
+fn outside_validity(der: &[u8]) -> Option<String> {
+    use x509_parser::prelude::FromDer;
+    let cert = match x509_parser::certificate::X509Certificate::from_der(der) {
+        Ok((_, cert)) => cert,
+        Err(e) => return Some(format!("the client certificate does not parse: {e}")),
+    };
+    let validity = cert.validity();
+    if validity.is_valid() {
+        None
+    } else {
+        Some(format!(
+            "the client certificate is valid from {} to {} only",
+            validity.not_before, validity.not_after
+        ))
+    }
+}
+
+/// Client certificates at the TLS layer: requested, not required (enrollment has
+/// none), and not judged there — like the real controller, /authenticate decides, so
+/// a refused certificate gets INVALID_AUTH rather than a TLS alert. The handshake
+/// signature is still checked: the client must hold the certificate's key.
+#[derive(Debug)]
+pub struct AnyClientCert {
+    algorithms: rustls::crypto::WebPkiSupportedAlgorithms,
+}
+
+impl AnyClientCert {
+    pub fn new(provider: &rustls::crypto::CryptoProvider) -> Arc<AnyClientCert> {
+        Arc::new(AnyClientCert {
+            algorithms: provider.signature_verification_algorithms,
+        })
+    }
+}
+
+impl rustls::server::danger::ClientCertVerifier for AnyClientCert {
+    fn client_auth_mandatory(&self) -> bool {
+        false
+    }
+    fn root_hint_subjects(&self) -> &[rustls::DistinguishedName] {
+        &[]
+    }
+    fn verify_client_cert(
+        &self,
+        _end_entity: &rustls::pki_types::CertificateDer<'_>,
+        _intermediates: &[rustls::pki_types::CertificateDer<'_>],
+        _now: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::server::danger::ClientCertVerified, rustls::Error> {
+        Ok(rustls::server::danger::ClientCertVerified::assertion())
+    }
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algorithms)
+    }
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
+    }
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.algorithms.supported_schemes()
+    }
 }
 
 pub fn error(status: u16, code: &str, message: &str) -> Response {

@@ -244,3 +244,27 @@ impl Gate {
         std::fs::write(self.dir.path().join(format!("round-{round}")), b"go").unwrap();
     }
 }
+
+/// libziti enrolling with the one-time token in `jwt_file`, writing the identity
+/// JSON it gets to `out` (`ENROLLED` on success).
+pub fn libziti_enroll(jwt_file: &Path, out: &Path) -> LibZitiProcess {
+    LibZitiProcess::spawn(
+        "libziti_enroll.py",
+        &[&jwt_file.display().to_string(), &out.display().to_string()],
+    )
+}
+
+/// One GET with `Connection: close`, read until end of stream: the upstream's close
+/// must travel back as FIN through both SDKs and the router.
+pub fn libziti_dial_until_eof(identity: &Path, service: &str, path: &str) -> LibZitiProcess {
+    LibZitiProcess::spawn(
+        "libziti_dial.py",
+        &[
+            &identity.display().to_string(),
+            service,
+            "--path",
+            path,
+            "--until-eof",
+        ],
+    )
+}

@@ -7,23 +7,38 @@
 //! (`tests/e2e/ziti_testnet.rs`), which is what says they are faithful.
 //!
 //! ```ignore
+//! use crate::support::ziti::*;
 //! let net = ZitiTestNet::start();                          // controller + router up
 //! net.create_service("crm", true);                         // encryptionRequired
-//! let host_id = net.create_identity("crm-host");           // identity JSON text (pem:)
-//! let file = net.identity_file("ikanos");                  // …or a file in the net's temp dir
+//! let json = net.create_identity("crm-host");              // identity JSON text (pem:)
+//! let file = net.identity_file("ikanos");                  // its file (created if new)
+//! net.write_identity("ikanos", &dir.join("id.json"));      // …or a copy where you want
 //! net.grant("crm-host", "crm", Permission::Bind);
-//! net.grant("ikanos", "crm", Permission::Dial);
+//! net.grant("ikanos", "crm", Permission::Dial);            // revoke_grant undoes
 //! let host = libziti_host(&net.identity_file("crm-host"), "crm", "127.0.0.1:8000");
 //! net.wait_for_terminator("crm");                          // the host has Bound
 //! // … dial "crm" with the ikanos identity; it reaches 127.0.0.1:8000 through libziti
-//! net.stop_router(); net.start_router();                   // same port
-//! net.stop_controller(); net.start_controller();           // same port
-//! net.revoke_identity("ikanos");                           // auth refused, channels closed
-//! net.expire_api_sessions();                               // tokens refused → SDKs re-auth
-//! net.set_api_session_ttl(Duration::from_secs(90));
-//! let jwt = net.enrollment_jwt("new-id");                  // one-time token for `enroll`
-//! net.observed(|o| o.dials_relayed);                       // counters, relayed bytes
+//! let mut d = libziti_dial(&file, "crm", "/path", 1);      // or the real C SDK dials
+//! let (code, out) = d.wait_exit(Duration::from_secs(60)); // `RESPONSE 200 "…"` lines
+//! net.stop_router(); net.start_router();                   // same port, Binds gone
+//! net.stop_controller(); net.start_controller();           // same port, data kept
+//! net.freeze_router(); net.thaw_router();                  // hung: sockets open, silent
+//! net.revoke_identity("ikanos");                           // INVALID_AUTH, channels closed
+//! net.expire_api_sessions();                               // 401 UNAUTHORIZED → re-auth
+//! net.expire_api_sessions_of("ikanos");                    // …only this identity's
+//! net.delete_service_sessions();                           // router: "Invalid Session"
+//! net.create_expired_identity("stale");                    // certificate expired in 2021
+//! net.set_api_session_ttl(Duration::from_secs(90));        // for sessions made from now
+//! let jwt = net.enrollment_jwt("new-id");                  // one-time token (RS256)
+//! net.observed(|o| (o.dials, o.dials_relayed, o.hellos_accepted, o.requests.clone()));
+//! net.router_relayed(b"plaintext");                        // did any Data body hold it?
+//! net.terminators("crm"); net.router_channels();           // router state now
+//! net.wait_until("why", |n| n.router_channels() == 0);     // poll, 60 s limit
+//! net.controller_url(); net.router_url(); net.ca_pem();    // https://127.0.0.1:P, tls://…
 //! ```
+//!
+//! libziti (`libziti_path()`) comes from scripts/setup; a test that needs it fails
+//! loudly when it is missing.
 //!
 //! What it does not implement: OIDC/HA login, MFA, posture checks, configs, service
 //! policies as roles (grants are direct), more than one router, links between routers,
@@ -39,8 +54,8 @@ pub mod router;
 
 #[allow(unused_imports)]
 pub use libziti::{
-    libziti_dial, libziti_dial_gated, libziti_host, libziti_load, libziti_path, Gate,
-    LibZitiProcess,
+    libziti_dial, libziti_dial_gated, libziti_dial_until_eof, libziti_enroll, libziti_host,
+    libziti_load, libziti_path, Gate, LibZitiProcess,
 };
 pub use model::{Observed, Permission};
 
@@ -65,6 +80,8 @@ pub struct Shared {
     pub router_online: AtomicBool,
     /// Bumped whenever sessions may have become invalid; router channels re-check.
     pub generation: tokio::sync::watch::Sender<u64>,
+    /// While true the router reads and writes nothing (a hung router process).
+    pub router_frozen: tokio::sync::watch::Sender<bool>,
 }
 
 impl Shared {
@@ -131,7 +148,7 @@ impl ZitiTestNet {
     /// A new network with its own CA, the controller and the router both running.
     pub fn start() -> ZitiTestNet {
         let pki = Pki::new("ikanos ziti test network");
-        let controller_tls = pki.server("ikanos-test-controller");
+        let controller_tls = pki.server_rsa("ikanos-test-controller");
         let router_tls = pki.server(ROUTER_NAME);
         let shared = Arc::new(Shared {
             model: Mutex::new(Model::new()),
@@ -143,6 +160,7 @@ impl ZitiTestNet {
             instance_id: format!("ikanos-test-{}", std::process::id()),
             router_online: AtomicBool::new(false),
             generation: tokio::sync::watch::channel(0).0,
+            router_frozen: tokio::sync::watch::channel(false).0,
         });
         let net = ZitiTestNet {
             shared,
@@ -185,21 +203,7 @@ impl ZitiTestNet {
         }
         let shared = self.shared.clone();
         let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let mut roots = rustls::RootCertStore::empty();
-        roots
-            .add(rustls::pki_types::CertificateDer::from(
-                shared.pki.ca_der().to_vec(),
-            ))
-            .unwrap();
-        // Client certificates are optional at the TLS layer (enrollment has none);
-        // /authenticate?method=cert requires one.
-        let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
-            Arc::new(roots),
-            provider.clone(),
-        )
-        .allow_unauthenticated()
-        .build()
-        .unwrap();
+        let verifier = controller::AnyClientCert::new(&provider);
         let mut config = rustls::ServerConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
             .unwrap()
@@ -265,6 +269,16 @@ impl ZitiTestNet {
         }
     }
 
+    /// Freeze the router as if its process hung (SIGSTOP): connections stay open,
+    /// nothing is read, answered or relayed (latency probes included) until `thaw_router`.
+    pub fn freeze_router(&self) {
+        self.shared.router_frozen.send_replace(true);
+    }
+
+    pub fn thaw_router(&self) {
+        self.shared.router_frozen.send_replace(false);
+    }
+
     pub fn router_running(&self) -> bool {
         self.router.lock().unwrap().is_some()
     }
@@ -304,6 +318,29 @@ impl ZitiTestNet {
         assert!(m.identity_by_name(name).is_none(), "identity {name} exists");
         let id = m.new_id("id-");
         let cert = self.shared.pki.client(&id);
+        m.identities.insert(
+            id.clone(),
+            Identity {
+                id: id.clone(),
+                name: name.to_string(),
+                certs: vec![cert.cert_der.clone()],
+                revoked: false,
+                grants: Default::default(),
+            },
+        );
+        let json = self.identity_json_for(&cert);
+        std::fs::write(self.dir.path().join(format!("{name}.json")), &json)
+            .expect("writing the identity file");
+        json
+    }
+
+    /// A new identity whose certificate expired (valid 2020-01-01 to 2021-01-01): the
+    /// controller refuses it with INVALID_AUTH, the router at the TLS handshake.
+    pub fn create_expired_identity(&self, name: &str) -> String {
+        let mut m = self.shared.model.lock().unwrap();
+        assert!(m.identity_by_name(name).is_none(), "identity {name} exists");
+        let id = m.new_id("id-");
+        let cert = self.shared.pki.client_expired(&id);
         m.identities.insert(
             id.clone(),
             Identity {
@@ -424,6 +461,23 @@ impl ZitiTestNet {
         self.shared.sessions_changed();
     }
 
+    /// Expire the API sessions of identity `name` only.
+    pub fn expire_api_sessions_of(&self, name: &str) {
+        {
+            let mut m = self.shared.model.lock().unwrap();
+            let id = m
+                .identity_by_name(name)
+                .unwrap_or_else(|| panic!("no identity {name}"))
+                .id
+                .clone();
+            let now = SystemTime::now();
+            for s in m.api_sessions.values_mut().filter(|s| s.identity_id == id) {
+                s.expires_at = now;
+            }
+        }
+        self.shared.sessions_changed();
+    }
+
     /// Delete every service session: the router answers Connect with "Invalid
     /// Session" and SDKs must fetch new ones (`POST /sessions`).
     pub fn delete_service_sessions(&self) {
@@ -436,7 +490,7 @@ impl ZitiTestNet {
         self.shared.model.lock().unwrap().api_session_ttl = ttl;
     }
 
-    /// A one-time enrollment token (JWT, ES256 signed with the controller's TLS key)
+    /// A one-time enrollment token (JWT, RS256 signed with the controller's TLS key)
     /// for identity `name`, created without a certificate when it does not exist yet.
     pub fn enrollment_jwt(&self, name: &str) -> String {
         let mut m = self.shared.model.lock().unwrap();
@@ -526,18 +580,18 @@ impl ZitiTestNet {
 }
 
 impl Shared {
-    /// An ES256 JWT over `claims`, signed with the controller's TLS key (what SDKs
+    /// An RS256 JWT over `claims`, signed with the controller's TLS key (what SDKs
     /// verify an enrollment token against).
     fn pki_sign_jwt(&self, claims: &serde_json::Value) -> String {
         use base64::Engine;
         let b64 = |b: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b);
-        let header = serde_json::json!({"alg": "ES256", "typ": "JWT", "kid": "controller"});
+        let header = serde_json::json!({"alg": "RS256", "typ": "JWT", "kid": "controller"});
         let input = format!(
             "{}.{}",
             b64(header.to_string().as_bytes()),
             b64(claims.to_string().as_bytes())
         );
-        let sig = self.controller_tls.sign_es256(input.as_bytes());
+        let sig = self.controller_tls.sign_rs256(input.as_bytes());
         format!("{input}.{}", b64(&sig))
     }
 }

@@ -94,6 +94,10 @@ pub struct Observed {
     pub dials: usize,
     pub dials_relayed: usize,
     pub dials_refused: Vec<String>,
+    /// Data messages with the FIN flag relayed (half-closes).
+    pub fins: usize,
+    /// StateClosed relayed from one side of a circuit to the other.
+    pub closes: usize,
     /// Every Data body the router relayed, in order, both directions.
     pub relayed: Vec<u8>,
     /// Controller requests as `METHOD path` (query included), in order.
@@ -135,11 +139,7 @@ impl Model {
 
     /// A fresh random secret (API session and service session tokens, OTTs).
     pub fn new_token(&mut self) -> String {
-        let n = self.next_id;
-        self.next_id += 1;
-        let mut bytes = [0u8; 16];
-        getrandom_fill(&mut bytes, n);
-        hex::encode(bytes)
+        uuid::Uuid::new_v4().simple().to_string()
     }
 
     pub fn identity_by_name(&self, name: &str) -> Option<&Identity> {
@@ -199,21 +199,5 @@ impl Model {
             .into_iter()
             .filter(|p| i.grants.contains(&(service_id.to_string(), *p)))
             .collect()
-    }
-}
-
-/// Random bytes from the OS (falling back to a counter-seeded hash only if
-/// /dev/urandom is unreadable, which would be a broken test machine).
-fn getrandom_fill(buf: &mut [u8], salt: u64) {
-    use std::io::Read;
-    if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
-        if f.read_exact(buf).is_ok() {
-            return;
-        }
-    }
-    use sha2::Digest;
-    let d = sha2::Sha256::digest(format!("{salt}{:?}", SystemTime::now()).as_bytes());
-    for (b, x) in buf.iter_mut().zip(d.iter()) {
-        *b = *x;
     }
 }

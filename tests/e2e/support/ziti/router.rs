@@ -141,6 +141,7 @@ pub async fn serve_connection(
     tcp: tokio::net::TcpStream,
 ) {
     let _ = tcp.set_nodelay(true);
+    thawed(&state.shared).await;
     let Ok(tls) = acceptor.accept(tcp).await else {
         return;
     };
@@ -165,7 +166,7 @@ pub async fn serve_connection(
         let who = match model.live_api_session(&token) {
             Ok(s) => {
                 let identity = &model.identities[&s.identity_id];
-                if identity.certs.iter().any(|c| *c == peer_cert) {
+                if identity.certs.contains(&peer_cert) {
                     Ok((identity.id.clone(), identity.name.clone()))
                 } else {
                     Err("certificate does not belong to the API session's identity".to_string())
@@ -209,9 +210,11 @@ pub async fn serve_connection(
     });
     state.channels.lock().unwrap().push(chan.clone());
 
+    let shared = state.shared.clone();
     let writer = tokio::spawn(async move {
         let mut out = tokio::io::BufWriter::new(wr);
         while let Some(m) = rx.recv().await {
+            thawed(&shared).await;
             if out.write_all(&m.encode()).await.is_err() {
                 return;
             }
@@ -238,7 +241,10 @@ pub async fn serve_connection(
         tokio::select! {
             read = Message::read(&mut rd) => {
                 match read {
-                    Ok(Some(msg)) => on_message(&state, &chan, msg),
+                    Ok(Some(msg)) => {
+                        thawed(&state.shared).await;
+                        on_message(&state, &chan, msg)
+                    }
                     _ => break,
                 }
             }
@@ -251,6 +257,12 @@ pub async fn serve_connection(
     }
     close_channel(&state, &chan);
     writer.abort();
+}
+
+/// Returns at once unless the router is frozen; then when it is thawed.
+async fn thawed(shared: &Shared) {
+    let mut frozen = shared.router_frozen.subscribe();
+    let _ = frozen.wait_for(|f| !*f).await;
 }
 
 /// After the model changed: is the channel's API session still live? Binds whose
@@ -330,6 +342,7 @@ fn on_message(state: &Arc<RouterState>, chan: &Arc<Chan>, msg: Message) {
             let conn = msg.u32(header::CONN_ID).unwrap_or(0);
             unbind(state, chan, conn);
             if let Some(link) = chan.links.lock().unwrap().remove(&conn) {
+                state.shared.model.lock().unwrap().observed.closes += 1;
                 link.peer.links.lock().unwrap().remove(&link.peer_conn);
                 link.peer.send(
                     Message::new(content::STATE_CLOSED)
@@ -402,25 +415,20 @@ fn relay(state: &RouterState, chan: &Arc<Chan>, msg: &Message) {
     let Some(link) = chan.links.lock().unwrap().get(&conn).cloned() else {
         return;
     };
-    if !msg.body.is_empty() {
-        state
-            .shared
-            .model
-            .lock()
-            .unwrap()
-            .observed
-            .relayed
-            .extend_from_slice(&msg.body);
+    {
+        let mut model = state.shared.model.lock().unwrap();
+        model.observed.relayed.extend_from_slice(&msg.body);
+        if msg.u32(header::FLAGS).is_some_and(|f| f & FLAG_FIN != 0) {
+            model.observed.fins += 1;
+        }
     }
     let mut out = Message::new(content::DATA)
         .with_u32(header::CONN_ID, link.peer_conn)
         .with_u32(header::SEQ, link.peer_seq.fetch_add(1, Ordering::SeqCst))
         .with_body(msg.body.clone());
+    // Flags (FIN: a half-close, the peer may still answer) travel unchanged.
     if let Some(flags) = msg.u32(header::FLAGS) {
         out = out.with_u32(header::FLAGS, flags);
-        if flags & FLAG_FIN != 0 {
-            // Half-close: the peer may still answer; nothing else to do here.
-        }
     }
     link.peer.send(out);
 }
