@@ -235,8 +235,22 @@ fn expired_api_sessions_and_deleted_service_sessions_are_renewed() {
     call_ok(&rig);
     // The router answers Connect with "Invalid Session": a new service session, the
     // call still succeeds.
+    let sessions = || {
+        rig.net.observed(|o| {
+            o.requests
+                .iter()
+                .filter(|r| r.starts_with("POST /edge/client/v1/sessions"))
+                .count()
+        })
+    };
+    let before = sessions();
     rig.net.delete_service_sessions();
     call_ok(&rig);
+    assert_eq!(
+        sessions(),
+        before + 1,
+        "one new service session for the retried dial"
+    );
     // Every API session expires: authenticate again and carry on.
     let auths = || {
         rig.net.observed(|o| {

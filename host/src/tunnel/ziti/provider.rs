@@ -469,9 +469,9 @@ impl Tunnel for ZitiTunnel {
         };
         let first = self.dial_once(&live, host, port).await;
         let result = match first {
-            // The router refused: perhaps the service session is no longer valid
-            // (expired, policies changed). Get a new one and try once more.
-            Err(EdgeError::Refused { .. }) => {
+            // The router says the service session is no longer valid (expired,
+            // deleted, policies changed): get a new one and try once more.
+            Err(e) if e.is_invalid_session() => {
                 let fresh = live
                     .controller
                     .dial_session(&live.api(), &live.service)
@@ -481,7 +481,7 @@ impl Tunnel for ZitiTunnel {
                         *live.session.lock().unwrap_or_else(|p| p.into_inner()) = s;
                         self.dial_once(&live, host, port).await
                     }
-                    Err(_) => first,
+                    Err(_) => Err(e),
                 }
             }
             other => other,
