@@ -482,6 +482,141 @@ fn error_chain(e: &dyn std::error::Error) -> String {
 mod tests {
     use super::*;
 
+    /// A controller stand-in for the error paths the test network does not model
+    /// (OIDC-only, MFA, posture): mutual TLS with its own CA, canned answers by path.
+    async fn canned(
+        answers: Vec<(&'static str, u16, Value)>,
+    ) -> (String, Arc<rustls::ClientConfig>) {
+        use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+        let ca_key = KeyPair::generate().unwrap();
+        let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        let ca = ca_params.self_signed(&ca_key).unwrap();
+        let issuer = Issuer::new(ca_params, ca_key);
+        let server_key = KeyPair::generate().unwrap();
+        let server = CertificateParams::new(vec!["127.0.0.1".into()])
+            .unwrap()
+            .signed_by(&server_key, &issuer)
+            .unwrap();
+        let client_key = KeyPair::generate().unwrap();
+        let client = CertificateParams::new(Vec::<String>::new())
+            .unwrap()
+            .signed_by(&client_key, &issuer)
+            .unwrap();
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let server_config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(
+                vec![server.der().clone()],
+                rustls::pki_types::PrivateKeyDer::try_from(server_key.serialize_der()).unwrap(),
+            )
+            .unwrap();
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(server_config));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let answers = Arc::new(answers);
+        tokio::spawn(async move {
+            loop {
+                let Ok((tcp, _)) = listener.accept().await else {
+                    return;
+                };
+                let (acceptor, answers) = (acceptor.clone(), answers.clone());
+                tokio::spawn(async move {
+                    let Ok(tls) = acceptor.accept(tcp).await else {
+                        return;
+                    };
+                    let svc = hyper::service::service_fn(
+                        move |req: http::Request<hyper::body::Incoming>| {
+                            let answers = answers.clone();
+                            async move {
+                                let path =
+                                    req.uri().path_and_query().map(|p| p.as_str()).unwrap_or("");
+                                let (status, body) = answers
+                                    .iter()
+                                    .find(|(p, _, _)| path.starts_with(p))
+                                    .map(|(_, s, b)| (*s, b.to_string()))
+                                    .unwrap_or((
+                                        404,
+                                        json!({"error": {"code": "NOT_FOUND", "message": "no"}})
+                                            .to_string(),
+                                    ));
+                                Ok::<_, std::convert::Infallible>(
+                                    http::Response::builder()
+                                        .status(status)
+                                        .body(Full::new(Bytes::from(body)))
+                                        .unwrap(),
+                                )
+                            }
+                        },
+                    );
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(hyper_util::rt::TokioIo::new(tls), svc)
+                        .await;
+                });
+            }
+        });
+        let identity = serde_json::json!({
+            "ztAPI": format!("https://{addr}"),
+            "id": {"cert": format!("pem:{}", client.pem()), "key": format!("pem:{}", client_key.serialize_pem()), "ca": format!("pem:{}", ca.pem())}
+        });
+        let id = super::super::identity::Identity::load(&identity.to_string()).unwrap();
+        (id.controller.clone(), id.tls_config(&[]).unwrap())
+    }
+
+    #[tokio::test]
+    async fn oidc_only_mfa_and_posture_fail_with_a_clear_reason() {
+        let version = json!({"data": {"version": "v2", "capabilities": ["OIDC_AUTH", "HA_CONTROLLER"],
+            "apiVersions": {"edge": {"v1": {"path": "/edge/client/v1"}}}}});
+        let (url, tls) = canned(vec![("/version", 200, version.clone())]).await;
+        let c = Controller::new(&url, tls);
+        let v = c.version().await.unwrap();
+        let e = c.authenticate(&v).await.unwrap_err();
+        assert!(
+            e.to_string().contains("accepts only OIDC authentication"),
+            "{e}"
+        );
+
+        let mfa = json!({"data": {"token": "t", "expirationSeconds": 1800, "identity": {"id": "i", "name": "n"},
+            "authQueries": [{"typeId": "MFA", "provider": "ziti"}]}});
+        let (url, tls) = canned(vec![
+            ("/version", 200, version.clone()),
+            ("/edge/client/v1/authenticate", 200, mfa),
+        ])
+        .await;
+        let c = Controller::new(&url, tls);
+        let v = c.version().await.unwrap();
+        let e = c.authenticate(&v).await.unwrap_err();
+        assert!(e.to_string().contains("MFA"), "{e}");
+
+        let ok = json!({"data": {"token": "t", "expirationSeconds": 60, "identity": {"id": "i", "name": "n"}}});
+        let services = json!({"data": [{"id": "s1", "name": "crm", "permissions": ["Dial"], "encryptionRequired": true,
+            "postureQueries": [{"policyId": "p-1", "isPassing": false, "postureQueries": []}]}]});
+        let (url, tls) = canned(vec![
+            ("/version", 200, version),
+            ("/edge/client/v1/authenticate", 200, ok),
+            ("/edge/client/v1/services", 200, services),
+            (
+                "/edge/client/v1/current-api-session",
+                401,
+                json!({"error": {"code": "UNAUTHORIZED", "message": "expired"}}),
+            ),
+        ])
+        .await;
+        let c = Controller::new(&url, tls);
+        let v = c.version().await.unwrap();
+        let api = c.authenticate(&v).await.unwrap();
+        assert_eq!(api.lifetime, Duration::from_secs(60));
+        let svc = c.service(&api, "crm").await.unwrap().unwrap();
+        assert!(svc.can_dial && svc.encryption_required);
+        assert_eq!(svc.failing_posture, ["p-1"]);
+        assert!(c.service(&api, "other").await.unwrap().is_none());
+        let e = c.refresh(&api).await.unwrap_err();
+        assert!(e.is_unauthorized(), "{e}");
+        assert!(e.to_string().contains("401 (UNAUTHORIZED): expired"), "{e}");
+    }
+
     #[test]
     fn routers_from_a_session_ordered_by_cost() {
         let data = json!([
