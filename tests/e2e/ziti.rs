@@ -571,3 +571,32 @@ fn a_frozen_router_is_detected_by_the_probe_and_recovers_when_thawed() {
     call_ok(&rig);
     assert_eq!(rig.decoy.connections(), 0);
 }
+
+#[test]
+fn an_unreadable_identity_is_not_ready_with_the_file_named_and_no_secret_shown() {
+    let c = components();
+    let (_private, decoy) = private_and_decoy();
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("missing-identity.json");
+    let file = capability(dir.path(), &decoy.base(), SERVICE, &missing);
+    let host = HostBuilder::new(&file).component(&c.hostile).start(1);
+    let r = wait_not_ready_with(&host, "cannot read the identity file");
+    assert!(r.contains(&missing.display().to_string()), "{r}");
+    assert_eq!(list_customers(&host)["error"], "tunnel-unavailable");
+    drop(host);
+
+    // A key that is not PEM: the reason names the field, never the value.
+    let bad = serde_json::json!({
+        "ztAPI": "https://127.0.0.1:1",
+        "id": {"cert": "pem:-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
+               "key": "pem:not-a-key-SECRET-MATERIAL", "ca": "pem:x"}
+    });
+    let bad_file = write(dir.path(), "bad.json", &bad.to_string());
+    let sub = tempfile::tempdir().unwrap();
+    let file = capability(sub.path(), &decoy.base(), SERVICE, &bad_file);
+    let host = HostBuilder::new(&file).component(&c.hostile).start(1);
+    let r = wait_not_ready_with(&host, "tunnel.identity");
+    assert!(!r.contains("SECRET-MATERIAL"), "{r}");
+    assert!(!host.all_output().contains("SECRET-MATERIAL"));
+    assert_eq!(decoy.connections(), 0);
+}
