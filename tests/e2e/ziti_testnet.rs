@@ -161,7 +161,10 @@ fn libziti_recovers_when_the_router_restarts_on_the_same_port() {
 
     let port = net.router_port();
     net.stop_router();
-    assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err());
+    assert!(
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_err(),
+        "something still accepts on the stopped router's port {port}"
+    );
     net.start_router();
     assert_eq!(net.router_port(), port);
     net.wait_for_terminator("crm");
@@ -575,7 +578,15 @@ fn libziti_authenticates_again_after_its_api_session_expires() {
         })
     };
     let before = logins(&net);
+    let hellos = net.observed(|o| o.hellos_accepted);
     net.expire_api_sessions_of("client");
+    // libziti notices (its channel drops, its next REST call is refused), logs in
+    // again and reconnects its channel with the new session, after a backoff of its
+    // own choosing (up to about 12 s seen here); then it dials on.
+    net.wait_until(
+        "libziti is back on the router with a new API session",
+        |n| logins(n) > before && n.observed(|o| o.hellos_accepted) > hellos,
+    );
     gate.open(1);
     let (code, out) = dial.wait_exit(LONG);
     assert_eq!(code, Some(0), "{out}");
