@@ -54,8 +54,8 @@ pub mod router;
 
 #[allow(unused_imports)]
 pub use libziti::{
-    libziti_dial, libziti_dial_gated, libziti_dial_until_eof, libziti_enroll, libziti_host,
-    libziti_load, libziti_path, Gate, LibZitiProcess,
+    libziti_dial, libziti_dial_gated, libziti_dial_lengths, libziti_dial_until_eof, libziti_enroll,
+    libziti_host, libziti_load, libziti_path, Gate, LibZitiProcess,
 };
 pub use model::{Observed, Permission};
 
