@@ -6,8 +6,8 @@
 
 use crate::support::upstream::{Auth, Upstream};
 use crate::support::ziti::{
-    libziti_dial, libziti_dial_gated, libziti_dial_until_eof, libziti_enroll, libziti_host,
-    libziti_load, Gate, Permission, ZitiTestNet,
+    libziti_dial, libziti_dial_gated, libziti_dial_lengths, libziti_dial_until_eof, libziti_enroll,
+    libziti_host, libziti_load, Gate, Permission, ZitiTestNet,
 };
 use std::time::Duration;
 
@@ -161,7 +161,10 @@ fn libziti_recovers_when_the_router_restarts_on_the_same_port() {
 
     let port = net.router_port();
     net.stop_router();
-    assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err());
+    assert!(
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_err(),
+        "something still accepts on the stopped router's port {port}"
+    );
     net.start_router();
     assert_eq!(net.router_port(), port);
     net.wait_for_terminator("crm");
@@ -575,7 +578,15 @@ fn libziti_authenticates_again_after_its_api_session_expires() {
         })
     };
     let before = logins(&net);
+    let hellos = net.observed(|o| o.hellos_accepted);
     net.expire_api_sessions_of("client");
+    // libziti notices (its channel drops, its next REST call is refused), logs in
+    // again and reconnects its channel with the new session, after a backoff of its
+    // own choosing (up to about 12 s seen here); then it dials on.
+    net.wait_until(
+        "libziti is back on the router with a new API session",
+        |n| logins(n) > before && n.observed(|o| o.hellos_accepted) > hellos,
+    );
     gate.open(1);
     let (code, out) = dial.wait_exit(LONG);
     assert_eq!(code, Some(0), "{out}");
@@ -742,4 +753,38 @@ fn the_router_answers_hello_and_latency_like_a_channel_v2_peer() {
     assert_eq!(latency_reply.content, content::RESULT);
     assert_eq!(latency_reply.i32(header::REPLY_FOR), Some(8));
     assert_eq!(latency_reply.bytes(128), Some(&42u64.to_le_bytes()[..]));
+}
+
+/// Two dialing SDKs at once, each with several circuits carrying 1 MiB responses:
+/// the router keeps the circuits apart and relays only ciphertext.
+#[test]
+fn concurrent_dialers_with_large_bodies_stay_apart_and_encrypted() {
+    let upstream = Upstream::start(Auth::default());
+    let net = net_with_service(true);
+    net.create_identity("client-2");
+    net.grant("client-2", "crm", Permission::Dial);
+    let _host = libziti_host(
+        &net.identity_file("crm-host"),
+        "crm",
+        &upstream.addr.to_string(),
+    );
+    net.wait_for_terminator("crm");
+    let path = "/big?bytes=1048576";
+    let mut a = libziti_dial_lengths(&net.identity_file("client"), "crm", path, 3);
+    let mut b = libziti_dial_lengths(&net.identity_file("client-2"), "crm", path, 3);
+    for dial in [&mut a, &mut b] {
+        let (code, out) = dial.wait_exit(LONG);
+        assert_eq!(code, Some(0), "{out}");
+        assert_eq!(
+            responses(&out),
+            vec!["RESPONSE 200 1048576".to_string(); 3],
+            "{out}"
+        );
+    }
+    assert_eq!(net.observed(|o| o.dials_relayed), 6);
+    assert!(net.observed(|o| o.relayed.len()) > 6 << 20);
+    assert!(
+        !net.router_relayed(&[b'y'; 64]),
+        "response plaintext crossed the router"
+    );
 }

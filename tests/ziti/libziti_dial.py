@@ -2,14 +2,15 @@
 """Dial an OpenZiti service with the real C SDK and do HTTP GETs over it.
 
 usage: libziti_dial.py LIBZITI IDENTITY SERVICE [--path /x] [--count N] [--gate DIR]
-                       [--until-eof] [--load-only]
+                       [--until-eof] [--lengths] [--load-only]
 
 --load-only: authenticate and load services (Ziti_load_context), print LOADED, then
 stay up until killed (the test watches the router for the SDK's Hello).
 Otherwise, for each of N rounds: Ziti_connect to SERVICE, send
 `GET PATH HTTP/1.1`, read the response by its Content-Length and print
 `RESPONSE <status> <body>` (body as JSON string; with --until-eof the request says
-`Connection: close` and the body is whatever arrives before the far end's FIN). With --gate, round i > 0 first
+`Connection: close` and the body is whatever arrives before the far end's FIN;
+with --lengths the line carries the body's length instead of the body). With --gate, round i > 0 first
 prints `WAITING i` and waits for the file DIR/round-i (the test changes the network
 between rounds, the same SDK context carries on). Exit 0 when all rounds answered,
 2 on any failure (printed as `ERROR ...`).
@@ -74,6 +75,7 @@ def main():
     ap.add_argument("--count", type=int, default=1)
     ap.add_argument("--gate")
     ap.add_argument("--until-eof", action="store_true")
+    ap.add_argument("--lengths", action="store_true")
     ap.add_argument("--load-only", action="store_true")
     args = ap.parse_args()
 
@@ -102,7 +104,7 @@ def main():
             done.append(sock)
         except Exception as e:  # noqa: BLE001 - reported to the test, which fails
             fail("%s: %s" % (type(e).__name__, e))
-        say("RESPONSE", status, json.dumps(body))
+        say("RESPONSE", status, len(body) if args.lengths else json.dumps(body))
     say("DONE")
     sys.stdout.flush()
     os._exit(0)

@@ -268,3 +268,24 @@ pub fn libziti_dial_until_eof(identity: &Path, service: &str, path: &str) -> Lib
         ],
     )
 }
+
+/// Like `libziti_dial`, printing `RESPONSE <status> <body length>` (large bodies).
+pub fn libziti_dial_lengths(
+    identity: &Path,
+    service: &str,
+    path: &str,
+    count: usize,
+) -> LibZitiProcess {
+    LibZitiProcess::spawn(
+        "libziti_dial.py",
+        &[
+            &identity.display().to_string(),
+            service,
+            "--path",
+            path,
+            "--count",
+            &count.to_string(),
+            "--lengths",
+        ],
+    )
+}

@@ -54,8 +54,8 @@ pub mod router;
 
 #[allow(unused_imports)]
 pub use libziti::{
-    libziti_dial, libziti_dial_gated, libziti_dial_until_eof, libziti_enroll, libziti_host,
-    libziti_load, libziti_path, Gate, LibZitiProcess,
+    libziti_dial, libziti_dial_gated, libziti_dial_lengths, libziti_dial_until_eof, libziti_enroll,
+    libziti_host, libziti_load, libziti_path, Gate, LibZitiProcess,
 };
 pub use model::{Observed, Permission};
 
@@ -122,12 +122,30 @@ pub struct ZitiTestNet {
     dir: tempfile::TempDir,
 }
 
+/// A port for the controller or the router that stays theirs while they are stopped:
+/// below the kernel's ephemeral range (so no `bind(…:0)` and no outgoing connection's
+/// source port can take it), picked at random (other test processes on this machine
+/// pick from the same range) and never handed out twice in this process.
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    static GIVEN: Mutex<Vec<u16>> = Mutex::new(Vec::new());
+    let ephemeral_low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(32768);
+    let (low, high) = (10_000u16, ephemeral_low.max(20_000) - 1);
+    let mut given = GIVEN.lock().unwrap();
+    for _ in 0..1000 {
+        let random = u16::from_le_bytes(uuid::Uuid::new_v4().as_bytes()[..2].try_into().unwrap());
+        let candidate = low + random % (high - low);
+        if given.contains(&candidate) {
+            continue;
+        }
+        if std::net::TcpListener::bind(("127.0.0.1", candidate)).is_ok() {
+            given.push(candidate);
+            return candidate;
+        }
+    }
+    panic!("no free port found between {low} and {high} on 127.0.0.1");
 }
 
 /// Bind `port` again after a stop (the previous listener may take a moment to go).
