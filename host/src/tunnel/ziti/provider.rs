@@ -43,7 +43,8 @@ const CONTROLLER_CHECK_EVERY: u64 = 3;
 const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
 const BACKOFF_MIN: Duration = Duration::from_millis(200);
 const BACKOFF_MAX: Duration = Duration::from_secs(5);
-/// After a rotation, the old channel stays open this long at most for streams in flight.
+/// When a context is replaced (rotation, controller outage), its channel stays open this
+/// long at most for streams in flight.
 const DRAIN_LIMIT: Duration = Duration::from_secs(60);
 /// Keys of the `tunnel:` block this provider knows besides the common ones.
 const OWN_KEYS: &[&str] = &[];
@@ -251,19 +252,21 @@ impl ZitiTunnel {
                 _ = stopped.changed() => continue,
             };
             if let Some(old) = self.set_live(None) {
+                // New dials are refused from now on (the state says why); streams in
+                // flight finish on the old channel if it still works (an identity
+                // rotation, a controller outage), closed once idle.
                 let channel = old.channel();
-                if rotated {
-                    // Streams in flight finish on the old channel.
-                    tokio::spawn(async move {
-                        let deadline = tokio::time::Instant::now() + DRAIN_LIMIT;
-                        while channel.has_conns() && tokio::time::Instant::now() < deadline {
-                            tokio::time::sleep(Duration::from_millis(500)).await;
-                        }
-                        channel.close("replaced after an identity rotation".into());
-                    });
-                } else {
-                    channel.close(reason.clone());
-                }
+                let why = reason.clone();
+                tokio::spawn(async move {
+                    let deadline = tokio::time::Instant::now() + DRAIN_LIMIT;
+                    while channel.has_conns()
+                        && !channel.is_closed()
+                        && tokio::time::Instant::now() < deadline
+                    {
+                        tokio::time::sleep(Duration::from_millis(500)).await;
+                    }
+                    channel.close(why);
+                });
             }
             tracing::warn!(tunnel = "ziti", service = %self.service, reason = %reason, "Ziti session not ready");
             self.set(TunnelState::Degraded(reason));
