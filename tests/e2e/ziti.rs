@@ -58,6 +58,11 @@ struct Rig {
 /// A network with service `crm` (encryption required), libziti hosting the private
 /// API, and `ikanos` dialing with identity `ikanos`.
 fn rig() -> Rig {
+    rig_with(|_| {})
+}
+
+/// `rig()`, with `prepare` run on the network before ikanos starts.
+fn rig_with(prepare: impl Fn(&ZitiTestNet)) -> Rig {
     let c = components();
     let (private, decoy) = private_and_decoy();
     let net = ZitiTestNet::start();
@@ -72,6 +77,7 @@ fn rig() -> Rig {
         &private.addr.to_string(),
     );
     net.wait_for_terminator(SERVICE);
+    prepare(&net);
     let dir = tempfile::tempdir().unwrap();
     let file = capability(
         dir.path(),
@@ -599,4 +605,32 @@ fn an_unreadable_identity_is_not_ready_with_the_file_named_and_no_secret_shown()
     assert!(!r.contains("SECRET-MATERIAL"), "{r}");
     assert!(!host.all_output().contains("SECRET-MATERIAL"));
     assert_eq!(decoy.connections(), 0);
+}
+
+#[test]
+fn the_api_session_is_kept_alive_before_it_expires() {
+    // API sessions that expire after 6 s without activity: ikanos's checks keep its
+    // own alive, so it never has to authenticate again and the router keeps its channel.
+    let rig = rig_with(|net| net.set_api_session_ttl(Duration::from_secs(6)));
+    wait_ready(&rig.host, 200);
+    let auths = || {
+        rig.net.observed(|o| {
+            o.requests
+                .iter()
+                .filter(|r| r.starts_with("POST /edge/client/v1/authenticate"))
+                .count()
+        })
+    };
+    // The hosting libziti authenticated once too; count from here.
+    let before = auths();
+    let hellos = rig.net.observed(|o| o.hellos_accepted);
+    std::thread::sleep(Duration::from_secs(15));
+    assert_eq!(auths(), before, "ikanos had to authenticate again");
+    assert_eq!(
+        rig.net.observed(|o| o.hellos_accepted),
+        hellos,
+        "a channel was reopened"
+    );
+    wait_ready(&rig.host, 200);
+    call_ok(&rig);
 }
