@@ -45,6 +45,7 @@ pub mod content {
 pub mod header {
     pub const REPLY_FOR: i32 = 1;
     pub const RESULT_SUCCESS: i32 = 2;
+    pub const LATENCY_PROBE_TIME: i32 = 128;
     pub const CONN_ID: i32 = 1000;
     pub const SEQ: i32 = 1001;
     pub const SESSION_TOKEN: i32 = 1002;
@@ -430,7 +431,12 @@ impl Channel {
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_nanos() as u64)
             .unwrap_or(0);
-        let msg = Message::new(content::LATENCY).body(Bytes::copy_from_slice(&now.to_le_bytes()));
+        // The time goes in header 128 (LatencyProbeTime: headers 128–255 are reflected
+        // in replies) as the C SDK sends it, and in the body; any reply counts.
+        let stamp = Bytes::copy_from_slice(&now.to_le_bytes());
+        let msg = Message::new(content::LATENCY)
+            .with(header::LATENCY_PROBE_TIME, stamp.clone())
+            .body(stamp);
         self.request(msg, timeout).await.map(|_| ())
     }
 }
