@@ -67,14 +67,14 @@ fn a_tunnel_without_a_provider_fails_closed_and_says_why() {
     let c = components();
     let upstream = Upstream::start(Auth::default());
     let dir = tempfile::tempdir().unwrap();
-    // `crm` routes through a ziti tunnel (no provider in this build) to the upstream's
+    // `crm` routes through a tunnel type no build has a provider for, to the upstream's
     // real address, which acts as the decoy: it must never see a connection.
     let file = fixtures::hostile_tunnelled(
         dir.path(),
         "tunnelled.ikanos.yaml",
         "Tunnelled",
         &upstream.base(),
-        "      tunnel:\n        type: \"ziti\"\n        service: \"crm-api\"\n        identity: \"{{secrets.CRM_TOKEN}}\"\n",
+        "      tunnel:\n        type: \"netbird\"\n        service: \"crm-api\"\n        identity: \"{{secrets.CRM_TOKEN}}\"\n",
         &[],
     );
 
@@ -84,11 +84,11 @@ fn a_tunnel_without_a_provider_fails_closed_and_says_why() {
     let v = ready.json();
     assert_eq!(v["status"], "DEGRADED");
     assert_eq!(v["consumes"][0]["namespace"], "crm");
-    assert_eq!(v["consumes"][0]["route"], "tunnel:ziti");
+    assert_eq!(v["consumes"][0]["route"], "tunnel:netbird");
     assert_eq!(v["consumes"][0]["state"], "unavailable");
     assert_eq!(
         v["consumes"][0]["reason"],
-        "No Tunnel provider for type 'ziti'"
+        "No Tunnel provider for type 'netbird'"
     );
 
     // The capability still serves; calls through the tunnel fail at once.
@@ -105,7 +105,7 @@ fn a_tunnel_without_a_provider_fails_closed_and_says_why() {
         v["reason"]
             .as_str()
             .unwrap()
-            .contains("No Tunnel provider for type 'ziti'"),
+            .contains("No Tunnel provider for type 'netbird'"),
         "{v}"
     );
     assert_eq!(
@@ -115,13 +115,13 @@ fn a_tunnel_without_a_provider_fails_closed_and_says_why() {
     );
 
     let m = get(&format!("{}/metrics", host.control_url())).body;
-    assert!(m.contains("ikanos_consumes_ready{capability=\"tunnelled\",ikanos_namespace=\"crm\",ikanos_route=\"tunnel:ziti\"} 0"), "{m}");
+    assert!(m.contains("ikanos_consumes_ready{capability=\"tunnelled\",ikanos_namespace=\"crm\",ikanos_route=\"tunnel:netbird\"} 0"), "{m}");
     assert!(m.contains("outcome=\"tunnel_unavailable\""), "{m}");
 
     let (code, out, _) = run_cli(&["validate", file.to_str().unwrap()]);
     assert_eq!(code, 0);
     assert!(
-        out.contains("warning: No Tunnel provider for type 'ziti'"),
+        out.contains("warning: No Tunnel provider for type 'netbird'"),
         "{out}"
     );
 }

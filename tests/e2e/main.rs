@@ -16,6 +16,9 @@ mod ssh;
 #[cfg(feature = "test-tunnel")]
 mod tunnel;
 mod validate;
+#[cfg(feature = "ziti")]
+mod ziti;
+mod ziti_testnet;
 
 /// The tunnel tests need the `test-relay` provider, compiled only with the
 /// `test-tunnel` feature (scripts/test enables it). Say so instead of passing quietly.

@@ -7,6 +7,8 @@ mod lint;
 mod run;
 mod serve;
 mod validate;
+#[cfg(feature = "ziti")]
+mod ziti;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -90,6 +92,10 @@ enum Command {
     /// served on the shared listener as /NAME/… (--listen) and, unless configured off,
     /// on the ports its file declares. See README, "Hosting many capabilities".
     Serve(Box<ServeArgs>),
+    /// OpenZiti identities (`tunnel.type: ziti`).
+    #[cfg(feature = "ziti")]
+    #[command(subcommand)]
+    Ziti(ZitiCommand),
 }
 
 #[derive(Args)]
@@ -134,6 +140,24 @@ pub struct ServeArgs {
 
     #[command(flatten)]
     process: ProcessArgs,
+}
+
+#[cfg(feature = "ziti")]
+#[derive(Subcommand)]
+enum ZitiCommand {
+    /// Enroll with a one-time token: make a key and a CSR, get the certificate signed by
+    /// the controller, and write the identity file (JSON with ztAPI and id.cert/key/ca).
+    ///
+    /// The token's signature is checked against the controller's TLS certificate before
+    /// anything is sent. Only the `ott` method is supported.
+    Enroll {
+        /// The enrollment token (a JWT file, as the controller hands it out).
+        #[arg(long, value_name = "FILE")]
+        jwt: PathBuf,
+        /// Where to write the identity (created with mode 0600; never overwritten).
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
 }
 
 #[derive(Args)]
@@ -285,5 +309,7 @@ pub fn main() -> ExitCode {
         Command::Lint { files } => lint::run(&files),
         Command::Run(args) => run::run(*args),
         Command::Serve(args) => serve::run(*args),
+        #[cfg(feature = "ziti")]
+        Command::Ziti(ZitiCommand::Enroll { jwt, out }) => ziti::enroll(&jwt, &out),
     }
 }

@@ -20,6 +20,8 @@ mod connector;
 pub mod relay;
 #[cfg(feature = "ssh")]
 pub mod ssh;
+#[cfg(feature = "ziti")]
+pub mod ziti;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -214,6 +216,8 @@ impl TunnelRegistry {
         let providers: Vec<Box<dyn TunnelProvider>> = vec![
             #[cfg(feature = "ssh")]
             Box::<ssh::SshProvider>::default(),
+            #[cfg(feature = "ziti")]
+            Box::new(ziti::ZitiProvider),
             #[cfg(feature = "test-tunnel")]
             Box::new(relay::RelayProvider),
         ];

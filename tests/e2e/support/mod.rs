@@ -13,6 +13,7 @@ pub mod openssh;
 pub mod relay;
 pub mod serve;
 pub mod upstream;
+pub mod ziti;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};

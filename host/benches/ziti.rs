@@ -1,0 +1,384 @@
+//! Benchmark: one exposed operation calling one consumed operation, with the consumed
+//! API reached directly and through the embedded OpenZiti client in the same run, then
+//! a bulk transfer through the Ziti path with end-to-end encryption — all on loopback.
+//! The Ziti path is: ikanos (this crate's client) → the test edge router
+//! (tests/e2e/support/ziti) → the real C SDK (libziti 0.29.3, hosting the service
+//! through `tests/ziti/libziti_host.py`) → the API.
+//!
+//! Run: `cargo bench -p ikanos --bench ziti` (options: `-- --seconds 10 --connections 8`).
+//! Needs libziti from the openziti==0.6.0 wheel (scripts/setup installs it).
+
+mod common;
+
+/// The test network the end-to-end tests use.
+#[allow(dead_code)]
+mod zitinet;
+use zitinet as support;
+
+use std::time::Duration;
+
+use common::*;
+use support::ziti::{libziti_host, Permission, ZitiTestNet};
+
+const BULK_BYTES: usize = 256 << 20;
+
+/// A TCP server on loopback that sends `bytes` to every connection, then closes it.
+fn bulk_source(bytes: usize) -> std::net::SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { continue };
+            std::thread::spawn(move || {
+                use std::io::Write;
+                let chunk = vec![b'b'; 64 << 10];
+                let mut left = bytes;
+                while left > 0 {
+                    let n = left.min(chunk.len());
+                    if conn.write_all(&chunk[..n]).is_err() {
+                        return;
+                    }
+                    left -= n;
+                }
+            });
+        }
+    });
+    addr
+}
+
+/// Bytes per second reading one stream to its end.
+async fn read_all<S>(mut stream: S) -> f64
+where
+    S: tokio::io::AsyncRead + Unpin,
+{
+    use tokio::io::AsyncReadExt;
+    let started = std::time::Instant::now();
+    let mut buf = vec![0u8; 256 << 10];
+    let mut total = 0usize;
+    loop {
+        let n = stream
+            .read(&mut buf)
+            .await
+            .expect("reading the bulk stream");
+        if n == 0 {
+            break;
+        }
+        total += n;
+    }
+    assert_eq!(total, BULK_BYTES, "the whole transfer arrived");
+    total as f64 / started.elapsed().as_secs_f64()
+}
+
+/// The client's receive path alone: channel decoding, connection dispatch and e2ee
+/// opening of BULK_BYTES, with a far end in the same process sealing and framing them
+/// (no TLS, no router, no libziti). Bytes per second.
+async fn client_receive_path() -> f64 {
+    use bytes::Bytes;
+    use ikanos::tunnel::ziti::channel::{content, header, read_message, Channel, Message};
+    use ikanos::tunnel::ziti::crypto::{KeyPair, Sealer};
+    use ikanos::tunnel::ziti::edge::{self, Destination, MAX_DATA};
+    use tokio::io::AsyncWriteExt;
+    let (ours, theirs) = tokio::io::duplex(4 << 20);
+    tokio::spawn(async move {
+        let (mut r, w) = tokio::io::split(theirs);
+        let mut w = tokio::io::BufWriter::with_capacity(1 << 20, w);
+        let hello = read_message(&mut r).await.unwrap().unwrap().unwrap();
+        let ok = Message::new(content::RESULT)
+            .with_i32(header::REPLY_FOR, hello.sequence)
+            .with(header::RESULT_SUCCESS, Bytes::from_static(&[1]));
+        w.write_all(&ok.to_bytes()).await.unwrap();
+        w.flush().await.unwrap();
+        let connect = read_message(&mut r).await.unwrap().unwrap().unwrap();
+        let conn = connect.conn_id().unwrap();
+        let client_pk: [u8; 32] = connect
+            .header(header::PUBLIC_KEY)
+            .unwrap()
+            .as_ref()
+            .try_into()
+            .unwrap();
+        let host = KeyPair::generate();
+        let keys = host.server_session_keys(&client_pk);
+        let connected = Message::new(content::STATE_CONNECTED)
+            .with_i32(header::REPLY_FOR, connect.sequence)
+            .with_u32(header::CONN_ID, conn)
+            .with(header::PUBLIC_KEY, Bytes::copy_from_slice(host.public()));
+        w.write_all(&connected.to_bytes()).await.unwrap();
+        let (mut sealer, stream_header) = Sealer::new(&keys.tx);
+        let data = |seq: u32, body: Vec<u8>| {
+            Message::new(content::DATA)
+                .with_u32(header::CONN_ID, conn)
+                .with_u32(header::SEQ, seq)
+                .body(body)
+                .to_bytes()
+        };
+        w.write_all(&data(1, stream_header.to_vec())).await.unwrap();
+        let chunk = vec![b'b'; MAX_DATA];
+        let mut left = BULK_BYTES;
+        let mut seq = 2;
+        while left > 0 {
+            let n = left.min(chunk.len());
+            w.write_all(&data(seq, sealer.seal(&chunk[..n])))
+                .await
+                .unwrap();
+            left -= n;
+            seq += 1;
+        }
+        let closed = Message::new(content::STATE_CLOSED).with_u32(header::CONN_ID, conn);
+        w.write_all(&closed.to_bytes()).await.unwrap();
+        w.flush().await.unwrap();
+        // Keep reading (the client's header and close) until it hangs up.
+        while let Ok(Ok(Some(_))) = read_message(&mut r).await {}
+    });
+    let channel = Channel::open("bench".into(), ours, "api", Duration::from_secs(5))
+        .await
+        .unwrap();
+    let stream = edge::connect(
+        &channel,
+        "session",
+        "bench",
+        Destination {
+            host: "bulk.internal",
+            port: 9,
+        },
+        true,
+        Duration::from_secs(5),
+    )
+    .await
+    .unwrap();
+    read_all(stream).await
+}
+
+/// The client's send path alone: e2ee sealing, framing and the channel writer for
+/// BULK_BYTES, with a far end in the same process decoding and opening them. Bytes per
+/// second until the far end has opened the last byte.
+async fn client_send_path() -> f64 {
+    use bytes::Bytes;
+    use ikanos::tunnel::ziti::channel::{content, header, read_message, Channel, Message};
+    use ikanos::tunnel::ziti::crypto::{KeyPair, Opened, Opener};
+    use ikanos::tunnel::ziti::edge::{self, Destination};
+    use tokio::io::AsyncWriteExt;
+    let (ours, theirs) = tokio::io::duplex(4 << 20);
+    let far = tokio::spawn(async move {
+        let (r, mut w) = tokio::io::split(theirs);
+        let mut r = tokio::io::BufReader::with_capacity(1 << 20, r);
+        let hello = read_message(&mut r).await.unwrap().unwrap().unwrap();
+        let ok = Message::new(content::RESULT)
+            .with_i32(header::REPLY_FOR, hello.sequence)
+            .with(header::RESULT_SUCCESS, Bytes::from_static(&[1]));
+        w.write_all(&ok.to_bytes()).await.unwrap();
+        let connect = read_message(&mut r).await.unwrap().unwrap().unwrap();
+        let conn = connect.conn_id().unwrap();
+        let client_pk: [u8; 32] = connect
+            .header(header::PUBLIC_KEY)
+            .unwrap()
+            .as_ref()
+            .try_into()
+            .unwrap();
+        let host = KeyPair::generate();
+        let keys = host.server_session_keys(&client_pk);
+        let connected = Message::new(content::STATE_CONNECTED)
+            .with_i32(header::REPLY_FOR, connect.sequence)
+            .with_u32(header::CONN_ID, conn)
+            .with(header::PUBLIC_KEY, Bytes::copy_from_slice(host.public()));
+        w.write_all(&connected.to_bytes()).await.unwrap();
+        let mut opener = Opener::new(&keys.rx);
+        let mut total = 0usize;
+        while let Ok(Ok(Some(m))) = read_message(&mut r).await {
+            if m.content_type != content::DATA {
+                continue;
+            }
+            if !m.body.is_empty() {
+                if let Opened::Message(p) = opener.open(m.body.to_vec()).unwrap() {
+                    total += p.len();
+                }
+            }
+            if m.header_u32(header::FLAGS).unwrap_or(0) & 1 != 0 {
+                break;
+            }
+        }
+        let closed = Message::new(content::STATE_CLOSED).with_u32(header::CONN_ID, conn);
+        w.write_all(&closed.to_bytes()).await.unwrap();
+        total
+    });
+    let channel = Channel::open("bench".into(), ours, "api", Duration::from_secs(5))
+        .await
+        .unwrap();
+    let mut stream = edge::connect(
+        &channel,
+        "session",
+        "bench",
+        Destination {
+            host: "bulk.internal",
+            port: 9,
+        },
+        true,
+        Duration::from_secs(5),
+    )
+    .await
+    .unwrap();
+    let started = std::time::Instant::now();
+    let chunk = vec![b'u'; 256 << 10];
+    let mut left = BULK_BYTES;
+    while left > 0 {
+        let n = left.min(chunk.len());
+        stream.write_all(&chunk[..n]).await.unwrap();
+        left -= n;
+    }
+    stream.shutdown().await.unwrap();
+    let total = far.await.unwrap();
+    assert_eq!(total, BULK_BYTES, "the whole upload arrived");
+    total as f64 / started.elapsed().as_secs_f64()
+}
+
+fn main() {
+    if !support::ziti::libziti::wheel_dir()
+        .join("openziti/lib/libziti.so")
+        .is_file()
+        && std::env::var_os("IKANOS_LIBZITI").is_none()
+    {
+        println!("SKIP: needs libziti (openziti==0.6.0); scripts/setup installs it");
+        return;
+    }
+    let seconds = arg("--seconds", 10);
+    let connections = arg("--connections", 8) as usize;
+    let rounds = arg("--rounds", 2);
+    let up = upstream();
+    let bulk = bulk_source(BULK_BYTES);
+
+    let net = ZitiTestNet::start();
+    for service in ["crm", "bulk"] {
+        net.create_service(service, true);
+    }
+    net.create_identity("crm-host");
+    net.create_identity("ikanos");
+    for service in ["crm", "bulk"] {
+        net.grant("crm-host", service, Permission::Bind);
+        net.grant("ikanos", service, Permission::Dial);
+    }
+    let _api_host = libziti_host(&net.identity_file("crm-host"), "crm", &up.to_string());
+    let _bulk_host = libziti_host(&net.identity_file("crm-host"), "bulk", &bulk.to_string());
+    net.wait_for_terminator("crm");
+    net.wait_for_terminator("bulk");
+
+    let secrets = format!("crm-bearer-token: \"{TOKEN}\"\n");
+    let direct = start_ikanos(
+        |t| t.replace("http://127.0.0.1:18081", &format!("http://{up}")),
+        &[("secrets.yaml", secrets.clone())],
+    );
+    let identity = net.identity_file("ikanos");
+    let tunnel_block = "      tunnel:\n        type: ziti\n        service: crm\n        identity: \"{{secrets.ZITI_IDENTITY}}\"\n      authentication:\n";
+    let embedded = start_ikanos(
+        |t| {
+            t.replace("http://127.0.0.1:18081", "http://crm.internal")
+                .replacen("      authentication:\n", tunnel_block, 1)
+                .replace(
+                    "      CRM_TOKEN: crm-bearer-token\n",
+                    "      CRM_TOKEN: crm-bearer-token\n      ZITI_IDENTITY: ziti-identity\n",
+                )
+        },
+        &[(
+            "secrets.yaml",
+            format!("{secrets}ziti-identity: \"{}\"\n", identity.display()),
+        )],
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !fetch(&format!("http://{}/health/ready", embedded.control)).contains("\"status\":\"UP\"")
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the Ziti tunnel did not become ready"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    let path = "/customers";
+    let targets = [
+        ("direct", direct.rest.clone()),
+        ("embedded Ziti (e2ee)", embedded.rest.clone()),
+    ];
+    for (name, addr) in &targets {
+        let body = fetch(&format!("http://{addr}{path}"));
+        assert!(body.contains("Grace Hopper"), "{name} answered: {body}");
+    }
+    println!(
+        "machine: {} cores; {connections} connections; {seconds}s per run; {rounds} alternating rounds after a 2s warm-up each",
+        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0)
+    );
+    println!("single request, one connection (latency without queueing):");
+    let mut single = Vec::new();
+    for (_, addr) in &targets {
+        load(addr, path, 1, Duration::from_secs(1));
+        single.push(load(addr, path, 1, Duration::from_secs(seconds.min(5))));
+    }
+    for ((name, _), run) in targets.iter().zip(&single) {
+        report(name, run);
+    }
+    println!("{connections} connections:");
+    for (_, addr) in &targets {
+        load(addr, path, connections, Duration::from_secs(2));
+    }
+    let mut runs: Vec<Vec<Run>> = targets.iter().map(|_| Vec::new()).collect();
+    for _ in 0..rounds {
+        for (i, (_, addr)) in targets.iter().enumerate() {
+            runs[i].push(load(addr, path, connections, Duration::from_secs(seconds)));
+        }
+    }
+    let merged: Vec<Run> = runs.into_iter().map(merge).collect();
+    for ((name, _), run) in targets.iter().zip(&merged) {
+        report(name, run);
+    }
+    println!(
+        "p50 overhead of the Ziti path over direct: {:+.1} µs (one connection), {:+.1} µs ({connections} connections); throughput {:.2}x direct",
+        (single[1].pct(0.5).as_secs_f64() - single[0].pct(0.5).as_secs_f64()) * 1e6,
+        (merged[1].pct(0.5).as_secs_f64() - merged[0].pct(0.5).as_secs_f64()) * 1e6,
+        merged[1].rps() / merged[0].rps(),
+    );
+
+    println!("bulk transfer of {} MiB (best of 3):", BULK_BYTES >> 20);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        use ikanos::tunnel::{TunnelConfig, TunnelProvider};
+        let mut direct_rate = 0.0f64;
+        for _ in 0..3 {
+            let s = tokio::net::TcpStream::connect(bulk).await.unwrap();
+            direct_rate = direct_rate.max(read_all(s).await);
+        }
+        let tunnel = ikanos::tunnel::ziti::ZitiProvider
+            .start(TunnelConfig {
+                service: Some("bulk".into()),
+                identity: Some(ikanos::spec::binds::Secret::new(
+                    identity.display().to_string(),
+                )),
+                extra: serde_json::Map::new(),
+            })
+            .expect("starting the Ziti tunnel");
+        let mut state = tunnel.state();
+        while !state.borrow_and_update().is_ready() {
+            state.changed().await.unwrap();
+        }
+        let mut ziti_rate = 0.0f64;
+        for _ in 0..3 {
+            let s = tunnel.dial("bulk.internal", 9).await.expect("dialing bulk");
+            ziti_rate = ziti_rate.max(read_all(s).await);
+        }
+        let mut alone = 0.0f64;
+        let mut alone_send = 0.0f64;
+        for _ in 0..3 {
+            alone = alone.max(client_receive_path().await);
+            alone_send = alone_send.max(client_send_path().await);
+        }
+        for (name, rate) in [
+            ("direct", direct_rate),
+            ("embedded Ziti (e2ee)", ziti_rate),
+            ("client alone, receiving", alone),
+            ("client alone, sending", alone_send),
+        ] {
+            println!("{name:<26} {:>8.2} Gbit/s", rate * 8.0 / 1e9);
+        }
+        println!("(client alone: its channel and e2ee, with the far end sealing or opening in the same process; no TLS, router or libziti)");
+        tunnel.stop().await;
+    });
+}

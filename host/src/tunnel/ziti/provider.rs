@@ -1,0 +1,517 @@
+//! `tunnel.type: ziti` — the provider: one Ziti context per (identity, service),
+//! connected in the background and kept healthy; streams dialed through it.
+//!
+//! Owns: the session life cycle (version → authenticate → service → Dial session →
+//! an edge router channel), readiness (authenticated *and* the service dialable
+//! through a live router channel *and* the controller answering), reasons a person can
+//! act on, API-session refresh, failover to the next router, a new service session when
+//! a router refuses the current one, reconnecting with jittered backoff, and identity
+//! rotation on SIGHUP. Must not touch: HTTP or TLS to the API (they run inside the
+//! stream), or the file format beyond its own keys.
+//!
+//! ```yaml
+//! tunnel:
+//!   type: ziti
+//!   service: "crm-api"                    # the Ziti service to dial
+//!   identity: "{{secrets.ZITI_IDENTITY}}" # identity JSON text, or a path to it
+//!   fallback: fail
+//! ```
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use ikanos_spec::binds::Secret;
+use ikanos_spec::model::Tunnel as TunnelSpec;
+use tokio::sync::{watch, Notify};
+
+use super::channel::Channel;
+use super::controller::{
+    order_routers, ApiSession, Controller, ControllerError, EdgeRouter, Service, ServiceSession,
+};
+use super::edge::{self, Destination, EdgeError};
+use super::identity::Identity;
+use crate::tunnel::backoff::Backoff;
+use crate::tunnel::{DialError, Tunnel, TunnelConfig, TunnelProvider, TunnelState, TunnelStream};
+
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+const DIAL_TIMEOUT: Duration = Duration::from_secs(10);
+/// How often the router channel is probed.
+const CHECK_INTERVAL: Duration = Duration::from_secs(1);
+/// Every this many checks, the controller is asked about the API session (which also
+/// keeps it from expiring).
+const CONTROLLER_CHECK_EVERY: u64 = 3;
+const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
+const BACKOFF_MIN: Duration = Duration::from_millis(200);
+const BACKOFF_MAX: Duration = Duration::from_secs(5);
+/// When a context is replaced (rotation, controller outage), its channel stays open this
+/// long at most for streams in flight.
+const DRAIN_LIMIT: Duration = Duration::from_secs(60);
+/// Keys of the `tunnel:` block this provider knows besides the common ones.
+const OWN_KEYS: &[&str] = &[];
+
+pub struct ZitiProvider;
+
+fn load_identity(identity: Option<&Secret>) -> Result<Identity, String> {
+    let identity = identity.ok_or(
+        "tunnel.identity (the Ziti identity JSON, through binds) is required for type 'ziti'",
+    )?;
+    Identity::load(identity.expose()).map_err(|e| format!("tunnel.identity: {e}"))
+}
+
+impl TunnelProvider for ZitiProvider {
+    fn kind(&self) -> &'static str {
+        "ziti"
+    }
+
+    fn check(&self, spec: &TunnelSpec) -> Vec<String> {
+        let mut problems = Vec::new();
+        match &spec.service {
+            Some(s) if !s.value.trim().is_empty() => {}
+            _ => problems.push(
+                "tunnel.service (the Ziti service to dial) is required for type 'ziti'".into(),
+            ),
+        }
+        if spec.identity.is_none() {
+            problems.push(
+                "tunnel.identity (the Ziti identity JSON or a path to it, through binds) is required for type 'ziti'"
+                    .into(),
+            );
+        }
+        for key in spec.extra_values().keys() {
+            if !OWN_KEYS.contains(&key.as_str()) {
+                problems.push(format!(
+                    "tunnel.{key} is not a key of type 'ziti' (it takes service, identity and fallback)"
+                ));
+            }
+        }
+        problems
+    }
+
+    fn endpoint(&self, config: &TunnelConfig) -> String {
+        config.service.clone().unwrap_or_default()
+    }
+
+    fn start(&self, config: TunnelConfig) -> Result<Arc<dyn Tunnel>, String> {
+        let service = config
+            .service
+            .clone()
+            .filter(|s| !s.trim().is_empty())
+            .ok_or("tunnel.service (the Ziti service to dial) is required for type 'ziti'")?;
+        let identity = load_identity(config.identity.as_ref())?;
+        let tunnel = Arc::new(ZitiTunnel {
+            service,
+            identity: Mutex::new(Arc::new(identity)),
+            state: watch::channel(TunnelState::Connecting).0,
+            live: Mutex::new(None),
+            restart: Notify::new(),
+            stopped: watch::channel(false).0,
+        });
+        tokio::spawn(tunnel.clone().supervise());
+        Ok(tunnel)
+    }
+}
+
+/// An authenticated context with a router channel: what dials use.
+struct Live {
+    controller: Arc<Controller>,
+    api: Mutex<ApiSession>,
+    service: Service,
+    session: Mutex<ServiceSession>,
+    channel: Mutex<Arc<Channel>>,
+    router_tls: Arc<rustls::ClientConfig>,
+    /// Set by a dial that found the channel broken: the supervisor fails over at once.
+    broken: Notify,
+}
+
+impl Live {
+    fn channel(&self) -> Arc<Channel> {
+        self.channel
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+    fn token(&self) -> String {
+        self.session
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .token
+            .clone()
+    }
+    fn api(&self) -> ApiSession {
+        self.api.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}
+
+pub struct ZitiTunnel {
+    service: String,
+    identity: Mutex<Arc<Identity>>,
+    state: watch::Sender<TunnelState>,
+    live: Mutex<Option<Arc<Live>>>,
+    restart: Notify,
+    stopped: watch::Sender<bool>,
+}
+
+fn now_unix() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// A reason for `/health/ready` from a controller error.
+fn controller_reason(e: &ControllerError, step: &str) -> String {
+    match e {
+        ControllerError::Refused { status: 401, .. } if step == "authenticate" => format!(
+            "the controller refused the identity's certificate ({e}): revoked, unknown or expired?"
+        ),
+        _ => format!("{step}: {e}"),
+    }
+}
+
+async fn open_channel(
+    router: &EdgeRouter,
+    tls: &Arc<rustls::ClientConfig>,
+    api_token: &str,
+) -> Result<Arc<Channel>, String> {
+    let connect = async {
+        let tcp = tokio::net::TcpStream::connect(&router.address)
+            .await
+            .map_err(|e| format!("unreachable: {e}"))?;
+        let _ = tcp.set_nodelay(true);
+        let name = rustls::pki_types::ServerName::try_from(router.host.clone())
+            .map_err(|e| format!("bad host name '{}': {e}", router.host))?;
+        let tls = tokio_rustls::TlsConnector::from(tls.clone())
+            .connect(name, tcp)
+            .await
+            .map_err(|e| format!("TLS: {e}"))?;
+        Channel::open(router.name.clone(), tls, api_token, CONNECT_TIMEOUT)
+            .await
+            .map_err(|e| e.to_string())
+    };
+    match tokio::time::timeout(CONNECT_TIMEOUT * 2, connect).await {
+        Ok(r) => r.map_err(|e| format!("edge router {} ({}): {e}", router.name, router.address)),
+        Err(_) => Err(format!(
+            "edge router {} ({}) did not answer within {:?}",
+            router.name,
+            router.address,
+            CONNECT_TIMEOUT * 2
+        )),
+    }
+}
+
+/// The first router that takes a Hello, online and cheapest first.
+async fn first_channel(
+    routers: &[EdgeRouter],
+    tls: &Arc<rustls::ClientConfig>,
+    api_token: &str,
+    service: &str,
+) -> Result<Arc<Channel>, String> {
+    if routers.is_empty() {
+        return Err(format!(
+            "no edge router serves service '{service}' for this identity"
+        ));
+    }
+    let mut problems = Vec::new();
+    for r in order_routers(routers.to_vec()) {
+        match open_channel(&r, tls, api_token).await {
+            Ok(c) => {
+                tracing::info!(tunnel = "ziti", service, router = %r.name, "edge router channel open");
+                return Ok(c);
+            }
+            Err(e) => problems.push(e),
+        }
+    }
+    Err(problems.join("; "))
+}
+
+impl ZitiTunnel {
+    fn set(&self, state: TunnelState) {
+        crate::tunnel::publish(&self.state, state);
+    }
+
+    fn live(&self) -> Option<Arc<Live>> {
+        self.live.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    fn set_live(&self, live: Option<Arc<Live>>) -> Option<Arc<Live>> {
+        std::mem::replace(
+            &mut *self.live.lock().unwrap_or_else(|p| p.into_inner()),
+            live,
+        )
+    }
+
+    async fn supervise(self: Arc<Self>) {
+        let mut backoff = Backoff::new(BACKOFF_MIN, BACKOFF_MAX);
+        let mut stopped = self.stopped.subscribe();
+        loop {
+            if *stopped.borrow() {
+                break;
+            }
+            let (reason, rotated) = tokio::select! {
+                r = self.session_once(&mut backoff) => r,
+                _ = stopped.changed() => continue,
+            };
+            if let Some(old) = self.set_live(None) {
+                // New dials are refused from now on (the state says why); streams in
+                // flight finish on the old channel if it still works (an identity
+                // rotation, a controller outage), closed once idle.
+                let channel = old.channel();
+                let why = reason.clone();
+                tokio::spawn(async move {
+                    let deadline = tokio::time::Instant::now() + DRAIN_LIMIT;
+                    while channel.has_conns()
+                        && !channel.is_closed()
+                        && tokio::time::Instant::now() < deadline
+                    {
+                        tokio::time::sleep(Duration::from_millis(500)).await;
+                    }
+                    channel.close(why);
+                });
+            }
+            tracing::warn!(tunnel = "ziti", service = %self.service, reason = %reason, "Ziti session not ready");
+            self.set(TunnelState::Degraded(reason));
+            if !rotated {
+                tokio::time::sleep(backoff.next_delay()).await;
+            }
+        }
+        if let Some(old) = self.set_live(None) {
+            old.channel().close("tunnel stopped".into());
+        }
+        self.set(TunnelState::Closed);
+    }
+
+    /// One authenticated context: set it up, then watch it until something fails.
+    /// Returns the reason, and whether it ended for an identity rotation.
+    async fn session_once(&self, backoff: &mut Backoff) -> (String, bool) {
+        let identity = self
+            .identity
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        let live = tokio::select! {
+            r = self.establish(&identity) => match r {
+                Ok(l) => l,
+                Err(reason) => return (reason, false),
+            },
+            _ = self.restart.notified() => return ("reconnecting with a new identity".into(), true),
+        };
+        self.set_live(Some(live.clone()));
+        backoff.reset();
+        self.set(TunnelState::Ready);
+        let mut tick = tokio::time::interval(CHECK_INTERVAL);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut checks: u64 = 0;
+        loop {
+            let channel = live.channel();
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = channel.wait_closed() => {}
+                _ = live.broken.notified() => {}
+                _ = self.restart.notified() => return ("reconnecting with a new identity".into(), true),
+            }
+            if let Some(problem) = identity.validity_problem(now_unix()) {
+                return (problem, false);
+            }
+            // The controller: keeps the API session alive; losing it means losing
+            // the ability to get sessions, so readiness follows it.
+            checks += 1;
+            let ask_controller =
+                checks.is_multiple_of(CONTROLLER_CHECK_EVERY) || channel.is_closed();
+            if ask_controller {
+                match live.controller.refresh(&live.api()).await {
+                    Ok(fresh) => *live.api.lock().unwrap_or_else(|p| p.into_inner()) = fresh,
+                    // Expired or deleted API session: authenticate again.
+                    Err(e) if e.is_unauthorized() => {
+                        if let Err(reason) = self.reauthenticate(&live).await {
+                            return (reason, false);
+                        }
+                    }
+                    Err(e) => return (controller_reason(&e, "controller"), false),
+                }
+            }
+            // The router: a closed channel or an unanswered probe → fail over.
+            let healthy = !channel.is_closed() && channel.probe(PROBE_TIMEOUT).await.is_ok();
+            if !healthy {
+                let why = channel.closed_reason().unwrap_or_else(|| {
+                    format!("no answer to a latency probe within {PROBE_TIMEOUT:?}")
+                });
+                channel.close(why.clone());
+                tracing::warn!(tunnel = "ziti", service = %self.service, router = %channel.router, reason = %why, "edge router lost; failing over");
+                self.set(TunnelState::Degraded(format!(
+                    "edge router {} lost ({why}); failing over",
+                    channel.router
+                )));
+                match self.fail_over(&live, &channel.router).await {
+                    Ok(()) => self.set(TunnelState::Ready),
+                    Err(reason) => return (reason, false),
+                }
+            }
+        }
+    }
+
+    async fn reauthenticate(&self, live: &Live) -> Result<(), String> {
+        let version = live
+            .controller
+            .version()
+            .await
+            .map_err(|e| controller_reason(&e, "controller version"))?;
+        let api = live
+            .controller
+            .authenticate(&version)
+            .await
+            .map_err(|e| controller_reason(&e, "authenticate"))?;
+        *live.api.lock().unwrap_or_else(|p| p.into_inner()) = api;
+        Ok(())
+    }
+
+    /// A fresh session (the router list may have changed), then any router but the one
+    /// that just failed — or it too, as a last resort.
+    async fn fail_over(&self, live: &Live, failed: &str) -> Result<(), String> {
+        let api = live.api();
+        let session = live
+            .controller
+            .dial_session(&api, &live.service)
+            .await
+            .map_err(|e| controller_reason(&e, "service session"))?;
+        let mut routers: Vec<EdgeRouter> = order_routers(session.routers.clone());
+        // The failed one last.
+        routers.sort_by_key(|r| r.name == failed);
+        let channel = first_channel(&routers, &live.router_tls, &api.token, &self.service).await?;
+        *live.session.lock().unwrap_or_else(|p| p.into_inner()) = session;
+        *live.channel.lock().unwrap_or_else(|p| p.into_inner()) = channel;
+        Ok(())
+    }
+
+    async fn establish(&self, identity: &Identity) -> Result<Arc<Live>, String> {
+        if let Some(problem) = identity.validity_problem(now_unix()) {
+            return Err(problem);
+        }
+        let controller_tls = identity.tls_config(&[]).map_err(|e| e.to_string())?;
+        let router_tls = identity
+            .tls_config(&[b"ziti-edge"])
+            .map_err(|e| e.to_string())?;
+        let controller = Arc::new(Controller::new(&identity.controller, controller_tls));
+        let version = controller
+            .version()
+            .await
+            .map_err(|e| controller_reason(&e, "controller version"))?;
+        let api = controller
+            .authenticate(&version)
+            .await
+            .map_err(|e| controller_reason(&e, "authenticate"))?;
+        let service = controller
+            .service(&api, &self.service)
+            .await
+            .map_err(|e| controller_reason(&e, "service lookup"))?
+            .ok_or_else(|| {
+                format!(
+                    "service '{}' is not visible to identity '{}' (no service policy grants it?)",
+                    self.service, api.identity_name
+                )
+            })?;
+        if !service.can_dial {
+            return Err(format!(
+                "identity '{}' may not dial service '{}' (no Dial policy)",
+                api.identity_name, self.service
+            ));
+        }
+        if !service.failing_posture.is_empty() {
+            return Err(format!(
+                "service '{}' requires posture checks ({}), which this client does not support yet",
+                self.service,
+                service.failing_posture.join(", ")
+            ));
+        }
+        let session = controller
+            .dial_session(&api, &service)
+            .await
+            .map_err(|e| controller_reason(&e, "service session"))?;
+        let channel =
+            first_channel(&session.routers, &router_tls, &api.token, &self.service).await?;
+        tracing::info!(tunnel = "ziti", service = %self.service, identity = %api.identity_name,
+            controller = %controller.base(), version = %version.version, "Ziti context ready");
+        Ok(Arc::new(Live {
+            controller,
+            api: Mutex::new(api),
+            service,
+            session: Mutex::new(session),
+            channel: Mutex::new(channel),
+            router_tls,
+            broken: Notify::new(),
+        }))
+    }
+
+    async fn dial_once(
+        &self,
+        live: &Live,
+        host: &str,
+        port: u16,
+    ) -> Result<edge::ZitiStream, EdgeError> {
+        let channel = live.channel();
+        let caller = live.api().identity_name;
+        edge::connect(
+            &channel,
+            &live.token(),
+            &caller,
+            Destination { host, port },
+            live.service.encryption_required,
+            DIAL_TIMEOUT,
+        )
+        .await
+    }
+}
+
+#[async_trait::async_trait]
+impl Tunnel for ZitiTunnel {
+    async fn dial(&self, host: &str, port: u16) -> Result<TunnelStream, DialError> {
+        if let Some(reason) = self.state.borrow().reason() {
+            return Err(DialError::new("not_ready", reason));
+        }
+        let Some(live) = self.live() else {
+            return Err(DialError::new("not_ready", "no Ziti session"));
+        };
+        let first = self.dial_once(&live, host, port).await;
+        let result = match first {
+            // The router says the service session is no longer valid (expired,
+            // deleted, policies changed): get a new one and try once more.
+            Err(e) if e.is_invalid_session() => {
+                let fresh = live
+                    .controller
+                    .dial_session(&live.api(), &live.service)
+                    .await;
+                match fresh {
+                    Ok(s) => {
+                        *live.session.lock().unwrap_or_else(|p| p.into_inner()) = s;
+                        self.dial_once(&live, host, port).await
+                    }
+                    Err(_) => Err(e),
+                }
+            }
+            other => other,
+        };
+        match result {
+            Ok(stream) => Ok(Box::new(stream)),
+            Err(EdgeError::Channel(e)) => {
+                live.broken.notify_one();
+                Err(DialError::new("not_ready", e.to_string()))
+            }
+            Err(e @ EdgeError::Refused { .. }) => Err(DialError::new("refused", e.to_string())),
+            Err(e) => Err(DialError::new("io", e.to_string())),
+        }
+    }
+
+    fn state(&self) -> watch::Receiver<TunnelState> {
+        self.state.subscribe()
+    }
+
+    async fn reload(&self, config: TunnelConfig) -> Result<(), String> {
+        let identity = load_identity(config.identity.as_ref())?;
+        *self.identity.lock().unwrap_or_else(|p| p.into_inner()) = Arc::new(identity);
+        self.restart.notify_one();
+        Ok(())
+    }
+
+    async fn stop(&self) {
+        let _ = self.stopped.send(true);
+    }
+}
