@@ -36,6 +36,7 @@
 //!   session errors are plain text, not JSON-RPC bodies; `DELETE` is 202 (the TypeScript
 //!   SDK logs "Session termination failed: 202"); over stdio unparsable lines are
 //!   ignored, not answered -32700.
+//!
 //! Moving onto it is therefore real work, not a swap: streaming bodies in `server.rs`
 //! (REST and control kept working), tools/resources/prompts as a `ServerHandler` keeping
 //! this module's metrics, spans, inbound auth and argument mapping, a thin check in
