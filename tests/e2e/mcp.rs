@@ -18,13 +18,13 @@ use serde_json::{json, Value};
 
 use crate::support::{self, fixtures, upstream, HostBuilder};
 
-const GUIDE: &str = "# CRM field guide\n\nA customer has an id, a name and an email.\n";
+pub(crate) const GUIDE: &str = "# CRM field guide\n\nA customer has an id, a name and an email.\n";
 
-fn clients_dir() -> PathBuf {
+pub(crate) fn clients_dir() -> PathBuf {
     support::repo_root().join("tests/mcp-clients")
 }
 
-fn python() -> PathBuf {
+pub(crate) fn python() -> PathBuf {
     let p = clients_dir().join(".venv/bin/python");
     assert!(
         p.is_file(),
@@ -34,7 +34,7 @@ fn python() -> PathBuf {
     p
 }
 
-fn node_script() -> PathBuf {
+pub(crate) fn node_script() -> PathBuf {
     let sdk = clients_dir().join("node_modules/@modelcontextprotocol/sdk/package.json");
     assert!(
         sdk.is_file(),
@@ -46,7 +46,7 @@ fn node_script() -> PathBuf {
 
 /// The MCP exposes of the test capability: the crm-sidecar component's operations as
 /// tools, a static resource (a file and a folder template) and prompts.
-fn mcp_exposes(transport: &str) -> String {
+pub(crate) fn mcp_exposes(transport: &str) -> String {
     let socket = if transport == "stdio" {
         "      transport: \"stdio\"\n".to_string()
     } else {
@@ -208,7 +208,7 @@ fn stdio_command(file: &Path) -> Vec<String> {
 }
 
 /// Run a client script to completion (killed if it hangs) and parse its JSON output.
-fn run_client(program: &Path, args: &[String]) -> Value {
+pub(crate) fn run_client(program: &Path, args: &[String]) -> Value {
     let mut child = Command::new(program)
         .args(args)
         .current_dir(clients_dir())
@@ -238,12 +238,12 @@ fn run_client(program: &Path, args: &[String]) -> Value {
         .unwrap_or_else(|e| panic!("client output is not JSON ({e}): {stdout}\nstderr: {stderr}"))
 }
 
-fn node() -> PathBuf {
+pub(crate) fn node() -> PathBuf {
     PathBuf::from("node")
 }
 
 /// What every client must have seen, whatever the transport and revision.
-fn check_scenario(out: &Value, version: &str, upstream: &upstream::Upstream) {
+pub(crate) fn check_scenario(out: &Value, version: &str, upstream: &upstream::Upstream) {
     let ctx = || serde_json::to_string_pretty(out).unwrap();
     assert_eq!(out["protocolVersion"], version, "{}", ctx());
     assert_eq!(out["serverInfo"]["name"], "crm-mcp", "{}", ctx());
@@ -432,11 +432,11 @@ fn typescript_sdk_over_http_and_stdio_negotiates_2025_11_25() {
     check_scenario(&out, "2025-11-25", &s.upstream);
 }
 
-fn meta() -> Value {
+pub(crate) fn meta() -> Value {
     json!({"io.modelcontextprotocol/protocolVersion": "2026-07-28", "io.modelcontextprotocol/clientCapabilities": {}})
 }
 
-fn post(url: &str, headers: &[(&str, &str)], body: &Value) -> support::Resp {
+pub(crate) fn post(url: &str, headers: &[(&str, &str)], body: &Value) -> support::Resp {
     let mut all = vec![
         ("content-type", "application/json"),
         ("accept", "application/json, text/event-stream"),

@@ -353,6 +353,16 @@ fn tenant_health(hosting: &Hosting, t: &Tenant) -> Value {
         State::Failed(why) => v["error"] = json!(why),
         State::Serving(s) => v["consumes"] = json!(s.capability.outbound.status()),
     }
+    // Adapters this host cannot serve (MCP over stdio), with why: reported, not
+    // awaited — they do not make the capability not ready.
+    let unserved: Vec<_> = hosting
+        .adapter_status(t)
+        .into_iter()
+        .filter(|a| a.state == "unsupported")
+        .collect();
+    if !unserved.is_empty() {
+        v["unservedAdapters"] = json!(unserved);
+    }
     if let Some(e) = &t.last_error {
         v["lastError"] = json!(e);
     }

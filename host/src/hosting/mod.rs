@@ -6,7 +6,17 @@
 //! shared one routed by path prefix and each one's own ports), and retiring a replaced
 //! or removed capability once its in-flight requests are done.
 //! Must not touch: what a capability does — loading one is `capability::load`, serving
-//! a request is the REST adapter's, the sandbox is the runtime's.
+//! a request is the REST or MCP adapter's, the sandbox is the runtime's.
+//!
+//! Adapters: a capability's REST entries and its MCP entries with `transport: http`
+//! are served (one `Adapter` per entry, on the shared listener and on their own ports).
+//! MCP over stdio is not: one process has one stdin, shared by no tenant; such an entry
+//! is reported `unsupported` with the reason, and (like any adapter this host cannot
+//! serve) does not make the capability not ready — its other adapters serve, and a
+//! readiness that could never turn ready would only take it off every balancer.
+//! Each loaded version has its own MCP sessions: a replaced capability's sessions end
+//! with it (clients get 404 for the old session id and initialize again), while its
+//! in-flight calls finish on the version they started on.
 //!
 //! Isolation: every capability gets its own `Outbound` (HTTP clients and pools), its own
 //! `TunnelRegistry` (no tunnel or session is shared across capabilities, even with the
@@ -29,10 +39,11 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant, SystemTime};
 
-use ikanos_spec::model::Exposes;
+use ikanos_spec::model::{Exposes, McpTransport};
 
 use crate::capability::{self, BindPolicy, CapabilityOptions, LoadedCapability};
 use crate::consumes::{ClientSettings, OutboundSettings};
+use crate::exposes::mcp::{http::HttpTransport, McpServer};
 use crate::exposes::rest::RestAdapter;
 use crate::exposes::AdapterStatus;
 use crate::runtime::{ComponentCache, Runtime};
@@ -81,11 +92,42 @@ pub struct Source {
     pub configured: bool,
 }
 
+/// One served `exposes` entry of a hosted capability.
+pub enum Adapter {
+    Rest(Arc<RestAdapter>),
+    /// An MCP entry with `transport: http`; it holds this version's sessions.
+    Mcp(Arc<HttpTransport>),
+}
+
+impl Adapter {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Adapter::Rest(_) => "rest",
+            Adapter::Mcp(_) => "mcp",
+        }
+    }
+
+    /// Answer one request (its path already relative to the adapter).
+    pub async fn handle(&self, req: server::Request) -> server::Response {
+        match self {
+            Adapter::Rest(a) => a.handle(req).await,
+            Adapter::Mcp(a) => a.handle(req).await,
+        }
+    }
+
+    fn is_mcp(&self) -> bool {
+        matches!(self, Adapter::Mcp(_))
+    }
+}
+
+/// Why an MCP entry over stdio is not served by `ikanos serve`.
+pub const STDIO_UNSUPPORTED: &str = "transport: stdio is not served by `ikanos serve`: the host process has one stdin and it belongs to no tenant; declare transport: http (served on the shared listener and its own port), or run this capability with `ikanos run`";
+
 /// A running capability and the adapters that serve it.
 pub struct Serving {
     pub capability: Arc<LoadedCapability>,
-    /// REST adapters by namespace, in file order.
-    pub adapters: Vec<(String, Arc<RestAdapter>)>,
+    /// REST adapters and MCP adapters over HTTP by namespace, in file order.
+    pub adapters: Vec<(String, Adapter)>,
     /// This capability's tunnels, and only this capability's.
     pub tunnels: TunnelRegistry,
     pub own_listeners: bool,
@@ -339,9 +381,30 @@ impl Hosting {
             let capability = Arc::new(capability);
             let mut adapters = Vec::new();
             for e in &capability.model.exposes {
-                if let Exposes::Rest(rest) = e {
-                    let adapter = RestAdapter::new(capability.clone(), rest, self.metrics.clone())?;
-                    adapters.push((rest.namespace.value.clone(), Arc::new(adapter)));
+                match e {
+                    Exposes::Rest(rest) => {
+                        let adapter =
+                            RestAdapter::new(capability.clone(), rest, self.metrics.clone())?;
+                        adapters.push((
+                            rest.namespace.value.clone(),
+                            Adapter::Rest(Arc::new(adapter)),
+                        ));
+                    }
+                    Exposes::Mcp(mcp) if mcp.transport == McpTransport::Http => {
+                        let server =
+                            McpServer::new(capability.clone(), mcp, self.metrics.clone())?;
+                        for tool in server.unrun_tools() {
+                            tracing::warn!(capability = %name, tool, "{}:{}: tool uses call/steps/ref, which this host does not run; calling it returns a tool error", mcp.namespace.file.display(), mcp.pos);
+                        }
+                        adapters.push((
+                            mcp.namespace.value.clone(),
+                            Adapter::Mcp(Arc::new(HttpTransport::new(Arc::new(server)))),
+                        ));
+                    }
+                    Exposes::Mcp(mcp) => {
+                        tracing::warn!(capability = %name, namespace = %mcp.namespace.value, "{}:{}: mcp adapter not served: {STDIO_UNSUPPORTED}", mcp.namespace.file.display(), mcp.pos);
+                    }
+                    _ => {}
                 }
             }
             Ok(Arc::new(Serving {
@@ -520,8 +583,9 @@ impl Hosting {
         retiring.push(task);
     }
 
-    /// Bind the ports a capability's REST adapters declare, keeping a listener that is
-    /// already there for the same declared address (a replacement keeps its port).
+    /// Bind the ports a capability's REST and HTTP MCP adapters declare, keeping a
+    /// listener that is already there for the same declared address (a replacement
+    /// keeps its port). An MCP entry without a port gets one from the OS.
     async fn open_own_listeners(
         self: &Arc<Self>,
         name: &str,
@@ -531,14 +595,26 @@ impl Hosting {
             return Ok(());
         }
         for e in &serving.capability.model.exposes {
-            let Exposes::Rest(rest) = e else { continue };
-            let namespace = rest.namespace.value.clone();
-            let address = rest
-                .address
-                .as_ref()
+            let (kind, namespace, address, port) = match e {
+                Exposes::Rest(rest) => (
+                    "rest",
+                    &rest.namespace.value,
+                    rest.address.as_ref(),
+                    rest.port.value,
+                ),
+                Exposes::Mcp(mcp) if mcp.transport == McpTransport::Http => (
+                    "mcp",
+                    &mcp.namespace.value,
+                    mcp.address.as_ref(),
+                    mcp.port.as_ref().map_or(0, |p| p.value),
+                ),
+                _ => continue,
+            };
+            let namespace = namespace.clone();
+            let address = address
                 .map(|a| a.value.clone())
                 .unwrap_or_else(|| "127.0.0.1".into());
-            let declared = (address.clone(), rest.port.value);
+            let declared = (address.clone(), port);
             let key = (name.to_string(), namespace.clone());
             let unchanged = self
                 .own
@@ -562,7 +638,7 @@ impl Hosting {
             }
             let mut attempt = 0;
             let bound = loop {
-                match server::bind(&address, rest.port.value).await {
+                match server::bind(&address, port).await {
                     Err(e)
                         if moved && attempt < 20 && e.kind() == std::io::ErrorKind::AddrInUse =>
                     {
@@ -573,15 +649,12 @@ impl Hosting {
                 }
             };
             let (listener, bound) = bound.map_err(|e| {
-                format!(
-                    "cannot listen on {address}:{} for rest adapter '{namespace}': {e}",
-                    rest.port.value
-                )
+                format!("cannot listen on {address}:{port} for {kind} adapter '{namespace}': {e}")
             })?;
-            tracing::info!(adapter = "rest", capability = %name, namespace = %namespace, addr = %bound, "listening");
+            tracing::info!(adapter = kind, capability = %name, namespace = %namespace, addr = %bound, "listening");
             let shutdown = Shutdown::default();
             let task = server::serve(
-                format!("rest:{name}:{namespace}"),
+                format!("{kind}:{name}:{namespace}"),
                 listener,
                 router::own_port_handler(self.clone(), name.to_string(), namespace.clone()),
                 &shutdown,
@@ -683,12 +756,21 @@ impl Hosting {
                     state: "listening",
                     reason: None,
                 }),
+                Exposes::Mcp(mcp) if mcp.transport == McpTransport::Http => {
+                    out.push(AdapterStatus {
+                        kind: "mcp",
+                        namespace: mcp.namespace.value.clone(),
+                        address: self.own_address(&t.name, &mcp.namespace.value),
+                        state: "listening",
+                        reason: None,
+                    })
+                }
                 Exposes::Mcp(mcp) => out.push(AdapterStatus {
                     kind: "mcp",
                     namespace: mcp.namespace.value.clone(),
                     address: None,
                     state: "unsupported",
-                    reason: Some("MCP adapters are not served by this build yet".into()),
+                    reason: Some(STDIO_UNSUPPORTED.into()),
                 }),
                 _ => {}
             }

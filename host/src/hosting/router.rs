@@ -4,7 +4,13 @@
 //! `/{capability}/{operation path}` — and the handlers of capabilities' own ports. Both
 //! look the capability up in the registry on every request and hold that version until
 //! the answer is written, so a capability replaced meanwhile finishes the requests it
-//! started. Must not touch: what a request means (the REST adapter's job).
+//! started. Must not touch: what a request means (the REST and MCP adapters' job).
+//!
+//! MCP on the shared listener: `/{capability}/mcp/{namespace}` is that MCP adapter's
+//! endpoint, and `/{capability}/mcp` the capability's first MCP adapter (the path
+//! `ikanos run` serves MCP at, under the capability's prefix). Both reach the adapter
+//! as `/mcp`. These two paths go to MCP whenever the capability has an MCP adapter
+//! (with that namespace); every other path is REST's.
 //!
 //! Why a path prefix rather than the Host header: it needs no DNS entry or wildcard
 //! certificate per capability and works through any proxy; a Host-based scheme can be
@@ -15,7 +21,7 @@ use std::sync::Arc;
 use http::{StatusCode, Uri};
 use serde_json::json;
 
-use super::{Hosting, Serving, State};
+use super::{Adapter, Hosting, Serving, State};
 use crate::server::{self, Request, Response};
 
 fn not_serving(name: &str, why: &str) -> Response {
@@ -56,7 +62,7 @@ pub(super) fn own_port_handler(
                 Some((_, adapter)) => adapter.handle(req).await,
                 None => not_serving(
                     &name,
-                    &format!("it no longer exposes rest adapter '{namespace}'"),
+                    &format!("it no longer exposes adapter '{namespace}'"),
                 ),
             }
         })
@@ -91,6 +97,12 @@ async fn route(hosting: &Hosting, req: Request) -> Response {
         Ok(s) => s,
         Err(resp) => return *resp,
     };
+    let mcp = mcp_adapter(&serving, &rest);
+    let rest = if mcp.is_some() {
+        "/mcp".to_string()
+    } else {
+        rest
+    };
     let (mut parts, body) = req.into_parts();
     let rewritten = match parts.uri.query() {
         Some(q) => format!("{rest}?{q}"),
@@ -106,16 +118,45 @@ async fn route(hosting: &Hosting, req: Request) -> Response {
         }
     };
     let req = http::Request::from_parts(parts, body);
-    let adapter = serving
-        .adapters
-        .iter()
-        .find(|(_, a)| a.serves(&rest))
-        .or_else(|| serving.adapters.first());
+    if let Some(mcp) = mcp {
+        return mcp.handle(req).await;
+    }
+    let rest_adapters = || {
+        serving.adapters.iter().filter_map(|(_, a)| match a {
+            Adapter::Rest(r) => Some(r),
+            Adapter::Mcp(_) => None,
+        })
+    };
+    let adapter = rest_adapters()
+        .find(|a| a.serves(&rest))
+        .or_else(|| rest_adapters().next());
     match adapter {
-        Some((_, a)) => a.handle(req).await,
-        None => server::json(
-            StatusCode::NOT_FOUND,
-            &json!({ "error": format!("capability '{name}' exposes no rest adapter"), "status": 404 }),
-        ),
+        Some(a) => a.handle(req).await,
+        None => {
+            let mcp: Vec<String> = serving
+                .adapters
+                .iter()
+                .filter(|(_, a)| a.is_mcp())
+                .map(|(ns, _)| format!("/{name}/mcp/{ns}"))
+                .collect();
+            server::json(
+                StatusCode::NOT_FOUND,
+                &json!({ "error": format!("capability '{name}' exposes nothing at {rest}"), "mcp": mcp, "status": 404 }),
+            )
+        }
+    }
+}
+
+/// The MCP adapter a path under the capability's prefix names: `/mcp` (the first one)
+/// or `/mcp/{namespace}`.
+fn mcp_adapter<'s>(serving: &'s Serving, rest: &str) -> Option<&'s Adapter> {
+    let mut mcp = serving.adapters.iter().filter(|(_, a)| a.is_mcp());
+    match rest.strip_prefix("/mcp") {
+        Some("" | "/") => mcp.next().map(|(_, a)| a),
+        Some(tail) => {
+            let namespace = tail.strip_prefix('/')?.trim_end_matches('/');
+            mcp.find(|(ns, _)| ns == namespace).map(|(_, a)| a)
+        }
+        None => None,
     }
 }

@@ -164,7 +164,9 @@ impl HttpTransport {
         })
     }
 
-    async fn handle(&self, req: Request) -> Response {
+    /// Answer one request at `/mcp` (or `/`). `ikanos serve`'s shared listener hands
+    /// requests here with the path already rewritten to `/mcp`.
+    pub async fn handle(&self, req: Request) -> Response {
         let request_id = crate::request_id::from_header(req.headers().get("x-request-id"));
         let mut resp = self.route(req, &request_id).await;
         if let Ok(v) = HeaderValue::from_str(&request_id) {
