@@ -189,20 +189,49 @@ fn libziti_fails_over_to_the_second_router_when_the_first_stops() {
     net.add_router("router-b", 10);
     assert_ne!(net.router_url(), net.router_url_of("router-b"));
 
-    let (_, _, v) = rest(&net, Some("client"), "POST", "/edge/client/v1/authenticate?method=cert", None, "{}");
+    let (_, _, v) = rest(
+        &net,
+        Some("client"),
+        "POST",
+        "/edge/client/v1/authenticate?method=cert",
+        None,
+        "{}",
+    );
     let token = v["data"]["token"].as_str().unwrap().to_string();
     let routers_seen = |net: &ZitiTestNet| {
-        let (status, _, v) = rest(net, None, "GET", "/edge/client/v1/current-identity/edge-routers", Some(&token), "");
+        let (status, _, v) = rest(
+            net,
+            None,
+            "GET",
+            "/edge/client/v1/current-identity/edge-routers",
+            Some(&token),
+            "",
+        );
         assert_eq!(status, 200, "{v}");
-        v["data"].as_array().unwrap().iter().map(|r| {
-            (r["name"].as_str().unwrap().to_string(), r["cost"].as_i64().unwrap(), r["isOnline"].as_bool().unwrap(), r["urls"]["tls"].as_str().unwrap().to_string())
-        }).collect::<Vec<_>>()
+        v["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                (
+                    r["name"].as_str().unwrap().to_string(),
+                    r["cost"].as_i64().unwrap(),
+                    r["isOnline"].as_bool().unwrap(),
+                    r["urls"]["tls"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect::<Vec<_>>()
     };
     assert_eq!(
         routers_seen(&net),
         vec![
             (ROUTER_NAME.to_string(), 0, true, net.router_url()),
-            ("router-b".to_string(), 10, true, net.router_url_of("router-b")),
+            (
+                "router-b".to_string(),
+                10,
+                true,
+                net.router_url_of("router-b")
+            ),
         ]
     );
 
@@ -242,14 +271,23 @@ fn libziti_fails_over_to_the_second_router_when_the_first_stops() {
     assert!(net.router_dials("router-b") > dials_b);
 
     // A new dialer, with router 1 still down, gets through via router 2.
-    let (code, out) = libziti_dial(&net.identity_file("client"), "crm", "/customers", 1).wait_exit(LONG);
+    let (code, out) =
+        libziti_dial(&net.identity_file("client"), "crm", "/customers", 1).wait_exit(LONG);
     assert_eq!(code, Some(0), "{out}");
     assert_eq!(responses(&out).len(), 1, "{out}");
     assert_eq!(net.router_dials(ROUTER_NAME), dials_a);
     assert_eq!(upstream.requests().len(), 3);
     let seen = routers_seen(&net);
-    assert_eq!((seen[0].0.as_str(), seen[0].2), (ROUTER_NAME, false), "{seen:?}");
-    assert_eq!((seen[1].0.as_str(), seen[1].2), ("router-b", true), "{seen:?}");
+    assert_eq!(
+        (seen[0].0.as_str(), seen[0].2),
+        (ROUTER_NAME, false),
+        "{seen:?}"
+    );
+    assert_eq!(
+        (seen[1].0.as_str(), seen[1].2),
+        ("router-b", true),
+        "{seen:?}"
+    );
 }
 
 /// With the controller down, a new SDK cannot authenticate; a host already bound

@@ -102,9 +102,7 @@ fn route(
                         "serviceHostingPrecedences": {}, "serviceHostingCosts": {},
                     }))
                 }
-                ("GET", "/current-identity/edge-routers") => {
-                    list(req, edge_routers_json(shared))
-                }
+                ("GET", "/current-identity/edge-routers") => list(req, edge_routers_json(shared)),
                 ("GET", "/services") => services(model, req, &session.identity_id),
                 ("POST", "/sessions") => create_session(shared, model, req, &session.token),
                 ("GET", "/sessions") => {

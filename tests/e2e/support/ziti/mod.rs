@@ -659,7 +659,12 @@ impl ZitiTestNet {
 
     /// Terminators (Binds) the running routers hold for `service`, all together.
     pub fn terminators(&self, service: &str) -> usize {
-        let names: Vec<String> = self.shared.router_nodes().iter().map(|r| r.name.clone()).collect();
+        let names: Vec<String> = self
+            .shared
+            .router_nodes()
+            .iter()
+            .map(|r| r.name.clone())
+            .collect();
         names.iter().map(|n| self.terminators_at(n, service)).sum()
     }
 

@@ -136,10 +136,7 @@ pub fn tls_config(shared: &Shared, node: &RouterNode) -> Arc<rustls::ServerConfi
         .with_safe_default_protocol_versions()
         .unwrap()
         .with_client_cert_verifier(verifier)
-        .with_single_cert(
-            node.tls.rustls_chain(),
-            node.tls.rustls_key(),
-        )
+        .with_single_cert(node.tls.rustls_chain(), node.tls.rustls_key())
         .expect("the router certificate");
     config.alpn_protocols = vec![b"ziti-edge".to_vec()];
     Arc::new(config)
@@ -517,7 +514,13 @@ async fn on_connect(state: Arc<RouterState>, dialer: Arc<Chan>, req: Message) {
             if Arc::ptr_eq(&other, &state) {
                 continue;
             }
-            let found = other.terminators.lock().unwrap().iter().find(usable).cloned();
+            let found = other
+                .terminators
+                .lock()
+                .unwrap()
+                .iter()
+                .find(usable)
+                .cloned();
             if found.is_some() {
                 terminator = found;
                 across = true;
