@@ -1,7 +1,8 @@
 //! An OpenZiti test network written here: a controller (edge client REST API over
-//! mutual TLS) and an edge router (channel v2, Dial relayed to a host that Bound the
-//! service), on loopback, with their own CA. They run inside the test process and share
-//! one model, so a test can stop and restart either on the SAME port. The real C SDK
+//! mutual TLS) and one or more edge routers (channel v2, Dial relayed to a host that
+//! Bound the service at any running router), on loopback, with their own CA. They run
+//! inside the test process and share one model, so a test can stop and restart each on
+//! the SAME port. The real C SDK
 //! (libziti 0.29.3 from the `openziti==0.6.0` wheel, driven through ctypes by the
 //! scripts in `tests/ziti/`) authenticates, dials and hosts through them
 //! (`tests/e2e/ziti_testnet.rs`), which is what says they are faithful.
@@ -20,9 +21,15 @@
 //! // … dial "crm" with the ikanos identity; it reaches 127.0.0.1:8000 through libziti
 //! let mut d = libziti_dial(&file, "crm", "/path", 1);      // or the real C SDK dials
 //! let (code, out) = d.wait_exit(Duration::from_secs(60)); // `RESPONSE 200 "…"` lines
-//! net.stop_router(); net.start_router();                   // same port, Binds gone
+//! net.stop_router(); net.start_router();                   // the first router: same port, Binds gone
 //! net.stop_controller(); net.start_controller();           // same port, data kept
 //! net.freeze_router(); net.thaw_router();                  // hung: sockets open, silent
+//! net.add_router("router-b", 10);                          // a second router (cost 10), up
+//! net.set_router_cost(ROUTER_NAME, 20);                    // the first one's cost (0)
+//! net.stop_router_named("router-b"); net.start_router_named("router-b");
+//! net.router_url_of("router-b"); net.router_running_named("router-b");
+//! net.router_dials("router-b"); net.router_hellos("router-b"); // per-router counters
+//! net.terminators_at("router-b", "crm"); net.router_channels_at("router-b");
 //! net.revoke_identity("ikanos");                           // INVALID_AUTH, channels closed
 //! net.expire_api_sessions();                               // 401 UNAUTHORIZED → re-auth
 //! net.expire_api_sessions_of("ikanos");                    // …only this identity's
@@ -32,7 +39,7 @@
 //! let jwt = net.enrollment_jwt("new-id");                  // one-time token (RS256)
 //! net.observed(|o| (o.dials, o.dials_relayed, o.hellos_accepted, o.requests.clone()));
 //! net.router_relayed(b"plaintext");                        // did any Data body hold it?
-//! net.terminators("crm"); net.router_channels();           // router state now
+//! net.terminators("crm"); net.router_channels();           // all routers' state now
 //! net.wait_until("why", |n| n.router_channels() == 0);     // poll, 60 s limit
 //! net.controller_url(); net.router_url(); net.ca_pem();    // https://127.0.0.1:P, tls://…
 //! ```
@@ -41,8 +48,9 @@
 //! loudly when it is missing.
 //!
 //! What it does not implement: OIDC/HA login, MFA, posture checks, configs, service
-//! policies as roles (grants are direct), more than one router, links between routers,
-//! ConnectV2, xgress flow control, the management API.
+//! policies as roles (grants are direct), edge router policies (every identity may use
+//! every router), real links between routers (a Dial at one router reaches a host bound
+//! at another through the shared state), ConnectV2, xgress flow control, the management API.
 
 pub mod channel;
 pub mod controller;

@@ -11,6 +11,9 @@
 //! Refusals use the real router's words where SDKs act on them: a session token it
 //! does not accept is answered with StateClosed "Invalid Session", so SDKs fetch a new
 //! one. Owns connections and circuits; the data it validates against is model.rs's.
+//! Several routers may run (each its own `RouterState`, its `RouterNode` in mod.rs): a
+//! Connect with no terminator at this router goes to one at another running router,
+//! the circuit's two channels then living at different routers.
 
 use super::channel::{content, header, Message, FLAG_FIN};
 use super::model::Permission;
