@@ -20,55 +20,6 @@ use common::*;
 
 const BULK_BYTES: usize = 256 << 20;
 
-/// A TCP server on loopback that sends `bytes` to every connection, then closes it.
-fn bulk_source(bytes: usize) -> std::net::SocketAddr {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    std::thread::spawn(move || {
-        for conn in listener.incoming() {
-            let Ok(mut conn) = conn else { continue };
-            std::thread::spawn(move || {
-                use std::io::Write;
-                let chunk = vec![b'b'; 64 << 10];
-                let mut left = bytes;
-                while left > 0 {
-                    let n = left.min(chunk.len());
-                    if conn.write_all(&chunk[..n]).is_err() {
-                        return;
-                    }
-                    left -= n;
-                }
-            });
-        }
-    });
-    addr
-}
-
-/// Bytes per second reading one stream to its end.
-async fn read_all<S, F>(connect: F) -> f64
-where
-    S: tokio::io::AsyncRead + Unpin,
-    F: std::future::Future<Output = std::io::Result<S>>,
-{
-    use tokio::io::AsyncReadExt;
-    let started = std::time::Instant::now();
-    let mut stream = connect.await.expect("opening the bulk stream");
-    let mut buf = vec![0u8; 256 << 10];
-    let mut total = 0usize;
-    loop {
-        let n = stream
-            .read(&mut buf)
-            .await
-            .expect("reading the bulk stream");
-        if n == 0 {
-            break;
-        }
-        total += n;
-    }
-    assert_eq!(total, BULK_BYTES, "the whole transfer arrived");
-    total as f64 / started.elapsed().as_secs_f64()
-}
-
 async fn best_of<S, F, Fut>(n: usize, open: F) -> f64
 where
     S: tokio::io::AsyncRead + Unpin,
@@ -77,7 +28,8 @@ where
 {
     let mut best = 0.0f64;
     for _ in 0..n {
-        best = best.max(read_all(open()).await);
+        let stream = open().await.expect("opening the bulk stream");
+        best = best.max(read_rate(stream, BULK_BYTES).await);
     }
     best
 }

@@ -22,53 +22,6 @@ use support::ziti::{libziti_host, Permission, ZitiTestNet};
 
 const BULK_BYTES: usize = 256 << 20;
 
-/// A TCP server on loopback that sends `bytes` to every connection, then closes it.
-fn bulk_source(bytes: usize) -> std::net::SocketAddr {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    std::thread::spawn(move || {
-        for conn in listener.incoming() {
-            let Ok(mut conn) = conn else { continue };
-            std::thread::spawn(move || {
-                use std::io::Write;
-                let chunk = vec![b'b'; 64 << 10];
-                let mut left = bytes;
-                while left > 0 {
-                    let n = left.min(chunk.len());
-                    if conn.write_all(&chunk[..n]).is_err() {
-                        return;
-                    }
-                    left -= n;
-                }
-            });
-        }
-    });
-    addr
-}
-
-/// Bytes per second reading one stream to its end.
-async fn read_all<S>(mut stream: S) -> f64
-where
-    S: tokio::io::AsyncRead + Unpin,
-{
-    use tokio::io::AsyncReadExt;
-    let started = std::time::Instant::now();
-    let mut buf = vec![0u8; 256 << 10];
-    let mut total = 0usize;
-    loop {
-        let n = stream
-            .read(&mut buf)
-            .await
-            .expect("reading the bulk stream");
-        if n == 0 {
-            break;
-        }
-        total += n;
-    }
-    assert_eq!(total, BULK_BYTES, "the whole transfer arrived");
-    total as f64 / started.elapsed().as_secs_f64()
-}
-
 /// The client's receive path alone: channel decoding, connection dispatch and e2ee
 /// opening of BULK_BYTES, with a far end in the same process sealing and framing them
 /// (no TLS, no router, no libziti). Bytes per second.
@@ -145,7 +98,7 @@ async fn client_receive_path() -> f64 {
     )
     .await
     .unwrap();
-    read_all(stream).await
+    read_rate(stream, BULK_BYTES).await
 }
 
 /// The client's send path alone: e2ee sealing, framing and the channel writer for
@@ -344,7 +297,7 @@ fn main() {
         let mut direct_rate = 0.0f64;
         for _ in 0..3 {
             let s = tokio::net::TcpStream::connect(bulk).await.unwrap();
-            direct_rate = direct_rate.max(read_all(s).await);
+            direct_rate = direct_rate.max(read_rate(s, BULK_BYTES).await);
         }
         let tunnel = ikanos::tunnel::ziti::ZitiProvider
             .start(TunnelConfig {
@@ -362,7 +315,7 @@ fn main() {
         let mut ziti_rate = 0.0f64;
         for _ in 0..3 {
             let s = tunnel.dial("bulk.internal", 9).await.expect("dialing bulk");
-            ziti_rate = ziti_rate.max(read_all(s).await);
+            ziti_rate = ziti_rate.max(read_rate(s, BULK_BYTES).await);
         }
         let mut alone = 0.0f64;
         let mut alone_send = 0.0f64;

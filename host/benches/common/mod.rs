@@ -333,3 +333,51 @@ pub fn merge(runs: Vec<Run>) -> Run {
         latencies,
     }
 }
+
+/// A TCP server on loopback that sends `bytes` to every connection, then closes it.
+pub fn bulk_source(bytes: usize) -> SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { continue };
+            std::thread::spawn(move || {
+                use std::io::Write;
+                let chunk = vec![b'b'; 64 << 10];
+                let mut left = bytes;
+                while left > 0 {
+                    let n = left.min(chunk.len());
+                    if conn.write_all(&chunk[..n]).is_err() {
+                        return;
+                    }
+                    left -= n;
+                }
+            });
+        }
+    });
+    addr
+}
+
+/// Bytes per second reading an open stream to its end, which must come after exactly
+/// `expected` bytes.
+pub async fn read_rate<S>(mut stream: S, expected: usize) -> f64
+where
+    S: tokio::io::AsyncRead + Unpin,
+{
+    use tokio::io::AsyncReadExt;
+    let started = Instant::now();
+    let mut buf = vec![0u8; 256 << 10];
+    let mut total = 0usize;
+    loop {
+        let n = stream
+            .read(&mut buf)
+            .await
+            .expect("reading the bulk stream");
+        if n == 0 {
+            break;
+        }
+        total += n;
+    }
+    assert_eq!(total, expected, "the whole transfer arrived");
+    total as f64 / started.elapsed().as_secs_f64()
+}

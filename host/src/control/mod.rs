@@ -121,16 +121,7 @@ impl HostState {
                 };
                 server::json(status, &body)
             }
-            "/metrics" => {
-                let mut resp = http::Response::new(Full::new(Bytes::from(self.metrics.encode())));
-                resp.headers_mut().insert(
-                    http::header::CONTENT_TYPE,
-                    http::HeaderValue::from_static(
-                        "application/openmetrics-text; version=1.0.0; charset=utf-8",
-                    ),
-                );
-                resp
-            }
+            "/metrics" => metrics_response(&self.metrics),
             "/status" => server::json(StatusCode::OK, &self.status()),
             other => server::json(
                 StatusCode::NOT_FOUND,
@@ -138,4 +129,16 @@ impl HostState {
             ),
         }
     }
+}
+
+/// `/metrics`: the registry in the OpenMetrics text format (for `run` and `serve`).
+pub fn metrics_response(metrics: &Metrics) -> Response {
+    let mut resp = http::Response::new(Full::new(Bytes::from(metrics.encode())));
+    resp.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static(
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        ),
+    );
+    resp
 }

@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use http::{Method, StatusCode};
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Limited};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
@@ -74,16 +74,7 @@ async fn handle(hosting: &Arc<Hosting>, req: Request) -> Response {
                 )
             }
         },
-        ["metrics"] if read => {
-            let mut resp = http::Response::new(Full::new(Bytes::from(hosting.metrics.encode())));
-            resp.headers_mut().insert(
-                http::header::CONTENT_TYPE,
-                http::HeaderValue::from_static(
-                    "application/openmetrics-text; version=1.0.0; charset=utf-8",
-                ),
-            );
-            resp
-        }
+        ["metrics"] if read => crate::control::metrics_response(&hosting.metrics),
         ["status"] | ["capabilities"] if read => server::json(StatusCode::OK, &status(hosting)),
         ["capabilities", name] if read => match hosting.tenant(name) {
             Some(t) => server::json(StatusCode::OK, &tenant_status(hosting, &t)),

@@ -5,6 +5,8 @@
 
 #![allow(dead_code)]
 
+mod accept;
+pub use accept::serve_on_thread;
 pub mod collector;
 pub mod fixtures;
 pub mod netns;
@@ -83,6 +85,29 @@ pub fn shared_cache_dir() -> PathBuf {
     dir
 }
 
+/// Spawn `cmd` with its stdout and stderr collected, line by line, into the returned
+/// log (stderr first; both keep their own order).
+pub fn spawn_logged(cmd: &mut Command, what: &str) -> (Child, Arc<Mutex<Vec<String>>>) {
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = cmd
+        .spawn()
+        .unwrap_or_else(|e| panic!("starting {what}: {e}"));
+    let logs = Arc::new(Mutex::new(Vec::new()));
+    for stream in [
+        Box::new(child.stderr.take().unwrap()) as Box<dyn std::io::Read + Send>,
+        Box::new(child.stdout.take().unwrap()),
+    ] {
+        let logs = logs.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stream).lines() {
+                let Ok(line) = line else { break };
+                logs.lock().unwrap().push(line);
+            }
+        });
+    }
+    (child, logs)
+}
+
 /// A running `ikanos run` child process.
 pub struct Host {
     child: Child,
@@ -144,20 +169,7 @@ impl HostBuilder {
         for (k, v) in &self.env {
             cmd.env(k, v);
         }
-        let mut child = cmd.spawn().expect("starting ikanos");
-        let logs = Arc::new(Mutex::new(Vec::new()));
-        for stream in [
-            Box::new(child.stderr.take().unwrap()) as Box<dyn std::io::Read + Send>,
-            Box::new(child.stdout.take().unwrap()),
-        ] {
-            let logs = logs.clone();
-            std::thread::spawn(move || {
-                for line in BufReader::new(stream).lines() {
-                    let Ok(line) = line else { break };
-                    logs.lock().unwrap().push(line);
-                }
-            });
-        }
+        let (child, logs) = spawn_logged(&mut cmd, "ikanos");
         let mut host = Host {
             child,
             logs,
@@ -486,49 +498,4 @@ pub fn list_customers(host: &Host) -> serde_json::Value {
     );
     assert_eq!(r.status, 200, "{}", r.body);
     r.json()
-}
-
-/// A server for the tests' peers: on a thread and runtime of its own, `serve` runs for
-/// each connection `listener` accepts, until `stop` fires (or forever). The runtime is
-/// dropped at the end, which closes every connection it still holds.
-pub fn serve_on_thread<F, Fut>(
-    listener: std::net::TcpListener,
-    stop: Option<tokio::sync::oneshot::Receiver<()>>,
-    serve: F,
-) -> std::thread::JoinHandle<()>
-where
-    F: Fn(tokio::net::TcpStream) -> Fut + Send + 'static,
-    Fut: std::future::Future<Output = ()> + Send + 'static,
-{
-    listener
-        .set_nonblocking(true)
-        .expect("a non-blocking listener");
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async move {
-            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-            let stop = async move {
-                match stop {
-                    Some(rx) => {
-                        let _ = rx.await;
-                    }
-                    None => std::future::pending().await,
-                }
-            };
-            tokio::pin!(stop);
-            loop {
-                tokio::select! {
-                    _ = &mut stop => break,
-                    accepted = listener.accept() => {
-                        if let Ok((stream, _)) = accepted {
-                            tokio::spawn(serve(stream));
-                        }
-                    }
-                }
-            }
-        });
-    })
 }

@@ -1,13 +1,12 @@
 //! A real `ikanos serve` child process for the multi-tenant tests, and the capability
 //! folders they serve.
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use super::{field, fixtures, get, shared_cache_dir};
+use super::{field, fixtures, get, shared_cache_dir, spawn_logged};
 
 pub struct Serve {
     child: Child,
@@ -67,22 +66,7 @@ impl ServeBuilder {
     /// Start, and wait until the initial capabilities are loaded and the shared
     /// listener and control port listen.
     pub fn start(self) -> Serve {
-        let mut cmd = self.command();
-        cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
-        let mut child = cmd.spawn().expect("starting ikanos serve");
-        let logs = Arc::new(Mutex::new(Vec::new()));
-        for stream in [
-            Box::new(child.stderr.take().unwrap()) as Box<dyn std::io::Read + Send>,
-            Box::new(child.stdout.take().unwrap()),
-        ] {
-            let logs = logs.clone();
-            std::thread::spawn(move || {
-                for line in BufReader::new(stream).lines() {
-                    let Ok(line) = line else { break };
-                    logs.lock().unwrap().push(line);
-                }
-            });
-        }
+        let (child, logs) = spawn_logged(&mut self.command(), "ikanos serve");
         let mut serve = Serve {
             child,
             logs,
