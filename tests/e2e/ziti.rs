@@ -419,6 +419,23 @@ fn the_crm_ziti_example_runs_end_to_end_with_tls_inside_the_tunnel() {
         !net.router_relayed(b"crm.internal"),
         "the SNI crossed the router in clear"
     );
+
+    // With a second edge router, both down: the component answers 503 (its tunnel is
+    // down) and `/health/ready` is 503; once one router is back, 200 again.
+    net.add_router("router-b", 10);
+    net.stop_router_named("router-b");
+    net.stop_router();
+    wait_ready(&host, 503);
+    let r = get(&format!("{}/customers", host.rest_url("crm-api")));
+    assert_eq!(r.status, 503, "{}\n{}", r.body, host.all_output());
+    net.start_router_named("router-b");
+    net.wait_until("the host is bound through router-b", |n| {
+        n.terminators_at("router-b", "crm-api") > 0
+    });
+    wait_ready(&host, 200);
+    let r = get(&format!("{}/customers", host.rest_url("crm-api")));
+    assert_eq!(r.status, 200, "{}\n{}", r.body, host.all_output());
+    assert!(net.router_dials("router-b") >= 1);
 }
 
 #[test]
