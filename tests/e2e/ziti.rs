@@ -419,6 +419,23 @@ fn the_crm_ziti_example_runs_end_to_end_with_tls_inside_the_tunnel() {
         !net.router_relayed(b"crm.internal"),
         "the SNI crossed the router in clear"
     );
+
+    // With a second edge router, both down: the component answers 503 (its tunnel is
+    // down) and `/health/ready` is 503; once one router is back, 200 again.
+    net.add_router("router-b", 10);
+    net.stop_router_named("router-b");
+    net.stop_router();
+    wait_ready(&host, 503);
+    let r = get(&format!("{}/customers", host.rest_url("crm-api")));
+    assert_eq!(r.status, 503, "{}\n{}", r.body, host.all_output());
+    net.start_router_named("router-b");
+    net.wait_until("the host is bound through router-b", |n| {
+        n.terminators_at("router-b", "crm-api") > 0
+    });
+    wait_ready(&host, 200);
+    let r = get(&format!("{}/customers", host.rest_url("crm-api")));
+    assert_eq!(r.status, 200, "{}\n{}", r.body, host.all_output());
+    assert!(net.router_dials("router-b") >= 1);
 }
 
 #[test]
@@ -633,4 +650,121 @@ fn the_api_session_is_kept_alive_before_it_expires() {
     );
     wait_ready(&rig.host, 200);
     call_ok(&rig);
+}
+
+/// Call until one succeeds (a failover may refuse a call or two while it switches
+/// routers; each refusal must be `tunnel-unavailable`, never a call elsewhere).
+/// Returns how many calls were refused first.
+fn call_ok_eventually(rig: &Rig) -> usize {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut refused = 0;
+    loop {
+        let v = list_customers(&rig.host);
+        if v["status"] == 200 {
+            assert!(v["body"].to_string().contains("Grace Hopper"), "{v}");
+            return refused;
+        }
+        assert_eq!(v["error"], "tunnel-unavailable", "{v}");
+        refused += 1;
+        assert!(
+            Instant::now() < deadline,
+            "calls kept failing: {v}\n{}",
+            rig.host.all_output()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Two edge routers, the second added one cheaper: ikanos dials through the cheaper
+/// one (the controller lists it second, so the order is the cost's); it stops while
+/// ikanos runs and calls keep succeeding through the other; it comes back and calls
+/// still succeed. Nothing is ever dialed elsewhere.
+#[test]
+fn with_two_routers_the_cheaper_is_used_and_losing_it_fails_over_to_the_other() {
+    use crate::support::ziti::ROUTER_NAME;
+    const CHEAP: &str = "router-cheap";
+    let rig = rig_with(|net| {
+        net.set_router_cost(ROUTER_NAME, 20);
+        net.add_router(CHEAP, 5);
+    });
+    wait_ready(&rig.host, 200);
+    call_ok(&rig);
+    call_ok(&rig);
+    // (the second call may reuse the first one's pooled connection: one dial or two)
+    let cheap_dials = rig.net.router_dials(CHEAP);
+    assert!(cheap_dials >= 1, "dials went to the cheaper router");
+    assert_eq!(rig.net.router_dials(ROUTER_NAME), 0);
+    // The host bound through the first router before the cheap one existed, so the
+    // cheap router relayed ikanos's dials to it (libziti 0.29.3 binds through one).
+    if rig.net.terminators_at(CHEAP, SERVICE) == 0 {
+        assert!(rig.net.observed(|o| o.dials_across_routers) >= cheap_dials);
+    }
+
+    rig.net.stop_router_named(CHEAP);
+    let refused = call_ok_eventually(&rig);
+    wait_ready(&rig.host, 200);
+    call_ok(&rig);
+    assert_eq!(
+        rig.net.router_dials(CHEAP),
+        cheap_dials,
+        "nothing more reached the stopped router"
+    );
+    assert!(rig.net.router_dials(ROUTER_NAME) >= 1);
+    let ok_so_far = 4;
+    assert_eq!(
+        rig.private.requests().len(),
+        ok_so_far,
+        "refused before failover: {refused}"
+    );
+
+    rig.net.start_router_named(CHEAP);
+    wait_ready(&rig.host, 200);
+    call_ok(&rig);
+    call_ok(&rig);
+    assert_eq!(rig.private.requests().len(), ok_so_far + 2);
+    assert_eq!(
+        rig.decoy.connections(),
+        0,
+        "nothing may be dialed elsewhere"
+    );
+    let out = rig.host.all_output();
+    assert!(out.contains("failed over to another edge router"), "{out}");
+    // Calls refused while it switched (0 unless the machine stalled past the grace).
+    eprintln!("calls refused during the failover: {refused}");
+}
+
+/// Two edge routers, both down: not ready with the routers named, calls refused as
+/// tunnel-unavailable; one comes back (the second, so the host binds again through
+/// it) and ikanos recovers by itself.
+#[test]
+fn with_both_routers_down_it_is_not_ready_and_recovers_when_one_returns() {
+    use crate::support::ziti::ROUTER_NAME;
+    const OTHER: &str = "router-b";
+    let rig = rig_with(|net| net.add_router(OTHER, 10));
+    wait_ready(&rig.host, 200);
+    call_ok(&rig);
+
+    rig.net.stop_router_named(OTHER);
+    rig.net.stop_router();
+    let r = wait_not_ready_with(&rig.host, "edge router");
+    assert!(!r.contains("BEGIN"), "{r}");
+    assert_eq!(list_customers(&rig.host)["error"], "tunnel-unavailable");
+    let v = wait_ready(&rig.host, 503);
+    assert_eq!(v["consumes"][0]["route"], "tunnel:ziti", "{v}");
+
+    rig.net.start_router_named(OTHER);
+    rig.net
+        .wait_until("the host is bound through router-b", |n| {
+            n.terminators_at(OTHER, SERVICE) > 0
+        });
+    wait_ready(&rig.host, 200);
+    call_ok(&rig);
+    assert!(rig.net.router_dials(OTHER) >= 1);
+    assert!(!rig.net.router_running_named(ROUTER_NAME));
+    assert_eq!(rig.private.requests().len(), 2);
+    assert_eq!(
+        rig.decoy.connections(),
+        0,
+        "nothing may be dialed elsewhere"
+    );
 }

@@ -177,6 +177,119 @@ fn libziti_recovers_when_the_router_restarts_on_the_same_port() {
     assert!(net.observed(|o| o.hellos_accepted) >= 4);
 }
 
+/// Two edge routers: the controller lists both (cost, `isOnline`), libziti (which
+/// connects to every edge router) hosts through them and a libziti dialer gets
+/// through; router 1 stops mid-run and the same dialer's next request, and a new
+/// dialer, go through router 2; the controller then reports router 1 offline.
+#[test]
+fn libziti_fails_over_to_the_second_router_when_the_first_stops() {
+    use crate::support::ziti::ROUTER_NAME;
+    let upstream = Upstream::start(Auth::default());
+    let net = net_with_service(true);
+    net.add_router("router-b", 10);
+    assert_ne!(net.router_url(), net.router_url_of("router-b"));
+
+    let (_, _, v) = rest(
+        &net,
+        Some("client"),
+        "POST",
+        "/edge/client/v1/authenticate?method=cert",
+        None,
+        "{}",
+    );
+    let token = v["data"]["token"].as_str().unwrap().to_string();
+    let routers_seen = |net: &ZitiTestNet| {
+        let (status, _, v) = rest(
+            net,
+            None,
+            "GET",
+            "/edge/client/v1/current-identity/edge-routers",
+            Some(&token),
+            "",
+        );
+        assert_eq!(status, 200, "{v}");
+        v["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                (
+                    r["name"].as_str().unwrap().to_string(),
+                    r["cost"].as_i64().unwrap(),
+                    r["isOnline"].as_bool().unwrap(),
+                    r["urls"]["tls"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        routers_seen(&net),
+        vec![
+            (ROUTER_NAME.to_string(), 0, true, net.router_url()),
+            (
+                "router-b".to_string(),
+                10,
+                true,
+                net.router_url_of("router-b")
+            ),
+        ]
+    );
+
+    let _host = libziti_host(
+        &net.identity_file("crm-host"),
+        "crm",
+        &upstream.addr.to_string(),
+    );
+    // libziti 0.29.3 binds through one router (it keeps channels to all of them).
+    net.wait_for_terminator("crm");
+    let gate = Gate::new();
+    let mut dial = libziti_dial_gated(&net.identity_file("client"), "crm", "/customers", 2, &gate);
+    dial.wait_for("WAITING 1", LONG);
+    // Both SDKs said Hello to both routers (libziti connects to every edge router).
+    net.wait_until("both SDKs connected to both routers", |n| {
+        n.router_channels_at(ROUTER_NAME) >= 2 && n.router_channels_at("router-b") >= 2
+    });
+
+    let port = net.router_port();
+    net.stop_router();
+    assert!(
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_err(),
+        "something still accepts on the stopped router's port {port}"
+    );
+    assert_eq!(net.terminators_at(ROUTER_NAME, "crm"), 0);
+    // The host binds again through router 2 if it was bound through router 1.
+    net.wait_until("the host is bound through router 2", |n| {
+        n.terminators_at("router-b", "crm") > 0
+    });
+    let dials_b = net.router_dials("router-b");
+    let dials_a = net.router_dials(ROUTER_NAME);
+    gate.open(1);
+    let (code, out) = dial.wait_exit(LONG);
+    assert_eq!(code, Some(0), "{out}");
+    assert_eq!(responses(&out).len(), 2, "{out}");
+    assert_eq!(net.router_dials(ROUTER_NAME), dials_a);
+    assert!(net.router_dials("router-b") > dials_b);
+
+    // A new dialer, with router 1 still down, gets through via router 2.
+    let (code, out) =
+        libziti_dial(&net.identity_file("client"), "crm", "/customers", 1).wait_exit(LONG);
+    assert_eq!(code, Some(0), "{out}");
+    assert_eq!(responses(&out).len(), 1, "{out}");
+    assert_eq!(net.router_dials(ROUTER_NAME), dials_a);
+    assert_eq!(upstream.requests().len(), 3);
+    let seen = routers_seen(&net);
+    assert_eq!(
+        (seen[0].0.as_str(), seen[0].2),
+        (ROUTER_NAME, false),
+        "{seen:?}"
+    );
+    assert_eq!(
+        (seen[1].0.as_str(), seen[1].2),
+        ("router-b", true),
+        "{seen:?}"
+    );
+}
+
 /// With the controller down, a new SDK cannot authenticate; a host already bound
 /// keeps serving through the router; the controller comes back on the same port.
 #[test]

@@ -41,6 +41,10 @@ const CHECK_INTERVAL: Duration = Duration::from_secs(1);
 /// keeps it from expiring).
 const CONTROLLER_CHECK_EVERY: u64 = 3;
 const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
+/// How long a lost router may take to be replaced by another before readiness drops:
+/// a failover to a router that answers takes milliseconds, and calls made meanwhile
+/// wait for it (and with `fallback: direct` they must not go around the tunnel).
+const FAILOVER_GRACE: Duration = Duration::from_secs(2);
 const BACKOFF_MIN: Duration = Duration::from_millis(200);
 const BACKOFF_MAX: Duration = Duration::from_secs(5);
 /// When a context is replaced (rotation, controller outage), its channel stays open this
@@ -121,6 +125,8 @@ struct Live {
     router_tls: Arc<rustls::ClientConfig>,
     /// Set by a dial that found the channel broken: the supervisor fails over at once.
     broken: Notify,
+    /// Bumped each time a failover puts a new router channel in place.
+    switched: watch::Sender<u64>,
 }
 
 impl Live {
@@ -337,12 +343,25 @@ impl ZitiTunnel {
                 });
                 channel.close(why.clone());
                 tracing::warn!(tunnel = "ziti", service = %self.service, router = %channel.router, reason = %why, "edge router lost; failing over");
-                self.set(TunnelState::Degraded(format!(
-                    "edge router {} lost ({why}); failing over",
-                    channel.router
-                )));
-                match self.fail_over(&live, &channel.router).await {
-                    Ok(()) => self.set(TunnelState::Ready),
+                // Still ready while another router takes over (dials wait for it);
+                // not ready once that takes longer than the grace, or fails.
+                let fail_over = self.fail_over(&live, &channel.router);
+                tokio::pin!(fail_over);
+                let outcome = tokio::select! {
+                    r = &mut fail_over => r,
+                    _ = tokio::time::sleep(FAILOVER_GRACE) => {
+                        self.set(TunnelState::Degraded(format!(
+                            "edge router {} lost ({why}); failing over",
+                            channel.router
+                        )));
+                        fail_over.await
+                    }
+                };
+                match outcome {
+                    Ok(()) => {
+                        tracing::info!(tunnel = "ziti", service = %self.service, router = %live.channel().router, "failed over to another edge router");
+                        self.set(TunnelState::Ready)
+                    }
                     Err(reason) => return (reason, false),
                 }
             }
@@ -379,6 +398,7 @@ impl ZitiTunnel {
         let channel = first_channel(&routers, &live.router_tls, &api.token, &self.service).await?;
         *live.session.lock().unwrap_or_else(|p| p.into_inner()) = session;
         *live.channel.lock().unwrap_or_else(|p| p.into_inner()) = channel;
+        live.switched.send_modify(|n| *n += 1);
         Ok(())
     }
 
@@ -438,19 +458,20 @@ impl ZitiTunnel {
             channel: Mutex::new(channel),
             router_tls,
             broken: Notify::new(),
+            switched: watch::channel(0).0,
         }))
     }
 
     async fn dial_once(
         &self,
         live: &Live,
+        channel: &Arc<Channel>,
         host: &str,
         port: u16,
     ) -> Result<edge::ZitiStream, EdgeError> {
-        let channel = live.channel();
         let caller = live.api().identity_name;
         edge::connect(
-            &channel,
+            channel,
             &live.token(),
             &caller,
             Destination { host, port },
@@ -458,6 +479,33 @@ impl ZitiTunnel {
             DIAL_TIMEOUT,
         )
         .await
+    }
+
+    /// After a dial found `failed` broken: the channel a failover puts in its place,
+    /// or None once this context is no longer ready (no router took over in time).
+    async fn next_channel(&self, live: &Arc<Live>, failed: &Arc<Channel>) -> Option<Arc<Channel>> {
+        let mut switched = live.switched.subscribe();
+        let mut state = self.state.subscribe();
+        let wait = async {
+            loop {
+                let current = live.channel();
+                if !Arc::ptr_eq(&current, failed) {
+                    return Some(current);
+                }
+                let same_context = self.live().is_some_and(|l| Arc::ptr_eq(&l, live));
+                if !same_context || state.borrow_and_update().reason().is_some() {
+                    return None;
+                }
+                tokio::select! {
+                    r = switched.changed() => r.ok()?,
+                    r = state.changed() => r.ok()?,
+                }
+            }
+        };
+        tokio::time::timeout(DIAL_TIMEOUT, wait)
+            .await
+            .ok()
+            .flatten()
     }
 }
 
@@ -470,7 +518,19 @@ impl Tunnel for ZitiTunnel {
         let Some(live) = self.live() else {
             return Err(DialError::new("not_ready", "no Ziti session"));
         };
-        let first = self.dial_once(&live, host, port).await;
+        let channel = live.channel();
+        let first = match self.dial_once(&live, &channel, host, port).await {
+            // The router went away under this dial (its channel closed): the supervisor
+            // fails over to another one; dial once more through it.
+            Err(EdgeError::Channel(e)) if channel.is_closed() => {
+                live.broken.notify_one();
+                match self.next_channel(&live, &channel).await {
+                    Some(next) => self.dial_once(&live, &next, host, port).await,
+                    None => Err(EdgeError::Channel(e)),
+                }
+            }
+            other => other,
+        };
         let result = match first {
             // The router says the service session is no longer valid (expired,
             // deleted, policies changed): get a new one and try once more.
@@ -482,7 +542,7 @@ impl Tunnel for ZitiTunnel {
                 match fresh {
                     Ok(s) => {
                         *live.session.lock().unwrap_or_else(|p| p.into_inner()) = s;
-                        self.dial_once(&live, host, port).await
+                        self.dial_once(&live, &live.channel(), host, port).await
                     }
                     Err(_) => Err(e),
                 }

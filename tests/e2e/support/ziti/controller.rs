@@ -102,9 +102,7 @@ fn route(
                         "serviceHostingPrecedences": {}, "serviceHostingCosts": {},
                     }))
                 }
-                ("GET", "/current-identity/edge-routers") => {
-                    list(req, vec![edge_router_json(shared)])
-                }
+                ("GET", "/current-identity/edge-routers") => list(req, edge_routers_json(shared)),
                 ("GET", "/services") => services(model, req, &session.identity_id),
                 ("POST", "/sessions") => create_session(shared, model, req, &session.token),
                 ("GET", "/sessions") => {
@@ -193,14 +191,27 @@ fn api_session_json(model: &Model, token: &str) -> Value {
     })
 }
 
-fn edge_router_json(shared: &Shared) -> Value {
-    let url = shared.router_url();
-    json!({
-        "name": super::ROUTER_NAME, "hostname": "127.0.0.1",
-        "isOnline": shared.router_online.load(std::sync::atomic::Ordering::SeqCst),
-        "supportedProtocols": {"tls": url}, "urls": {"tls": url},
-        "syncStatus": "SYNC_DONE",
-    })
+/// Every edge router, in the order they were added, with its cost and whether it is
+/// connected to the controller now (a real controller reports `isOnline: false` once
+/// a router disconnects, and keeps listing it).
+fn edge_routers_json(shared: &Shared) -> Vec<Value> {
+    use std::sync::atomic::Ordering;
+    shared
+        .router_nodes()
+        .iter()
+        .map(|r| {
+            let url = r.url();
+            let online = r.online.load(Ordering::SeqCst);
+            json!({
+                "name": r.name, "hostname": "127.0.0.1",
+                "isOnline": online,
+                "cost": r.cost.load(Ordering::SeqCst),
+                "noTraversal": false, "disabled": false,
+                "supportedProtocols": {"tls": url}, "urls": {"tls": url},
+                "syncStatus": if online { "SYNC_DONE" } else { "SYNC_DISCONNECTED" },
+            })
+        })
+        .collect()
 }
 
 fn service_json(model: &Model, service_id: &str, identity_id: &str) -> Value {
@@ -300,7 +311,7 @@ fn session_json(shared: &Shared, model: &Model, token: &str) -> Value {
         "id": s.id, "token": s.token, "type": s.kind.as_str(),
         "serviceId": s.service_id, "service": {"id": svc.id, "name": svc.name},
         "apiSessionId": model.api_sessions.get(&s.api_session_token).map(|a| a.id.clone()),
-        "edgeRouters": [edge_router_json(shared)],
+        "edgeRouters": edge_routers_json(shared),
         "createdAt": time(SystemTime::now()), "updatedAt": time(SystemTime::now()),
     })
 }

@@ -1,7 +1,8 @@
 //! An OpenZiti test network written here: a controller (edge client REST API over
-//! mutual TLS) and an edge router (channel v2, Dial relayed to a host that Bound the
-//! service), on loopback, with their own CA. They run inside the test process and share
-//! one model, so a test can stop and restart either on the SAME port. The real C SDK
+//! mutual TLS) and one or more edge routers (channel v2, Dial relayed to a host that
+//! Bound the service at any running router), on loopback, with their own CA. They run
+//! inside the test process and share one model, so a test can stop and restart each on
+//! the SAME port. The real C SDK
 //! (libziti 0.29.3 from the `openziti==0.6.0` wheel, driven through ctypes by the
 //! scripts in `tests/ziti/`) authenticates, dials and hosts through them
 //! (`tests/e2e/ziti_testnet.rs`), which is what says they are faithful.
@@ -20,9 +21,15 @@
 //! // … dial "crm" with the ikanos identity; it reaches 127.0.0.1:8000 through libziti
 //! let mut d = libziti_dial(&file, "crm", "/path", 1);      // or the real C SDK dials
 //! let (code, out) = d.wait_exit(Duration::from_secs(60)); // `RESPONSE 200 "…"` lines
-//! net.stop_router(); net.start_router();                   // same port, Binds gone
+//! net.stop_router(); net.start_router();                   // the first router: same port, Binds gone
 //! net.stop_controller(); net.start_controller();           // same port, data kept
 //! net.freeze_router(); net.thaw_router();                  // hung: sockets open, silent
+//! net.add_router("router-b", 10);                          // a second router (cost 10), up
+//! net.set_router_cost(ROUTER_NAME, 20);                    // the first one's cost (0)
+//! net.stop_router_named("router-b"); net.start_router_named("router-b");
+//! net.router_url_of("router-b"); net.router_running_named("router-b");
+//! net.router_dials("router-b"); net.router_hellos("router-b"); // per-router counters
+//! net.terminators_at("router-b", "crm"); net.router_channels_at("router-b");
 //! net.revoke_identity("ikanos");                           // INVALID_AUTH, channels closed
 //! net.expire_api_sessions();                               // 401 UNAUTHORIZED → re-auth
 //! net.expire_api_sessions_of("ikanos");                    // …only this identity's
@@ -32,7 +39,7 @@
 //! let jwt = net.enrollment_jwt("new-id");                  // one-time token (RS256)
 //! net.observed(|o| (o.dials, o.dials_relayed, o.hellos_accepted, o.requests.clone()));
 //! net.router_relayed(b"plaintext");                        // did any Data body hold it?
-//! net.terminators("crm"); net.router_channels();           // router state now
+//! net.terminators("crm"); net.router_channels();           // all routers' state now
 //! net.wait_until("why", |n| n.router_channels() == 0);     // poll, 60 s limit
 //! net.controller_url(); net.router_url(); net.ca_pem();    // https://127.0.0.1:P, tls://…
 //! ```
@@ -41,8 +48,9 @@
 //! loudly when it is missing.
 //!
 //! What it does not implement: OIDC/HA login, MFA, posture checks, configs, service
-//! policies as roles (grants are direct), more than one router, links between routers,
-//! ConnectV2, xgress flow control, the management API.
+//! policies as roles (grants are direct), edge router policies (every identity may use
+//! every router), real links between routers (a Dial at one router reaches a host bound
+//! at another through the shared state), ConnectV2, xgress flow control, the management API.
 
 pub mod channel;
 pub mod controller;
@@ -62,26 +70,49 @@ pub use model::{Observed, Permission};
 use model::{Identity, Model, Service};
 use pki::{Issued, Pki};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 pub const ROUTER_NAME: &str = "ikanos-test-router";
 
-/// What the controller and the router share.
+/// One edge router of the network: what stays when it stops (name, port, certificate,
+/// cost, counters) and, while it runs, its state. The controller lists every router
+/// with `isOnline` following whether it runs, as a real controller reports a router
+/// that disconnected from it.
+pub struct RouterNode {
+    pub name: String,
+    pub port: u16,
+    pub tls: Issued,
+    pub cost: AtomicI64,
+    pub online: AtomicBool,
+    /// While true this router reads and writes nothing (a hung router process).
+    pub frozen: tokio::sync::watch::Sender<bool>,
+    /// The running router's state (terminators, channels); None while stopped.
+    pub running: Mutex<Option<Arc<router::RouterState>>>,
+    /// Connect requests (dials) that arrived at this router, over all its runs.
+    pub dials: AtomicUsize,
+    /// Hellos this router accepted (SDK channels opened), over all its runs.
+    pub hellos: AtomicUsize,
+}
+
+impl RouterNode {
+    pub fn url(&self) -> String {
+        format!("tls://127.0.0.1:{}", self.port)
+    }
+}
+
+/// What the controller and the routers share.
 pub struct Shared {
     pub model: Mutex<Model>,
     pub pki: Pki,
     pub controller_tls: Issued,
-    pub router_tls: Issued,
     pub controller_port: u16,
-    pub router_port: u16,
     pub instance_id: String,
-    pub router_online: AtomicBool,
+    /// Every edge router, the first one (`ROUTER_NAME`) made by `start`.
+    pub routers: Mutex<Vec<Arc<RouterNode>>>,
     /// Bumped whenever sessions may have become invalid; router channels re-check.
     pub generation: tokio::sync::watch::Sender<u64>,
-    /// While true the router reads and writes nothing (a hung router process).
-    pub router_frozen: tokio::sync::watch::Sender<bool>,
 }
 
 impl Shared {
@@ -89,7 +120,19 @@ impl Shared {
         format!("https://127.0.0.1:{}", self.controller_port)
     }
     pub fn router_url(&self) -> String {
-        format!("tls://127.0.0.1:{}", self.router_port)
+        self.router(ROUTER_NAME).url()
+    }
+    pub fn router(&self, name: &str) -> Arc<RouterNode> {
+        self.routers
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|r| r.name == name)
+            .cloned()
+            .unwrap_or_else(|| panic!("no router {name}"))
+    }
+    pub fn router_nodes(&self) -> Vec<Arc<RouterNode>> {
+        self.routers.lock().unwrap().clone()
     }
     pub fn sessions_changed(&self) {
         self.generation.send_modify(|g| *g += 1);
@@ -101,7 +144,6 @@ impl Shared {
 struct Running {
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
-    router: Option<Arc<router::RouterState>>,
 }
 
 impl Running {
@@ -118,7 +160,8 @@ impl Running {
 pub struct ZitiTestNet {
     shared: Arc<Shared>,
     controller: Mutex<Option<Running>>,
-    router: Mutex<Option<Running>>,
+    /// Running routers by name.
+    routers: Mutex<std::collections::HashMap<String, Running>>,
     dir: tempfile::TempDir,
 }
 
@@ -167,28 +210,54 @@ impl ZitiTestNet {
     pub fn start() -> ZitiTestNet {
         let pki = Pki::new("ikanos ziti test network");
         let controller_tls = pki.server_rsa("ikanos-test-controller");
-        let router_tls = pki.server(ROUTER_NAME);
         let shared = Arc::new(Shared {
             model: Mutex::new(Model::new()),
             controller_tls,
-            router_tls,
             pki,
             controller_port: free_port(),
-            router_port: free_port(),
             instance_id: format!("ikanos-test-{}", std::process::id()),
-            router_online: AtomicBool::new(false),
+            routers: Mutex::new(Vec::new()),
             generation: tokio::sync::watch::channel(0).0,
-            router_frozen: tokio::sync::watch::channel(false).0,
         });
         let net = ZitiTestNet {
             shared,
             controller: Mutex::new(None),
-            router: Mutex::new(None),
+            routers: Mutex::new(Default::default()),
             dir: tempfile::tempdir().expect("a temp dir for identities"),
         };
         net.start_controller();
-        net.start_router();
+        net.add_router(ROUTER_NAME, 0);
         net
+    }
+
+    /// Another edge router named `name` with `cost`, on its own port with its own
+    /// server certificate, started. Every identity may use every router (as with an
+    /// `#all` edge router policy); a Dial at one reaches a host bound at any running one.
+    pub fn add_router(&self, name: &str, cost: i64) {
+        {
+            let mut routers = self.shared.routers.lock().unwrap();
+            assert!(
+                routers.iter().all(|r| r.name != name),
+                "router {name} exists"
+            );
+            routers.push(Arc::new(RouterNode {
+                name: name.to_string(),
+                port: free_port(),
+                tls: self.shared.pki.server(name),
+                cost: AtomicI64::new(cost),
+                online: AtomicBool::new(false),
+                frozen: tokio::sync::watch::channel(false).0,
+                running: Mutex::new(None),
+                dials: AtomicUsize::new(0),
+                hellos: AtomicUsize::new(0),
+            }));
+        }
+        self.start_router_named(name);
+    }
+
+    /// Change the cost the controller reports for router `name`.
+    pub fn set_router_cost(&self, name: &str, cost: i64) {
+        self.shared.router(name).cost.store(cost, Ordering::SeqCst);
     }
 
     pub fn controller_url(&self) -> String {
@@ -201,7 +270,18 @@ impl ZitiTestNet {
         self.shared.router_url()
     }
     pub fn router_port(&self) -> u16 {
-        self.shared.router_port
+        self.shared.router(ROUTER_NAME).port
+    }
+    pub fn router_url_of(&self, name: &str) -> String {
+        self.shared.router(name).url()
+    }
+    /// Connect requests (dials) that arrived at router `name` so far.
+    pub fn router_dials(&self, name: &str) -> usize {
+        self.shared.router(name).dials.load(Ordering::SeqCst)
+    }
+    /// Hellos (SDK channels) router `name` accepted so far.
+    pub fn router_hellos(&self, name: &str) -> usize {
+        self.shared.router(name).hellos.load(Ordering::SeqCst)
     }
     pub fn ca_pem(&self) -> String {
         self.shared.pki.ca_pem().to_string()
@@ -246,7 +326,6 @@ impl ZitiTestNet {
         *slot = Some(Running {
             stop: Some(stop),
             thread: Some(thread),
-            router: None,
         });
     }
 
@@ -258,47 +337,73 @@ impl ZitiTestNet {
         }
     }
 
+    /// Start the first router (`ROUTER_NAME`) again on its port.
     pub fn start_router(&self) {
-        let mut slot = self.router.lock().unwrap();
-        if slot.is_some() {
+        self.start_router_named(ROUTER_NAME);
+    }
+
+    /// Stop the first router: every channel drops, its terminators go.
+    pub fn stop_router(&self) {
+        self.stop_router_named(ROUTER_NAME);
+    }
+
+    pub fn start_router_named(&self, name: &str) {
+        let mut slots = self.routers.lock().unwrap();
+        if slots.contains_key(name) {
             return;
         }
-        let state = router::RouterState::new(self.shared.clone());
-        let acceptor = tokio_rustls::TlsAcceptor::from(router::tls_config(&self.shared));
-        let listener = bind_port(self.shared.router_port);
+        let node = self.shared.router(name);
+        let state = router::RouterState::new(self.shared.clone(), node.clone());
+        let acceptor = tokio_rustls::TlsAcceptor::from(router::tls_config(&self.shared, &node));
+        let listener = bind_port(node.port);
         let (stop, stop_rx) = tokio::sync::oneshot::channel();
         let st = state.clone();
         let thread = super::serve_on_thread(listener, Some(stop_rx), move |tcp| {
             router::serve_connection(st.clone(), acceptor.clone(), tcp)
         });
-        self.shared.router_online.store(true, Ordering::SeqCst);
-        *slot = Some(Running {
-            stop: Some(stop),
-            thread: Some(thread),
-            router: Some(state),
-        });
+        *node.running.lock().unwrap() = Some(state);
+        node.online.store(true, Ordering::SeqCst);
+        slots.insert(
+            name.to_string(),
+            Running {
+                stop: Some(stop),
+                thread: Some(thread),
+            },
+        );
     }
 
-    /// Stop the router: every channel drops, its terminators go.
-    pub fn stop_router(&self) {
-        if let Some(r) = self.router.lock().unwrap().take() {
-            self.shared.router_online.store(false, Ordering::SeqCst);
-            r.stop();
+    /// Stop router `name`: its port refuses connections, every channel drops, its
+    /// terminators go, and circuits it carried end at their other router too (with
+    /// StateClosed, as a real fabric tears a circuit down). The controller reports it
+    /// `isOnline: false` until `start_router_named`.
+    pub fn stop_router_named(&self, name: &str) {
+        let Some(r) = self.routers.lock().unwrap().remove(name) else {
+            return;
+        };
+        let node = self.shared.router(name);
+        node.online.store(false, Ordering::SeqCst);
+        let state = node.running.lock().unwrap().take();
+        r.stop();
+        if let Some(state) = state {
+            state.close_all();
         }
     }
 
-    /// Freeze the router as if its process hung (SIGSTOP): connections stay open,
+    /// Freeze the first router as if its process hung (SIGSTOP): connections stay open,
     /// nothing is read, answered or relayed (latency probes included) until `thaw_router`.
     pub fn freeze_router(&self) {
-        self.shared.router_frozen.send_replace(true);
+        self.shared.router(ROUTER_NAME).frozen.send_replace(true);
     }
 
     pub fn thaw_router(&self) {
-        self.shared.router_frozen.send_replace(false);
+        self.shared.router(ROUTER_NAME).frozen.send_replace(false);
     }
 
     pub fn router_running(&self) -> bool {
-        self.router.lock().unwrap().is_some()
+        self.router_running_named(ROUTER_NAME)
+    }
+    pub fn router_running_named(&self, name: &str) -> bool {
+        self.routers.lock().unwrap().contains_key(name)
     }
     pub fn controller_running(&self) -> bool {
         self.controller.lock().unwrap().is_some()
@@ -560,19 +665,39 @@ impl ZitiTestNet {
         self.observed(|o| o.relayed.windows(needle.len()).any(|w| w == needle))
     }
 
-    /// Terminators (Binds) the running router holds for `service`.
+    /// Terminators (Binds) the running routers hold for `service`, all together.
     pub fn terminators(&self, service: &str) -> usize {
+        let names: Vec<String> = self
+            .shared
+            .router_nodes()
+            .iter()
+            .map(|r| r.name.clone())
+            .collect();
+        names.iter().map(|n| self.terminators_at(n, service)).sum()
+    }
+
+    /// Terminators (Binds) router `name` holds for `service` (0 while it is stopped).
+    pub fn terminators_at(&self, name: &str, service: &str) -> usize {
         let id = self.service_id(service);
-        match &*self.router.lock().unwrap() {
-            Some(r) => r.router.as_ref().unwrap().terminator_count(&id),
+        match &*self.shared.router(name).running.lock().unwrap() {
+            Some(r) => r.terminator_count(&id),
             None => 0,
         }
     }
 
-    /// Channels (SDK connections past Hello) the running router holds.
+    /// Channels (SDK connections past Hello) the running routers hold, all together.
     pub fn router_channels(&self) -> usize {
-        match &*self.router.lock().unwrap() {
-            Some(r) => r.router.as_ref().unwrap().channels.lock().unwrap().len(),
+        self.shared
+            .router_nodes()
+            .iter()
+            .map(|r| self.router_channels_at(&r.name))
+            .sum()
+    }
+
+    /// Channels router `name` holds (0 while it is stopped).
+    pub fn router_channels_at(&self, name: &str) -> usize {
+        match &*self.shared.router(name).running.lock().unwrap() {
+            Some(r) => r.channels.lock().unwrap().len(),
             None => 0,
         }
     }
@@ -583,7 +708,18 @@ impl ZitiTestNet {
         while !cond(self) {
             assert!(
                 Instant::now() < deadline,
-                "timed out waiting until {what}; controller saw: {:?}",
+                "timed out waiting until {what}; routers (name, running, channels, hellos, dials): {:?}; controller saw: {:?}",
+                self.shared
+                    .router_nodes()
+                    .iter()
+                    .map(|r| (
+                        r.name.clone(),
+                        self.router_running_named(&r.name),
+                        self.router_channels_at(&r.name),
+                        r.hellos.load(Ordering::SeqCst),
+                        r.dials.load(Ordering::SeqCst)
+                    ))
+                    .collect::<Vec<_>>(),
                 self.observed(|o| o.requests.clone())
             );
             std::thread::sleep(Duration::from_millis(25));
@@ -616,7 +752,9 @@ impl Shared {
 
 impl Drop for ZitiTestNet {
     fn drop(&mut self) {
-        self.stop_router();
+        for r in self.shared.router_nodes() {
+            self.stop_router_named(&r.name);
+        }
         self.stop_controller();
     }
 }

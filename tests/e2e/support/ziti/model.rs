@@ -93,6 +93,8 @@ pub struct Observed {
     pub binds: usize,
     pub dials: usize,
     pub dials_relayed: usize,
+    /// Dials relayed to a host bound at another router than the one dialed.
+    pub dials_across_routers: usize,
     pub dials_refused: Vec<String>,
     /// Data messages with the FIN flag relayed (half-closes).
     pub fins: usize,

@@ -11,10 +11,13 @@
 //! Refusals use the real router's words where SDKs act on them: a session token it
 //! does not accept is answered with StateClosed "Invalid Session", so SDKs fetch a new
 //! one. Owns connections and circuits; the data it validates against is model.rs's.
+//! Several routers may run (each its own `RouterState`, its `RouterNode` in mod.rs): a
+//! Connect with no terminator at this router goes to one at another running router,
+//! the circuit's two channels then living at different routers.
 
 use super::channel::{content, header, Message, FLAG_FIN};
 use super::model::Permission;
-use super::Shared;
+use super::{RouterNode, Shared};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -41,15 +44,17 @@ pub struct Terminator {
 /// The router's state for one run (everything goes when it stops, as for a real one).
 pub struct RouterState {
     shared: Arc<Shared>,
+    node: Arc<RouterNode>,
     next_channel: AtomicU64,
     pub terminators: Mutex<Vec<Terminator>>,
     pub channels: Mutex<Vec<Arc<Chan>>>,
 }
 
 impl RouterState {
-    pub fn new(shared: Arc<Shared>) -> Arc<RouterState> {
+    pub fn new(shared: Arc<Shared>, node: Arc<RouterNode>) -> Arc<RouterState> {
         Arc::new(RouterState {
             shared,
+            node,
             next_channel: AtomicU64::new(1),
             terminators: Mutex::new(Vec::new()),
             channels: Mutex::new(Vec::new()),
@@ -63,6 +68,15 @@ impl RouterState {
             .iter()
             .filter(|t| t.service_id == service_id)
             .count()
+    }
+
+    /// After the router stopped: close every channel it held, so circuits it carried
+    /// end at their other side (which may be at another router) and its terminators go.
+    pub fn close_all(&self) {
+        let chans: Vec<Arc<Chan>> = self.channels.lock().unwrap().clone();
+        for chan in chans {
+            close_channel(self, &chan);
+        }
     }
 }
 
@@ -107,7 +121,7 @@ impl Chan {
     }
 }
 
-pub fn tls_config(shared: &Shared) -> Arc<rustls::ServerConfig> {
+pub fn tls_config(shared: &Shared, node: &RouterNode) -> Arc<rustls::ServerConfig> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut roots = rustls::RootCertStore::empty();
     roots
@@ -125,10 +139,7 @@ pub fn tls_config(shared: &Shared) -> Arc<rustls::ServerConfig> {
         .with_safe_default_protocol_versions()
         .unwrap()
         .with_client_cert_verifier(verifier)
-        .with_single_cert(
-            shared.router_tls.rustls_chain(),
-            shared.router_tls.rustls_key(),
-        )
+        .with_single_cert(node.tls.rustls_chain(), node.tls.rustls_key())
         .expect("the router certificate");
     config.alpn_protocols = vec![b"ziti-edge".to_vec()];
     Arc::new(config)
@@ -141,7 +152,7 @@ pub async fn serve_connection(
     tcp: tokio::net::TcpStream,
 ) {
     let _ = tcp.set_nodelay(true);
-    thawed(&state.shared).await;
+    thawed(&state.node).await;
     let Ok(tls) = acceptor.accept(tcp).await else {
         return;
     };
@@ -178,7 +189,10 @@ pub async fn serve_connection(
             )),
         };
         match &who {
-            Ok(_) => model.observed.hellos_accepted += 1,
+            Ok(_) => {
+                model.observed.hellos_accepted += 1;
+                state.node.hellos.fetch_add(1, Ordering::SeqCst);
+            }
             Err(_) => model.observed.hellos_refused += 1,
         }
         who
@@ -210,11 +224,11 @@ pub async fn serve_connection(
     });
     state.channels.lock().unwrap().push(chan.clone());
 
-    let shared = state.shared.clone();
+    let node = state.node.clone();
     let writer = tokio::spawn(async move {
         let mut out = tokio::io::BufWriter::new(wr);
         while let Some(m) = rx.recv().await {
-            thawed(&shared).await;
+            thawed(&node).await;
             if out.write_all(&m.encode()).await.is_err() {
                 return;
             }
@@ -242,7 +256,7 @@ pub async fn serve_connection(
             read = Message::read(&mut rd) => {
                 match read {
                     Ok(Some(msg)) => {
-                        thawed(&state.shared).await;
+                        thawed(&state.node).await;
                         on_message(&state, &chan, msg)
                     }
                     _ => break,
@@ -260,8 +274,8 @@ pub async fn serve_connection(
 }
 
 /// Returns at once unless the router is frozen; then when it is thawed.
-async fn thawed(shared: &Shared) {
-    let mut frozen = shared.router_frozen.subscribe();
+async fn thawed(node: &RouterNode) {
+    let mut frozen = node.frozen.subscribe();
     let _ = frozen.wait_for(|f| !*f).await;
 }
 
@@ -457,6 +471,7 @@ async fn on_connect(state: Arc<RouterState>, dialer: Arc<Chan>, req: Message) {
     let checked = {
         let mut model = state.shared.model.lock().unwrap();
         model.observed.dials += 1;
+        state.node.dials.fetch_add(1, Ordering::SeqCst);
         match model.live_session(&token, Permission::Dial) {
             Ok(s) if s.api_session_token == dialer.api_session_token => {
                 let svc = &model.services[&s.service_id];
@@ -479,18 +494,43 @@ async fn on_connect(state: Arc<RouterState>, dialer: Arc<Chan>, req: Message) {
         );
         return;
     }
+    // A terminator at this router first, else at any other running router (a real
+    // fabric routes the circuit over a link; here the channels are in one process).
     let wanted = req.string(header::TERMINATOR_IDENTITY);
-    let terminator = state
+    let usable = |t: &&Terminator| {
+        t.service_id == service_id
+            && !t.channel.closed.load(Ordering::SeqCst)
+            && (wanted.is_none() || t.terminator_identity == wanted)
+    };
+    let mut terminator = state
         .terminators
         .lock()
         .unwrap()
         .iter()
-        .find(|t| {
-            t.service_id == service_id
-                && !t.channel.closed.load(Ordering::SeqCst)
-                && (wanted.is_none() || t.terminator_identity == wanted)
-        })
+        .find(usable)
         .cloned();
+    let mut across = false;
+    if terminator.is_none() {
+        for node in state.shared.router_nodes() {
+            let other = node.running.lock().unwrap().clone();
+            let Some(other) = other else { continue };
+            if Arc::ptr_eq(&other, &state) {
+                continue;
+            }
+            let found = other
+                .terminators
+                .lock()
+                .unwrap()
+                .iter()
+                .find(usable)
+                .cloned();
+            if found.is_some() {
+                terminator = found;
+                across = true;
+                break;
+            }
+        }
+    }
     let Some(terminator) = terminator else {
         refuse(
             &state,
@@ -590,5 +630,9 @@ async fn on_connect(state: Arc<RouterState>, dialer: Arc<Chan>, req: Message) {
             .with_u32(header::CONN_ID, host_conn)
             .with_u32(header::SEQ, 0),
     );
-    state.shared.model.lock().unwrap().observed.dials_relayed += 1;
+    let mut model = state.shared.model.lock().unwrap();
+    model.observed.dials_relayed += 1;
+    if across {
+        model.observed.dials_across_routers += 1;
+    }
 }
