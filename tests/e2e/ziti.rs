@@ -485,14 +485,7 @@ fn enrollment_with_a_one_time_token_yields_a_working_identity() {
     let d = dir.path();
     let jwt = write(d, "enrolled.jwt", &net.enrollment_jwt("enrolled"));
     let out = d.join("enrolled.json");
-    let (code, stdout, stderr) = run_cli(&[
-        "ziti",
-        "enroll",
-        "--jwt",
-        jwt.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    let (code, stdout, stderr) = enroll(&jwt, &out);
     assert_eq!(code, 0, "{stdout}{stderr}");
     assert!(stderr.contains("enrolled"), "{stderr}");
     use std::os::unix::fs::PermissionsExt;
@@ -510,25 +503,11 @@ fn enrollment_with_a_one_time_token_yields_a_working_identity() {
 
     // The token was for one use; and an existing identity is never overwritten.
     let again = d.join("again.json");
-    let (code, _, stderr) = run_cli(&[
-        "ziti",
-        "enroll",
-        "--jwt",
-        jwt.to_str().unwrap(),
-        "--out",
-        again.to_str().unwrap(),
-    ]);
+    let (code, _, stderr) = enroll(&jwt, &again);
     assert_eq!(code, 1);
     assert!(stderr.contains("enroll answered"), "{stderr}");
     assert!(!again.exists());
-    let (code, _, stderr) = run_cli(&[
-        "ziti",
-        "enroll",
-        "--jwt",
-        jwt.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    let (code, _, stderr) = enroll(&jwt, &out);
     assert_eq!(code, 1);
     assert!(stderr.contains("never overwrites"), "{stderr}");
 
@@ -541,6 +520,18 @@ fn enrollment_with_a_one_time_token_yields_a_working_identity() {
         .start(1);
     wait_ready(&host, 200);
     assert_eq!(list_customers(&host)["status"], 200);
+}
+
+/// `ikanos ziti enroll --jwt JWT --out OUT`: exit code, stdout, stderr.
+fn enroll(jwt: &std::path::Path, out: &std::path::Path) -> (i32, String, String) {
+    run_cli(&[
+        "ziti",
+        "enroll",
+        "--jwt",
+        jwt.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ])
 }
 
 #[test]
@@ -558,14 +549,7 @@ fn enrollment_refuses_a_token_not_signed_by_the_controller() {
     parts[2] = &forged_sig;
     let jwt = write(d, "forged.jwt", &parts.join("."));
     let out = d.join("forged.json");
-    let (code, _, stderr) = run_cli(&[
-        "ziti",
-        "enroll",
-        "--jwt",
-        jwt.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    let (code, _, stderr) = enroll(&jwt, &out);
     assert_eq!(code, 1);
     assert!(stderr.contains("signature does not verify"), "{stderr}");
     assert!(!out.exists());

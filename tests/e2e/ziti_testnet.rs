@@ -7,7 +7,7 @@
 use crate::support::upstream::{Auth, Upstream};
 use crate::support::ziti::{
     libziti_dial, libziti_dial_gated, libziti_dial_lengths, libziti_dial_until_eof, libziti_enroll,
-    libziti_host, libziti_load, Gate, Permission, ZitiTestNet,
+    libziti_host, libziti_load, Gate, LibZitiProcess, Permission, ZitiTestNet,
 };
 use std::time::Duration;
 
@@ -22,6 +22,31 @@ fn net_with_service(encrypted: bool) -> ZitiTestNet {
     net.grant("crm-host", "crm", Permission::Bind);
     net.grant("client", "crm", Permission::Dial);
     net
+}
+
+/// [`net_with_service`] with libziti hosting `crm` (bound) for a fresh loopback API.
+/// Bind the fields in this order (`upstream, net, host`): they drop in reverse, the
+/// hosting process first.
+struct Hosted {
+    upstream: Upstream,
+    net: ZitiTestNet,
+    host: LibZitiProcess,
+}
+
+fn hosted_service(encrypted: bool) -> Hosted {
+    let upstream = Upstream::start(Auth::default());
+    let net = net_with_service(encrypted);
+    let host = libziti_host(
+        &net.identity_file("crm-host"),
+        "crm",
+        &upstream.addr.to_string(),
+    );
+    net.wait_for_terminator("crm");
+    Hosted {
+        upstream,
+        net,
+        host,
+    }
 }
 
 fn responses(output: &str) -> Vec<String> {
@@ -65,14 +90,11 @@ fn libziti_authenticates_with_the_controller_and_is_accepted_by_the_router() {
 
 #[test]
 fn libziti_dials_a_service_that_libziti_hosts_with_end_to_end_encryption() {
-    let upstream = Upstream::start(Auth::default());
-    let net = net_with_service(true);
-    let _host = libziti_host(
-        &net.identity_file("crm-host"),
-        "crm",
-        &upstream.addr.to_string(),
-    );
-    net.wait_for_terminator("crm");
+    let Hosted {
+        upstream,
+        net,
+        host: _host,
+    } = hosted_service(true);
 
     let mut dial = libziti_dial(&net.identity_file("client"), "crm", "/customers", 2);
     let (code, out) = dial.wait_exit(LONG);
@@ -110,14 +132,11 @@ fn libziti_dials_a_service_that_libziti_hosts_with_end_to_end_encryption() {
 /// and the router does see the plaintext — so the check above can fail.
 #[test]
 fn without_end_to_end_encryption_the_router_sees_plaintext() {
-    let upstream = Upstream::start(Auth::default());
-    let net = net_with_service(false);
-    let _host = libziti_host(
-        &net.identity_file("crm-host"),
-        "crm",
-        &upstream.addr.to_string(),
-    );
-    net.wait_for_terminator("crm");
+    let Hosted {
+        upstream: _upstream,
+        net,
+        host: _host,
+    } = hosted_service(false);
     let mut dial = libziti_dial(&net.identity_file("client"), "crm", "/customers", 1);
     let (code, out) = dial.wait_exit(LONG);
     assert_eq!(code, Some(0), "libziti dial failed:\n{out}");
@@ -147,14 +166,11 @@ fn a_dial_with_no_host_bound_is_refused_and_libziti_reports_it() {
 /// and the dialing SDK (same context, same process) reconnects and dials.
 #[test]
 fn libziti_recovers_when_the_router_restarts_on_the_same_port() {
-    let upstream = Upstream::start(Auth::default());
-    let net = net_with_service(true);
-    let _host = libziti_host(
-        &net.identity_file("crm-host"),
-        "crm",
-        &upstream.addr.to_string(),
-    );
-    net.wait_for_terminator("crm");
+    let Hosted {
+        upstream,
+        net,
+        host: _host,
+    } = hosted_service(true);
     let gate = Gate::new();
     let mut dial = libziti_dial_gated(&net.identity_file("client"), "crm", "/customers", 2, &gate);
     dial.wait_for("WAITING 1", LONG);
@@ -294,14 +310,11 @@ fn libziti_fails_over_to_the_second_router_when_the_first_stops() {
 /// keeps serving through the router; the controller comes back on the same port.
 #[test]
 fn libziti_needs_the_controller_to_start_and_not_to_keep_serving() {
-    let upstream = Upstream::start(Auth::default());
-    let net = net_with_service(true);
-    let _host = libziti_host(
-        &net.identity_file("crm-host"),
-        "crm",
-        &upstream.addr.to_string(),
-    );
-    net.wait_for_terminator("crm");
+    let Hosted {
+        upstream: _upstream,
+        net,
+        host: _host,
+    } = hosted_service(true);
 
     net.stop_controller();
     let mut sdk = libziti_load(&net.identity_file("client"));
@@ -321,14 +334,11 @@ fn libziti_needs_the_controller_to_start_and_not_to_keep_serving() {
 /// channels it already had, taking its Bind with them.
 #[test]
 fn a_revoked_identity_is_refused_and_loses_its_channels() {
-    let upstream = Upstream::start(Auth::default());
-    let net = net_with_service(true);
-    let _host = libziti_host(
-        &net.identity_file("crm-host"),
-        "crm",
-        &upstream.addr.to_string(),
-    );
-    net.wait_for_terminator("crm");
+    let Hosted {
+        upstream: _upstream,
+        net,
+        host: _host,
+    } = hosted_service(true);
 
     net.revoke_identity("client");
     let mut sdk = libziti_load(&net.identity_file("client"));
@@ -348,14 +358,11 @@ fn a_revoked_identity_is_refused_and_loses_its_channels() {
 /// libziti then fetches a new one (`POST /sessions`) and dials again by itself.
 #[test]
 fn an_invalid_service_session_makes_libziti_fetch_a_new_one() {
-    let upstream = Upstream::start(Auth::default());
-    let net = net_with_service(true);
-    let _host = libziti_host(
-        &net.identity_file("crm-host"),
-        "crm",
-        &upstream.addr.to_string(),
-    );
-    net.wait_for_terminator("crm");
+    let Hosted {
+        upstream: _upstream,
+        net,
+        host: _host,
+    } = hosted_service(true);
     let gate = Gate::new();
     let mut dial = libziti_dial_gated(&net.identity_file("client"), "crm", "/customers", 2, &gate);
     dial.wait_for("WAITING 1", LONG);
@@ -390,14 +397,11 @@ fn an_invalid_service_session_makes_libziti_fetch_a_new_one() {
 /// The token works once.
 #[test]
 fn libziti_enrolls_with_a_one_time_token_and_then_dials() {
-    let upstream = Upstream::start(Auth::default());
-    let net = net_with_service(true);
-    let _host = libziti_host(
-        &net.identity_file("crm-host"),
-        "crm",
-        &upstream.addr.to_string(),
-    );
-    net.wait_for_terminator("crm");
+    let Hosted {
+        upstream: _upstream,
+        net,
+        host: _host,
+    } = hosted_service(true);
 
     let jwt = net.enrollment_jwt("enrolled");
     net.grant("enrolled", "crm", Permission::Dial);
@@ -671,14 +675,11 @@ fn the_controller_answers_like_the_edge_client_api() {
 /// gets UNAUTHORIZED, libziti authenticates again by itself and dials on.
 #[test]
 fn libziti_authenticates_again_after_its_api_session_expires() {
-    let upstream = Upstream::start(Auth::default());
-    let net = net_with_service(true);
-    let _host = libziti_host(
-        &net.identity_file("crm-host"),
-        "crm",
-        &upstream.addr.to_string(),
-    );
-    net.wait_for_terminator("crm");
+    let Hosted {
+        upstream: _upstream,
+        net,
+        host: _host,
+    } = hosted_service(true);
     let gate = Gate::new();
     let mut dial = libziti_dial_gated(&net.identity_file("client"), "crm", "/customers", 2, &gate);
     dial.wait_for("WAITING 1", LONG);
@@ -716,14 +717,11 @@ fn libziti_authenticates_again_after_its_api_session_expires() {
 /// the host SDK, the router and the dialing SDK, which sees end of stream.
 #[test]
 fn a_close_on_the_far_side_reaches_the_dialer_as_end_of_stream() {
-    let upstream = Upstream::start(Auth::default());
-    let net = net_with_service(true);
-    let _host = libziti_host(
-        &net.identity_file("crm-host"),
-        "crm",
-        &upstream.addr.to_string(),
-    );
-    net.wait_for_terminator("crm");
+    let Hosted {
+        upstream: _upstream,
+        net,
+        host: _host,
+    } = hosted_service(true);
     let mut dial = libziti_dial_until_eof(&net.identity_file("client"), "crm", "/customers");
     let (code, out) = dial.wait_exit(LONG);
     assert_eq!(code, Some(0), "{out}");
@@ -735,14 +733,11 @@ fn a_close_on_the_far_side_reaches_the_dialer_as_end_of_stream() {
 /// dial that waited meanwhile goes through.
 #[test]
 fn a_frozen_router_answers_nothing_until_thawed() {
-    let upstream = Upstream::start(Auth::default());
-    let net = net_with_service(true);
-    let _host = libziti_host(
-        &net.identity_file("crm-host"),
-        "crm",
-        &upstream.addr.to_string(),
-    );
-    net.wait_for_terminator("crm");
+    let Hosted {
+        upstream,
+        net,
+        host: _host,
+    } = hosted_service(true);
     net.freeze_router();
     let mut dial = libziti_dial(&net.identity_file("client"), "crm", "/customers", 1);
     dial.wait_for("LOADED", LONG);

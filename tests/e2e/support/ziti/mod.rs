@@ -437,33 +437,22 @@ impl ZitiTestNet {
     /// A new identity with a certificate from the network's CA; returns its identity
     /// JSON (`ztAPI`, `id.cert/key/ca` as `pem:` values), as `ziti edge enroll` writes.
     pub fn create_identity(&self, name: &str) -> String {
-        let mut m = self.shared.model.lock().unwrap();
-        assert!(m.identity_by_name(name).is_none(), "identity {name} exists");
-        let id = m.new_id("id-");
-        let cert = self.shared.pki.client(&id);
-        m.identities.insert(
-            id.clone(),
-            Identity {
-                id: id.clone(),
-                name: name.to_string(),
-                certs: vec![cert.cert_der.clone()],
-                revoked: false,
-                grants: Default::default(),
-            },
-        );
-        let json = self.identity_json_for(&cert);
-        std::fs::write(self.dir.path().join(format!("{name}.json")), &json)
-            .expect("writing the identity file");
-        json
+        self.add_identity(name, |pki, id| pki.client(id))
     }
 
     /// A new identity whose certificate expired (valid 2020-01-01 to 2021-01-01): the
     /// controller refuses it with INVALID_AUTH, the router at the TLS handshake.
     pub fn create_expired_identity(&self, name: &str) -> String {
+        self.add_identity(name, |pki, id| pki.client_expired(id))
+    }
+
+    /// Register identity `name` with the certificate `issue` makes for its id; write its
+    /// identity file and return the JSON.
+    fn add_identity(&self, name: &str, issue: impl FnOnce(&Pki, &str) -> Issued) -> String {
         let mut m = self.shared.model.lock().unwrap();
         assert!(m.identity_by_name(name).is_none(), "identity {name} exists");
         let id = m.new_id("id-");
-        let cert = self.shared.pki.client_expired(&id);
+        let cert = issue(&self.shared.pki, &id);
         m.identities.insert(
             id.clone(),
             Identity {
