@@ -121,33 +121,16 @@ fn main() {
         &[("secrets.yaml", secrets.clone())],
     );
     let tunnel_block = format!(
-        "      tunnel:\n        type: ssh\n        identity: \"{{{{secrets.SSH_KEY}}}}\"\n        relay: \"127.0.0.1:{}\"\n        user: \"root\"\n        target: \"127.0.0.1:{forward}\"\n        hostKey: \"{}\"\n      authentication:\n",
+        "      tunnel:\n        type: ssh\n        identity: \"{{{{secrets.SSH_KEY}}}}\"\n        relay: \"127.0.0.1:{}\"\n        user: \"root\"\n        target: \"127.0.0.1:{forward}\"\n        hostKey: \"{}\"\n",
         sshd.port, sshd.host_key
     );
-    let embedded = start_ikanos(
-        |t| {
-            t.replace("http://127.0.0.1:18081", "http://crm.internal")
-                .replacen("      authentication:\n", &tunnel_block, 1)
-                .replace(
-                    "      CRM_TOKEN: crm-bearer-token\n",
-                    "      CRM_TOKEN: crm-bearer-token\n      SSH_KEY: ssh-key\n",
-                )
-        },
-        &[(
-            "secrets.yaml",
-            format!("{secrets}ssh-key: \"{}\"\n", host_key.display()),
-        )],
+    let embedded = start_ikanos_tunnelled(
+        &tunnel_block,
+        "SSH_KEY",
+        "ssh-key",
+        &host_key.display().to_string(),
+        &secrets,
     );
-    // The tunnel connects in the background: wait until the host says it is ready.
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while !fetch(&format!("http://{}/health/ready", embedded.control)).contains("\"status\":\"UP\"")
-    {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the SSH tunnel did not become ready"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
 
     let path = "/customers";
     let targets = [

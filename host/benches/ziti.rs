@@ -18,44 +18,82 @@ use zitinet as support;
 use std::time::Duration;
 
 use common::*;
+use ikanos::tunnel::ziti::channel::Channel;
+use ikanos::tunnel::ziti::crypto::SessionKeys;
+use ikanos::tunnel::ziti::edge::{self, Destination, ZitiStream};
 use support::ziti::{libziti_host, Permission, ZitiTestNet};
 
 const BULK_BYTES: usize = 256 << 20;
+
+/// The far end of a bench channel: answer the client's Hello, accept its Connect with
+/// a key pair of its own; the connection id and the far end's session keys.
+async fn accept_hello_and_connect<R, W>(r: &mut R, w: &mut W) -> (u32, SessionKeys)
+where
+    R: tokio::io::AsyncRead + Unpin,
+    W: tokio::io::AsyncWrite + Unpin,
+{
+    use bytes::Bytes;
+    use ikanos::tunnel::ziti::channel::{content, header, read_message, Message};
+    use ikanos::tunnel::ziti::crypto::KeyPair;
+    use tokio::io::AsyncWriteExt;
+    let hello = read_message(r).await.unwrap().unwrap().unwrap();
+    let ok = Message::new(content::RESULT)
+        .with_i32(header::REPLY_FOR, hello.sequence)
+        .with(header::RESULT_SUCCESS, Bytes::from_static(&[1]));
+    w.write_all(&ok.to_bytes()).await.unwrap();
+    w.flush().await.unwrap();
+    let connect = read_message(r).await.unwrap().unwrap().unwrap();
+    let conn = connect.conn_id().unwrap();
+    let client_pk: [u8; 32] = connect
+        .header(header::PUBLIC_KEY)
+        .unwrap()
+        .as_ref()
+        .try_into()
+        .unwrap();
+    let host = KeyPair::generate();
+    let keys = host.server_session_keys(&client_pk);
+    let connected = Message::new(content::STATE_CONNECTED)
+        .with_i32(header::REPLY_FOR, connect.sequence)
+        .with_u32(header::CONN_ID, conn)
+        .with(header::PUBLIC_KEY, Bytes::copy_from_slice(host.public()));
+    w.write_all(&connected.to_bytes()).await.unwrap();
+    (conn, keys)
+}
+
+/// The client side of a bench channel: open the channel over `io` and dial one
+/// end-to-end encrypted connection through it.
+async fn client_connect(io: tokio::io::DuplexStream) -> ZitiStream {
+    let channel = Channel::open("bench".into(), io, "api", Duration::from_secs(5))
+        .await
+        .unwrap();
+    edge::connect(
+        &channel,
+        "session",
+        "bench",
+        Destination {
+            host: "bulk.internal",
+            port: 9,
+        },
+        true,
+        Duration::from_secs(5),
+    )
+    .await
+    .unwrap()
+}
 
 /// The client's receive path alone: channel decoding, connection dispatch and e2ee
 /// opening of BULK_BYTES, with a far end in the same process sealing and framing them
 /// (no TLS, no router, no libziti). Bytes per second.
 async fn client_receive_path() -> f64 {
-    use bytes::Bytes;
-    use ikanos::tunnel::ziti::channel::{content, header, read_message, Channel, Message};
-    use ikanos::tunnel::ziti::crypto::{KeyPair, Sealer};
-    use ikanos::tunnel::ziti::edge::{self, Destination, MAX_DATA};
+    use ikanos::tunnel::ziti::channel::{content, header, read_message, Message};
+    use ikanos::tunnel::ziti::crypto::Sealer;
+    use ikanos::tunnel::ziti::edge::MAX_DATA;
     use tokio::io::AsyncWriteExt;
     let (ours, theirs) = tokio::io::duplex(4 << 20);
     tokio::spawn(async move {
         let (mut r, w) = tokio::io::split(theirs);
         let mut w = tokio::io::BufWriter::with_capacity(1 << 20, w);
-        let hello = read_message(&mut r).await.unwrap().unwrap().unwrap();
-        let ok = Message::new(content::RESULT)
-            .with_i32(header::REPLY_FOR, hello.sequence)
-            .with(header::RESULT_SUCCESS, Bytes::from_static(&[1]));
-        w.write_all(&ok.to_bytes()).await.unwrap();
-        w.flush().await.unwrap();
-        let connect = read_message(&mut r).await.unwrap().unwrap().unwrap();
-        let conn = connect.conn_id().unwrap();
-        let client_pk: [u8; 32] = connect
-            .header(header::PUBLIC_KEY)
-            .unwrap()
-            .as_ref()
-            .try_into()
-            .unwrap();
-        let host = KeyPair::generate();
-        let keys = host.server_session_keys(&client_pk);
-        let connected = Message::new(content::STATE_CONNECTED)
-            .with_i32(header::REPLY_FOR, connect.sequence)
-            .with_u32(header::CONN_ID, conn)
-            .with(header::PUBLIC_KEY, Bytes::copy_from_slice(host.public()));
-        w.write_all(&connected.to_bytes()).await.unwrap();
+        let (conn, keys) = accept_hello_and_connect(&mut r, &mut w).await;
         let (mut sealer, stream_header) = Sealer::new(&keys.tx);
         let data = |seq: u32, body: Vec<u8>| {
             Message::new(content::DATA)
@@ -82,22 +120,7 @@ async fn client_receive_path() -> f64 {
         // Keep reading (the client's header and close) until it hangs up.
         while let Ok(Ok(Some(_))) = read_message(&mut r).await {}
     });
-    let channel = Channel::open("bench".into(), ours, "api", Duration::from_secs(5))
-        .await
-        .unwrap();
-    let stream = edge::connect(
-        &channel,
-        "session",
-        "bench",
-        Destination {
-            host: "bulk.internal",
-            port: 9,
-        },
-        true,
-        Duration::from_secs(5),
-    )
-    .await
-    .unwrap();
+    let stream = client_connect(ours).await;
     read_rate(stream, BULK_BYTES).await
 }
 
@@ -105,35 +128,14 @@ async fn client_receive_path() -> f64 {
 /// BULK_BYTES, with a far end in the same process decoding and opening them. Bytes per
 /// second until the far end has opened the last byte.
 async fn client_send_path() -> f64 {
-    use bytes::Bytes;
-    use ikanos::tunnel::ziti::channel::{content, header, read_message, Channel, Message};
-    use ikanos::tunnel::ziti::crypto::{KeyPair, Opened, Opener};
-    use ikanos::tunnel::ziti::edge::{self, Destination};
+    use ikanos::tunnel::ziti::channel::{content, header, read_message, Message};
+    use ikanos::tunnel::ziti::crypto::{Opened, Opener};
     use tokio::io::AsyncWriteExt;
     let (ours, theirs) = tokio::io::duplex(4 << 20);
     let far = tokio::spawn(async move {
         let (r, mut w) = tokio::io::split(theirs);
         let mut r = tokio::io::BufReader::with_capacity(1 << 20, r);
-        let hello = read_message(&mut r).await.unwrap().unwrap().unwrap();
-        let ok = Message::new(content::RESULT)
-            .with_i32(header::REPLY_FOR, hello.sequence)
-            .with(header::RESULT_SUCCESS, Bytes::from_static(&[1]));
-        w.write_all(&ok.to_bytes()).await.unwrap();
-        let connect = read_message(&mut r).await.unwrap().unwrap().unwrap();
-        let conn = connect.conn_id().unwrap();
-        let client_pk: [u8; 32] = connect
-            .header(header::PUBLIC_KEY)
-            .unwrap()
-            .as_ref()
-            .try_into()
-            .unwrap();
-        let host = KeyPair::generate();
-        let keys = host.server_session_keys(&client_pk);
-        let connected = Message::new(content::STATE_CONNECTED)
-            .with_i32(header::REPLY_FOR, connect.sequence)
-            .with_u32(header::CONN_ID, conn)
-            .with(header::PUBLIC_KEY, Bytes::copy_from_slice(host.public()));
-        w.write_all(&connected.to_bytes()).await.unwrap();
+        let (conn, keys) = accept_hello_and_connect(&mut r, &mut w).await;
         let mut opener = Opener::new(&keys.rx);
         let mut total = 0usize;
         while let Ok(Ok(Some(m))) = read_message(&mut r).await {
@@ -153,22 +155,7 @@ async fn client_send_path() -> f64 {
         w.write_all(&closed.to_bytes()).await.unwrap();
         total
     });
-    let channel = Channel::open("bench".into(), ours, "api", Duration::from_secs(5))
-        .await
-        .unwrap();
-    let mut stream = edge::connect(
-        &channel,
-        "session",
-        "bench",
-        Destination {
-            host: "bulk.internal",
-            port: 9,
-        },
-        true,
-        Duration::from_secs(5),
-    )
-    .await
-    .unwrap();
+    let mut stream = client_connect(ours).await;
     let started = std::time::Instant::now();
     let chunk = vec![b'u'; 256 << 10];
     let mut left = BULK_BYTES;
@@ -219,30 +206,14 @@ fn main() {
         &[("secrets.yaml", secrets.clone())],
     );
     let identity = net.identity_file("ikanos");
-    let tunnel_block = "      tunnel:\n        type: ziti\n        service: crm\n        identity: \"{{secrets.ZITI_IDENTITY}}\"\n      authentication:\n";
-    let embedded = start_ikanos(
-        |t| {
-            t.replace("http://127.0.0.1:18081", "http://crm.internal")
-                .replacen("      authentication:\n", tunnel_block, 1)
-                .replace(
-                    "      CRM_TOKEN: crm-bearer-token\n",
-                    "      CRM_TOKEN: crm-bearer-token\n      ZITI_IDENTITY: ziti-identity\n",
-                )
-        },
-        &[(
-            "secrets.yaml",
-            format!("{secrets}ziti-identity: \"{}\"\n", identity.display()),
-        )],
+    let tunnel_block = "      tunnel:\n        type: ziti\n        service: crm\n        identity: \"{{secrets.ZITI_IDENTITY}}\"\n";
+    let embedded = start_ikanos_tunnelled(
+        tunnel_block,
+        "ZITI_IDENTITY",
+        "ziti-identity",
+        &identity.display().to_string(),
+        &secrets,
     );
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while !fetch(&format!("http://{}/health/ready", embedded.control)).contains("\"status\":\"UP\"")
-    {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the Ziti tunnel did not become ready"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
 
     let path = "/customers";
     let targets = [

@@ -112,6 +112,46 @@ impl Drop for IkanosChild {
     }
 }
 
+/// `ikanos run` on the crm-sidecar example with its `crm` namespace going through
+/// `tunnel` (a `tunnel:` block, indented as in the file) to `http://crm.internal`; the
+/// tunnel's identity is bound as `{{secrets.IDENTITY_VAR}}` from `identity_key` =
+/// `identity` in the secrets file, beside the bearer token in `secrets`. Returns once
+/// the host reports ready (tunnels connect in the background).
+pub fn start_ikanos_tunnelled(
+    tunnel: &str,
+    identity_var: &str,
+    identity_key: &str,
+    identity: &str,
+    secrets: &str,
+) -> IkanosChild {
+    let child = start_ikanos(
+        |t| {
+            t.replace("http://127.0.0.1:18081", "http://crm.internal")
+                .replacen(
+                    "      authentication:\n",
+                    &format!("{tunnel}      authentication:\n"),
+                    1,
+                )
+                .replace(
+                    "      CRM_TOKEN: crm-bearer-token\n",
+                    &format!(
+                        "      CRM_TOKEN: crm-bearer-token\n      {identity_var}: {identity_key}\n"
+                    ),
+                )
+        },
+        &[(
+            "secrets.yaml",
+            format!("{secrets}{identity_key}: \"{identity}\"\n"),
+        )],
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !fetch(&format!("http://{}/health/ready", child.control)).contains("\"status\":\"UP\"") {
+        assert!(Instant::now() < deadline, "the tunnel did not become ready");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child
+}
+
 /// Build the example components; returns the crm-sidecar component's path.
 pub fn build_crm_component() -> PathBuf {
     let root = repo_root();

@@ -136,12 +136,7 @@ impl Decoder<'_> {
         refs: &mut Vec<RefSite>,
     ) -> Vec<ConsumedParam> {
         let mut out = Vec::new();
-        for e in self.named(n, "inputParameters", field) {
-            let pfield = format!("{field}.inputParameters.{}", e.key);
-            self.param_name(e, field);
-            if !self.expect_map(&e.value, &pfield) {
-                continue;
-            }
+        for (e, pfield) in self.input_parameters(n, field) {
             let p = &e.value;
             self.known_keys(p, &["in", "value"], &pfield);
             let location = self.param_location(p, &pfield, CONSUMED_PLACES);

@@ -313,12 +313,7 @@ impl Decoder<'_> {
         refs: &mut Vec<RefSite>,
     ) -> Vec<ExposedParam> {
         let mut out = Vec::new();
-        for e in self.named(n, "inputParameters", field) {
-            let pfield = format!("{field}.inputParameters.{}", e.key);
-            self.param_name(e, field);
-            if !self.expect_map(&e.value, &pfield) {
-                continue;
-            }
+        for (e, pfield) in self.input_parameters(n, field) {
             let p = &e.value;
             self.known_keys(
                 p,
@@ -544,12 +539,7 @@ impl Decoder<'_> {
         let display = self.opt_string(n, "display", field).map(|s| s.value);
         let description = self.opt_string(n, "description", field).map(|s| s.value);
         let mut input_parameters = Vec::new();
-        for e in self.named(n, "inputParameters", field) {
-            let pfield = format!("{field}.inputParameters.{}", e.key);
-            self.param_name(e, field);
-            if !self.expect_map(&e.value, &pfield) {
-                continue;
-            }
+        for (e, pfield) in self.input_parameters(n, field) {
             let p = &e.value;
             self.known_keys(p, &["type", "description", "required"], &pfield);
             let ty = self.param_type(p, &pfield);

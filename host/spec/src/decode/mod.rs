@@ -378,17 +378,27 @@ impl<'a> Decoder<'a> {
         value
     }
 
-    /// `inputParameters` keys follow the upstream schema's pattern.
-    fn param_name(&mut self, e: &Entry, field: &str) {
-        if !PARAM_NAME.is_match(&e.key) {
-            self.err(
-                e.key_pos,
-                format!(
-                    "{field}.inputParameters: parameter name '{}' must match ^[a-zA-Z0-9-_*]+$",
-                    e.key
-                ),
-            );
+    /// The `inputParameters` entries of `n` that are mappings, each with its field path
+    /// (`FIELD.inputParameters.NAME`). Names must follow the upstream schema's pattern;
+    /// a bad name or a non-mapping entry is reported here.
+    fn input_parameters<'n>(&mut self, n: &'n Node, field: &str) -> Vec<(&'n Entry, String)> {
+        let mut out = Vec::new();
+        for e in self.named(n, "inputParameters", field) {
+            let pfield = format!("{field}.inputParameters.{}", e.key);
+            if !PARAM_NAME.is_match(&e.key) {
+                self.err(
+                    e.key_pos,
+                    format!(
+                        "{field}.inputParameters: parameter name '{}' must match ^[a-zA-Z0-9-_*]+$",
+                        e.key
+                    ),
+                );
+            }
+            if self.expect_map(&e.value, &pfield) {
+                out.push((e, pfield));
+            }
         }
+        out
     }
 
     fn named<'n>(&mut self, parent: &'n Node, key: &str, field: &str) -> Vec<&'n Entry> {
