@@ -1,9 +1,11 @@
 //! Benchmark: one exposed operation calling one consumed operation, with the consumed
 //! API reached directly and through the embedded OpenZiti client in the same run, then
-//! a bulk transfer through the Ziti path with end-to-end encryption — all on loopback.
-//! The Ziti path is: ikanos (this crate's client) → the test edge router
-//! (tests/e2e/support/ziti) → the real C SDK (libziti 0.29.3, hosting the service
-//! through `tests/ziti/libziti_host.py`) → the API.
+//! bulk transfers both ways through the Ziti path with end-to-end encryption — all on
+//! loopback. The Ziti path is: ikanos (this crate's client) → TLS → the test edge router
+//! (tests/e2e/support/ziti) → TLS → a far end hosting the service → the API. Two far
+//! ends, each measured: the real C SDK (libziti 0.29.3 through
+//! `tests/ziti/libziti_host.py`), and `zitinet/rust_host.rs`, which does the same in
+//! Rust on a thread of its own (libziti's own TLS caps what it can carry; see there).
 //!
 //! Run: `cargo bench -p ikanos --bench ziti` (options: `-- --seconds 10 --connections 8`).
 //! Needs libziti from the openziti==0.6.0 wheel (scripts/setup installs it).
@@ -157,6 +159,16 @@ async fn client_send_path() -> f64 {
     });
     let mut stream = client_connect(ours).await;
     let started = std::time::Instant::now();
+    write_bulk(&mut stream).await;
+    stream.shutdown().await.unwrap();
+    let total = far.await.unwrap();
+    assert_eq!(total, BULK_BYTES, "the whole upload arrived");
+    total as f64 / started.elapsed().as_secs_f64()
+}
+
+/// Write BULK_BYTES in 256 KiB writes.
+async fn write_bulk<S: tokio::io::AsyncWrite + Unpin>(stream: &mut S) {
+    use tokio::io::AsyncWriteExt;
     let chunk = vec![b'u'; 256 << 10];
     let mut left = BULK_BYTES;
     while left > 0 {
@@ -164,11 +176,57 @@ async fn client_send_path() -> f64 {
         stream.write_all(&chunk[..n]).await.unwrap();
         left -= n;
     }
-    stream.shutdown().await.unwrap();
-    let total = far.await.unwrap();
-    assert_eq!(total, BULK_BYTES, "the whole upload arrived");
-    total as f64 / started.elapsed().as_secs_f64()
 }
+
+/// Bytes per second writing BULK_BYTES to an upload's far side (common's bulk_sink,
+/// directly or through a far end) until it has read them all and said so. The length
+/// goes first, so no half-close is needed: libziti's socket bridge (the Python SDK's)
+/// closes the whole connection when the dialer half-closes.
+async fn upload_rate<S>(mut stream: S) -> f64
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let started = std::time::Instant::now();
+    stream
+        .write_all(&(BULK_BYTES as u64).to_le_bytes())
+        .await
+        .unwrap();
+    write_bulk(&mut stream).await;
+    let mut count = [0u8; 8];
+    stream.read_exact(&mut count).await.unwrap();
+    assert_eq!(
+        u64::from_le_bytes(count),
+        BULK_BYTES as u64,
+        "the whole upload arrived"
+    );
+    BULK_BYTES as f64 / started.elapsed().as_secs_f64()
+}
+
+/// The embedded Ziti client for `service`, once ready.
+async fn ready_tunnel(
+    service: &str,
+    identity: &std::path::Path,
+) -> std::sync::Arc<dyn ikanos::tunnel::Tunnel> {
+    use ikanos::tunnel::{TunnelConfig, TunnelProvider};
+    let tunnel = ikanos::tunnel::ziti::ZitiProvider
+        .start(TunnelConfig {
+            service: Some(service.into()),
+            identity: Some(ikanos::spec::binds::Secret::new(
+                identity.display().to_string(),
+            )),
+            extra: serde_json::Map::new(),
+        })
+        .expect("starting the Ziti tunnel");
+    let mut state = tunnel.state();
+    while !state.borrow_and_update().is_ready() {
+        state.changed().await.unwrap();
+    }
+    tunnel
+}
+
+/// The two far ends, by the suffix of the services they host.
+const FAR_ENDS: [(&str, &str); 2] = [("libziti host", ""), ("Rust host", "-rs")];
 
 fn main() {
     if !support::ziti::libziti::wheel_dir()
@@ -184,21 +242,39 @@ fn main() {
     let rounds = arg("--rounds", 2);
     let up = upstream();
     let bulk = bulk_source(BULK_BYTES);
+    let sink = bulk_sink();
 
+    // The real C SDK hosts crm, bulk and sink; the far end written here hosts the same
+    // targets as crm-rs, bulk-rs and sink-rs. Every service requires e2ee.
     let net = ZitiTestNet::start();
-    for service in ["crm", "bulk"] {
-        net.create_service(service, true);
-    }
-    net.create_identity("crm-host");
     net.create_identity("ikanos");
-    for service in ["crm", "bulk"] {
-        net.grant("crm-host", service, Permission::Bind);
-        net.grant("ikanos", service, Permission::Dial);
+    net.create_identity("libziti-host");
+    net.create_identity("rust-host");
+    let mut libziti_hosts = Vec::new();
+    for (name, target) in [("crm", up), ("bulk", bulk), ("sink", sink)] {
+        for (suffix, host) in [("", "libziti-host"), ("-rs", "rust-host")] {
+            let service = format!("{name}{suffix}");
+            net.create_service(&service, true);
+            net.grant(host, &service, Permission::Bind);
+            net.grant("ikanos", &service, Permission::Dial);
+        }
+        libziti_hosts.push(libziti_host(
+            &net.identity_file("libziti-host"),
+            name,
+            &target.to_string(),
+        ));
+        let service = format!("{name}-rs");
+        let (api_token, bind_token) = net.open_sessions("rust-host", &service, Permission::Bind);
+        support::rust_host::start(
+            &net.identity_file("rust-host"),
+            net.router_port(),
+            api_token,
+            bind_token,
+            target,
+        );
+        net.wait_for_terminator(name);
+        net.wait_for_terminator(&service);
     }
-    let _api_host = libziti_host(&net.identity_file("crm-host"), "crm", &up.to_string());
-    let _bulk_host = libziti_host(&net.identity_file("crm-host"), "bulk", &bulk.to_string());
-    net.wait_for_terminator("crm");
-    net.wait_for_terminator("bulk");
 
     let secrets = format!("crm-bearer-token: \"{TOKEN}\"\n");
     let direct = start_ikanos(
@@ -206,26 +282,30 @@ fn main() {
         &[("secrets.yaml", secrets.clone())],
     );
     let identity = net.identity_file("ikanos");
-    let tunnel_block = "      tunnel:\n        type: ziti\n        service: crm\n        identity: \"{{secrets.ZITI_IDENTITY}}\"\n";
-    let embedded = start_ikanos_tunnelled(
-        tunnel_block,
-        "ZITI_IDENTITY",
-        "ziti-identity",
-        &identity.display().to_string(),
-        &secrets,
-    );
+    let mut children = vec![("direct".to_string(), direct)];
+    for (far_end, suffix) in FAR_ENDS {
+        let tunnel_block = format!("      tunnel:\n        type: ziti\n        service: crm{suffix}\n        identity: \"{{{{secrets.ZITI_IDENTITY}}}}\"\n");
+        let child = start_ikanos_tunnelled(
+            &tunnel_block,
+            "ZITI_IDENTITY",
+            "ziti-identity",
+            &identity.display().to_string(),
+            &secrets,
+        );
+        children.push((format!("Ziti, {far_end}"), child));
+    }
+    let targets: Vec<(String, String)> = children
+        .iter()
+        .map(|(name, child)| (name.clone(), child.rest.clone()))
+        .collect();
 
     let path = "/customers";
-    let targets = [
-        ("direct", direct.rest.clone()),
-        ("embedded Ziti (e2ee)", embedded.rest.clone()),
-    ];
     for (name, addr) in &targets {
         let body = fetch(&format!("http://{addr}{path}"));
         assert!(body.contains("Grace Hopper"), "{name} answered: {body}");
     }
     println!(
-        "machine: {} cores; {connections} connections; {seconds}s per run; {rounds} alternating rounds after a 2s warm-up each",
+        "machine: {} cores; {connections} connections; {seconds}s per run; {rounds} alternating rounds after a 2s warm-up each; every Ziti service requires end-to-end encryption",
         std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0)
     );
     println!("single request, one connection (latency without queueing):");
@@ -251,58 +331,61 @@ fn main() {
     for ((name, _), run) in targets.iter().zip(&merged) {
         report(name, run);
     }
-    println!(
-        "p50 overhead of the Ziti path over direct: {:+.1} µs (one connection), {:+.1} µs ({connections} connections); throughput {:.2}x direct",
-        (single[1].pct(0.5).as_secs_f64() - single[0].pct(0.5).as_secs_f64()) * 1e6,
-        (merged[1].pct(0.5).as_secs_f64() - merged[0].pct(0.5).as_secs_f64()) * 1e6,
-        merged[1].rps() / merged[0].rps(),
-    );
+    for (i, (far_end, _)) in FAR_ENDS.iter().enumerate() {
+        println!(
+            "p50 overhead of the Ziti path ({far_end}) over direct: {:+.1} µs (one connection), {:+.1} µs ({connections} connections); throughput {:.2}x direct",
+            (single[i + 1].pct(0.5).as_secs_f64() - single[0].pct(0.5).as_secs_f64()) * 1e6,
+            (merged[i + 1].pct(0.5).as_secs_f64() - merged[0].pct(0.5).as_secs_f64()) * 1e6,
+            merged[i + 1].rps() / merged[0].rps(),
+        );
+    }
 
-    println!("bulk transfer of {} MiB (best of 3):", BULK_BYTES >> 20);
+    println!(
+        "bulk transfer of {} MiB, best of 3 (down: from the far side; up: to it):",
+        BULK_BYTES >> 20
+    );
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .unwrap();
     rt.block_on(async {
-        use ikanos::tunnel::{TunnelConfig, TunnelProvider};
-        let mut direct_rate = 0.0f64;
+        let mut rows = Vec::new();
+        let (mut down, mut up) = (0.0f64, 0.0f64);
         for _ in 0..3 {
             let s = tokio::net::TcpStream::connect(bulk).await.unwrap();
-            direct_rate = direct_rate.max(read_rate(s, BULK_BYTES).await);
+            down = down.max(read_rate(s, BULK_BYTES).await);
+            let s = tokio::net::TcpStream::connect(sink).await.unwrap();
+            up = up.max(upload_rate(s).await);
         }
-        let tunnel = ikanos::tunnel::ziti::ZitiProvider
-            .start(TunnelConfig {
-                service: Some("bulk".into()),
-                identity: Some(ikanos::spec::binds::Secret::new(
-                    identity.display().to_string(),
-                )),
-                extra: serde_json::Map::new(),
-            })
-            .expect("starting the Ziti tunnel");
-        let mut state = tunnel.state();
-        while !state.borrow_and_update().is_ready() {
-            state.changed().await.unwrap();
+        rows.push(("direct (TCP)".to_string(), down, up));
+        for (far_end, suffix) in FAR_ENDS {
+            let bulk_tunnel = ready_tunnel(&format!("bulk{suffix}"), &identity).await;
+            let sink_tunnel = ready_tunnel(&format!("sink{suffix}"), &identity).await;
+            let (mut down, mut up) = (0.0f64, 0.0f64);
+            for _ in 0..3 {
+                let s = bulk_tunnel.dial("bulk.internal", 80).await.expect("dialing bulk");
+                down = down.max(read_rate(s, BULK_BYTES).await);
+                let s = sink_tunnel.dial("sink.internal", 80).await.expect("dialing sink");
+                up = up.max(upload_rate(s).await);
+            }
+            bulk_tunnel.stop().await;
+            sink_tunnel.stop().await;
+            rows.push((format!("Ziti, {far_end}"), down, up));
         }
-        let mut ziti_rate = 0.0f64;
+        let (mut down, mut up) = (0.0f64, 0.0f64);
         for _ in 0..3 {
-            let s = tunnel.dial("bulk.internal", 9).await.expect("dialing bulk");
-            ziti_rate = ziti_rate.max(read_rate(s, BULK_BYTES).await);
+            down = down.max(client_receive_path().await);
+            up = up.max(client_send_path().await);
         }
-        let mut alone = 0.0f64;
-        let mut alone_send = 0.0f64;
-        for _ in 0..3 {
-            alone = alone.max(client_receive_path().await);
-            alone_send = alone_send.max(client_send_path().await);
+        rows.push(("client alone".to_string(), down, up));
+        for (name, down, up) in rows {
+            println!(
+                "{name:<22} down {:>6.2} Gbit/s   up {:>6.2} Gbit/s",
+                down * 8.0 / 1e9,
+                up * 8.0 / 1e9
+            );
         }
-        for (name, rate) in [
-            ("direct", direct_rate),
-            ("embedded Ziti (e2ee)", ziti_rate),
-            ("client alone, receiving", alone),
-            ("client alone, sending", alone_send),
-        ] {
-            println!("{name:<26} {:>8.2} Gbit/s", rate * 8.0 / 1e9);
-        }
-        println!("(client alone: its channel and e2ee, with the far end sealing or opening in the same process; no TLS, router or libziti)");
-        tunnel.stop().await;
+        println!("(libziti host: the real C SDK Binds the services, tests/ziti/libziti_host.py relays to the target; Rust host: benches/zitinet/rust_host.rs does the same on a thread of its own; both through the test router, TLS on both legs)");
+        println!("(client alone: its channel and e2ee, with the far end sealing or opening in the same process; no TLS, router or far end)");
     });
 }

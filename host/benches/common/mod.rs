@@ -398,6 +398,41 @@ pub fn bulk_source(bytes: usize) -> SocketAddr {
     addr
 }
 
+/// A TCP server for uploads: each connection sends a length (u64, little-endian) and
+/// that many bytes; the server reads them all, answers with the number it read (u64,
+/// little-endian) and closes.
+pub fn bulk_sink() -> SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { continue };
+            std::thread::spawn(move || {
+                use std::io::{Read, Write};
+                let mut length = [0u8; 8];
+                if conn.read_exact(&mut length).is_err() {
+                    return;
+                }
+                let mut left = u64::from_le_bytes(length);
+                let mut buf = vec![0u8; 256 << 10];
+                let mut total = 0u64;
+                while left > 0 {
+                    let want = buf.len().min(left as usize);
+                    match conn.read(&mut buf[..want]) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => {
+                            total += n as u64;
+                            left -= n as u64;
+                        }
+                    }
+                }
+                let _ = conn.write_all(&total.to_le_bytes());
+            });
+        }
+    });
+    addr
+}
+
 /// Bytes per second reading an open stream to its end, which must come after exactly
 /// `expected` bytes.
 pub async fn read_rate<S>(mut stream: S, expected: usize) -> f64

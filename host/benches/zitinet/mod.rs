@@ -12,3 +12,5 @@ pub mod ziti;
 #[path = "../../../tests/e2e/support/accept.rs"]
 mod accept;
 pub use accept::serve_on_thread;
+
+pub mod rust_host;

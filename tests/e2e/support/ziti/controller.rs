@@ -153,20 +153,7 @@ fn authenticate(model: &mut Model, req: &Request, peer: Option<&[u8]>) -> Respon
     if let Some(why) = outside_validity(cert) {
         return invalid_auth(&why);
     }
-    let token = model.new_token();
-    let id = model.new_id("apisess-");
-    let now = SystemTime::now();
-    let ttl = model.api_session_ttl;
-    model.api_sessions.insert(
-        token.clone(),
-        super::model::ApiSession {
-            id,
-            token: token.clone(),
-            identity_id: identity.id.clone(),
-            created_at: now,
-            expires_at: now + ttl,
-        },
-    );
+    let token = model.open_api_session(&identity.id);
     ok(api_session_json(model, &token))
 }
 
@@ -286,19 +273,7 @@ fn create_session(shared: &Shared, model: &mut Model, req: &Request, api_token: 
             &format!("identity may not {} service {service_id}", kind.as_str()),
         );
     }
-    let token = model.new_token();
-    let id = model.new_id("sess-");
-    model.sessions.insert(
-        token.clone(),
-        super::model::ServiceSession {
-            id,
-            token: token.clone(),
-            api_session_token: api_token.to_string(),
-            identity_id,
-            service_id,
-            kind,
-        },
-    );
+    let token = model.open_session(api_token, &service_id, kind);
     let mut resp = ok(session_json(shared, model, &token));
     resp.status = 201;
     resp

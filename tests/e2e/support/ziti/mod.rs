@@ -597,6 +597,32 @@ impl ZitiTestNet {
         self.shared.sessions_changed();
     }
 
+    /// An API session for identity `name` and a `kind` session on `service`, as the
+    /// controller hands them out after certificate authentication and `POST /sessions`;
+    /// (API session token, service session token). For a hosting side written here (the
+    /// Ziti benchmark's far end), which talks to the router only.
+    pub fn open_sessions(&self, name: &str, service: &str, kind: Permission) -> (String, String) {
+        let mut m = self.shared.model.lock().unwrap();
+        let identity = m
+            .identity_by_name(name)
+            .unwrap_or_else(|| panic!("no identity {name}"))
+            .id
+            .clone();
+        let service = m
+            .service_by_name(service)
+            .unwrap_or_else(|| panic!("no service {service}"))
+            .id
+            .clone();
+        assert!(
+            m.permissions(&identity, &service).contains(&kind),
+            "{name} may not {} {service}",
+            kind.as_str()
+        );
+        let api = m.open_api_session(&identity);
+        let session = m.open_session(&api, &service, kind);
+        (api, session)
+    }
+
     /// Lifetime of API sessions created from now on (default 30 minutes).
     pub fn set_api_session_ttl(&self, ttl: Duration) {
         self.shared.model.lock().unwrap().api_session_ttl = ttl;

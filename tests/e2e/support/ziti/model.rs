@@ -100,11 +100,14 @@ pub struct Observed {
     pub fins: usize,
     /// StateClosed relayed from one side of a circuit to the other.
     pub closes: usize,
-    /// Every Data body the router relayed, in order, both directions.
+    /// Data bodies the router relayed, in order, both directions: the first
+    /// `RELAYED_RECORD_LIMIT` bytes (enough for every test; a benchmark relays GiBs).
     pub relayed: Vec<u8>,
     /// Controller requests as `METHOD path` (query included), in order.
     pub requests: Vec<String>,
 }
+
+pub const RELAYED_RECORD_LIMIT: usize = 16 << 20;
 
 pub struct Model {
     next_id: u64,
@@ -160,6 +163,41 @@ impl Model {
 
     pub fn touch(&mut self) {
         self.last_change = SystemTime::now();
+    }
+
+    /// A new API session for `identity_id` (what certificate authentication yields);
+    /// its token.
+    pub fn open_api_session(&mut self, identity_id: &str) -> String {
+        let token = self.new_token();
+        let id = self.new_id("apisess-");
+        let now = SystemTime::now();
+        let session = ApiSession {
+            id,
+            token: token.clone(),
+            identity_id: identity_id.to_string(),
+            created_at: now,
+            expires_at: now + self.api_session_ttl,
+        };
+        self.api_sessions.insert(token.clone(), session);
+        token
+    }
+
+    /// A new `kind` session on `service_id` under API session `api_token` (the caller
+    /// checked the grant); its token.
+    pub fn open_session(&mut self, api_token: &str, service_id: &str, kind: Permission) -> String {
+        let token = self.new_token();
+        let id = self.new_id("sess-");
+        let identity_id = self.api_sessions[api_token].identity_id.clone();
+        let session = ServiceSession {
+            id,
+            token: token.clone(),
+            api_session_token: api_token.to_string(),
+            identity_id,
+            service_id: service_id.to_string(),
+            kind,
+        };
+        self.sessions.insert(token.clone(), session);
+        token
     }
 
     /// The API session behind `token`, if it is live and its identity is not revoked.

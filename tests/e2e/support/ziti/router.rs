@@ -351,7 +351,7 @@ fn on_message(state: &Arc<RouterState>, chan: &Arc<Chan>, msg: Message) {
             let (state, chan) = (state.clone(), chan.clone());
             tokio::spawn(async move { on_connect(state, chan, msg).await });
         }
-        content::DATA => relay(state, chan, &msg),
+        content::DATA => relay(state, chan, msg),
         content::STATE_CLOSED => {
             let conn = msg.u32(header::CONN_ID).unwrap_or(0);
             unbind(state, chan, conn);
@@ -424,24 +424,27 @@ fn unbind(state: &RouterState, chan: &Arc<Chan>, conn_id: u32) {
         .retain(|t| !(Arc::ptr_eq(&t.channel, chan) && t.bind_conn_id == conn_id));
 }
 
-fn relay(state: &RouterState, chan: &Arc<Chan>, msg: &Message) {
+fn relay(state: &RouterState, chan: &Arc<Chan>, msg: Message) {
     let conn = msg.u32(header::CONN_ID).unwrap_or(0);
     let Some(link) = chan.links.lock().unwrap().get(&conn).cloned() else {
         return;
     };
     {
         let mut model = state.shared.model.lock().unwrap();
-        model.observed.relayed.extend_from_slice(&msg.body);
+        let recorded = &mut model.observed.relayed;
+        let room = super::model::RELAYED_RECORD_LIMIT.saturating_sub(recorded.len());
+        recorded.extend_from_slice(&msg.body[..msg.body.len().min(room)]);
         if msg.u32(header::FLAGS).is_some_and(|f| f & FLAG_FIN != 0) {
             model.observed.fins += 1;
         }
     }
+    let flags = msg.u32(header::FLAGS);
     let mut out = Message::new(content::DATA)
         .with_u32(header::CONN_ID, link.peer_conn)
         .with_u32(header::SEQ, link.peer_seq.fetch_add(1, Ordering::SeqCst))
-        .with_body(msg.body.clone());
+        .with_body(msg.body);
     // Flags (FIN: a half-close, the peer may still answer) travel unchanged.
-    if let Some(flags) = msg.u32(header::FLAGS) {
+    if let Some(flags) = flags {
         out = out.with_u32(header::FLAGS, flags);
     }
     link.peer.send(out);
