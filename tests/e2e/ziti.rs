@@ -151,6 +151,16 @@ fn a_component_calls_the_private_api_through_ziti_with_end_to_end_encryption() {
         );
     }
     assert_eq!(rig.decoy.connections(), 0);
+    // Each dial named the baseUri's host and port in its AppData, for a hosting side
+    // that forwards to the dialed address (`forwardAddress`) or an intercept.
+    let app_data = rig.net.observed(|o| o.app_data.clone());
+    assert!(!app_data.is_empty());
+    for a in &app_data {
+        let a: serde_json::Value = serde_json::from_str(a).unwrap();
+        assert_eq!(a["dst_protocol"], "tcp", "{a}");
+        assert_eq!(a["dst_hostname"], rig.decoy.addr.ip().to_string(), "{a}");
+        assert_eq!(a["dst_port"], rig.decoy.addr.port().to_string(), "{a}");
+    }
     let m = get(&format!("{}/metrics", rig.host.control_url())).body;
     assert!(m.contains("ikanos_tunnel_dial_total{capability=\"ziti\",ikanos_namespace=\"crm\",ikanos_tunnel_type=\"ziti\",outcome=\"ok\"}"), "{m}");
     assert!(m.contains("ikanos_tunnel_state{capability=\"ziti\",ikanos_namespace=\"crm\",ikanos_tunnel_type=\"ziti\",state=\"ready\"} 1"), "{m}");
@@ -418,6 +428,17 @@ fn the_crm_ziti_example_runs_end_to_end_with_tls_inside_the_tunnel() {
     assert!(
         !net.router_relayed(b"crm.internal"),
         "the SNI crossed the router in clear"
+    );
+    // The dial's AppData names the baseUri's host and port (a hosting side with
+    // `forwardAddress` connects there); only the router's control frames carry it.
+    let app_data = net.observed(|o| o.app_data.clone());
+    assert!(
+        !app_data.is_empty()
+            && app_data
+                .iter()
+                .all(|a| a.contains("\"dst_hostname\":\"crm.internal\"")
+                    && a.contains("\"dst_port\":\"443\"")),
+        "{app_data:?}"
     );
 
     // With a second edge router, both down: the component answers 503 (its tunnel is

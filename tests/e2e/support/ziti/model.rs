@@ -96,6 +96,8 @@ pub struct Observed {
     /// Dials relayed to a host bound at another router than the one dialed.
     pub dials_across_routers: usize,
     pub dials_refused: Vec<String>,
+    /// The AppData of each Connect (what a host with `forwardAddress` dials), as text.
+    pub app_data: Vec<String>,
     /// Data messages with the FIN flag relayed (half-closes).
     pub fins: usize,
     /// StateClosed relayed from one side of a circuit to the other.

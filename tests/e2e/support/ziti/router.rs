@@ -474,6 +474,10 @@ async fn on_connect(state: Arc<RouterState>, dialer: Arc<Chan>, req: Message) {
     let checked = {
         let mut model = state.shared.model.lock().unwrap();
         model.observed.dials += 1;
+        if let Some(app_data) = req.bytes(header::APP_DATA) {
+            let text = String::from_utf8_lossy(app_data).into_owned();
+            model.observed.app_data.push(text);
+        }
         state.node.dials.fetch_add(1, Ordering::SeqCst);
         match model.live_session(&token, Permission::Dial) {
             Ok(s) if s.api_session_token == dialer.api_session_token => {
