@@ -374,63 +374,60 @@ pub fn merge(runs: Vec<Run>) -> Run {
     }
 }
 
-/// A TCP server on loopback that sends `bytes` to every connection, then closes it.
-pub fn bulk_source(bytes: usize) -> SocketAddr {
+/// A TCP server on loopback running `serve` on a thread of its own for each connection.
+fn serve_each(serve: impl Fn(std::net::TcpStream) + Clone + Send + 'static) -> SocketAddr {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     std::thread::spawn(move || {
-        for conn in listener.incoming() {
-            let Ok(mut conn) = conn else { continue };
-            std::thread::spawn(move || {
-                use std::io::Write;
-                let chunk = vec![b'b'; 64 << 10];
-                let mut left = bytes;
-                while left > 0 {
-                    let n = left.min(chunk.len());
-                    if conn.write_all(&chunk[..n]).is_err() {
-                        return;
-                    }
-                    left -= n;
-                }
-            });
+        for conn in listener.incoming().flatten() {
+            let serve = serve.clone();
+            std::thread::spawn(move || serve(conn));
         }
     });
     addr
+}
+
+/// A TCP server on loopback that sends `bytes` to every connection, then closes it.
+pub fn bulk_source(bytes: usize) -> SocketAddr {
+    serve_each(move |mut conn| {
+        use std::io::Write;
+        let chunk = vec![b'b'; 64 << 10];
+        let mut left = bytes;
+        while left > 0 {
+            let n = left.min(chunk.len());
+            if conn.write_all(&chunk[..n]).is_err() {
+                return;
+            }
+            left -= n;
+        }
+    })
 }
 
 /// A TCP server for uploads: each connection sends a length (u64, little-endian) and
 /// that many bytes; the server reads them all, answers with the number it read (u64,
 /// little-endian) and closes.
 pub fn bulk_sink() -> SocketAddr {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    std::thread::spawn(move || {
-        for conn in listener.incoming() {
-            let Ok(mut conn) = conn else { continue };
-            std::thread::spawn(move || {
-                use std::io::{Read, Write};
-                let mut length = [0u8; 8];
-                if conn.read_exact(&mut length).is_err() {
-                    return;
-                }
-                let mut left = u64::from_le_bytes(length);
-                let mut buf = vec![0u8; 256 << 10];
-                let mut total = 0u64;
-                while left > 0 {
-                    let want = buf.len().min(left as usize);
-                    match conn.read(&mut buf[..want]) {
-                        Ok(0) | Err(_) => break,
-                        Ok(n) => {
-                            total += n as u64;
-                            left -= n as u64;
-                        }
-                    }
-                }
-                let _ = conn.write_all(&total.to_le_bytes());
-            });
+    serve_each(|mut conn| {
+        use std::io::{Read, Write};
+        let mut length = [0u8; 8];
+        if conn.read_exact(&mut length).is_err() {
+            return;
         }
-    });
-    addr
+        let mut left = u64::from_le_bytes(length);
+        let mut buf = vec![0u8; 256 << 10];
+        let mut total = 0u64;
+        while left > 0 {
+            let want = buf.len().min(left as usize);
+            match conn.read(&mut buf[..want]) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    total += n as u64;
+                    left -= n as u64;
+                }
+            }
+        }
+        let _ = conn.write_all(&total.to_le_bytes());
+    })
 }
 
 /// Bytes per second reading an open stream to its end, which must come after exactly

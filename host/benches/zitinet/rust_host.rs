@@ -20,10 +20,10 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use ikanos::tunnel::ziti::channel::{content, header, Channel, Inbox, Message, FLAG_FIN};
 use ikanos::tunnel::ziti::crypto::{KeyPair, Opened, Opener, Sealer, SessionKeys};
-use ikanos::tunnel::ziti::edge::MAX_DATA;
+use ikanos::tunnel::ziti::edge::{data_frame, MAX_DATA};
 use ikanos::tunnel::ziti::identity::Identity;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -133,18 +133,9 @@ struct FarConn {
 
 impl FarConn {
     async fn send(&mut self, body: Bytes, flags: u32) -> bool {
-        let mut msg = Message::new(content::DATA)
-            .with_u32(header::CONN_ID, self.conn)
-            .with_u32(header::SEQ, self.seq)
-            .body(body);
-        if flags != 0 {
-            msg = msg.with_u32(header::FLAGS, flags);
-        }
+        let frame = data_frame(&self.channel, self.conn, self.seq, body, flags);
         self.seq += 1;
-        msg.sequence = self.channel.next_sequence();
-        let mut frame = BytesMut::with_capacity(msg.body.len() + 96);
-        msg.encode(&mut frame);
-        self.channel.outbox().send(frame.freeze()).await.is_ok()
+        self.channel.outbox().send(frame).await.is_ok()
     }
 }
 

@@ -158,20 +158,27 @@ pub struct ZitiStream {
     out: PollSender<Bytes>,
 }
 
+/// The encoded Data message number `seq` of connection `conn_id` on `channel`, with the
+/// edge `flags` (FIN) when not 0, ready for the channel's outbox.
+pub fn data_frame(channel: &Channel, conn_id: u32, seq: u32, body: Bytes, flags: u32) -> Bytes {
+    let mut msg = Message::new(content::DATA)
+        .with_u32(header::CONN_ID, conn_id)
+        .with_u32(header::SEQ, seq)
+        .body(body);
+    if flags != 0 {
+        msg = msg.with_u32(header::FLAGS, flags);
+    }
+    msg.sequence = channel.next_sequence();
+    let mut buf = BytesMut::with_capacity(msg.body.len() + 96);
+    msg.encode(&mut buf);
+    buf.freeze()
+}
+
 impl ZitiStream {
     fn data(&mut self, body: Bytes, flags: u32) -> Bytes {
-        let mut msg = Message::new(content::DATA)
-            .with_u32(header::CONN_ID, self.conn_id)
-            .with_u32(header::SEQ, self.seq)
-            .body(body);
-        if flags != 0 {
-            msg = msg.with_u32(header::FLAGS, flags);
-        }
+        let frame = data_frame(&self.channel, self.conn_id, self.seq, body, flags);
         self.seq = self.seq.wrapping_add(1);
-        msg.sequence = self.channel.next_sequence();
-        let mut buf = BytesMut::with_capacity(msg.body.len() + 96);
-        msg.encode(&mut buf);
-        buf.freeze()
+        frame
     }
 
     fn broken(&self, what: &str) -> std::io::Error {

@@ -428,10 +428,7 @@ impl ZitiTestNet {
 
     pub fn service_id(&self, name: &str) -> String {
         let m = self.shared.model.lock().unwrap();
-        m.service_by_name(name)
-            .unwrap_or_else(|| panic!("no service {name}"))
-            .id
-            .clone()
+        m.service_id(name)
     }
 
     /// A new identity with a certificate from the network's CA; returns its identity
@@ -501,16 +498,8 @@ impl ZitiTestNet {
 
     pub fn grant(&self, identity: &str, service: &str, permission: Permission) {
         let mut m = self.shared.model.lock().unwrap();
-        let service_id = m
-            .service_by_name(service)
-            .unwrap_or_else(|| panic!("no service {service}"))
-            .id
-            .clone();
-        let id = m
-            .identity_by_name(identity)
-            .unwrap_or_else(|| panic!("no identity {identity}"))
-            .id
-            .clone();
+        let service_id = m.service_id(service);
+        let id = m.identity_id(identity);
         m.identities
             .get_mut(&id)
             .unwrap()
@@ -540,11 +529,7 @@ impl ZitiTestNet {
     pub fn revoke_identity(&self, name: &str) {
         {
             let mut m = self.shared.model.lock().unwrap();
-            let id = m
-                .identity_by_name(name)
-                .unwrap_or_else(|| panic!("no identity {name}"))
-                .id
-                .clone();
+            let id = m.identity_id(name);
             m.identities.get_mut(&id).unwrap().revoked = true;
             m.api_sessions.retain(|_, s| s.identity_id != id);
             m.sessions.retain(|_, s| s.identity_id != id);
@@ -577,11 +562,7 @@ impl ZitiTestNet {
     pub fn expire_api_sessions_of(&self, name: &str) {
         {
             let mut m = self.shared.model.lock().unwrap();
-            let id = m
-                .identity_by_name(name)
-                .unwrap_or_else(|| panic!("no identity {name}"))
-                .id
-                .clone();
+            let id = m.identity_id(name);
             let now = SystemTime::now();
             for s in m.api_sessions.values_mut().filter(|s| s.identity_id == id) {
                 s.expires_at = now;
@@ -603,16 +584,8 @@ impl ZitiTestNet {
     /// Ziti benchmark's far end), which talks to the router only.
     pub fn open_sessions(&self, name: &str, service: &str, kind: Permission) -> (String, String) {
         let mut m = self.shared.model.lock().unwrap();
-        let identity = m
-            .identity_by_name(name)
-            .unwrap_or_else(|| panic!("no identity {name}"))
-            .id
-            .clone();
-        let service = m
-            .service_by_name(service)
-            .unwrap_or_else(|| panic!("no service {service}"))
-            .id
-            .clone();
+        let identity = m.identity_id(name);
+        let service = m.service_id(service);
         assert!(
             m.permissions(&identity, &service).contains(&kind),
             "{name} may not {} {service}",

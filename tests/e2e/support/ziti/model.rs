@@ -157,6 +157,24 @@ impl Model {
         self.services.values().find(|s| s.name == name)
     }
 
+    /// The id of identity `name`; a test naming one it never created is a bug in it.
+    pub fn identity_id(&self, name: &str) -> String {
+        let identity = self.identity_by_name(name);
+        identity
+            .unwrap_or_else(|| panic!("no identity {name}"))
+            .id
+            .clone()
+    }
+
+    /// The id of service `name` (panics like `identity_id`).
+    pub fn service_id(&self, name: &str) -> String {
+        let service = self.service_by_name(name);
+        service
+            .unwrap_or_else(|| panic!("no service {name}"))
+            .id
+            .clone()
+    }
+
     pub fn identity_by_cert(&self, der: &[u8]) -> Option<&Identity> {
         self.identities
             .values()
