@@ -682,8 +682,9 @@ fn call_ok_eventually(rig: &Rig) -> usize {
 
 /// Two edge routers, the second added one cheaper: ikanos dials through the cheaper
 /// one (the controller lists it second, so the order is the cost's); it stops while
-/// ikanos runs and calls keep succeeding through the other; it comes back and calls
-/// still succeed. Nothing is ever dialed elsewhere.
+/// ikanos runs and calls keep succeeding through the other; it comes back, ikanos moves
+/// to it again (a new channel there, without a restart) and calls still succeed.
+/// Nothing is ever dialed elsewhere.
 #[test]
 fn with_two_routers_the_cheaper_is_used_and_losing_it_fails_over_to_the_other() {
     use crate::support::ziti::ROUTER_NAME;
@@ -722,9 +723,26 @@ fn with_two_routers_the_cheaper_is_used_and_losing_it_fails_over_to_the_other() 
         "refused before failover: {refused}"
     );
 
+    let cheap_hellos = rig.net.router_hellos(CHEAP);
     rig.net.start_router_named(CHEAP);
     wait_ready(&rig.host, 200);
     call_ok(&rig);
+    // Within a few checks (10 s apart) ikanos opens a channel at the cheaper router
+    // again; streams in flight stay where they are, so calls never stop working.
+    let deadline = Instant::now() + Duration::from_secs(40);
+    while !rig
+        .host
+        .all_output()
+        .contains("moved to a cheaper edge router")
+    {
+        assert!(
+            Instant::now() < deadline,
+            "ikanos did not move back to the cheaper router\n{}",
+            rig.host.all_output()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(rig.net.router_hellos(CHEAP) > cheap_hellos);
     call_ok(&rig);
     assert_eq!(rig.private.requests().len(), ok_so_far + 2);
     assert_eq!(

@@ -47,9 +47,13 @@ const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
 const FAILOVER_GRACE: Duration = Duration::from_secs(2);
 const BACKOFF_MIN: Duration = Duration::from_millis(200);
 const BACKOFF_MAX: Duration = Duration::from_secs(5);
-/// When a context is replaced (rotation, controller outage), its channel stays open this
-/// long at most for streams in flight.
+/// When a context is replaced (rotation, controller outage) or the client moves to a
+/// cheaper router, the old channel stays open this long at most for streams in flight.
 const DRAIN_LIMIT: Duration = Duration::from_secs(60);
+/// While a cheaper router than the one in use is known (after a failover, or when it
+/// was offline at start), every this many checks the client asks the controller for a
+/// fresh router list and moves new dials to a cheaper router that answers.
+const CHEAPER_ROUTER_CHECK_EVERY: u64 = 10;
 /// Keys of the `tunnel:` block this provider knows besides the common ones.
 const OWN_KEYS: &[&str] = &[];
 
@@ -230,6 +234,24 @@ async fn first_channel(
     Err(problems.join("; "))
 }
 
+/// Close `channel` with `why` once no stream uses it (or after DRAIN_LIMIT): new dials
+/// already go elsewhere, streams in flight finish where they are.
+fn close_when_idle(channel: Arc<Channel>, why: String) {
+    tokio::spawn(async move {
+        let deadline = tokio::time::Instant::now() + DRAIN_LIMIT;
+        while channel.has_conns() && !channel.is_closed() && tokio::time::Instant::now() < deadline
+        {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        channel.close(why);
+    });
+}
+
+/// The cost of router `name` in `routers`, if listed.
+fn cost_of(routers: &[EdgeRouter], name: &str) -> Option<i64> {
+    routers.iter().find(|r| r.name == name).map(|r| r.cost)
+}
+
 impl ZitiTunnel {
     fn set(&self, state: TunnelState) {
         crate::tunnel::publish(&self.state, state);
@@ -261,18 +283,7 @@ impl ZitiTunnel {
                 // New dials are refused from now on (the state says why); streams in
                 // flight finish on the old channel if it still works (an identity
                 // rotation, a controller outage), closed once idle.
-                let channel = old.channel();
-                let why = reason.clone();
-                tokio::spawn(async move {
-                    let deadline = tokio::time::Instant::now() + DRAIN_LIMIT;
-                    while channel.has_conns()
-                        && !channel.is_closed()
-                        && tokio::time::Instant::now() < deadline
-                    {
-                        tokio::time::sleep(Duration::from_millis(500)).await;
-                    }
-                    channel.close(why);
-                });
+                close_when_idle(old.channel(), reason.clone());
             }
             tracing::warn!(tunnel = "ziti", service = %self.service, reason = %reason, "Ziti session not ready");
             self.set(TunnelState::Degraded(reason));
@@ -364,8 +375,54 @@ impl ZitiTunnel {
                     }
                     Err(reason) => return (reason, false),
                 }
+            } else if checks.is_multiple_of(CHEAPER_ROUTER_CHECK_EVERY) {
+                self.move_to_cheaper_router(&live).await;
             }
         }
+    }
+
+    /// If the last router list has a cheaper router than the one in use, fetch a fresh
+    /// list and move new dials to the cheapest online one that takes a Hello (as the
+    /// SDKs return to a better router once it is back). Streams in flight stay on the
+    /// old channel, which closes once they are done. Failures change nothing.
+    async fn move_to_cheaper_router(&self, live: &Live) {
+        let current = live.channel();
+        let known = live
+            .session
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .routers
+            .clone();
+        let Some(current_cost) = cost_of(&known, &current.router) else {
+            return;
+        };
+        if !known.iter().any(|r| r.cost < current_cost) {
+            return;
+        }
+        let api = live.api();
+        let Ok(session) = live.controller.dial_session(&api, &live.service).await else {
+            return;
+        };
+        let cheaper: Vec<EdgeRouter> = session
+            .routers
+            .iter()
+            .filter(|r| r.online && r.cost < current_cost)
+            .cloned()
+            .collect();
+        if cheaper.is_empty() {
+            return;
+        }
+        let Ok(channel) =
+            first_channel(&cheaper, &live.router_tls, &api.token, &self.service).await
+        else {
+            return;
+        };
+        tracing::info!(tunnel = "ziti", service = %self.service, from = %current.router,
+            to = %channel.router, "moved to a cheaper edge router");
+        *live.session.lock().unwrap_or_else(|p| p.into_inner()) = session;
+        *live.channel.lock().unwrap_or_else(|p| p.into_inner()) = channel.clone();
+        live.switched.send_modify(|n| *n += 1);
+        close_when_idle(current, format!("moved to edge router {}", channel.router));
     }
 
     async fn reauthenticate(&self, live: &Live) -> Result<(), String> {
