@@ -17,6 +17,7 @@
 //!   fallback: fail
 //! ```
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -129,8 +130,11 @@ struct Live {
     router_tls: Arc<rustls::ClientConfig>,
     /// Set by a dial that found the channel broken: the supervisor fails over at once.
     broken: Notify,
-    /// Bumped each time a failover puts a new router channel in place.
+    /// Bumped each time a failover (or a move to a cheaper router) puts a new router
+    /// channel in place.
     switched: watch::Sender<u64>,
+    /// A move to a cheaper router is being tried.
+    moving: AtomicBool,
 }
 
 impl Live {
@@ -245,6 +249,56 @@ fn close_when_idle(channel: Arc<Channel>, why: String) {
         }
         channel.close(why);
     });
+}
+
+/// If the last router list has a cheaper router than the one in use, fetch a fresh list
+/// and move new dials to the cheapest online one that takes a Hello (as the SDKs return
+/// to a better router once it is back). Streams in flight stay on the old channel, which
+/// closes once they are done. Failures change nothing; so does a failover meanwhile.
+async fn move_to_cheaper_router(live: &Live, service: &str) {
+    let current = live.channel();
+    let known = live
+        .session
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .routers
+        .clone();
+    let Some(current_cost) = cost_of(&known, &current.router) else {
+        return;
+    };
+    if !known.iter().any(|r| r.cost < current_cost) {
+        return;
+    }
+    let api = live.api();
+    let Ok(session) = live.controller.dial_session(&api, &live.service).await else {
+        return;
+    };
+    let cheaper: Vec<EdgeRouter> = session
+        .routers
+        .iter()
+        .filter(|r| r.online && r.cost < current_cost)
+        .cloned()
+        .collect();
+    if cheaper.is_empty() {
+        return;
+    }
+    let Ok(channel) = first_channel(&cheaper, &live.router_tls, &api.token, service).await else {
+        return;
+    };
+    {
+        let mut in_use = live.channel.lock().unwrap_or_else(|p| p.into_inner());
+        if !Arc::ptr_eq(&in_use, &current) {
+            // A failover replaced the channel meanwhile: keep its choice.
+            channel.close("a failover chose another edge router".into());
+            return;
+        }
+        *in_use = channel.clone();
+        *live.session.lock().unwrap_or_else(|p| p.into_inner()) = session;
+    }
+    tracing::info!(tunnel = "ziti", service, from = %current.router, to = %channel.router,
+        "moved to a cheaper edge router");
+    live.switched.send_modify(|n| *n += 1);
+    close_when_idle(current, format!("moved to edge router {}", channel.router));
 }
 
 /// The cost of router `name` in `routers`, if listed.
@@ -375,54 +429,18 @@ impl ZitiTunnel {
                     }
                     Err(reason) => return (reason, false),
                 }
-            } else if checks.is_multiple_of(CHEAPER_ROUTER_CHECK_EVERY) {
-                self.move_to_cheaper_router(&live).await;
+            } else if checks.is_multiple_of(CHEAPER_ROUTER_CHECK_EVERY)
+                && !live.moving.swap(true, Ordering::SeqCst)
+            {
+                // On its own task: a cheaper router that hangs must not hold up the
+                // checks of the one in use.
+                let (live, service) = (live.clone(), self.service.clone());
+                tokio::spawn(async move {
+                    move_to_cheaper_router(&live, &service).await;
+                    live.moving.store(false, Ordering::SeqCst);
+                });
             }
         }
-    }
-
-    /// If the last router list has a cheaper router than the one in use, fetch a fresh
-    /// list and move new dials to the cheapest online one that takes a Hello (as the
-    /// SDKs return to a better router once it is back). Streams in flight stay on the
-    /// old channel, which closes once they are done. Failures change nothing.
-    async fn move_to_cheaper_router(&self, live: &Live) {
-        let current = live.channel();
-        let known = live
-            .session
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .routers
-            .clone();
-        let Some(current_cost) = cost_of(&known, &current.router) else {
-            return;
-        };
-        if !known.iter().any(|r| r.cost < current_cost) {
-            return;
-        }
-        let api = live.api();
-        let Ok(session) = live.controller.dial_session(&api, &live.service).await else {
-            return;
-        };
-        let cheaper: Vec<EdgeRouter> = session
-            .routers
-            .iter()
-            .filter(|r| r.online && r.cost < current_cost)
-            .cloned()
-            .collect();
-        if cheaper.is_empty() {
-            return;
-        }
-        let Ok(channel) =
-            first_channel(&cheaper, &live.router_tls, &api.token, &self.service).await
-        else {
-            return;
-        };
-        tracing::info!(tunnel = "ziti", service = %self.service, from = %current.router,
-            to = %channel.router, "moved to a cheaper edge router");
-        *live.session.lock().unwrap_or_else(|p| p.into_inner()) = session;
-        *live.channel.lock().unwrap_or_else(|p| p.into_inner()) = channel.clone();
-        live.switched.send_modify(|n| *n += 1);
-        close_when_idle(current, format!("moved to edge router {}", channel.router));
     }
 
     async fn reauthenticate(&self, live: &Live) -> Result<(), String> {
@@ -454,7 +472,13 @@ impl ZitiTunnel {
         routers.sort_by_key(|r| r.name == failed);
         let channel = first_channel(&routers, &live.router_tls, &api.token, &self.service).await?;
         *live.session.lock().unwrap_or_else(|p| p.into_inner()) = session;
-        *live.channel.lock().unwrap_or_else(|p| p.into_inner()) = channel;
+        let replaced = std::mem::replace(
+            &mut *live.channel.lock().unwrap_or_else(|p| p.into_inner()),
+            channel,
+        );
+        // Usually the failed channel (closed already); a channel a move to a cheaper
+        // router put in place meanwhile must not be left open.
+        close_when_idle(replaced, format!("failed over from edge router {failed}"));
         live.switched.send_modify(|n| *n += 1);
         Ok(())
     }
@@ -516,6 +540,7 @@ impl ZitiTunnel {
             router_tls,
             broken: Notify::new(),
             switched: watch::channel(0).0,
+            moving: AtomicBool::new(false),
         }))
     }
 
