@@ -7,32 +7,6 @@ use crate::support::fixtures::TOKEN;
 use crate::support::upstream::{Auth, Upstream};
 use crate::support::*;
 
-/// Copy an example file into `dir`, rewriting its listen port to 0 and applying `edit`.
-fn example(
-    dir: &std::path::Path,
-    rel: &str,
-    edit: impl Fn(String) -> String,
-) -> std::path::PathBuf {
-    let text = std::fs::read_to_string(repo_root().join(rel)).expect("reading the example");
-    let mut out = String::new();
-    for line in text.lines() {
-        let trimmed = line.trim_start();
-        if trimmed.starts_with("port:") {
-            let indent = &line[..line.len() - trimmed.len()];
-            out.push_str(&format!("{indent}port: 0\n"));
-        } else {
-            out.push_str(line);
-            out.push('\n');
-        }
-    }
-    let name = std::path::Path::new(rel)
-        .file_name()
-        .unwrap()
-        .to_str()
-        .unwrap();
-    write(dir, name, &edit(out))
-}
-
 #[test]
 fn hello_example_answers_a_greeting() {
     let c = components();

@@ -881,11 +881,9 @@ fn crm_mcp_example_serves_both_sdks() {
     let dir = tempfile::tempdir().unwrap();
     let example = support::repo_root().join("examples/crm-mcp");
     let copy = |name: &str| {
-        let text = std::fs::read_to_string(example.join(name)).unwrap();
-        let text = text
-            .replace("port: 8082", "port: 0")
-            .replace("http://127.0.0.1:18081", &upstream.base());
-        support::write(dir.path(), name, &text)
+        support::example(dir.path(), &format!("examples/crm-mcp/{name}"), |text| {
+            text.replace("http://127.0.0.1:18081", &upstream.base())
+        })
     };
     let http_file = copy("crm-mcp.ikanos.yaml");
     let stdio_file = copy("crm-mcp-stdio.ikanos.yaml");

@@ -731,15 +731,13 @@ fn the_crm_ssh_example_runs_end_to_end_with_tls_inside_the_tunnel() {
     );
     let connector = site.connector(&sshd, &connector_key, forward, tls.port);
 
-    let example =
-        std::fs::read_to_string(repo_root().join("examples/crm-ssh/crm-ssh.ikanos.yaml")).unwrap();
-    let host_key_line = example
-        .lines()
-        .find(|l| l.trim_start().starts_with("hostKey:"))
-        .unwrap()
-        .to_string();
-    let text = example
-        .replace(
+    let file = example(d, "examples/crm-ssh/crm-ssh.ikanos.yaml", |text| {
+        let host_key_line = text
+            .lines()
+            .find(|l| l.trim_start().starts_with("hostKey:"))
+            .unwrap()
+            .to_string();
+        text.replace(
             "relay: \"relay.example.net:22\"",
             &format!("relay: \"{}\"", site.relay(&sshd)),
         )
@@ -752,23 +750,14 @@ fn the_crm_ssh_example_runs_end_to_end_with_tls_inside_the_tunnel() {
             &host_key_line,
             &format!("        hostKey: \"{}\"", sshd.host_key),
         )
-        .replace("port: 8082", "port: 0");
-    let file = write(d, "crm-ssh.ikanos.yaml", &text);
-    write(
+    });
+    let host = start_tunnelled_crm_example(
         d,
+        &file,
         "ssh-secrets.yaml",
-        &format!(
-            "crm-bearer-token: \"{TOKEN}\"\nssh-private-key: \"{}\"\n",
-            host_key.display()
-        ),
+        ("ssh-private-key", &host_key),
+        &tls.ca_pem,
     );
-    let ca = write(d, "ca.pem", &tls.ca_pem);
-    let host = HostBuilder::new(&file)
-        .component(&components().crm_sidecar)
-        .arg("--ca-bundle")
-        .arg(format!("crm={}", ca.display()))
-        .start(1);
-    wait_ready(&host, 200);
     let customers = format!("{}/customers", host.rest_url("crm-api"));
     let r = get(&customers);
     assert_eq!(r.status, 200, "{}", r.body);

@@ -186,48 +186,57 @@ fn a_component_calls_the_private_api_through_ziti_with_end_to_end_encryption() {
     );
 }
 
-#[test]
-fn a_router_restart_drops_readiness_fails_closed_and_recovers_without_a_restart() {
-    let rig = rig();
+/// `stop` takes part of the network away while calls work: readiness drops with a
+/// reason containing `needle` (returned) and calls fail closed; after `start`, ready
+/// again without a restart, calls work, and nothing was ever dialed elsewhere.
+fn outage_and_recovery(
+    rig: &Rig,
+    needle: &str,
+    stop: impl FnOnce(&ZitiTestNet),
+    start: impl FnOnce(&ZitiTestNet),
+) -> String {
     wait_ready(&rig.host, 200);
-    call_ok(&rig);
-
-    rig.net.stop_router();
-    let r = wait_not_ready_with(&rig.host, "edge router");
-    assert!(!r.contains("BEGIN"), "{r}");
+    call_ok(rig);
+    stop(&rig.net);
+    let r = wait_not_ready_with(&rig.host, needle);
     assert_eq!(list_customers(&rig.host)["error"], "tunnel-unavailable");
-
-    rig.net.start_router();
-    // libziti binds again by itself; ikanos reconnects by itself.
-    rig.net.wait_for_terminator(SERVICE);
+    start(&rig.net);
     wait_ready(&rig.host, 200);
-    call_ok(&rig);
+    call_ok(rig);
     assert_eq!(
         rig.decoy.connections(),
         0,
         "nothing may be dialed elsewhere"
     );
+    r
+}
+
+#[test]
+fn a_router_restart_drops_readiness_fails_closed_and_recovers_without_a_restart() {
+    let rig = rig();
+    let r = outage_and_recovery(
+        &rig,
+        "edge router",
+        |net| net.stop_router(),
+        |net| {
+            net.start_router();
+            // libziti binds again by itself; ikanos reconnects by itself.
+            net.wait_for_terminator(SERVICE);
+        },
+    );
+    assert!(!r.contains("BEGIN"), "{r}");
 }
 
 #[test]
 fn a_controller_restart_drops_readiness_fails_closed_and_recovers_without_a_restart() {
     let rig = rig();
-    wait_ready(&rig.host, 200);
-    call_ok(&rig);
-
-    rig.net.stop_controller();
-    let r = wait_not_ready_with(&rig.host, "controller");
-    assert!(r.contains("unreachable"), "{r}");
-    assert_eq!(list_customers(&rig.host)["error"], "tunnel-unavailable");
-
-    rig.net.start_controller();
-    wait_ready(&rig.host, 200);
-    call_ok(&rig);
-    assert_eq!(
-        rig.decoy.connections(),
-        0,
-        "nothing may be dialed elsewhere"
+    let r = outage_and_recovery(
+        &rig,
+        "controller",
+        |net| net.stop_controller(),
+        |net| net.start_controller(),
     );
+    assert!(r.contains("unreachable"), "{r}");
 }
 
 #[test]
@@ -398,29 +407,14 @@ fn the_crm_ziti_example_runs_end_to_end_with_tls_inside_the_tunnel() {
 
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let example =
-        std::fs::read_to_string(repo_root().join("examples/crm-ziti/crm-ziti.ikanos.yaml"))
-            .unwrap();
-    let file = write(
+    let file = example(d, "examples/crm-ziti/crm-ziti.ikanos.yaml", |s| s);
+    let host = start_tunnelled_crm_example(
         d,
-        "crm-ziti.ikanos.yaml",
-        &example.replace("port: 8083", "port: 0"),
-    );
-    write(
-        d,
+        &file,
         "ziti-secrets.yaml",
-        &format!(
-            "crm-bearer-token: \"{TOKEN}\"\nziti-identity-path: \"{}\"\n",
-            net.identity_file("ikanos-host").display()
-        ),
+        ("ziti-identity-path", &net.identity_file("ikanos-host")),
+        &tls.ca_pem,
     );
-    let ca = write(d, "ca.pem", &tls.ca_pem);
-    let host = HostBuilder::new(&file)
-        .component(&components().crm_sidecar)
-        .arg("--ca-bundle")
-        .arg(format!("crm={}", ca.display()))
-        .start(1);
-    wait_ready(&host, 200);
     let r = get(&format!("{}/customers", host.rest_url("crm-api")));
     assert_eq!(r.status, 200, "{}\n{}", r.body, host.all_output());
     assert_eq!(r.body, "[]");

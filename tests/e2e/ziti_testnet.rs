@@ -49,6 +49,41 @@ fn hosted_service(encrypted: bool) -> Hosted {
     }
 }
 
+/// A libziti dialer (identity `client`, service `crm`) that made the first of two
+/// requests and waits, in the same SDK context, until `finish`.
+struct PausedDial {
+    gate: Gate,
+    dial: LibZitiProcess,
+}
+
+fn paused_dial(net: &ZitiTestNet) -> PausedDial {
+    let gate = Gate::new();
+    let mut dial = libziti_dial_gated(&net.identity_file("client"), "crm", "/customers", 2, &gate);
+    dial.wait_for("WAITING 1", LONG);
+    PausedDial { gate, dial }
+}
+
+impl PausedDial {
+    /// Let it make its second request; it must exit cleanly with both answered.
+    fn finish(mut self) {
+        self.gate.open(1);
+        let (code, out) = self.dial.wait_exit(LONG);
+        assert_eq!(code, Some(0), "{out}");
+        assert_eq!(responses(&out).len(), 2, "{out}");
+    }
+}
+
+/// Stop the first router and check that nothing accepts on its port any more.
+fn stop_router_checked(net: &ZitiTestNet) -> u16 {
+    let port = net.router_port();
+    net.stop_router();
+    assert!(
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_err(),
+        "something still accepts on the stopped router's port {port}"
+    );
+    port
+}
+
 fn responses(output: &str) -> Vec<String> {
     output
         .lines()
@@ -171,23 +206,13 @@ fn libziti_recovers_when_the_router_restarts_on_the_same_port() {
         net,
         host: _host,
     } = hosted_service(true);
-    let gate = Gate::new();
-    let mut dial = libziti_dial_gated(&net.identity_file("client"), "crm", "/customers", 2, &gate);
-    dial.wait_for("WAITING 1", LONG);
+    let dial = paused_dial(&net);
 
-    let port = net.router_port();
-    net.stop_router();
-    assert!(
-        std::net::TcpStream::connect(("127.0.0.1", port)).is_err(),
-        "something still accepts on the stopped router's port {port}"
-    );
+    let port = stop_router_checked(&net);
     net.start_router();
     assert_eq!(net.router_port(), port);
     net.wait_for_terminator("crm");
-    gate.open(1);
-    let (code, out) = dial.wait_exit(LONG);
-    assert_eq!(code, Some(0), "{out}");
-    assert_eq!(responses(&out).len(), 2, "{out}");
+    dial.finish();
     assert_eq!(upstream.requests().len(), 2);
     // Host and dialer said Hello again to the restarted router.
     assert!(net.observed(|o| o.hellos_accepted) >= 4);
@@ -258,20 +283,13 @@ fn libziti_fails_over_to_the_second_router_when_the_first_stops() {
     );
     // libziti 0.29.3 binds through one router (it keeps channels to all of them).
     net.wait_for_terminator("crm");
-    let gate = Gate::new();
-    let mut dial = libziti_dial_gated(&net.identity_file("client"), "crm", "/customers", 2, &gate);
-    dial.wait_for("WAITING 1", LONG);
+    let dial = paused_dial(&net);
     // Both SDKs said Hello to both routers (libziti connects to every edge router).
     net.wait_until("both SDKs connected to both routers", |n| {
         n.router_channels_at(ROUTER_NAME) >= 2 && n.router_channels_at("router-b") >= 2
     });
 
-    let port = net.router_port();
-    net.stop_router();
-    assert!(
-        std::net::TcpStream::connect(("127.0.0.1", port)).is_err(),
-        "something still accepts on the stopped router's port {port}"
-    );
+    stop_router_checked(&net);
     assert_eq!(net.terminators_at(ROUTER_NAME, "crm"), 0);
     // The host binds again through router 2 if it was bound through router 1.
     net.wait_until("the host is bound through router 2", |n| {
@@ -279,10 +297,7 @@ fn libziti_fails_over_to_the_second_router_when_the_first_stops() {
     });
     let dials_b = net.router_dials("router-b");
     let dials_a = net.router_dials(ROUTER_NAME);
-    gate.open(1);
-    let (code, out) = dial.wait_exit(LONG);
-    assert_eq!(code, Some(0), "{out}");
-    assert_eq!(responses(&out).len(), 2, "{out}");
+    dial.finish();
     assert_eq!(net.router_dials(ROUTER_NAME), dials_a);
     assert!(net.router_dials("router-b") > dials_b);
 
@@ -363,19 +378,14 @@ fn an_invalid_service_session_makes_libziti_fetch_a_new_one() {
         net,
         host: _host,
     } = hosted_service(true);
-    let gate = Gate::new();
-    let mut dial = libziti_dial_gated(&net.identity_file("client"), "crm", "/customers", 2, &gate);
-    dial.wait_for("WAITING 1", LONG);
+    let dial = paused_dial(&net);
     net.delete_service_sessions();
     // The router closed the host's Bind ("Invalid Session"); the host binds again
     // with a fresh Bind session.
     net.wait_until("the host bound again", |n| {
         n.observed(|o| o.binds) >= 2 && n.terminators("crm") == 1
     });
-    gate.open(1);
-    let (code, out) = dial.wait_exit(LONG);
-    assert_eq!(code, Some(0), "{out}");
-    assert_eq!(responses(&out).len(), 2, "{out}");
+    dial.finish();
     let refused = net.observed(|o| o.dials_refused.clone());
     assert!(
         refused.contains(&"Invalid Session".to_string()),
@@ -680,9 +690,7 @@ fn libziti_authenticates_again_after_its_api_session_expires() {
         net,
         host: _host,
     } = hosted_service(true);
-    let gate = Gate::new();
-    let mut dial = libziti_dial_gated(&net.identity_file("client"), "crm", "/customers", 2, &gate);
-    dial.wait_for("WAITING 1", LONG);
+    let dial = paused_dial(&net);
     let logins = |n: &ZitiTestNet| {
         n.observed(|o| {
             o.requests
@@ -701,10 +709,7 @@ fn libziti_authenticates_again_after_its_api_session_expires() {
         "libziti is back on the router with a new API session",
         |n| logins(n) > before && n.observed(|o| o.hellos_accepted) > hellos,
     );
-    gate.open(1);
-    let (code, out) = dial.wait_exit(LONG);
-    assert_eq!(code, Some(0), "{out}");
-    assert_eq!(responses(&out).len(), 2, "{out}");
+    dial.finish();
     assert!(logins(&net) > before, "libziti did not authenticate again");
     assert_eq!(
         net.terminators("crm"),

@@ -426,6 +426,55 @@ pub fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
     p
 }
 
+/// Copy the example file `rel` (from the repository root) into `dir`, rewriting its
+/// listen port to 0 and applying `edit`; the copy's path.
+pub fn example(dir: &Path, rel: &str, edit: impl Fn(String) -> String) -> PathBuf {
+    let text = std::fs::read_to_string(repo_root().join(rel)).expect("reading the example");
+    let mut out = String::new();
+    for line in text.lines() {
+        let trimmed = line.trim_start();
+        if trimmed.starts_with("port:") {
+            let indent = &line[..line.len() - trimmed.len()];
+            out.push_str(&format!("{indent}port: 0\n"));
+        } else {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    let name = Path::new(rel).file_name().unwrap().to_str().unwrap();
+    write(dir, name, &edit(out))
+}
+
+/// One of the tunnelled CRM examples (its copy at `file`, in `dir`) with the
+/// crm-sidecar component: `secrets_file` holds the bearer token and `identity_key`
+/// pointing at `identity`; the CRM's TLS CA `ca_pem` is trusted for namespace `crm`.
+/// Returns once it is ready.
+pub fn start_tunnelled_crm_example(
+    dir: &Path,
+    file: &Path,
+    secrets_file: &str,
+    (identity_key, identity): (&str, &Path),
+    ca_pem: &str,
+) -> Host {
+    write(
+        dir,
+        secrets_file,
+        &format!(
+            "crm-bearer-token: \"{}\"\n{identity_key}: \"{}\"\n",
+            fixtures::TOKEN,
+            identity.display()
+        ),
+    );
+    let ca = write(dir, "ca.pem", ca_pem);
+    let host = HostBuilder::new(file)
+        .component(&components().crm_sidecar)
+        .arg("--ca-bundle")
+        .arg(format!("crm={}", ca.display()))
+        .start(1);
+    wait_ready(&host, 200);
+    host
+}
+
 pub fn run_cli(args: &[&str]) -> (i32, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_ikanos"))
         .args(args)

@@ -184,17 +184,15 @@ pub fn libziti_host(identity: &Path, service: &str, target: &str) -> LibZitiProc
 /// libziti dialing `service` with `identity` and GETting `path` `count` times; the
 /// process (wait on it with `wait_exit`, read `RESPONSE` lines).
 pub fn libziti_dial(identity: &Path, service: &str, path: &str, count: usize) -> LibZitiProcess {
-    LibZitiProcess::spawn(
-        "libziti_dial.py",
-        &[
-            &identity.display().to_string(),
-            service,
-            "--path",
-            path,
-            "--count",
-            &count.to_string(),
-        ],
-    )
+    dial_script(identity, service, path, &["--count", &count.to_string()])
+}
+
+/// `libziti_dial.py` for `service` with `identity`, GETting `path`, with `options`.
+fn dial_script(identity: &Path, service: &str, path: &str, options: &[&str]) -> LibZitiProcess {
+    let identity = identity.display().to_string();
+    let mut args = vec![identity.as_str(), service, "--path", path];
+    args.extend_from_slice(options);
+    LibZitiProcess::spawn("libziti_dial.py", &args)
 }
 
 /// libziti authenticating and loading its services, then staying up (`LOADED`).
@@ -214,18 +212,13 @@ pub fn libziti_dial_gated(
     count: usize,
     gate: &Gate,
 ) -> LibZitiProcess {
-    LibZitiProcess::spawn(
-        "libziti_dial.py",
-        &[
-            &identity.display().to_string(),
-            service,
-            "--path",
-            path,
-            "--count",
-            &count.to_string(),
-            "--gate",
-            &gate.dir.path().display().to_string(),
-        ],
+    let count = count.to_string();
+    let gate = gate.dir.path().display().to_string();
+    dial_script(
+        identity,
+        service,
+        path,
+        &["--count", &count, "--gate", &gate],
     )
 }
 
@@ -257,16 +250,7 @@ pub fn libziti_enroll(jwt_file: &Path, out: &Path) -> LibZitiProcess {
 /// One GET with `Connection: close`, read until end of stream: the upstream's close
 /// must travel back as FIN through both SDKs and the router.
 pub fn libziti_dial_until_eof(identity: &Path, service: &str, path: &str) -> LibZitiProcess {
-    LibZitiProcess::spawn(
-        "libziti_dial.py",
-        &[
-            &identity.display().to_string(),
-            service,
-            "--path",
-            path,
-            "--until-eof",
-        ],
-    )
+    dial_script(identity, service, path, &["--until-eof"])
 }
 
 /// Like `libziti_dial`, printing `RESPONSE <status> <body length>` (large bodies).
@@ -276,16 +260,10 @@ pub fn libziti_dial_lengths(
     path: &str,
     count: usize,
 ) -> LibZitiProcess {
-    LibZitiProcess::spawn(
-        "libziti_dial.py",
-        &[
-            &identity.display().to_string(),
-            service,
-            "--path",
-            path,
-            "--count",
-            &count.to_string(),
-            "--lengths",
-        ],
+    dial_script(
+        identity,
+        service,
+        path,
+        &["--count", &count.to_string(), "--lengths"],
     )
 }
