@@ -11,7 +11,6 @@ mod common;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use bytes::Bytes;
 use common::*;
@@ -76,34 +75,15 @@ fn main() {
         ("ikanos (wasm+consumes)", ikanos.rest.clone()),
     ];
 
-    // Sanity: all answer with the upstream's customers.
-    for (name, addr) in &targets {
-        let body = fetch(&format!("http://{addr}{path}"));
-        assert!(body.contains("Grace Hopper"), "{name} answered: {body}");
-    }
-
-    println!(
-        "machine: {} cores; {connections} connections; {seconds}s per run; {rounds} alternating rounds after a 2s warm-up each",
-        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0)
-    );
-    for (_, addr) in &targets {
-        load(addr, path, connections, Duration::from_secs(2));
-    }
+    check_targets(&targets, path);
+    println!("{}", setup_line(connections, seconds, rounds));
+    warm_up(&targets, path, connections);
     let before = fetch(&format!("http://{}/metrics", ikanos.control));
     let (sum0, count0) = metric_sum_count(&before, "ikanos_instantiation_duration_seconds");
-    let mut runs: Vec<Vec<Run>> = targets.iter().map(|_| Vec::new()).collect();
-    for _ in 0..rounds {
-        for (i, (_, addr)) in targets.iter().enumerate() {
-            runs[i].push(load(addr, path, connections, Duration::from_secs(seconds)));
-        }
-    }
+    let merged = alternating_rounds(&targets, path, connections, seconds, rounds);
     let after = fetch(&format!("http://{}/metrics", ikanos.control));
     let (sum1, count1) = metric_sum_count(&after, "ikanos_instantiation_duration_seconds");
-
-    let merged: Vec<Run> = runs.into_iter().map(merge).collect();
-    for ((name, _), run) in targets.iter().zip(&merged) {
-        report(name, run);
-    }
+    report_all(&targets, &merged);
     let (single, multi, ikanos_run) = (&merged[0], &merged[1], &merged[2]);
     println!(
         "throughput ratio ikanos / plain proxy: {:.2}x (1 thread), {:.2}x (N threads, as ikanos runs)",

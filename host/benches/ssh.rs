@@ -140,37 +140,13 @@ fn main() {
         // Without ikanos: the load straight into the SSH path, to see what is OpenSSH's.
         ("no ikanos: ssh -L → ssh -R", format!("127.0.0.1:{sidecar}")),
     ];
-    for (name, addr) in &targets {
-        let body = fetch(&format!("http://{addr}{path}"));
-        assert!(body.contains("Grace Hopper"), "{name} answered: {body}");
-    }
-    println!(
-        "machine: {} cores; {connections} connections; {seconds}s per run; {rounds} alternating rounds after a 2s warm-up each",
-        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0)
-    );
-    println!("single request, one connection (latency without queueing):");
-    let mut single: Vec<Vec<Run>> = targets.iter().map(|_| Vec::new()).collect();
-    for (i, (_, addr)) in targets.iter().enumerate() {
-        load(addr, path, 1, Duration::from_secs(1));
-        single[i].push(load(addr, path, 1, Duration::from_secs(seconds.min(5))));
-    }
-    for ((name, _), runs) in targets.iter().zip(single) {
-        report(name, &merge(runs));
-    }
+    check_targets(&targets, path);
+    println!("{}", setup_line(connections, seconds, rounds));
+    single_connection(&targets, path, seconds);
     println!("{connections} connections:");
-    for (_, addr) in &targets {
-        load(addr, path, connections, Duration::from_secs(2));
-    }
-    let mut runs: Vec<Vec<Run>> = targets.iter().map(|_| Vec::new()).collect();
-    for _ in 0..rounds {
-        for (i, (_, addr)) in targets.iter().enumerate() {
-            runs[i].push(load(addr, path, connections, Duration::from_secs(seconds)));
-        }
-    }
-    let merged: Vec<Run> = runs.into_iter().map(merge).collect();
-    for ((name, _), run) in targets.iter().zip(&merged) {
-        report(name, run);
-    }
+    warm_up(&targets, path, connections);
+    let merged = alternating_rounds(&targets, path, connections, seconds, rounds);
+    report_all(&targets, &merged);
     println!(
         "embedded vs sidecar throughput: {:.2}x; p50 overhead of the embedded tunnel over direct: {:+.1} µs",
         merged[2].rps() / merged[1].rps(),

@@ -300,37 +300,16 @@ fn main() {
         .collect();
 
     let path = "/customers";
-    for (name, addr) in &targets {
-        let body = fetch(&format!("http://{addr}{path}"));
-        assert!(body.contains("Grace Hopper"), "{name} answered: {body}");
-    }
+    check_targets(&targets, path);
     println!(
-        "machine: {} cores; {connections} connections; {seconds}s per run; {rounds} alternating rounds after a 2s warm-up each; every Ziti service requires end-to-end encryption",
-        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0)
+        "{}; every Ziti service requires end-to-end encryption",
+        setup_line(connections, seconds, rounds)
     );
-    println!("single request, one connection (latency without queueing):");
-    let mut single = Vec::new();
-    for (_, addr) in &targets {
-        load(addr, path, 1, Duration::from_secs(1));
-        single.push(load(addr, path, 1, Duration::from_secs(seconds.min(5))));
-    }
-    for ((name, _), run) in targets.iter().zip(&single) {
-        report(name, run);
-    }
+    let single = single_connection(&targets, path, seconds);
     println!("{connections} connections:");
-    for (_, addr) in &targets {
-        load(addr, path, connections, Duration::from_secs(2));
-    }
-    let mut runs: Vec<Vec<Run>> = targets.iter().map(|_| Vec::new()).collect();
-    for _ in 0..rounds {
-        for (i, (_, addr)) in targets.iter().enumerate() {
-            runs[i].push(load(addr, path, connections, Duration::from_secs(seconds)));
-        }
-    }
-    let merged: Vec<Run> = runs.into_iter().map(merge).collect();
-    for ((name, _), run) in targets.iter().zip(&merged) {
-        report(name, run);
-    }
+    warm_up(&targets, path, connections);
+    let merged = alternating_rounds(&targets, path, connections, seconds, rounds);
+    report_all(&targets, &merged);
     for (i, (far_end, _)) in FAR_ENDS.iter().enumerate() {
         println!(
             "p50 overhead of the Ziti path ({far_end}) over direct: {:+.1} µs (one connection), {:+.1} µs ({connections} connections); throughput {:.2}x direct",

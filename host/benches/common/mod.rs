@@ -352,6 +352,79 @@ pub fn fetch(url: &str) -> String {
     })
 }
 
+/// Every target answers `path` with the upstream's customers: a sanity check before
+/// measuring.
+pub fn check_targets<N: AsRef<str>>(targets: &[(N, String)], path: &str) {
+    for (name, addr) in targets {
+        let body = fetch(&format!("http://{addr}{path}"));
+        assert!(
+            body.contains("Grace Hopper"),
+            "{} answered: {body}",
+            name.as_ref()
+        );
+    }
+}
+
+/// The first line of a request benchmark's report: the machine and the run's set-up.
+pub fn setup_line(connections: usize, seconds: u64, rounds: u64) -> String {
+    format!(
+        "machine: {} cores; {connections} connections; {seconds}s per run; {rounds} alternating rounds after a 2s warm-up each",
+        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0)
+    )
+}
+
+/// One connection per target in turn (after a 1 s warm-up): latency without queueing.
+/// Printed, and returned in the targets' order.
+pub fn single_connection<N: AsRef<str>>(
+    targets: &[(N, String)],
+    path: &str,
+    seconds: u64,
+) -> Vec<Run> {
+    println!("single request, one connection (latency without queueing):");
+    let runs: Vec<Run> = targets
+        .iter()
+        .map(|(_, addr)| {
+            load(addr, path, 1, Duration::from_secs(1));
+            load(addr, path, 1, Duration::from_secs(seconds.min(5)))
+        })
+        .collect();
+    report_all(targets, &runs);
+    runs
+}
+
+/// A 2 s warm-up of every target with `connections` connections.
+pub fn warm_up<N: AsRef<str>>(targets: &[(N, String)], path: &str, connections: usize) {
+    for (_, addr) in targets {
+        load(addr, path, connections, Duration::from_secs(2));
+    }
+}
+
+/// `rounds` rounds in which each target in turn gets `connections` connections for
+/// `seconds` (alternating, so drift on a shared machine hits all alike); each
+/// target's runs merged, in the targets' order.
+pub fn alternating_rounds<N: AsRef<str>>(
+    targets: &[(N, String)],
+    path: &str,
+    connections: usize,
+    seconds: u64,
+    rounds: u64,
+) -> Vec<Run> {
+    let mut runs: Vec<Vec<Run>> = targets.iter().map(|_| Vec::new()).collect();
+    for _ in 0..rounds {
+        for (i, (_, addr)) in targets.iter().enumerate() {
+            runs[i].push(load(addr, path, connections, Duration::from_secs(seconds)));
+        }
+    }
+    runs.into_iter().map(merge).collect()
+}
+
+/// `report` for each target with its run.
+pub fn report_all<N: AsRef<str>>(targets: &[(N, String)], runs: &[Run]) {
+    for ((name, _), run) in targets.iter().zip(runs) {
+        report(name.as_ref(), run);
+    }
+}
+
 pub fn report(name: &str, r: &Run) {
     println!(
         "{name:<22} {:>10.0} req/s   p50 {:>8.1} µs   p99 {:>8.1} µs   ({} requests, {} errors)",
