@@ -152,22 +152,13 @@ pub fn start_ikanos_tunnelled(
     child
 }
 
+#[path = "../../../tests/e2e/support/guest_build.rs"]
+mod guest_build;
+
 /// Build the example components; returns the crm-sidecar component's path.
 pub fn build_crm_component() -> PathBuf {
     let root = repo_root();
-    let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-        .args([
-            "build",
-            "--release",
-            "--target",
-            "wasm32-wasip2",
-            "--manifest-path",
-        ])
-        .arg(root.join("examples/Cargo.toml"))
-        .env_remove("CARGO_TARGET_DIR")
-        .status()
-        .expect("building the example component");
-    assert!(status.success());
+    guest_build::cargo_build_wasm(&root.join("examples/Cargo.toml"));
     root.join("examples/target/wasm32-wasip2/release/crm_sidecar.wasm")
 }
 

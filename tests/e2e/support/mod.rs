@@ -30,30 +30,13 @@ pub fn repo_root() -> PathBuf {
         .to_path_buf()
 }
 
+mod guest_build;
+use guest_build::cargo_build_wasm;
+
 pub struct Components {
     pub hello: PathBuf,
     pub crm_sidecar: PathBuf,
     pub hostile: PathBuf,
-}
-
-fn cargo_build_wasm(manifest: &Path) {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let status = Command::new(cargo)
-        .args([
-            "build",
-            "--release",
-            "--target",
-            "wasm32-wasip2",
-            "--manifest-path",
-        ])
-        .arg(manifest)
-        // The outer `cargo test` sets these for the host build; the guest build has its own.
-        .env_remove("CARGO_TARGET_DIR")
-        .env_remove("RUSTFLAGS")
-        .env_remove("CARGO_ENCODED_RUSTFLAGS")
-        .status()
-        .expect("running cargo to build the test components");
-    assert!(status.success(), "building {} for wasm32-wasip2 failed (is the target installed? `rustup target add wasm32-wasip2`)", manifest.display());
 }
 
 /// Build the example and test components once per test process.
