@@ -68,9 +68,15 @@ pub fn shared_cache_dir() -> PathBuf {
     dir
 }
 
-/// Spawn `cmd` with its stdout and stderr collected, line by line, into the returned
-/// log (stderr first; both keep their own order).
-pub fn spawn_logged(cmd: &mut Command, what: &str) -> (Child, Arc<Mutex<Vec<String>>>) {
+/// A child process whose stdout and stderr are collected, line by line, into its log
+/// (stderr first; both keep their own order). Killed when dropped.
+pub struct Process {
+    child: Child,
+    logs: Arc<Mutex<Vec<String>>>,
+}
+
+/// Spawn `cmd` with its output collected (see `Process`).
+pub fn spawn_logged(cmd: &mut Command, what: &str) -> Process {
     cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
     let mut child = cmd
         .spawn()
@@ -88,15 +94,127 @@ pub fn spawn_logged(cmd: &mut Command, what: &str) -> (Child, Arc<Mutex<Vec<Stri
             }
         });
     }
-    (child, logs)
+    Process { child, logs }
 }
 
-/// A running `ikanos run` child process.
+impl Process {
+    pub fn logs(&self) -> Vec<String> {
+        self.logs.lock().unwrap().clone()
+    }
+
+    pub fn all_output(&self) -> String {
+        self.logs().join("\n")
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn signal(&self, sig: i32) {
+        // SAFETY: sending a signal to our own child process.
+        unsafe {
+            libc::kill(self.child.id() as i32, sig);
+        }
+    }
+
+    /// Wait for the process to exit (killing it after `within`): its exit code.
+    pub fn wait_exit(&mut self, within: Duration) -> Option<i32> {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status.code();
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Wait until a log line satisfies `pred` (or panic after `within`).
+    pub fn wait_for_log(&self, within: Duration, pred: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(l) = self.logs().into_iter().find(|l| pred(l)) {
+                return l;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "log line not seen; output:\n{}",
+                self.all_output()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Poll the log until `ready` finds in it what it waits for; panics with the output
+    /// when the process exits first or after 180 s.
+    pub fn wait_for_start<T>(
+        &mut self,
+        what: &str,
+        mut ready: impl FnMut(&[String]) -> Option<T>,
+    ) -> T {
+        let deadline = Instant::now() + Duration::from_secs(180);
+        loop {
+            let lines = self.logs();
+            if let Some(found) = ready(&lines) {
+                return found;
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!(
+                    "{what} exited with {status} before listening; output:\n{}",
+                    lines.join("\n")
+                );
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{what} did not start listening in time; output:\n{}",
+                lines.join("\n")
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A running `ikanos run` child process (its `Process` methods through Deref).
 pub struct Host {
-    child: Child,
-    logs: Arc<Mutex<Vec<String>>>,
+    process: Process,
     pub rest: Vec<(String, String)>,
     pub control: String,
+}
+
+impl std::ops::Deref for Host {
+    type Target = Process;
+    fn deref(&self) -> &Process {
+        &self.process
+    }
+}
+
+impl std::ops::DerefMut for Host {
+    fn deref_mut(&mut self) -> &mut Process {
+        &mut self.process
+    }
+}
+
+/// Run `cmd` to completion: its exit code and all it printed (stdout, then stderr).
+pub fn output_of(cmd: &mut Command, what: &str) -> (i32, String) {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("running {what}: {e}"));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.code().unwrap_or(-1), text)
 }
 
 pub struct HostBuilder {
@@ -152,17 +270,9 @@ impl HostBuilder {
         for (k, v) in &self.env {
             cmd.env(k, v);
         }
-        let (child, logs) = spawn_logged(&mut cmd, "ikanos");
-        let mut host = Host {
-            child,
-            logs,
-            rest: Vec::new(),
-            control: String::new(),
-        };
-        let deadline = Instant::now() + Duration::from_secs(180);
-        loop {
-            let lines = host.logs();
-            host.rest = lines
+        let mut process = spawn_logged(&mut cmd, "ikanos");
+        let (rest, control) = process.wait_for_start("ikanos", |lines| {
+            let rest: Vec<(String, String)> = lines
                 .iter()
                 .filter(|l| {
                     l.contains("listening") && l.contains("adapter=\"rest\"")
@@ -170,27 +280,19 @@ impl HostBuilder {
                 })
                 .filter_map(|l| Some((field(l, "namespace")?, field(l, "addr")?)))
                 .collect();
-            if let Some(c) = lines.iter().find(|l| {
-                l.contains("listening")
-                    && (l.contains("adapter=\"control\"") || l.contains("adapter=control"))
-            }) {
-                host.control = field(c, "addr").unwrap_or_default();
-            }
-            if !host.control.is_empty() && host.rest.len() >= rest_adapters {
-                return host;
-            }
-            if let Ok(Some(status)) = host.child.try_wait() {
-                panic!(
-                    "ikanos exited with {status} before listening; output:\n{}",
-                    lines.join("\n")
-                );
-            }
-            assert!(
-                Instant::now() < deadline,
-                "ikanos did not start listening in time; output:\n{}",
-                lines.join("\n")
-            );
-            std::thread::sleep(Duration::from_millis(20));
+            let control = lines
+                .iter()
+                .find(|l| {
+                    l.contains("listening")
+                        && (l.contains("adapter=\"control\"") || l.contains("adapter=control"))
+                })
+                .and_then(|c| field(c, "addr"))?;
+            (rest.len() >= rest_adapters).then_some((rest, control))
+        });
+        Host {
+            process,
+            rest,
+            control,
         }
     }
 
@@ -205,13 +307,7 @@ impl HostBuilder {
         for (k, v) in &self.env {
             cmd.env(k, v);
         }
-        let out = cmd.output().expect("running ikanos");
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        (out.status.code().unwrap_or(-1), text)
+        output_of(&mut cmd, "ikanos")
     }
 }
 
@@ -228,14 +324,6 @@ fn field(line: &str, key: &str) -> Option<String> {
 }
 
 impl Host {
-    pub fn logs(&self) -> Vec<String> {
-        self.logs.lock().unwrap().clone()
-    }
-
-    pub fn all_output(&self) -> String {
-        self.logs().join("\n")
-    }
-
     /// Base URL of the REST adapter of `namespace`.
     pub fn rest_url(&self, namespace: &str) -> String {
         let (_, addr) = self
@@ -263,54 +351,10 @@ impl Host {
         format!("http://{}", self.control)
     }
 
-    pub fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    pub fn signal(&self, sig: i32) {
-        // SAFETY: sending a signal to our own child process.
-        unsafe {
-            libc::kill(self.child.id() as i32, sig);
-        }
-    }
-
     /// SIGTERM, then wait for the exit status (killing after `within`).
     pub fn terminate(&mut self, within: Duration) -> Option<i32> {
         self.signal(libc::SIGTERM);
-        let deadline = Instant::now() + within;
-        loop {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                return status.code();
-            }
-            if Instant::now() > deadline {
-                let _ = self.child.kill();
-                return None;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    /// Wait until a log line satisfies `pred` (or panic after `within`).
-    pub fn wait_for_log(&self, within: Duration, pred: impl Fn(&str) -> bool) -> String {
-        let deadline = Instant::now() + within;
-        loop {
-            if let Some(l) = self.logs().into_iter().find(|l| pred(l)) {
-                return l;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "log line not seen; output:\n{}",
-                self.all_output()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Host {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.wait_exit(within)
     }
 }
 

@@ -2,15 +2,14 @@
 //! folders they serve.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::{field, fixtures, get, shared_cache_dir, spawn_logged};
+use super::{field, fixtures, get, output_of, shared_cache_dir, spawn_logged, Process};
 
+/// A running `ikanos serve` (its `Process` methods through Deref).
 pub struct Serve {
-    child: Child,
-    logs: Arc<Mutex<Vec<String>>>,
+    process: Process,
     /// Base URL of the shared listener.
     pub shared: String,
     /// Base URL of the control port.
@@ -66,16 +65,8 @@ impl ServeBuilder {
     /// Start, and wait until the initial capabilities are loaded and the shared
     /// listener and control port listen.
     pub fn start(self) -> Serve {
-        let (child, logs) = spawn_logged(&mut self.command(), "ikanos serve");
-        let mut serve = Serve {
-            child,
-            logs,
-            shared: String::new(),
-            control: String::new(),
-        };
-        let deadline = Instant::now() + Duration::from_secs(180);
-        loop {
-            let lines = serve.logs();
+        let mut process = spawn_logged(&mut self.command(), "ikanos serve");
+        let (shared, control) = process.wait_for_start("ikanos serve", |lines| {
             let addr = |adapter: &str| {
                 lines
                     .iter()
@@ -84,47 +75,22 @@ impl ServeBuilder {
                     })
                     .and_then(|l| field(l, "addr"))
             };
-            if let (Some(s), Some(c)) = (addr("shared"), addr("control")) {
-                serve.shared = format!("http://{s}");
-                serve.control = format!("http://{c}");
-                return serve;
-            }
-            if let Ok(Some(status)) = serve.child.try_wait() {
-                panic!(
-                    "ikanos serve exited with {status} before listening; output:\n{}",
-                    lines.join("\n")
-                );
-            }
-            assert!(
-                Instant::now() < deadline,
-                "ikanos serve did not start in time; output:\n{}",
-                lines.join("\n")
-            );
-            std::thread::sleep(Duration::from_millis(20));
+            Some((addr("shared")?, addr("control")?))
+        });
+        Serve {
+            process,
+            shared: format!("http://{shared}"),
+            control: format!("http://{control}"),
         }
     }
 
     /// Run to completion (start-up failures): exit code and all output.
     pub fn run_to_exit(self) -> (i32, String) {
-        let out = self.command().output().expect("running ikanos serve");
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        (out.status.code().unwrap_or(-1), text)
+        output_of(&mut self.command(), "ikanos serve")
     }
 }
 
 impl Serve {
-    pub fn logs(&self) -> Vec<String> {
-        self.logs.lock().unwrap().clone()
-    }
-
-    pub fn all_output(&self) -> String {
-        self.logs().join("\n")
-    }
-
     /// `/status` as JSON.
     pub fn status(&self) -> serde_json::Value {
         let r = get(&format!("{}/status", self.control));
@@ -180,38 +146,18 @@ impl Serve {
             .unwrap_or_else(|| panic!("no adapter {namespace}: {c}"));
         format!("http://{}", a["address"].as_str().expect("an own port"))
     }
+}
 
-    pub fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    pub fn signal(&self, sig: i32) {
-        // SAFETY: sending a signal to our own child process.
-        unsafe {
-            libc::kill(self.child.id() as i32, sig);
-        }
-    }
-
-    /// Wait for the process to exit (killing it after `within`): its exit code.
-    pub fn wait_exit(&mut self, within: Duration) -> Option<i32> {
-        let deadline = Instant::now() + within;
-        loop {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                return status.code();
-            }
-            if Instant::now() > deadline {
-                let _ = self.child.kill();
-                return None;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
+impl std::ops::Deref for Serve {
+    type Target = Process;
+    fn deref(&self) -> &Process {
+        &self.process
     }
 }
 
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+impl std::ops::DerefMut for Serve {
+    fn deref_mut(&mut self) -> &mut Process {
+        &mut self.process
     }
 }
 
