@@ -48,15 +48,9 @@ impl Decoder<'_> {
             .and_then(|t| self.tunnel(t, &format!("{field}.tunnel"), &base_uri, &mut refs));
         let mut resources = Vec::new();
         let mut resource_fields = Vec::new();
-        for e in self.named(n, "resources", field) {
-            let rfield = format!("{field}.resources.{}", e.key);
-            let name = self.spanned(e.key.clone(), e.key_pos);
-            self.kebab(&name, "resource name", &format!("{field}.resources"));
-            if !self.expect_map(&e.value, &rfield) {
-                continue;
-            }
+        for (name, value, rfield) in self.named_maps(n, "resources", "resource name", field) {
             let idx = resources.len();
-            resources.push(self.consumed_resource(&e.value, name, &rfield, idx, &mut refs));
+            resources.push(self.consumed_resource(value, name, &rfield, idx, &mut refs));
             resource_fields.push(rfield);
         }
         let model = Consumes {

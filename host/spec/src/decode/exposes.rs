@@ -82,15 +82,9 @@ impl Decoder<'_> {
             .get("authentication")
             .and_then(|a| self.authentication(a, &format!("{field}.authentication"), &mut d.refs));
         let mut resources = Vec::new();
-        for e in self.named(n, "resources", field) {
-            let rfield = format!("{field}.resources.{}", e.key);
-            let name = self.spanned(e.key.clone(), e.key_pos);
-            self.kebab(&name, "resource name", &format!("{field}.resources"));
-            if !self.expect_map(&e.value, &rfield) {
-                continue;
-            }
+        for (name, value, rfield) in self.named_maps(n, "resources", "resource name", field) {
             let idx = resources.len();
-            resources.push(self.exposed_resource(&e.value, name, &rfield, idx, d));
+            resources.push(self.exposed_resource(value, name, &rfield, idx, d));
             d.resource_fields.push(rfield);
         }
         d.namespace = Some(namespace.clone());
@@ -430,41 +424,23 @@ impl Decoder<'_> {
             )
             .map(str::to_string)
         });
-        let tool_entries = self.named(n, "tools", field);
+        let tool_entries = self.named_maps(n, "tools", "tool name", field);
         if n.get("tools").is_none() {
             self.err(n.pos, format!("missing required key 'tools' in {field}"));
         }
         let mut tools = Vec::new();
-        for e in tool_entries {
-            let tfield = format!("{field}.tools.{}", e.key);
-            let name = self.spanned(e.key.clone(), e.key_pos);
-            self.kebab(&name, "tool name", &format!("{field}.tools"));
-            if !self.expect_map(&e.value, &tfield) {
-                continue;
-            }
-            tools.push(self.mcp_tool(&e.value, name, &tfield, d));
+        for (name, value, tfield) in tool_entries {
+            tools.push(self.mcp_tool(value, name, &tfield, d));
         }
         let mut resources = Vec::new();
-        for e in self.named(n, "resources", field) {
-            let rfield = format!("{field}.resources.{}", e.key);
-            let name = self.spanned(e.key.clone(), e.key_pos);
-            self.kebab(&name, "resource name", &format!("{field}.resources"));
-            if !self.expect_map(&e.value, &rfield) {
-                continue;
-            }
-            if let Some(r) = self.mcp_resource(&e.value, name, &rfield, d) {
+        for (name, value, rfield) in self.named_maps(n, "resources", "resource name", field) {
+            if let Some(r) = self.mcp_resource(value, name, &rfield, d) {
                 resources.push(r);
             }
         }
         let mut prompts = Vec::new();
-        for e in self.named(n, "prompts", field) {
-            let pfield = format!("{field}.prompts.{}", e.key);
-            let name = self.spanned(e.key.clone(), e.key_pos);
-            self.kebab(&name, "prompt name", &format!("{field}.prompts"));
-            if !self.expect_map(&e.value, &pfield) {
-                continue;
-            }
-            if let Some(p) = self.mcp_prompt(&e.value, name, &pfield) {
+        for (name, value, pfield) in self.named_maps(n, "prompts", "prompt name", field) {
+            if let Some(p) = self.mcp_prompt(value, name, &pfield) {
                 prompts.push(p);
             }
         }

@@ -414,6 +414,28 @@ impl<'a> Decoder<'a> {
         entries(n).iter().collect()
     }
 
+    /// The entries of `named(parent, key)` named in kebab-case (`what`, e.g. "tool
+    /// name") whose values are mappings, each with its name and field path; a bad name
+    /// is reported (the entry is kept), a value that is no mapping reported and skipped.
+    fn named_maps<'n>(
+        &mut self,
+        parent: &'n Node,
+        key: &str,
+        what: &str,
+        field: &str,
+    ) -> Vec<(Spanned<String>, &'n Node, String)> {
+        let mut out = Vec::new();
+        for e in self.named(parent, key, field) {
+            let efield = format!("{field}.{key}.{}", e.key);
+            let name = self.spanned(e.key.clone(), e.key_pos);
+            self.kebab(&name, what, &format!("{field}.{key}"));
+            if self.expect_map(&e.value, &efield) {
+                out.push((name, &e.value, efield));
+            }
+        }
+        out
+    }
+
     // ----- document -----
 
     pub fn document(&mut self, root: &Node) -> Option<Document> {
