@@ -225,6 +225,39 @@ pub struct Connector {
     child: Child,
 }
 
+/// `ssh` arguments of a connector: `-N -R 127.0.0.1:forward:127.0.0.1:api` to the relay
+/// as root, with `key`, trusting only the relay's known host key.
+fn ssh_reverse_args(
+    sshd: &Sshd,
+    relay_addr: &str,
+    key: &Path,
+    forward: u16,
+    api: u16,
+) -> Vec<String> {
+    let options = [
+        "BatchMode=yes",
+        "ExitOnForwardFailure=yes",
+        "StrictHostKeyChecking=yes",
+        "ServerAliveInterval=1",
+    ];
+    let mut args = vec!["-N".to_string()];
+    for o in options {
+        args.extend(["-o".to_string(), o.to_string()]);
+    }
+    args.extend([
+        "-o".into(),
+        format!("UserKnownHostsFile={}", sshd.known_hosts.display()),
+        "-i".into(),
+        key.display().to_string(),
+        "-p".into(),
+        sshd.port.to_string(),
+        "-R".into(),
+        format!("127.0.0.1:{forward}:127.0.0.1:{api}"),
+        format!("root@{relay_addr}"),
+    ]);
+    args
+}
+
 impl Connector {
     pub fn start(sshd: &Sshd, key: &Path, forward: u16, api: u16) -> Connector {
         // The forwarded port answers on the relay once the connector is in. Now and then
@@ -270,26 +303,7 @@ impl Connector {
         api: u16,
     ) -> Connector {
         let child = in_netns(ns, "ssh")
-            .args([
-                "-N",
-                "-o",
-                "BatchMode=yes",
-                "-o",
-                "ExitOnForwardFailure=yes",
-                "-o",
-                "StrictHostKeyChecking=yes",
-                "-o",
-                "ServerAliveInterval=1",
-            ])
-            .arg("-o")
-            .arg(format!("UserKnownHostsFile={}", sshd.known_hosts.display()))
-            .arg("-i")
-            .arg(key)
-            .arg("-p")
-            .arg(sshd.port.to_string())
-            .arg("-R")
-            .arg(format!("127.0.0.1:{forward}:127.0.0.1:{api}"))
-            .arg(format!("root@{relay_addr}"))
+            .args(ssh_reverse_args(sshd, relay_addr, key, forward, api))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -309,13 +323,11 @@ impl Connector {
         api: u16,
         pause: u32,
     ) -> Connector {
-        let ssh = format!(
-            "ssh -N -o BatchMode=yes -o ExitOnForwardFailure=yes -o StrictHostKeyChecking=yes -o ServerAliveInterval=1 \
-             -o UserKnownHostsFile='{}' -i '{}' -p {} -R 127.0.0.1:{forward}:127.0.0.1:{api} root@{relay_addr}",
-            sshd.known_hosts.display(),
-            key.display(),
-            sshd.port
-        );
+        let args: Vec<String> = ssh_reverse_args(sshd, relay_addr, key, forward, api)
+            .iter()
+            .map(|a| format!("'{a}'"))
+            .collect();
+        let ssh = format!("ssh {}", args.join(" "));
         let child = in_netns(Some(ns), "sh")
             .arg("-c")
             .arg(format!("while :; do {ssh}; sleep {pause}; done"))
