@@ -1034,15 +1034,7 @@ fn trust_in_a_private_ca_is_granted_per_capability() {
     assert_eq!(v["status"], 200, "{v}");
     // The other capability does not inherit that trust.
     let v = call(&serve, "plain", "ns=crm&op=list-customers");
-    assert_eq!(v["error"], "transport", "{v}");
-    assert!(
-        v["reason"]
-            .as_str()
-            .unwrap()
-            .to_lowercase()
-            .contains("certificate"),
-        "{v}"
-    );
+    assert_transport_error(&v, "certificate");
     assert_eq!(up.versions.lock().unwrap().as_slice(), ["HTTP/2.0"]);
 }
 

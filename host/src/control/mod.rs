@@ -17,6 +17,7 @@ use serde_json::json;
 
 use crate::capability::LoadedCapability;
 use crate::exposes::AdapterStatus;
+use crate::runtime::Limits;
 use crate::server::{self, Request, Response};
 use crate::telemetry::Metrics;
 
@@ -79,18 +80,7 @@ impl HostState {
             "host": { "version": env!("CARGO_PKG_VERSION"), "uptimeSeconds": self.started.elapsed().as_secs() },
             "component": self.capability.component,
             "instancesActive": sandbox.map(|s| s.active_instances()).unwrap_or(0),
-            "limits": sandbox.map(|s| {
-                let l = s.limits();
-                json!({
-                    "memoryBytes": l.memory_bytes,
-                    "cpuTimeMs": l.cpu_time.as_millis() as u64,
-                    "requestTimeoutMs": l.request_timeout.as_millis() as u64,
-                    "maxOutboundCalls": l.max_outbound_calls,
-                    "maxConcurrency": l.max_concurrency,
-                    "maxRequestBody": l.max_request_body,
-                    "maxResponseBody": l.max_response_body,
-                })
-            }),
+            "limits": sandbox.map(|s| limits_json(s.limits())),
             "adapters": self.adapters,
             "consumes": self.capability.outbound.status(),
         })
@@ -129,6 +119,19 @@ impl HostState {
             ),
         }
     }
+}
+
+/// A capability's sandbox limits as `/status` shows them (`ikanos run` and `serve`).
+pub fn limits_json(l: &Limits) -> serde_json::Value {
+    json!({
+        "memoryBytes": l.memory_bytes,
+        "cpuTimeMs": l.cpu_time.as_millis() as u64,
+        "requestTimeoutMs": l.request_timeout.as_millis() as u64,
+        "maxOutboundCalls": l.max_outbound_calls,
+        "maxConcurrency": l.max_concurrency,
+        "maxRequestBody": l.max_request_body,
+        "maxResponseBody": l.max_response_body,
+    })
 }
 
 /// `/metrics`: the registry in the OpenMetrics text format (for `run` and `serve`).

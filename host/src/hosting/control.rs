@@ -388,17 +388,8 @@ fn tenant_status(hosting: &Hosting, t: &Tenant) -> Value {
         v["component"] = json!(cap.component);
         v["adapters"] = json!(hosting.adapter_status(t));
         if let Some(sb) = &cap.sandbox {
-            let l = sb.limits();
             v["instancesActive"] = json!(sb.active_instances());
-            v["limits"] = json!({
-                "memoryBytes": l.memory_bytes,
-                "cpuTimeMs": l.cpu_time.as_millis() as u64,
-                "requestTimeoutMs": l.request_timeout.as_millis() as u64,
-                "maxOutboundCalls": l.max_outbound_calls,
-                "maxConcurrency": l.max_concurrency,
-                "maxRequestBody": l.max_request_body,
-                "maxResponseBody": l.max_response_body,
-            });
+            v["limits"] = crate::control::limits_json(sb.limits());
         }
     }
     v

@@ -446,6 +446,13 @@ pub fn request(method: &str, url: &str) -> Resp {
     to_resp(agent().run(req))
 }
 
+/// The call result `v` is a transport error whose reason mentions `needle` (any case).
+pub fn assert_transport_error(v: &serde_json::Value, needle: &str) {
+    assert_eq!(v["error"], "transport", "{v}");
+    let reason = v["reason"].as_str().unwrap().to_lowercase();
+    assert!(reason.contains(needle), "{v}");
+}
+
 /// Write `text` to `dir/name` and return the path.
 pub fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
     let p = dir.join(name);

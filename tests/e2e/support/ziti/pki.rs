@@ -46,6 +46,17 @@ pub struct Pki {
     ca_der: Vec<u8>,
 }
 
+/// Certificate parameters for a loopback server (127.0.0.1 and localhost) named
+/// `common_name`.
+fn server_params(common_name: &str) -> CertificateParams {
+    let mut params = CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()])
+        .expect("server params");
+    params
+        .distinguished_name
+        .push(DnType::CommonName, common_name);
+    params
+}
+
 impl Pki {
     pub fn new(name: &str) -> Pki {
         let key = KeyPair::generate().expect("a CA key");
@@ -77,12 +88,7 @@ impl Pki {
 
     /// A server certificate for 127.0.0.1 and localhost.
     pub fn server(&self, common_name: &str) -> Issued {
-        let mut params =
-            CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()])
-                .expect("server params");
-        params
-            .distinguished_name
-            .push(DnType::CommonName, common_name);
+        let mut params = server_params(common_name);
         params.extended_key_usages = vec![
             ExtendedKeyUsagePurpose::ServerAuth,
             ExtendedKeyUsagePurpose::ClientAuth,
@@ -95,12 +101,7 @@ impl Pki {
     /// `pk_verify`) checks EC signatures only in DER form while JWS ES256 is r || s;
     /// an RS256 signature means the same to both.
     pub fn server_rsa(&self, common_name: &str) -> Issued {
-        let mut params =
-            CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()])
-                .expect("server params");
-        params
-            .distinguished_name
-            .push(DnType::CommonName, common_name);
+        let mut params = server_params(common_name);
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
         let key = KeyPair::from_pem_and_sign_algo(rsa_key_pem(), &rcgen::PKCS_RSA_SHA256)
             .expect("the RSA key");

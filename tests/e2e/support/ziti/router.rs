@@ -509,13 +509,8 @@ async fn on_connect(state: Arc<RouterState>, dialer: Arc<Chan>, req: Message) {
             && !t.channel.closed.load(Ordering::SeqCst)
             && (wanted.is_none() || t.terminator_identity == wanted)
     };
-    let mut terminator = state
-        .terminators
-        .lock()
-        .unwrap()
-        .iter()
-        .find(usable)
-        .cloned();
+    let usable_at = |r: &RouterState| r.terminators.lock().unwrap().iter().find(usable).cloned();
+    let mut terminator = usable_at(&state);
     let mut across = false;
     if terminator.is_none() {
         for node in state.shared.router_nodes() {
@@ -524,13 +519,7 @@ async fn on_connect(state: Arc<RouterState>, dialer: Arc<Chan>, req: Message) {
             if Arc::ptr_eq(&other, &state) {
                 continue;
             }
-            let found = other
-                .terminators
-                .lock()
-                .unwrap()
-                .iter()
-                .find(usable)
-                .cloned();
+            let found = usable_at(&other);
             if found.is_some() {
                 terminator = found;
                 across = true;
