@@ -843,30 +843,13 @@ fn tool_calls_are_traced_like_rest_requests() {
         .expect("traceparent reaches the upstream")
         .to_string();
     assert_eq!(upstream_tp.split('-').nth(1), Some(trace), "{upstream_tp}");
-    let find = |name: &str| {
-        collector
-            .spans()
-            .into_iter()
-            .find(|s| s.name == name && s.trace_id == trace)
-    };
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while find("request").is_none() || find("consumed_call").is_none() {
-        assert!(
-            Instant::now() < deadline,
-            "spans not exported: {:?}",
-            collector.spans()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let request = find("request").unwrap();
+    let spans = collector.wait_for_spans(trace, &["request", "consumed_call"]);
+    let (request, call) = (&spans[0], &spans[1]);
     assert_eq!(
         request.parent_span_id, caller,
         "the MCP request continues the caller's trace"
     );
-    assert_eq!(
-        find("consumed_call").unwrap().parent_span_id,
-        request.span_id
-    );
+    assert_eq!(call.parent_span_id, request.span_id);
 }
 
 /// examples/crm-mcp as a user runs it (port and CRM address swapped for the test's):

@@ -415,27 +415,8 @@ fn spans_link_the_caller_the_request_the_call_and_the_dial() {
     let parts: Vec<&str> = upstream_tp.split('-').collect();
     assert_eq!(parts[1], trace, "{upstream_tp}");
 
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let find = |name: &str| {
-        collector
-            .spans()
-            .into_iter()
-            .find(|s| s.name == name && s.trace_id == trace)
-    };
-    while find("tunnel_dial").is_none()
-        || find("request").is_none()
-        || find("consumed_call").is_none()
-    {
-        assert!(
-            Instant::now() < deadline,
-            "spans not exported: {:?}",
-            collector.spans()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let request = find("request").unwrap();
-    let call = find("consumed_call").unwrap();
-    let dial = find("tunnel_dial").unwrap();
+    let spans = collector.wait_for_spans(trace, &["request", "consumed_call", "tunnel_dial"]);
+    let (request, call, dial) = (&spans[0], &spans[1], &spans[2]);
     assert_eq!(
         request.parent_span_id, caller,
         "the request continues the caller's span"

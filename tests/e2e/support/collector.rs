@@ -64,6 +64,32 @@ impl Collector {
     pub fn spans(&self) -> Vec<Span> {
         self.spans.lock().unwrap().clone()
     }
+
+    /// The spans named `names` of trace `trace`, in that order, once all were exported
+    /// (panics after 20 s).
+    pub fn wait_for_spans(&self, trace: &str, names: &[&str]) -> Vec<Span> {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        loop {
+            let spans = self.spans();
+            let found: Option<Vec<Span>> = names
+                .iter()
+                .map(|name| {
+                    spans
+                        .iter()
+                        .find(|s| s.name == *name && s.trace_id == trace)
+                        .cloned()
+                })
+                .collect();
+            if let Some(found) = found {
+                return found;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "spans not exported: {spans:?}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
 }
 
 fn spans_of(v: &serde_json::Value) -> Vec<Span> {
