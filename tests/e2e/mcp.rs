@@ -539,41 +539,33 @@ fn raw_http_errors_sessions_and_the_2026_07_28_header_rules() {
     );
     assert_eq!(resp.json()["result"]["isError"], true);
     assert!(resp.body.contains("does not run"), "{}", resp.body);
-    let resp = post(
-        url,
-        &with_session,
-        &json!({"jsonrpc": "2.0", "id": 5, "method": "resources/read", "params": {"uri": "notes://hello.txt"}}),
-    );
+    let read = |id: u32, uri: &str| {
+        post(
+            url,
+            &with_session,
+            &json!({"jsonrpc": "2.0", "id": id, "method": "resources/read", "params": {"uri": uri}}),
+        )
+    };
+    let resp = read(5, "notes://hello.txt");
     assert_eq!(
         resp.json()["result"]["contents"][0]["text"],
         "hello from a note\n",
         "{}",
         resp.body
     );
-    let resp = post(
-        url,
-        &with_session,
-        &json!({"jsonrpc": "2.0", "id": 6, "method": "resources/read", "params": {"uri": "notes://..%2Fsecrets.yaml"}}),
-    );
-    assert_eq!(
-        resp.json()["error"]["code"],
-        -32002,
-        "no way out of the folder: {}",
-        resp.body
-    );
-    assert!(!resp.body.contains(fixtures::TOKEN));
-    let resp = post(
-        url,
-        &with_session,
-        &json!({"jsonrpc": "2.0", "id": 6, "method": "resources/read", "params": {"uri": "notes://leak.txt"}}),
-    );
-    assert_eq!(
-        resp.json()["error"]["code"],
-        -32002,
-        "links are not followed: {}",
-        resp.body
-    );
-    assert!(!resp.body.contains(fixtures::TOKEN));
+    for (uri, what) in [
+        ("notes://..%2Fsecrets.yaml", "no way out of the folder"),
+        ("notes://leak.txt", "links are not followed"),
+    ] {
+        let resp = read(6, uri);
+        assert_eq!(
+            resp.json()["error"]["code"],
+            -32002,
+            "{what}: {}",
+            resp.body
+        );
+        assert!(!resp.body.contains(fixtures::TOKEN));
+    }
     let resp = support::send("GET", url, &[("mcp-session-id", session.as_str())], "");
     assert_eq!(resp.status, 405);
     assert!(resp.header("allow").unwrap().contains("POST"));
