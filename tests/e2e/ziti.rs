@@ -260,14 +260,7 @@ fn expired_api_sessions_and_deleted_service_sessions_are_renewed() {
     call_ok(&rig);
     // The router answers Connect with "Invalid Session": a new service session, the
     // call still succeeds.
-    let sessions = || {
-        rig.net.observed(|o| {
-            o.requests
-                .iter()
-                .filter(|r| r.starts_with("POST /edge/client/v1/sessions"))
-                .count()
-        })
-    };
+    let sessions = || rig.net.requests_starting("POST /edge/client/v1/sessions");
     let before = sessions();
     rig.net.delete_service_sessions();
     call_ok(&rig);
@@ -278,12 +271,8 @@ fn expired_api_sessions_and_deleted_service_sessions_are_renewed() {
     );
     // Every API session expires: authenticate again and carry on.
     let auths = || {
-        rig.net.observed(|o| {
-            o.requests
-                .iter()
-                .filter(|r| r.starts_with("POST /edge/client/v1/authenticate"))
-                .count()
-        })
+        rig.net
+            .requests_starting("POST /edge/client/v1/authenticate")
     };
     let before = auths();
     rig.net.expire_api_sessions();
@@ -568,12 +557,7 @@ fn enrollment_refuses_a_token_not_signed_by_the_controller() {
     assert_eq!(code, 1);
     assert!(stderr.contains("signature does not verify"), "{stderr}");
     assert!(!out.exists());
-    let enrolls = net.observed(|o| {
-        o.requests
-            .iter()
-            .filter(|r| r.starts_with("POST /edge/client/v1/enroll"))
-            .count()
-    });
+    let enrolls = net.requests_starting("POST /edge/client/v1/enroll");
     assert_eq!(enrolls, 0, "nothing may be sent on a forged token");
 }
 
@@ -630,12 +614,8 @@ fn the_api_session_is_kept_alive_before_it_expires() {
     let rig = rig_with(|net| net.set_api_session_ttl(Duration::from_secs(6)));
     wait_ready(&rig.host, 200);
     let auths = || {
-        rig.net.observed(|o| {
-            o.requests
-                .iter()
-                .filter(|r| r.starts_with("POST /edge/client/v1/authenticate"))
-                .count()
-        })
+        rig.net
+            .requests_starting("POST /edge/client/v1/authenticate")
     };
     // The hosting libziti authenticated once too; count from here.
     let before = auths();

@@ -49,6 +49,20 @@ fn hosted_service(encrypted: bool) -> Hosted {
     }
 }
 
+/// The `id.<field>` PEM of identity `name`'s file (`cert`, `key` or `ca`).
+fn identity_pem(net: &ZitiTestNet, name: &str) -> impl Fn(&str) -> String {
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(net.identity_file(name)).unwrap()).unwrap();
+    move |field: &str| {
+        json["id"][field]
+            .as_str()
+            .unwrap()
+            .strip_prefix("pem:")
+            .unwrap()
+            .to_string()
+    }
+}
+
 /// A libziti dialer (identity `client`, service `crm`) that made the first of two
 /// requests and waits, in the same SDK context, until `finish`.
 struct PausedDial {
@@ -391,12 +405,7 @@ fn an_invalid_service_session_makes_libziti_fetch_a_new_one() {
         refused.contains(&"Invalid Session".to_string()),
         "{refused:?}"
     );
-    let posts = net.observed(|o| {
-        o.requests
-            .iter()
-            .filter(|r| r.starts_with("POST /edge/client/v1/sessions"))
-            .count()
-    });
+    let posts = net.requests_starting("POST /edge/client/v1/sessions");
     // host Bind ×2 (before and after) + dialer Dial ×2
     assert!(posts >= 4, "{posts}");
 }
@@ -473,16 +482,7 @@ fn rest(
     let config = match identity {
         None => builder.with_no_client_auth(),
         Some(name) => {
-            let json: serde_json::Value =
-                serde_json::from_slice(&std::fs::read(net.identity_file(name)).unwrap()).unwrap();
-            let pem = |k: &str| {
-                json["id"][k]
-                    .as_str()
-                    .unwrap()
-                    .strip_prefix("pem:")
-                    .unwrap()
-                    .to_string()
-            };
+            let pem = identity_pem(net, name);
             let certs = rustls_pemfile::certs(&mut pem("cert").as_bytes())
                 .map(Result::unwrap)
                 .collect();
@@ -691,14 +691,7 @@ fn libziti_authenticates_again_after_its_api_session_expires() {
         host: _host,
     } = hosted_service(true);
     let dial = paused_dial(&net);
-    let logins = |n: &ZitiTestNet| {
-        n.observed(|o| {
-            o.requests
-                .iter()
-                .filter(|r| r.starts_with("POST /edge/client/v1/authenticate"))
-                .count()
-        })
-    };
+    let logins = |n: &ZitiTestNet| n.requests_starting("POST /edge/client/v1/authenticate");
     let before = logins(&net);
     let hellos = net.observed(|o| o.hellos_accepted);
     net.expire_api_sessions_of("client");
@@ -767,16 +760,7 @@ fn with_router_channel<T>(
     f: impl AsyncFnOnce(tokio_rustls::client::TlsStream<tokio::net::TcpStream>) -> T,
 ) -> T {
     use std::sync::Arc;
-    let json: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(net.identity_file(identity)).unwrap()).unwrap();
-    let pem = |k: &str| {
-        json["id"][k]
-            .as_str()
-            .unwrap()
-            .strip_prefix("pem:")
-            .unwrap()
-            .to_string()
-    };
+    let pem = identity_pem(net, identity);
     let mut roots = rustls::RootCertStore::empty();
     for c in rustls_pemfile::certs(&mut pem("ca").as_bytes()) {
         roots.add(c.unwrap()).unwrap();

@@ -649,6 +649,11 @@ impl ZitiTestNet {
     }
 
     /// Did the router relay `needle` anywhere in a Data body?
+    /// How many controller requests (`METHOD path?query`) start with `prefix`.
+    pub fn requests_starting(&self, prefix: &str) -> usize {
+        self.observed(|o| o.requests.iter().filter(|r| r.starts_with(prefix)).count())
+    }
+
     pub fn router_relayed(&self, needle: &[u8]) -> bool {
         self.observed(|o| o.relayed.windows(needle.len()).any(|w| w == needle))
     }
