@@ -650,15 +650,16 @@ fn raw_http_errors_sessions_and_the_2026_07_28_header_rules() {
         assert_eq!(resp.json()["error"]["code"], -32020, "{why}: {}", resp.body);
         assert_eq!(resp.json()["id"], 2);
     }
+    // A stateless (2026-07-28) request with its two headers.
+    let stateless = |version: &str, method: &str, body: &serde_json::Value| {
+        post(
+            url,
+            &[("mcp-protocol-version", version), ("mcp-method", method)],
+            body,
+        )
+    };
     let future = json!({"jsonrpc": "2.0", "id": 3, "method": "tools/list", "params": {"_meta": {"io.modelcontextprotocol/protocolVersion": "2099-01-01", "io.modelcontextprotocol/clientCapabilities": {}}}});
-    let resp = post(
-        url,
-        &[
-            ("mcp-protocol-version", "2099-01-01"),
-            ("mcp-method", "tools/list"),
-        ],
-        &future,
-    );
+    let resp = stateless("2099-01-01", "tools/list", &future);
     assert_eq!(resp.status, 400);
     assert_eq!(resp.json()["error"]["code"], -32022);
     assert_eq!(
@@ -666,39 +667,18 @@ fn raw_http_errors_sessions_and_the_2026_07_28_header_rules() {
         json!(["2026-07-28"])
     );
     let no_meta = json!({"jsonrpc": "2.0", "id": 4, "method": "tools/list", "params": {}});
-    let resp = post(
-        url,
-        &[
-            ("mcp-protocol-version", "2026-07-28"),
-            ("mcp-method", "tools/list"),
-        ],
-        &no_meta,
-    );
+    let resp = stateless("2026-07-28", "tools/list", &no_meta);
     assert_eq!(
         (resp.status, resp.json()["error"]["code"].clone()),
         (400, json!(-32602))
     );
     let unknown =
         json!({"jsonrpc": "2.0", "id": 5, "method": "no/such/method", "params": {"_meta": meta()}});
-    let resp = post(
-        url,
-        &[
-            ("mcp-protocol-version", "2026-07-28"),
-            ("mcp-method", "no/such/method"),
-        ],
-        &unknown,
-    );
+    let resp = stateless("2026-07-28", "no/such/method", &unknown);
     assert_eq!(resp.status, 404);
     assert_eq!(resp.json()["error"]["code"], -32601);
     let handshake = json!({"jsonrpc": "2.0", "id": 6, "method": "initialize", "params": {"protocolVersion": "2026-07-28", "_meta": meta()}});
-    let resp = post(
-        url,
-        &[
-            ("mcp-protocol-version", "2026-07-28"),
-            ("mcp-method", "initialize"),
-        ],
-        &handshake,
-    );
+    let resp = stateless("2026-07-28", "initialize", &handshake);
     assert_eq!(
         (resp.status, resp.json()["error"]["code"].clone()),
         (404, json!(-32601)),
