@@ -302,13 +302,19 @@ impl Connector {
         forward: u16,
         api: u16,
     ) -> Connector {
-        let child = in_netns(ns, "ssh")
-            .args(ssh_reverse_args(sshd, relay_addr, key, forward, api))
+        let args = ssh_reverse_args(sshd, relay_addr, key, forward, api);
+        Self::spawn(ns, "ssh", &args, "ssh -R")
+    }
+
+    /// `program args…` inside namespace `ns` (or here), its output discarded.
+    fn spawn(ns: Option<&str>, program: &str, args: &[String], what: &str) -> Connector {
+        let child = in_netns(ns, program)
+            .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .expect("starting ssh -R");
+            .unwrap_or_else(|e| panic!("starting {what}: {e}"));
         Connector { child }
     }
 
@@ -328,15 +334,8 @@ impl Connector {
             .map(|a| format!("'{a}'"))
             .collect();
         let ssh = format!("ssh {}", args.join(" "));
-        let child = in_netns(Some(ns), "sh")
-            .arg("-c")
-            .arg(format!("while :; do {ssh}; sleep {pause}; done"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("starting the connector loop");
-        Connector { child }
+        let script = format!("while :; do {ssh}; sleep {pause}; done");
+        Self::spawn(Some(ns), "sh", &["-c".into(), script], "the connector loop")
     }
 
     /// The `ssh` a restart loop is running now (none for a plain connector).
