@@ -37,3 +37,20 @@ pub(crate) fn http_method(m: spec::model::HttpMethod) -> http::Method {
         HttpMethod::Delete => http::Method::DELETE,
     }
 }
+
+/// An error with its causes: hyper's errors say little at the top level (refused, TLS
+/// alert… are in the source chain). Causes already quoted by an outer message are
+/// left out.
+pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        source = s.source();
+    }
+    out
+}

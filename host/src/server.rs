@@ -50,6 +50,18 @@ impl Shutdown {
     }
 }
 
+/// `HOST:PORT` (IPv6 hosts may be bracketed) as (host, port).
+pub fn split_host_port(addr: &str) -> Result<(String, u16), String> {
+    let (host, port) = addr
+        .rsplit_once(':')
+        .ok_or_else(|| format!("address '{addr}': expected HOST:PORT"))?;
+    let port = port
+        .parse()
+        .map_err(|_| format!("address '{addr}': '{port}' is not a port"))?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    Ok((host.to_string(), port))
+}
+
 /// Bind `address:port`. Port 0 asks the OS for a free port; the bound address is returned.
 pub async fn bind(address: &str, port: u16) -> std::io::Result<(TcpListener, SocketAddr)> {
     let listener = TcpListener::bind((address, port)).await?;

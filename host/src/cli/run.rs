@@ -186,7 +186,8 @@ async fn serve(args: RunArgs) -> Result<(), String> {
     }
 
     let control_addr = control_address(&args, &capability);
-    let (host, port) = split_host_port(&control_addr)?;
+    let (host, port) =
+        server::split_host_port(&control_addr).map_err(|e| format!("control {e}"))?;
     let (listener, bound) = server::bind(&host, port)
         .await
         .map_err(|e| format!("cannot listen on {control_addr} for the control port: {e}"))?;
@@ -265,17 +266,6 @@ fn control_address(args: &RunArgs, capability: &LoadedCapability) -> String {
         }
     }
     DEFAULT_CONTROL.to_string()
-}
-
-fn split_host_port(addr: &str) -> Result<(String, u16), String> {
-    let (host, port) = addr
-        .rsplit_once(':')
-        .ok_or_else(|| format!("control address '{addr}': expected HOST:PORT"))?;
-    let port = port
-        .parse()
-        .map_err(|_| format!("control address '{addr}': '{port}' is not a port"))?;
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    Ok((host.to_string(), port))
 }
 
 /// Serve until Ctrl-C or SIGTERM; on SIGHUP re-read the binds and hand tunnels their

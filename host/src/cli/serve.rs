@@ -28,11 +28,11 @@ fn config(args: &ServeArgs) -> Result<HostConfig, String> {
         config.dir = Some(d.clone());
     }
     if let Some(l) = &args.listen {
-        hosting::split_host_port(l).map_err(|e| format!("--listen: {e}"))?;
+        server::split_host_port(l).map_err(|e| format!("--listen: {e}"))?;
         config.listen = Some(l.clone());
     }
     if let Some(c) = &args.control {
-        hosting::split_host_port(c).map_err(|e| format!("--control: {e}"))?;
+        server::split_host_port(c).map_err(|e| format!("--control: {e}"))?;
         config.control = c.clone();
     }
     if let Some(path) = &args.admin_token_file {
@@ -85,7 +85,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     });
 
     // The control port first, so that start-up can be watched.
-    let (host, port) = hosting::split_host_port(&config.control)?;
+    let (host, port) = server::split_host_port(&config.control)?;
     let (control_listener, control_bound) = server::bind(&host, port).await.map_err(|e| {
         format!(
             "cannot listen on {} for the control port: {e}",
@@ -94,7 +94,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     })?;
     let shared = match &config.listen {
         Some(addr) => {
-            let (host, port) = hosting::split_host_port(addr)?;
+            let (host, port) = server::split_host_port(addr)?;
             Some(
                 server::bind(&host, port)
                     .await

@@ -381,6 +381,9 @@ impl Outbound {
         secrets: &Secrets,
     ) -> Vec<Result<String, String>> {
         let mut out = Vec::new();
+        // Namespaces with the same (type, identity, endpoint) share one tunnel: it is
+        // reloaded once, the others take its outcome.
+        let mut reloaded: Vec<(*const (), Result<(), String>)> = Vec::new();
         for c in consumes {
             let (Some(spec), Some(ns)) = (&c.tunnel, self.namespaces.get(&c.namespace.value))
             else {
@@ -396,7 +399,15 @@ impl Outbound {
                     continue;
                 }
             };
-            let outcome = tunnel.reload(config).await;
+            let key = Arc::as_ptr(tunnel) as *const ();
+            let outcome = match reloaded.iter().find(|(k, _)| *k == key) {
+                Some((_, outcome)) => outcome.clone(),
+                None => {
+                    let outcome = tunnel.reload(config).await;
+                    reloaded.push((key, outcome.clone()));
+                    outcome
+                }
+            };
             if outcome.is_ok() {
                 // Idle connections of the old session are not reused.
                 let fresh = client::tunnel_client(&self.client_settings, path.connector.clone());
@@ -596,23 +607,8 @@ fn send_error(
     CallError::Transport {
         namespace: ns.name.clone(),
         operation: op.name().to_string(),
-        detail: error_chain(e),
+        detail: crate::error_chain(e),
     }
-}
-
-/// hyper-util's errors say little at the top level; the cause chain says what happened.
-fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let text = s.to_string();
-        if !out.contains(&text) {
-            out.push_str(": ");
-            out.push_str(&text);
-        }
-        source = s.source();
-    }
-    out
 }
 
 /// Keep `ikanos_consumes_ready` and `ikanos_tunnel_state` equal to the route's state,

@@ -376,7 +376,7 @@ impl Decoder<'_> {
 
     fn address(&mut self, n: &Node, field: &str) -> Option<String> {
         let a = self.string(n, field)?;
-        if super::split_host_port(&a).is_err() {
+        if crate::server::split_host_port(&a).is_err() {
             self.problem(n.pos, format!("{field}: '{a}' is not HOST:PORT"));
             return None;
         }

@@ -70,17 +70,6 @@ pub fn check_name(name: &str) -> Result<(), String> {
     }
 }
 
-pub fn split_host_port(addr: &str) -> Result<(String, u16), String> {
-    let (host, port) = addr
-        .rsplit_once(':')
-        .ok_or_else(|| format!("address '{addr}': expected HOST:PORT"))?;
-    let port = port
-        .parse()
-        .map_err(|_| format!("address '{addr}': '{port}' is not a port"))?;
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    Ok((host.to_string(), port))
-}
-
 /// Where a capability's files are.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Source {

@@ -127,9 +127,15 @@ async fn route(hosting: &Hosting, req: Request) -> Response {
             Adapter::Mcp(_) => None,
         })
     };
-    let adapter = rest_adapters()
-        .find(|a| a.serves(&rest))
-        .or_else(|| rest_adapters().next());
+    // With one REST adapter it answers whatever the path (its own 404 included), so
+    // only several need the path matched to choose.
+    let adapter = if rest_adapters().nth(1).is_none() {
+        rest_adapters().next()
+    } else {
+        rest_adapters()
+            .find(|a| a.serves(&rest))
+            .or_else(|| rest_adapters().next())
+    };
     match adapter {
         Some(a) => a.handle(req).await,
         None => {

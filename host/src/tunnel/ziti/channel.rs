@@ -61,10 +61,6 @@ pub const FLAG_FIN: u32 = 1;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ChannelError {
-    #[error("edge router {0}: {1}")]
-    Io(String, std::io::Error),
-    #[error("edge router {router}: bad frame: {what}")]
-    Frame { router: String, what: String },
     #[error("edge router {0} did not answer within {1:?}")]
     Timeout(String, Duration),
     #[error("edge router {0} refused the Hello: {1}")]

@@ -48,7 +48,6 @@ impl ControllerError {
 #[derive(Debug, Clone)]
 pub struct Version {
     pub version: String,
-    pub edge_path: String,
     pub capabilities: Vec<String>,
 }
 
@@ -57,7 +56,6 @@ pub struct Version {
 pub struct ApiSession {
     pub token: String,
     pub identity_name: String,
-    pub identity_id: String,
     pub lifetime: Duration,
 }
 
@@ -73,7 +71,6 @@ impl std::fmt::Debug for ApiSession {
 #[derive(Debug, Clone)]
 pub struct Service {
     pub id: String,
-    pub name: String,
     pub can_dial: bool,
     pub encryption_required: bool,
     /// Posture checks this identity does not pass (not supported by this client).
@@ -165,10 +162,9 @@ impl Controller {
             .body(body)
             .map_err(|e| ControllerError::Protocol(self.base.clone(), e.to_string()))?;
         let exchange = async {
-            let resp =
-                self.client.request(req).await.map_err(|e| {
-                    ControllerError::Unreachable(self.base.clone(), error_chain(&e))
-                })?;
+            let resp = self.client.request(req).await.map_err(|e| {
+                ControllerError::Unreachable(self.base.clone(), crate::error_chain(&e))
+            })?;
             let status = resp.status().as_u16();
             let bytes = resp
                 .into_body()
@@ -223,14 +219,13 @@ impl Controller {
             .unwrap_or(DEFAULT_EDGE_PATH)
             .trim_end_matches('/')
             .to_string();
-        *self.edge_path.lock().unwrap_or_else(|p| p.into_inner()) = edge_path.clone();
+        *self.edge_path.lock().unwrap_or_else(|p| p.into_inner()) = edge_path;
         Ok(Version {
             version: data
                 .get("version")
                 .and_then(|v| v.as_str())
                 .unwrap_or("unknown")
                 .to_string(),
-            edge_path,
             capabilities: data
                 .get("capabilities")
                 .and_then(|v| v.as_array())
@@ -313,7 +308,6 @@ impl Controller {
         Ok(ApiSession {
             token: token.to_string(),
             identity_name: text("name"),
-            identity_id: text("id"),
             lifetime,
         })
     }
@@ -386,7 +380,6 @@ impl Controller {
             .unwrap_or_default();
         Ok(Some(Service {
             id: id.to_string(),
-            name: name.to_string(),
             can_dial,
             encryption_required: found
                 .get("encryptionRequired")
@@ -461,21 +454,6 @@ fn edge_router(v: &Value) -> Option<EdgeRouter> {
 pub fn order_routers(mut routers: Vec<EdgeRouter>) -> Vec<EdgeRouter> {
     routers.sort_by_key(|r| (!r.online, r.cost));
     routers
-}
-
-/// hyper's errors hide the cause (refused, TLS alert…) in their source chain.
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut cur = e.source();
-    while let Some(s) = cur {
-        let part = s.to_string();
-        if !text.contains(&part) {
-            text.push_str(": ");
-            text.push_str(&part);
-        }
-        cur = s.source();
-    }
-    text
 }
 
 #[cfg(test)]

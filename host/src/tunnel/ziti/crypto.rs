@@ -18,7 +18,6 @@ use crypto_secretstream::{Header, Key, PullStream, PushStream, Tag};
 use curve25519_dalek::montgomery::MontgomeryPoint;
 use rand_core::{OsRng, RngCore};
 
-pub const PUBLIC_KEY_BYTES: usize = 32;
 pub const HEADER_BYTES: usize = Header::BYTES;
 /// Bytes a push adds to a message: the encrypted tag byte and the 16-byte MAC.
 pub const OVERHEAD: usize = 17;

@@ -38,8 +38,6 @@ pub enum IdentityError {
 pub struct Identity {
     /// The controller's base URL (`https://host:port`), without a trailing slash.
     pub controller: String,
-    /// Other controllers the file names (`ztAPIs`); only the first is used (no HA yet).
-    pub controllers: Vec<String>,
     pub certs: Vec<CertificateDer<'static>>,
     key: PrivateKeyDer<'static>,
     pub ca: Vec<CertificateDer<'static>>,
@@ -87,15 +85,6 @@ impl Identity {
         if parsed.scheme() != "https" || parsed.host_str().is_none() {
             return Err(IdentityError::Url(controller));
         }
-        let controllers = json
-            .get("ztAPIs")
-            .and_then(|v| v.as_array())
-            .map(|a| {
-                a.iter()
-                    .filter_map(|v| v.as_str().map(str::to_string))
-                    .collect()
-            })
-            .unwrap_or_default();
         let id = json.get("id").ok_or(IdentityError::Missing("id"))?;
         let field = |name: &'static str, label: &'static str| -> Result<String, IdentityError> {
             let v = id
@@ -126,7 +115,6 @@ impl Identity {
         let (not_before, not_after, subject) = validity(&certs[0])?;
         let identity = Identity {
             controller,
-            controllers,
             certs,
             key,
             ca,

@@ -213,7 +213,7 @@ async fn open_channel(
     }
 }
 
-/// The first router that takes a Hello, online and cheapest first.
+/// The first router of `routers`, in the order given, that takes a Hello.
 async fn first_channel(
     routers: &[EdgeRouter],
     tls: &Arc<rustls::ClientConfig>,
@@ -226,8 +226,8 @@ async fn first_channel(
         ));
     }
     let mut problems = Vec::new();
-    for r in order_routers(routers.to_vec()) {
-        match open_channel(&r, tls, api_token).await {
+    for r in routers {
+        match open_channel(r, tls, api_token).await {
             Ok(c) => {
                 tracing::info!(tunnel = "ziti", service, router = %r.name, "edge router channel open");
                 return Ok(c);
@@ -273,11 +273,9 @@ async fn move_to_cheaper_router(live: &Live, service: &str) {
     let Ok(session) = live.controller.dial_session(&api, &live.service).await else {
         return;
     };
-    let cheaper: Vec<EdgeRouter> = session
-        .routers
-        .iter()
+    let cheaper: Vec<EdgeRouter> = order_routers(session.routers.clone())
+        .into_iter()
         .filter(|r| r.online && r.cost < current_cost)
-        .cloned()
         .collect();
     if cheaper.is_empty() {
         return;
@@ -527,8 +525,13 @@ impl ZitiTunnel {
             .dial_session(&api, &service)
             .await
             .map_err(|e| controller_reason(&e, "service session"))?;
-        let channel =
-            first_channel(&session.routers, &router_tls, &api.token, &self.service).await?;
+        let channel = first_channel(
+            &order_routers(session.routers.clone()),
+            &router_tls,
+            &api.token,
+            &self.service,
+        )
+        .await?;
         tracing::info!(tunnel = "ziti", service = %self.service, identity = %api.identity_name,
             controller = %controller.base(), version = %version.version, "Ziti context ready");
         Ok(Arc::new(Live {
