@@ -5,10 +5,8 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use ikanos_spec::binds::Secret;
 
 use super::ServeArgs;
-use crate::hosting::config::MIN_TOKEN_LEN;
 use crate::hosting::{self, control, HostConfig, Hosting};
 use crate::runtime::{ComponentCache, PoolSettings, Runtime};
 use crate::server::{self, Shutdown};
@@ -38,14 +36,9 @@ fn config(args: &ServeArgs) -> Result<HostConfig, String> {
     if let Some(path) = &args.admin_token_file {
         let token = std::fs::read_to_string(path)
             .map_err(|e| format!("--admin-token-file {}: {e}", path.display()))?;
-        let token = token.trim();
-        if token.chars().count() < MIN_TOKEN_LEN {
-            return Err(format!(
-                "--admin-token-file {}: the admin token must be at least {MIN_TOKEN_LEN} characters",
-                path.display()
-            ));
-        }
-        config.admin_token = Some(Secret::new(token.to_string()));
+        let token = hosting::config::admin_token(&token)
+            .map_err(|e| format!("--admin-token-file {}: {e}", path.display()))?;
+        config.admin_token = Some(token);
     }
     if args.no_watch {
         config.watch = false;

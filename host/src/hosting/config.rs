@@ -21,6 +21,18 @@ use crate::runtime::{Limits, PoolSettings};
 /// Shortest admin token accepted: a guessable token on a control port is an open door.
 pub const MIN_TOKEN_LEN: usize = 16;
 
+/// The admin token read from a file or the environment: surrounding whitespace (a
+/// trailing newline) removed, and long enough.
+pub fn admin_token(raw: &str) -> Result<Secret, String> {
+    let token = raw.trim();
+    if token.chars().count() < MIN_TOKEN_LEN {
+        return Err(format!(
+            "the admin token must be at least {MIN_TOKEN_LEN} characters"
+        ));
+    }
+    Ok(Secret::new(token.to_string()))
+}
+
 #[derive(Debug, Error)]
 pub enum ConfigError {
     #[error("cannot read {path}: {source}")]
@@ -157,8 +169,12 @@ impl HostConfig {
                 .clone()
                 .or_else(|| self.defaults.component.clone()),
             limits,
-            upstream_timeout: l.upstream_timeout.unwrap_or(Duration::from_secs(30)),
-            connect_timeout: l.connect_timeout.unwrap_or(Duration::from_secs(5)),
+            upstream_timeout: l
+                .upstream_timeout
+                .unwrap_or(crate::consumes::OutboundSettings::default().request_timeout),
+            connect_timeout: l
+                .connect_timeout
+                .unwrap_or(crate::consumes::ClientSettings::default().connect_timeout),
             env: own
                 .env
                 .clone()
@@ -447,17 +463,13 @@ impl Decoder<'_> {
                 return None;
             }
         };
-        let value = value.trim().to_string();
-        if value.chars().count() < MIN_TOKEN_LEN {
-            self.problem(
-                e.value.pos,
-                format!(
-                    "control.token: the admin token must be at least {MIN_TOKEN_LEN} characters"
-                ),
-            );
-            return None;
+        match admin_token(&value) {
+            Ok(token) => Some(token),
+            Err(why) => {
+                self.problem(e.value.pos, format!("control.token: {why}"));
+                None
+            }
         }
-        Some(Secret::new(value))
     }
 
     fn tenant(&mut self, n: &Node, field: &str, base: &Path, named: bool) -> TenantPatch {
