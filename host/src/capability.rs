@@ -123,7 +123,7 @@ pub fn default_name(file: &Path) -> String {
 }
 
 /// Convention: `NAME.wasm` (or `NAME` with `-` as `_`, as cargo names it) beside the file.
-fn component_candidates(file: &Path) -> Vec<PathBuf> {
+pub(crate) fn component_candidates(file: &Path) -> Vec<PathBuf> {
     let dir = file.parent().unwrap_or(Path::new("."));
     let name = default_name(file);
     let mut out = vec![dir.join(format!("{name}.wasm"))];

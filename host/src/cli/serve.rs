@@ -5,7 +5,6 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-
 use super::ServeArgs;
 use crate::hosting::{self, control, HostConfig, Hosting};
 use crate::runtime::{ComponentCache, PoolSettings, Runtime};

@@ -105,8 +105,6 @@ pub struct TenantSettings {
 
 #[derive(Debug)]
 pub struct HostConfig {
-    /// The configuration file, when there is one.
-    pub file: Option<PathBuf>,
     /// The shared listener (`/{capability}/…`); None: only per-capability ports.
     pub listen: Option<String>,
     pub control: String,
@@ -123,7 +121,6 @@ pub struct HostConfig {
 impl Default for HostConfig {
     fn default() -> Self {
         HostConfig {
-            file: None,
             listen: None,
             control: "127.0.0.1:9090".into(),
             admin_token: None,
@@ -223,10 +220,7 @@ impl HostConfig {
             d.problem(*pos, message.clone());
         }
         let base = path.parent().unwrap_or(Path::new("."));
-        let mut config = HostConfig {
-            file: Some(path.to_path_buf()),
-            ..HostConfig::default()
-        };
+        let mut config = HostConfig::default();
         let root = &parsed.root;
         if matches!(root.value, Value::Null) {
             return Ok(config);

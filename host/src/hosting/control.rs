@@ -238,13 +238,14 @@ async fn admin(hosting: &Arc<Hosting>, req: Request, rest: &[&str]) -> Response 
                 Ok(b) => b,
                 Err(r) => return r,
             };
-            let dir = source.file.parent().unwrap_or(std::path::Path::new("."));
-            let stem = crate::capability::default_name(&source.file);
             let target = hosting
                 .config
                 .settings_for(&name)
                 .component
-                .unwrap_or_else(|| dir.join(format!("{stem}.wasm")));
+                .unwrap_or_else(|| {
+                    // The first candidate: `NAME.wasm` beside the capability file.
+                    crate::capability::component_candidates(&source.file).remove(0)
+                });
             if let Err(e) = write_atomic(&target, &bytes) {
                 return error(
                     StatusCode::INTERNAL_SERVER_ERROR,

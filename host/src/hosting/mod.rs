@@ -89,13 +89,6 @@ pub enum Adapter {
 }
 
 impl Adapter {
-    pub fn kind(&self) -> &'static str {
-        match self {
-            Adapter::Rest(_) => "rest",
-            Adapter::Mcp(_) => "mcp",
-        }
-    }
-
     /// Answer one request (its path already relative to the adapter).
     pub async fn handle(&self, req: server::Request) -> server::Response {
         match self {
@@ -382,9 +375,6 @@ impl Hosting {
                     Exposes::Mcp(mcp) if mcp.transport == McpTransport::Http => {
                         let server =
                             McpServer::new(capability.clone(), mcp, self.metrics.clone())?;
-                        for tool in server.unrun_tools() {
-                            tracing::warn!(capability = %name, tool, "{}:{}: tool uses call/steps/ref, which this host does not run; calling it returns a tool error", mcp.namespace.file.display(), mcp.pos);
-                        }
                         adapters.push((
                             mcp.namespace.value.clone(),
                             Adapter::Mcp(Arc::new(HttpTransport::new(Arc::new(server)))),
@@ -872,10 +862,9 @@ fn fingerprint(source: &Source, component: Option<&Path>) -> u64 {
             }
         }
         None => {
-            let stem = capability::default_name(&source.file);
-            let dir = source.file.parent().unwrap_or(Path::new("."));
-            add(&dir.join(format!("{stem}.wasm")));
-            add(&dir.join(format!("{}.wasm", stem.replace('-', "_"))));
+            for candidate in capability::component_candidates(&source.file) {
+                add(&candidate);
+            }
         }
     }
     h.finish()

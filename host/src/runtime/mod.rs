@@ -234,11 +234,6 @@ impl Runtime {
             .filter(|w| w.strong_count() > 0)
             .count()
     }
-
-    /// The largest memory limit a capability may set (the pool's slot size).
-    pub fn max_memory_bytes(&self) -> usize {
-        self.pool.max_memory_bytes
-    }
 }
 
 fn sha256_hex(bytes: &[u8]) -> String {

@@ -67,8 +67,6 @@ use crate::capability::LoadedCapability;
 use crate::server::{self, Shutdown};
 use crate::telemetry::{AdapterType, ErrorLabels, Metrics, OperationLabels, RequestLabels};
 
-pub use self::protocol::{HANDSHAKE_VERSIONS, MODERN_VERSIONS};
-
 /// A started MCP adapter.
 pub struct Started {
     pub status: AdapterStatus,
@@ -87,9 +85,6 @@ pub async fn start(
     drain: Duration,
 ) -> Result<Started, String> {
     let server = Arc::new(McpServer::new(capability.clone(), spec, metrics)?);
-    for tool in server.unrun_tools() {
-        tracing::warn!(capability = %capability.name, tool, "{}:{}: tool uses call/steps/ref, which this host does not run; calling it returns a tool error", spec.namespace.file.display(), spec.pos);
-    }
     let namespace = spec.namespace.value.clone();
     match spec.transport {
         McpTransport::Stdio => {
@@ -179,6 +174,13 @@ impl McpServer {
         let resources = Resources::new(&spec.resources).map_err(|e| format!("{}: {e}", at()))?;
         let auth = InboundAuth::resolve(spec.authentication.as_ref(), &capability.secrets)
             .map_err(|e| format!("{}: {e}", at()))?;
+        for tool in spec
+            .tools
+            .iter()
+            .filter(|t| t.handler != Handler::Component)
+        {
+            tracing::warn!(capability = %capability.name, tool = %tool.name.value, "{}:{}: tool uses call/steps/ref, which this host does not run; calling it returns a tool error", spec.namespace.file.display(), spec.pos);
+        }
         Ok(McpServer {
             namespace: spec.namespace.value.clone(),
             instructions: spec.description.clone(),
@@ -191,19 +193,6 @@ impl McpServer {
             metrics,
             capability,
         })
-    }
-
-    pub fn namespace(&self) -> &str {
-        &self.namespace
-    }
-
-    /// Tools that use `call`/`steps`/`ref`, which this host does not run (for a
-    /// start-up warning).
-    pub fn unrun_tools(&self) -> impl Iterator<Item = &str> {
-        self.tools
-            .iter()
-            .filter(|t| t.handler != Handler::Component)
-            .map(|t| t.name.as_str())
     }
 
     fn server_info(&self) -> Value {
