@@ -94,6 +94,28 @@ pub struct LoadedCapability {
     pub secrets: Arc<ikanos_spec::binds::Secrets>,
 }
 
+/// Why an exposed operation or tool cannot run here.
+pub enum Unrunnable {
+    /// It is the component's, and no component is loaded.
+    NoComponent,
+    /// It is declared with this keyword (`call`, `steps`, `ref`), which this host does
+    /// not run.
+    NotImplemented(&'static str),
+}
+
+impl LoadedCapability {
+    /// The component instance pool that runs an operation with `handler`.
+    pub fn sandbox_for(&self, handler: &Handler) -> Result<Arc<Sandbox>, Unrunnable> {
+        match (handler, &self.sandbox) {
+            (Handler::Component, Some(s)) => Ok(s.clone()),
+            (Handler::Component, None) => Err(Unrunnable::NoComponent),
+            (Handler::Call(_), _) => Err(Unrunnable::NotImplemented("call")),
+            (Handler::Steps, _) => Err(Unrunnable::NotImplemented("steps")),
+            (Handler::Ref(_), _) => Err(Unrunnable::NotImplemented("ref")),
+        }
+    }
+}
+
 /// Does any exposed operation need the component?
 fn needs_component(cap: &Capability) -> bool {
     cap.exposes.iter().any(|e| match e {

@@ -30,3 +30,12 @@ impl AdapterStatus {
         self.state == "listening" || self.state == "unsupported"
     }
 }
+
+/// A JSON value as the component sees an input (a REST body field, an MCP tool
+/// argument): strings as they are, anything else as JSON.
+fn input_text(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}

@@ -20,7 +20,7 @@ use serde_json::json;
 use tracing::Instrument;
 
 use super::auth::InboundAuth;
-use crate::capability::LoadedCapability;
+use crate::capability::{LoadedCapability, Unrunnable};
 use crate::runtime::{HandlerError, InboundRequest, InvokeError};
 use crate::server::{self, Request, Response};
 use crate::telemetry::{AdapterType, ErrorLabels, Metrics, OperationLabels, RequestLabels};
@@ -319,21 +319,16 @@ impl RestAdapter {
         request_id: &str,
     ) -> Result<Response, (StatusCode, Option<&'static str>, String)> {
         let bad = |msg: String| (StatusCode::BAD_REQUEST, Some("invalid_input"), msg);
-        let sandbox = match (&op.handler, &self.capability.sandbox) {
-            (Handler::Component, Some(s)) => s.clone(),
-            (Handler::Component, None) => {
+        let sandbox = match self.capability.sandbox_for(&op.handler) {
+            Ok(s) => s,
+            Err(Unrunnable::NoComponent) => {
                 return Err((
                     StatusCode::INTERNAL_SERVER_ERROR,
                     Some("no_component"),
                     "no component is loaded".into(),
                 ))
             }
-            (other, _) => {
-                let how = match other {
-                    Handler::Call(_) => "call",
-                    Handler::Steps => "steps",
-                    _ => "ref",
-                };
+            Err(Unrunnable::NotImplemented(how)) => {
                 return Err((
                     StatusCode::NOT_IMPLEMENTED,
                     Some("not_implemented"),
@@ -460,38 +455,34 @@ fn extract_inputs(
 
     let mut out = Vec::new();
     for input in &op.inputs {
-        let value =
-            if let Some(fixed) = &input.fixed {
-                Some(fixed.clone())
-            } else {
-                match input.location {
-                    ParamIn::Path => captures.get(&input.name).cloned(),
-                    ParamIn::Query => query
-                        .iter()
-                        .find(|(k, _)| *k == input.name)
-                        .map(|(_, v)| v.clone()),
-                    ParamIn::Header => match parts.headers.get(input.name.as_str()) {
-                        Some(v) => Some(
-                            v.to_str()
-                                .map_err(|_| format!("header '{}' is not valid text", input.name))?
-                                .to_string(),
-                        ),
-                        None => None,
-                    },
-                    ParamIn::Cookie => cookies
-                        .iter()
-                        .find(|(k, _)| *k == input.name)
-                        .map(|(_, v)| v.clone()),
-                    ParamIn::Body => json_body
-                        .as_ref()
-                        .and_then(|m| m.get(&input.name))
-                        .map(|v| match v {
-                            serde_json::Value::String(s) => s.clone(),
-                            other => other.to_string(),
-                        }),
-                    ParamIn::Environment => None,
-                }
-            };
+        let value = if let Some(fixed) = &input.fixed {
+            Some(fixed.clone())
+        } else {
+            match input.location {
+                ParamIn::Path => captures.get(&input.name).cloned(),
+                ParamIn::Query => query
+                    .iter()
+                    .find(|(k, _)| *k == input.name)
+                    .map(|(_, v)| v.clone()),
+                ParamIn::Header => match parts.headers.get(input.name.as_str()) {
+                    Some(v) => Some(
+                        v.to_str()
+                            .map_err(|_| format!("header '{}' is not valid text", input.name))?
+                            .to_string(),
+                    ),
+                    None => None,
+                },
+                ParamIn::Cookie => cookies
+                    .iter()
+                    .find(|(k, _)| *k == input.name)
+                    .map(|(_, v)| v.clone()),
+                ParamIn::Body => json_body
+                    .as_ref()
+                    .and_then(|m| m.get(&input.name))
+                    .map(super::input_text),
+                ParamIn::Environment => None,
+            }
+        };
         let Some(value) = value else {
             if input.location == ParamIn::Path {
                 return Err(format!("path input '{}' is missing", input.name));

@@ -63,7 +63,7 @@ use self::protocol::{Era, RpcError};
 use self::tools::Tool;
 use super::auth::InboundAuth;
 use super::AdapterStatus;
-use crate::capability::LoadedCapability;
+use crate::capability::{LoadedCapability, Unrunnable};
 use crate::server::{self, Shutdown};
 use crate::telemetry::{AdapterType, ErrorLabels, Metrics, OperationLabels, RequestLabels};
 
@@ -420,20 +420,15 @@ impl McpServer {
         arguments: Option<&Value>,
         ctx: &Context,
     ) -> (Value, Option<&'static str>) {
-        let sandbox = match (&tool.handler, &self.capability.sandbox) {
-            (Handler::Component, Some(s)) => s.clone(),
-            (Handler::Component, None) => {
+        let sandbox = match self.capability.sandbox_for(&tool.handler) {
+            Ok(s) => s,
+            Err(Unrunnable::NoComponent) => {
                 return (
                     tools::error_result("no component is loaded for this capability"),
                     Some("no_component"),
                 )
             }
-            (other, _) => {
-                let how = match other {
-                    Handler::Call(_) => "call",
-                    Handler::Steps => "steps",
-                    _ => "ref",
-                };
+            Err(Unrunnable::NotImplemented(how)) => {
                 return (
                     tools::error_result(&format!(
                         "tool '{}' is declared with '{how}', which this host does not run; handle it in the component instead",

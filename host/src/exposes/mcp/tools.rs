@@ -119,7 +119,7 @@ impl Tool {
                             json_kind(v)
                         ));
                     }
-                    inputs.push((p.name.value.clone(), input_text(v)));
+                    inputs.push((p.name.value.clone(), crate::exposes::input_text(v)));
                 }
             }
         }
@@ -128,14 +128,6 @@ impl Tool {
             inputs,
             body: Some(Value::Object(args.clone()).to_string().into_bytes()),
         })
-    }
-}
-
-/// A JSON value as the component sees an input: strings as they are, the rest as JSON.
-fn input_text(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
     }
 }
 
