@@ -374,11 +374,7 @@ impl HttpTransport {
         let session_id = headers.get(SESSION_HEADER).and_then(|v| v.to_str().ok());
         if let Message::Request { id, method, params } = &message {
             if method == "initialize" {
-                let requested = params
-                    .as_ref()
-                    .and_then(|p| p.get("protocolVersion"))
-                    .and_then(Value::as_str);
-                let version = protocol::negotiate(requested).to_string();
+                let version = protocol::negotiate_initialize(params.as_ref()).to_string();
                 let ctx = Context {
                     era: Era::Handshake(version.clone()),
                     request_id: request_id.to_string(),

@@ -222,11 +222,7 @@ impl McpServer {
     }
 
     /// The `initialize` result; the transport keeps the same negotiated revision.
-    fn initialize(&self, params: Option<&Value>) -> Value {
-        let requested = params
-            .and_then(|p| p.get("protocolVersion"))
-            .and_then(Value::as_str);
-        let version = protocol::negotiate(requested);
+    fn initialize(&self, version: &str) -> Value {
         let mut result = json!({
             "protocolVersion": version,
             "capabilities": self.capabilities(),
@@ -372,7 +368,8 @@ impl McpServer {
         let out = match method {
             // 2026-07-28 has no handshake: its clients discover instead.
             "initialize" if ctx.era.is_modern() => Err(RpcError::method_not_found(method)),
-            "initialize" => Ok(self.initialize(p)),
+            // The transport negotiated the revision (it keeps it for the session).
+            "initialize" => Ok(self.initialize(ctx.era.version())),
             "server/discover" => Ok(self.discover()),
             "ping" => Ok(json!({})),
             "tools/list" => Ok(json!({

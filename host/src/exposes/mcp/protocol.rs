@@ -188,6 +188,15 @@ pub fn negotiate(requested: Option<&str>) -> &'static str {
         .unwrap_or(HANDSHAKE_VERSIONS[0])
 }
 
+/// `negotiate` for the `protocolVersion` of an `initialize`'s `params`.
+pub fn negotiate_initialize(params: Option<&Value>) -> &'static str {
+    negotiate(
+        params
+            .and_then(|p| p.get("protocolVersion"))
+            .and_then(Value::as_str),
+    )
+}
+
 /// `params._meta`, when present.
 pub fn meta(params: Option<&Value>) -> Option<&Map<String, Value>> {
     params?.get("_meta")?.as_object()

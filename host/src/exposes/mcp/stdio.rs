@@ -95,11 +95,7 @@ async fn serve_on(
                 }
             }
         } else if method == "initialize" {
-            let requested = params
-                .as_ref()
-                .and_then(|p| p.get("protocolVersion"))
-                .and_then(Value::as_str);
-            let v = protocol::negotiate(requested).to_string();
+            let v = protocol::negotiate_initialize(params.as_ref()).to_string();
             *negotiated.lock().unwrap() = Some(v.clone());
             Era::Handshake(v)
         } else {
