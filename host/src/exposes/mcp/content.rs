@@ -37,6 +37,8 @@ enum Source {
     /// A template over a folder: the captured values, joined by `/`, name a file in it.
     Folder {
         root: PathBuf,
+        /// `root` resolved once, for the check that a file stays inside it.
+        canonical_root: Option<PathBuf>,
         mime: Option<String>,
     },
     /// `call`/`steps`: declared, not run here.
@@ -176,6 +178,7 @@ impl Resources {
                         }
                         Source::Folder {
                             root: path.value.clone(),
+                            canonical_root: std::fs::canonicalize(&path.value).ok(),
                             mime: r.mime_type.clone(),
                         }
                     } else {
@@ -226,57 +229,60 @@ impl Resources {
             e.data = Some(json!({ "uri": uri }));
             e
         };
-        let (path, mime) = if let Some((_, source)) =
-            self.fixed.iter().find(|(d, _)| d["uri"] == uri)
-        {
-            match source {
-                Source::File { path, mime } => (path.clone(), mime.clone()),
-                Source::Dynamic { how } => return Err(not_run(uri, how)),
-                Source::Folder { .. } => return Err(unknown()),
-            }
-        } else {
-            let Some((re, source)) = self
-                .templates
-                .iter()
-                .find(|(_, re, _)| re.is_match(uri))
-                .map(|(_, re, s)| (re, s))
-            else {
-                return Err(unknown());
-            };
-            match source {
-                Source::Dynamic { how } => return Err(not_run(uri, how)),
-                Source::File { path, mime } => (path.clone(), mime.clone()),
-                Source::Folder { root, mime } => {
-                    let caps = re.captures(uri).ok_or_else(unknown)?;
-                    let rel: Vec<String> = caps
-                        .iter()
-                        .skip(1)
-                        .flatten()
-                        .map(|m| {
-                            percent_encoding::percent_decode_str(m.as_str())
-                                .decode_utf8_lossy()
-                                .into_owned()
-                        })
-                        .collect();
-                    let rel = PathBuf::from(rel.join("/"));
-                    // Only plain names below the folder: no `..`, no absolute paths.
-                    if !rel.components().all(|c| matches!(c, Component::Normal(_))) {
-                        return Err(unknown());
-                    }
-                    let path = root.join(&rel);
-                    // A symlinked folder inside may not lead out of it either.
-                    let inside = match (std::fs::canonicalize(&path), std::fs::canonicalize(root)) {
-                        (Ok(p), Ok(r)) => p.starts_with(r),
-                        _ => false,
-                    };
-                    if !inside {
-                        return Err(unknown());
-                    }
-                    let mime = mime.clone().or_else(|| Some(guess_mime(&path).into()));
-                    (path, mime)
+        let (path, mime) =
+            if let Some((_, source)) = self.fixed.iter().find(|(d, _)| d["uri"] == uri) {
+                match source {
+                    Source::File { path, mime } => (path.clone(), mime.clone()),
+                    Source::Dynamic { how } => return Err(not_run(uri, how)),
+                    Source::Folder { .. } => return Err(unknown()),
                 }
-            }
-        };
+            } else {
+                let Some((re, source)) = self
+                    .templates
+                    .iter()
+                    .find(|(_, re, _)| re.is_match(uri))
+                    .map(|(_, re, s)| (re, s))
+                else {
+                    return Err(unknown());
+                };
+                match source {
+                    Source::Dynamic { how } => return Err(not_run(uri, how)),
+                    Source::File { path, mime } => (path.clone(), mime.clone()),
+                    Source::Folder {
+                        root,
+                        canonical_root,
+                        mime,
+                    } => {
+                        let caps = re.captures(uri).ok_or_else(unknown)?;
+                        let rel: Vec<String> = caps
+                            .iter()
+                            .skip(1)
+                            .flatten()
+                            .map(|m| {
+                                percent_encoding::percent_decode_str(m.as_str())
+                                    .decode_utf8_lossy()
+                                    .into_owned()
+                            })
+                            .collect();
+                        let rel = PathBuf::from(rel.join("/"));
+                        // Only plain names below the folder: no `..`, no absolute paths.
+                        if !rel.components().all(|c| matches!(c, Component::Normal(_))) {
+                            return Err(unknown());
+                        }
+                        let path = root.join(&rel);
+                        // A symlinked folder inside may not lead out of it either.
+                        let inside = match (std::fs::canonicalize(&path), canonical_root) {
+                            (Ok(p), Some(r)) => p.starts_with(r),
+                            _ => false,
+                        };
+                        if !inside {
+                            return Err(unknown());
+                        }
+                        let mime = mime.clone().or_else(|| Some(guess_mime(&path).into()));
+                        (path, mime)
+                    }
+                }
+            };
         let bytes = read_file(&path).map_err(|e| match e.kind() {
             std::io::ErrorKind::NotFound => unknown(),
             _ => RpcError::new(
