@@ -313,3 +313,45 @@ pub fn main() -> ExitCode {
         Command::Ziti(ZitiCommand::Enroll { jwt, out }) => ziti::enroll(&jwt, &out),
     }
 }
+
+/// Wait for Ctrl-C or SIGTERM (`run` and `serve` then drain); on each SIGHUP run
+/// `on_hangup` to completion and wait on.
+async fn until_stopped<F: std::future::Future<Output = ()>>(mut on_hangup: impl FnMut() -> F) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        if let Ok(mut hup) = signal(SignalKind::hangup()) {
+            let stop = wait_for_signal();
+            tokio::pin!(stop);
+            loop {
+                tokio::select! {
+                    _ = &mut stop => return,
+                    _ = hup.recv() => on_hangup().await,
+                }
+            }
+        }
+    }
+    wait_for_signal().await
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

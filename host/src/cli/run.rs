@@ -213,10 +213,10 @@ async fn serve(args: RunArgs) -> Result<(), String> {
     match stdio_loop {
         // An MCP client stops a stdio server by closing its stdin.
         Some(stdio) => tokio::select! {
-            _ = wait_for_stop(&capability) => {}
+            _ = super::until_stopped(|| reload(&capability)) => {}
             _ = stdio => tracing::info!("stdin closed: stopping"),
         },
-        None => wait_for_stop(&capability).await,
+        None => super::until_stopped(|| reload(&capability)).await,
     }
     tracing::info!(drain = ?drain, "shutting down: draining in-flight requests");
     state.start_draining();
@@ -268,26 +268,6 @@ fn control_address(args: &RunArgs, capability: &LoadedCapability) -> String {
     DEFAULT_CONTROL.to_string()
 }
 
-/// Serve until Ctrl-C or SIGTERM; on SIGHUP re-read the binds and hand tunnels their
-/// (possibly rotated) identities without a restart.
-async fn wait_for_stop(capability: &LoadedCapability) {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        if let Ok(mut hup) = signal(SignalKind::hangup()) {
-            let stop = wait_for_signal();
-            tokio::pin!(stop);
-            loop {
-                tokio::select! {
-                    _ = &mut stop => return,
-                    _ = hup.recv() => reload(capability).await,
-                }
-            }
-        }
-    }
-    wait_for_signal().await
-}
-
 async fn reload(capability: &LoadedCapability) {
     tracing::info!("SIGHUP: re-reading binds for tunnel identities");
     let model = &capability.model;
@@ -305,27 +285,5 @@ async fn reload(capability: &LoadedCapability) {
                 }
             }
         }
-    }
-}
-
-async fn wait_for_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
     }
 }

@@ -2,7 +2,6 @@
 //! one process, apply changes while running, and drain on Ctrl-C / SIGTERM.
 
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::time::Duration;
 
 use super::ServeArgs;
@@ -151,7 +150,12 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         _ => None,
     };
 
-    wait_for_stop(&hosting).await;
+    // Until Ctrl-C or SIGTERM; SIGHUP re-reads the folder and configuration files.
+    super::until_stopped(|| async {
+        tracing::info!("SIGHUP: re-reading the capabilities");
+        hosting.reconcile().await;
+    })
+    .await;
     tracing::info!(drain = ?hosting.config.drain_timeout, "shutting down: draining in-flight requests");
     shutdown.trigger();
     tokio::join!(hosting.shut_down(), async {
@@ -164,28 +168,4 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     let _ = control_task.await;
     tracing::info!("stopped");
     Ok(())
-}
-
-/// Serve until Ctrl-C or SIGTERM; SIGHUP re-reads the folder and configuration files.
-async fn wait_for_stop(hosting: &Arc<Hosting>) {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        if let (Ok(mut hup), Ok(mut term)) = (
-            signal(SignalKind::hangup()),
-            signal(SignalKind::terminate()),
-        ) {
-            loop {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => return,
-                    _ = term.recv() => return,
-                    _ = hup.recv() => {
-                        tracing::info!("SIGHUP: re-reading the capabilities");
-                        hosting.reconcile().await;
-                    }
-                }
-            }
-        }
-    }
-    let _ = tokio::signal::ctrl_c().await;
 }
