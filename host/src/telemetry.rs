@@ -149,6 +149,52 @@ pub struct Metrics {
 }
 
 impl Metrics {
+    /// One answered inbound request: `ikanos_requests_total` and its duration.
+    pub fn record_request(
+        &self,
+        capability: &str,
+        adapter: AdapterType,
+        operation_id: &str,
+        method: &str,
+        status: u16,
+        elapsed: std::time::Duration,
+    ) {
+        self.requests
+            .get_or_create(&RequestLabels {
+                capability: capability.to_string(),
+                ikanos_adapter_type: adapter.clone(),
+                ikanos_operation_id: operation_id.to_string(),
+                http_request_method: method.to_string(),
+                http_response_status_code: status,
+            })
+            .inc();
+        self.request_duration
+            .get_or_create(&OperationLabels {
+                capability: capability.to_string(),
+                ikanos_adapter_type: adapter,
+                ikanos_operation_id: operation_id.to_string(),
+            })
+            .observe(elapsed.as_secs_f64());
+    }
+
+    /// One failed inbound request: `ikanos_request_errors_total` by `error_type`.
+    pub fn record_error(
+        &self,
+        capability: &str,
+        adapter: AdapterType,
+        operation_id: &str,
+        error_type: &str,
+    ) {
+        self.request_errors
+            .get_or_create(&ErrorLabels {
+                capability: capability.to_string(),
+                ikanos_adapter_type: adapter,
+                ikanos_operation_id: operation_id.to_string(),
+                error_type: error_type.to_string(),
+            })
+            .inc();
+    }
+
     pub fn new() -> Arc<Self> {
         let mut registry = Registry::default();
         let requests = Family::<RequestLabels, Counter>::default();

@@ -23,7 +23,7 @@ use super::auth::InboundAuth;
 use crate::capability::{LoadedCapability, Unrunnable};
 use crate::runtime::{HandlerError, InboundRequest, InvokeError};
 use crate::server::{self, Request, Response};
-use crate::telemetry::{AdapterType, ErrorLabels, Metrics, OperationLabels, RequestLabels};
+use crate::telemetry::{AdapterType, Metrics};
 
 #[derive(Debug)]
 enum Segment {
@@ -215,25 +215,14 @@ impl RestAdapter {
             response.headers_mut().insert("x-request-id", v);
         }
         let status = response.status().as_u16();
-        let operation_id = operation.unwrap_or_else(|| "unmatched".to_string());
-        self.metrics
-            .requests
-            .get_or_create(&RequestLabels {
-                capability: self.capability.name.clone(),
-                ikanos_adapter_type: AdapterType::rest,
-                ikanos_operation_id: operation_id.clone(),
-                http_request_method: method.to_string(),
-                http_response_status_code: status,
-            })
-            .inc();
-        self.metrics
-            .request_duration
-            .get_or_create(&OperationLabels {
-                capability: self.capability.name.clone(),
-                ikanos_adapter_type: AdapterType::rest,
-                ikanos_operation_id: operation_id,
-            })
-            .observe(started.elapsed().as_secs_f64());
+        self.metrics.record_request(
+            &self.capability.name,
+            AdapterType::rest,
+            operation.as_deref().unwrap_or("unmatched"),
+            method.as_str(),
+            status,
+            started.elapsed(),
+        );
         span.in_scope(|| {
             tracing::info!(
                 status,
@@ -292,15 +281,12 @@ impl RestAdapter {
             Ok(r) => r,
             Err((status, kind, message)) => {
                 if let Some(kind) = kind {
-                    self.metrics
-                        .request_errors
-                        .get_or_create(&ErrorLabels {
-                            capability: self.capability.name.clone(),
-                            ikanos_adapter_type: AdapterType::rest,
-                            ikanos_operation_id: op.name.clone(),
-                            error_type: kind.to_string(),
-                        })
-                        .inc();
+                    self.metrics.record_error(
+                        &self.capability.name,
+                        AdapterType::rest,
+                        &op.name,
+                        kind,
+                    );
                 }
                 if status.is_server_error() {
                     tracing::warn!(operation = %op.name, status = status.as_u16(), error = %message, "request failed");

@@ -65,7 +65,7 @@ use super::auth::InboundAuth;
 use super::AdapterStatus;
 use crate::capability::{LoadedCapability, Unrunnable};
 use crate::server::{self, Shutdown};
-use crate::telemetry::{AdapterType, ErrorLabels, Metrics, OperationLabels, RequestLabels};
+use crate::telemetry::{AdapterType, Metrics};
 
 /// A started MCP adapter.
 pub struct Started {
@@ -283,25 +283,15 @@ impl McpServer {
             _ => "unmatched".to_string(),
         };
         let status = outcome.as_ref().map_or_else(RpcError::http_status, |_| 200);
-        let capability = self.capability.name.clone();
-        self.metrics
-            .requests
-            .get_or_create(&RequestLabels {
-                capability: capability.clone(),
-                ikanos_adapter_type: AdapterType::mcp,
-                ikanos_operation_id: operation_id.clone(),
-                http_request_method: ctx.transport.to_string(),
-                http_response_status_code: status,
-            })
-            .inc();
-        self.metrics
-            .request_duration
-            .get_or_create(&OperationLabels {
-                capability: capability.clone(),
-                ikanos_adapter_type: AdapterType::mcp,
-                ikanos_operation_id: operation_id.clone(),
-            })
-            .observe(started.elapsed().as_secs_f64());
+        let capability = &self.capability.name;
+        self.metrics.record_request(
+            capability,
+            AdapterType::mcp,
+            &operation_id,
+            ctx.transport,
+            status,
+            started.elapsed(),
+        );
         let error_type = match (&outcome, tool_error) {
             (_, Some(kind)) => Some(kind.to_string()),
             (Err(e), None) if e.code != protocol::METHOD_NOT_FOUND => Some("protocol".to_string()),
@@ -309,14 +299,7 @@ impl McpServer {
         };
         if let Some(error_type) = error_type {
             self.metrics
-                .request_errors
-                .get_or_create(&ErrorLabels {
-                    capability,
-                    ikanos_adapter_type: AdapterType::mcp,
-                    ikanos_operation_id: operation_id,
-                    error_type,
-                })
-                .inc();
+                .record_error(capability, AdapterType::mcp, &operation_id, &error_type);
         }
         span.in_scope(|| {
             tracing::info!(
