@@ -351,12 +351,7 @@ impl HttpTransport {
             Ok(v) => v,
             Err(e) => return fail(e),
         };
-        let ctx = Context {
-            era: Era::Modern(version),
-            request_id: request_id.to_string(),
-            transport: "POST",
-            trace_headers: headers.clone(),
-        };
+        let ctx = post_context(Era::Modern(version), headers, request_id);
         match self.server.request(&method, params, &ctx).await {
             Ok(result) => json_response(200, &protocol::success(&id, result), None),
             Err(e) => fail(e),
@@ -375,12 +370,7 @@ impl HttpTransport {
         if let Message::Request { id, method, params } = &message {
             if method == "initialize" {
                 let version = protocol::negotiate_initialize(params.as_ref()).to_string();
-                let ctx = Context {
-                    era: Era::Handshake(version.clone()),
-                    request_id: request_id.to_string(),
-                    transport: "POST",
-                    trace_headers: headers.clone(),
-                };
+                let ctx = post_context(Era::Handshake(version.clone()), headers, request_id);
                 return match self.server.request(method, params.clone(), &ctx).await {
                     Ok(result) => {
                         let session = self.open_session(version);
@@ -392,12 +382,11 @@ impl HttpTransport {
             if method == "server/discover" && session_id.is_none() {
                 // Discovery needs no session: a client probing which era this server
                 // speaks gets the list of revisions.
-                let ctx = Context {
-                    era: Era::Handshake(protocol::HANDSHAKE_VERSIONS[0].to_string()),
-                    request_id: request_id.to_string(),
-                    transport: "POST",
-                    trace_headers: headers.clone(),
-                };
+                let ctx = post_context(
+                    Era::Handshake(protocol::HANDSHAKE_VERSIONS[0].to_string()),
+                    headers,
+                    request_id,
+                );
                 return match self.server.request(method, params.clone(), &ctx).await {
                     Ok(result) => json_response(200, &protocol::success(id, result), None),
                     Err(e) => rpc_error(200, id, &e),
@@ -424,12 +413,7 @@ impl HttpTransport {
         match message {
             Message::Notification | Message::Response => empty(StatusCode::ACCEPTED),
             Message::Request { id, method, params } => {
-                let ctx = Context {
-                    era: Era::Handshake(version),
-                    request_id: request_id.to_string(),
-                    transport: "POST",
-                    trace_headers: headers.clone(),
-                };
+                let ctx = post_context(Era::Handshake(version), headers, request_id);
                 let answer = match self.server.request(&method, params, &ctx).await {
                     Ok(result) => protocol::success(&id, result),
                     Err(e) => protocol::failure(&id, &e),
@@ -521,5 +505,22 @@ mod tests {
             "mcp-method"
         )
         .is_err());
+    }
+}
+
+/// The context of a POSTed message: its revision, the request id, and the caller's
+/// trace headers (only those: the rest of the header map stays with the request).
+fn post_context(era: Era, headers: &HeaderMap, request_id: &str) -> Context {
+    let mut trace_headers = HeaderMap::new();
+    for key in ["traceparent", "tracestate"] {
+        if let Some(v) = headers.get(key) {
+            trace_headers.insert(key, v.clone());
+        }
+    }
+    Context {
+        era,
+        request_id: request_id.to_string(),
+        transport: "POST",
+        trace_headers,
     }
 }
