@@ -142,7 +142,7 @@ impl Controller {
         path: &str,
         token: Option<&str>,
         body: Option<Value>,
-    ) -> Result<(u16, Value), ControllerError> {
+    ) -> Result<Value, ControllerError> {
         let url = format!("{}{}", self.base, path);
         let mut req = http::Request::builder()
             .method(method)
@@ -198,7 +198,7 @@ impl Controller {
                 message: text("message").unwrap_or_else(|| "no error message".into()),
             });
         }
-        Ok((status, envelope))
+        Ok(envelope)
     }
 
     fn data(&self, envelope: &Value, what: &str) -> Result<Value, ControllerError> {
@@ -211,7 +211,7 @@ impl Controller {
 
     /// `GET /version`: the edge client API's path and the controller's capabilities.
     pub async fn version(&self) -> Result<Version, ControllerError> {
-        let (_, env) = self.call(http::Method::GET, "/version", None, None).await?;
+        let env = self.call(http::Method::GET, "/version", None, None).await?;
         let data = self.data(&env, "version")?;
         let edge_path = data
             .pointer("/apiVersions/edge/v1/path")
@@ -254,7 +254,7 @@ impl Controller {
             )
             .await;
         let env = match result {
-            Ok((_, env)) => env,
+            Ok(env) => env,
             Err(ControllerError::Refused { status: 404 | 405, .. })
                 if version.capabilities.iter().any(|c| c == "OIDC_AUTH") =>
             {
@@ -314,7 +314,7 @@ impl Controller {
 
     /// `GET /current-api-session`: keeps the session alive and says how long it lasts.
     pub async fn refresh(&self, session: &ApiSession) -> Result<ApiSession, ControllerError> {
-        let (_, env) = self
+        let env = self
             .call(
                 http::Method::GET,
                 &self.edge("/current-api-session"),
@@ -340,7 +340,7 @@ impl Controller {
             "/services?filter={}",
             percent_encoding::utf8_percent_encode(&filter, percent_encoding::NON_ALPHANUMERIC)
         );
-        let (_, env) = self
+        let env = self
             .call(
                 http::Method::GET,
                 &self.edge(&path),
@@ -395,7 +395,7 @@ impl Controller {
         session: &ApiSession,
         service: &Service,
     ) -> Result<ServiceSession, ControllerError> {
-        let (_, env) = self
+        let env = self
             .call(
                 http::Method::POST,
                 &self.edge("/sessions"),

@@ -69,15 +69,7 @@ impl KeyPair {
         if shared.iter().all(|b| *b == 0) {
             return Err(CryptoError::WeakKey);
         }
-        let mut h = Blake2b512::new();
-        h.update(shared);
-        h.update(self.public);
-        h.update(server);
-        let keys = h.finalize();
-        let mut rx = [0u8; 32];
-        let mut tx = [0u8; 32];
-        rx.copy_from_slice(&keys[..32]);
-        tx.copy_from_slice(&keys[32..]);
+        let (rx, tx) = kx_halves(&shared, &self.public, &server);
         Ok(SessionKeys { rx, tx })
     }
 }
@@ -89,17 +81,28 @@ impl KeyPair {
         let shared = MontgomeryPoint(*client_pk)
             .mul_clamped(self.secret)
             .to_bytes();
-        let mut h = Blake2b512::new();
-        h.update(shared);
-        h.update(client_pk);
-        h.update(self.public);
-        let keys = h.finalize();
-        let mut tx = [0u8; 32];
-        let mut rx = [0u8; 32];
-        tx.copy_from_slice(&keys[..32]);
-        rx.copy_from_slice(&keys[32..]);
+        let (tx, rx) = kx_halves(&shared, client_pk, &self.public);
         SessionKeys { rx, tx }
     }
+}
+
+/// libsodium crypto_kx's key material, BLAKE2b-512(q ‖ client_pk ‖ server_pk), as its
+/// two halves: the client's (rx, tx), which are the server's (tx, rx).
+fn kx_halves(
+    shared: &[u8; 32],
+    client_pk: &[u8; 32],
+    server_pk: &[u8; 32],
+) -> ([u8; 32], [u8; 32]) {
+    let mut h = Blake2b512::new();
+    h.update(shared);
+    h.update(client_pk);
+    h.update(server_pk);
+    let keys = h.finalize();
+    let mut first = [0u8; 32];
+    let mut second = [0u8; 32];
+    first.copy_from_slice(&keys[..32]);
+    second.copy_from_slice(&keys[32..]);
+    (first, second)
 }
 
 /// Keys for one direction each: `rx` opens what the host sends, `tx` seals ours.

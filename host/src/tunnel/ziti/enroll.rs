@@ -377,7 +377,8 @@ pub async fn enroll(jwt: &str) -> Result<String, EnrollError> {
         .and_then(|r| r.pem())
         .map_err(|e| EnrollError::Csr(e.to_string()))?;
     let path = format!(
-        "/edge/client/v1/enroll?method=ott&token={}",
+        "{}/enroll?method=ott&token={}",
+        super::controller::DEFAULT_EDGE_PATH,
         percent_encoding::utf8_percent_encode(&claims.token, percent_encoding::NON_ALPHANUMERIC)
     );
     let (status, body) = controller
