@@ -461,6 +461,23 @@ impl HttpTransport {
     }
 }
 
+/// The context of a POSTed message: its revision, the request id, and the caller's
+/// trace headers (only those: the rest of the header map stays with the request).
+fn post_context(era: Era, headers: &HeaderMap, request_id: &str) -> Context {
+    let mut trace_headers = HeaderMap::new();
+    for key in ["traceparent", "tracestate"] {
+        if let Some(v) = headers.get(key) {
+            trace_headers.insert(key, v.clone());
+        }
+    }
+    Context {
+        era,
+        request_id: request_id.to_string(),
+        transport: "POST",
+        trace_headers,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -505,22 +522,5 @@ mod tests {
             "mcp-method"
         )
         .is_err());
-    }
-}
-
-/// The context of a POSTed message: its revision, the request id, and the caller's
-/// trace headers (only those: the rest of the header map stays with the request).
-fn post_context(era: Era, headers: &HeaderMap, request_id: &str) -> Context {
-    let mut trace_headers = HeaderMap::new();
-    for key in ["traceparent", "tracestate"] {
-        if let Some(v) = headers.get(key) {
-            trace_headers.insert(key, v.clone());
-        }
-    }
-    Context {
-        era,
-        request_id: request_id.to_string(),
-        transport: "POST",
-        trace_headers,
     }
 }
