@@ -327,23 +327,20 @@ fn applied(hosting: &Hosting, name: &str, outcome: Applied) -> Response {
     server::json(status, &body)
 }
 
-fn state_name(hosting: &Hosting, t: &Tenant) -> &'static str {
-    match &t.state {
-        State::Failed(_) => "failed",
-        State::Serving(_) if hosting.tenant_ready(t) => "ready",
-        State::Serving(_) => "degraded",
-    }
-}
-
+/// One capability's health; its `state` and `ready` come from one reading of its
+/// consumed namespaces.
 fn tenant_health(hosting: &Hosting, t: &Tenant) -> Value {
-    let mut v = json!({
-        "name": t.name,
-        "state": state_name(hosting, t),
-        "ready": hosting.tenant_ready(t),
-    });
+    let consumes = t.serving().map(|s| s.capability.outbound.status());
+    let ready = hosting.ready_given(consumes.as_deref());
+    let state = match &t.state {
+        State::Failed(_) => "failed",
+        State::Serving(_) if ready => "ready",
+        State::Serving(_) => "degraded",
+    };
+    let mut v = json!({ "name": t.name, "state": state, "ready": ready });
     match &t.state {
         State::Failed(why) => v["error"] = json!(why),
-        State::Serving(s) => v["consumes"] = json!(s.capability.outbound.status()),
+        State::Serving(_) => v["consumes"] = json!(consumes),
     }
     // Adapters this host cannot serve (MCP over stdio), with why: reported, not
     // awaited — they do not make the capability not ready.
@@ -364,11 +361,12 @@ fn tenant_health(hosting: &Hosting, t: &Tenant) -> Value {
 fn readiness(hosting: &Hosting) -> (bool, Value) {
     let tenants = hosting.tenants();
     let draining = hosting.is_draining();
-    let all_ready = tenants.iter().all(|t| hosting.tenant_ready(t));
+    let capabilities: Vec<Value> = tenants.iter().map(|t| tenant_health(hosting, t)).collect();
+    let all_ready = capabilities.iter().all(|c| c["ready"] == true);
     let body = json!({
         "status": if draining { "DRAINING" } else if all_ready { "UP" } else { "DEGRADED" },
         "draining": draining,
-        "capabilities": tenants.iter().map(|t| tenant_health(hosting, t)).collect::<Vec<_>>(),
+        "capabilities": capabilities,
     });
     (!draining, body)
 }
@@ -397,13 +395,12 @@ fn tenant_status(hosting: &Hosting, t: &Tenant) -> Value {
 }
 
 fn status(hosting: &Hosting) -> Value {
-    let tenants = hosting.tenants();
-    let count = |state: &str| {
-        tenants
-            .iter()
-            .filter(|t| state_name(hosting, t) == state)
-            .count()
-    };
+    let capabilities: Vec<Value> = hosting
+        .tenants()
+        .iter()
+        .map(|t| tenant_status(hosting, t))
+        .collect();
+    let count = |state: &str| capabilities.iter().filter(|c| c["state"] == state).count();
     json!({
         "host": {
             "version": env!("CARGO_PKG_VERSION"),
@@ -414,6 +411,6 @@ fn status(hosting: &Hosting) -> Value {
             "components": hosting.runtime().shared_components(),
         },
         "counts": { "ready": count("ready"), "degraded": count("degraded"), "failed": count("failed") },
-        "capabilities": tenants.iter().map(|t| tenant_status(hosting, t)).collect::<Vec<_>>(),
+        "capabilities": capabilities,
     })
 }

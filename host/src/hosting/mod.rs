@@ -715,9 +715,14 @@ impl Hosting {
 
     /// Readiness of one capability: loaded, every consumed namespace routable.
     pub fn tenant_ready(&self, t: &Tenant) -> bool {
-        t.serving()
-            .is_some_and(|s| s.capability.outbound.status().iter().all(|c| c.ready))
-            && !self.is_draining()
+        let consumes = t.serving().map(|s| s.capability.outbound.status());
+        self.ready_given(consumes.as_deref())
+    }
+
+    /// Readiness of a capability whose consumed namespaces are `consumes` (None: it is
+    /// not serving): all of them ready, and the host not draining.
+    pub fn ready_given(&self, consumes: Option<&[crate::consumes::NamespaceStatus]>) -> bool {
+        consumes.is_some_and(|c| c.iter().all(|c| c.ready)) && !self.is_draining()
     }
 
     /// The adapters of one capability, for `/status` and readiness.
