@@ -124,7 +124,7 @@ fn needs_component(cap: &Capability) -> bool {
             .iter()
             .any(|r| r.operations.iter().any(|o| o.handler == Handler::Component)),
         Exposes::Mcp(mcp) => mcp.tools.iter().any(|t| t.handler == Handler::Component),
-        _ => false,
+        Exposes::Control(_) | Exposes::Skill { .. } => false,
     })
 }
 

@@ -6,6 +6,7 @@
 mod lint;
 mod run;
 mod serve;
+mod signals;
 mod validate;
 #[cfg(feature = "ziti")]
 mod ziti;
@@ -226,9 +227,13 @@ struct ProcessArgs {
 impl ProcessArgs {
     /// Start logging and the async runtime, run `serve` to its end, and turn its
     /// outcome into the exit code (an error is printed as `error: …`).
-    fn run<F>(&self, serve: F) -> ExitCode
+    ///
+    /// The stop and reload signals are listened for before `serve` starts loading
+    /// anything (see [`signals`]).
+    fn run<F, Fut>(&self, serve: F) -> ExitCode
     where
-        F: std::future::Future<Output = Result<(), String>>,
+        F: FnOnce(signals::Signals) -> Fut,
+        Fut: std::future::Future<Output = Result<(), String>>,
     {
         let _telemetry = match crate::telemetry::init(&self.log_level, self.log_format) {
             Ok(guard) => guard,
@@ -248,7 +253,11 @@ impl ProcessArgs {
                 return ExitCode::from(1);
             }
         };
-        match runtime.block_on(serve) {
+        let outcome = runtime.block_on(async { serve(signals::Signals::install()).await });
+        // A stop during start-up may leave a compile running on a blocking thread:
+        // do not wait for it.
+        runtime.shutdown_timeout(Duration::from_secs(1));
+        match outcome {
             Ok(()) => ExitCode::SUCCESS,
             Err(message) => {
                 eprintln!("error: {message}");
@@ -311,47 +320,5 @@ pub fn main() -> ExitCode {
         Command::Serve(args) => serve::run(*args),
         #[cfg(feature = "ziti")]
         Command::Ziti(ZitiCommand::Enroll { jwt, out }) => ziti::enroll(&jwt, &out),
-    }
-}
-
-/// Wait for Ctrl-C or SIGTERM (`run` and `serve` then drain); on each SIGHUP run
-/// `on_hangup` to completion and wait on.
-async fn until_stopped<F: std::future::Future<Output = ()>>(mut on_hangup: impl FnMut() -> F) {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        if let Ok(mut hup) = signal(SignalKind::hangup()) {
-            let stop = wait_for_signal();
-            tokio::pin!(stop);
-            loop {
-                tokio::select! {
-                    _ = &mut stop => return,
-                    _ = hup.recv() => on_hangup().await,
-                }
-            }
-        }
-    }
-    wait_for_signal().await
-}
-
-async fn wait_for_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
     }
 }

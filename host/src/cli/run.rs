@@ -7,15 +7,14 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use ikanos_spec::model::{Exposes, Handler};
+use ikanos_spec::model::Exposes;
 
+use super::signals::Signals;
 use super::RunArgs;
 use crate::capability::{self, CapabilityOptions, LoadedCapability};
 use crate::consumes::{ClientSettings, OutboundSettings};
 use crate::control::HostState;
-use crate::exposes::mcp;
-use crate::exposes::rest::RestAdapter;
-use crate::exposes::AdapterStatus;
+use crate::exposes::{self, mcp, Adapter, HostKind, HttpAdapter};
 use crate::runtime::{ComponentCache, Limits, PoolSettings, Runtime};
 use crate::server::{self, Shutdown};
 use crate::telemetry::{CapabilityLabels, Metrics};
@@ -25,7 +24,7 @@ const DEFAULT_CONTROL: &str = "127.0.0.1:9090";
 
 pub fn run(args: RunArgs) -> ExitCode {
     let process = args.process.clone();
-    process.run(serve(args))
+    process.run(|signals| serve(args, signals))
 }
 
 fn parse_ca_bundles(items: &[String]) -> Result<HashMap<String, PathBuf>, String> {
@@ -79,7 +78,7 @@ fn compile_progress(path: &Path) -> indicatif::ProgressBar {
     bar
 }
 
-async fn serve(args: RunArgs) -> Result<(), String> {
+async fn serve(args: RunArgs, mut signals: Signals) -> Result<(), String> {
     let options = options(&args)?;
     let metrics = Metrics::new();
     let wasm = Runtime::new(PoolSettings {
@@ -97,7 +96,7 @@ async fn serve(args: RunArgs) -> Result<(), String> {
     let tunnels = Arc::new(TunnelRegistry::builtin());
 
     let file = args.file.clone();
-    let loaded = {
+    let load = {
         let wasm = wasm.clone();
         let metrics = metrics.clone();
         let tunnels = tunnels.clone();
@@ -114,9 +113,16 @@ async fn serve(args: RunArgs) -> Result<(), String> {
             }
             result
         })
-        .await
-        .map_err(|e| format!("loading the capability panicked: {e}"))?
-        .map_err(|e| e.to_string())?
+    };
+    // A stop while the component compiles ends start-up cleanly: nothing is served yet.
+    let loaded = tokio::select! {
+        loaded = load => loaded
+            .map_err(|e| format!("loading the capability panicked: {e}"))?
+            .map_err(|e| e.to_string())?,
+        _ = signals.stopped() => {
+            tracing::info!("stopped during start-up");
+            return Ok(());
+        }
     };
     for w in &loaded.warnings {
         tracing::warn!("{w}");
@@ -131,58 +137,33 @@ async fn serve(args: RunArgs) -> Result<(), String> {
     let mut adapters = Vec::new();
     let mut stdio_loop = None;
     let drain = args.drain_timeout;
-    for exposes in &capability.model.exposes {
-        match exposes {
-            Exposes::Rest(rest) => {
-                warn_unrun_operations(&capability, rest);
-                let adapter = RestAdapter::new(capability.clone(), rest, metrics.clone())?;
-                let address = rest
-                    .address
-                    .as_ref()
-                    .map(|a| a.value.as_str())
-                    .unwrap_or("127.0.0.1");
-                let (listener, bound) =
-                    server::bind(address, rest.port.value).await.map_err(|e| {
-                        format!(
-                            "cannot listen on {address}:{} for rest adapter '{}': {e}",
-                            rest.port.value, rest.namespace.value
-                        )
-                    })?;
-                tracing::info!(adapter = "rest", namespace = %rest.namespace.value, addr = %bound, "listening");
-                tasks.push(server::serve(
-                    format!("rest:{}", rest.namespace.value),
-                    listener,
-                    adapter.into_handler(),
-                    &shutdown,
-                    drain,
-                ));
-                adapters.push(AdapterStatus {
-                    kind: "rest",
-                    namespace: rest.namespace.value.clone(),
-                    address: Some(bound),
-                    state: "listening",
-                    reason: None,
-                });
+    for planned in exposes::build(&capability, &metrics, HostKind::Single)? {
+        let mut address = None;
+        if let Ok(Adapter::McpStdio(server)) = &planned.adapter {
+            if stdio_loop.is_some() {
+                return Err(
+                    "only one mcp adapter can use transport: stdio (there is one stdin)".into(),
+                );
             }
-            Exposes::Mcp(mcp) => {
-                let started =
-                    mcp::start(capability.clone(), mcp, metrics.clone(), &shutdown, drain).await?;
-                if let Some(stdio) = started.stdio {
-                    if stdio_loop.replace(stdio).is_some() {
-                        return Err(
-                            "only one mcp adapter can use transport: stdio (there is one stdin)"
-                                .into(),
-                        );
-                    }
-                }
-                tasks.extend(started.listener);
-                adapters.push(started.status);
-            }
-            Exposes::Skill { .. } => {
-                tracing::warn!("skill adapters are not served by this build; skipping")
-            }
-            Exposes::Control(_) => {}
+            tracing::info!(adapter = planned.kind.as_str(), namespace = %planned.namespace, transport = "stdio", "serving MCP on stdin/stdout");
+            stdio_loop = Some(tokio::spawn(mcp::stdio::serve(server.clone())));
         }
+        let handler = planned.http().map(HttpAdapter::handler);
+        if let (Some(handler), Some((host, port))) = (handler, &planned.listen) {
+            let (listener, bound) = exposes::bind(&planned, host, *port)
+                .await
+                .map_err(|e| e.to_string())?;
+            tracing::info!(adapter = planned.kind.as_str(), namespace = %planned.namespace, addr = %bound, "listening");
+            tasks.push(server::serve(
+                format!("{}:{}", planned.kind.as_str(), planned.namespace),
+                listener,
+                handler,
+                &shutdown,
+                drain,
+            ));
+            address = Some(bound);
+        }
+        adapters.push(planned.status(address));
     }
 
     let control_addr = control_address(&args, &capability);
@@ -213,10 +194,10 @@ async fn serve(args: RunArgs) -> Result<(), String> {
     match stdio_loop {
         // An MCP client stops a stdio server by closing its stdin.
         Some(stdio) => tokio::select! {
-            _ = super::until_stopped(|| reload(&capability)) => {}
+            _ = signals.until_stopped(|| reload(&capability)) => {}
             _ = stdio => tracing::info!("stdin closed: stopping"),
         },
-        None => super::until_stopped(|| reload(&capability)).await,
+        None => signals.until_stopped(|| reload(&capability)).await,
     }
     tracing::info!(drain = ?drain, "shutting down: draining in-flight requests");
     state.start_draining();
@@ -233,22 +214,6 @@ async fn serve(args: RunArgs) -> Result<(), String> {
     let _ = control.await;
     tracing::info!("stopped");
     Ok(())
-}
-
-fn warn_unrun_operations(capability: &LoadedCapability, rest: &ikanos_spec::model::ExposesRest) {
-    for r in &rest.resources {
-        for op in &r.operations {
-            if op.handler != Handler::Component {
-                tracing::warn!(
-                    capability = %capability.name,
-                    operation = %op.name.value,
-                    "{}:{}: operation uses call/steps/ref, which this host does not run; it will answer 501",
-                    op.name.file.display(),
-                    op.name.pos
-                );
-            }
-        }
-    }
 }
 
 fn control_address(args: &RunArgs, capability: &LoadedCapability) -> String {

@@ -4,6 +4,7 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
+use super::signals::Signals;
 use super::ServeArgs;
 use crate::hosting::{self, control, HostConfig, Hosting};
 use crate::runtime::{ComponentCache, PoolSettings, Runtime};
@@ -11,7 +12,7 @@ use crate::server::{self, Shutdown};
 
 pub fn run(args: ServeArgs) -> ExitCode {
     let process = args.process.clone();
-    process.run(serve(args))
+    process.run(|signals| serve(args, signals))
 }
 
 /// The configuration file (if any) with the flags laid over it.
@@ -65,7 +66,7 @@ fn config(args: &ServeArgs) -> Result<HostConfig, String> {
     Ok(config)
 }
 
-async fn serve(args: ServeArgs) -> Result<(), String> {
+async fn serve(args: ServeArgs, mut signals: Signals) -> Result<(), String> {
     let config = config(&args)?;
     let wasm = Runtime::new(config.pool.clone())
         .map_err(|e| format!("cannot set up the wasm engine: {e:#}"))?;
@@ -151,11 +152,12 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     };
 
     // Until Ctrl-C or SIGTERM; SIGHUP re-reads the folder and configuration files.
-    super::until_stopped(|| async {
-        tracing::info!("SIGHUP: re-reading the capabilities");
-        hosting.reconcile().await;
-    })
-    .await;
+    signals
+        .until_stopped(|| async {
+            tracing::info!("SIGHUP: re-reading the capabilities");
+            hosting.reconcile().await;
+        })
+        .await;
     tracing::info!(drain = ?hosting.config.drain_timeout, "shutting down: draining in-flight requests");
     shutdown.trigger();
     tokio::join!(hosting.shut_down(), async {

@@ -16,6 +16,7 @@ use http_body_util::Full;
 use serde_json::json;
 
 use crate::capability::LoadedCapability;
+use crate::consumes::NamespaceStatus;
 use crate::exposes::AdapterStatus;
 use crate::runtime::Limits;
 use crate::server::{self, Request, Response};
@@ -52,9 +53,7 @@ impl HostState {
     fn readiness(&self) -> (bool, serde_json::Value) {
         let consumes = self.capability.outbound.status();
         let draining = self.draining.load(Ordering::SeqCst);
-        let ready = !draining
-            && consumes.iter().all(|c| c.ready)
-            && self.adapters.iter().all(AdapterStatus::is_ready);
+        let ready = ready(&consumes, &self.adapters, draining);
         let body = json!({
             "status": if ready { "UP" } else { "DEGRADED" },
             "capability": self.capability.name,
@@ -68,8 +67,7 @@ impl HostState {
     fn status(&self) -> serde_json::Value {
         let (ready, _) = self.readiness();
         let model = &self.capability.model;
-        let sandbox = self.capability.sandbox.as_ref();
-        json!({
+        let mut status = json!({
             "capability": {
                 "name": self.capability.name,
                 "file": model.file.display().to_string(),
@@ -78,12 +76,11 @@ impl HostState {
                 "state": if ready { "ready" } else { "degraded" },
             },
             "host": { "version": env!("CARGO_PKG_VERSION"), "uptimeSeconds": self.started.elapsed().as_secs() },
-            "component": self.capability.component,
-            "instancesActive": sandbox.map(|s| s.active_instances()).unwrap_or(0),
-            "limits": sandbox.map(|s| limits_json(s.limits())),
             "adapters": self.adapters,
             "consumes": self.capability.outbound.status(),
-        })
+        });
+        add_sandbox_status(&mut status, &self.capability);
+        status
     }
 
     pub fn into_handler(self: Arc<Self>) -> server::Handler {
@@ -121,8 +118,24 @@ impl HostState {
     }
 }
 
+/// The readiness rule of one capability, in `ikanos run` and `ikanos serve` alike:
+/// every consumed namespace routable, every adapter served (or reported unsupported),
+/// and the host not draining.
+pub fn ready(consumes: &[NamespaceStatus], adapters: &[AdapterStatus], draining: bool) -> bool {
+    !draining && consumes.iter().all(|c| c.ready) && adapters.iter().all(AdapterStatus::is_ready)
+}
+
+/// What `/status` shows of a capability's component and sandbox, in `ikanos run` and
+/// each capability of `ikanos serve` alike: `component`, `instancesActive`, `limits`.
+pub fn add_sandbox_status(status: &mut serde_json::Value, capability: &LoadedCapability) {
+    let sandbox = capability.sandbox.as_ref();
+    status["component"] = json!(capability.component);
+    status["instancesActive"] = json!(sandbox.map(|s| s.active_instances()).unwrap_or(0));
+    status["limits"] = json!(sandbox.map(|s| limits_json(s.limits())));
+}
+
 /// A capability's sandbox limits as `/status` shows them (`ikanos run` and `serve`).
-pub fn limits_json(l: &Limits) -> serde_json::Value {
+fn limits_json(l: &Limits) -> serde_json::Value {
     json!({
         "memoryBytes": l.memory_bytes,
         "cpuTimeMs": l.cpu_time.as_millis() as u64,

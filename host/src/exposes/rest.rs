@@ -12,7 +12,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use http::{HeaderValue, Method, StatusCode};
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::Full;
 use ikanos_spec::model::{ExposedParam, ExposesRest, Handler, ParamIn, TemplatePart};
 use percent_encoding::percent_decode_str;
 use regex::Regex;
@@ -20,9 +20,11 @@ use serde_json::json;
 use tracing::Instrument;
 
 use super::auth::InboundAuth;
+use super::inbound::InboundBody;
+use super::inbound::{self, Inbound};
 use crate::capability::{LoadedCapability, Unrunnable};
 use crate::runtime::{HandlerError, InboundRequest, InvokeError};
-use crate::server::{self, Request, Response};
+use crate::server::{self, Response};
 use crate::telemetry::{AdapterType, Metrics};
 
 #[derive(Debug)]
@@ -204,16 +206,15 @@ impl RestAdapter {
     }
 
     /// Answer one request (routing, inbound authentication, the component, metrics).
-    pub async fn handle(&self, req: Request) -> Response {
+    pub async fn handle<B: InboundBody>(&self, req: http::Request<B>) -> Response {
         let started = Instant::now();
-        let request_id = crate::request_id::from_header(req.headers().get("x-request-id"));
+        let inbound = Inbound::begin(&req);
+        let request_id = inbound.request_id.as_str();
         let method = req.method().clone();
         let span = tracing::info_span!("request", capability = %self.capability.name, adapter = "rest", namespace = %self.namespace, %method, path = %req.uri().path(), request_id = %request_id);
         crate::telemetry::propagation::continue_from(&span, req.headers());
-        let (operation, mut response) = self.route(req, &request_id).instrument(span.clone()).await;
-        if let Ok(v) = HeaderValue::from_str(&request_id) {
-            response.headers_mut().insert("x-request-id", v);
-        }
+        let (operation, response) = self.route(req, request_id).instrument(span.clone()).await;
+        let response = inbound.finish(response);
         let status = response.status().as_u16();
         self.metrics.record_request(
             &self.capability.name,
@@ -234,19 +235,17 @@ impl RestAdapter {
     }
 
     /// Returns the matched operation's name (for metrics) and the response.
-    async fn route(&self, req: Request, request_id: &str) -> (Option<String>, Response) {
+    async fn route<B: InboundBody>(
+        &self,
+        req: http::Request<B>,
+        request_id: &str,
+    ) -> (Option<String>, Response) {
         let (parts, body) = req.into_parts();
-        if let Err(challenge) = self.auth.check(&parts) {
-            let mut resp = error(
-                StatusCode::UNAUTHORIZED,
-                request_id,
-                "missing or wrong credentials".into(),
+        if let Err(refusal) = inbound::authenticate(&self.auth, &parts) {
+            return (
+                None,
+                refusal.render(|status, message| error(status, request_id, message.into())),
             );
-            if let Some(c) = challenge {
-                resp.headers_mut()
-                    .insert(InboundAuth::challenge_header(), c);
-            }
-            return (None, resp);
         }
         let req = http::Request::from_parts(parts, body);
         let Some((route, captures)) = self.find(req.uri().path()) else {
@@ -297,10 +296,10 @@ impl RestAdapter {
         (name, response)
     }
 
-    async fn call(
+    async fn call<B: InboundBody>(
         &self,
         op: &Operation,
-        req: Request,
+        req: http::Request<B>,
         captures: HashMap<String, String>,
         request_id: &str,
     ) -> Result<Response, (StatusCode, Option<&'static str>, String)> {
@@ -325,21 +324,9 @@ impl RestAdapter {
 
         let (parts, body) = req.into_parts();
         let limit = sandbox.limits().max_request_body;
-        let body = match Limited::new(body, limit).collect().await {
-            Ok(b) => b.to_bytes(),
-            Err(e) => {
-                if e.downcast_ref::<http_body_util::LengthLimitError>()
-                    .is_some()
-                {
-                    return Err((
-                        StatusCode::PAYLOAD_TOO_LARGE,
-                        Some("body_too_large"),
-                        format!("the request body exceeds {limit} bytes"),
-                    ));
-                }
-                return Err(bad(format!("reading the request body failed: {e}")));
-            }
-        };
+        let body = inbound::read_body(body, limit)
+            .await
+            .map_err(|refusal| (refusal.status(), refusal.metric_kind(), refusal.message()))?;
 
         let inputs = extract_inputs(op, &parts, &captures, &body).map_err(bad)?;
         let request = InboundRequest {
@@ -527,4 +514,165 @@ fn error(status: StatusCode, request_id: &str, message: String) -> Response {
         status,
         &json!({ "error": message, "status": status.as_u16(), "requestId": request_id }),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    //! Routing and the inbound pipeline of the REST adapter, in process: operations
+    //! declared with `call` need no component, so a matched operation answers 501 and
+    //! every decision before it (auth, 404, 405, literal-before-parameter) is visible.
+
+    use super::*;
+    use crate::capability::{self, CapabilityOptions};
+    use crate::runtime::{ComponentCache, PoolSettings, Runtime};
+    use crate::tunnel::TunnelRegistry;
+
+    const FILE: &str = r#"ikanos: "1.0.0-beta5"
+info:
+  display: "REST unit test"
+  description: "Routing and inbound checks."
+binds:
+  - namespace: "secrets"
+    location: "file:///./secrets.yaml"
+    keys:
+      INBOUND: "inbound-token"
+capability:
+  exposes:
+    - type: "rest"
+      address: "127.0.0.1"
+      port: 0
+      namespace: "api"
+      authentication:
+        type: "bearer"
+        token: "{{secrets.INBOUND}}"
+      resources:
+        search:
+          path: "/customers/search"
+          operations:
+            search-customers:
+              method: "GET"
+              call: "crm.list"
+        customer:
+          path: "/customers/{id}"
+          inputParameters:
+            id:
+              in: "path"
+              type: "string"
+              description: "The customer."
+          operations:
+            get-customer:
+              method: "GET"
+              call: "crm.list"
+            delete-customer:
+              method: "DELETE"
+              call: "crm.list"
+  consumes:
+    - type: "http"
+      namespace: "crm"
+      description: "Never reached by these tests."
+      baseUri: "http://127.0.0.1:1"
+      resources:
+        customers:
+          path: "/customers"
+          operations:
+            list:
+              method: "GET"
+"#;
+
+    fn adapter() -> RestAdapter {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("unit.ikanos.yaml");
+        std::fs::write(&file, FILE).unwrap();
+        std::fs::write(
+            dir.path().join("secrets.yaml"),
+            "inbound-token: \"s3cret\"\n",
+        )
+        .unwrap();
+        let runtime = Runtime::new(PoolSettings {
+            max_instances: 2,
+            ..PoolSettings::default()
+        })
+        .unwrap();
+        let metrics = Metrics::new();
+        let capability = capability::load(
+            &file,
+            &CapabilityOptions::default(),
+            &runtime,
+            &ComponentCache::new(None),
+            &TunnelRegistry::builtin(),
+            &metrics,
+            |_| {},
+        )
+        .unwrap();
+        let ikanos_spec::model::Exposes::Rest(spec) = &capability.model.exposes[0] else {
+            panic!("the file exposes rest first");
+        };
+        let spec = spec.clone();
+        RestAdapter::new(Arc::new(capability), &spec, metrics).unwrap()
+    }
+
+    fn request(method: &str, path: &str, token: Option<&str>) -> http::Request<Full<Bytes>> {
+        let mut b = http::Request::builder()
+            .method(method)
+            .uri(path)
+            .header("x-request-id", "unit-1");
+        if let Some(t) = token {
+            b = b.header(http::header::AUTHORIZATION, format!("Bearer {t}"));
+        }
+        b.body(Full::new(Bytes::new())).unwrap()
+    }
+
+    async fn body_json(resp: Response) -> serde_json::Value {
+        use http_body_util::BodyExt;
+        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+        serde_json::from_slice(&bytes).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_caller_without_the_token_gets_401_with_a_challenge_before_any_routing() {
+        let a = adapter();
+        for token in [None, Some("wrong")] {
+            let resp = a.handle(request("GET", "/nowhere", token)).await;
+            assert_eq!(resp.status(), StatusCode::UNAUTHORIZED, "{token:?}");
+            assert_eq!(resp.headers()[http::header::WWW_AUTHENTICATE], "Bearer");
+            assert_eq!(resp.headers()["x-request-id"], "unit-1");
+            let body = body_json(resp).await;
+            assert_eq!(body["requestId"], "unit-1");
+            assert!(!body.to_string().contains("s3cret"), "{body}");
+        }
+    }
+
+    #[tokio::test]
+    async fn an_unknown_path_is_404_and_a_wrong_method_405_with_allow() {
+        let a = adapter();
+        let resp = a.handle(request("GET", "/orders", Some("s3cret"))).await;
+        assert_eq!(resp.status(), StatusCode::NOT_FOUND);
+        assert_eq!(
+            body_json(resp).await["error"],
+            "no operation is exposed at /orders"
+        );
+        let resp = a
+            .handle(request("POST", "/customers/7", Some("s3cret")))
+            .await;
+        assert_eq!(resp.status(), StatusCode::METHOD_NOT_ALLOWED);
+        assert_eq!(resp.headers()[http::header::ALLOW], "GET, DELETE");
+    }
+
+    #[tokio::test]
+    async fn literal_segments_win_over_parameters_and_captures_are_decoded() {
+        let a = adapter();
+        let (route, captures) = a.find("/customers/search").unwrap();
+        assert!(matches!(&route.segments[1], Segment::Literal(l) if l == "search"));
+        assert!(captures.is_empty());
+        let (_, captures) = a.find("/customers/a%20b").unwrap();
+        assert_eq!(captures["id"], "a b");
+        assert!(a.find("/customers").is_none());
+        assert!(a.find("/customers/1/extra").is_none());
+        let (op, resp) = a
+            .route(request("GET", "/customers/search", Some("s3cret")), "r")
+            .await;
+        assert_eq!(op.as_deref(), Some("search-customers"));
+        // Declared with `call`, which this host does not run yet.
+        assert_eq!(resp.status(), StatusCode::NOT_IMPLEMENTED);
+    }
 }

@@ -21,6 +21,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use super::{check_name, Applied, Hosting, Source, State, Tenant};
+use crate::exposes::AdapterState;
 use crate::server::{self, Request, Response};
 
 /// Largest capability file the admin API takes.
@@ -331,7 +332,8 @@ fn applied(hosting: &Hosting, name: &str, outcome: Applied) -> Response {
 /// consumed namespaces.
 fn tenant_health(hosting: &Hosting, t: &Tenant) -> Value {
     let consumes = t.serving().map(|s| s.capability.outbound.status());
-    let ready = hosting.ready_given(consumes.as_deref());
+    let adapters = hosting.adapter_status(t);
+    let ready = hosting.ready_given(consumes.as_deref(), &adapters);
     let state = match &t.state {
         State::Failed(_) => "failed",
         State::Serving(_) if ready => "ready",
@@ -344,10 +346,12 @@ fn tenant_health(hosting: &Hosting, t: &Tenant) -> Value {
     }
     // Adapters this host cannot serve (MCP over stdio), with why: reported, not
     // awaited — they do not make the capability not ready.
-    let unserved: Vec<_> = hosting
-        .adapter_status(t)
+    let unserved: Vec<_> = adapters
         .into_iter()
-        .filter(|a| a.state == "unsupported")
+        .filter(|a| match a.state {
+            AdapterState::Unsupported => true,
+            AdapterState::Listening => false,
+        })
         .collect();
     if !unserved.is_empty() {
         v["unservedAdapters"] = json!(unserved);
@@ -384,12 +388,8 @@ fn tenant_status(hosting: &Hosting, t: &Tenant) -> Value {
         let cap = &s.capability;
         v["ikanos"] = json!(cap.model.version.value);
         v["display"] = json!(cap.model.info.as_ref().and_then(|i| i.display.clone()));
-        v["component"] = json!(cap.component);
         v["adapters"] = json!(hosting.adapter_status(t));
-        if let Some(sb) = &cap.sandbox {
-            v["instancesActive"] = json!(sb.active_instances());
-            v["limits"] = crate::control::limits_json(sb.limits());
-        }
+        crate::control::add_sandbox_status(&mut v, cap);
     }
     v
 }

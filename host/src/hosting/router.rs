@@ -21,7 +21,9 @@ use std::sync::Arc;
 use http::{StatusCode, Uri};
 use serde_json::json;
 
-use super::{Adapter, Hosting, Serving, State};
+use super::{Hosting, Serving, State};
+use crate::exposes::mcp::http::HttpTransport;
+use crate::exposes::{HttpAdapter, Planned};
 use crate::server::{self, Request, Response};
 
 fn not_serving(name: &str, why: &str) -> Response {
@@ -58,8 +60,13 @@ pub(super) fn own_port_handler(
                 Ok(s) => s,
                 Err(resp) => return *resp,
             };
-            match serving.adapters.iter().find(|(ns, _)| *ns == namespace) {
-                Some((_, adapter)) => adapter.handle(req).await,
+            match serving
+                .adapters
+                .iter()
+                .find(|a| a.namespace == namespace)
+                .and_then(Planned::http)
+            {
+                Some(adapter) => adapter.handle(req).await,
                 None => not_serving(
                     &name,
                     &format!("it no longer exposes adapter '{namespace}'"),
@@ -122,9 +129,9 @@ async fn route(hosting: &Hosting, req: Request) -> Response {
         return mcp.handle(req).await;
     }
     let rest_adapters = || {
-        serving.adapters.iter().filter_map(|(_, a)| match a {
-            Adapter::Rest(r) => Some(r),
-            Adapter::Mcp(_) => None,
+        serving.adapters.iter().filter_map(|a| match a.http() {
+            Some(HttpAdapter::Rest(r)) => Some(r),
+            Some(HttpAdapter::Mcp(_)) | None => None,
         })
     };
     // With one REST adapter it answers whatever the path (its own 404 included), so
@@ -139,10 +146,7 @@ async fn route(hosting: &Hosting, req: Request) -> Response {
     match adapter {
         Some(a) => a.handle(req).await,
         None => {
-            let mcp: Vec<String> = serving
-                .adapters
-                .iter()
-                .filter(|(_, a)| a.is_mcp())
+            let mcp: Vec<String> = mcp_adapters(&serving)
                 .map(|(ns, _)| format!("/{name}/mcp/{ns}"))
                 .collect();
             server::json(
@@ -153,15 +157,23 @@ async fn route(hosting: &Hosting, req: Request) -> Response {
     }
 }
 
+/// The MCP adapters served over HTTP, by namespace.
+fn mcp_adapters(serving: &Serving) -> impl Iterator<Item = (&str, &Arc<HttpTransport>)> {
+    serving.adapters.iter().filter_map(|a| match a.http() {
+        Some(HttpAdapter::Mcp(t)) => Some((a.namespace.as_str(), t)),
+        Some(HttpAdapter::Rest(_)) | None => None,
+    })
+}
+
 /// The MCP adapter a path under the capability's prefix names: `/mcp` (the first one)
 /// or `/mcp/{namespace}`.
-fn mcp_adapter<'s>(serving: &'s Serving, rest: &str) -> Option<&'s Adapter> {
-    let mut mcp = serving.adapters.iter().filter(|(_, a)| a.is_mcp());
+fn mcp_adapter<'s>(serving: &'s Serving, rest: &str) -> Option<&'s Arc<HttpTransport>> {
+    let mut mcp = mcp_adapters(serving);
     match rest.strip_prefix("/mcp") {
-        Some("" | "/") => mcp.next().map(|(_, a)| a),
+        Some("" | "/") => mcp.next().map(|(_, t)| t),
         Some(tail) => {
             let namespace = tail.strip_prefix('/')?.trim_end_matches('/');
-            mcp.find(|(ns, _)| ns == namespace).map(|(_, a)| a)
+            mcp.find(|(ns, _)| *ns == namespace).map(|(_, t)| t)
         }
         None => None,
     }

@@ -17,12 +17,12 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, StatusCode};
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::Full;
 use serde_json::Value;
 
 use super::protocol::{self, Era, Message, RpcError};
 use super::{Context, McpServer};
-use crate::exposes::auth::InboundAuth;
+use crate::exposes::inbound::{self, Inbound};
 use crate::server::{self, Request, Response};
 
 const SESSION_HEADER: &str = "mcp-session-id";
@@ -167,12 +167,9 @@ impl HttpTransport {
     /// Answer one request at `/mcp` (or `/`). `ikanos serve`'s shared listener hands
     /// requests here with the path already rewritten to `/mcp`.
     pub async fn handle(&self, req: Request) -> Response {
-        let request_id = crate::request_id::from_header(req.headers().get("x-request-id"));
-        let mut resp = self.route(req, &request_id).await;
-        if let Ok(v) = HeaderValue::from_str(&request_id) {
-            resp.headers_mut().insert("x-request-id", v);
-        }
-        resp
+        let inbound = Inbound::begin(&req);
+        let resp = self.route(req, &inbound.request_id).await;
+        inbound.finish(resp)
     }
 
     async fn route(&self, req: Request, request_id: &str) -> Response {
@@ -187,24 +184,14 @@ impl HttpTransport {
             return refuse(StatusCode::FORBIDDEN, "Forbidden: Origin not allowed");
         }
         let (parts, body) = req.into_parts();
-        if let Err(challenge) = self.server.auth.check(&parts) {
-            let mut resp = refuse(StatusCode::UNAUTHORIZED, "missing or wrong credentials");
-            if let Some(c) = challenge {
-                resp.headers_mut()
-                    .insert(InboundAuth::challenge_header(), c);
-            }
-            return resp;
+        if let Err(refusal) = inbound::authenticate(&self.server.auth, &parts) {
+            return refusal.render(refuse);
         }
         match parts.method {
             Method::POST => {
-                let body = match Limited::new(body, MAX_BODY).collect().await {
-                    Ok(b) => b.to_bytes(),
-                    Err(_) => {
-                        return refuse(
-                            StatusCode::PAYLOAD_TOO_LARGE,
-                            &format!("the request body exceeds {MAX_BODY} bytes"),
-                        )
-                    }
+                let body = match inbound::read_body(body, MAX_BODY).await {
+                    Ok(b) => b,
+                    Err(refusal) => return refusal.render(refuse),
                 };
                 self.post(&parts.headers, &body, request_id).await
             }

@@ -51,88 +51,18 @@ pub mod stdio;
 mod tools;
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use ikanos_spec::model::{ExposesMcp, Handler, McpTransport};
+use ikanos_spec::model::{ExposesMcp, Handler};
 use serde_json::{json, Value};
-use tokio::task::JoinHandle;
 use tracing::Instrument;
 
 use self::content::{Prompts, Resources};
 use self::protocol::{Era, RpcError};
 use self::tools::Tool;
 use super::auth::InboundAuth;
-use super::AdapterStatus;
 use crate::capability::{LoadedCapability, Unrunnable};
-use crate::server::{self, Shutdown};
 use crate::telemetry::{AdapterType, Metrics};
-
-/// A started MCP adapter.
-pub struct Started {
-    pub status: AdapterStatus,
-    /// The HTTP listener (drains on shutdown like REST's).
-    pub listener: Option<JoinHandle<()>>,
-    /// The stdio loop; it ends when the client closes stdin, which stops the host.
-    pub stdio: Option<JoinHandle<()>>,
-}
-
-/// Serve one `type: mcp` entry: on its port (streamable HTTP) or on stdin/stdout.
-pub async fn start(
-    capability: Arc<LoadedCapability>,
-    spec: &ExposesMcp,
-    metrics: Arc<Metrics>,
-    shutdown: &Shutdown,
-    drain: Duration,
-) -> Result<Started, String> {
-    let server = Arc::new(McpServer::new(capability.clone(), spec, metrics)?);
-    let namespace = spec.namespace.value.clone();
-    match spec.transport {
-        McpTransport::Stdio => {
-            tracing::info!(adapter = "mcp", namespace = %namespace, transport = "stdio", "serving MCP on stdin/stdout");
-            Ok(Started {
-                status: AdapterStatus {
-                    kind: "mcp",
-                    namespace,
-                    address: None,
-                    state: "listening",
-                    reason: Some("stdio".into()),
-                },
-                listener: None,
-                stdio: Some(tokio::spawn(stdio::serve(server))),
-            })
-        }
-        McpTransport::Http => {
-            let address = spec
-                .address
-                .as_ref()
-                .map(|a| a.value.as_str())
-                .unwrap_or("127.0.0.1");
-            let port = spec.port.as_ref().map_or(0, |p| p.value);
-            let (listener, bound) = server::bind(address, port).await.map_err(|e| {
-                format!("cannot listen on {address}:{port} for mcp adapter '{namespace}': {e}")
-            })?;
-            tracing::info!(adapter = "mcp", namespace = %namespace, addr = %bound, "listening");
-            let task = server::serve(
-                format!("mcp:{namespace}"),
-                listener,
-                http::HttpTransport::new(server).into_handler(),
-                shutdown,
-                drain,
-            );
-            Ok(Started {
-                status: AdapterStatus {
-                    kind: "mcp",
-                    namespace,
-                    address: Some(bound),
-                    state: "listening",
-                    reason: None,
-                },
-                listener: Some(task),
-                stdio: None,
-            })
-        }
-    }
-}
 
 pub struct McpServer {
     capability: Arc<LoadedCapability>,

@@ -1,0 +1,276 @@
+//! Turning a capability's `exposes` into served adapters: one builder, one binder and
+//! one status rule for `ikanos run` and `ikanos serve` alike.
+//!
+//! Owns: which adapter each `exposes` entry becomes in which kind of host, the address
+//! it listens on, the error when it cannot, and its status line. Must not touch: what a
+//! request means (the REST and MCP adapters) or which listener a host opens when (the
+//! commands and `hosting`).
+//!
+//! Adding an exposes type: one `Adapter` variant and its constructor in [`build`]; every
+//! other decision is an exhaustive `match` the compiler points at.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use ikanos_spec::model::{Exposes, ExposesRest, Handler, McpTransport, Spanned};
+use tokio::net::TcpListener;
+
+use super::mcp::{http::HttpTransport, McpServer};
+use super::rest::RestAdapter;
+use crate::capability::LoadedCapability;
+use crate::server;
+use crate::telemetry::Metrics;
+
+/// The address an adapter listens on when its entry names none: never all interfaces
+/// unasked.
+const DEFAULT_ADDRESS: &str = "127.0.0.1";
+
+/// Why an MCP entry over stdio is not served by `ikanos serve`.
+pub const STDIO_UNSUPPORTED: &str = "transport: stdio is not served by `ikanos serve`: the host process has one stdin and it belongs to no tenant; declare transport: http (served on the shared listener and its own port), or run this capability with `ikanos run`";
+
+/// Why a skill entry is not served.
+const SKILL_UNSUPPORTED: &str = "skill adapters are not served by this build; skipping";
+
+/// The kinds of served adapter (the `type` of `/health/ready` and `/status` entries,
+/// the `adapter` field of logs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AdapterKind {
+    Rest,
+    Mcp,
+}
+
+impl AdapterKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AdapterKind::Rest => "rest",
+            AdapterKind::Mcp => "mcp",
+        }
+    }
+}
+
+/// Where an adapter stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AdapterState {
+    Listening,
+    /// This host cannot serve it here (MCP over stdio in `ikanos serve`): reported
+    /// with the reason, not awaited.
+    Unsupported,
+}
+
+/// One exposed adapter, for `/health/ready` and `/status`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct AdapterStatus {
+    #[serde(rename = "type")]
+    pub kind: AdapterKind,
+    pub namespace: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub address: Option<SocketAddr>,
+    pub state: AdapterState,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+impl AdapterStatus {
+    /// Counts toward readiness: unsupported adapters are reported, not awaited (a
+    /// readiness that could never turn ready would only take the host off every
+    /// balancer).
+    pub fn is_ready(&self) -> bool {
+        match self.state {
+            AdapterState::Listening | AdapterState::Unsupported => true,
+        }
+    }
+}
+
+/// What kind of process serves the adapters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HostKind {
+    /// `ikanos run`: one capability, which owns the process's stdin and stdout.
+    Single,
+    /// `ikanos serve`: many tenants; stdin belongs to none of them.
+    Shared,
+}
+
+/// One `exposes` entry made servable.
+pub enum Adapter {
+    Http(HttpAdapter),
+    /// MCP over this process's stdin/stdout (`ikanos run` only).
+    McpStdio(Arc<McpServer>),
+}
+
+/// An adapter served over HTTP, on its own listener and (in `ikanos serve`) the shared one.
+#[derive(Clone)]
+pub enum HttpAdapter {
+    Rest(Arc<RestAdapter>),
+    /// MCP over streamable HTTP; it holds this version's sessions.
+    Mcp(Arc<HttpTransport>),
+}
+
+impl HttpAdapter {
+    /// Answer one request (its path already relative to the adapter).
+    pub async fn handle(&self, req: server::Request) -> server::Response {
+        match self {
+            HttpAdapter::Rest(a) => a.handle(req).await,
+            HttpAdapter::Mcp(t) => t.handle(req).await,
+        }
+    }
+
+    /// A listener's handler for this adapter.
+    pub fn handler(&self) -> server::Handler {
+        let adapter = self.clone();
+        Arc::new(move |req| {
+            let adapter = adapter.clone();
+            Box::pin(async move { adapter.handle(req).await })
+        })
+    }
+}
+
+/// An `exposes` entry as a host serves it: the adapter, or why it is not served.
+pub struct Planned {
+    pub namespace: String,
+    pub kind: AdapterKind,
+    /// Where its own listener goes (`None`: it has none, e.g. stdio).
+    pub listen: Option<(String, u16)>,
+    pub adapter: Result<Adapter, &'static str>,
+}
+
+impl Planned {
+    /// Its status once bound at `address` (if it listens).
+    pub fn status(&self, address: Option<SocketAddr>) -> AdapterStatus {
+        let (state, reason) = match &self.adapter {
+            Ok(Adapter::McpStdio(_)) => (AdapterState::Listening, Some("stdio".to_string())),
+            Ok(Adapter::Http(_)) => (AdapterState::Listening, None),
+            Err(why) => (AdapterState::Unsupported, Some(why.to_string())),
+        };
+        AdapterStatus {
+            kind: self.kind,
+            namespace: self.namespace.clone(),
+            address,
+            state,
+            reason,
+        }
+    }
+
+    /// The adapter when it is served over HTTP.
+    pub fn http(&self) -> Option<&HttpAdapter> {
+        match &self.adapter {
+            Ok(Adapter::Http(a)) => Some(a),
+            Ok(Adapter::McpStdio(_)) | Err(_) => None,
+        }
+    }
+}
+
+fn address_of(address: Option<&Spanned<String>>) -> String {
+    address
+        .map(|a| a.value.clone())
+        .unwrap_or_else(|| DEFAULT_ADDRESS.to_string())
+}
+
+/// Every adapter of `capability`, in file order. Entries that are not adapters (the
+/// control port, which belongs to the host) are left out; entries this host cannot
+/// serve are kept with the reason.
+pub fn build(
+    capability: &Arc<LoadedCapability>,
+    metrics: &Arc<Metrics>,
+    host: HostKind,
+) -> Result<Vec<Planned>, String> {
+    let mut planned = Vec::new();
+    for exposes in &capability.model.exposes {
+        let entry = match exposes {
+            Exposes::Rest(rest) => {
+                warn_unrun_operations(capability, rest);
+                let adapter = RestAdapter::new(capability.clone(), rest, metrics.clone())?;
+                Planned {
+                    namespace: rest.namespace.value.clone(),
+                    kind: AdapterKind::Rest,
+                    listen: Some((address_of(rest.address.as_ref()), rest.port.value)),
+                    adapter: Ok(Adapter::Http(HttpAdapter::Rest(Arc::new(adapter)))),
+                }
+            }
+            Exposes::Mcp(mcp) => {
+                let namespace = mcp.namespace.value.clone();
+                let (listen, adapter) = match (mcp.transport, host) {
+                    (McpTransport::Http, _) => {
+                        let server = McpServer::new(capability.clone(), mcp, metrics.clone())?;
+                        let port = mcp.port.as_ref().map_or(0, |p| p.value);
+                        (
+                            Some((address_of(mcp.address.as_ref()), port)),
+                            Ok(Adapter::Http(HttpAdapter::Mcp(Arc::new(
+                                HttpTransport::new(Arc::new(server)),
+                            )))),
+                        )
+                    }
+                    (McpTransport::Stdio, HostKind::Single) => {
+                        let server = McpServer::new(capability.clone(), mcp, metrics.clone())?;
+                        (None, Ok(Adapter::McpStdio(Arc::new(server))))
+                    }
+                    (McpTransport::Stdio, HostKind::Shared) => {
+                        tracing::warn!(capability = %capability.name, namespace = %namespace, "{}:{}: mcp adapter not served: {STDIO_UNSUPPORTED}", mcp.namespace.file.display(), mcp.pos);
+                        (None, Err(STDIO_UNSUPPORTED))
+                    }
+                };
+                Planned {
+                    namespace,
+                    kind: AdapterKind::Mcp,
+                    listen,
+                    adapter,
+                }
+            }
+            Exposes::Skill { pos } => {
+                tracing::warn!(capability = %capability.name, "{}:{pos}: {SKILL_UNSUPPORTED}", capability.model.file.display());
+                continue;
+            }
+            // The control port is the host's own listener, not an adapter.
+            Exposes::Control(_) => continue,
+        };
+        planned.push(entry);
+    }
+    Ok(planned)
+}
+
+/// A listener for an adapter, or the error naming it.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot listen on {address}:{port} for {kind} adapter '{namespace}': {source}")]
+pub struct BindError {
+    pub address: String,
+    pub port: u16,
+    pub kind: &'static str,
+    pub namespace: String,
+    #[source]
+    pub source: std::io::Error,
+}
+
+/// Bind `planned`'s listener (`address:port` given, so a host may keep a port it has).
+pub async fn bind(
+    planned: &Planned,
+    address: &str,
+    port: u16,
+) -> Result<(TcpListener, SocketAddr), BindError> {
+    server::bind(address, port)
+        .await
+        .map_err(|source| BindError {
+            address: address.to_string(),
+            port,
+            kind: planned.kind.as_str(),
+            namespace: planned.namespace.clone(),
+            source,
+        })
+}
+
+fn warn_unrun_operations(capability: &LoadedCapability, rest: &ExposesRest) {
+    for r in &rest.resources {
+        for op in &r.operations {
+            match op.handler {
+                Handler::Component => {}
+                Handler::Call(_) | Handler::Steps | Handler::Ref(_) => tracing::warn!(
+                    capability = %capability.name,
+                    operation = %op.name.value,
+                    "{}:{}: operation uses call/steps/ref, which this host does not run; it will answer 501",
+                    op.name.file.display(),
+                    op.name.pos
+                ),
+            }
+        }
+    }
+}

@@ -1,0 +1,177 @@
+//! The inbound pipeline every adapter served over HTTP shares (REST and MCP): the
+//! request id, inbound authentication, the body limit, and the refusals they produce.
+//!
+//! Owns: the order and the wording of these checks — the id is taken (or made) first
+//! and stamped on every answer, credentials are checked before the body is read, a
+//! body is read only up to its limit — and the status each refusal gets. Must not
+//! touch: how an adapter words an error body (REST answers JSON with `requestId`, MCP a
+//! JSON-RPC error), which stays the adapter's through [`Refusal::render`].
+
+use bytes::Bytes;
+use http::{HeaderValue, StatusCode};
+use http_body_util::{BodyExt, Limited};
+
+use super::auth::InboundAuth;
+
+const REQUEST_ID_HEADER: &str = "x-request-id";
+
+/// One inbound request's identity, from its first moment to its answer.
+pub struct Inbound {
+    pub request_id: String,
+}
+
+impl Inbound {
+    /// The caller's `x-request-id` when it is safe to echo, else a fresh id.
+    pub fn begin<B>(req: &http::Request<B>) -> Self {
+        Inbound {
+            request_id: crate::request_id::from_header(req.headers().get(REQUEST_ID_HEADER)),
+        }
+    }
+
+    /// Stamp the request id on the answer.
+    pub fn finish<B>(&self, mut resp: http::Response<B>) -> http::Response<B> {
+        if let Ok(v) = HeaderValue::from_str(&self.request_id) {
+            resp.headers_mut().insert(REQUEST_ID_HEADER, v);
+        }
+        resp
+    }
+}
+
+/// Why the pipeline turned a request away before the adapter saw it.
+#[derive(Debug)]
+pub enum Refusal {
+    /// Missing or wrong credentials; the challenge goes in `WWW-Authenticate`.
+    Unauthorized {
+        challenge: Option<HeaderValue>,
+    },
+    BodyTooLarge {
+        limit: usize,
+    },
+    BodyUnreadable(String),
+}
+
+impl Refusal {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Refusal::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
+            Refusal::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Refusal::BodyUnreadable(_) => StatusCode::BAD_REQUEST,
+        }
+    }
+
+    /// The error kind counted in `ikanos_request_errors` (none for authentication:
+    /// a refused caller is not an error of the capability).
+    pub fn metric_kind(&self) -> Option<&'static str> {
+        match self {
+            Refusal::Unauthorized { .. } => None,
+            Refusal::BodyTooLarge { .. } => Some("body_too_large"),
+            Refusal::BodyUnreadable(_) => Some("invalid_input"),
+        }
+    }
+
+    pub fn message(&self) -> String {
+        match self {
+            Refusal::Unauthorized { .. } => "missing or wrong credentials".to_string(),
+            Refusal::BodyTooLarge { limit } => {
+                format!("the request body exceeds {limit} bytes")
+            }
+            Refusal::BodyUnreadable(e) => format!("reading the request body failed: {e}"),
+        }
+    }
+
+    /// The answer, with the body the adapter words (`body(status, message)`).
+    pub fn render<B>(
+        self,
+        body: impl FnOnce(StatusCode, &str) -> http::Response<B>,
+    ) -> http::Response<B> {
+        let mut resp = body(self.status(), &self.message());
+        if let Refusal::Unauthorized {
+            challenge: Some(challenge),
+        } = self
+        {
+            resp.headers_mut()
+                .insert(InboundAuth::challenge_header(), challenge);
+        }
+        resp
+    }
+}
+
+/// The caller's credentials against the adapter's `authentication`.
+pub fn authenticate(auth: &InboundAuth, parts: &http::request::Parts) -> Result<(), Refusal> {
+    auth.check(parts)
+        .map_err(|challenge| Refusal::Unauthorized { challenge })
+}
+
+/// A request body an adapter reads: hyper's `Incoming` on the wire, any in-memory
+/// body in unit tests.
+pub trait InboundBody:
+    hyper::body::Body<Data = Bytes, Error: Into<Box<dyn std::error::Error + Send + Sync>>> + Send
+{
+}
+
+impl<B> InboundBody for B where
+    B: hyper::body::Body<Data = Bytes, Error: Into<Box<dyn std::error::Error + Send + Sync>>>
+        + Send
+{
+}
+
+/// The whole body, refused past `limit` bytes (nothing past it is buffered).
+pub async fn read_body<B: InboundBody>(body: B, limit: usize) -> Result<Bytes, Refusal> {
+    match Limited::new(body, limit).collect().await {
+        Ok(b) => Ok(b.to_bytes()),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => {
+            Err(Refusal::BodyTooLarge { limit })
+        }
+        Err(e) => Err(Refusal::BodyUnreadable(e.to_string())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http_body_util::Full;
+
+    #[tokio::test]
+    async fn a_body_past_its_limit_is_refused_with_413() {
+        let body = Full::new(Bytes::from(vec![b'x'; 11]));
+        let refusal = read_body(body, 10).await.unwrap_err();
+        assert_eq!(refusal.status(), StatusCode::PAYLOAD_TOO_LARGE);
+        assert_eq!(refusal.message(), "the request body exceeds 10 bytes");
+        assert_eq!(refusal.metric_kind(), Some("body_too_large"));
+        let body = Full::new(Bytes::from_static(b"0123456789"));
+        assert_eq!(read_body(body, 10).await.unwrap().len(), 10);
+    }
+
+    #[test]
+    fn a_request_id_is_kept_when_safe_and_stamped_on_the_answer() {
+        let req = http::Request::builder()
+            .header(REQUEST_ID_HEADER, "abc-1")
+            .body(())
+            .unwrap();
+        let inbound = Inbound::begin(&req);
+        assert_eq!(inbound.request_id, "abc-1");
+        let resp = inbound.finish(http::Response::new(()));
+        assert_eq!(resp.headers()[REQUEST_ID_HEADER], "abc-1");
+        let unsafe_id = http::Request::builder()
+            .header(REQUEST_ID_HEADER, "a b")
+            .body(())
+            .unwrap();
+        assert_ne!(Inbound::begin(&unsafe_id).request_id, "a b");
+    }
+
+    #[test]
+    fn a_refused_caller_gets_401_with_the_challenge() {
+        let refusal = Refusal::Unauthorized {
+            challenge: Some(HeaderValue::from_static("Bearer")),
+        };
+        assert_eq!(refusal.metric_kind(), None);
+        let resp = refusal.render(|status, message| {
+            let mut r = http::Response::new(message.to_string());
+            *r.status_mut() = status;
+            r
+        });
+        assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(resp.body(), "missing or wrong credentials");
+        assert_eq!(resp.headers()[http::header::WWW_AUTHENTICATE], "Bearer");
+    }
+}
