@@ -161,3 +161,37 @@ fn start_up_errors_name_the_file_the_field_and_the_bind() {
     );
     assert!(!out.contains(TOKEN));
 }
+
+/// SIGTERM at any moment of start-up ends in a clean exit: here while the component
+/// compiles (no cache), before any listener exists. Killed by the signal's default
+/// action, the process would have no exit code.
+#[test]
+fn sigterm_during_start_up_exits_cleanly() {
+    let c = components();
+    let dir = tempfile::tempdir().unwrap();
+    let file = fixtures::hostile(dir.path(), "http://127.0.0.1:1");
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_ikanos"));
+    cmd.arg("run")
+        .arg(&file)
+        .arg("--component")
+        .arg(&c.hostile)
+        .args(["--no-cache", "--control", "127.0.0.1:0"])
+        .env_remove("RUST_LOG")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut host = spawn_logged(&mut cmd, "ikanos");
+    host.wait_for_log(Duration::from_secs(30), |l| l.contains("compiling component"));
+    host.signal(libc::SIGTERM);
+    assert_eq!(
+        host.wait_exit(Duration::from_secs(30)),
+        Some(0),
+        "{}",
+        host.all_output()
+    );
+    let out = host.all_output();
+    assert!(
+        out.contains("stopped during start-up") || out.contains("stopped"),
+        "{out}"
+    );
+}
