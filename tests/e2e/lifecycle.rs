@@ -181,7 +181,9 @@ fn sigterm_during_start_up_exits_cleanly() {
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped());
     let mut host = spawn_logged(&mut cmd, "ikanos");
-    host.wait_for_log(Duration::from_secs(30), |l| l.contains("compiling component"));
+    host.wait_for_log(Duration::from_secs(30), |l| {
+        l.contains("compiling component")
+    });
     host.signal(libc::SIGTERM);
     assert_eq!(
         host.wait_exit(Duration::from_secs(30)),

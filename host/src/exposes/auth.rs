@@ -141,3 +141,79 @@ impl InboundAuth {
         WWW_AUTHENTICATE
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parts(uri: &str, headers: &[(&str, &str)]) -> http::request::Parts {
+        let mut b = http::Request::builder().uri(uri);
+        for (k, v) in headers {
+            b = b.header(*k, *v);
+        }
+        b.body(()).unwrap().into_parts().0
+    }
+
+    #[test]
+    fn the_authorization_header_must_match_whole() {
+        let auth = InboundAuth::Authorization {
+            expected: Secret::new("Bearer s3cret".into()),
+            challenge: "Bearer",
+        };
+        assert!(auth
+            .check(&parts("/", &[("authorization", "Bearer s3cret")]))
+            .is_ok());
+        for given in [
+            "Bearer s3cre",
+            "Bearer s3cret2",
+            "bearer s3cret",
+            "Basic s3cret",
+        ] {
+            let refused = auth.check(&parts("/", &[("authorization", given)]));
+            assert_eq!(refused.unwrap_err().unwrap(), "Bearer", "{given}");
+        }
+        assert!(auth.check(&parts("/", &[])).is_err());
+    }
+
+    #[test]
+    fn api_keys_are_checked_in_their_header_or_query_parameter() {
+        let header = InboundAuth::ApiKeyHeader {
+            name: HeaderName::from_static("x-api-key"),
+            expected: Secret::new("k1".into()),
+        };
+        assert!(header.check(&parts("/", &[("x-api-key", "k1")])).is_ok());
+        // No challenge for API keys: there is no standard scheme to name.
+        assert_eq!(
+            header.check(&parts("/?x-api-key=k1", &[])).unwrap_err(),
+            None
+        );
+        let query = InboundAuth::ApiKeyQuery {
+            name: "key".into(),
+            expected: Secret::new("k 1".into()),
+        };
+        assert!(query.check(&parts("/?a=b&key=k%201", &[])).is_ok());
+        assert!(query.check(&parts("/?key=k2", &[])).is_err());
+        assert!(query.check(&parts("/", &[("key", "k 1")])).is_err());
+        assert!(InboundAuth::None.check(&parts("/", &[])).is_ok());
+    }
+
+    #[test]
+    fn schemes_this_build_cannot_check_are_refused_at_start_up() {
+        let secrets = Secrets::default();
+        let literal = |v: &str| {
+            Template::parse(ikanos_spec::model::Spanned {
+                value: v.to_string(),
+                pos: ikanos_spec::model::Pos { line: 1, col: 1 },
+                file: "unit.yaml".into(),
+            })
+        };
+        let digest = Authentication::Digest {
+            username: literal("u"),
+            password: literal("p"),
+        };
+        let Err(e) = InboundAuth::resolve(Some(&digest), &secrets) else {
+            panic!("digest must be refused");
+        };
+        assert!(e.contains("digest"), "{e}");
+    }
+}

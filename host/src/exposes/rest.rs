@@ -675,4 +675,87 @@ capability:
         // Declared with `call`, which this host does not run yet.
         assert_eq!(resp.status(), StatusCode::NOT_IMPLEMENTED);
     }
+
+    fn input(name: &str, location: ParamIn, ty: &str, pattern: Option<&str>) -> Input {
+        Input {
+            name: name.into(),
+            location,
+            ty: ty.into(),
+            pattern: pattern.map(|p| Regex::new(p).unwrap()),
+            fixed: None,
+        }
+    }
+
+    fn inputs_of(
+        inputs: Vec<Input>,
+        req: http::Request<()>,
+        body: &str,
+    ) -> Result<Vec<(String, String)>, String> {
+        let op = Operation {
+            name: "op".into(),
+            handler: Handler::Component,
+            inputs,
+        };
+        let (parts, ()) = req.into_parts();
+        let captures = HashMap::from([("id".to_string(), "42".to_string())]);
+        extract_inputs(&op, &parts, &captures, &Bytes::from(body.to_string()))
+    }
+
+    #[test]
+    fn inputs_come_from_every_place_and_are_checked_by_type_and_pattern() {
+        let req = || {
+            http::Request::builder()
+                .uri("/x?limit=10&flag=true")
+                .header("x-tag", "blue")
+                .header(http::header::COOKIE, "a=1; session=abc")
+                .body(())
+                .unwrap()
+        };
+        let all = vec![
+            input("id", ParamIn::Path, "integer", None),
+            input("limit", ParamIn::Query, "integer", Some("^[0-9]{1,3}$")),
+            input("flag", ParamIn::Query, "boolean", None),
+            input("x-tag", ParamIn::Header, "string", None),
+            input("session", ParamIn::Cookie, "string", None),
+            input("filter", ParamIn::Body, "object", None),
+            input("absent", ParamIn::Query, "string", None),
+        ];
+        let got = inputs_of(all, req(), r#"{"filter": {"name": "Ada"}}"#).unwrap();
+        let got: HashMap<_, _> = got.into_iter().collect();
+        assert_eq!(got["id"], "42");
+        assert_eq!(got["limit"], "10");
+        assert_eq!(got["flag"], "true");
+        assert_eq!(got["x-tag"], "blue");
+        assert_eq!(got["session"], "abc");
+        assert_eq!(got["filter"], r#"{"name":"Ada"}"#);
+        assert!(
+            !got.contains_key("absent"),
+            "an absent optional input is left out"
+        );
+
+        let wrong_type = inputs_of(
+            vec![input("x-tag", ParamIn::Header, "integer", None)],
+            req(),
+            "",
+        );
+        assert_eq!(
+            wrong_type.unwrap_err(),
+            "input 'x-tag' must be of type integer, got 'blue'"
+        );
+        let no_match = inputs_of(
+            vec![input("limit", ParamIn::Query, "string", Some("^[a-z]+$"))],
+            req(),
+            "",
+        );
+        assert_eq!(
+            no_match.unwrap_err(),
+            "input 'limit' does not match the pattern ^[a-z]+$"
+        );
+        let missing_path = inputs_of(
+            vec![input("other", ParamIn::Path, "string", None)],
+            req(),
+            "",
+        );
+        assert_eq!(missing_path.unwrap_err(), "path input 'other' is missing");
+    }
 }
