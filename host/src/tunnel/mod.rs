@@ -14,12 +14,12 @@
 //!   or go direct with a warning and a count (`fallback: direct`).
 //! - Start-up never waits for a tunnel: providers connect in the background.
 
-mod backoff;
 mod connector;
 #[cfg(feature = "test-tunnel")]
 pub mod relay;
 #[cfg(feature = "ssh")]
 pub mod ssh;
+mod supervisor;
 #[cfg(feature = "ziti")]
 pub mod ziti;
 

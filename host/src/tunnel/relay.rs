@@ -20,9 +20,9 @@ use std::time::Duration;
 use ikanos_spec::model::Tunnel as TunnelSpec;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
-use tokio::sync::{watch, Notify};
+use tokio::sync::watch;
 
-use super::backoff::Backoff;
+use super::supervisor::{Link, Session, SessionEnd, Supervisor};
 use super::{DialError, Tunnel, TunnelConfig, TunnelProvider, TunnelState, TunnelStream};
 
 const KEEPALIVE: Duration = Duration::from_millis(100);
@@ -73,10 +73,11 @@ impl TunnelProvider for RelayProvider {
                     .unwrap_or_default(),
             ),
             state: watch::channel(TunnelState::Connecting).0,
-            restart: Notify::new(),
-            stopped: watch::channel(false).0,
+            supervisor: Supervisor::default(),
         });
-        tokio::spawn(tunnel.clone().supervise());
+        tunnel
+            .supervisor
+            .spawn(tunnel.clone(), &tunnel.state, BACKOFF_MIN, BACKOFF_MAX);
         Ok(tunnel)
     }
 }
@@ -86,9 +87,7 @@ struct RelayTunnel {
     service: String,
     identity: Mutex<String>,
     state: watch::Sender<TunnelState>,
-    /// Ends the current session (identity reload).
-    restart: Notify,
-    stopped: watch::Sender<bool>,
+    supervisor: Supervisor,
 }
 
 impl RelayTunnel {
@@ -98,87 +97,54 @@ impl RelayTunnel {
             .unwrap_or_else(|p| p.into_inner())
             .clone()
     }
+}
 
-    fn set(&self, state: TunnelState) {
-        super::publish(&self.state, state);
-    }
-
-    async fn supervise(self: Arc<Self>) {
-        let mut backoff = Backoff::new(BACKOFF_MIN, BACKOFF_MAX);
-        let mut stopped = self.stopped.subscribe();
-        loop {
-            if *stopped.borrow() {
-                self.set(TunnelState::Closed);
-                return;
-            }
-            let (was_ready, reason) = tokio::select! {
-                r = self.session() => r,
-                _ = stopped.changed() => continue,
-            };
-            tracing::warn!(tunnel = "test-relay", relay = %self.relay, reason = %reason, "tunnel session ended");
-            self.set(TunnelState::Degraded(reason));
-            if was_ready {
-                backoff.reset();
-            }
-            tokio::time::sleep(backoff.next_delay()).await;
-        }
-    }
-
-    /// One control session; returns whether it reached Ready, and why it ended.
-    async fn session(&self) -> (bool, String) {
-        let stream =
-            match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(&self.relay)).await {
-                Ok(Ok(s)) => s,
-                Ok(Err(e)) => return (false, format!("relay {} unreachable: {e}", self.relay)),
-                Err(_) => {
-                    return (
-                        false,
-                        format!(
-                            "relay {} did not accept within {CONNECT_TIMEOUT:?}",
-                            self.relay
-                        ),
-                    )
-                }
-            };
+impl Session for RelayTunnel {
+    /// One control session: HELLO, then keepalives until the relay stops answering.
+    async fn run(&self, link: &Link<'_>) -> String {
+        let relay = &self.relay;
+        let stream = match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(relay)).await {
+            Ok(Ok(s)) => s,
+            Ok(Err(e)) => return format!("relay {relay} unreachable: {e}"),
+            Err(_) => return format!("relay {relay} did not accept within {CONNECT_TIMEOUT:?}"),
+        };
         let (read, mut write) = stream.into_split();
         let mut lines = BufReader::new(read).lines();
         if let Err(e) = write
             .write_all(format!("HELLO {}\n", self.identity()).as_bytes())
             .await
         {
-            return (false, format!("relay {}: {e}", self.relay));
+            return format!("relay {relay}: {e}");
         }
         match tokio::time::timeout(KEEPALIVE_TIMEOUT, lines.next_line()).await {
             Ok(Ok(Some(l))) if l == "OK" => {}
             Ok(Ok(Some(l))) => {
-                return (
-                    false,
-                    format!(
-                        "relay {} refused the session: {}",
-                        self.relay,
-                        l.trim_start_matches("DENY ").trim()
-                    ),
+                return format!(
+                    "relay {relay} refused the session: {}",
+                    l.trim_start_matches("DENY ").trim()
                 )
             }
-            _ => return (false, format!("relay {} did not answer HELLO", self.relay)),
+            _ => return format!("relay {relay} did not answer HELLO"),
         }
-        self.set(TunnelState::Ready);
+        link.ready();
         let mut tick = tokio::time::interval(KEEPALIVE);
         loop {
-            tokio::select! {
-                _ = tick.tick() => {
-                    if write.write_all(b"PING\n").await.is_err() {
-                        return (true, format!("relay {} connection lost", self.relay));
-                    }
-                    match tokio::time::timeout(KEEPALIVE_TIMEOUT, lines.next_line()).await {
-                        Ok(Ok(Some(l))) if l == "PONG" => {}
-                        Ok(Ok(Some(l))) => return (true, format!("relay {} sent '{l}' instead of PONG", self.relay)),
-                        Ok(Ok(None)) | Ok(Err(_)) => return (true, format!("relay {} connection lost", self.relay)),
-                        Err(_) => return (true, format!("relay {} stopped answering keepalives", self.relay)),
-                    }
-                }
-                _ = self.restart.notified() => return (true, "reconnecting with a new identity".to_string()),
+            tick.tick().await;
+            if write.write_all(b"PING\n").await.is_err() {
+                return format!("relay {relay} connection lost");
             }
+            match tokio::time::timeout(KEEPALIVE_TIMEOUT, lines.next_line()).await {
+                Ok(Ok(Some(l))) if l == "PONG" => {}
+                Ok(Ok(Some(l))) => return format!("relay {relay} sent '{l}' instead of PONG"),
+                Ok(Ok(None)) | Ok(Err(_)) => return format!("relay {relay} connection lost"),
+                Err(_) => return format!("relay {relay} stopped answering keepalives"),
+            }
+        }
+    }
+
+    async fn ended(&self, end: SessionEnd<'_>) {
+        if let SessionEnd::Retrying(reason) = end {
+            tracing::warn!(tunnel = "test-relay", relay = %self.relay, reason = %reason, "tunnel session ended");
         }
     }
 }
@@ -251,11 +217,11 @@ impl Tunnel for RelayTunnel {
             .identity
             .map(|s| s.expose().to_string())
             .unwrap_or_default();
-        self.restart.notify_one();
+        self.supervisor.reload();
         Ok(())
     }
 
     async fn stop(&self) {
-        let _ = self.stopped.send(true);
+        self.supervisor.stop();
     }
 }

@@ -1,12 +1,12 @@
 //! `tunnel.type: ssh` — an embedded SSH client dialing through a relay that runs stock
 //! OpenSSH sshd, to which the private network keeps an outbound `ssh -N -R` open.
 //!
-//! Owns: one SSH session per (relay, identity), kept open with keepalives and
-//! reconnected forever with jittered backoff; readiness (authenticated *and* a probe
-//! channel to the forwarded target opens); `direct-tcpip` channels as tunnel streams;
-//! host key pinning; re-arming TCP_QUICKACK so small request/response exchanges do not
-//! wait 40 ms for a delayed ACK. Must not touch: HTTP, TLS (they run inside the
-//! channel) or the file format beyond its own keys.
+//! Owns: one SSH session per (relay, identity), kept open with keepalives (the tunnel
+//! supervisor reconnects it, reloads and stops it); readiness (authenticated *and* a
+//! probe channel to the forwarded target opens); `direct-tcpip` channels as tunnel
+//! streams; host key pinning; re-arming TCP_QUICKACK so small request/response exchanges
+//! do not wait 40 ms for a delayed ACK. Must not touch: HTTP, TLS (they run inside the
+//! channel), the reconnect loop, or the file format beyond its own keys.
 //!
 //! ```yaml
 //! tunnel:
@@ -30,9 +30,9 @@ use russh::keys::{
     Certificate, PrivateKey, PrivateKeyWithHashAlg, PublicKey, PublicKeyOrCertificate,
 };
 use russh::{client, ChannelOpenFailure};
-use tokio::sync::{watch, Notify};
+use tokio::sync::watch;
 
-use super::backoff::Backoff;
+use super::supervisor::{Link, Session, SessionEnd, Supervisor};
 use super::{DialError, Tunnel, TunnelConfig, TunnelProvider, TunnelState, TunnelStream};
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -269,10 +269,10 @@ impl TunnelProvider for SshProvider {
                         cert: Mutex::new(cert),
                         state: watch::channel(TunnelState::Connecting).0,
                         handle: Mutex::new(None),
-                        restart: Notify::new(),
-                        stopped: watch::channel(false).0,
+                        supervisor: Supervisor::default(),
                     });
-                    tokio::spawn(s.clone().supervise());
+                    s.supervisor
+                        .spawn(s.clone(), &s.state, BACKOFF_MIN, BACKOFF_MAX);
                     sessions.insert(session_key, Arc::downgrade(&s));
                     s
                 }
@@ -355,8 +355,7 @@ struct SshSession {
     /// `Ready` while authenticated; routes add their own target check on top.
     state: watch::Sender<TunnelState>,
     handle: Mutex<Option<Handle>>,
-    restart: Notify,
-    stopped: watch::Sender<bool>,
+    supervisor: Supervisor,
 }
 
 /// Re-arms TCP_QUICKACK after every read on the SSH socket. sshd keeps Nagle on for
@@ -413,10 +412,6 @@ fn open_failure(e: &russh::Error, target: &str) -> (&'static str, String) {
 }
 
 impl SshSession {
-    fn set(&self, state: TunnelState) {
-        super::publish(&self.state, state);
-    }
-
     fn handle(&self) -> Option<Handle> {
         self.handle
             .lock()
@@ -495,50 +490,38 @@ impl SshSession {
         }
         Ok(Arc::new(handle))
     }
+}
 
-    async fn supervise(self: Arc<Self>) {
-        let mut backoff = Backoff::new(BACKOFF_MIN, BACKOFF_MAX);
-        let mut stopped = self.stopped.subscribe();
-        loop {
-            if *stopped.borrow() {
-                break;
-            }
-            let reason = tokio::select! {
-                r = self.session_once(&mut backoff) => r,
-                _ = stopped.changed() => continue,
-            };
-            *self.handle.lock().unwrap_or_else(|p| p.into_inner()) = None;
-            tracing::warn!(tunnel = "ssh", relay = %self.relay, reason = %reason, "tunnel session ended");
-            self.set(TunnelState::Degraded(reason));
-            tokio::time::sleep(backoff.next_delay()).await;
-        }
-        let handle = self.handle.lock().unwrap_or_else(|p| p.into_inner()).take();
-        if let Some(h) = handle {
-            let _ = h
-                .disconnect(russh::Disconnect::ByApplication, "", "en")
-                .await;
-        }
-        self.set(TunnelState::Closed);
-    }
-
+impl Session for SshSession {
     /// One connection: connect, authenticate, then watch it until it ends.
-    async fn session_once(&self, backoff: &mut Backoff) -> String {
+    async fn run(&self, link: &Link<'_>) -> String {
         let handle = match self.connect().await {
             Ok(h) => h,
             Err(reason) => return reason,
         };
         *self.handle.lock().unwrap_or_else(|p| p.into_inner()) = Some(handle.clone());
-        backoff.reset();
-        self.set(TunnelState::Ready);
+        link.ready();
         let mut tick = tokio::time::interval(PROBE_INTERVAL);
         loop {
-            tokio::select! {
-                _ = tick.tick() => {
-                    if handle.is_closed() {
-                        return format!("relay {}: the SSH session closed", self.relay);
-                    }
+            tick.tick().await;
+            if handle.is_closed() {
+                return format!("relay {}: the SSH session closed", self.relay);
+            }
+        }
+    }
+
+    async fn ended(&self, end: SessionEnd<'_>) {
+        let handle = self.handle.lock().unwrap_or_else(|p| p.into_inner()).take();
+        match end {
+            SessionEnd::Retrying(reason) => {
+                tracing::warn!(tunnel = "ssh", relay = %self.relay, reason = %reason, "tunnel session ended");
+            }
+            SessionEnd::Stopped => {
+                if let Some(h) = handle {
+                    let _ = h
+                        .disconnect(russh::Disconnect::ByApplication, "", "en")
+                        .await;
                 }
-                _ = self.restart.notified() => return "reconnecting with a new identity".to_string(),
             }
         }
     }
@@ -675,12 +658,12 @@ impl Tunnel for SshRoute {
         let cert = certificate(&config.extra)?;
         *self.session.key.lock().unwrap_or_else(|p| p.into_inner()) = Arc::new(key);
         *self.session.cert.lock().unwrap_or_else(|p| p.into_inner()) = cert;
-        self.session.restart.notify_one();
+        self.session.supervisor.reload();
         Ok(())
     }
 
     async fn stop(&self) {
         let _ = self.stopped.send(true);
-        let _ = self.session.stopped.send(true);
+        self.session.supervisor.stop();
     }
 }

@@ -5,9 +5,9 @@
 //! an edge router channel), readiness (authenticated *and* the service dialable
 //! through a live router channel *and* the controller answering), reasons a person can
 //! act on, API-session refresh, failover to the next router, a new service session when
-//! a router refuses the current one, reconnecting with jittered backoff, and identity
-//! rotation on SIGHUP. Must not touch: HTTP or TLS to the API (they run inside the
-//! stream), or the file format beyond its own keys.
+//! a router refuses the current one, and the identity a SIGHUP brings. Must not touch:
+//! HTTP or TLS to the API (they run inside the stream), the reconnect loop (the tunnel
+//! supervisor's: backoff, reload, stop), or the file format beyond its own keys.
 //!
 //! ```yaml
 //! tunnel:
@@ -31,7 +31,7 @@ use super::controller::{
 };
 use super::edge::{self, Destination, EdgeError};
 use super::identity::Identity;
-use crate::tunnel::backoff::Backoff;
+use crate::tunnel::supervisor::{Link, Session, SessionEnd, Supervisor};
 use crate::tunnel::{DialError, Tunnel, TunnelConfig, TunnelProvider, TunnelState, TunnelStream};
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -112,10 +112,11 @@ impl TunnelProvider for ZitiProvider {
             identity: Mutex::new(Arc::new(identity)),
             state: watch::channel(TunnelState::Connecting).0,
             live: Mutex::new(None),
-            restart: Notify::new(),
-            stopped: watch::channel(false).0,
+            supervisor: Supervisor::default(),
         });
-        tokio::spawn(tunnel.clone().supervise());
+        tunnel
+            .supervisor
+            .spawn(tunnel.clone(), &tunnel.state, BACKOFF_MIN, BACKOFF_MAX);
         Ok(tunnel)
     }
 }
@@ -161,8 +162,7 @@ pub struct ZitiTunnel {
     identity: Mutex<Arc<Identity>>,
     state: watch::Sender<TunnelState>,
     live: Mutex<Option<Arc<Live>>>,
-    restart: Notify,
-    stopped: watch::Sender<bool>,
+    supervisor: Supervisor,
 }
 
 fn now_unix() -> i64 {
@@ -305,10 +305,6 @@ fn cost_of(routers: &[EdgeRouter], name: &str) -> Option<i64> {
 }
 
 impl ZitiTunnel {
-    fn set(&self, state: TunnelState) {
-        crate::tunnel::publish(&self.state, state);
-    }
-
     fn live(&self) -> Option<Arc<Live>> {
         self.live.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
@@ -318,127 +314,6 @@ impl ZitiTunnel {
             &mut *self.live.lock().unwrap_or_else(|p| p.into_inner()),
             live,
         )
-    }
-
-    async fn supervise(self: Arc<Self>) {
-        let mut backoff = Backoff::new(BACKOFF_MIN, BACKOFF_MAX);
-        let mut stopped = self.stopped.subscribe();
-        loop {
-            if *stopped.borrow() {
-                break;
-            }
-            let (reason, rotated) = tokio::select! {
-                r = self.session_once(&mut backoff) => r,
-                _ = stopped.changed() => continue,
-            };
-            if let Some(old) = self.set_live(None) {
-                // New dials are refused from now on (the state says why); streams in
-                // flight finish on the old channel if it still works (an identity
-                // rotation, a controller outage), closed once idle.
-                close_when_idle(old.channel(), reason.clone());
-            }
-            tracing::warn!(tunnel = "ziti", service = %self.service, reason = %reason, "Ziti session not ready");
-            self.set(TunnelState::Degraded(reason));
-            if !rotated {
-                tokio::time::sleep(backoff.next_delay()).await;
-            }
-        }
-        if let Some(old) = self.set_live(None) {
-            old.channel().close("tunnel stopped".into());
-        }
-        self.set(TunnelState::Closed);
-    }
-
-    /// One authenticated context: set it up, then watch it until something fails.
-    /// Returns the reason, and whether it ended for an identity rotation.
-    async fn session_once(&self, backoff: &mut Backoff) -> (String, bool) {
-        let identity = self
-            .identity
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone();
-        let live = tokio::select! {
-            r = self.establish(&identity) => match r {
-                Ok(l) => l,
-                Err(reason) => return (reason, false),
-            },
-            _ = self.restart.notified() => return ("reconnecting with a new identity".into(), true),
-        };
-        self.set_live(Some(live.clone()));
-        backoff.reset();
-        self.set(TunnelState::Ready);
-        let mut tick = tokio::time::interval(CHECK_INTERVAL);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut checks: u64 = 0;
-        loop {
-            let channel = live.channel();
-            tokio::select! {
-                _ = tick.tick() => {}
-                _ = channel.wait_closed() => {}
-                _ = live.broken.notified() => {}
-                _ = self.restart.notified() => return ("reconnecting with a new identity".into(), true),
-            }
-            if let Some(problem) = identity.validity_problem(now_unix()) {
-                return (problem, false);
-            }
-            // The controller: keeps the API session alive; losing it means losing
-            // the ability to get sessions, so readiness follows it.
-            checks += 1;
-            let ask_controller =
-                checks.is_multiple_of(CONTROLLER_CHECK_EVERY) || channel.is_closed();
-            if ask_controller {
-                match live.controller.refresh(&live.api()).await {
-                    Ok(fresh) => *live.api.lock().unwrap_or_else(|p| p.into_inner()) = fresh,
-                    // Expired or deleted API session: authenticate again.
-                    Err(e) if e.is_unauthorized() => {
-                        if let Err(reason) = self.reauthenticate(&live).await {
-                            return (reason, false);
-                        }
-                    }
-                    Err(e) => return (controller_reason(&e, "controller"), false),
-                }
-            }
-            // The router: a closed channel or an unanswered probe → fail over.
-            let healthy = !channel.is_closed() && channel.probe(PROBE_TIMEOUT).await.is_ok();
-            if !healthy {
-                let why = channel.closed_reason().unwrap_or_else(|| {
-                    format!("no answer to a latency probe within {PROBE_TIMEOUT:?}")
-                });
-                channel.close(why.clone());
-                tracing::warn!(tunnel = "ziti", service = %self.service, router = %channel.router, reason = %why, "edge router lost; failing over");
-                // Still ready while another router takes over (dials wait for it);
-                // not ready once that takes longer than the grace, or fails.
-                let fail_over = self.fail_over(&live, &channel.router);
-                tokio::pin!(fail_over);
-                let outcome = tokio::select! {
-                    r = &mut fail_over => r,
-                    _ = tokio::time::sleep(FAILOVER_GRACE) => {
-                        self.set(TunnelState::Degraded(format!(
-                            "edge router {} lost ({why}); failing over",
-                            channel.router
-                        )));
-                        fail_over.await
-                    }
-                };
-                match outcome {
-                    Ok(()) => {
-                        tracing::info!(tunnel = "ziti", service = %self.service, router = %live.channel().router, "failed over to another edge router");
-                        self.set(TunnelState::Ready)
-                    }
-                    Err(reason) => return (reason, false),
-                }
-            } else if checks.is_multiple_of(CHEAPER_ROUTER_CHECK_EVERY)
-                && !live.moving.swap(true, Ordering::SeqCst)
-            {
-                // On its own task: a cheaper router that hangs must not hold up the
-                // checks of the one in use.
-                let (live, service) = (live.clone(), self.service.clone());
-                tokio::spawn(async move {
-                    move_to_cheaper_router(&live, &service).await;
-                    live.moving.store(false, Ordering::SeqCst);
-                });
-            }
-        }
     }
 
     async fn reauthenticate(&self, live: &Live) -> Result<(), String> {
@@ -594,6 +469,114 @@ impl ZitiTunnel {
     }
 }
 
+impl Session for ZitiTunnel {
+    /// One authenticated context: set it up, then watch it until something fails.
+    async fn run(&self, link: &Link<'_>) -> String {
+        let identity = self
+            .identity
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        let live = match self.establish(&identity).await {
+            Ok(l) => l,
+            Err(reason) => return reason,
+        };
+        self.set_live(Some(live.clone()));
+        link.ready();
+        let mut tick = tokio::time::interval(CHECK_INTERVAL);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut checks: u64 = 0;
+        loop {
+            let channel = live.channel();
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = channel.wait_closed() => {}
+                _ = live.broken.notified() => {}
+            }
+            if let Some(problem) = identity.validity_problem(now_unix()) {
+                return problem;
+            }
+            // The controller: keeps the API session alive; losing it means losing
+            // the ability to get sessions, so readiness follows it.
+            checks += 1;
+            let ask_controller =
+                checks.is_multiple_of(CONTROLLER_CHECK_EVERY) || channel.is_closed();
+            if ask_controller {
+                match live.controller.refresh(&live.api()).await {
+                    Ok(fresh) => *live.api.lock().unwrap_or_else(|p| p.into_inner()) = fresh,
+                    // Expired or deleted API session: authenticate again.
+                    Err(e) if e.is_unauthorized() => {
+                        if let Err(reason) = self.reauthenticate(&live).await {
+                            return reason;
+                        }
+                    }
+                    Err(e) => return controller_reason(&e, "controller"),
+                }
+            }
+            // The router: a closed channel or an unanswered probe → fail over.
+            let healthy = !channel.is_closed() && channel.probe(PROBE_TIMEOUT).await.is_ok();
+            if !healthy {
+                let why = channel.closed_reason().unwrap_or_else(|| {
+                    format!("no answer to a latency probe within {PROBE_TIMEOUT:?}")
+                });
+                channel.close(why.clone());
+                tracing::warn!(tunnel = "ziti", service = %self.service, router = %channel.router, reason = %why, "edge router lost; failing over");
+                // Still ready while another router takes over (dials wait for it);
+                // not ready once that takes longer than the grace, or fails.
+                let fail_over = self.fail_over(&live, &channel.router);
+                tokio::pin!(fail_over);
+                let outcome = tokio::select! {
+                    r = &mut fail_over => r,
+                    _ = tokio::time::sleep(FAILOVER_GRACE) => {
+                        link.degraded(format!(
+                            "edge router {} lost ({why}); failing over",
+                            channel.router
+                        ));
+                        fail_over.await
+                    }
+                };
+                match outcome {
+                    Ok(()) => {
+                        tracing::info!(tunnel = "ziti", service = %self.service, router = %live.channel().router, "failed over to another edge router");
+                        link.ready()
+                    }
+                    Err(reason) => return reason,
+                }
+            } else if checks.is_multiple_of(CHEAPER_ROUTER_CHECK_EVERY)
+                && !live.moving.swap(true, Ordering::SeqCst)
+            {
+                // On its own task: a cheaper router that hangs must not hold up the
+                // checks of the one in use.
+                let (live, service) = (live.clone(), self.service.clone());
+                tokio::spawn(async move {
+                    move_to_cheaper_router(&live, &service).await;
+                    live.moving.store(false, Ordering::SeqCst);
+                });
+            }
+        }
+    }
+
+    async fn ended(&self, end: SessionEnd<'_>) {
+        let old = self.set_live(None);
+        match end {
+            SessionEnd::Retrying(reason) => {
+                if let Some(old) = old {
+                    // New dials are refused from now on (the state says why); streams in
+                    // flight finish on the old channel if it still works (an identity
+                    // rotation, a controller outage), closed once idle.
+                    close_when_idle(old.channel(), reason.to_string());
+                }
+                tracing::warn!(tunnel = "ziti", service = %self.service, reason = %reason, "Ziti session not ready");
+            }
+            SessionEnd::Stopped => {
+                if let Some(old) = old {
+                    old.channel().close("tunnel stopped".into());
+                }
+            }
+        }
+    }
+}
+
 #[async_trait::async_trait]
 impl Tunnel for ZitiTunnel {
     async fn dial(&self, host: &str, port: u16) -> Result<TunnelStream, DialError> {
@@ -652,11 +635,11 @@ impl Tunnel for ZitiTunnel {
     async fn reload(&self, config: TunnelConfig) -> Result<(), String> {
         let identity = load_identity(config.identity.as_ref())?;
         *self.identity.lock().unwrap_or_else(|p| p.into_inner()) = Arc::new(identity);
-        self.restart.notify_one();
+        self.supervisor.reload();
         Ok(())
     }
 
     async fn stop(&self) {
-        let _ = self.stopped.send(true);
+        self.supervisor.stop();
     }
 }
