@@ -816,3 +816,34 @@ fn validate_and_lint_check_the_ssh_keys() {
     let (_, out, _) = run_cli(&["lint", file.to_str().unwrap()]);
     assert!(out.contains("error ikanos-tunnel-provider-keys"), "{out}");
 }
+
+#[test]
+fn validate_and_lint_refuse_a_misspelt_ssh_key_at_its_line_with_a_hint() {
+    let dir = tempfile::tempdir().unwrap();
+    // `certficate` is the tunnel block's 7th key: line 24 of the capability file.
+    let tunnel = "      tunnel:\n        type: \"ssh\"\n        identity: \"{{secrets.SSH_KEY}}\"\n        relay: \"127.0.0.1:22\"\n        user: \"root\"\n        target: \"127.0.0.1:18080\"\n        hostKey: \"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHh5fVpL0vXG9Sa8n4lQXfKxG6YkYpJr0N8u6cVQd3mS\"\n        certficate: \"/etc/ikanos/ssh-key-cert.pub\"\n";
+    let file = fixtures::hostile_tunnelled(
+        dir.path(),
+        "typo.ikanos.yaml",
+        "Typo",
+        "http://127.0.0.1:1",
+        tunnel,
+        &[("SSH_KEY", "ssh-key", "/etc/ikanos/ssh-key".into())],
+    );
+    let at = format!("{}:24:9: ", file.display());
+    let hint = "tunnel.certficate is not a key of type 'ssh' (did you mean 'certificate'?)";
+    let (code, out, _) = run_cli(&["validate", file.to_str().unwrap()]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains(&format!("{at}capability.consumes 'crm'.tunnel: {hint}")),
+        "{out}"
+    );
+    let (code, out, _) = run_cli(&["lint", file.to_str().unwrap()]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains(&format!(
+            "{at}error ikanos-tunnel-provider-keys: consumes 'crm': {hint}"
+        )),
+        "{out}"
+    );
+}

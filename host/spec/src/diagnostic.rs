@@ -156,11 +156,9 @@ pub(crate) fn suggest<'a>(
         .map(|(_, c)| c)
 }
 
-/// ` (did you mean 'x'?)` or nothing.
-pub(crate) fn did_you_mean<'a>(
-    word: &str,
-    candidates: impl IntoIterator<Item = &'a str>,
-) -> String {
+/// ` (did you mean 'x'?)` or nothing. Public so the host's checks of what the spec
+/// leaves open (a tunnel provider's own keys) hint the same way.
+pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> String {
     match suggest(word, candidates) {
         Some(s) => format!(" (did you mean '{s}'?)"),
         None => String::new(),

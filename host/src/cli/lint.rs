@@ -27,10 +27,10 @@ fn provider_findings(cap: &Capability, tunnels: &TunnelRegistry) -> Vec<Finding>
     let mut out = Vec::new();
     for c in &cap.consumes {
         let Some(t) = &c.tunnel else { continue };
-        for problem in tunnels.check(t) {
+        for (pos, problem) in tunnels.check(t) {
             out.push(Finding {
                 file: t.kind.file.clone(),
-                pos: t.pos,
+                pos,
                 severity: Severity::Error,
                 rule: "ikanos-tunnel-provider-keys",
                 message: format!("consumes '{}': {problem}", c.namespace.value),

@@ -17,10 +17,10 @@ pub fn run(files: &[PathBuf]) -> ExitCode {
                 let mut errors = Vec::new();
                 for c in &loaded.capability.consumes {
                     if let Some(t) = &c.tunnel {
-                        for problem in tunnels.check(t) {
+                        for (pos, problem) in tunnels.check(t) {
                             errors.push(Diagnostic {
                                 file: t.kind.file.clone(),
-                                pos: t.pos,
+                                pos,
                                 severity: Severity::Error,
                                 message: format!(
                                     "capability.consumes '{}'.tunnel: {problem}",

@@ -30,7 +30,7 @@ use crate::telemetry::{
     ClientDurationLabels, ClientLabels, Metrics, RouteLabels, TunnelLabels, TunnelStateLabels,
 };
 use crate::tunnel::{
-    DialError, Route, TunnelConnector, TunnelMetrics, TunnelRegistry, TunnelState,
+    DialError, DialErrorKind, Route, TunnelConnector, TunnelMetrics, TunnelRegistry, TunnelState,
 };
 use ikanos_spec::model::Fallback;
 
@@ -584,8 +584,10 @@ fn list(names: &[&str]) -> String {
     }
 }
 
-/// A failed exchange: a dial refused because the tunnel went down in between is
-/// `tunnel-unavailable`, like a call made while it was down; anything else is transport.
+/// A failed exchange: a dial refused because the tunnel went down in between
+/// ([`DialErrorKind::NotReady`]) is `tunnel-unavailable`, like a call made while it was
+/// down; anything else is transport. hyper wraps the connector's error, so the dial
+/// error is looked for along the source chain.
 fn send_error(
     ns: &Namespace,
     op: &PreparedOperation,
@@ -594,7 +596,7 @@ fn send_error(
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
     while let Some(s) = source {
         if let Some(d) = s.downcast_ref::<DialError>() {
-            if d.kind == "not_ready" {
+            if d.kind == DialErrorKind::NotReady {
                 return CallError::TunnelUnavailable {
                     namespace: ns.name.clone(),
                     kind: ns.route.label().trim_start_matches("tunnel:").to_string(),
@@ -658,4 +660,186 @@ fn watch_route(metrics: &Arc<Metrics>, capability: &str, namespace: &str, route:
             publish(&state);
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    //! The routing rules of one call, against a fake tunnel: fail closed, `fallback:
+    //! direct`, a tunnel lost between the state check and the dial, a refused dial.
+    use super::*;
+    use crate::telemetry::TunnelDialLabels;
+    use crate::tunnel::fake::{self, FakeHandle};
+    use crate::tunnel::TunnelRegistry;
+    use std::path::Path;
+
+    struct Rig {
+        outbound: Outbound,
+        tunnel: FakeHandle,
+        metrics: Arc<Metrics>,
+    }
+
+    impl Rig {
+        fn new(base_uri: &str, fallback: &str) -> Self {
+            let keys = format!(
+                "        type: \"{}\"\n        fallback: \"{fallback}\"\n",
+                fake::KIND
+            );
+            let file = fake::capability(base_uri, &keys);
+            let loaded =
+                ikanos_spec::load_str(Path::new("t.yaml"), &file).expect("valid test file");
+            let tunnel = FakeHandle::new();
+            let registry = TunnelRegistry::with_providers(vec![tunnel.provider()]);
+            let metrics = Metrics::new();
+            let mut settings = OutboundSettings::default();
+            settings.client.system_roots = false;
+            let outbound = Outbound::new(
+                "cap",
+                &loaded.capability.consumes,
+                Arc::new(Secrets::default()),
+                &settings,
+                &registry,
+                metrics.clone(),
+            )
+            .expect("outbound");
+            Rig {
+                outbound,
+                tunnel,
+                metrics,
+            }
+        }
+
+        async fn call(&self) -> Result<OutboundResponse, CallError> {
+            self.outbound
+                .call(OutboundCall {
+                    namespace: "crm",
+                    operation: "get-ping",
+                    params: &[],
+                    body: None,
+                    request_id: "req-1",
+                    traceparent: None,
+                })
+                .await
+        }
+
+        fn labels(&self) -> TunnelLabels {
+            TunnelLabels {
+                capability: "cap".into(),
+                ikanos_namespace: "crm".into(),
+                ikanos_tunnel_type: fake::KIND.into(),
+            }
+        }
+
+        fn dials_with_outcome(&self, outcome: &str) -> u64 {
+            self.metrics
+                .tunnel_dials
+                .get_or_create(&TunnelDialLabels {
+                    tunnel: self.labels(),
+                    outcome: outcome.into(),
+                })
+                .get()
+        }
+
+        fn fallbacks(&self) -> u64 {
+            self.metrics
+                .tunnel_fallback_direct
+                .get_or_create(&self.labels())
+                .get()
+        }
+    }
+
+    /// The reason of a call that failed as `tunnel-unavailable` through the fake tunnel.
+    fn unavailable(result: Result<OutboundResponse, CallError>) -> String {
+        match result {
+            Err(CallError::TunnelUnavailable { kind, reason, .. }) => {
+                assert_eq!(kind, fake::KIND);
+                reason
+            }
+            other => panic!("expected tunnel-unavailable, got {:?}", other.err()),
+        }
+    }
+
+    /// An HTTP/1 upstream on loopback that answers every request with `direct`.
+    async fn direct_upstream() -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                tokio::spawn(fake::respond(stream, "direct"));
+            }
+        });
+        format!("http://{addr}")
+    }
+
+    #[tokio::test]
+    async fn a_ready_tunnel_carries_the_call() {
+        let rig = Rig::new("http://crm.internal", "fail");
+        rig.tunnel.set_state(TunnelState::Ready);
+        let response = rig.call().await.expect("a response");
+        assert_eq!(response.status, 200);
+        assert_eq!(response.body, b"through the tunnel");
+        assert_eq!(rig.tunnel.dials(), 1);
+        assert_eq!(rig.dials_with_outcome("ok"), 1);
+    }
+
+    #[tokio::test]
+    async fn a_tunnel_that_is_not_ready_fails_closed_without_dialing() {
+        let rig = Rig::new("http://crm.internal", "fail");
+        rig.tunnel
+            .set_state(TunnelState::Degraded("the relay is gone".into()));
+        assert_eq!(unavailable(rig.call().await), "the relay is gone");
+        assert_eq!(rig.tunnel.dials(), 0);
+        assert_eq!(rig.fallbacks(), 0);
+    }
+
+    #[tokio::test]
+    async fn fallback_direct_goes_around_a_tunnel_that_is_down_and_counts_it() {
+        let upstream = direct_upstream().await;
+        let rig = Rig::new(&upstream, "direct");
+        rig.tunnel.set_state(TunnelState::Connecting);
+        let response = rig.call().await.expect("a direct response");
+        assert_eq!(response.body, b"direct");
+        assert_eq!(rig.tunnel.dials(), 0);
+        assert_eq!(rig.fallbacks(), 1);
+
+        // Once the tunnel is ready, calls take it again.
+        rig.tunnel.set_state(TunnelState::Ready);
+        let response = rig.call().await.expect("a response through the tunnel");
+        assert_eq!(response.body, b"through the tunnel");
+        assert_eq!(rig.fallbacks(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_tunnel_lost_before_the_dial_is_unavailable_not_transport() {
+        // `fallback: direct` too: a tunnel found down by the dial is never gone around.
+        let upstream = direct_upstream().await;
+        let rig = Rig::new(&upstream, "direct");
+        rig.tunnel.set_state(TunnelState::Ready);
+        rig.tunnel.fail_dials(Some(DialErrorKind::NotReady));
+        let reason = unavailable(rig.call().await);
+        assert!(
+            reason.contains("the fake tunnel fails this dial"),
+            "{reason}"
+        );
+        assert_eq!(rig.tunnel.dials(), 1);
+        assert_eq!(rig.fallbacks(), 0);
+        assert_eq!(rig.dials_with_outcome("not_ready"), 1);
+    }
+
+    #[tokio::test]
+    async fn a_refused_dial_is_a_transport_error() {
+        let rig = Rig::new("http://crm.internal", "fail");
+        rig.tunnel.set_state(TunnelState::Ready);
+        rig.tunnel.fail_dials(Some(DialErrorKind::Refused));
+        match rig.call().await {
+            Err(CallError::Transport { detail, .. }) => {
+                assert!(
+                    detail.contains("the fake tunnel fails this dial"),
+                    "{detail}"
+                );
+            }
+            other => panic!("expected a transport error, got {:?}", other.err()),
+        }
+        assert_eq!(rig.tunnel.dials(), 1);
+        assert_eq!(rig.dials_with_outcome("refused"), 1);
+    }
 }

@@ -111,7 +111,7 @@ impl tower_service::Service<http::Uri> for TunnelConnector {
                     })
                 }
                 Err(e) => {
-                    this.metrics.dial(e.kind);
+                    this.metrics.dial(e.kind.label());
                     Err(Box::new(e) as BoxError)
                 }
             }

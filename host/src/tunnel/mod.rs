@@ -13,10 +13,18 @@
 //! - A tunnel that is not ready → calls fail at once (`fallback: fail`, the default)
 //!   or go direct with a warning and a count (`fallback: direct`).
 //! - Start-up never waits for a tunnel: providers connect in the background.
+//! - A key of a `tunnel:` block its provider does not take is refused — by
+//!   `validate`/`lint` at the key, with a did-you-mean hint, and at run time by making
+//!   the namespace unavailable — the same way for every provider (`settings.rs`).
+//! - A dial's error kind, not its text, decides what the call answers (see
+//!   [`Tunnel::dial`]).
 
 mod connector;
+#[cfg(test)]
+pub(crate) mod fake;
 #[cfg(feature = "test-tunnel")]
 pub mod relay;
+mod settings;
 #[cfg(feature = "ssh")]
 pub mod ssh;
 mod supervisor;
@@ -28,11 +36,12 @@ use std::fmt;
 use std::sync::{Arc, Mutex};
 
 use ikanos_spec::binds::{Secret, Secrets};
-use ikanos_spec::model::{Fallback, Tunnel as TunnelSpec};
+use ikanos_spec::model::{Fallback, Pos, Tunnel as TunnelSpec};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::watch;
 
 pub use connector::{TunnelConnector, TunnelMetrics};
+pub use settings::SettingsProblem;
 
 /// A byte stream to the far side of a tunnel.
 pub trait TunnelIo: AsyncRead + AsyncWrite + Send + Unpin + 'static {}
@@ -83,15 +92,49 @@ pub(crate) fn publish(tx: &watch::Sender<TunnelState>, state: TunnelState) {
     });
 }
 
-/// Why a dial through a tunnel failed. `kind` is the metrics label.
+/// What kind of failure a dial met. The kind decides what the call answers (see
+/// [`Tunnel::dial`]) and is the `outcome` label of `ikanos_tunnel_dial_total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DialErrorKind {
+    /// The tunnel cannot carry streams now (not connected, session lost, nothing
+    /// listening behind the far end): the call fails closed as `tunnel-unavailable`.
+    NotReady,
+    /// The far end refused this destination (the overlay's policy or the relay said no).
+    Refused,
+    /// The far end forbids this destination by configuration (SSH `permitopen`).
+    Prohibited,
+    /// No answer in time.
+    Timeout,
+    /// The stream broke while it was being opened.
+    Io,
+    /// The far end answered something the protocol does not allow.
+    Protocol,
+}
+
+impl DialErrorKind {
+    /// The metrics label (`not_ready`, `refused`, …); these values are part of the
+    /// metrics contract and must not change.
+    pub fn label(self) -> &'static str {
+        match self {
+            DialErrorKind::NotReady => "not_ready",
+            DialErrorKind::Refused => "refused",
+            DialErrorKind::Prohibited => "prohibited",
+            DialErrorKind::Timeout => "timeout",
+            DialErrorKind::Io => "io",
+            DialErrorKind::Protocol => "protocol",
+        }
+    }
+}
+
+/// Why a dial through a tunnel failed.
 #[derive(Debug, Clone)]
 pub struct DialError {
-    pub kind: &'static str,
+    pub kind: DialErrorKind,
     pub message: String,
 }
 
 impl DialError {
-    pub fn new(kind: &'static str, message: impl Into<String>) -> Self {
+    pub fn new(kind: DialErrorKind, message: impl Into<String>) -> Self {
         DialError {
             kind,
             message: message.into(),
@@ -112,6 +155,13 @@ impl std::error::Error for DialError {}
 pub trait Tunnel: Send + Sync + 'static {
     /// Open a stream to `host:port` on the far side. The hostname goes to the overlay
     /// as written in the baseUri: it is never resolved by this host's DNS.
+    ///
+    /// The error's kind is a promise to the caller:
+    /// - [`DialErrorKind::NotReady`]: the tunnel went down (or was never up). The call
+    ///   fails closed and answers `tunnel-unavailable`, exactly as a call made while the
+    ///   state said so; it is never retried around the tunnel, whatever `fallback` says.
+    /// - every other kind: the tunnel works but this stream could not be opened; the
+    ///   call answers `transport`.
     async fn dial(&self, host: &str, port: u16) -> Result<TunnelStream, DialError>;
 
     /// The current state, and changes to it.
@@ -140,14 +190,18 @@ pub trait TunnelProvider: Send + Sync + 'static {
     /// The `tunnel.type` it serves.
     fn kind(&self) -> &'static str;
 
-    /// Problems with the provider-specific part of a `tunnel:` block (for `validate`).
-    fn check(&self, spec: &TunnelSpec) -> Vec<String>;
+    /// Problems with the provider-specific part of a `tunnel:` block (for `validate`
+    /// and `lint`). The keys are decoded with [`settings::decode`], so an unknown key
+    /// is refused the same way by every provider.
+    fn check(&self, spec: &TunnelSpec) -> Vec<SettingsProblem>;
 
     /// What identifies the far end (relay, controller…): tunnels with the same type,
     /// identity and endpoint are shared.
     fn endpoint(&self, config: &TunnelConfig) -> String;
 
-    /// Start a tunnel. Returns at once; connecting happens in the background.
+    /// Start a tunnel. Returns at once; connecting happens in the background. Settings
+    /// `check` would refuse (an unknown key among them) are refused here too, with the
+    /// same messages: the namespace is then unavailable, never started half-configured.
     fn start(&self, config: TunnelConfig) -> Result<Arc<dyn Tunnel>, String>;
 }
 
@@ -213,14 +267,18 @@ impl Default for TunnelRegistry {
 impl TunnelRegistry {
     /// Every provider compiled into this binary.
     pub fn builtin() -> Self {
-        let providers: Vec<Box<dyn TunnelProvider>> = vec![
+        Self::with_providers(vec![
             #[cfg(feature = "ssh")]
             Box::<ssh::SshProvider>::default(),
             #[cfg(feature = "ziti")]
             Box::new(ziti::ZitiProvider),
             #[cfg(feature = "test-tunnel")]
             Box::new(relay::RelayProvider),
-        ];
+        ])
+    }
+
+    /// A registry of exactly these providers (tests bring their own).
+    pub fn with_providers(providers: Vec<Box<dyn TunnelProvider>>) -> Self {
         TunnelRegistry {
             providers,
             running: Mutex::new(HashMap::new()),
@@ -238,11 +296,25 @@ impl TunnelRegistry {
         self.provider(kind).is_some()
     }
 
-    /// Provider-specific problems of a `tunnel:` block (empty when there is no provider).
-    pub fn check(&self, spec: &TunnelSpec) -> Vec<String> {
-        self.provider(&spec.kind.value)
-            .map(|p| p.check(spec))
-            .unwrap_or_default()
+    /// Provider-specific problems of a `tunnel:` block (empty when there is no
+    /// provider), each at the position of the key at fault, or of the block.
+    pub fn check(&self, spec: &TunnelSpec) -> Vec<(Pos, String)> {
+        let Some(provider) = self.provider(&spec.kind.value) else {
+            return Vec::new();
+        };
+        provider
+            .check(spec)
+            .into_iter()
+            .map(|problem| {
+                let at_key = problem.key.as_ref().and_then(|key| {
+                    spec.extra
+                        .iter()
+                        .find(|(k, _)| k.value == *key)
+                        .map(|(k, _)| k.pos)
+                });
+                (at_key.unwrap_or(spec.pos), problem.message)
+            })
+            .collect()
     }
 
     /// The message used in `validate`, `/health/ready` and call errors alike.
@@ -346,5 +418,54 @@ fn identity_key(identity: Option<&Secret>) -> String {
     match identity {
         None => String::new(),
         Some(s) => hex::encode(sha2::Sha256::digest(s.expose().as_bytes())),
+    }
+}
+
+#[cfg(all(test, feature = "ssh"))]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    /// The keys of an SSH tunnel whose `certificate` is misspelt (line 17, column 9).
+    const MISSPELT: &str = r#"        type: "ssh"
+        identity: "/etc/ikanos/ssh-key"
+        relay: "relay.example.net:22"
+        user: "ikanos"
+        target: "127.0.0.1:18080"
+        hostKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHh5fVpL0vXG9Sa8n4lQXfKxG6YkYpJr0N8u6cVQd3mS"
+        certficate: "/etc/ikanos/ssh-key-cert.pub"
+"#;
+
+    const HINT: &str = "tunnel.certficate is not a key of type 'ssh' (did you mean 'certificate'?)";
+
+    fn misspelt() -> TunnelSpec {
+        let file = fake::capability("http://crm.internal", MISSPELT);
+        let loaded = ikanos_spec::load_str(Path::new("t.yaml"), &file).expect("loads");
+        loaded.capability.consumes[0]
+            .tunnel
+            .clone()
+            .expect("a tunnel")
+    }
+
+    #[test]
+    fn a_misspelt_provider_key_is_reported_at_the_key_with_a_hint() {
+        let registry = TunnelRegistry::with_providers(vec![Box::<ssh::SshProvider>::default()]);
+        assert_eq!(
+            registry.check(&misspelt()),
+            [(Pos { line: 17, col: 9 }, HINT.to_string())]
+        );
+    }
+
+    #[test]
+    fn at_run_time_a_misspelt_provider_key_makes_the_namespace_unavailable() {
+        let registry = TunnelRegistry::with_providers(vec![Box::<ssh::SshProvider>::default()]);
+        match registry.route(Some(&misspelt()), &Secrets::default()) {
+            Route::Unavailable { kind, reason } => {
+                assert_eq!(kind, "ssh");
+                assert_eq!(reason, HINT);
+            }
+            other => panic!("expected an unavailable route, got {other:?}"),
+        }
+        assert!(registry.running().is_empty());
     }
 }

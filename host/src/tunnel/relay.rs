@@ -18,12 +18,16 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use ikanos_spec::model::Tunnel as TunnelSpec;
+use serde::Deserialize;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 
 use super::supervisor::{Link, Session, SessionEnd, Supervisor};
-use super::{DialError, Tunnel, TunnelConfig, TunnelProvider, TunnelState, TunnelStream};
+use super::{
+    DialError, DialErrorKind, SettingsProblem, Tunnel, TunnelConfig, TunnelProvider, TunnelState,
+    TunnelStream,
+};
 
 const KEEPALIVE: Duration = Duration::from_millis(100);
 // Generous: a loaded CI machine must not make a healthy loopback session flap. A
@@ -36,15 +40,29 @@ const BACKOFF_MAX: Duration = Duration::from_secs(2);
 
 pub struct RelayProvider;
 
-fn relay_addr(extra: &serde_json::Map<String, serde_json::Value>) -> Result<String, String> {
-    let relay = extra
-        .get("relay")
-        .and_then(|v| v.as_str())
-        .ok_or("tunnel.relay (HOST:PORT of the test relay) is required")?;
-    relay
-        .parse::<std::net::SocketAddr>()
-        .map_err(|_| format!("tunnel.relay '{relay}' is not an IP:PORT address"))?;
-    Ok(relay.to_string())
+/// The provider-specific keys of a `tunnel:` block of type `test-relay`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RelayKeys {
+    /// `IP:PORT` of the test relay.
+    relay: Option<String>,
+}
+
+fn relay_addr(
+    extra: &serde_json::Map<String, serde_json::Value>,
+) -> Result<String, Vec<SettingsProblem>> {
+    let keys: RelayKeys = super::settings::decode("test-relay", extra)?;
+    let relay = keys.relay.ok_or_else(|| {
+        vec![SettingsProblem::block(
+            "tunnel.relay (HOST:PORT of the test relay) is required",
+        )]
+    })?;
+    relay.parse::<std::net::SocketAddr>().map_err(|_| {
+        vec![SettingsProblem::block(format!(
+            "tunnel.relay '{relay}' is not an IP:PORT address"
+        ))]
+    })?;
+    Ok(relay)
 }
 
 impl TunnelProvider for RelayProvider {
@@ -52,9 +70,8 @@ impl TunnelProvider for RelayProvider {
         "test-relay"
     }
 
-    fn check(&self, spec: &TunnelSpec) -> Vec<String> {
-        let extra = spec.extra_values();
-        relay_addr(&extra).err().into_iter().collect()
+    fn check(&self, spec: &TunnelSpec) -> Vec<SettingsProblem> {
+        relay_addr(&spec.extra_values()).err().unwrap_or_default()
     }
 
     fn endpoint(&self, config: &TunnelConfig) -> String {
@@ -62,7 +79,7 @@ impl TunnelProvider for RelayProvider {
     }
 
     fn start(&self, config: TunnelConfig) -> Result<Arc<dyn Tunnel>, String> {
-        let relay = relay_addr(&config.extra)?;
+        let relay = relay_addr(&config.extra).map_err(|p| SettingsProblem::join(&p))?;
         let tunnel = Arc::new(RelayTunnel {
             relay,
             service: config.service.unwrap_or_default(),
@@ -153,18 +170,18 @@ impl Session for RelayTunnel {
 impl Tunnel for RelayTunnel {
     async fn dial(&self, host: &str, port: u16) -> Result<TunnelStream, DialError> {
         if let Some(reason) = self.state.borrow().reason() {
-            return Err(DialError::new("not_ready", reason));
+            return Err(DialError::new(DialErrorKind::NotReady, reason));
         }
         let attempt = async {
-            let mut stream = TcpStream::connect(&self.relay)
-                .await
-                .map_err(|e| DialError::new("io", format!("relay {}: {e}", self.relay)))?;
+            let mut stream = TcpStream::connect(&self.relay).await.map_err(|e| {
+                DialError::new(DialErrorKind::Io, format!("relay {}: {e}", self.relay))
+            })?;
             stream.set_nodelay(true).ok();
             let line = format!("DIAL {} {} {host}:{port}\n", self.identity(), self.service);
             stream
                 .write_all(line.as_bytes())
                 .await
-                .map_err(|e| DialError::new("io", e.to_string()))?;
+                .map_err(|e| DialError::new(DialErrorKind::Io, e.to_string()))?;
             // Read the answer byte by byte so no stream data is consumed with it.
             let mut answer = Vec::new();
             let mut byte = [0u8; 1];
@@ -173,16 +190,22 @@ impl Tunnel for RelayTunnel {
                 let n = stream
                     .read(&mut byte)
                     .await
-                    .map_err(|e| DialError::new("io", e.to_string()))?;
+                    .map_err(|e| DialError::new(DialErrorKind::Io, e.to_string()))?;
                 if n == 0 {
-                    return Err(DialError::new("io", "the relay closed the dial"));
+                    return Err(DialError::new(
+                        DialErrorKind::Io,
+                        "the relay closed the dial",
+                    ));
                 }
                 if byte[0] == b'\n' {
                     break;
                 }
                 answer.push(byte[0]);
                 if answer.len() > 1024 {
-                    return Err(DialError::new("protocol", "the relay's answer is too long"));
+                    return Err(DialError::new(
+                        DialErrorKind::Protocol,
+                        "the relay's answer is too long",
+                    ));
                 }
             }
             let answer = String::from_utf8_lossy(&answer).to_string();
@@ -190,7 +213,7 @@ impl Tunnel for RelayTunnel {
                 Ok(Box::new(stream) as TunnelStream)
             } else {
                 Err(DialError::new(
-                    "refused",
+                    DialErrorKind::Refused,
                     format!(
                         "the relay refused {host}:{port}: {}",
                         answer.trim_start_matches("ERR ").trim()
@@ -202,7 +225,7 @@ impl Tunnel for RelayTunnel {
             .await
             .unwrap_or_else(|_| {
                 Err(DialError::new(
-                    "timeout",
+                    DialErrorKind::Timeout,
                     format!("no answer from the relay within {DIAL_TIMEOUT:?}"),
                 ))
             })

@@ -30,10 +30,14 @@ use russh::keys::{
     Certificate, PrivateKey, PrivateKeyWithHashAlg, PublicKey, PublicKeyOrCertificate,
 };
 use russh::{client, ChannelOpenFailure};
+use serde::Deserialize;
 use tokio::sync::watch;
 
 use super::supervisor::{Link, Session, SessionEnd, Supervisor};
-use super::{DialError, Tunnel, TunnelConfig, TunnelProvider, TunnelState, TunnelStream};
+use super::{
+    DialError, DialErrorKind, SettingsProblem, Tunnel, TunnelConfig, TunnelProvider, TunnelState,
+    TunnelStream,
+};
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// russh can wait on a channel open until the connection fails: always bound it.
@@ -56,7 +60,22 @@ pub struct SshProvider {
     sessions: Mutex<std::collections::HashMap<String, std::sync::Weak<SshSession>>>,
 }
 
-/// The provider-specific part of a `tunnel:` block.
+/// The provider-specific keys of a `tunnel:` block of type `ssh`, as written. Every
+/// field is optional here so that a missing key gets the message below that says what
+/// it is for; an unknown key is refused by the shared decoder.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct SshKeys {
+    relay: Option<String>,
+    user: Option<String>,
+    target: Option<String>,
+    host_key: Option<String>,
+    host_ca: Option<String>,
+    /// An OpenSSH user certificate: its text or a path to it.
+    certificate: Option<String>,
+}
+
+/// The provider-specific part of a `tunnel:` block, checked.
 #[derive(Clone)]
 struct Settings {
     relay: String,
@@ -64,6 +83,7 @@ struct Settings {
     target_host: String,
     target_port: u16,
     host: HostTrust,
+    certificate: Option<String>,
 }
 
 /// How the relay's host key is trusted.
@@ -90,24 +110,36 @@ impl Settings {
     }
 }
 
-fn settings(extra: &serde_json::Map<String, serde_json::Value>) -> Result<Settings, Vec<String>> {
+/// Trimmed, and absent when blank.
+fn given(value: Option<String>) -> Option<String> {
+    value
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+}
+
+fn settings(
+    extra: &serde_json::Map<String, serde_json::Value>,
+) -> Result<Settings, Vec<SettingsProblem>> {
+    let keys: SshKeys = super::settings::decode("ssh", extra)?;
+    checked(keys).map_err(|problems| problems.into_iter().map(SettingsProblem::block).collect())
+}
+
+/// What the keys mean: required ones present, addresses and host keys that parse.
+fn checked(keys: SshKeys) -> Result<Settings, Vec<String>> {
     let mut problems = Vec::new();
-    let mut text = |key: &str| match extra.get(key).and_then(|v| v.as_str()) {
-        Some(s) if !s.trim().is_empty() => Some(s.trim().to_string()),
-        _ => {
+    let mut required = |key: &str, value: Option<String>| {
+        let value = given(value);
+        if value.is_none() {
             problems.push(format!("tunnel.{key} is required for type 'ssh'"));
-            None
         }
+        value
     };
-    let (relay, user, target) = (text("relay"), text("user"), text("target"));
-    let optional = |key: &str| {
-        extra
-            .get(key)
-            .and_then(|v| v.as_str())
-            .map(|s| s.trim().to_string())
-            .filter(|s| !s.is_empty())
-    };
-    let (host_key, host_ca) = (optional("hostKey"), optional("hostCa"));
+    let (relay, user, target) = (
+        required("relay", keys.relay),
+        required("user", keys.user),
+        required("target", keys.target),
+    );
+    let (host_key, host_ca) = (given(keys.host_key), given(keys.host_ca));
     let mut split = |what: &str, v: &str| match v
         .rsplit_once(':')
         .and_then(|(h, p)| Some((h.to_string(), p.parse::<u16>().ok()?)))
@@ -161,6 +193,7 @@ fn settings(extra: &serde_json::Map<String, serde_json::Value>) -> Result<Settin
                 target_host,
                 target_port,
                 host,
+                certificate: keys.certificate,
             })
         }
         _ => Err(problems),
@@ -169,14 +202,8 @@ fn settings(extra: &serde_json::Map<String, serde_json::Value>) -> Result<Settin
 
 /// An optional OpenSSH user certificate: its text (`ssh-ed25519-cert-v01@openssh.com …`)
 /// or a path to it.
-fn certificate(
-    extra: &serde_json::Map<String, serde_json::Value>,
-) -> Result<Option<Certificate>, String> {
-    let Some(value) = extra
-        .get("certificate")
-        .and_then(|v| v.as_str())
-        .map(str::trim)
-    else {
+fn certificate(value: Option<&str>) -> Result<Option<Certificate>, String> {
+    let Some(value) = value.map(str::trim) else {
         return Ok(None);
     };
     let text = if value.contains("-cert-v01@openssh.com ") {
@@ -211,41 +238,28 @@ impl TunnelProvider for SshProvider {
         "ssh"
     }
 
-    fn check(&self, spec: &TunnelSpec) -> Vec<String> {
-        let extra = spec.extra_values();
-        let mut problems = settings(&extra).err().unwrap_or_default();
+    fn check(&self, spec: &TunnelSpec) -> Vec<SettingsProblem> {
+        let mut problems = settings(&spec.extra_values()).err().unwrap_or_default();
         if spec.identity.is_none() {
-            problems.push(
-                "tunnel.identity (the SSH private key, through binds) is required for type 'ssh'"
-                    .into(),
-            );
+            problems.push(SettingsProblem::block(
+                "tunnel.identity (the SSH private key, through binds) is required for type 'ssh'",
+            ));
         }
         problems
     }
 
     fn endpoint(&self, config: &TunnelConfig) -> String {
-        let relay = config
-            .extra
-            .get("relay")
-            .and_then(|v| v.as_str())
-            .unwrap_or_default();
-        let user = config
-            .extra
-            .get("user")
-            .and_then(|v| v.as_str())
-            .unwrap_or_default();
-        let target = config
-            .extra
-            .get("target")
-            .and_then(|v| v.as_str())
-            .unwrap_or_default();
-        format!("{user}@{relay}/{target}")
+        // Settings that do not decode never start a tunnel: no endpoint to share.
+        match settings(&config.extra) {
+            Ok(s) => format!("{}@{}/{}", s.user, s.relay, s.target()),
+            Err(_) => String::new(),
+        }
     }
 
     fn start(&self, config: TunnelConfig) -> Result<Arc<dyn Tunnel>, String> {
-        let settings = settings(&config.extra).map_err(|p| p.join("; "))?;
+        let settings = settings(&config.extra).map_err(|p| SettingsProblem::join(&p))?;
         let key = private_key(config.identity.as_ref())?;
-        let cert = certificate(&config.extra)?;
+        let cert = certificate(settings.certificate.as_deref())?;
         let session_key = format!(
             "{}@{}#{}#{}",
             settings.user,
@@ -399,15 +413,25 @@ impl tokio::io::AsyncWrite for QuickAck {
     }
 }
 
-fn open_failure(e: &russh::Error, target: &str) -> (&'static str, String) {
+/// A refused channel open, typed: no connector behind the relay means the tunnel
+/// cannot carry streams (`NotReady`, fail closed); a forbidden destination is
+/// `Prohibited`.
+fn open_failure(e: &russh::Error, target: &str) -> DialError {
     match e {
-        russh::Error::ChannelOpenFailure(ChannelOpenFailure::ConnectFailed) => {
-            ("connector_down", format!("the relay cannot reach {target}: no connector is listening there"))
-        }
+        russh::Error::ChannelOpenFailure(ChannelOpenFailure::ConnectFailed) => DialError::new(
+            DialErrorKind::NotReady,
+            format!("the relay cannot reach {target}: no connector is listening there"),
+        ),
         russh::Error::ChannelOpenFailure(ChannelOpenFailure::AdministrativelyProhibited) => {
-            ("prohibited", format!("the relay refused to open {target}: administratively prohibited (check permitopen)"))
+            DialError::new(
+                DialErrorKind::Prohibited,
+                format!("the relay refused to open {target}: administratively prohibited (check permitopen)"),
+            )
         }
-        other => ("io", format!("opening a channel to {target}: {other}")),
+        other => DialError::new(
+            DialErrorKind::Io,
+            format!("opening a channel to {target}: {other}"),
+        ),
     }
 }
 
@@ -541,7 +565,7 @@ impl SshRoute {
         super::publish(&self.state, state);
     }
 
-    async fn open_channel(&self, handle: &Handle) -> Result<TunnelStream, (&'static str, String)> {
+    async fn open_channel(&self, handle: &Handle) -> Result<TunnelStream, DialError> {
         let target = self.settings.target();
         let open = handle.channel_open_direct_tcpip(
             self.settings.target_host.clone(),
@@ -552,8 +576,8 @@ impl SshRoute {
         match tokio::time::timeout(CHANNEL_OPEN_TIMEOUT, open).await {
             Ok(Ok(channel)) => Ok(Box::new(channel.into_stream())),
             Ok(Err(e)) => Err(open_failure(&e, &target)),
-            Err(_) => Err((
-                "timeout",
+            Err(_) => Err(DialError::new(
+                DialErrorKind::Timeout,
                 format!("opening a channel to {target} took longer than {CHANNEL_OPEN_TIMEOUT:?}"),
             )),
         }
@@ -586,10 +610,10 @@ impl SshRoute {
                             Err(reason) => self.set(TunnelState::Degraded(reason.clone())),
                         }
                     }
-                    Err((_, reason)) => {
+                    Err(e) => {
                         // Check end to end as soon as the channel opens again.
                         probes = 0;
-                        self.set(TunnelState::Degraded(reason));
+                        self.set(TunnelState::Degraded(e.message));
                     }
                 },
                 _ => {
@@ -633,20 +657,19 @@ impl Tunnel for SshRoute {
         // port: every stream goes to `target`, whatever the baseUri's host (which stays
         // in the Host header and TLS SNI).
         if let Some(reason) = self.state.borrow().reason() {
-            return Err(DialError::new("not_ready", reason));
+            return Err(DialError::new(DialErrorKind::NotReady, reason));
         }
         let Some(handle) = self.session.handle() else {
-            return Err(DialError::new("not_ready", "no SSH session"));
+            return Err(DialError::new(DialErrorKind::NotReady, "no SSH session"));
         };
-        match self.open_channel(&handle).await {
-            Ok(stream) => Ok(stream),
-            Err(("connector_down", reason)) => {
+        let opened = self.open_channel(&handle).await;
+        if let Err(e) = &opened {
+            if e.kind == DialErrorKind::NotReady {
                 // Fail closed at once for the calls that follow, not only at the next probe.
-                self.set(TunnelState::Degraded(reason.clone()));
-                Err(DialError::new("not_ready", reason))
+                self.set(TunnelState::Degraded(e.message.clone()));
             }
-            Err((kind, reason)) => Err(DialError::new(kind, reason)),
         }
+        opened
     }
 
     fn state(&self) -> watch::Receiver<TunnelState> {
@@ -655,7 +678,10 @@ impl Tunnel for SshRoute {
 
     async fn reload(&self, config: TunnelConfig) -> Result<(), String> {
         let key = private_key(config.identity.as_ref())?;
-        let cert = certificate(&config.extra)?;
+        // Only the credentials are taken: the relay, user and host trust stay.
+        let keys: SshKeys =
+            super::settings::decode("ssh", &config.extra).map_err(|p| SettingsProblem::join(&p))?;
+        let cert = certificate(keys.certificate.as_deref())?;
         *self.session.key.lock().unwrap_or_else(|p| p.into_inner()) = Arc::new(key);
         *self.session.cert.lock().unwrap_or_else(|p| p.into_inner()) = cert;
         self.session.supervisor.reload();

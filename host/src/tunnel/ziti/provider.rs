@@ -23,6 +23,7 @@ use std::time::Duration;
 
 use ikanos_spec::binds::Secret;
 use ikanos_spec::model::Tunnel as TunnelSpec;
+use serde::Deserialize;
 use tokio::sync::{watch, Notify};
 
 use super::channel::Channel;
@@ -32,7 +33,10 @@ use super::controller::{
 use super::edge::{self, Destination, EdgeError};
 use super::identity::Identity;
 use crate::tunnel::supervisor::{Link, Session, SessionEnd, Supervisor};
-use crate::tunnel::{DialError, Tunnel, TunnelConfig, TunnelProvider, TunnelState, TunnelStream};
+use crate::tunnel::{
+    settings, DialError, DialErrorKind, SettingsProblem, Tunnel, TunnelConfig, TunnelProvider,
+    TunnelState, TunnelStream,
+};
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const DIAL_TIMEOUT: Duration = Duration::from_secs(10);
@@ -55,10 +59,13 @@ const DRAIN_LIMIT: Duration = Duration::from_secs(60);
 /// was offline at start), every this many checks the client asks the controller for a
 /// fresh router list and moves new dials to a cheaper router that answers.
 const CHEAPER_ROUTER_CHECK_EVERY: u64 = 10;
-/// Keys of the `tunnel:` block this provider knows besides the common ones.
-const OWN_KEYS: &[&str] = &[];
-
 pub struct ZitiProvider;
+
+/// The provider-specific keys of a `tunnel:` block of type `ziti`: none — the service
+/// and identity are common keys. Decoding it refuses any other key, as every provider does.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ZitiKeys {}
 
 fn load_identity(identity: Option<&Secret>) -> Result<Identity, String> {
     let identity = identity.ok_or(
@@ -72,26 +79,21 @@ impl TunnelProvider for ZitiProvider {
         "ziti"
     }
 
-    fn check(&self, spec: &TunnelSpec) -> Vec<String> {
+    fn check(&self, spec: &TunnelSpec) -> Vec<SettingsProblem> {
         let mut problems = Vec::new();
         match &spec.service {
             Some(s) if !s.value.trim().is_empty() => {}
-            _ => problems.push(
-                "tunnel.service (the Ziti service to dial) is required for type 'ziti'".into(),
-            ),
+            _ => problems.push(SettingsProblem::block(
+                "tunnel.service (the Ziti service to dial) is required for type 'ziti'",
+            )),
         }
         if spec.identity.is_none() {
-            problems.push(
-                "tunnel.identity (the Ziti identity JSON or a path to it, through binds) is required for type 'ziti'"
-                    .into(),
-            );
+            problems.push(SettingsProblem::block(
+                "tunnel.identity (the Ziti identity JSON or a path to it, through binds) is required for type 'ziti'",
+            ));
         }
-        for key in spec.extra_values().keys() {
-            if !OWN_KEYS.contains(&key.as_str()) {
-                problems.push(format!(
-                    "tunnel.{key} is not a key of type 'ziti' (it takes service, identity and fallback)"
-                ));
-            }
+        if let Err(unknown) = settings::decode::<ZitiKeys>("ziti", &spec.extra_values()) {
+            problems.extend(unknown);
         }
         problems
     }
@@ -101,6 +103,8 @@ impl TunnelProvider for ZitiProvider {
     }
 
     fn start(&self, config: TunnelConfig) -> Result<Arc<dyn Tunnel>, String> {
+        settings::decode::<ZitiKeys>("ziti", &config.extra)
+            .map_err(|p| SettingsProblem::join(&p))?;
         let service = config
             .service
             .clone()
@@ -581,10 +585,10 @@ impl Session for ZitiTunnel {
 impl Tunnel for ZitiTunnel {
     async fn dial(&self, host: &str, port: u16) -> Result<TunnelStream, DialError> {
         if let Some(reason) = self.state.borrow().reason() {
-            return Err(DialError::new("not_ready", reason));
+            return Err(DialError::new(DialErrorKind::NotReady, reason));
         }
         let Some(live) = self.live() else {
-            return Err(DialError::new("not_ready", "no Ziti session"));
+            return Err(DialError::new(DialErrorKind::NotReady, "no Ziti session"));
         };
         let channel = live.channel();
         let first = match self.dial_once(&live, &channel, host, port).await {
@@ -621,10 +625,12 @@ impl Tunnel for ZitiTunnel {
             Ok(stream) => Ok(Box::new(stream)),
             Err(EdgeError::Channel(e)) => {
                 live.broken.notify_one();
-                Err(DialError::new("not_ready", e.to_string()))
+                Err(DialError::new(DialErrorKind::NotReady, e.to_string()))
             }
-            Err(e @ EdgeError::Refused { .. }) => Err(DialError::new("refused", e.to_string())),
-            Err(e) => Err(DialError::new("io", e.to_string())),
+            Err(e @ EdgeError::Refused { .. }) => {
+                Err(DialError::new(DialErrorKind::Refused, e.to_string()))
+            }
+            Err(e) => Err(DialError::new(DialErrorKind::Io, e.to_string())),
         }
     }
 

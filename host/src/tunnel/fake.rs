@@ -1,0 +1,151 @@
+//! A tunnel provider for unit tests (`tunnel.type: fake`, `cfg(test)` only).
+//!
+//! Owns: a tunnel whose state and dial outcome the test sets through a [`FakeHandle`],
+//! that counts its dials, and whose streams are in-memory pipes answered by a tiny
+//! HTTP/1 responder; and a capability file to route through it. Must not touch: the
+//! network — nothing here opens a socket.
+
+use std::convert::Infallible;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper_util::rt::TokioIo;
+use ikanos_spec::model::Tunnel as TunnelSpec;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::watch;
+
+use super::{
+    DialError, DialErrorKind, SettingsProblem, Tunnel, TunnelConfig, TunnelProvider, TunnelState,
+    TunnelStream,
+};
+
+/// The `tunnel.type` the fake provider serves.
+pub const KIND: &str = "fake";
+
+/// What the test holds: it sets the tunnel's state and dial outcome, and reads its dials.
+#[derive(Clone)]
+pub struct FakeHandle(Arc<Shared>);
+
+struct Shared {
+    state: watch::Sender<TunnelState>,
+    dials: AtomicUsize,
+    /// `Some(kind)`: every dial fails with this kind; `None`: dials succeed.
+    fail_with: Mutex<Option<DialErrorKind>>,
+}
+
+impl FakeHandle {
+    /// A tunnel that is connecting and whose dials succeed.
+    pub fn new() -> Self {
+        FakeHandle(Arc::new(Shared {
+            state: watch::channel(TunnelState::Connecting).0,
+            dials: AtomicUsize::new(0),
+            fail_with: Mutex::new(None),
+        }))
+    }
+
+    pub fn set_state(&self, state: TunnelState) {
+        super::publish(&self.0.state, state);
+    }
+
+    /// Make every following dial fail with `kind` (`None`: succeed again). The state is
+    /// left as it is, as when a tunnel drops between the state check and the dial.
+    pub fn fail_dials(&self, kind: Option<DialErrorKind>) {
+        *self.0.fail_with.lock().unwrap() = kind;
+    }
+
+    /// How many dials the tunnel was asked for.
+    pub fn dials(&self) -> usize {
+        self.0.dials.load(Ordering::SeqCst)
+    }
+
+    /// A provider whose every tunnel is this one.
+    pub fn provider(&self) -> Box<dyn TunnelProvider> {
+        Box::new(FakeProvider(self.clone()))
+    }
+}
+
+struct FakeProvider(FakeHandle);
+
+impl TunnelProvider for FakeProvider {
+    fn kind(&self) -> &'static str {
+        KIND
+    }
+
+    fn check(&self, _: &TunnelSpec) -> Vec<SettingsProblem> {
+        Vec::new()
+    }
+
+    fn endpoint(&self, _: &TunnelConfig) -> String {
+        String::new()
+    }
+
+    fn start(&self, _: TunnelConfig) -> Result<Arc<dyn Tunnel>, String> {
+        Ok(Arc::new(FakeTunnel(self.0.clone())))
+    }
+}
+
+struct FakeTunnel(FakeHandle);
+
+#[async_trait::async_trait]
+impl Tunnel for FakeTunnel {
+    async fn dial(&self, host: &str, port: u16) -> Result<TunnelStream, DialError> {
+        self.0 .0.dials.fetch_add(1, Ordering::SeqCst);
+        if let Some(kind) = *self.0 .0.fail_with.lock().unwrap() {
+            return Err(DialError::new(
+                kind,
+                format!("the fake tunnel fails this dial to {host}:{port}"),
+            ));
+        }
+        let (ours, theirs) = tokio::io::duplex(64 * 1024);
+        tokio::spawn(respond(theirs, "through the tunnel"));
+        Ok(Box::new(ours))
+    }
+
+    fn state(&self) -> watch::Receiver<TunnelState> {
+        self.0 .0.state.subscribe()
+    }
+
+    async fn reload(&self, _: TunnelConfig) -> Result<(), String> {
+        Ok(())
+    }
+
+    async fn stop(&self) {
+        self.0.set_state(TunnelState::Closed);
+    }
+}
+
+/// A capability file with one consumes namespace `crm` (one operation, `get-ping`)
+/// whose `tunnel:` block holds `keys`, one `        key: value` line each, from line 11.
+pub fn capability(base_uri: &str, keys: &str) -> String {
+    format!(
+        r#"ikanos: "1.0.0-beta5"
+info:
+  display: "t"
+  description: "t"
+capability:
+  consumes:
+    - type: "http"
+      namespace: "crm"
+      baseUri: "{base_uri}"
+      tunnel:
+{keys}      resources:
+        ping:
+          path: "/ping"
+          operations:
+            get-ping:
+              method: "GET"
+"#
+    )
+}
+
+/// Answer every HTTP/1 request on `io` with 200 and `body`: which path a call took.
+pub async fn respond(io: impl AsyncRead + AsyncWrite + Send + Unpin + 'static, body: &'static str) {
+    let service = hyper::service::service_fn(move |_req| async move {
+        Ok::<_, Infallible>(hyper::Response::new(Full::new(Bytes::from(body))))
+    });
+    let _ = hyper::server::conn::http1::Builder::new()
+        .serve_connection(TokioIo::new(io), service)
+        .await;
+}
