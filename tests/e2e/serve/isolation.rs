@@ -1,0 +1,248 @@
+//! Isolation between capabilities served together: secrets, consumes, imports, tunnel
+//! sessions and trusted CAs stay with the capability that declares them, even when the
+//! namespace names are the same.
+
+use crate::support::fixtures::TOKEN;
+use crate::support::serve::{hostile_folder, hostile_text, write_atomic, ServeBuilder};
+use crate::support::upstream::{Auth, Upstream};
+use crate::support::*;
+
+use super::harness::*;
+
+#[test]
+fn capabilities_never_reach_each_others_secrets_or_consumes_even_with_the_same_names() {
+    // Two upstreams, each accepting only its own capability's token.
+    let (token_a, token_b) = ("token-of-a-1111111111", "token-of-b-2222222222");
+    let up_a = Upstream::start(Auth {
+        bearer: Some(token_a.into()),
+        ..Auth::default()
+    });
+    let up_b = Upstream::start(Auth {
+        bearer: Some(token_b.into()),
+        ..Auth::default()
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let caps = dir.path().join("caps");
+    std::fs::create_dir(&caps).unwrap();
+    // Same bind namespace (`secrets`), same key, same consumes namespace (`crm`).
+    hostile_folder(&caps, "a", "A", &up_a.base(), None, token_a);
+    let b = hostile_folder(&caps, "b", "B", &up_b.base(), None, token_b);
+    // B also consumes `billing`, which A does not declare.
+    let text = std::fs::read_to_string(&b).unwrap().replace(
+        "  exposes:\n",
+        &format!("    - type: \"http\"\n      namespace: \"billing\"\n      description: \"B's billing\"\n      baseUri: \"{}\"\n      authentication:\n        type: \"bearer\"\n        token: \"{{{{secrets.CRM_TOKEN}}}}\"\n      resources:\n        invoices:\n          path: \"/invoices\"\n          operations:\n            list-invoices:\n              method: \"GET\"\n  exposes:\n", up_b.base()),
+    );
+    write_atomic(&b, &text);
+    // C tries to read B's secrets file from its own folder, D through an absolute path,
+    // E through an environment variable the host holds but did not grant.
+    for (name, location) in [
+        ("c", "file:///./../b/secrets.yaml".to_string()),
+        (
+            "d",
+            format!("file://{}", caps.join("b/secrets.yaml").display()),
+        ),
+    ] {
+        let f = hostile_folder(&caps, name, name, &up_b.base(), None, "unused");
+        let t = std::fs::read_to_string(&f)
+            .unwrap()
+            .replace("file:///./secrets.yaml", &location);
+        write_atomic(&f, &t);
+    }
+    // G sits directly in the shared folder and reaches into B's folder from there.
+    std::fs::copy(&components().hostile, caps.join("g.wasm")).unwrap();
+    write(
+        &caps,
+        "g.ikanos.yaml",
+        &hostile_text("G", &up_b.base(), None)
+            .replace("file:///./secrets.yaml", "file:///./b/secrets.yaml"),
+    );
+    // H imports a bind declaration that sits in B's folder.
+    std::fs::write(
+        caps.join("b/shared-binds.yml"),
+        "ikanos: \"1.0.0-beta5\"\nbinds:\n  - namespace: shared-secrets\n    location: file:///./secrets.yaml\n    keys:\n      CRM_TOKEN: crm-bearer-token\n",
+    )
+    .unwrap();
+    let h = hostile_folder(&caps, "h", "H", &up_b.base(), None, "unused");
+    let t = std::fs::read_to_string(&h).unwrap().replace(
+        "  - namespace: \"secrets\"\n    location: \"file:///./secrets.yaml\"\n    keys:\n      CRM_TOKEN: \"crm-bearer-token\"\n",
+        "  - import: shared-secrets\n    from: ../b/shared-binds.yml\n    as: secrets\n",
+    );
+    write_atomic(&h, &t);
+    // I imports B's consumes entry (and would send its own token to B's upstream).
+    std::fs::write(
+        caps.join("b/shared-consumes.yml"),
+        format!("ikanos: \"1.0.0-beta5\"\nconsumes:\n  - namespace: billing\n    type: http\n    baseUri: {}\n    resources:\n      invoices:\n        path: /invoices\n        operations:\n          list-invoices:\n            method: GET\n", up_b.base()),
+    )
+    .unwrap();
+    let i = hostile_folder(&caps, "i", "I", &up_a.base(), None, "unused");
+    let t = std::fs::read_to_string(&i).unwrap().replace(
+        "  consumes:\n",
+        "  consumes:\n    - import: billing\n      from: ../b/shared-consumes.yml\n",
+    );
+    write_atomic(&i, &t);
+    let e = hostile_folder(&caps, "e", "E", &up_b.base(), None, "unused");
+    let t = std::fs::read_to_string(&e).unwrap().replace(
+        "    location: \"file:///./secrets.yaml\"\n    keys:\n      CRM_TOKEN: \"crm-bearer-token\"\n",
+        "    keys:\n      CRM_TOKEN: \"HOST_SECRET_TOKEN\"\n",
+    );
+    write_atomic(&e, &t);
+    // F is granted the variable by the host configuration.
+    let f = hostile_folder(&caps, "f", "F", &up_b.base(), None, "unused");
+    let t = std::fs::read_to_string(&f).unwrap().replace(
+        "    location: \"file:///./secrets.yaml\"\n    keys:\n      CRM_TOKEN: \"crm-bearer-token\"\n",
+        "    keys:\n      CRM_TOKEN: \"GRANTED_TOKEN\"\n",
+    );
+    write_atomic(&f, &t);
+
+    let serve = ServeBuilder::new(&caps)
+        .config(
+            &dir.path().join("host.yaml"),
+            "capabilities:\n  f:\n    env: [GRANTED_TOKEN]\n",
+        )
+        .env("HOST_SECRET_TOKEN", "host-secret-3333333333")
+        .env("GRANTED_TOKEN", token_b)
+        .start();
+
+    for _ in 0..3 {
+        assert_eq!(call(&serve, "a", "ns=crm&op=list-customers")["status"], 200);
+        assert_eq!(call(&serve, "b", "ns=crm&op=list-customers")["status"], 200);
+        assert_eq!(
+            call(&serve, "b", "ns=billing&op=list-invoices")["status"],
+            200
+        );
+    }
+    // A cannot name B's consumes, nor smuggle B's token as a parameter it does not declare.
+    let v = call(&serve, "a", "ns=billing&op=list-invoices");
+    assert_eq!(v["error"], "unknown-operation", "{v}");
+    let v = call(
+        &serve,
+        "a",
+        &format!("ns=crm&op=list-customers&p_Authorization=Bearer%20{token_b}"),
+    );
+    assert_eq!(v["error"], "invalid-input", "{v}");
+
+    let seen = |up: &Upstream| -> String {
+        up.requests()
+            .iter()
+            .map(|r| format!("{} {:?} {:?}", r.path, r.query, r.headers))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let (at_a, at_b) = (seen(&up_a), seen(&up_b));
+    assert_eq!(up_a.requests().len(), 3, "{at_a}");
+    assert!(at_a.contains(token_a) && !at_a.contains(token_b), "{at_a}");
+    assert!(!at_a.contains("/invoices"), "{at_a}");
+    assert!(at_b.contains(token_b) && !at_b.contains(token_a), "{at_b}");
+    // Separate connection pools: each upstream saw only its own capability's connections.
+    assert!(up_a.connections() >= 1);
+
+    // C, D, E and G fail to load, naming why, without B's or the host's secret in sight.
+    for (name, says, at) in [
+        ("c", "outside the capability's folder", "c.ikanos.yaml:"),
+        ("d", "outside the capability's folder", "d.ikanos.yaml:"),
+        ("e", "does not grant to this capability", "e.ikanos.yaml:"),
+        ("g", "reads only the files beside it", "g.ikanos.yaml:"),
+        (
+            "h",
+            "declared in a file this capability may not use",
+            "b/shared-binds.yml:4:15",
+        ),
+        (
+            "i",
+            "consumes entry declared in a file this capability may not use",
+            "b/shared-consumes.yml:5:",
+        ),
+    ] {
+        let c = serve.capability(name).unwrap();
+        assert_eq!(c["state"], "failed", "{c}");
+        let err = c["error"].as_str().unwrap();
+        assert!(err.contains(says), "{name}: {err}");
+        assert!(err.contains(at), "{name}: {err}");
+    }
+    // F was granted its variable.
+    let v = call(&serve, "f", "ns=crm&op=list-customers");
+    assert_eq!(
+        v["status"],
+        200,
+        "{v} {:?} {:?}",
+        up_b.requests().last(),
+        serve.capability("f")
+    );
+
+    let everything = format!(
+        "{}\n{}\n{}",
+        serve.all_output(),
+        get(&format!("{}/status", serve.control)).body,
+        metrics(&serve)
+    );
+    for secret in [token_a, token_b, "host-secret-3333333333"] {
+        assert!(
+            !everything.contains(secret),
+            "{secret} leaked:\n{everything}"
+        );
+    }
+}
+
+#[cfg(feature = "test-tunnel")]
+#[test]
+fn two_capabilities_with_the_same_tunnel_block_get_a_session_each() {
+    use crate::support::relay::Relay;
+    let private = crm();
+    let relay = Relay::start(0, &["same-identity"]);
+    relay.map("crm.internal:80", private.addr);
+    let dir = tempfile::tempdir().unwrap();
+    let caps = dir.path();
+    let tunnel = format!(
+        "      tunnel:\n        type: \"test-relay\"\n        service: \"crm-api\"\n        identity: \"{{{{secrets.RELAY_ID}}}}\"\n        fallback: \"fail\"\n        relay: \"{}\"\n",
+        relay.addr
+    );
+    for name in ["one", "two"] {
+        let folder = caps.join(name);
+        std::fs::create_dir(&folder).unwrap();
+        std::fs::copy(&components().hostile, folder.join(format!("{name}.wasm"))).unwrap();
+        let file = crate::support::fixtures::hostile_tunnelled(
+            &folder,
+            &format!("{name}.ikanos.yaml"),
+            name,
+            "http://crm.internal",
+            &tunnel,
+            &[("RELAY_ID", "relay-id", "same-identity".to_string())],
+        );
+        assert!(file.is_file());
+    }
+    let serve = ServeBuilder::new(caps).start();
+    for name in ["one", "two"] {
+        serve.wait_for(name, "ready", |c| c.is_some_and(|c| c["state"] == "ready"));
+        assert_eq!(
+            call(&serve, name, "ns=crm&op=list-customers")["status"],
+            200
+        );
+    }
+    // Same type, identity and endpoint: one session per capability all the same.
+    assert_eq!(relay.hellos(), vec!["same-identity", "same-identity"]);
+    assert_eq!(private.requests().len(), 2);
+}
+
+#[test]
+fn trust_in_a_private_ca_is_granted_per_capability() {
+    let up = crate::auth::tls_upstream_for("localhost");
+    let base = format!("https://localhost:{}", up.port);
+    let dir = tempfile::tempdir().unwrap();
+    let caps = dir.path().join("caps");
+    std::fs::create_dir(&caps).unwrap();
+    hostile_folder(&caps, "trusting", "Trusting", &base, None, TOKEN);
+    hostile_folder(&caps, "plain", "Plain", &base, None, TOKEN);
+    write(dir.path(), "private-ca.pem", &up.ca_pem);
+    let serve = ServeBuilder::new(&caps)
+        .config(
+            &dir.path().join("host.yaml"),
+            "capabilities:\n  trusting:\n    caBundles: {crm: private-ca.pem}\n",
+        )
+        .start();
+    let v = call(&serve, "trusting", "ns=crm&op=list-customers");
+    assert_eq!(v["status"], 200, "{v}");
+    // The other capability does not inherit that trust.
+    let v = call(&serve, "plain", "ns=crm&op=list-customers");
+    assert_transport_error(&v, "certificate");
+    assert_eq!(up.versions.lock().unwrap().as_slice(), ["HTTP/2.0"]);
+}
