@@ -5,7 +5,8 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::support::{self, fixtures, upstream, HostBuilder};
+use crate::support::fixtures::{self, McpTransport};
+use crate::support::{self, upstream, HostBuilder};
 
 use super::harness::*;
 
@@ -78,7 +79,7 @@ fn python_sdk_over_http_speaks_2026_07_28_by_default_and_the_handshake_in_legacy
 
 #[test]
 fn python_sdk_over_stdio_in_both_modes() {
-    let r = rig("stdio");
+    let r = rig(McpTransport::Stdio);
     let script = clients_dir().join("python_client.py").display().to_string();
     for (mode, version) in [("auto", "2026-07-28"), ("legacy", "2025-11-25")] {
         let mut args = vec![script.clone(), "stdio".into(), mode.into()];
@@ -100,7 +101,7 @@ fn typescript_sdk_over_http_and_stdio_negotiates_2025_11_25() {
         "a session was opened"
     );
 
-    let s = rig("stdio");
+    let s = rig(McpTransport::Stdio);
     let mut args = vec![script, "stdio".into()];
     args.extend(stdio_command(&s.file));
     let out = run_client(&node(), &args);
@@ -180,7 +181,7 @@ fn mcp_files_validate_against_the_upstream_schema() {
         return;
     }
     // (The HTTP rig listens on port 0, which the upstream schema does not allow.)
-    let s = rig("stdio");
+    let s = rig(McpTransport::Stdio);
     let examples = support::repo_root().join("examples/crm-mcp");
     let mut args = vec![
         clients_dir()

@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use crate::support::{self, fixtures, upstream, HostBuilder};
+use crate::support::fixtures::{self, Authentication, Capability, McpTransport};
+use crate::support::{self, upstream, HostBuilder};
 
 pub(crate) const GUIDE: &str = "# CRM field guide\n\nA customer has an id, a name and an email.\n";
 
@@ -36,89 +37,18 @@ pub(crate) fn node_script() -> PathBuf {
     clients_dir().join("ts_client.mjs")
 }
 
-/// The MCP exposes of the test capability: the crm-sidecar component's operations as
-/// tools, a static resource (a file and a folder template) and prompts.
-pub(crate) fn mcp_exposes(transport: &str) -> String {
-    let socket = if transport == "stdio" {
-        "      transport: \"stdio\"\n".to_string()
-    } else {
-        "      address: \"127.0.0.1\"\n      port: 0\n".to_string()
-    };
-    format!(
-        r#"  exposes:
-    - type: "mcp"
-{socket}      namespace: "crm-mcp"
-      description: "Customer lookups for agents."
-      ttlMs: 5000
-      tools:
-        list-customers:
-          display: "List customers"
-          description: "List customers, at most `limit`."
-          inputParameters:
-            limit:
-              type: "integer"
-              description: "Maximum number of customers."
-              required: false
-          hints:
-            readOnly: true
-          outputParameters:
-            customers:
-              type: "string"
-              value: "[]"
-        get-customer:
-          display: "Get customer"
-          description: "One customer by id."
-          inputParameters:
-            id:
-              type: "string"
-              description: "Customer id."
-          hints:
-            readOnly: true
-            idempotent: true
-            openWorld: false
-          outputParameters:
-            id:
-              type: "string"
-              value: "{{{{id}}}}"
-        via-call:
-          description: "Declared with call, which this host does not run."
-          call: "crm.list-customers"
-      resources:
-        guide:
-          display: "CRM guide"
-          uri: "docs://crm/guide.md"
-          description: "What the fields mean."
-          mimeType: "text/markdown"
-          location: "file:///./guide.md"
-        notes:
-          display: "Notes"
-          uri: "notes://{{name}}"
-          description: "One note by file name."
-          location: "file:///./notes"
-      prompts:
-        customer-summary:
-          display: "Customer summary"
-          description: "Summarise one customer."
-          arguments:
-            id:
-              description: "Customer id."
-            tone:
-              description: "Tone."
-              required: false
-          template:
-            - role: "user"
-              content: "Fetch customer {{{{id}}}} and summarise it in a {{{{tone}}}} tone."
-"#
-    )
-}
-
 pub(crate) struct Rig {
     pub(crate) upstream: upstream::Upstream,
     pub(crate) dir: tempfile::TempDir,
     pub(crate) file: PathBuf,
 }
 
-pub(crate) fn rig(transport: &str) -> Rig {
+pub(crate) fn rig(transport: McpTransport) -> Rig {
+    rig_with(transport, None)
+}
+
+/// The rig, its MCP adapter checking `authentication` when given.
+pub(crate) fn rig_with(transport: McpTransport, authentication: Option<Authentication>) -> Rig {
     let upstream = upstream::Upstream::start(upstream::Auth {
         bearer: Some(fixtures::TOKEN.into()),
         ..upstream::Auth::default()
@@ -138,13 +68,9 @@ pub(crate) fn rig(transport: &str) -> Rig {
         dir.path().join("notes/leak.txt"),
     )
     .unwrap();
-    let text = format!(
-        "{}{}{}",
-        fixtures::header("MCP test capability"),
-        fixtures::crm_consumes(&upstream.base()),
-        mcp_exposes(transport)
-    );
-    let file = support::write(dir.path(), "crm-mcp.ikanos.yaml", &text);
+    let mut capability = Capability::mcp("MCP test capability", &upstream.base(), transport);
+    capability.mcp_adapter().authentication = authentication;
+    let file = capability.write(dir.path(), "crm-mcp.ikanos.yaml");
     Rig {
         upstream,
         dir,
@@ -160,7 +86,7 @@ pub(crate) struct HttpRig {
 
 pub(crate) fn http_rig() -> HttpRig {
     let c = support::components();
-    let rig = rig("http");
+    let rig = rig(McpTransport::Http);
     let host = HostBuilder::new(&rig.file)
         .component(&c.crm_sidecar)
         .start(0);

@@ -6,7 +6,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use crate::support::{self, fixtures, HostBuilder};
+use crate::support::fixtures::{self, McpTransport, BEARER_CRM_TOKEN};
+use crate::support::{self, HostBuilder};
 
 use super::harness::*;
 
@@ -282,7 +283,7 @@ fn tool_calls_are_traced_like_rest_requests() {
     use crate::support::collector::Collector;
     let c = support::components();
     let collector = Collector::start();
-    let r = rig("http");
+    let r = rig(McpTransport::Http);
     let host = HostBuilder::new(&r.file)
         .component(&c.crm_sidecar)
         .env("OTEL_EXPORTER_OTLP_ENDPOINT", &collector.endpoint())
@@ -328,13 +329,7 @@ fn tool_calls_are_traced_like_rest_requests() {
 #[test]
 fn authentication_on_the_mcp_endpoint_is_checked() {
     let c = support::components();
-    let r = rig("http");
-    let text = std::fs::read_to_string(&r.file).unwrap().replacen(
-        "      namespace: \"crm-mcp\"\n",
-        "      namespace: \"crm-mcp\"\n      authentication:\n        type: \"bearer\"\n        token: \"{{secrets.CRM_TOKEN}}\"\n",
-        1,
-    );
-    std::fs::write(&r.file, text).unwrap();
+    let r = rig_with(McpTransport::Http, Some(BEARER_CRM_TOKEN));
     let host = HostBuilder::new(&r.file).component(&c.crm_sidecar).start(0);
     let deadline = Instant::now() + Duration::from_secs(60);
     let url = loop {

@@ -5,12 +5,14 @@ use std::process::{Command, Stdio};
 
 use serde_json::{json, Value};
 
+use crate::support::fixtures::McpTransport;
+
 use super::harness::*;
 
 #[test]
 fn raw_stdio_answers_parse_errors_and_unknown_methods_and_stops_when_stdin_closes() {
     use std::io::{BufRead, BufReader, Write};
-    let r = rig("stdio");
+    let r = rig(McpTransport::Stdio);
     let cmd = stdio_command(&r.file);
     let mut child = Command::new(&cmd[0])
         .args(&cmd[1..])

@@ -2,8 +2,10 @@
 //! sessions and trusted CAs stay with the capability that declares them, even when the
 //! namespace names are the same.
 
-use crate::support::fixtures::TOKEN;
-use crate::support::serve::{hostile_folder, hostile_text, write_atomic, ServeBuilder};
+use crate::support::fixtures::{
+    self, Binds, Capability, ConsumedOp, Consumes, HttpConsumes, BEARER_CRM_TOKEN, TOKEN,
+};
+use crate::support::serve::{capability_folder, hostile_folder, ServeBuilder};
 use crate::support::upstream::{Auth, Upstream};
 use crate::support::*;
 
@@ -13,6 +15,7 @@ use super::harness::*;
 fn capabilities_never_reach_each_others_secrets_or_consumes_even_with_the_same_names() {
     // Two upstreams, each accepting only its own capability's token.
     let (token_a, token_b) = ("token-of-a-1111111111", "token-of-b-2222222222");
+    let host_secret = "host-secret-3333333333";
     let up_a = Upstream::start(Auth {
         bearer: Some(token_a.into()),
         ..Auth::default()
@@ -24,82 +27,78 @@ fn capabilities_never_reach_each_others_secrets_or_consumes_even_with_the_same_n
     let dir = tempfile::tempdir().unwrap();
     let caps = dir.path().join("caps");
     std::fs::create_dir(&caps).unwrap();
+    let hostile = |display: &str, crm: &Upstream| Capability::hostile(display, &crm.base());
     // Same bind namespace (`secrets`), same key, same consumes namespace (`crm`).
     hostile_folder(&caps, "a", "A", &up_a.base(), None, token_a);
-    let b = hostile_folder(&caps, "b", "B", &up_b.base(), None, token_b);
     // B also consumes `billing`, which A does not declare.
-    let text = std::fs::read_to_string(&b).unwrap().replace(
-        "  exposes:\n",
-        &format!("    - type: \"http\"\n      namespace: \"billing\"\n      description: \"B's billing\"\n      baseUri: \"{}\"\n      authentication:\n        type: \"bearer\"\n        token: \"{{{{secrets.CRM_TOKEN}}}}\"\n      resources:\n        invoices:\n          path: \"/invoices\"\n          operations:\n            list-invoices:\n              method: \"GET\"\n  exposes:\n", up_b.base()),
-    );
-    write_atomic(&b, &text);
+    let billing = HttpConsumes {
+        namespace: "billing".into(),
+        description: "B's billing".into(),
+        base_uri: up_b.base(),
+        tunnel: None,
+        authentication: Some(BEARER_CRM_TOKEN),
+        operations: vec![ConsumedOp {
+            resource: "invoices",
+            path: "/invoices",
+            name: "list-invoices",
+            method: "GET",
+            inputs: &[],
+        }],
+    };
+    capability_folder(&caps, "b", token_b, &hostile("B", &up_b).consumes(billing));
     // C tries to read B's secrets file from its own folder, D through an absolute path,
     // E through an environment variable the host holds but did not grant.
-    for (name, location) in [
-        ("c", "file:///./../b/secrets.yaml".to_string()),
-        (
-            "d",
-            format!("file://{}", caps.join("b/secrets.yaml").display()),
-        ),
-    ] {
-        let f = hostile_folder(&caps, name, name, &up_b.base(), None, "unused");
-        let t = std::fs::read_to_string(&f)
-            .unwrap()
-            .replace("file:///./secrets.yaml", &location);
-        write_atomic(&f, &t);
+    let b_secrets = format!("file://{}", caps.join("b/secrets.yaml").display());
+    for (name, location) in [("c", "file:///./../b/secrets.yaml"), ("d", &b_secrets)] {
+        let reading = hostile(name, &up_b).bind_location(Some(location));
+        capability_folder(&caps, name, "unused", &reading);
     }
+    let from_env = |display: &str, var: &str| {
+        hostile(display, &up_b)
+            .bind_location(None)
+            .bind_keys(&[("CRM_TOKEN", var)])
+    };
+    capability_folder(&caps, "e", "unused", &from_env("E", "HOST_SECRET_TOKEN"));
+    // F is granted the variable by the host configuration.
+    capability_folder(&caps, "f", "unused", &from_env("F", "GRANTED_TOKEN"));
     // G sits directly in the shared folder and reaches into B's folder from there.
     std::fs::copy(&components().hostile, caps.join("g.wasm")).unwrap();
-    write(
-        &caps,
-        "g.ikanos.yaml",
-        &hostile_text("G", &up_b.base(), None)
-            .replace("file:///./secrets.yaml", "file:///./b/secrets.yaml"),
-    );
+    hostile("G", &up_b)
+        .bind_location(Some("file:///./b/secrets.yaml"))
+        .write(&caps, "g.ikanos.yaml");
     // H imports a bind declaration that sits in B's folder.
     std::fs::write(
         caps.join("b/shared-binds.yml"),
         "ikanos: \"1.0.0-beta5\"\nbinds:\n  - namespace: shared-secrets\n    location: file:///./secrets.yaml\n    keys:\n      CRM_TOKEN: crm-bearer-token\n",
     )
     .unwrap();
-    let h = hostile_folder(&caps, "h", "H", &up_b.base(), None, "unused");
-    let t = std::fs::read_to_string(&h).unwrap().replace(
-        "  - namespace: \"secrets\"\n    location: \"file:///./secrets.yaml\"\n    keys:\n      CRM_TOKEN: \"crm-bearer-token\"\n",
-        "  - import: shared-secrets\n    from: ../b/shared-binds.yml\n    as: secrets\n",
-    );
-    write_atomic(&h, &t);
+    let importing_binds = hostile("H", &up_b).binds(Binds::Import {
+        name: "shared-secrets".into(),
+        from: "../b/shared-binds.yml".into(),
+        alias: "secrets".into(),
+    });
+    capability_folder(&caps, "h", "unused", &importing_binds);
     // I imports B's consumes entry (and would send its own token to B's upstream).
     std::fs::write(
         caps.join("b/shared-consumes.yml"),
         format!("ikanos: \"1.0.0-beta5\"\nconsumes:\n  - namespace: billing\n    type: http\n    baseUri: {}\n    resources:\n      invoices:\n        path: /invoices\n        operations:\n          list-invoices:\n            method: GET\n", up_b.base()),
     )
     .unwrap();
-    let i = hostile_folder(&caps, "i", "I", &up_a.base(), None, "unused");
-    let t = std::fs::read_to_string(&i).unwrap().replace(
-        "  consumes:\n",
-        "  consumes:\n    - import: billing\n      from: ../b/shared-consumes.yml\n",
-    );
-    write_atomic(&i, &t);
-    let e = hostile_folder(&caps, "e", "E", &up_b.base(), None, "unused");
-    let t = std::fs::read_to_string(&e).unwrap().replace(
-        "    location: \"file:///./secrets.yaml\"\n    keys:\n      CRM_TOKEN: \"crm-bearer-token\"\n",
-        "    keys:\n      CRM_TOKEN: \"HOST_SECRET_TOKEN\"\n",
-    );
-    write_atomic(&e, &t);
-    // F is granted the variable by the host configuration.
-    let f = hostile_folder(&caps, "f", "F", &up_b.base(), None, "unused");
-    let t = std::fs::read_to_string(&f).unwrap().replace(
-        "    location: \"file:///./secrets.yaml\"\n    keys:\n      CRM_TOKEN: \"crm-bearer-token\"\n",
-        "    keys:\n      CRM_TOKEN: \"GRANTED_TOKEN\"\n",
-    );
-    write_atomic(&f, &t);
+    let importing_consumes = Capability::new("I")
+        .consumes(Consumes::Import {
+            name: "billing".into(),
+            from: "../b/shared-consumes.yml".into(),
+        })
+        .consumes(fixtures::crm(&up_a.base()))
+        .exposes(fixtures::hostile_rest());
+    capability_folder(&caps, "i", "unused", &importing_consumes);
 
     let serve = ServeBuilder::new(&caps)
         .config(
             &dir.path().join("host.yaml"),
             "capabilities:\n  f:\n    env: [GRANTED_TOKEN]\n",
         )
-        .env("HOST_SECRET_TOKEN", "host-secret-3333333333")
+        .env("HOST_SECRET_TOKEN", host_secret)
         .env("GRANTED_TOKEN", token_b)
         .start();
 
@@ -175,7 +174,7 @@ fn capabilities_never_reach_each_others_secrets_or_consumes_even_with_the_same_n
         get(&format!("{}/status", serve.control)).body,
         metrics(&serve)
     );
-    for secret in [token_a, token_b, "host-secret-3333333333"] {
+    for secret in [token_a, token_b, host_secret] {
         assert!(
             !everything.contains(secret),
             "{secret} leaked:\n{everything}"
@@ -192,20 +191,17 @@ fn two_capabilities_with_the_same_tunnel_block_get_a_session_each() {
     relay.map("crm.internal:80", private.addr);
     let dir = tempfile::tempdir().unwrap();
     let caps = dir.path();
-    let tunnel = format!(
-        "      tunnel:\n        type: \"test-relay\"\n        service: \"crm-api\"\n        identity: \"{{{{secrets.RELAY_ID}}}}\"\n        fallback: \"fail\"\n        relay: \"{}\"\n",
-        relay.addr
-    );
+    let tunnel = fixtures::relay_tunnel(&relay.addr.to_string(), "fail");
     for name in ["one", "two"] {
         let folder = caps.join(name);
         std::fs::create_dir(&folder).unwrap();
         std::fs::copy(&components().hostile, folder.join(format!("{name}.wasm"))).unwrap();
-        let file = crate::support::fixtures::hostile_tunnelled(
+        let file = fixtures::hostile_tunnelled(
             &folder,
             &format!("{name}.ikanos.yaml"),
             name,
             "http://crm.internal",
-            &tunnel,
+            tunnel.clone(),
             &[("RELAY_ID", "relay-id", "same-identity".to_string())],
         );
         assert!(file.is_file());

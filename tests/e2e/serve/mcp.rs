@@ -1,8 +1,8 @@
 //! MCP adapters under `ikanos serve`: served on the shared listener and own ports, stdio
 //! reported, and a replaced MCP capability finishing its calls and ending its sessions.
 
-use crate::support::fixtures::{self, TOKEN};
-use crate::support::serve::{hostile_folder, hostile_text, write_atomic, ServeBuilder};
+use crate::support::fixtures::{self, Capability, Exposes, McpTransport, TOKEN};
+use crate::support::serve::{hostile_capability, hostile_folder, write_atomic, ServeBuilder};
 use crate::support::upstream::Upstream;
 use crate::support::*;
 
@@ -10,7 +10,7 @@ use super::harness::*;
 
 /// The MCP test capability of tests/e2e/mcp.rs (the crm-sidecar component's operations
 /// as tools, a resource file and folder, a prompt) in its own folder `caps/name/`.
-fn mcp_folder(caps: &std::path::Path, name: &str, transport: &str, crm: &Upstream) {
+fn mcp_folder(caps: &std::path::Path, name: &str, transport: McpTransport, crm: &Upstream) {
     let folder = caps.join(name);
     std::fs::create_dir_all(folder.join("notes")).unwrap();
     fixtures::secrets(&folder);
@@ -21,12 +21,7 @@ fn mcp_folder(caps: &std::path::Path, name: &str, transport: &str, crm: &Upstrea
         folder.join(format!("{name}.wasm")),
     )
     .unwrap();
-    let text = format!(
-        "{}{}{}",
-        fixtures::header("MCP test capability"),
-        fixtures::crm_consumes(&crm.base()),
-        crate::mcp::harness::mcp_exposes(transport)
-    );
+    let text = Capability::mcp("MCP test capability", &crm.base(), transport).render();
     write_atomic(&folder.join(format!("{name}.ikanos.yaml")), &text);
 }
 
@@ -37,8 +32,8 @@ fn mcp_adapters_are_served_on_the_shared_listener_and_own_ports_and_stdio_is_rep
     let dir = tempfile::tempdir().unwrap();
     let caps = dir.path();
     // The capability's name is the MCP server's name the clients check.
-    mcp_folder(caps, "crm-mcp", "http", &upstream);
-    mcp_folder(caps, "local", "stdio", &upstream);
+    mcp_folder(caps, "crm-mcp", McpTransport::Http, &upstream);
+    mcp_folder(caps, "local", McpTransport::Stdio, &upstream);
     let serve = ServeBuilder::new(caps).start();
     serve.wait_for("crm-mcp", "ready", |c| {
         c.is_some_and(|c| c["state"] == "ready")
@@ -129,11 +124,13 @@ fn mcp_adapters_are_served_on_the_shared_listener_and_own_ports_and_stdio_is_rep
 /// The hostile capability with an MCP entry too: tool `call` is the component's `call`
 /// operation (`ns`, `op`: the consumed operation to call).
 fn agent_text(display: &str, crm: &str, gate: &str) -> String {
-    format!(
-        "{}    - type: \"mcp\"\n      namespace: \"agents\"\n      port: 0\n      tools:\n        call:\n          description: \"Call a consumed operation.\"\n          inputParameters:\n            ns:\n              type: \"string\"\n              description: \"Namespace.\"\n            op:\n              type: \"string\"\n              description: \"Operation.\"\n          outputParameters:\n            status:\n              type: \"number\"\n              value: 200\n",
-        hostile_text(display, crm, Some(gate))
-    )
+    hostile_capability(display, crm, Some(gate))
+        .exposes(Exposes::Literal(AGENT_TOOL.into()))
+        .render()
 }
+
+/// An MCP entry with one tool, `call`.
+const AGENT_TOOL: &str = "    - type: \"mcp\"\n      namespace: \"agents\"\n      port: 0\n      tools:\n        call:\n          description: \"Call a consumed operation.\"\n          inputParameters:\n            ns:\n              type: \"string\"\n              description: \"Namespace.\"\n            op:\n              type: \"string\"\n              description: \"Operation.\"\n          outputParameters:\n            status:\n              type: \"number\"\n              value: 200\n";
 
 fn mcp_post(url: &str, headers: &[(&str, &str)], body: &serde_json::Value) -> Resp {
     crate::mcp::harness::post(url, headers, body)
