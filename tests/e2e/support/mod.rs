@@ -13,6 +13,7 @@ pub mod netns;
 pub mod openssh;
 #[cfg(feature = "test-tunnel")]
 pub mod relay;
+pub mod rules;
 pub mod serve;
 pub mod upstream;
 pub mod ziti;
