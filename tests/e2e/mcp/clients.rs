@@ -3,7 +3,6 @@
 //! valid for the upstream schema.
 
 use std::process::Command;
-use std::time::{Duration, Instant};
 
 use crate::support::fixtures::{self, McpTransport};
 use crate::support::{self, upstream, HostBuilder};
@@ -137,14 +136,7 @@ fn crm_mcp_example_serves_both_sdks() {
     let host = HostBuilder::new(&http_file)
         .component(&c.crm_sidecar)
         .start(0);
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let url = loop {
-        if let Some(a) = host.adapter_addr("mcp", "crm-mcp") {
-            break format!("http://{a}/mcp");
-        }
-        assert!(Instant::now() < deadline, "{}", host.all_output());
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let url = mcp_url(&host, "crm-mcp");
     let script = clients_dir().join("python_client.py").display().to_string();
     let py = run_client(&python(), &[script, "http".into(), url, "auto".into()]);
     let mut args = vec![node_script().display().to_string(), "stdio".into()];

@@ -90,10 +90,16 @@ pub(crate) fn http_rig() -> HttpRig {
     let host = HostBuilder::new(&rig.file)
         .component(&c.crm_sidecar)
         .start(0);
+    let url = mcp_url(&host, "crm-mcp");
+    HttpRig { rig, host, url }
+}
+
+/// The URL of MCP adapter `namespace` of `host`, once it listens.
+pub(crate) fn mcp_url(host: &support::Host, namespace: &str) -> String {
     let deadline = Instant::now() + Duration::from_secs(60);
-    let addr = loop {
-        if let Some(a) = host.adapter_addr("mcp", "crm-mcp") {
-            break a;
+    loop {
+        if let Some(a) = host.adapter_addr("mcp", namespace) {
+            return format!("http://{a}/mcp");
         }
         assert!(
             Instant::now() < deadline,
@@ -101,11 +107,6 @@ pub(crate) fn http_rig() -> HttpRig {
             host.all_output()
         );
         std::thread::sleep(Duration::from_millis(20));
-    };
-    HttpRig {
-        rig,
-        host,
-        url: format!("http://{addr}/mcp"),
     }
 }
 

@@ -2,8 +2,6 @@
 //! unknown methods and sessions, the 2026-07-28 header rules, Origin checks, resource
 //! reads that try to leave their folder; plus tracing and inbound authentication.
 
-use std::time::{Duration, Instant};
-
 use serde_json::{json, Value};
 
 use crate::support::fixtures::{self, McpTransport, BEARER_CRM_TOKEN};
@@ -290,14 +288,7 @@ fn tool_calls_are_traced_like_rest_requests() {
         .env("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json")
         .env("OTEL_BSP_SCHEDULE_DELAY", "100")
         .start(0);
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let url = loop {
-        if let Some(a) = host.adapter_addr("mcp", "crm-mcp") {
-            break format!("http://{a}/mcp");
-        }
-        assert!(Instant::now() < deadline, "{}", host.all_output());
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let url = mcp_url(&host, "crm-mcp");
     let trace = "4bf92f3577b34da6a3ce929d0e0e4736";
     let caller = "00f067aa0ba902b7";
     let traceparent = format!("00-{trace}-{caller}-01");
@@ -331,14 +322,7 @@ fn authentication_on_the_mcp_endpoint_is_checked() {
     let c = support::components();
     let r = rig_with(McpTransport::Http, Some(BEARER_CRM_TOKEN));
     let host = HostBuilder::new(&r.file).component(&c.crm_sidecar).start(0);
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let url = loop {
-        if let Some(a) = host.adapter_addr("mcp", "crm-mcp") {
-            break format!("http://{a}/mcp");
-        }
-        assert!(Instant::now() < deadline, "{}", host.all_output());
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let url = mcp_url(&host, "crm-mcp");
     let discover = json!({"jsonrpc": "2.0", "id": 1, "method": "server/discover", "params": {"_meta": meta()}});
     let headers = [
         ("mcp-protocol-version", "2026-07-28"),

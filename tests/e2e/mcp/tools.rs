@@ -1,8 +1,6 @@
 //! MCP tool calls into the hostile test component: arguments as inputs and body, and
 //! traps, runaway loops and error statuses as tool errors.
 
-use std::time::{Duration, Instant};
-
 use serde_json::{json, Value};
 
 use crate::support::{self, HostBuilder};
@@ -51,14 +49,7 @@ capability:
         .arg("--cpu-limit")
         .arg("200ms")
         .start(0);
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let url = loop {
-        if let Some(a) = host.adapter_addr("mcp", "hostile-mcp") {
-            break format!("http://{a}/mcp");
-        }
-        assert!(Instant::now() < deadline, "{}", host.all_output());
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let url = mcp_url(&host, "hostile-mcp");
     let call = |tool: &str, arguments: Value| -> Value {
         let resp = post(
             &url,

@@ -40,13 +40,13 @@ fn capabilities_never_reach_each_others_secrets_or_consumes_even_with_the_same_n
         base_uri: up_b.base(),
         tunnel: None,
         authentication: Some(BEARER_CRM_TOKEN),
-        operations: vec![ConsumedOp {
-            resource: "invoices",
-            path: "/invoices",
-            name: "list-invoices",
-            method: "GET",
-            inputs: &[],
-        }],
+        operations: vec![ConsumedOp::new(
+            "invoices",
+            "/invoices",
+            "list-invoices",
+            "GET",
+            &[],
+        )],
     };
     capability_folder(&caps, "b", token_b, &hostile("B", &up_b).consumes(billing));
     // C tries to read B's secrets file from its own folder, D through an absolute path,

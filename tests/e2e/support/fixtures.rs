@@ -76,8 +76,28 @@ pub struct ConsumedOp {
     pub path: &'static str,
     pub name: &'static str,
     pub method: &'static str,
-    /// (name, in, fixed value).
-    pub inputs: &'static [(&'static str, &'static str, Option<&'static str>)],
+    pub inputs: &'static [ConsumedInput],
+}
+
+/// A consumed operation's input: (name, in, fixed value).
+pub type ConsumedInput = (&'static str, &'static str, Option<&'static str>);
+
+impl ConsumedOp {
+    pub const fn new(
+        resource: &'static str,
+        path: &'static str,
+        name: &'static str,
+        method: &'static str,
+        inputs: &'static [ConsumedInput],
+    ) -> Self {
+        ConsumedOp {
+            resource,
+            path,
+            name,
+            method,
+            inputs,
+        }
+    }
 }
 
 /// A consumes entry's `tunnel` block: its type and its settings, in order.
@@ -140,6 +160,22 @@ pub struct Op<'a> {
     pub name: &'a str,
     pub method: &'a str,
     pub inputs: &'a [(&'a str, &'a str, &'a str)],
+}
+
+impl<'a> Op<'a> {
+    pub const fn new(
+        path: &'a str,
+        name: &'a str,
+        method: &'a str,
+        inputs: &'a [(&'a str, &'a str, &'a str)],
+    ) -> Self {
+        Op {
+            path,
+            name,
+            method,
+            inputs,
+        }
+    }
 }
 
 /// How the MCP test adapter is reached.
@@ -583,47 +619,35 @@ const MCP_TEST_ADAPTER: &str = r#"      description: "Customer lookups for agent
 /// The operations of the test CRM (tests/e2e/support/upstream.rs), with parameters in
 /// every place and one fixed header.
 pub const CRM_OPS: &[ConsumedOp] = &[
-    ConsumedOp {
-        resource: "customers",
-        path: "/customers",
-        name: "list-customers",
-        method: "GET",
-        inputs: &[("limit", "query", None)],
-    },
-    ConsumedOp {
-        resource: "customer",
-        path: "/customers/{{id}}",
-        name: "get-customer",
-        method: "GET",
-        inputs: &[("id", "path", None)],
-    },
-    ConsumedOp {
-        resource: "echo",
-        path: "/echo/{{section}}",
-        name: "post-echo",
-        method: "POST",
-        inputs: &[
+    ConsumedOp::new(
+        "customers",
+        "/customers",
+        "list-customers",
+        "GET",
+        &[("limit", "query", None)],
+    ),
+    ConsumedOp::new(
+        "customer",
+        "/customers/{{id}}",
+        "get-customer",
+        "GET",
+        &[("id", "path", None)],
+    ),
+    ConsumedOp::new(
+        "echo",
+        "/echo/{{section}}",
+        "post-echo",
+        "POST",
+        &[
             ("section", "path", None),
             ("q", "query", None),
             ("X-Trace-Tag", "header", None),
             ("session", "cookie", None),
             ("Api-Version", "header", Some("2024-01")),
         ],
-    },
-    ConsumedOp {
-        resource: "slow",
-        path: "/slow",
-        name: "get-slow",
-        method: "GET",
-        inputs: &[("ms", "query", None)],
-    },
-    ConsumedOp {
-        resource: "big",
-        path: "/big",
-        name: "get-big",
-        method: "GET",
-        inputs: &[("bytes", "query", None)],
-    },
+    ),
+    ConsumedOp::new("slow", "/slow", "get-slow", "GET", &[("ms", "query", None)]),
+    ConsumedOp::new("big", "/big", "get-big", "GET", &[("bytes", "query", None)]),
 ];
 
 /// The consumes entry `crm` of the test CRM at `base`: bearer auth from the file bind.
@@ -650,52 +674,27 @@ pub fn hostile_rest() -> RestExposes {
 
 /// Every operation of the `hostile` test component.
 pub const HOSTILE_OPS: &[Op<'static>] = &[
-    Op {
-        path: "/healthy",
-        name: "healthy",
-        method: "GET",
-        inputs: &[],
-    },
-    Op {
-        path: "/echo/{{id}}",
-        name: "echo",
-        method: "POST",
-        inputs: &[
+    Op::new("/healthy", "healthy", "GET", &[]),
+    Op::new(
+        "/echo/{{id}}",
+        "echo",
+        "POST",
+        &[
             ("id", "path", "string"),
             ("n", "query", "integer"),
             ("X-Tag", "header", "string"),
             ("flag", "query", "boolean"),
         ],
-    },
-    Op {
-        path: "/spin",
-        name: "spin",
-        method: "GET",
-        inputs: &[],
-    },
-    Op {
-        path: "/grow",
-        name: "grow",
-        method: "GET",
-        inputs: &[],
-    },
-    Op {
-        path: "/trap",
-        name: "trap",
-        method: "GET",
-        inputs: &[],
-    },
-    Op {
-        path: "/recurse",
-        name: "recurse",
-        method: "GET",
-        inputs: &[],
-    },
-    Op {
-        path: "/call",
-        name: "call",
-        method: "POST",
-        inputs: &[
+    ),
+    Op::new("/spin", "spin", "GET", &[]),
+    Op::new("/grow", "grow", "GET", &[]),
+    Op::new("/trap", "trap", "GET", &[]),
+    Op::new("/recurse", "recurse", "GET", &[]),
+    Op::new(
+        "/call",
+        "call",
+        "POST",
+        &[
             ("ns", "query", "string"),
             ("op", "query", "string"),
             ("p_id", "query", "string"),
@@ -709,47 +708,22 @@ pub const HOSTILE_OPS: &[Op<'static>] = &[
             ("p_ms", "query", "string"),
             ("p_bytes", "query", "string"),
         ],
-    },
-    Op {
-        path: "/flood",
-        name: "flood",
-        method: "POST",
-        inputs: &[
+    ),
+    Op::new(
+        "/flood",
+        "flood",
+        "POST",
+        &[
             ("ns", "query", "string"),
             ("op", "query", "string"),
             ("n", "query", "integer"),
         ],
-    },
-    Op {
-        path: "/print",
-        name: "print",
-        method: "GET",
-        inputs: &[],
-    },
-    Op {
-        path: "/env-probe",
-        name: "env-probe",
-        method: "GET",
-        inputs: &[],
-    },
-    Op {
-        path: "/big",
-        name: "big",
-        method: "GET",
-        inputs: &[("size", "query", "integer")],
-    },
-    Op {
-        path: "/status",
-        name: "status",
-        method: "GET",
-        inputs: &[("code", "query", "integer")],
-    },
-    Op {
-        path: "/undeclared-op",
-        name: "no-such-handler",
-        method: "GET",
-        inputs: &[],
-    },
+    ),
+    Op::new("/print", "print", "GET", &[]),
+    Op::new("/env-probe", "env-probe", "GET", &[]),
+    Op::new("/big", "big", "GET", &[("size", "query", "integer")]),
+    Op::new("/status", "status", "GET", &[("code", "query", "integer")]),
+    Op::new("/undeclared-op", "no-such-handler", "GET", &[]),
 ];
 
 /// The `test-relay` tunnel to service `crm-api` through `relay`, with the identity bound

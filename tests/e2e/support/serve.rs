@@ -170,13 +170,7 @@ pub fn gate_consumes(base: &str) -> HttpConsumes {
         base_uri: base.into(),
         tunnel: None,
         authentication: None,
-        operations: vec![ConsumedOp {
-            resource: "hold",
-            path: "/hold",
-            name: "hold",
-            method: "GET",
-            inputs: &[],
-        }],
+        operations: vec![ConsumedOp::new("hold", "/hold", "hold", "GET", &[])],
     }
 }
 
