@@ -12,7 +12,7 @@ use crate::support::*;
 
 use super::harness::*;
 
-/// Nine attacks of one capability on a neighbour that uses the same names, each a
+/// Capabilities attack a neighbour that uses the same names; each attack is a
 /// named rule in one table: a broken rule is reported by name, and the others still run.
 #[test]
 fn capabilities_never_reach_each_others_secrets_or_consumes_even_with_the_same_names() {

@@ -7,6 +7,7 @@
 
 mod accept;
 pub use accept::serve_on_thread;
+pub mod capability;
 pub mod collector;
 pub mod fixtures;
 pub mod netns;
