@@ -4,7 +4,9 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use crate::support::fixtures;
+use crate::support::fixtures::{
+    self, Authentication, Capability, BEARER_CRM_TOKEN, HOSTILE_DISPLAY,
+};
 use crate::support::upstream::{Auth, Upstream};
 use crate::support::*;
 
@@ -14,11 +16,7 @@ const KEY: &str = "key-9d2f-never-log-me";
 
 /// The hostile capability with `auth` as the crm authentication block and binds for
 /// every credential.
-fn capability(dir: &Path, base: &str, auth: &str) -> PathBuf {
-    let header = fixtures::header("Auth test").replace(
-        "      CRM_TOKEN: \"crm-bearer-token\"\n",
-        "      CRM_TOKEN: \"crm-bearer-token\"\n      CRM_USER: \"crm-user\"\n      CRM_PASS: \"crm-pass\"\n      CRM_KEY: \"crm-key\"\n",
-    );
+fn capability(dir: &Path, base: &str, auth: Authentication) -> PathBuf {
     write(
         dir,
         "secrets.yaml",
@@ -26,18 +24,20 @@ fn capability(dir: &Path, base: &str, auth: &str) -> PathBuf {
             "crm-bearer-token: t\ncrm-user: \"{USER}\"\ncrm-pass: \"{PASS}\"\ncrm-key: \"{KEY}\"\n"
         ),
     );
-    let consumes = fixtures::crm_consumes(base).replace(
-        "      authentication:\n        type: \"bearer\"\n        token: \"{{secrets.CRM_TOKEN}}\"\n",
-        auth,
-    );
-    let text = format!(
-        "{header}{consumes}{}",
-        fixtures::rest_exposes("hostile", &fixtures::hostile_ops())
-    );
-    write(dir, "auth.ikanos.yaml", &text)
+    Capability::hostile("Auth test", base)
+        .bind_key("CRM_USER", "crm-user")
+        .bind_key("CRM_PASS", "crm-pass")
+        .bind_key("CRM_KEY", "crm-key")
+        .crm_authentication(auth)
+        .write(dir, "auth.ikanos.yaml")
 }
 
-fn check(upstream_auth: Auth, block: &str) -> (Upstream, Host, tempfile::TempDir) {
+const BASIC: Authentication = Authentication::Basic {
+    username: "{{secrets.CRM_USER}}",
+    password: "{{secrets.CRM_PASS}}",
+};
+
+fn check(upstream_auth: Auth, block: Authentication) -> (Upstream, Host, tempfile::TempDir) {
     let c = components();
     let upstream = Upstream::start(upstream_auth);
     let dir = tempfile::tempdir().unwrap();
@@ -61,8 +61,11 @@ fn assert_no_leak(host: &Host) {
 #[test]
 fn basic_authentication() {
     let (_u, host, _dir) = check(
-        Auth { basic: Some((USER.into(), PASS.into())), ..Auth::default() },
-        "      authentication:\n        type: \"basic\"\n        username: \"{{secrets.CRM_USER}}\"\n        password: \"{{secrets.CRM_PASS}}\"\n",
+        Auth {
+            basic: Some((USER.into(), PASS.into())),
+            ..Auth::default()
+        },
+        BASIC,
     );
     assert_no_leak(&host);
 }
@@ -70,8 +73,15 @@ fn basic_authentication() {
 #[test]
 fn apikey_goes_in_a_header_by_default() {
     let (u, host, _dir) = check(
-        Auth { apikey_header: Some(("X-Api-Key".into(), KEY.into())), ..Auth::default() },
-        "      authentication:\n        type: \"apikey\"\n        key: \"X-Api-Key\"\n        value: \"{{secrets.CRM_KEY}}\"\n",
+        Auth {
+            apikey_header: Some(("X-Api-Key".into(), KEY.into())),
+            ..Auth::default()
+        },
+        Authentication::ApiKey {
+            key: "X-Api-Key",
+            value: "{{secrets.CRM_KEY}}",
+            placement: None,
+        },
     );
     assert!(u.requests()[0].query.is_none());
     assert_no_leak(&host);
@@ -80,8 +90,15 @@ fn apikey_goes_in_a_header_by_default() {
 #[test]
 fn apikey_in_the_query() {
     let (u, host, _dir) = check(
-        Auth { apikey_query: Some(("api_key".into(), KEY.into())), ..Auth::default() },
-        "      authentication:\n        type: \"apikey\"\n        key: \"api_key\"\n        value: \"{{CRM_KEY}}\"\n        placement: \"query\"\n",
+        Auth {
+            apikey_query: Some(("api_key".into(), KEY.into())),
+            ..Auth::default()
+        },
+        Authentication::ApiKey {
+            key: "api_key",
+            value: "{{CRM_KEY}}",
+            placement: Some("query"),
+        },
     );
     assert_eq!(u.requests()[0].header("x-api-key"), None);
     // A failing call logs the operation, never the URL with its key.
@@ -100,8 +117,14 @@ fn apikey_in_the_query() {
 #[test]
 fn digest_authentication_answers_the_challenge() {
     let (u, host, _dir) = check(
-        Auth { digest: Some((USER.into(), PASS.into())), ..Auth::default() },
-        "      authentication:\n        type: \"digest\"\n        username: \"{{secrets.CRM_USER}}\"\n        password: \"{{secrets.CRM_PASS}}\"\n",
+        Auth {
+            digest: Some((USER.into(), PASS.into())),
+            ..Auth::default()
+        },
+        Authentication::Digest {
+            username: "{{secrets.CRM_USER}}",
+            password: "{{secrets.CRM_PASS}}",
+        },
     );
     let seen = u.requests();
     assert_eq!(seen.len(), 2, "a challenge, then the answer");
@@ -121,11 +144,7 @@ fn wrong_credentials_are_the_upstreams_answer_not_a_host_error() {
         ..Auth::default()
     });
     let dir = tempfile::tempdir().unwrap();
-    let file = capability(
-        dir.path(),
-        &upstream.base(),
-        "      authentication:\n        type: \"basic\"\n        username: \"{{secrets.CRM_USER}}\"\n        password: \"{{secrets.CRM_PASS}}\"\n",
-    );
+    let file = capability(dir.path(), &upstream.base(), BASIC);
     let host = HostBuilder::new(&file).component(&c.hostile).start(1);
     assert_eq!(list_customers(&host)["status"], 401);
 }
@@ -138,14 +157,12 @@ fn binds_from_the_environment() {
         bearer: Some(token.into()),
         ..Auth::default()
     });
-    for location in ["", "    location: \"env://\"\n"] {
+    for location in [None, Some("env://")] {
         let dir = tempfile::tempdir().unwrap();
-        let file = fixtures::hostile(dir.path(), &upstream.base());
-        let text = std::fs::read_to_string(&file).unwrap().replace(
-            "    location: \"file:///./secrets.yaml\"\n    keys:\n      CRM_TOKEN: \"crm-bearer-token\"\n",
-            &format!("{location}    keys:\n      CRM_TOKEN: \"IKANOS_TEST_CRM_TOKEN\"\n"),
-        );
-        let file = write(dir.path(), "env.ikanos.yaml", &text);
+        let file = Capability::hostile(HOSTILE_DISPLAY, &upstream.base())
+            .bind_location(location)
+            .bind_keys(&[("CRM_TOKEN", "IKANOS_TEST_CRM_TOKEN")])
+            .write(dir.path(), "env.ikanos.yaml");
         let host = HostBuilder::new(&file)
             .component(&c.hostile)
             .env("IKANOS_TEST_CRM_TOKEN", token)
@@ -291,12 +308,10 @@ fn https_to_a_private_ca_needs_its_bundle_and_speaks_http2() {
 fn exposed_adapters_check_their_declared_authentication() {
     let c = components();
     let dir = tempfile::tempdir().unwrap();
-    let file = fixtures::hostile(dir.path(), "http://127.0.0.1:1");
-    let text = std::fs::read_to_string(&file).unwrap().replace(
-        "      namespace: \"hostile\"\n",
-        "      namespace: \"hostile\"\n      authentication:\n        type: \"bearer\"\n        token: \"{{secrets.CRM_TOKEN}}\"\n",
-    );
-    let file = write(dir.path(), "protected.ikanos.yaml", &text);
+    fixtures::secrets(dir.path());
+    let mut protected = Capability::hostile(HOSTILE_DISPLAY, "http://127.0.0.1:1");
+    protected.rest().authentication = Some(BEARER_CRM_TOKEN);
+    let file = protected.write(dir.path(), "protected.ikanos.yaml");
     let host = HostBuilder::new(&file).component(&c.hostile).start(1);
     let url = format!("{}/healthy", host.rest_url("hostile"));
     let r = get(&url);
@@ -313,11 +328,11 @@ fn exposed_adapters_check_their_declared_authentication() {
     assert_eq!(ok.status, 200, "{}", ok.body);
 
     // A scheme the host cannot check is refused rather than served unprotected.
-    let text = text.replace(
-        "      authentication:\n        type: \"bearer\"\n        token: \"{{secrets.CRM_TOKEN}}\"\n      resources:",
-        "      authentication:\n        type: \"digest\"\n        username: \"u\"\n        password: \"{{secrets.CRM_TOKEN}}\"\n      resources:",
-    );
-    let file = write(dir.path(), "digest.ikanos.yaml", &text);
+    protected.rest().authentication = Some(Authentication::Digest {
+        username: "u",
+        password: "{{secrets.CRM_TOKEN}}",
+    });
+    let file = protected.write(dir.path(), "digest.ikanos.yaml");
     let (code, out) = HostBuilder::new(&file)
         .arg("--component")
         .arg(c.hostile.display().to_string())

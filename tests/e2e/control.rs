@@ -1,7 +1,7 @@
 //! The control port: health, readiness, metrics, status — and fail-closed routing
 //! for a tunnel type that has no provider in this build.
 
-use crate::support::fixtures;
+use crate::support::fixtures::{self, Tunnel};
 use crate::support::upstream::{Auth, Upstream};
 use crate::support::*;
 
@@ -74,7 +74,9 @@ fn a_tunnel_without_a_provider_fails_closed_and_says_why() {
         "tunnelled.ikanos.yaml",
         "Tunnelled",
         &upstream.base(),
-        "      tunnel:\n        type: \"netbird\"\n        service: \"crm-api\"\n        identity: \"{{secrets.CRM_TOKEN}}\"\n",
+        Tunnel::new("netbird")
+            .set("service", "crm-api")
+            .set("identity", "{{secrets.CRM_TOKEN}}"),
         &[],
     );
 

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::support::fixtures::{self, TOKEN};
+use crate::support::fixtures::{self, Capability, HOSTILE_DISPLAY, TOKEN};
 use crate::support::*;
 
 #[test]
@@ -117,10 +117,9 @@ fn start_up_errors_name_the_file_the_field_and_the_bind() {
     );
 
     // A bind that tries to leave the capability folder.
-    let text = std::fs::read_to_string(&file)
-        .unwrap()
-        .replace("file:///./secrets.yaml", "file:///./../outside.yaml");
-    let escaping = write(dir.path(), "escape.ikanos.yaml", &text);
+    let escaping = Capability::hostile(HOSTILE_DISPLAY, "http://127.0.0.1:1")
+        .bind_location(Some("file:///./../outside.yaml"))
+        .write(dir.path(), "escape.ikanos.yaml");
     let (code, out) = HostBuilder::new(&escaping)
         .arg("--component")
         .arg(hostile.clone())
@@ -146,10 +145,9 @@ fn start_up_errors_name_the_file_the_field_and_the_bind() {
     // Port already taken.
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = taken.local_addr().unwrap().port();
-    let text = std::fs::read_to_string(&file)
-        .unwrap()
-        .replace("port: 0", &format!("port: {port}"));
-    let busy = write(dir.path(), "busy.ikanos.yaml", &text);
+    let mut busy = Capability::hostile(HOSTILE_DISPLAY, "http://127.0.0.1:1");
+    busy.rest().port = port;
+    let busy = busy.write(dir.path(), "busy.ikanos.yaml");
     let (code, out) = HostBuilder::new(&busy)
         .arg("--component")
         .arg(hostile)

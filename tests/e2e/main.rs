@@ -8,9 +8,39 @@ mod control;
 mod examples;
 mod lifecycle;
 mod lint;
-mod mcp;
+/// MCP exposes, end to end: the real `ikanos` binary serving the crm-sidecar component's
+/// operations as MCP tools, driven by the official MCP client SDKs (Python `mcp` and
+/// TypeScript `@modelcontextprotocol/sdk`, installed by scripts/setup into
+/// tests/mcp-clients) over streamable HTTP and over stdio, plus raw HTTP requests for
+/// what no client sends.
+///
+/// Which revision each client speaks (asserted in `clients`): Python `mcp` 2.3.0 in its
+/// default `auto` mode probes `server/discover` and speaks the stateless 2026-07-28
+/// revision; in `legacy` mode, and the TypeScript SDK 1.32 always, the `initialize`
+/// handshake, negotiated to 2025-11-25.
+mod mcp {
+    mod clients;
+    pub(crate) mod harness;
+    mod http;
+    mod stdio;
+    mod tools;
+}
 mod sandbox;
-mod serve;
+/// `ikanos serve`: many capabilities in one process. Folder loading, the shared
+/// listener, changes through the folder watch and the admin API while a neighbour's
+/// request is in flight, broken capabilities beside working ones, hostile guests
+/// contained while a neighbour keeps answering, and isolation between capabilities that
+/// use the same namespace names.
+mod serve {
+    mod admin;
+    mod config;
+    mod containment;
+    mod harness;
+    mod isolation;
+    mod mcp;
+    mod reload;
+    mod routing;
+}
 #[cfg(feature = "ssh")]
 mod ssh;
 #[cfg(feature = "test-tunnel")]

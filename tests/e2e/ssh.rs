@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::support::fixtures::{self, TOKEN};
+use crate::support::fixtures::{self, Capability, ExtraBind, HttpConsumes, Tunnel, TOKEN};
 use crate::support::netns::{self, Topology};
 use crate::support::openssh::{self, keygen, Connector, InNamespace, Sshd, SshdOptions};
 use crate::support::upstream::{Auth, Upstream};
@@ -151,29 +151,42 @@ fn least_privilege(forward: u16, open: u16, connector_pub: &str, host_pub: &str)
     ]
 }
 
-/// The hostile capability whose `crm` goes through the SSH relay at `relay`.
-fn capability_via(
+/// The `ssh` tunnel through `relay` to `127.0.0.1:{forward}` as `root`, with the
+/// identity bound as `SSH_KEY` and the relay's host key pinned.
+fn ssh_tunnel(relay: &str, forward: u16, host_key: &str) -> Tunnel {
+    Tunnel::new("ssh")
+        .set("identity", "{{secrets.SSH_KEY}}")
+        .set("relay", relay)
+        .set("user", "root")
+        .set("target", format!("127.0.0.1:{forward}"))
+        .set("hostKey", host_key)
+}
+
+/// The bind of the private key at `key` as `SSH_KEY`.
+fn ssh_key_bind(key: &Path) -> ExtraBind<'static> {
+    ("SSH_KEY", "ssh-key", key.display().to_string())
+}
+
+/// The hostile capability whose `crm` goes through `tunnel` (baseUri `base`).
+fn capability_over(base: &str, tunnel: Tunnel, key: &Path) -> Capability {
+    fixtures::hostile_tunnelled_capability("Over SSH", base, tunnel, &[ssh_key_bind(key)])
+}
+
+/// `capability_over` written as `dir/name`, with the key in secrets.yaml beside it.
+fn write_capability_over(
     dir: &Path,
+    name: &str,
     base: &str,
-    relay: &str,
-    forward: u16,
-    host_key: &str,
+    tunnel: Tunnel,
     key: &Path,
 ) -> PathBuf {
-    let tunnel = format!(
-        "      tunnel:\n        type: \"ssh\"\n        identity: \"{{{{secrets.SSH_KEY}}}}\"\n        relay: \"{relay}\"\n        user: \"root\"\n        target: \"127.0.0.1:{forward}\"\n        hostKey: \"{host_key}\"\n"
-    );
-    fixtures::hostile_tunnelled(
-        dir,
-        "ssh.ikanos.yaml",
-        "Over SSH",
-        base,
-        &tunnel,
-        &[("SSH_KEY", "ssh-key", key.display().to_string())],
-    )
+    fixtures::secrets_with(dir, &[ssh_key_bind(key)]);
+    capability_over(base, tunnel, key).write(dir, name)
 }
 
 struct Rig {
+    /// The capability the host runs.
+    capability: Capability,
     host_pub: String,
     private: Upstream,
     decoy: Upstream,
@@ -209,17 +222,17 @@ fn rig(pin: Option<&str>, permit_open: Option<u16>) -> Option<(Rig, Connector)> 
     let pinned = pin
         .map(str::to_string)
         .unwrap_or_else(|| sshd.host_key.clone());
-    let file = capability_via(
-        dir.path(),
+    let capability = capability_over(
         &decoy.base(),
-        &site.relay(&sshd),
-        forward,
-        &pinned,
+        ssh_tunnel(&site.relay(&sshd), forward, &pinned),
         &host_key,
     );
+    fixtures::secrets_with(dir.path(), &[ssh_key_bind(&host_key)]);
+    let file = capability.write(dir.path(), "ssh.ikanos.yaml");
     let host = HostBuilder::new(&file).component(&c.hostile).start(1);
     Some((
         Rig {
+            capability,
             host_pub,
             private,
             decoy,
@@ -360,16 +373,7 @@ fn the_hosts_key_rotates_on_sighup_without_a_restart() {
         ),
     )
     .unwrap();
-    let secrets = std::fs::read_to_string(dir.join("secrets.yaml")).unwrap();
-    let old_key = dir.join("host");
-    std::fs::write(
-        dir.join("secrets.yaml"),
-        secrets.replace(
-            &old_key.display().to_string(),
-            &new_key.display().to_string(),
-        ),
-    )
-    .unwrap();
+    fixtures::secrets_with(dir, &[ssh_key_bind(&new_key)]);
     rig.host.signal(libc::SIGHUP);
     rig.host.wait_for_log(Duration::from_secs(10), |l| {
         l.contains("tunnel took the new identity")
@@ -417,21 +421,17 @@ fn one_session_per_relay_and_identity_whatever_the_targets() {
         forward2,
         second_api.addr.port(),
     );
-    let text = std::fs::read_to_string(dir.join("ssh.ikanos.yaml")).unwrap();
-    let start = text.find("    - type: \"http\"").unwrap();
-    let end = text.find("  exposes:").unwrap();
-    let block = &text[start..end];
-    let second = block
-        .replace("namespace: \"crm\"", "namespace: \"crm2\"")
-        .replace(
-            &format!("target: \"127.0.0.1:{}\"", rig.forward),
-            &format!("target: \"127.0.0.1:{forward2}\""),
-        );
-    let file = write(
-        dir,
-        "two.ikanos.yaml",
-        &text.replacen(block, &format!("{block}{second}"), 1),
-    );
+    let mut capability = rig.capability.clone();
+    let crm = capability.consumed("crm").clone();
+    let second = HttpConsumes {
+        namespace: "crm2".into(),
+        tunnel: crm
+            .tunnel
+            .clone()
+            .map(|t| t.set("target", format!("127.0.0.1:{forward2}"))),
+        ..crm
+    };
+    let file = capability.consumes(second).write(dir, "two.ikanos.yaml");
     let before = rig.sshd.logins(&rig.host_pub);
     let host = HostBuilder::new(&file)
         .component(&components().hostile)
@@ -497,27 +497,22 @@ fn certificate_authentication_with_a_user_ca() {
         None,
     );
     let _connector = site.connector(&sshd, &connector_key, forward, private.addr.port());
-    let file = capability_via(
-        d,
-        &decoy.base(),
-        &site.relay(&sshd),
-        forward,
-        &sshd.host_key,
-        &host_key,
+    let tunnel = ssh_tunnel(&site.relay(&sshd), forward, &sshd.host_key).insert_after(
+        "identity",
+        "certificate",
+        "{{secrets.SSH_CERT}}",
     );
-    let text = std::fs::read_to_string(&file).unwrap().replace(
-        "        identity: \"{{secrets.SSH_KEY}}\"\n",
-        "        identity: \"{{secrets.SSH_KEY}}\"\n        certificate: \"{{secrets.SSH_CERT}}\"\n",
-    ).replace("      SSH_KEY: \"ssh-key\"\n", "      SSH_KEY: \"ssh-key\"\n      SSH_CERT: \"ssh-cert\"\n");
-    let file = write(d, "cert.ikanos.yaml", &text);
-    let secrets = std::fs::read_to_string(d.join("secrets.yaml")).unwrap();
-    write(
+    let cert_bind = |name: &str| -> ExtraBind<'static> {
+        ("SSH_CERT", "ssh-cert", d.join(name).display().to_string())
+    };
+    let binds = [ssh_key_bind(&host_key), cert_bind("host-cert.pub")];
+    let file = fixtures::hostile_tunnelled(
         d,
-        "secrets.yaml",
-        &format!(
-            "{secrets}ssh-cert: \"{}\"\n",
-            d.join("host-cert.pub").display()
-        ),
+        "cert.ikanos.yaml",
+        "Over SSH",
+        &decoy.base(),
+        tunnel,
+        &binds,
     );
     let host = HostBuilder::new(&file)
         .component(&components().hostile)
@@ -543,17 +538,14 @@ fn certificate_authentication_with_a_user_ca() {
         .unwrap();
     assert!(signed.success());
     let secrets = std::fs::read_to_string(d.join("secrets.yaml")).unwrap();
-    let rotated = secrets
-        .replace(
-            &d.join("host-cert.pub").display().to_string(),
-            &d.join("host2-cert.pub").display().to_string(),
-        )
-        .replace(
-            &format!("{}\"", host_key.display()),
-            &format!("{}\"", d.join("host2").display()),
-        );
-    assert_ne!(rotated, secrets);
-    write(d, "secrets.yaml", &rotated);
+    fixtures::secrets_with(
+        d,
+        &[ssh_key_bind(&d.join("host2")), cert_bind("host2-cert.pub")],
+    );
+    assert_ne!(
+        std::fs::read_to_string(d.join("secrets.yaml")).unwrap(),
+        secrets
+    );
     host.signal(libc::SIGHUP);
     let deadline = Instant::now() + Duration::from_secs(20);
     while sshd.login_lines(&new_pub).is_empty() {
@@ -659,19 +651,15 @@ fn a_relay_host_certificate_is_trusted_through_its_ca() {
     );
     let _connector = site.connector(&sshd, &connector_key, forward, private.addr.port());
     let relay = site.relay(&sshd);
-    let write_with = |trust: &str, name: &str| {
-        let file = capability_via(d, &decoy.base(), &relay, forward, "unused", &host_key);
-        let text = std::fs::read_to_string(&file)
-            .unwrap()
-            .replace("        hostKey: \"unused\"\n", trust);
-        write(d, name, &text)
+    let write_with = |host_ca: &str, name: &str| {
+        let tunnel = ssh_tunnel(&relay, forward, "unused")
+            .remove("hostKey")
+            .set("hostCa", host_ca);
+        write_capability_over(d, name, &decoy.base(), tunnel, &host_key)
     };
 
     // Trusted through the CA: no key pinned anywhere.
-    let file = write_with(
-        &format!("        hostCa: \"{host_ca_pub}\"\n"),
-        "ca.ikanos.yaml",
-    );
+    let file = write_with(&host_ca_pub, "ca.ikanos.yaml");
     let host = HostBuilder::new(&file)
         .component(&components().hostile)
         .start(1);
@@ -681,10 +669,7 @@ fn a_relay_host_certificate_is_trusted_through_its_ca() {
 
     // Another CA: refused, not ready, with the reason.
     let (_, other_ca_pub) = keygen(d, "other_ca");
-    let file = write_with(
-        &format!("        hostCa: \"{other_ca_pub}\"\n"),
-        "other.ikanos.yaml",
-    );
+    let file = write_with(&other_ca_pub, "other.ikanos.yaml");
     let host = HostBuilder::new(&file)
         .component(&components().hostile)
         .start(1);
@@ -793,18 +778,8 @@ fn validate_and_lint_check_the_ssh_keys() {
     } else {
         (d.join("host"), String::new())
     };
-    let file = capability_via(
-        d,
-        "http://127.0.0.1:1",
-        "127.0.0.1:22",
-        18080,
-        "unused",
-        &key,
-    );
-    let text = std::fs::read_to_string(&file)
-        .unwrap()
-        .replace("        hostKey: \"unused\"\n", "");
-    let file = write(d, "nokey.ikanos.yaml", &text);
+    let tunnel = ssh_tunnel("127.0.0.1:22", 18080, "unused").remove("hostKey");
+    let file = write_capability_over(d, "nokey.ikanos.yaml", "http://127.0.0.1:1", tunnel, &key);
     for command in ["validate", "lint"] {
         let (code, out, _) = run_cli(&[command, file.to_str().unwrap()]);
         assert_eq!(code, 1, "{command}: {out}");

@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use crate::support::fixtures::{self, TOKEN};
+use crate::support::fixtures::{self, HttpConsumes, TOKEN};
 use crate::support::relay::Relay;
 use crate::support::upstream::{Auth, Upstream};
 use crate::support::*;
@@ -14,15 +14,12 @@ use crate::support::*;
 /// The hostile capability whose `crm` goes through the relay at `relay`, with
 /// baseUri `base` and the identity from secrets.yaml (`relay-id`).
 fn tunnelled(dir: &Path, base: &str, relay: &str, fallback: &str, identity: &str) -> PathBuf {
-    let tunnel = format!(
-        "      tunnel:\n        type: \"test-relay\"\n        service: \"crm-api\"\n        identity: \"{{{{secrets.RELAY_ID}}}}\"\n        fallback: \"{fallback}\"\n        relay: \"{relay}\"\n"
-    );
     fixtures::hostile_tunnelled(
         dir,
         "tunnelled.ikanos.yaml",
         "Tunnelled",
         base,
-        &tunnel,
+        fixtures::relay_tunnel(relay, fallback),
         &[("RELAY_ID", "relay-id", identity.to_string())],
     )
 }
@@ -440,34 +437,27 @@ fn one_session_per_identity_and_relay_shared_by_namespaces() {
     let c = components();
     let n = net(&["id-1", "id-2"]);
     let dir = tempfile::tempdir().unwrap();
-    let file = tunnelled(
-        dir.path(),
-        &n.base,
-        &n.relay.addr.to_string(),
-        "fail",
-        "id-1",
-    );
     // Two more namespaces: `crm2` shares crm's identity and relay, `crm3` has its own.
-    let text = std::fs::read_to_string(&file).unwrap();
-    let block_start = text.find("    - type: \"http\"").unwrap();
-    let block_end = text.find("  exposes:").unwrap();
-    let block = &text[block_start..block_end];
-    let second = block.replace("namespace: \"crm\"", "namespace: \"crm2\"");
-    let third = block
-        .replace("namespace: \"crm\"", "namespace: \"crm3\"")
-        .replace("{{secrets.RELAY_ID}}", "{{secrets.RELAY_ID_2}}");
-    let text = text
-        .replacen(block, &format!("{block}{second}{third}"), 1)
-        .replace(
-            "      RELAY_ID: \"relay-id\"\n",
-            "      RELAY_ID: \"relay-id\"\n      RELAY_ID_2: \"relay-id-2\"\n",
-        );
-    write(
-        dir.path(),
-        "secrets.yaml",
-        &format!("crm-bearer-token: \"{TOKEN}\"\nrelay-id: \"id-1\"\nrelay-id-2: \"id-2\"\n"),
-    );
-    let file = write(dir.path(), "shared.ikanos.yaml", &text);
+    let extra = [
+        ("RELAY_ID", "relay-id", "id-1".to_string()),
+        ("RELAY_ID_2", "relay-id-2", "id-2".to_string()),
+    ];
+    let tunnel = fixtures::relay_tunnel(&n.relay.addr.to_string(), "fail");
+    let mut capability =
+        fixtures::hostile_tunnelled_capability("Tunnelled", &n.base, tunnel.clone(), &extra);
+    let crm = capability.consumed("crm").clone();
+    let capability = capability
+        .consumes(HttpConsumes {
+            namespace: "crm2".into(),
+            ..crm.clone()
+        })
+        .consumes(HttpConsumes {
+            namespace: "crm3".into(),
+            tunnel: Some(tunnel.set("identity", "{{secrets.RELAY_ID_2}}")),
+            ..crm
+        });
+    fixtures::secrets_with(dir.path(), &extra);
+    let file = capability.write(dir.path(), "shared.ikanos.yaml");
     let host = HostBuilder::new(&file).component(&c.hostile).start(1);
     let v = wait_ready(&host, 200);
     assert_eq!(v["consumes"].as_array().unwrap().len(), 3, "{v}");

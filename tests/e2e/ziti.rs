@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use crate::support::fixtures::{self, TOKEN};
+use crate::support::fixtures::{self, ExtraBind, Tunnel, TOKEN};
 use crate::support::upstream::{Auth, Upstream};
 use crate::support::ziti::{libziti_host, LibZitiProcess, Permission, ZitiTestNet};
 use crate::support::*;
@@ -29,20 +29,26 @@ fn private_and_decoy() -> (Upstream, Upstream) {
 /// The hostile capability whose `crm` goes through Ziti service `service` with the
 /// identity file at `identity`.
 fn capability(dir: &Path, base: &str, service: &str, identity: &Path) -> PathBuf {
-    let tunnel = format!(
-        "      tunnel:\n        type: \"ziti\"\n        service: \"{service}\"\n        identity: \"{{{{secrets.ZITI_IDENTITY}}}}\"\n        fallback: \"fail\"\n"
-    );
+    let tunnel = Tunnel::new("ziti")
+        .set("service", service)
+        .set("identity", "{{secrets.ZITI_IDENTITY}}")
+        .set("fallback", "fail");
     fixtures::hostile_tunnelled(
         dir,
         "ziti.ikanos.yaml",
         "Over Ziti",
         base,
-        &tunnel,
-        &[(
-            "ZITI_IDENTITY",
-            "ziti-identity",
-            identity.display().to_string(),
-        )],
+        tunnel,
+        &[identity_bind(identity)],
+    )
+}
+
+/// The bind of the identity file at `identity` as `ZITI_IDENTITY`.
+fn identity_bind(identity: &Path) -> ExtraBind<'static> {
+    (
+        "ZITI_IDENTITY",
+        "ziti-identity",
+        identity.display().to_string(),
     )
 }
 
@@ -340,14 +346,16 @@ fn an_expired_certificate_or_an_unknown_service_is_not_ready_with_the_reason() {
 fn validate_and_lint_know_the_ziti_keys() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let bad = "      tunnel:\n        type: \"ziti\"\n        identity: \"{{secrets.ZITI_IDENTITY}}\"\n        relay: \"x:1\"\n";
+    let bad = Tunnel::new("ziti")
+        .set("identity", "{{secrets.ZITI_IDENTITY}}")
+        .set("relay", "x:1");
     let file = fixtures::hostile_tunnelled(
         d,
         "bad.ikanos.yaml",
         "Bad Ziti",
         "http://crm.internal",
         bad,
-        &[("ZITI_IDENTITY", "ziti-identity", "/nonexistent.json".into())],
+        &[identity_bind(Path::new("/nonexistent.json"))],
     );
     let (code, out, err) = run_cli(&["validate", file.to_str().unwrap()]);
     let all = format!("{out}{err}");
@@ -361,14 +369,17 @@ fn validate_and_lint_know_the_ziti_keys() {
         "{all}"
     );
 
-    let good = "      tunnel:\n        type: \"ziti\"\n        service: \"crm\"\n        identity: \"{{secrets.ZITI_IDENTITY}}\"\n        fallback: \"fail\"\n";
+    let good = Tunnel::new("ziti")
+        .set("service", "crm")
+        .set("identity", "{{secrets.ZITI_IDENTITY}}")
+        .set("fallback", "fail");
     let file = fixtures::hostile_tunnelled(
         d,
         "good.ikanos.yaml",
         "Good Ziti",
         "http://crm.internal",
         good,
-        &[("ZITI_IDENTITY", "ziti-identity", "/nonexistent.json".into())],
+        &[identity_bind(Path::new("/nonexistent.json"))],
     );
     let (code, out, err) = run_cli(&["validate", file.to_str().unwrap()]);
     assert_eq!(code, 0, "{out}{err}");
@@ -453,15 +464,10 @@ fn the_identity_rotates_on_sighup_without_a_restart() {
     // A new identity in the bind, SIGHUP: ready again with it, same process.
     rig.net.create_identity("ikanos-rotated");
     rig.net.grant("ikanos-rotated", SERVICE, Permission::Dial);
-    let secrets = rig._dir.path().join("secrets.yaml");
-    let text = std::fs::read_to_string(&secrets).unwrap().replace(
-        &rig.net.identity_file("ikanos").display().to_string(),
-        &rig.net
-            .identity_file("ikanos-rotated")
-            .display()
-            .to_string(),
+    fixtures::secrets_with(
+        rig._dir.path(),
+        &[identity_bind(&rig.net.identity_file("ikanos-rotated"))],
     );
-    std::fs::write(&secrets, text).unwrap();
     let pid = rig.host.pid();
     rig.host.signal(libc::SIGHUP);
     wait_ready(&rig.host, 200);

@@ -1,262 +1,311 @@
-//! Capability files for the tests, written into a temporary folder per test.
+//! The capability files the tests share, built with `capability` and written into a
+//! temporary folder per test: the test CRM's consumes entry, the hostile component's
+//! REST operations, the MCP test adapter, the bind file and its token. A test starts
+//! from one of these and says what differs (a tunnel, another authentication, binds
+//! from the environment, an import); only tests of broken YAML, and tests of the
+//! shipped examples, write text themselves. Knows nothing of how the host runs a file.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
+pub use super::capability::*;
 use super::write;
 
 /// The test token. Tests assert it never shows up where it must not.
 pub const TOKEN: &str = "tok-3f9c2b7d-never-log-me";
 
-/// One exposed REST operation: (resource key, path, operation key, method, inputs as (name, in, type)).
-pub struct Op<'a> {
-    pub path: &'a str,
-    pub name: &'a str,
-    pub method: &'a str,
-    pub inputs: &'a [(&'a str, &'a str, &'a str)],
-}
+/// The display name of `hostile`'s capability.
+pub const HOSTILE_DISPLAY: &str = "Hostile test capability";
 
-pub fn rest_exposes(namespace: &str, ops: &[Op]) -> String {
-    let mut y = format!("  exposes:\n    - type: rest\n      address: \"127.0.0.1\"\n      port: 0\n      namespace: \"{namespace}\"\n      resources:\n");
-    for op in ops {
-        let _ = write!(y, "        {}:\n          path: \"{}\"\n          operations:\n            {}:\n              method: \"{}\"\n", op.name, op.path, op.name, op.method);
-        if !op.inputs.is_empty() {
-            y.push_str("              inputParameters:\n");
-            for (name, place, ty) in op.inputs {
-                let _ = write!(y, "                \"{name}\":\n                  in: \"{place}\"\n                  type: \"{ty}\"\n                  description: \"test input {name}\"\n");
-            }
-        }
+/// The bind file every test capability reads its keys from by default.
+pub const SECRETS_LOCATION: &str = "file:///./secrets.yaml";
+
+/// The bearer token bound from secrets.yaml, as the test files declare it.
+pub const BEARER_CRM_TOKEN: Authentication = Authentication::Bearer {
+    token: "{{secrets.CRM_TOKEN}}",
+};
+
+impl Capability {
+    /// The test header, binding `CRM_TOKEN` from secrets.yaml; nothing consumed or exposed.
+    pub fn new(display: &str) -> Self {
+        Capability::with_binds(
+            display,
+            Binds::Secrets {
+                location: Some(SECRETS_LOCATION.into()),
+                keys: vec![("CRM_TOKEN".into(), "crm-bearer-token".into())],
+            },
+        )
     }
-    y
+
+    /// The hostile component's capability: the test CRM at `crm_base` consumed, every
+    /// operation of the component exposed over REST under namespace `hostile`.
+    pub fn hostile(display: &str, crm_base: &str) -> Self {
+        Capability::new(display)
+            .consumes(crm(crm_base))
+            .exposes(hostile_rest())
+    }
+
+    /// The crm-sidecar component's capability: the test CRM at `crm_base` consumed, the
+    /// MCP test adapter exposed over `transport`.
+    pub fn mcp(display: &str, crm_base: &str, transport: McpTransport) -> Self {
+        Capability::new(display)
+            .consumes(crm(crm_base))
+            .exposes(crm_mcp(transport))
+    }
+
+    /// Route the test CRM (`crm`) through `tunnel`.
+    pub fn crm_tunnel(mut self, tunnel: Tunnel) -> Self {
+        self.consumed("crm").tunnel = Some(tunnel);
+        self
+    }
+
+    /// Authenticate to the test CRM (`crm`) with `authentication`.
+    pub fn crm_authentication(mut self, authentication: Authentication) -> Self {
+        self.consumed("crm").authentication = Some(authentication);
+        self
+    }
 }
 
-/// The consumes block of the test CRM: bearer auth from a file bind, and operations
-/// that put parameters in every place.
-pub fn crm_consumes(base: &str) -> String {
-    format!(
-        r#"  consumes:
-    - type: "http"
-      namespace: "crm"
-      description: "The test CRM on loopback."
-      baseUri: "{base}"
-      authentication:
-        type: "bearer"
-        token: "{{{{secrets.CRM_TOKEN}}}}"
+/// The MCP test adapter `crm-mcp`: the crm-sidecar component's operations as tools, a
+/// static resource (a file and a folder template) and a prompt.
+pub fn crm_mcp(transport: McpTransport) -> McpExposes {
+    McpExposes {
+        namespace: "crm-mcp",
+        transport,
+        authentication: None,
+        body: MCP_TEST_ADAPTER,
+    }
+}
+
+/// The MCP test adapter after its namespace and authentication.
+const MCP_TEST_ADAPTER: &str = r#"      description: "Customer lookups for agents."
+      ttlMs: 5000
+      tools:
+        list-customers:
+          display: "List customers"
+          description: "List customers, at most `limit`."
+          inputParameters:
+            limit:
+              type: "integer"
+              description: "Maximum number of customers."
+              required: false
+          hints:
+            readOnly: true
+          outputParameters:
+            customers:
+              type: "string"
+              value: "[]"
+        get-customer:
+          display: "Get customer"
+          description: "One customer by id."
+          inputParameters:
+            id:
+              type: "string"
+              description: "Customer id."
+          hints:
+            readOnly: true
+            idempotent: true
+            openWorld: false
+          outputParameters:
+            id:
+              type: "string"
+              value: "{{id}}"
+        via-call:
+          description: "Declared with call, which this host does not run."
+          call: "crm.list-customers"
       resources:
-        customers:
-          path: "/customers"
-          operations:
-            list-customers:
-              method: "GET"
-              inputParameters:
-                limit:
-                  in: "query"
-        customer:
-          path: "/customers/{{{{id}}}}"
-          operations:
-            get-customer:
-              method: "GET"
-              inputParameters:
-                id:
-                  in: "path"
-        echo:
-          path: "/echo/{{{{section}}}}"
-          operations:
-            post-echo:
-              method: "POST"
-              inputParameters:
-                section:
-                  in: "path"
-                q:
-                  in: "query"
-                X-Trace-Tag:
-                  in: "header"
-                session:
-                  in: "cookie"
-                Api-Version:
-                  in: "header"
-                  value: "2024-01"
-        slow:
-          path: "/slow"
-          operations:
-            get-slow:
-              method: "GET"
-              inputParameters:
-                ms:
-                  in: "query"
-        big:
-          path: "/big"
-          operations:
-            get-big:
-              method: "GET"
-              inputParameters:
-                bytes:
-                  in: "query"
-"#
-    )
-}
+        guide:
+          display: "CRM guide"
+          uri: "docs://crm/guide.md"
+          description: "What the fields mean."
+          mimeType: "text/markdown"
+          location: "file:///./guide.md"
+        notes:
+          display: "Notes"
+          uri: "notes://{name}"
+          description: "One note by file name."
+          location: "file:///./notes"
+      prompts:
+        customer-summary:
+          display: "Customer summary"
+          description: "Summarise one customer."
+          arguments:
+            id:
+              description: "Customer id."
+            tone:
+              description: "Tone."
+              required: false
+          template:
+            - role: "user"
+              content: "Fetch customer {{id}} and summarise it in a {{tone}} tone."
+"#;
 
-pub fn header(display: &str) -> String {
-    format!(
-        "ikanos: \"1.0.0-beta5\"\ninfo:\n  display: \"{display}\"\n  description: \"A capability written by the end-to-end tests.\"\nbinds:\n  - namespace: \"secrets\"\n    location: \"file:///./secrets.yaml\"\n    keys:\n      CRM_TOKEN: \"crm-bearer-token\"\ncapability:\n"
-    )
-}
+/// The operations of the test CRM (tests/e2e/support/upstream.rs), with parameters in
+/// every place and one fixed header.
+pub const CRM_OPS: &[ConsumedOp] = &[
+    ConsumedOp::new(
+        "customers",
+        "/customers",
+        "list-customers",
+        "GET",
+        &[("limit", "query", None)],
+    ),
+    ConsumedOp::new(
+        "customer",
+        "/customers/{{id}}",
+        "get-customer",
+        "GET",
+        &[("id", "path", None)],
+    ),
+    ConsumedOp::new(
+        "echo",
+        "/echo/{{section}}",
+        "post-echo",
+        "POST",
+        &[
+            ("section", "path", None),
+            ("q", "query", None),
+            ("X-Trace-Tag", "header", None),
+            ("session", "cookie", None),
+            ("Api-Version", "header", Some("2024-01")),
+        ],
+    ),
+    ConsumedOp::new("slow", "/slow", "get-slow", "GET", &[("ms", "query", None)]),
+    ConsumedOp::new("big", "/big", "get-big", "GET", &[("bytes", "query", None)]),
+];
 
-pub fn secrets(dir: &Path) {
-    write(
-        dir,
-        "secrets.yaml",
-        &format!("crm-bearer-token: \"{TOKEN}\"\n"),
-    );
+/// The consumes entry `crm` of the test CRM at `base`: bearer auth from the file bind.
+pub fn crm(base: &str) -> HttpConsumes {
+    HttpConsumes {
+        namespace: "crm".into(),
+        description: "The test CRM on loopback.".into(),
+        base_uri: base.into(),
+        tunnel: None,
+        authentication: Some(BEARER_CRM_TOKEN),
+        operations: CRM_OPS.to_vec(),
+    }
 }
 
 /// Every operation of the `hostile` test component, exposed under namespace `hostile`.
-pub fn hostile_ops() -> Vec<Op<'static>> {
-    vec![
-        Op {
-            path: "/healthy",
-            name: "healthy",
-            method: "GET",
-            inputs: &[],
-        },
-        Op {
-            path: "/echo/{{id}}",
-            name: "echo",
-            method: "POST",
-            inputs: &[
-                ("id", "path", "string"),
-                ("n", "query", "integer"),
-                ("X-Tag", "header", "string"),
-                ("flag", "query", "boolean"),
-            ],
-        },
-        Op {
-            path: "/spin",
-            name: "spin",
-            method: "GET",
-            inputs: &[],
-        },
-        Op {
-            path: "/grow",
-            name: "grow",
-            method: "GET",
-            inputs: &[],
-        },
-        Op {
-            path: "/trap",
-            name: "trap",
-            method: "GET",
-            inputs: &[],
-        },
-        Op {
-            path: "/recurse",
-            name: "recurse",
-            method: "GET",
-            inputs: &[],
-        },
-        Op {
-            path: "/call",
-            name: "call",
-            method: "POST",
-            inputs: &[
-                ("ns", "query", "string"),
-                ("op", "query", "string"),
-                ("p_id", "query", "string"),
-                ("p_limit", "query", "string"),
-                ("p_section", "query", "string"),
-                ("p_q", "query", "string"),
-                ("p_X-Trace-Tag", "query", "string"),
-                ("p_session", "query", "string"),
-                ("p_Api-Version", "query", "string"),
-                ("p_Authorization", "query", "string"),
-                ("p_ms", "query", "string"),
-                ("p_bytes", "query", "string"),
-            ],
-        },
-        Op {
-            path: "/flood",
-            name: "flood",
-            method: "POST",
-            inputs: &[
-                ("ns", "query", "string"),
-                ("op", "query", "string"),
-                ("n", "query", "integer"),
-            ],
-        },
-        Op {
-            path: "/print",
-            name: "print",
-            method: "GET",
-            inputs: &[],
-        },
-        Op {
-            path: "/env-probe",
-            name: "env-probe",
-            method: "GET",
-            inputs: &[],
-        },
-        Op {
-            path: "/big",
-            name: "big",
-            method: "GET",
-            inputs: &[("size", "query", "integer")],
-        },
-        Op {
-            path: "/status",
-            name: "status",
-            method: "GET",
-            inputs: &[("code", "query", "integer")],
-        },
-        Op {
-            path: "/undeclared-op",
-            name: "no-such-handler",
-            method: "GET",
-            inputs: &[],
-        },
-    ]
+pub fn hostile_rest() -> RestExposes {
+    RestExposes {
+        namespace: "hostile".into(),
+        port: 0,
+        authentication: None,
+        operations: HOSTILE_OPS.to_vec(),
+    }
 }
 
-/// A hostile capability against the test CRM at `base`, in a fresh folder.
-pub fn hostile(dir: &Path, base: &str) -> PathBuf {
-    secrets(dir);
-    let text = format!(
-        "{}{}{}",
-        header("Hostile test capability"),
-        crm_consumes(base),
-        rest_exposes("hostile", &hostile_ops())
-    );
-    write(dir, "hostile.ikanos.yaml", &text)
+/// Every operation of the `hostile` test component.
+pub const HOSTILE_OPS: &[Op<'static>] = &[
+    Op::new("/healthy", "healthy", "GET", &[]),
+    Op::new(
+        "/echo/{{id}}",
+        "echo",
+        "POST",
+        &[
+            ("id", "path", "string"),
+            ("n", "query", "integer"),
+            ("X-Tag", "header", "string"),
+            ("flag", "query", "boolean"),
+        ],
+    ),
+    Op::new("/spin", "spin", "GET", &[]),
+    Op::new("/grow", "grow", "GET", &[]),
+    Op::new("/trap", "trap", "GET", &[]),
+    Op::new("/recurse", "recurse", "GET", &[]),
+    Op::new(
+        "/call",
+        "call",
+        "POST",
+        &[
+            ("ns", "query", "string"),
+            ("op", "query", "string"),
+            ("p_id", "query", "string"),
+            ("p_limit", "query", "string"),
+            ("p_section", "query", "string"),
+            ("p_q", "query", "string"),
+            ("p_X-Trace-Tag", "query", "string"),
+            ("p_session", "query", "string"),
+            ("p_Api-Version", "query", "string"),
+            ("p_Authorization", "query", "string"),
+            ("p_ms", "query", "string"),
+            ("p_bytes", "query", "string"),
+        ],
+    ),
+    Op::new(
+        "/flood",
+        "flood",
+        "POST",
+        &[
+            ("ns", "query", "string"),
+            ("op", "query", "string"),
+            ("n", "query", "integer"),
+        ],
+    ),
+    Op::new("/print", "print", "GET", &[]),
+    Op::new("/env-probe", "env-probe", "GET", &[]),
+    Op::new("/big", "big", "GET", &[("size", "query", "integer")]),
+    Op::new("/status", "status", "GET", &[("code", "query", "integer")]),
+    Op::new("/undeclared-op", "no-such-handler", "GET", &[]),
+];
+
+/// The `test-relay` tunnel to service `crm-api` through `relay`, with the identity bound
+/// as `RELAY_ID`.
+pub fn relay_tunnel(relay: &str, fallback: &str) -> Tunnel {
+    Tunnel::new("test-relay")
+        .set("service", "crm-api")
+        .set("identity", "{{secrets.RELAY_ID}}")
+        .set("fallback", fallback)
+        .set("relay", relay)
 }
 
-/// A bind variable the tunnel tests add: (VAR, provider key, value in secrets.yaml).
+/// secrets.yaml with the test token under `crm-bearer-token`.
+pub fn secrets(dir: &Path) {
+    secrets_with(dir, &[]);
+}
+
+/// A bind variable the tunnel tests add: (VAR, key in secrets.yaml, its value).
 pub type ExtraBind<'a> = (&'a str, &'a str, String);
 
-/// The hostile capability with a `tunnel:` block on `crm` (YAML at consumes-entry
-/// indentation, inserted before its authentication) and more bind keys, written as
-/// `dir/file_name` with secrets.yaml beside it.
+/// secrets.yaml with the test token and each extra bind's value.
+pub fn secrets_with(dir: &Path, extra: &[ExtraBind]) {
+    let mut values = format!("crm-bearer-token: \"{TOKEN}\"\n");
+    for (_, key, value) in extra {
+        let _ = writeln!(values, "{key}: \"{value}\"");
+    }
+    write(dir, "secrets.yaml", &values);
+}
+
+/// The hostile capability against the test CRM at `base` as hostile.ikanos.yaml in
+/// `dir`, with secrets.yaml beside it.
+pub fn hostile(dir: &Path, base: &str) -> PathBuf {
+    secrets(dir);
+    Capability::hostile(HOSTILE_DISPLAY, base).write(dir, "hostile.ikanos.yaml")
+}
+
+/// The hostile capability with `tunnel` on `crm` and one more bind key per extra bind.
+pub fn hostile_tunnelled_capability(
+    display: &str,
+    base: &str,
+    tunnel: Tunnel,
+    extra: &[ExtraBind],
+) -> Capability {
+    extra.iter().fold(
+        Capability::hostile(display, base).crm_tunnel(tunnel),
+        |c, (var, key, _)| c.bind_key(var, key),
+    )
+}
+
+/// `hostile_tunnelled_capability` written as `dir/file_name` with secrets.yaml beside it.
 pub fn hostile_tunnelled(
     dir: &Path,
     file_name: &str,
     display: &str,
     base: &str,
-    tunnel: &str,
+    tunnel: Tunnel,
     extra: &[ExtraBind],
 ) -> PathBuf {
-    let mut keys = String::from("      CRM_TOKEN: \"crm-bearer-token\"\n");
-    let mut values = format!("crm-bearer-token: \"{TOKEN}\"\n");
-    for (var, key, value) in extra {
-        let _ = writeln!(keys, "      {var}: \"{key}\"");
-        let _ = writeln!(values, "{key}: \"{value}\"");
-    }
-    write(dir, "secrets.yaml", &values);
-    let header = header(display).replace("      CRM_TOKEN: \"crm-bearer-token\"\n", &keys);
-    let consumes = crm_consumes(base).replace(
-        "      authentication:\n",
-        &format!("{tunnel}      authentication:\n"),
-    );
-    let text = format!(
-        "{header}{consumes}{}",
-        rest_exposes("hostile", &hostile_ops())
-    );
-    write(dir, file_name, &text)
+    secrets_with(dir, extra);
+    hostile_tunnelled_capability(display, base, tunnel, extra).write(dir, file_name)
 }

@@ -7,12 +7,14 @@
 
 mod accept;
 pub use accept::serve_on_thread;
+pub mod capability;
 pub mod collector;
 pub mod fixtures;
 pub mod netns;
 pub mod openssh;
 #[cfg(feature = "test-tunnel")]
 pub mod relay;
+pub mod rules;
 pub mod serve;
 pub mod upstream;
 pub mod ziti;

@@ -5,7 +5,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::{field, fixtures, get, output_of, shared_cache_dir, spawn_logged, Process};
+use super::fixtures::{Capability, ConsumedOp, HttpConsumes};
+use super::{field, get, output_of, shared_cache_dir, spawn_logged, Process};
 
 /// A running `ikanos serve` (its `Process` methods through Deref).
 pub struct Serve {
@@ -162,10 +163,15 @@ impl std::ops::DerefMut for Serve {
 }
 
 /// A consumes entry `gate` with one operation `hold` (GET /hold) against `base`.
-pub fn gate_consumes(base: &str) -> String {
-    format!(
-        "    - type: \"http\"\n      namespace: \"gate\"\n      description: \"An upstream that answers when the test says so.\"\n      baseUri: \"{base}\"\n      resources:\n        hold:\n          path: \"/hold\"\n          operations:\n            hold:\n              method: \"GET\"\n"
-    )
+pub fn gate_consumes(base: &str) -> HttpConsumes {
+    HttpConsumes {
+        namespace: "gate".into(),
+        description: "An upstream that answers when the test says so.".into(),
+        base_uri: base.into(),
+        tunnel: None,
+        authentication: None,
+        operations: vec![ConsumedOp::new("hold", "/hold", "hold", "GET", &[])],
+    }
 }
 
 /// The hostile capability (display `display`) in its own folder `dir/name/`, with the
@@ -179,6 +185,12 @@ pub fn hostile_folder(
     gate: Option<&str>,
     token: &str,
 ) -> PathBuf {
+    capability_folder(dir, name, token, &hostile_capability(display, crm, gate))
+}
+
+/// `capability` in its own folder `dir/name/` with the hostile component and its
+/// secrets (`token` as the CRM bearer token); the file's path.
+pub fn capability_folder(dir: &Path, name: &str, token: &str, capability: &Capability) -> PathBuf {
     let folder = dir.join(name);
     std::fs::create_dir_all(&folder).unwrap();
     std::fs::write(
@@ -191,21 +203,23 @@ pub fn hostile_folder(
         folder.join(format!("{name}.wasm")),
     )
     .unwrap();
-    let text = hostile_text(display, crm, gate);
     let file = folder.join(format!("{name}.ikanos.yaml"));
-    write_atomic(&file, &text);
+    write_atomic(&file, &capability.render());
     file
+}
+
+/// The hostile capability, with the gate upstream at `gate` consumed too.
+pub fn hostile_capability(display: &str, crm: &str, gate: Option<&str>) -> Capability {
+    let capability = Capability::hostile(display, crm);
+    match gate {
+        Some(gate) => capability.consumes(gate_consumes(gate)),
+        None => capability,
+    }
 }
 
 /// The text of the hostile capability file.
 pub fn hostile_text(display: &str, crm: &str, gate: Option<&str>) -> String {
-    format!(
-        "{}{}{}{}",
-        fixtures::header(display),
-        fixtures::crm_consumes(crm),
-        gate.map(gate_consumes).unwrap_or_default(),
-        fixtures::rest_exposes("hostile", &fixtures::hostile_ops())
-    )
+    hostile_capability(display, crm, gate).render()
 }
 
 /// Replace a file the way editors and deploy tools do: a new file renamed over it.
