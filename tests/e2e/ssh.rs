@@ -796,7 +796,16 @@ fn validate_and_lint_check_the_ssh_keys() {
 fn validate_and_lint_refuse_a_misspelt_ssh_key_at_its_line_with_a_hint() {
     let dir = tempfile::tempdir().unwrap();
     // `certficate` is the tunnel block's 7th key: line 24 of the capability file.
-    let tunnel = "      tunnel:\n        type: \"ssh\"\n        identity: \"{{secrets.SSH_KEY}}\"\n        relay: \"127.0.0.1:22\"\n        user: \"root\"\n        target: \"127.0.0.1:18080\"\n        hostKey: \"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHh5fVpL0vXG9Sa8n4lQXfKxG6YkYpJr0N8u6cVQd3mS\"\n        certficate: \"/etc/ikanos/ssh-key-cert.pub\"\n";
+    let tunnel = Tunnel::new("ssh")
+        .set("identity", "{{secrets.SSH_KEY}}")
+        .set("relay", "127.0.0.1:22")
+        .set("user", "root")
+        .set("target", "127.0.0.1:18080")
+        .set(
+            "hostKey",
+            "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHh5fVpL0vXG9Sa8n4lQXfKxG6YkYpJr0N8u6cVQd3mS",
+        )
+        .set("certficate", "/etc/ikanos/ssh-key-cert.pub");
     let file = fixtures::hostile_tunnelled(
         dir.path(),
         "typo.ikanos.yaml",
