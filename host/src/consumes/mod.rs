@@ -153,12 +153,41 @@ pub struct NamespaceStatus {
     pub base_uri: String,
     /// `direct` or `tunnel:<type>`.
     pub route: String,
-    /// `ready`, `connecting`, `degraded`, `closed` (a tunnel's state), or `unavailable`
-    /// (no provider in this build). Anything but `ready` fails closed.
-    pub state: &'static str,
+    /// Anything but `ready` fails closed.
+    pub state: NamespaceState,
     pub ready: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+}
+
+/// Where a consumed namespace's route stands (serialized as `ready`, `connecting`,
+/// `degraded`, `closed` or `unavailable`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NamespaceState {
+    Ready,
+    Connecting,
+    Degraded,
+    Closed,
+    /// The route can never carry a call in this process: no provider for its tunnel
+    /// type in this build, or its `tunnel:` block cannot be used.
+    Unavailable,
+}
+
+impl NamespaceState {
+    fn of(route: &Route, state: &TunnelState) -> Self {
+        match (route, state) {
+            (Route::Unavailable { .. }, _) => NamespaceState::Unavailable,
+            (Route::Direct | Route::Tunnel { .. }, TunnelState::Ready) => NamespaceState::Ready,
+            (Route::Direct | Route::Tunnel { .. }, TunnelState::Connecting) => {
+                NamespaceState::Connecting
+            }
+            (Route::Direct | Route::Tunnel { .. }, TunnelState::Degraded(_)) => {
+                NamespaceState::Degraded
+            }
+            (Route::Direct | Route::Tunnel { .. }, TunnelState::Closed) => NamespaceState::Closed,
+        }
+    }
 }
 
 struct Namespace {
@@ -318,10 +347,7 @@ impl Outbound {
                     namespace: ns.name.clone(),
                     base_uri: ns.base_uri.clone(),
                     route: ns.route.label(),
-                    state: match &ns.route {
-                        Route::Unavailable { .. } => "unavailable",
-                        _ => state.name(),
-                    },
+                    state: NamespaceState::of(&ns.route, &state),
                     ready: state.is_ready(),
                     reason: state.reason(),
                 }

@@ -335,9 +335,9 @@ fn tenant_health(hosting: &Hosting, t: &Tenant) -> Value {
     let adapters = hosting.adapter_status(t);
     let ready = hosting.ready_given(consumes.as_deref(), &adapters);
     let state = match &t.state {
-        State::Failed(_) => "failed",
-        State::Serving(_) if ready => "ready",
-        State::Serving(_) => "degraded",
+        State::Failed(_) => CapabilityState::Failed,
+        State::Serving(_) if ready => CapabilityState::Ready,
+        State::Serving(_) => CapabilityState::Degraded,
     };
     let mut v = json!({ "name": t.name, "state": state, "ready": ready });
     match &t.state {
@@ -360,6 +360,15 @@ fn tenant_health(hosting: &Hosting, t: &Tenant) -> Value {
         v["lastError"] = json!(e);
     }
     v
+}
+
+/// Where one hosted capability stands (`state` of `/health/ready` and `/status`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+enum CapabilityState {
+    Ready,
+    Degraded,
+    Failed,
 }
 
 fn readiness(hosting: &Hosting) -> (bool, Value) {
