@@ -23,14 +23,14 @@ use std::time::Duration;
 
 use ikanos_spec::binds::Secret;
 use ikanos_spec::model::Tunnel as TunnelSpec;
-use tokio::sync::{watch, Notify};
-
-use super::channel::Channel;
-use super::controller::{
+use ikanos_ziti::channel::Channel;
+use ikanos_ziti::controller::{
     order_routers, ApiSession, Controller, ControllerError, EdgeRouter, Service, ServiceSession,
 };
-use super::edge::{self, Destination, EdgeError};
-use super::identity::Identity;
+use ikanos_ziti::edge::{self, Destination, EdgeError};
+use ikanos_ziti::identity::Identity;
+use tokio::sync::{watch, Notify};
+
 use crate::tunnel::backoff::Backoff;
 use crate::tunnel::{DialError, Tunnel, TunnelConfig, TunnelProvider, TunnelState, TunnelStream};
 
