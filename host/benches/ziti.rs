@@ -20,9 +20,9 @@ use zitinet as support;
 use std::time::Duration;
 
 use common::*;
-use ikanos::tunnel::ziti::channel::Channel;
-use ikanos::tunnel::ziti::crypto::SessionKeys;
-use ikanos::tunnel::ziti::edge::{self, Destination, ZitiStream};
+use ikanos_ziti::channel::Channel;
+use ikanos_ziti::crypto::SessionKeys;
+use ikanos_ziti::edge::{self, Destination, ZitiStream};
 use support::ziti::{libziti_host, Permission, ZitiTestNet};
 
 const BULK_BYTES: usize = 256 << 20;
@@ -35,8 +35,8 @@ where
     W: tokio::io::AsyncWrite + Unpin,
 {
     use bytes::Bytes;
-    use ikanos::tunnel::ziti::channel::{content, header, read_message, Message};
-    use ikanos::tunnel::ziti::crypto::KeyPair;
+    use ikanos_ziti::channel::{content, header, read_message, Message};
+    use ikanos_ziti::crypto::KeyPair;
     use tokio::io::AsyncWriteExt;
     let hello = read_message(r).await.unwrap().unwrap().unwrap();
     let ok = Message::new(content::RESULT)
@@ -87,9 +87,9 @@ async fn client_connect(io: tokio::io::DuplexStream) -> ZitiStream {
 /// opening of BULK_BYTES, with a far end in the same process sealing and framing them
 /// (no TLS, no router, no libziti). Bytes per second.
 async fn client_receive_path() -> f64 {
-    use ikanos::tunnel::ziti::channel::{content, header, read_message, Message};
-    use ikanos::tunnel::ziti::crypto::Sealer;
-    use ikanos::tunnel::ziti::edge::MAX_DATA;
+    use ikanos_ziti::channel::{content, header, read_message, Message};
+    use ikanos_ziti::crypto::Sealer;
+    use ikanos_ziti::edge::MAX_DATA;
     use tokio::io::AsyncWriteExt;
     let (ours, theirs) = tokio::io::duplex(4 << 20);
     tokio::spawn(async move {
@@ -130,8 +130,8 @@ async fn client_receive_path() -> f64 {
 /// BULK_BYTES, with a far end in the same process decoding and opening them. Bytes per
 /// second until the far end has opened the last byte.
 async fn client_send_path() -> f64 {
-    use ikanos::tunnel::ziti::channel::{content, header, read_message, Message};
-    use ikanos::tunnel::ziti::crypto::{Opened, Opener};
+    use ikanos_ziti::channel::{content, header, read_message, Message};
+    use ikanos_ziti::crypto::{Opened, Opener};
     use tokio::io::AsyncWriteExt;
     let (ours, theirs) = tokio::io::duplex(4 << 20);
     let far = tokio::spawn(async move {

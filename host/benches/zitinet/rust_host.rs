@@ -21,10 +21,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use ikanos::tunnel::ziti::channel::{content, header, Channel, Inbox, Message, FLAG_FIN};
-use ikanos::tunnel::ziti::crypto::{KeyPair, Opened, Opener, Sealer, SessionKeys};
-use ikanos::tunnel::ziti::edge::{data_frame, MAX_DATA};
-use ikanos::tunnel::ziti::identity::Identity;
+use ikanos_ziti::channel::{content, header, Channel, Inbox, Message, FLAG_FIN};
+use ikanos_ziti::crypto::{KeyPair, Opened, Opener, Sealer, SessionKeys};
+use ikanos_ziti::edge::{data_frame, MAX_DATA};
+use ikanos_ziti::identity::Identity;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// Edge content types only a hosting side uses (the client has no names for them).

@@ -1,5 +1,5 @@
 //! `ikanos ziti enroll`: the terminal side of enrollment (files, messages, exit codes).
-//! The protocol lives in `tunnel::ziti::enroll`.
+//! The protocol lives in the `ikanos-ziti` crate (`ikanos_ziti::enroll`).
 
 use std::io::Write;
 use std::path::Path;
@@ -30,7 +30,7 @@ pub fn enroll(jwt: &Path, out: &Path) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let identity = match runtime.block_on(crate::tunnel::ziti::enroll::enroll(&token)) {
+    let identity = match runtime.block_on(ikanos_ziti::enroll::enroll(&token)) {
         Ok(i) => i,
         Err(e) => {
             eprintln!("error: {}: {e}", jwt.display());

@@ -23,15 +23,15 @@ use std::time::Duration;
 
 use ikanos_spec::binds::Secret;
 use ikanos_spec::model::Tunnel as TunnelSpec;
+use ikanos_ziti::channel::Channel;
+use ikanos_ziti::controller::{
+    order_routers, ApiSession, Controller, ControllerError, EdgeRouter, Service, ServiceSession,
+};
+use ikanos_ziti::edge::{self, Destination, EdgeError};
+use ikanos_ziti::identity::Identity;
 use serde::Deserialize;
 use tokio::sync::{watch, Notify};
 
-use super::channel::Channel;
-use super::controller::{
-    order_routers, ApiSession, Controller, ControllerError, EdgeRouter, Service, ServiceSession,
-};
-use super::edge::{self, Destination, EdgeError};
-use super::identity::Identity;
 use crate::tunnel::supervisor::{Link, Session, SessionEnd, Supervisor};
 use crate::tunnel::{
     settings, DialError, DialErrorKind, SettingsProblem, Tunnel, TunnelConfig, TunnelProvider,

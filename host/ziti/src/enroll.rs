@@ -35,7 +35,7 @@ pub enum EnrollError {
 
 /// The claims that matter.
 #[derive(Debug)]
-pub struct Claims {
+pub(crate) struct Claims {
     pub controller: String,
     pub identity_id: String,
     pub token: String,
@@ -50,7 +50,7 @@ fn b64(part: &str) -> Result<Vec<u8>, EnrollError> {
 }
 
 /// Split and decode a JWT: (algorithm, claims, signed part, signature).
-pub fn parse_jwt(jwt: &str) -> Result<(String, Claims, String, Vec<u8>), EnrollError> {
+pub(crate) fn parse_jwt(jwt: &str) -> Result<(String, Claims, String, Vec<u8>), EnrollError> {
     let jwt = jwt.trim();
     let mut parts = jwt.split('.');
     let (Some(h), Some(p), Some(s), None) =
@@ -91,7 +91,12 @@ pub fn parse_jwt(jwt: &str) -> Result<(String, Claims, String, Vec<u8>), EnrollE
 }
 
 /// Check a JWT signature with the public key of `cert` (ES256/ES384/RS256…).
-pub fn verify_signature(alg: &str, signed: &str, sig: &[u8], cert: &[u8]) -> Result<(), String> {
+pub(crate) fn verify_signature(
+    alg: &str,
+    signed: &str,
+    sig: &[u8],
+    cert: &[u8],
+) -> Result<(), String> {
     use ring::signature as sig_alg;
     let (_, parsed) =
         x509_parser::parse_x509_certificate(cert).map_err(|e| format!("bad certificate: {e}"))?;
@@ -112,7 +117,7 @@ pub fn verify_signature(alg: &str, signed: &str, sig: &[u8], cert: &[u8]) -> Res
 }
 
 /// The certificates of a PKCS#7 "certs-only" SignedData (what EST `cacerts` returns).
-pub fn pkcs7_certificates(der: &[u8]) -> Result<Vec<Vec<u8>>, String> {
+pub(crate) fn pkcs7_certificates(der: &[u8]) -> Result<Vec<Vec<u8>>, String> {
     /// (tag, content, whole TLV length).
     fn tlv(b: &[u8]) -> Result<(u8, &[u8], usize), String> {
         let short = || "truncated DER".to_string();

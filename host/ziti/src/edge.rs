@@ -15,8 +15,8 @@ use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio_util::sync::PollSender;
 
-use super::channel::{content, header, Channel, ChannelError, Inbox, Message, FLAG_FIN};
-use super::crypto::{KeyPair, Opened, Opener, Sealer, OVERHEAD};
+use crate::channel::{content, header, Channel, ChannelError, Inbox, Message, FLAG_FIN};
+use crate::crypto::{KeyPair, Opened, Opener, Sealer, OVERHEAD};
 
 /// Largest plaintext per Data message (one secretstream push each).
 pub const MAX_DATA: usize = 64 * 1024 - OVERHEAD;
@@ -319,9 +319,9 @@ impl Drop for ZitiStream {
 
 #[cfg(test)]
 mod tests {
-    use super::super::channel::read_message;
-    use super::super::crypto::{KeyPair, Opened, Opener, Sealer};
     use super::*;
+    use crate::channel::read_message;
+    use crate::crypto::{KeyPair, Opened, Opener, Sealer};
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     /// A router and a hosting side on the other end of a pipe: checks what Connect

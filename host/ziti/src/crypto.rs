@@ -18,9 +18,9 @@ use crypto_secretstream::{Header, Key, PullStream, PushStream, Tag};
 use curve25519_dalek::montgomery::MontgomeryPoint;
 use rand_core::{OsRng, RngCore};
 
-pub const HEADER_BYTES: usize = Header::BYTES;
+pub(crate) const HEADER_BYTES: usize = Header::BYTES;
 /// Bytes a push adds to a message: the encrypted tag byte and the 16-byte MAC.
-pub const OVERHEAD: usize = 17;
+pub(crate) const OVERHEAD: usize = 17;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum CryptoError {
@@ -60,7 +60,7 @@ impl KeyPair {
 
     /// libsodium `crypto_kx_client_session_keys`: (rx, tx) = BLAKE2b-512(q ‖ client_pk ‖
     /// server_pk) split in two halves, rx first.
-    pub fn client_session_keys(&self, server_pk: &[u8]) -> Result<SessionKeys, CryptoError> {
+    pub(crate) fn client_session_keys(&self, server_pk: &[u8]) -> Result<SessionKeys, CryptoError> {
         let server: [u8; 32] = server_pk
             .try_into()
             .map_err(|_| CryptoError::BadPublicKey)?;

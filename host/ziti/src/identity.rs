@@ -38,13 +38,13 @@ pub enum IdentityError {
 pub struct Identity {
     /// The controller's base URL (`https://host:port`), without a trailing slash.
     pub controller: String,
-    pub certs: Vec<CertificateDer<'static>>,
+    pub(crate) certs: Vec<CertificateDer<'static>>,
     key: PrivateKeyDer<'static>,
-    pub ca: Vec<CertificateDer<'static>>,
+    pub(crate) ca: Vec<CertificateDer<'static>>,
     /// The client certificate's validity, as UNIX seconds.
-    pub not_before: i64,
-    pub not_after: i64,
-    pub subject: String,
+    pub(crate) not_before: i64,
+    pub(crate) not_after: i64,
+    pub(crate) subject: String,
 }
 
 impl std::fmt::Debug for Identity {
@@ -71,7 +71,7 @@ impl Identity {
     }
 
     /// Parse identity JSON; relative material paths resolve against `dir`.
-    pub fn parse(text: &str, dir: Option<&Path>) -> Result<Identity, IdentityError> {
+    pub(crate) fn parse(text: &str, dir: Option<&Path>) -> Result<Identity, IdentityError> {
         let json: serde_json::Value =
             serde_json::from_str(text).map_err(|e| IdentityError::Json(e.to_string()))?;
         let controller = json
@@ -207,11 +207,11 @@ fn validity(cert: &CertificateDer<'_>) -> Result<(i64, i64, String), IdentityErr
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use super::*;
 
     /// A CA and a client identity signed by it, as PEM (ca, cert, key).
-    pub fn make_identity_pems(not_after_year: i32) -> (String, String, String) {
+    fn make_identity_pems(not_after_year: i32) -> (String, String, String) {
         use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
         let ca_key = KeyPair::generate().unwrap();
         let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();

@@ -18,7 +18,7 @@ use bytes::{Buf, BufMut, Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{mpsc, oneshot, watch};
 
-pub const MAGIC: [u8; 4] = [0x03, 0x06, 0x09, 0x0C];
+pub(crate) const MAGIC: [u8; 4] = [0x03, 0x06, 0x09, 0x0C];
 const PREFIX: usize = 20;
 /// A router sends no header block this large; refuse anything bigger outright.
 const MAX_HEADERS: usize = 1 << 20;
@@ -114,15 +114,15 @@ impl Message {
             .map(u32::from_le_bytes)
     }
 
-    pub fn header_i32(&self, key: i32) -> Option<i32> {
+    pub(crate) fn header_i32(&self, key: i32) -> Option<i32> {
         self.header_u32(key).map(|v| v as i32)
     }
 
-    pub fn header_bool(&self, key: i32) -> Option<bool> {
+    pub(crate) fn header_bool(&self, key: i32) -> Option<bool> {
         self.header(key).and_then(|v| v.first()).map(|b| *b != 0)
     }
 
-    pub fn reply_for(&self) -> Option<i32> {
+    pub(crate) fn reply_for(&self) -> Option<i32> {
         self.header_i32(header::REPLY_FOR)
     }
 
@@ -135,7 +135,7 @@ impl Message {
         String::from_utf8_lossy(&self.body).trim().to_string()
     }
 
-    pub fn encode(&self, out: &mut BytesMut) {
+    pub(crate) fn encode(&self, out: &mut BytesMut) {
         let headers_len: usize = self.headers.iter().map(|(_, v)| 8 + v.len()).sum();
         out.reserve(PREFIX + headers_len + self.body.len());
         out.put_slice(&MAGIC);
@@ -160,10 +160,10 @@ impl Message {
 
 /// Why a frame could not be decoded (the channel is then unusable).
 #[derive(Debug, PartialEq, Eq)]
-pub struct FrameError(pub String);
+pub struct FrameError(pub(crate) String);
 
 /// Split the fixed prefix: (content type, sequence, headers length, body length).
-pub fn decode_prefix(p: &[u8; PREFIX]) -> Result<(i32, i32, usize, usize), FrameError> {
+pub(crate) fn decode_prefix(p: &[u8; PREFIX]) -> Result<(i32, i32, usize, usize), FrameError> {
     if p[..4] != MAGIC {
         return Err(FrameError(format!(
             "magic {:02x?} is not channel v2 (03 06 09 0c)",
@@ -188,7 +188,7 @@ pub fn decode_prefix(p: &[u8; PREFIX]) -> Result<(i32, i32, usize, usize), Frame
     Ok((ct, seq, hl, bl))
 }
 
-pub fn decode_headers(mut b: &[u8]) -> Result<Vec<(i32, Bytes)>, FrameError> {
+pub(crate) fn decode_headers(mut b: &[u8]) -> Result<Vec<(i32, Bytes)>, FrameError> {
     let mut headers = Vec::new();
     while !b.is_empty() {
         if b.len() < 8 {
@@ -347,7 +347,7 @@ impl Channel {
         )
     }
 
-    pub fn next_sequence(&self) -> i32 {
+    pub(crate) fn next_sequence(&self) -> i32 {
         self.sequence.fetch_add(1, Ordering::Relaxed)
     }
 
@@ -389,7 +389,7 @@ impl Channel {
     }
 
     /// Best effort, never waits (used from Drop).
-    pub fn try_send(&self, mut msg: Message) {
+    pub(crate) fn try_send(&self, mut msg: Message) {
         msg.sequence = self.next_sequence();
         let _ = self.out.try_send(msg.to_bytes());
     }

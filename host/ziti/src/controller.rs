@@ -18,7 +18,7 @@ use serde_json::{json, Value};
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// When the controller does not say how long an API session lasts (its default).
 const DEFAULT_SESSION_LIFETIME: Duration = Duration::from_secs(30 * 60);
-pub const DEFAULT_EDGE_PATH: &str = "/edge/client/v1";
+pub(crate) const DEFAULT_EDGE_PATH: &str = "/edge/client/v1";
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum ControllerError {
@@ -48,7 +48,7 @@ impl ControllerError {
 #[derive(Debug, Clone)]
 pub struct Version {
     pub version: String,
-    pub capabilities: Vec<String>,
+    pub(crate) capabilities: Vec<String>,
 }
 
 /// An API session: the token every later call and the router Hello carry.
@@ -56,7 +56,7 @@ pub struct Version {
 pub struct ApiSession {
     pub token: String,
     pub identity_name: String,
-    pub lifetime: Duration,
+    pub(crate) lifetime: Duration,
 }
 
 impl std::fmt::Debug for ApiSession {
@@ -70,7 +70,7 @@ impl std::fmt::Debug for ApiSession {
 
 #[derive(Debug, Clone)]
 pub struct Service {
-    pub id: String,
+    pub(crate) id: String,
     pub can_dial: bool,
     pub encryption_required: bool,
     /// Posture checks this identity does not pass (not supported by this client).
