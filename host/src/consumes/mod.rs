@@ -101,6 +101,22 @@ pub struct OutboundCall<'a> {
     pub traceparent: Option<&'a str>,
 }
 
+/// What a running component can make the host do outside: call a declared consumed
+/// operation by name, and nothing else. The runtime holds only this trait — the seam
+/// where tests put a fake, as wasmtime-wasi-http's `send_request` hook is for Spin's
+/// factor tests. [`Outbound`] is the real one.
+#[async_trait::async_trait]
+pub trait OutboundCalls: Send + Sync + 'static {
+    async fn call(&self, call: OutboundCall<'_>) -> Result<OutboundResponse, CallError>;
+}
+
+#[async_trait::async_trait]
+impl OutboundCalls for Outbound {
+    async fn call(&self, call: OutboundCall<'_>) -> Result<OutboundResponse, CallError> {
+        Outbound::call(self, call).await
+    }
+}
+
 pub struct OutboundResponse {
     pub status: u16,
     pub headers: Vec<(String, String)>,

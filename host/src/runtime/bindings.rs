@@ -107,3 +107,117 @@ pub(super) fn emit_guest_log(state: &GuestState, level: Level, message: &str) {
         _ => tracing::error!(target: "guest", capability = cap, request_id = rid, "{msg}"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! The `consumes` import against a fake outbound path: what the runtime hands the
+    //! host's outbound side, the per-request budget, and how failures reach the guest.
+
+    use std::sync::{Arc, Mutex};
+
+    use wasmtime::component::ResourceTable;
+    use wasmtime_wasi::WasiCtx;
+
+    use super::*;
+    use crate::consumes::{OutboundCalls, OutboundResponse};
+    use crate::runtime::{Limits, MemoryLimiter};
+
+    /// Records every call; answers 200, or fails closed for namespace `private`.
+    #[derive(Default)]
+    struct FakeOutbound {
+        seen: Mutex<Vec<(String, String, String, Option<String>)>>,
+    }
+
+    #[async_trait::async_trait]
+    impl OutboundCalls for FakeOutbound {
+        async fn call(&self, call: OutboundCall<'_>) -> Result<OutboundResponse, CallError> {
+            self.seen.lock().unwrap().push((
+                call.namespace.to_string(),
+                call.operation.to_string(),
+                call.request_id.to_string(),
+                call.traceparent.map(str::to_string),
+            ));
+            if call.namespace == "private" {
+                return Err(CallError::TunnelUnavailable {
+                    namespace: "private".into(),
+                    kind: "ssh".into(),
+                    reason: "the tunnel is connecting".into(),
+                });
+            }
+            Ok(OutboundResponse {
+                status: 200,
+                headers: vec![("content-type".into(), "application/json".into())],
+                body: b"{}".to_vec(),
+            })
+        }
+    }
+
+    fn guest(outbound: Arc<FakeOutbound>, max_outbound_calls: u32) -> GuestState {
+        GuestState {
+            wasi: WasiCtx::builder().build(),
+            table: ResourceTable::new(),
+            limiter: MemoryLimiter {
+                max_memory: 1 << 20,
+                hit: false,
+            },
+            outbound,
+            capability: "unit".into(),
+            request_id: "req-7".into(),
+            traceparent: Some("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01".into()),
+            limits: Arc::new(Limits {
+                max_outbound_calls,
+                ..Limits::default()
+            }),
+            calls_made: 0,
+            cpu_ticks: 0,
+        }
+    }
+
+    fn request(namespace: &str) -> wit_consumes::OutboundRequest {
+        wit_consumes::OutboundRequest {
+            namespace: namespace.into(),
+            operation: "list".into(),
+            params: vec![],
+            body: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn calls_carry_the_request_id_and_trace_and_stop_at_the_budget() {
+        let outbound = Arc::new(FakeOutbound::default());
+        let mut state = guest(outbound.clone(), 2);
+        for _ in 0..2 {
+            let resp = wit_consumes::Host::call(&mut state, request("crm")).await;
+            assert_eq!(resp.map(|r| r.status).ok(), Some(200));
+        }
+        let third = wit_consumes::Host::call(&mut state, request("crm")).await;
+        match third {
+            Err(wit_consumes::CallError::Denied(reason)) => {
+                assert!(reason.contains("limit of 2 outbound calls"), "{reason}")
+            }
+            other => panic!("expected Denied, got {:?}", other.map(|r| r.status)),
+        }
+        let seen = outbound.seen.lock().unwrap();
+        assert_eq!(
+            seen.len(),
+            2,
+            "a denied call never reaches the outbound path"
+        );
+        assert_eq!(seen[0].2, "req-7");
+        assert!(seen[0].3.as_deref().unwrap().starts_with("00-0af7"));
+    }
+
+    #[tokio::test]
+    async fn a_tunnel_that_is_not_ready_reaches_the_guest_as_tunnel_unavailable() {
+        let mut state = guest(Arc::new(FakeOutbound::default()), 8);
+        match wit_consumes::Host::call(&mut state, request("private")).await {
+            Err(wit_consumes::CallError::TunnelUnavailable(reason)) => {
+                assert!(reason.contains("connecting"), "{reason}")
+            }
+            other => panic!(
+                "expected TunnelUnavailable, got {:?}",
+                other.map(|r| r.status)
+            ),
+        }
+    }
+}

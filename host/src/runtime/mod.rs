@@ -30,7 +30,7 @@ pub use bindings::{HandlerError, InboundRequest, InboundResponse};
 pub use cache::{ComponentCache, Origin};
 use output::CapturedOutput;
 
-use crate::consumes::Outbound;
+use crate::consumes::OutboundCalls;
 use crate::telemetry::{CapabilityLabels, Metrics};
 
 /// How often the engine's epoch advances. CPU time limits are counted in these ticks.
@@ -268,7 +268,7 @@ pub struct GuestState {
     wasi: WasiCtx,
     table: ResourceTable,
     limiter: MemoryLimiter,
-    pub(crate) outbound: Arc<Outbound>,
+    pub(crate) outbound: Arc<dyn OutboundCalls>,
     pub(crate) capability: Arc<str>,
     pub(crate) request_id: Arc<str>,
     pub(crate) traceparent: Option<Arc<str>>,
@@ -373,7 +373,7 @@ pub struct Sandbox {
     pre: Arc<bindings::CapabilityPre<GuestState>>,
     limits: Arc<Limits>,
     capability: Arc<str>,
-    outbound: Arc<Outbound>,
+    outbound: Arc<dyn OutboundCalls>,
     metrics: Arc<Metrics>,
     concurrency: Semaphore,
     active: AtomicU64,
@@ -385,7 +385,7 @@ impl Sandbox {
         component: LoadedComponent,
         limits: Limits,
         capability: &str,
-        outbound: Arc<Outbound>,
+        outbound: Arc<dyn OutboundCalls>,
         metrics: Arc<Metrics>,
     ) -> Result<Self, String> {
         if limits.memory_bytes > runtime.pool.max_memory_bytes {
