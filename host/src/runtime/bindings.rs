@@ -122,21 +122,25 @@ mod tests {
     use crate::consumes::{OutboundCalls, OutboundResponse};
     use crate::runtime::{Limits, MemoryLimiter};
 
+    /// What the fake saw of one call.
+    struct Seen {
+        request_id: String,
+        traceparent: Option<String>,
+    }
+
     /// Records every call; answers 200, or fails closed for namespace `private`.
     #[derive(Default)]
     struct FakeOutbound {
-        seen: Mutex<Vec<(String, String, String, Option<String>)>>,
+        seen: Mutex<Vec<Seen>>,
     }
 
     #[async_trait::async_trait]
     impl OutboundCalls for FakeOutbound {
         async fn call(&self, call: OutboundCall<'_>) -> Result<OutboundResponse, CallError> {
-            self.seen.lock().unwrap().push((
-                call.namespace.to_string(),
-                call.operation.to_string(),
-                call.request_id.to_string(),
-                call.traceparent.map(str::to_string),
-            ));
+            self.seen.lock().unwrap().push(Seen {
+                request_id: call.request_id.to_string(),
+                traceparent: call.traceparent.map(str::to_string),
+            });
             if call.namespace == "private" {
                 return Err(CallError::TunnelUnavailable {
                     namespace: "private".into(),
@@ -203,8 +207,12 @@ mod tests {
             2,
             "a denied call never reaches the outbound path"
         );
-        assert_eq!(seen[0].2, "req-7");
-        assert!(seen[0].3.as_deref().unwrap().starts_with("00-0af7"));
+        assert_eq!(seen[0].request_id, "req-7");
+        assert!(seen[0]
+            .traceparent
+            .as_deref()
+            .unwrap()
+            .starts_with("00-0af7"));
     }
 
     #[tokio::test]
