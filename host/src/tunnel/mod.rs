@@ -24,9 +24,18 @@ mod connector;
 pub(crate) mod fake;
 #[cfg(feature = "test-tunnel")]
 pub mod relay;
+// Shared by the providers: unused in a build that has none.
+#[cfg_attr(
+    not(any(feature = "ssh", feature = "ziti", feature = "test-tunnel")),
+    allow(dead_code)
+)]
 mod settings;
 #[cfg(feature = "ssh")]
 pub mod ssh;
+#[cfg_attr(
+    not(any(feature = "ssh", feature = "ziti", feature = "test-tunnel")),
+    allow(dead_code)
+)]
 mod supervisor;
 #[cfg(feature = "ziti")]
 pub mod ziti;

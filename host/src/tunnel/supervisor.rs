@@ -85,6 +85,8 @@ impl Link<'_> {
     }
 
     /// Still running but not usable for now (a repair in progress).
+    // Only providers that repair a session in place (Ziti's router failover) use it.
+    #[cfg_attr(not(feature = "ziti"), allow(dead_code))]
     pub(crate) fn degraded(&self, reason: String) {
         publish(self.state, TunnelState::Degraded(reason));
     }
