@@ -1,7 +1,8 @@
 //! Network namespaces for tests that need separate hosts on one machine: a private
 //! network, a relay, and the root namespace as the public side. Link-local addresses
-//! (169.254.0.0/16) on veth pairs made by the test; no forwarding in the relay, so the
-//! public side has no route to the private one. Everything is removed on drop.
+//! (169.254.0.0/16) on veth pairs made by the test; no forwarding in the relay (set in
+//! the namespace itself, whatever the machine's own setting), so the public side has no
+//! route to the private one. Everything is removed on drop.
 
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -19,6 +20,28 @@ fn ip(args: &[&str]) {
         out.status.success(),
         "ip {}: {}",
         args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Turn IPv4 and IPv6 forwarding off inside namespace `ns` (only there).
+fn no_forwarding(ns: &str) {
+    let out = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            ns,
+            "sysctl",
+            "-q",
+            "-w",
+            "net.ipv4.ip_forward=0",
+            "net.ipv6.conf.all.forwarding=0",
+        ])
+        .output()
+        .expect("running sysctl in the namespace");
+    assert!(
+        out.status.success(),
+        "turning forwarding off in {ns}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
 }
@@ -47,6 +70,10 @@ impl Topology {
         for ns in [&relay, &private] {
             ip(&["netns", "add", ns]);
             ip(&["-n", ns, "link", "set", "lo", "up"]);
+            // A new namespace starts with the machine's forwarding setting (1 on any
+            // Docker or podman host): the topology sets its own and never reads or
+            // changes the machine's.
+            no_forwarding(ns);
         }
         // root <-> relay
         let (ra, rb) = (format!("ikv{id}a"), format!("ikv{id}b"));
