@@ -127,3 +127,61 @@ fn a_tunnel_without_a_provider_fails_closed_and_says_why() {
         "{out}"
     );
 }
+
+/// A `type: control` entry with `authentication` protects every control endpoint: no
+/// credentials or wrong ones get 401 with the challenge, and nothing of the token shows.
+#[test]
+fn the_control_ports_declared_authentication_is_enforced_on_every_endpoint() {
+    let c = components();
+    let dir = tempfile::tempdir().unwrap();
+    fixtures::secrets(dir.path());
+    let control = "    - type: \"control\"\n      port: 0\n      authentication:\n        type: \"bearer\"\n        token: \"{{secrets.CRM_TOKEN}}\"\n";
+    let file = fixtures::Capability::hostile("Control auth", "http://127.0.0.1:1")
+        .exposes(fixtures::Exposes::Literal(control.into()))
+        .write(dir.path(), "hostile.ikanos.yaml");
+    let mut host = HostBuilder::new(&file).component(&c.hostile).start(1);
+    let base = host.control_url();
+    let good = format!("Bearer {}", fixtures::TOKEN);
+    for endpoint in [
+        "/health/live",
+        "/health/ready",
+        "/metrics",
+        "/status",
+        "/nowhere",
+    ] {
+        let url = format!("{base}{endpoint}");
+        for creds in [None, Some("Bearer wrong")] {
+            let headers: Vec<(&str, &str)> =
+                creds.map(|c| ("authorization", c)).into_iter().collect();
+            let r = get_with(&url, &headers);
+            assert_eq!(r.status, 401, "{endpoint} with {creds:?}: {}", r.body);
+            assert_eq!(r.header("www-authenticate"), Some("Bearer"), "{endpoint}");
+            assert!(!r.body.contains(fixtures::TOKEN), "{}", r.body);
+        }
+        let r = get_with(&url, &[("authorization", &good)]);
+        let want = if endpoint == "/nowhere" { 404 } else { 200 };
+        assert_eq!(r.status, want, "{endpoint} with the token: {}", r.body);
+    }
+    assert_eq!(host.terminate(std::time::Duration::from_secs(30)), Some(0));
+}
+
+/// A control `authentication` this build cannot check stops start-up with the file and
+/// position: the control port is never served unprotected.
+#[test]
+fn a_control_authentication_this_build_cannot_check_refuses_to_start() {
+    let c = components();
+    let dir = tempfile::tempdir().unwrap();
+    fixtures::secrets(dir.path());
+    let control = "    - type: \"control\"\n      port: 0\n      authentication:\n        type: \"digest\"\n        username: \"ops\"\n        password: \"{{secrets.CRM_TOKEN}}\"\n";
+    let file = fixtures::Capability::hostile("Control digest", "http://127.0.0.1:1")
+        .exposes(fixtures::Exposes::Literal(control.into()))
+        .write(dir.path(), "hostile.ikanos.yaml");
+    let (code, out) = HostBuilder::new(&file).component(&c.hostile).run_to_exit();
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains(&format!("{}:", file.display()))
+            && out.contains("control adapter: inbound digest authentication is not supported"),
+        "{out}"
+    );
+    assert!(!out.contains(fixtures::TOKEN), "{out}");
+}

@@ -173,7 +173,7 @@ async fn serve(args: RunArgs, mut signals: Signals) -> Result<(), String> {
         .await
         .map_err(|e| format!("cannot listen on {control_addr} for the control port: {e}"))?;
     tracing::info!(adapter = "control", addr = %bound, "listening");
-    let state = HostState::new(capability.clone(), adapters, metrics.clone());
+    let state = HostState::new(capability.clone(), adapters, metrics.clone())?;
     let labels = CapabilityLabels {
         capability: capability.name.clone(),
     };

@@ -1,10 +1,11 @@
 //! The control port: liveness, readiness, Prometheus metrics and status, on a listener
 //! of its own that is always up while the host runs.
 //!
-//! Owns: the JSON shapes of `/health/*` and `/status`, and the readiness rule
-//! (ready = every consumed namespace routable, every served adapter listening, not
-//! draining). Must not touch: capability traffic. Nothing here reveals a secret:
-//! it reports names, addresses, states and reasons only.
+//! Owns: the JSON shapes of `/health/*` and `/status`, the readiness rule (ready =
+//! every consumed namespace routable, every served adapter listening, not draining),
+//! and enforcing the file's `type: control` `authentication` on every endpoint (the
+//! same inbound check as the adapters'). Must not touch: capability traffic. Nothing
+//! here reveals a secret: it reports names, addresses, states and reasons only.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -17,13 +18,17 @@ use serde_json::json;
 
 use crate::capability::LoadedCapability;
 use crate::consumes::NamespaceStatus;
-use crate::exposes::AdapterStatus;
+use crate::exposes::auth::InboundAuth;
+use crate::exposes::{inbound, AdapterStatus};
 use crate::runtime::Limits;
 use crate::server::{self, Request, Response};
 use crate::telemetry::Metrics;
+use ikanos_spec::model::Exposes;
 
 pub struct HostState {
     pub capability: Arc<LoadedCapability>,
+    /// The file's control `authentication`; `InboundAuth::None` when it declares none.
+    auth: InboundAuth,
     pub adapters: Vec<AdapterStatus>,
     pub metrics: Arc<Metrics>,
     pub started: Instant,
@@ -31,18 +36,35 @@ pub struct HostState {
 }
 
 impl HostState {
+    /// Fails when the file's control entry declares an authentication scheme this
+    /// build cannot check: the control port is never served unprotected because its
+    /// protection was not understood.
     pub fn new(
         capability: Arc<LoadedCapability>,
         adapters: Vec<AdapterStatus>,
         metrics: Arc<Metrics>,
-    ) -> Arc<Self> {
-        Arc::new(HostState {
+    ) -> Result<Arc<Self>, String> {
+        let mut auth = InboundAuth::None;
+        for e in &capability.model.exposes {
+            if let Exposes::Control(control) = e {
+                auth = InboundAuth::resolve(control.authentication.as_ref(), &capability.secrets)
+                    .map_err(|e| {
+                    format!(
+                        "{}:{}: control adapter: {e}",
+                        capability.model.file.display(),
+                        control.pos
+                    )
+                })?;
+            }
+        }
+        Ok(Arc::new(HostState {
+            auth,
             capability,
             adapters,
             metrics,
             started: Instant::now(),
             draining: AtomicBool::new(false),
-        })
+        }))
     }
 
     /// From now on readiness answers 503, so that balancers stop sending traffic.
@@ -91,6 +113,16 @@ impl HostState {
     }
 
     fn handle(&self, req: Request) -> Response {
+        let (parts, body) = req.into_parts();
+        if let Err(refusal) = inbound::authenticate(&self.auth, &parts) {
+            return refusal.render(|status, message| {
+                server::json(
+                    status,
+                    &json!({ "error": message, "status": status.as_u16() }),
+                )
+            });
+        }
+        let req = http::Request::from_parts(parts, body);
         if req.method() != Method::GET && req.method() != Method::HEAD {
             return server::json(
                 StatusCode::METHOD_NOT_ALLOWED,

@@ -5,8 +5,8 @@
 //! request is handed to the runtime and its answer turned into a response.
 
 mod adapters;
-mod auth;
-mod inbound;
+pub(crate) mod auth;
+pub(crate) mod inbound;
 pub mod mcp;
 pub mod rest;
 
