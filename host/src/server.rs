@@ -26,6 +26,10 @@ pub type Request = http::Request<Incoming>;
 pub type Handler =
     Arc<dyn Fn(Request) -> Pin<Box<dyn Future<Output = Response> + Send>> + Send + Sync>;
 
+/// The local address a request arrived on (a request extension set by [`serve`]).
+#[derive(Debug, Clone, Copy)]
+pub struct LocalAddr(pub SocketAddr);
+
 /// Tells every listener to stop accepting and drain.
 #[derive(Clone)]
 pub struct Shutdown {
@@ -78,6 +82,7 @@ pub fn serve(
     drain: Duration,
 ) -> JoinHandle<()> {
     let mut stop = shutdown.subscribe();
+    let local = listener.local_addr().ok();
     tokio::spawn(async move {
         let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
         builder
@@ -99,8 +104,13 @@ pub fn serve(
                     };
                     let _ = stream.set_nodelay(true);
                     let handler = handler.clone();
-                    let service = service_fn(move |req| {
+                    let service = service_fn(move |mut req: Request| {
                         let handler = handler.clone();
+                        // Which address the request came in on: the DNS-rebinding rule
+                        // depends on it (loopback listeners take loopback names only).
+                        if let Some(local) = local {
+                            req.extensions_mut().insert(LocalAddr(local));
+                        }
                         async move { Ok::<_, Infallible>(handler(req).await) }
                     });
                     let conn = builder.serve_connection(TokioIo::new(stream), service).into_owned();

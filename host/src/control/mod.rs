@@ -113,14 +113,18 @@ impl HostState {
     }
 
     fn handle(&self, req: Request) -> Response {
+        let json_error = |status: StatusCode, message: &str| {
+            server::json(
+                status,
+                &json!({ "error": message, "status": status.as_u16() }),
+            )
+        };
+        if let Err(refusal) = inbound::check_rebinding(&req) {
+            return refusal.render(json_error);
+        }
         let (parts, body) = req.into_parts();
         if let Err(refusal) = inbound::authenticate(&self.auth, &parts) {
-            return refusal.render(|status, message| {
-                server::json(
-                    status,
-                    &json!({ "error": message, "status": status.as_u16() }),
-                )
-            });
+            return refusal.render(json_error);
         }
         let req = http::Request::from_parts(parts, body);
         if req.method() != Method::GET && req.method() != Method::HEAD {

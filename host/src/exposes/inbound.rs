@@ -48,6 +48,8 @@ pub enum Refusal {
         limit: usize,
     },
     BodyUnreadable(String),
+    /// A Host or Origin this listener does not answer (DNS rebinding).
+    Forbidden(&'static str),
 }
 
 impl Refusal {
@@ -56,6 +58,7 @@ impl Refusal {
             Refusal::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
             Refusal::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Refusal::BodyUnreadable(_) => StatusCode::BAD_REQUEST,
+            Refusal::Forbidden(_) => StatusCode::FORBIDDEN,
         }
     }
 
@@ -63,7 +66,7 @@ impl Refusal {
     /// a refused caller is not an error of the capability).
     pub fn metric_kind(&self) -> Option<&'static str> {
         match self {
-            Refusal::Unauthorized { .. } => None,
+            Refusal::Unauthorized { .. } | Refusal::Forbidden(_) => None,
             Refusal::BodyTooLarge { .. } => Some("body_too_large"),
             Refusal::BodyUnreadable(_) => Some("invalid_input"),
         }
@@ -76,6 +79,7 @@ impl Refusal {
                 format!("the request body exceeds {limit} bytes")
             }
             Refusal::BodyUnreadable(e) => format!("reading the request body failed: {e}"),
+            Refusal::Forbidden(why) => (*why).to_string(),
         }
     }
 
@@ -94,6 +98,72 @@ impl Refusal {
         }
         resp
     }
+}
+
+/// DNS-rebinding protection (the MCP transport's security rule), for the MCP endpoint,
+/// the control port and the admin API. A page on another site can make a browser send
+/// requests to a loopback server under the attacker's own name; an Origin that merely
+/// matches the Host proves nothing then. So:
+/// - on a loopback listener, the Host (or HTTP/2 authority) must be a loopback name
+///   (`localhost`, `127.x.x.x`, `[::1]`) and an Origin, when sent, a loopback origin;
+/// - on other addresses, an Origin, when sent, must be loopback or the Host's own.
+///
+/// Requests without an Origin and without a Host (non-browser clients) pass.
+pub fn check_rebinding<B>(req: &http::Request<B>) -> Result<(), Refusal> {
+    let loopback_listener = req
+        .extensions()
+        .get::<crate::server::LocalAddr>()
+        .is_some_and(|l| l.0.ip().is_loopback());
+    let host = req
+        .headers()
+        .get(http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .or_else(|| req.uri().authority().map(|a| a.as_str()));
+    if loopback_listener && host.is_some_and(|h| !is_loopback_name(host_part(h))) {
+        return Err(Refusal::Forbidden("Forbidden: Host not allowed"));
+    }
+    let Some(origin) = req.headers().get(http::header::ORIGIN) else {
+        return Ok(());
+    };
+    let parsed = origin.to_str().ok().and_then(|o| url::Url::parse(o).ok());
+    let Some(origin_host) = parsed.as_ref().and_then(|u| u.host_str()) else {
+        return Err(Refusal::Forbidden("Forbidden: Origin not allowed"));
+    };
+    if is_loopback_name(origin_host) {
+        return Ok(());
+    }
+    let own = !loopback_listener
+        && host.is_some_and(|h| {
+            let authority = match parsed.as_ref().and_then(|u| u.port()) {
+                Some(p) => format!("{origin_host}:{p}"),
+                None => origin_host.to_string(),
+            };
+            h.eq_ignore_ascii_case(&authority)
+        });
+    if own {
+        Ok(())
+    } else {
+        Err(Refusal::Forbidden("Forbidden: Origin not allowed"))
+    }
+}
+
+/// `host` of `host:port`, `[v6]:port` or a bare name.
+fn host_part(authority: &str) -> &str {
+    if let Some(rest) = authority.strip_prefix('[') {
+        return rest.split(']').next().unwrap_or(rest);
+    }
+    match authority.rsplit_once(':') {
+        Some((h, port)) if port.bytes().all(|b| b.is_ascii_digit()) => h,
+        _ => authority,
+    }
+}
+
+fn is_loopback_name(host: &str) -> bool {
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// The caller's credentials against the adapter's `authentication`.
@@ -173,5 +243,88 @@ mod tests {
         assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
         assert_eq!(resp.body(), "missing or wrong credentials");
         assert_eq!(resp.headers()[http::header::WWW_AUTHENTICATE], "Bearer");
+    }
+
+    fn on(local: &str, headers: &[(&str, &str)]) -> Result<(), Refusal> {
+        let mut b = http::Request::builder().uri("/mcp");
+        for (k, v) in headers {
+            b = b.header(*k, *v);
+        }
+        let mut req = b.body(()).unwrap();
+        req.extensions_mut()
+            .insert(crate::server::LocalAddr(local.parse().unwrap()));
+        check_rebinding(&req)
+    }
+
+    #[test]
+    fn a_loopback_listener_answers_loopback_names_only() {
+        let lo = "127.0.0.1:8080";
+        for host in [
+            "127.0.0.1:8080",
+            "localhost:8080",
+            "LOCALHOST",
+            "[::1]:8080",
+            "127.1.2.3",
+        ] {
+            assert!(on(lo, &[("host", host)]).is_ok(), "{host}");
+        }
+        for host in [
+            "evil.example.com",
+            "evil.example.com:8080",
+            "10.0.0.1:8080",
+            "127.0.0.1.evil.com",
+        ] {
+            let refused = on(lo, &[("host", host)]).unwrap_err();
+            assert_eq!(refused.status(), StatusCode::FORBIDDEN, "{host}");
+        }
+        // What a browser sends after DNS rebinding: its own name as Host and Origin.
+        let rebound = on(
+            lo,
+            &[
+                ("host", "evil.example.com"),
+                ("origin", "http://evil.example.com"),
+            ],
+        );
+        assert_eq!(
+            rebound.unwrap_err().message(),
+            "Forbidden: Host not allowed"
+        );
+        let page = on(
+            lo,
+            &[
+                ("host", "127.0.0.1:8080"),
+                ("origin", "https://evil.example"),
+            ],
+        );
+        assert_eq!(page.unwrap_err().message(), "Forbidden: Origin not allowed");
+        assert!(on(
+            lo,
+            &[("host", "localhost"), ("origin", "http://localhost:3000")]
+        )
+        .is_ok());
+        assert!(on(lo, &[]).is_ok(), "no Host and no Origin: not a browser");
+    }
+
+    #[test]
+    fn other_listeners_take_their_own_origin_or_a_loopback_one() {
+        let public = "10.1.2.3:443";
+        assert!(on(public, &[("host", "api.example.com")]).is_ok());
+        assert!(on(
+            public,
+            &[
+                ("host", "api.example.com"),
+                ("origin", "https://api.example.com")
+            ]
+        )
+        .is_ok());
+        assert!(on(
+            public,
+            &[
+                ("host", "api.example.com"),
+                ("origin", "https://other.example")
+            ]
+        )
+        .is_err());
+        assert!(on(public, &[("origin", "null")]).is_err());
     }
 }

@@ -44,6 +44,9 @@ fn error(status: StatusCode, message: impl Into<String>) -> Response {
 }
 
 async fn handle(hosting: &Arc<Hosting>, req: Request) -> Response {
+    if let Err(refusal) = crate::exposes::inbound::check_rebinding(&req) {
+        return refusal.render(|status, message| error(status, message));
+    }
     let path = req.uri().path().to_string();
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
     let method = req.method().clone();

@@ -343,3 +343,108 @@ fn authentication_on_the_mcp_endpoint_is_checked() {
     assert_eq!(resp.status, 200, "{}", resp.body);
     assert_eq!(resp.json()["result"]["supportedVersions"][0], "2026-07-28");
 }
+
+/// One raw HTTP/1.1 exchange with the given Host and Origin: the status code.
+fn raw_status(url: &str, method: &str, host: &str, origin: Option<&str>, body: &str) -> u16 {
+    use std::io::{Read, Write};
+    let authority = url.trim_start_matches("http://").split('/').next().unwrap();
+    let path = &url[url.find(authority).unwrap() + authority.len()..];
+    let path = if path.is_empty() { "/" } else { path };
+    let mut s = std::net::TcpStream::connect(authority).unwrap();
+    let origin = origin
+        .map(|o| format!("Origin: {o}\r\n"))
+        .unwrap_or_default();
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: {host}\r\n{origin}Content-Type: application/json\r\nAccept: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).unwrap();
+    answer
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or_else(|| panic!("no status in {answer}"))
+}
+
+/// What a browser sends after DNS rebinding — the attacker's name as Host and Origin —
+/// is refused by the MCP endpoint and the control port of a loopback host, while the
+/// same requests under a loopback name are answered.
+#[test]
+fn dns_rebinding_is_refused_on_loopback_listeners() {
+    let r = http_rig();
+    let ping = r#"{"jsonrpc":"2.0","id":1,"method":"ping","params":{"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28"}}}"#;
+    let control = format!("{}/health/ready", r.host.control_url());
+    let authority = |url: &str| {
+        url.trim_start_matches("http://")
+            .split('/')
+            .next()
+            .unwrap()
+            .to_string()
+    };
+    let (mcp_port, control_port) = (
+        authority(&r.url).rsplit_once(':').unwrap().1.to_string(),
+        authority(&control).rsplit_once(':').unwrap().1.to_string(),
+    );
+    let evil = Some("http://evil.example.com");
+    let cases: Vec<(&str, &str, String, Option<&str>, u16)> = vec![
+        (
+            "mcp: rebound Host and Origin",
+            &r.url,
+            "evil.example.com".into(),
+            evil,
+            403,
+        ),
+        (
+            "mcp: rebound Host alone",
+            &r.url,
+            format!("evil.example.com:{mcp_port}"),
+            None,
+            403,
+        ),
+        (
+            "mcp: loopback Host, foreign Origin",
+            &r.url,
+            format!("127.0.0.1:{mcp_port}"),
+            evil,
+            403,
+        ),
+        (
+            "control: rebound Host and Origin",
+            &control,
+            "evil.example.com".into(),
+            evil,
+            403,
+        ),
+        (
+            "control: loopback Host, foreign Origin",
+            &control,
+            format!("localhost:{control_port}"),
+            evil,
+            403,
+        ),
+        (
+            "control: localhost",
+            &control,
+            format!("localhost:{control_port}"),
+            None,
+            200,
+        ),
+    ];
+    let mut broken = Vec::new();
+    for (name, url, host, origin, want) in &cases {
+        let method = if url.ends_with("/mcp") { "POST" } else { "GET" };
+        let body = if method == "POST" { ping } else { "" };
+        let got = raw_status(url, method, host, *origin, body);
+        if got != *want {
+            broken.push(format!("{name}: expected {want}, got {got}"));
+        }
+    }
+    assert!(broken.is_empty(), "broken rules:\n{}", broken.join("\n"));
+    // A loopback client under a loopback name is still answered by MCP.
+    let mcp_host = format!("localhost:{mcp_port}");
+    let status = raw_status(&r.url, "POST", &mcp_host, None, ping);
+    assert_ne!(status, 403, "a loopback name must be answered");
+}

@@ -1,7 +1,7 @@
 //! MCP's streamable HTTP transport.
 //!
-//! Owns: the MCP endpoint (`/mcp`, and `/`), Origin checks (DNS-rebinding
-//! protection), inbound authentication, sessions of the handshake revisions
+//! Owns: the MCP endpoint (`/mcp`, and `/`), DNS-rebinding protection (the shared
+//! Host/Origin rule of `inbound`), inbound authentication, sessions of the handshake revisions
 //! (`Mcp-Session-Id` minted by `initialize`, required afterwards, ended by `DELETE`),
 //! the 2026-07-28 rules (no session; `MCP-Protocol-Version`, `Mcp-Method` and
 //! `Mcp-Name` must agree with the body), HTTP statuses, and one JSON answer per POST.
@@ -99,40 +99,6 @@ fn decode_header_value(v: &str) -> Option<String> {
     }
 }
 
-/// Browsers send `Origin`; a page on another site must not drive a local server.
-/// Allowed: no Origin (non-browser clients), a loopback origin, or the server's own.
-fn origin_allowed(headers: &HeaderMap) -> bool {
-    let Some(origin) = headers.get(http::header::ORIGIN) else {
-        return true;
-    };
-    let Some(url) = origin.to_str().ok().and_then(|o| url::Url::parse(o).ok()) else {
-        return false;
-    };
-    let Some(host) = url.host_str() else {
-        return false;
-    };
-    let loopback = host == "localhost"
-        || host
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback());
-    if loopback {
-        return true;
-    }
-    let own = headers
-        .get(http::header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .map(|h| {
-            let origin_authority = match url.port() {
-                Some(p) => format!("{host}:{p}"),
-                None => host.to_string(),
-            };
-            h.eq_ignore_ascii_case(&origin_authority)
-        });
-    own == Some(true)
-}
-
 fn accepts_json(headers: &HeaderMap) -> bool {
     let Some(accept) = headers
         .get(http::header::ACCEPT)
@@ -180,8 +146,8 @@ impl HttpTransport {
                 &format!("no MCP endpoint at {path}; use /mcp"),
             );
         }
-        if !origin_allowed(req.headers()) {
-            return refuse(StatusCode::FORBIDDEN, "Forbidden: Origin not allowed");
+        if let Err(refusal) = inbound::check_rebinding(&req) {
+            return refusal.render(refuse);
         }
         let (parts, body) = req.into_parts();
         if let Err(refusal) = inbound::authenticate(&self.server.auth, &parts) {
@@ -478,26 +444,6 @@ mod tests {
             );
         }
         h
-    }
-
-    #[test]
-    fn origins() {
-        assert!(origin_allowed(&with(&[])));
-        assert!(origin_allowed(&with(&[(
-            "origin",
-            "http://localhost:3000"
-        )])));
-        assert!(origin_allowed(&with(&[("origin", "http://127.0.0.1")])));
-        assert!(origin_allowed(&with(&[("origin", "http://[::1]:8080")])));
-        assert!(origin_allowed(&with(&[
-            ("origin", "https://mcp.example.com"),
-            ("host", "mcp.example.com")
-        ])));
-        assert!(!origin_allowed(&with(&[
-            ("origin", "https://evil.example"),
-            ("host", "127.0.0.1:8080")
-        ])));
-        assert!(!origin_allowed(&with(&[("origin", "null")])));
     }
 
     #[test]
