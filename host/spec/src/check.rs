@@ -183,48 +183,58 @@ impl Checker<'_, '_> {
         self.sink.report(soft, file, pos, msg);
     }
 
+    /// Namespaces are unique across binds, consumes and exposes (upstream's
+    /// `ikanos-namespaces-unique`, severity error): one name, one meaning, for routing
+    /// and for `{{ns.KEY}}` references alike. Duplicates within binds are the bind
+    /// index's to report.
     fn namespaces(&mut self) {
-        let mut seen: HashMap<&str, &Spanned<String>> = HashMap::new();
-        for c in &self.m.consumes {
-            let ns = &c.model.namespace;
+        let mut seen: HashMap<&str, (&'static str, &Spanned<String>)> = HashMap::new();
+        for b in &self.m.binds {
+            if !b.namespace.value.is_empty() {
+                seen.entry(&b.namespace.value)
+                    .or_insert(("bind", &b.namespace));
+            }
+        }
+        let consumes = self
+            .m
+            .consumes
+            .iter()
+            .map(|c| ("consumes", c.field.as_str(), Some(&c.model.namespace)));
+        let exposes = self
+            .m
+            .exposes
+            .iter()
+            .map(|e| ("exposes", e.field.as_str(), e.namespace.as_ref()));
+        let mut problems = Vec::new();
+        for (kind, field, ns) in consumes.chain(exposes) {
+            let Some(ns) = ns else { continue };
             if ns.value.is_empty() {
                 continue;
             }
             match seen.get(ns.value.as_str()) {
-                Some(first) => {
-                    let msg = format!(
-                        "{}.namespace: consumes namespace '{}' is already declared at {}",
-                        c.field,
+                Some((first_kind, first)) if *first_kind == kind => problems.push((
+                    ns,
+                    format!(
+                        "{field}.namespace: {kind} namespace '{}' is already declared at {}",
                         ns.value,
                         at(first)
-                    );
-                    self.sink.error(&ns.file, ns.pos, msg);
-                }
+                    ),
+                )),
+                Some((first_kind, first)) => problems.push((
+                    ns,
+                    format!(
+                        "{field}.namespace: namespace '{}' is already used by a {first_kind} entry at {}; namespaces must be unique across binds, consumes and exposes (ikanos-namespaces-unique)",
+                        ns.value,
+                        at(first)
+                    ),
+                )),
                 None => {
-                    seen.insert(&ns.value, ns);
+                    seen.insert(&ns.value, (kind, ns));
                 }
             }
         }
-        let mut seen: HashMap<&str, &Spanned<String>> = HashMap::new();
-        for e in &self.m.exposes {
-            let Some(ns) = &e.namespace else { continue };
-            if ns.value.is_empty() {
-                continue;
-            }
-            match seen.get(ns.value.as_str()) {
-                Some(first) => {
-                    let msg = format!(
-                        "{}.namespace: exposes namespace '{}' is already declared at {}",
-                        e.field,
-                        ns.value,
-                        at(first)
-                    );
-                    self.sink.error(&ns.file, ns.pos, msg);
-                }
-                None => {
-                    seen.insert(&ns.value, ns);
-                }
-            }
+        for (ns, msg) in problems {
+            self.sink.error(&ns.file, ns.pos, msg);
         }
     }
 

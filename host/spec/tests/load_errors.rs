@@ -188,6 +188,20 @@ fn duplicate_exposes_namespace_and_port() {
     );
 }
 
+/// Upstream's `ikanos-namespaces-unique` (severity error): one namespace for a consumes
+/// and an exposes entry (`erp` on both) is refused, at the second one.
+#[test]
+fn a_namespace_shared_by_consumes_and_exposes_is_refused() {
+    let text = format!(
+        "{BASE}    - type: mcp\n      namespace: crm\n      port: 8081\n      tools:\n        t:\n          description: d\n          call: crm.get-customer\n          with:\n            id: x\n"
+    );
+    let out = errors(&text);
+    assert_eq!(
+        out,
+        "crm.ikanos.yaml:46:18: capability.exposes[1].namespace: namespace 'crm' is already used by a consumes entry at crm.ikanos.yaml:13:18; namespaces must be unique across binds, consumes and exposes (ikanos-namespaces-unique)"
+    );
+}
+
 #[test]
 fn port_zero_never_conflicts() {
     let base = edit("      port: 8080\n", "      port: 0\n");
