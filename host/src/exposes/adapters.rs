@@ -28,6 +28,9 @@ const DEFAULT_ADDRESS: &str = "127.0.0.1";
 /// Why an MCP entry over stdio is not served by `ikanos serve`.
 pub const STDIO_UNSUPPORTED: &str = "transport: stdio is not served by `ikanos serve`: the host process has one stdin and it belongs to no tenant; declare transport: http (served on the shared listener and its own port), or run this capability with `ikanos run`";
 
+/// Why a capability's own control entry is not served by `ikanos serve`.
+const CONTROL_NOT_SERVED: &str = "type: control is not served by `ikanos serve`: the host's control port (host configuration `control`) serves health, metrics and status for every capability, behind its own settings; this entry, its port and its authentication do not apply here";
+
 /// Why a skill entry is not served.
 const SKILL_UNSUPPORTED: &str = "skill adapters are not served by this build; skipping";
 
@@ -221,8 +224,15 @@ pub fn build(
                 tracing::warn!(capability = %capability.name, "{}:{pos}: {SKILL_UNSUPPORTED}", capability.model.file.display());
                 continue;
             }
-            // The control port is the host's own listener, not an adapter.
-            Exposes::Control(_) => continue,
+            // The control port is the host's own listener, not an adapter. In `ikanos
+            // serve` the host's control port serves every capability: a tenant's own
+            // entry (and its authentication) is not served, and the file says so.
+            Exposes::Control(control) => {
+                if host == HostKind::Shared {
+                    tracing::warn!(capability = %capability.name, "{}:{}: {CONTROL_NOT_SERVED}", capability.model.file.display(), control.pos);
+                }
+                continue;
+            }
         };
         planned.push(entry);
     }

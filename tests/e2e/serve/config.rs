@@ -122,3 +122,23 @@ fn configured_capabilities_and_draining_on_sigterm() {
     );
     assert!(serve.all_output().contains("stopped"));
 }
+
+/// A capability's own `type: control` entry is not served by `ikanos serve` (the host's
+/// control port serves every capability): the file's setting, authentication included,
+/// is named in a warning at its line instead of being silently dropped.
+#[test]
+fn a_capabilitys_own_control_entry_is_reported_not_served() {
+    let dir = tempfile::tempdir().unwrap();
+    let caps = dir.path().join("caps");
+    std::fs::create_dir(&caps).unwrap();
+    let control = "    - type: \"control\"\n      port: 0\n      authentication:\n        type: \"bearer\"\n        token: \"{{secrets.CRM_TOKEN}}\"\n";
+    let capability = crate::support::serve::hostile_capability("Ctl", "http://127.0.0.1:1", None)
+        .exposes(crate::support::fixtures::Exposes::Literal(control.into()));
+    crate::support::serve::capability_folder(&caps, "ctl", TOKEN, &capability);
+    let serve = ServeBuilder::new(&caps).start();
+    let line = serve.wait_for_log(Duration::from_secs(30), |l| {
+        l.contains("type: control is not served by `ikanos serve`")
+    });
+    assert!(line.contains("ctl.ikanos.yaml:"), "{line}");
+    assert!(!serve.all_output().contains(TOKEN));
+}
