@@ -202,6 +202,37 @@ fn a_namespace_shared_by_consumes_and_exposes_is_refused() {
     );
 }
 
+/// Keys upstream files carry that this host does not act on are named in a warning at
+/// the key, never dropped silently.
+#[test]
+fn keys_this_host_does_not_apply_are_warned_about_at_their_position() {
+    let base = edit(
+        "      port: 8080\n",
+        "      port: 8080\n      maxBinarySize: 1024\n",
+    );
+    let text = format!("{base}    - type: control\n      port: 0\n      management:\n        info: true\n      observability:\n        traces: true\n");
+    let l = load_str(Path::new(FILE), &text).expect("warnings only");
+    let warnings: Vec<String> = l
+        .warnings
+        .iter()
+        .map(|w| format!("{}: {}", w.pos, w.message))
+        .collect();
+    assert_eq!(warnings.len(), 3, "{warnings:#?}");
+    assert!(warnings[0].starts_with("31:22: capability.exposes[0].maxBinarySize: not applied by this host: the host's response-body limit"), "{warnings:#?}");
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.contains("capability.exposes[1].management: not applied by this host")),
+        "{warnings:#?}"
+    );
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.contains("capability.exposes[1].observability: not applied by this host")),
+        "{warnings:#?}"
+    );
+}
+
 #[test]
 fn port_zero_never_conflicts() {
     let base = edit("      port: 8080\n", "      port: 0\n");

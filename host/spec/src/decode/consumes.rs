@@ -242,6 +242,7 @@ impl Decoder<'_> {
             ],
             field,
         );
+        self.not_applied(n, "maxBinarySize", field, "the host's response-body limit (--max-response-body, limits.maxResponseBody) caps every response instead");
         let method = self.method(n, field);
         let description = self.opt_string(n, "description", field).map(|s| s.value);
         let scope = Scope::Consumed {

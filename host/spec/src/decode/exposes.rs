@@ -74,6 +74,7 @@ impl Decoder<'_> {
             ],
             field,
         );
+        self.not_applied(n, "maxBinarySize", field, "the host's response-body limit (--max-response-body, limits.maxResponseBody) caps every response instead");
         let namespace = self.req_string(n, "namespace", field);
         self.kebab(&namespace, "namespace", &format!("{field}.namespace"));
         let (address, port) = self.listen(n, field, true);
@@ -374,6 +375,7 @@ impl Decoder<'_> {
             ],
             field,
         );
+        self.not_applied(n, "maxBinarySize", field, "the host's response-body limit (--max-response-body, limits.maxResponseBody) caps every response instead");
         let namespace = self.req_string(n, "namespace", field);
         self.kebab(&namespace, "namespace", &format!("{field}.namespace"));
         let stdio = match n.get("transport") {
@@ -802,6 +804,13 @@ impl Decoder<'_> {
             ],
             field,
         );
+        self.not_applied(
+            n,
+            "management",
+            field,
+            "upstream's management endpoints are not served; /health, /metrics and /status are",
+        );
+        self.not_applied(n, "observability", field, "traces are exported when OTEL_EXPORTER_OTLP_ENDPOINT is set, metrics are always on /metrics");
         let (address, port) = self.listen(n, field, true);
         let port = port.unwrap_or_else(|| self.spanned(0, n.pos));
         let authentication = n

@@ -191,6 +191,17 @@ impl<'a> Decoder<'a> {
         self.sink.warn(self.file, pos, msg);
     }
 
+    /// A key this host accepts (upstream files carry it) but does not act on: said at
+    /// the key's position, never dropped silently.
+    fn not_applied(&mut self, n: &Node, key: &str, field: &str, why: &str) {
+        if let Some(v) = n.get(key) {
+            self.warn(
+                v.pos,
+                format!("{field}.{key}: not applied by this host: {why}"),
+            );
+        }
+    }
+
     fn spanned<T>(&self, value: T, pos: Pos) -> Spanned<T> {
         Spanned {
             value,
