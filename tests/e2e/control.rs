@@ -128,17 +128,26 @@ fn a_tunnel_without_a_provider_fails_closed_and_says_why() {
     );
 }
 
+/// The hostile capability (and its secrets) in `dir` with a `type: control` entry on a
+/// free port whose further keys are `extra` (YAML at the entry's indentation).
+fn hostile_with_control(dir: &std::path::Path, extra: &str) -> std::path::PathBuf {
+    fixtures::secrets(dir);
+    let control = format!("    - type: \"control\"\n      port: 0\n{extra}");
+    fixtures::Capability::hostile("Control", "http://127.0.0.1:1")
+        .exposes(fixtures::Exposes::Literal(control))
+        .write(dir, "hostile.ikanos.yaml")
+}
+
 /// A `type: control` entry with `authentication` protects every control endpoint: no
 /// credentials or wrong ones get 401 with the challenge, and nothing of the token shows.
 #[test]
 fn the_control_ports_declared_authentication_is_enforced_on_every_endpoint() {
     let c = components();
     let dir = tempfile::tempdir().unwrap();
-    fixtures::secrets(dir.path());
-    let control = "    - type: \"control\"\n      port: 0\n      authentication:\n        type: \"bearer\"\n        token: \"{{secrets.CRM_TOKEN}}\"\n";
-    let file = fixtures::Capability::hostile("Control auth", "http://127.0.0.1:1")
-        .exposes(fixtures::Exposes::Literal(control.into()))
-        .write(dir.path(), "hostile.ikanos.yaml");
+    let file = hostile_with_control(
+        dir.path(),
+        "      authentication:\n        type: \"bearer\"\n        token: \"{{secrets.CRM_TOKEN}}\"\n",
+    );
     let mut host = HostBuilder::new(&file).component(&c.hostile).start(1);
     let base = host.control_url();
     let good = format!("Bearer {}", fixtures::TOKEN);
@@ -171,11 +180,10 @@ fn the_control_ports_declared_authentication_is_enforced_on_every_endpoint() {
 fn a_control_authentication_this_build_cannot_check_refuses_to_start() {
     let c = components();
     let dir = tempfile::tempdir().unwrap();
-    fixtures::secrets(dir.path());
-    let control = "    - type: \"control\"\n      port: 0\n      authentication:\n        type: \"digest\"\n        username: \"ops\"\n        password: \"{{secrets.CRM_TOKEN}}\"\n";
-    let file = fixtures::Capability::hostile("Control digest", "http://127.0.0.1:1")
-        .exposes(fixtures::Exposes::Literal(control.into()))
-        .write(dir.path(), "hostile.ikanos.yaml");
+    let file = hostile_with_control(
+        dir.path(),
+        "      authentication:\n        type: \"digest\"\n        username: \"ops\"\n        password: \"{{secrets.CRM_TOKEN}}\"\n",
+    );
     let (code, out) = HostBuilder::new(&file).component(&c.hostile).run_to_exit();
     assert_eq!(code, 1, "{out}");
     assert!(
