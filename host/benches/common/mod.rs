@@ -356,12 +356,36 @@ pub fn check_targets<N: AsRef<str>>(targets: &[(N, String)], path: &str) {
     }
 }
 
-/// The first line of a request benchmark's report: the machine and the run's set-up.
+/// The first line of a request benchmark's report: the machine (CPU model, kernel,
+/// cores: machines of one kind differ, and ratios are read against them) and the run's
+/// set-up.
 pub fn setup_line(connections: usize, seconds: u64, rounds: u64) -> String {
     format!(
-        "machine: {} cores; {connections} connections; {seconds}s per run; {rounds} alternating rounds after a 2s warm-up each",
+        "machine: {}; kernel {}; {} cores; {connections} connections; {seconds}s per run; {rounds} alternating rounds after a 2s warm-up each",
+        cpu_model(),
+        kernel_release(),
         std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0)
     )
+}
+
+/// The CPU's model name as the kernel reports it (`/proc/cpuinfo`).
+fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|info| {
+            info.lines()
+                .find_map(|l| l.strip_prefix("model name"))
+                .and_then(|rest| rest.split_once(':'))
+                .map(|(_, model)| model.trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".to_string())
+}
+
+/// The running kernel's release (`uname -r`).
+fn kernel_release() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .map(|r| r.trim().to_string())
+        .unwrap_or_else(|_| "unknown".to_string())
 }
 
 /// One connection per target in turn (after a 1 s warm-up): latency without queueing.
