@@ -26,9 +26,10 @@ pub type Request = http::Request<Incoming>;
 pub type Handler =
     Arc<dyn Fn(Request) -> Pin<Box<dyn Future<Output = Response> + Send>> + Send + Sync>;
 
-/// The local address a request arrived on (a request extension set by [`serve`]).
+/// Marks a request that arrived on a loopback listener (a request extension set by
+/// [`serve`]; absent on other listeners, which so pay nothing for it).
 #[derive(Debug, Clone, Copy)]
-pub struct LocalAddr(pub SocketAddr);
+pub struct LoopbackListener;
 
 /// Tells every listener to stop accepting and drain.
 #[derive(Clone)]
@@ -82,7 +83,7 @@ pub fn serve(
     drain: Duration,
 ) -> JoinHandle<()> {
     let mut stop = shutdown.subscribe();
-    let local = listener.local_addr().ok();
+    let loopback = listener.local_addr().is_ok_and(|a| a.ip().is_loopback());
     tokio::spawn(async move {
         let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
         builder
@@ -106,10 +107,10 @@ pub fn serve(
                     let handler = handler.clone();
                     let service = service_fn(move |mut req: Request| {
                         let handler = handler.clone();
-                        // Which address the request came in on: the DNS-rebinding rule
-                        // depends on it (loopback listeners take loopback names only).
-                        if let Some(local) = local {
-                            req.extensions_mut().insert(LocalAddr(local));
+                        // The DNS-rebinding rule depends on it: loopback listeners
+                        // take loopback names only.
+                        if loopback {
+                            req.extensions_mut().insert(LoopbackListener);
                         }
                         async move { Ok::<_, Infallible>(handler(req).await) }
                     });

@@ -190,8 +190,6 @@ fn sigterm_during_start_up_exits_cleanly() {
         host.all_output()
     );
     let out = host.all_output();
-    assert!(
-        out.contains("stopped during start-up") || out.contains("stopped"),
-        "{out}"
-    );
+    // "stopped during start-up", or "stopped" after a drain if the compile won the race.
+    assert!(out.contains("stopped"), "{out}");
 }

@@ -229,6 +229,12 @@ pub struct Tunnel {
 }
 
 impl Tunnel {
+    /// The keys every `tunnel:` block may have, whatever its type; any other key is the
+    /// provider's (`extra`).
+    pub const COMMON_KEYS: [&'static str; 4] = ["type", "service", "identity", "fallback"];
+}
+
+impl Tunnel {
     /// The provider-specific keys as a plain map, as providers read them.
     pub fn extra_values(&self) -> serde_json::Map<String, serde_json::Value> {
         self.extra

@@ -7,8 +7,6 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use ikanos_spec::model::Exposes;
-
 use super::signals::Signals;
 use super::RunArgs;
 use crate::capability::{self, CapabilityOptions, LoadedCapability};
@@ -220,15 +218,13 @@ fn control_address(args: &RunArgs, capability: &LoadedCapability) -> String {
     if let Some(a) = &args.control {
         return a.clone();
     }
-    for e in &capability.model.exposes {
-        if let Exposes::Control(c) = e {
-            let host = c
-                .address
-                .as_ref()
-                .map(|a| a.value.as_str())
-                .unwrap_or("localhost");
-            return format!("{host}:{}", c.port.value);
-        }
+    if let Some(c) = crate::control::entry(&capability.model) {
+        let host = c
+            .address
+            .as_ref()
+            .map(|a| a.value.as_str())
+            .unwrap_or("localhost");
+        return format!("{host}:{}", c.port.value);
     }
     DEFAULT_CONTROL.to_string()
 }

@@ -192,16 +192,14 @@ pub enum NamespaceState {
 
 impl NamespaceState {
     fn of(route: &Route, state: &TunnelState) -> Self {
-        match (route, state) {
-            (Route::Unavailable { .. }, _) => NamespaceState::Unavailable,
-            (Route::Direct | Route::Tunnel { .. }, TunnelState::Ready) => NamespaceState::Ready,
-            (Route::Direct | Route::Tunnel { .. }, TunnelState::Connecting) => {
-                NamespaceState::Connecting
-            }
-            (Route::Direct | Route::Tunnel { .. }, TunnelState::Degraded(_)) => {
-                NamespaceState::Degraded
-            }
-            (Route::Direct | Route::Tunnel { .. }, TunnelState::Closed) => NamespaceState::Closed,
+        if let Route::Unavailable { .. } = route {
+            return NamespaceState::Unavailable;
+        }
+        match state {
+            TunnelState::Ready => NamespaceState::Ready,
+            TunnelState::Connecting => NamespaceState::Connecting,
+            TunnelState::Degraded(_) => NamespaceState::Degraded,
+            TunnelState::Closed => NamespaceState::Closed,
         }
     }
 }

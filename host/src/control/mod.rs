@@ -23,7 +23,7 @@ use crate::exposes::{inbound, AdapterStatus};
 use crate::runtime::Limits;
 use crate::server::{self, Request, Response};
 use crate::telemetry::Metrics;
-use ikanos_spec::model::Exposes;
+use ikanos_spec::model::{Capability, Exposes, ExposesControl};
 
 pub struct HostState {
     pub capability: Arc<LoadedCapability>,
@@ -44,19 +44,20 @@ impl HostState {
         adapters: Vec<AdapterStatus>,
         metrics: Arc<Metrics>,
     ) -> Result<Arc<Self>, String> {
-        let mut auth = InboundAuth::None;
-        for e in &capability.model.exposes {
-            if let Exposes::Control(control) = e {
-                auth = InboundAuth::resolve(control.authentication.as_ref(), &capability.secrets)
-                    .map_err(|e| {
-                    format!(
-                        "{}:{}: control adapter: {e}",
-                        capability.model.file.display(),
-                        control.pos
-                    )
-                })?;
+        let auth = match entry(&capability.model) {
+            None => InboundAuth::None,
+            Some(control) => {
+                InboundAuth::resolve(control.authentication.as_ref(), &capability.secrets).map_err(
+                    |e| {
+                        format!(
+                            "{}:{}: control adapter: {e}",
+                            capability.model.file.display(),
+                            control.pos
+                        )
+                    },
+                )?
             }
-        }
+        };
         Ok(Arc::new(HostState {
             auth,
             capability,
@@ -152,6 +153,15 @@ impl HostState {
             ),
         }
     }
+}
+
+/// The file's `type: control` entry, if it declares one: where `ikanos run` listens
+/// for the control port and who may call it.
+pub fn entry(model: &Capability) -> Option<&ExposesControl> {
+    model.exposes.iter().find_map(|e| match e {
+        Exposes::Control(c) => Some(c),
+        Exposes::Rest(_) | Exposes::Mcp(_) | Exposes::Skill { .. } => None,
+    })
 }
 
 /// The readiness rule of one capability, in `ikanos run` and `ikanos serve` alike:

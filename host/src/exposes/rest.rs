@@ -166,14 +166,6 @@ impl RestAdapter {
         })
     }
 
-    pub fn into_handler(self) -> server::Handler {
-        let adapter = Arc::new(self);
-        Arc::new(move |req| {
-            let adapter = adapter.clone();
-            Box::pin(async move { adapter.handle(req).await })
-        })
-    }
-
     /// Whether some exposed operation lives at `path` (any method); the shared
     /// listener of `ikanos serve` uses it to pick among a capability's adapters.
     pub fn serves(&self, path: &str) -> bool {

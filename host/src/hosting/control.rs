@@ -21,7 +21,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use super::{check_name, Applied, Hosting, Source, State, Tenant};
-use crate::exposes::AdapterState;
+use crate::exposes::{AdapterState, AdapterStatus};
 use crate::server::{self, Request, Response};
 
 /// Largest capability file the admin API takes.
@@ -67,14 +67,15 @@ async fn handle(hosting: &Arc<Hosting>, req: Request) -> Response {
         ["health", "ready", name] if read => match hosting.tenant(name) {
             None => error(StatusCode::NOT_FOUND, format!("no capability '{name}'")),
             Some(t) => {
-                let ready = hosting.tenant_ready(&t);
+                // The status code and the body come from one reading.
+                let body = tenant_health(hosting, &t, &hosting.adapter_status(&t));
                 server::json(
-                    if ready {
+                    if body["ready"] == true {
                         StatusCode::OK
                     } else {
                         StatusCode::SERVICE_UNAVAILABLE
                     },
-                    &tenant_health(hosting, &t),
+                    &body,
                 )
             }
         },
@@ -333,10 +334,9 @@ fn applied(hosting: &Hosting, name: &str, outcome: Applied) -> Response {
 
 /// One capability's health; its `state` and `ready` come from one reading of its
 /// consumed namespaces.
-fn tenant_health(hosting: &Hosting, t: &Tenant) -> Value {
+fn tenant_health(hosting: &Hosting, t: &Tenant, adapters: &[AdapterStatus]) -> Value {
     let consumes = t.serving().map(|s| s.capability.outbound.status());
-    let adapters = hosting.adapter_status(t);
-    let ready = hosting.ready_given(consumes.as_deref(), &adapters);
+    let ready = hosting.ready_given(consumes.as_deref(), adapters);
     let state = match &t.state {
         State::Failed(_) => CapabilityState::Failed,
         State::Serving(_) if ready => CapabilityState::Ready,
@@ -350,7 +350,7 @@ fn tenant_health(hosting: &Hosting, t: &Tenant) -> Value {
     // Adapters this host cannot serve (MCP over stdio), with why: reported, not
     // awaited — they do not make the capability not ready.
     let unserved: Vec<_> = adapters
-        .into_iter()
+        .iter()
         .filter(|a| match a.state {
             AdapterState::Unsupported => true,
             AdapterState::Listening => false,
@@ -377,7 +377,10 @@ enum CapabilityState {
 fn readiness(hosting: &Hosting) -> (bool, Value) {
     let tenants = hosting.tenants();
     let draining = hosting.is_draining();
-    let capabilities: Vec<Value> = tenants.iter().map(|t| tenant_health(hosting, t)).collect();
+    let capabilities: Vec<Value> = tenants
+        .iter()
+        .map(|t| tenant_health(hosting, t, &hosting.adapter_status(t)))
+        .collect();
     let all_ready = capabilities.iter().all(|c| c["ready"] == true);
     let body = json!({
         "status": if draining { "DRAINING" } else if all_ready { "UP" } else { "DEGRADED" },
@@ -388,7 +391,8 @@ fn readiness(hosting: &Hosting) -> (bool, Value) {
 }
 
 fn tenant_status(hosting: &Hosting, t: &Tenant) -> Value {
-    let mut v = tenant_health(hosting, t);
+    let adapters = hosting.adapter_status(t);
+    let mut v = tenant_health(hosting, t, &adapters);
     v["file"] = json!(t.source.file.display().to_string());
     v["generation"] = json!(t.generation);
     v["loadedAt"] = json!(t
@@ -400,7 +404,7 @@ fn tenant_status(hosting: &Hosting, t: &Tenant) -> Value {
         let cap = &s.capability;
         v["ikanos"] = json!(cap.model.version.value);
         v["display"] = json!(cap.model.info.as_ref().and_then(|i| i.display.clone()));
-        v["adapters"] = json!(hosting.adapter_status(t));
+        v["adapters"] = json!(adapters);
         crate::control::add_sandbox_status(&mut v, cap);
     }
     v

@@ -460,12 +460,6 @@ impl Hosting {
         }
     }
 
-    /// Readiness of one capability: loaded, every consumed namespace routable.
-    pub fn tenant_ready(&self, t: &Tenant) -> bool {
-        let consumes = t.serving().map(|s| s.capability.outbound.status());
-        self.ready_given(consumes.as_deref(), &self.adapter_status(t))
-    }
-
     /// Readiness of a capability whose consumed namespaces are `consumes` (None: it is
     /// not serving): all of them ready, and the host not draining.
     pub fn ready_given(

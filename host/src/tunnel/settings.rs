@@ -13,8 +13,7 @@ use std::fmt;
 use serde::de::value::MapDeserializer;
 use serde::de::{self, DeserializeOwned, Deserializer, Visitor};
 
-/// Keys every `tunnel:` block may have, whatever its type (decoded by ikanos-spec).
-const COMMON_KEYS: &[&str] = &["type", "service", "identity", "fallback"];
+use ikanos_spec::model::Tunnel as TunnelSpec;
 
 /// One problem with a `tunnel:` block.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -83,7 +82,7 @@ pub fn decode<T: DeserializeOwned>(
 }
 
 fn unknown_key(kind: &str, key: &str, own: &[&str]) -> SettingsProblem {
-    let known: Vec<&str> = COMMON_KEYS.iter().chain(own).copied().collect();
+    let known: Vec<&str> = TunnelSpec::COMMON_KEYS.iter().chain(own).copied().collect();
     let hint = ikanos_spec::diagnostic::did_you_mean(key, known.iter().copied());
     let message = if hint.is_empty() {
         let (last, rest) = known.split_last().expect("the common keys are never empty");

@@ -504,7 +504,7 @@ impl Decoder<'_> {
         let ziti = kind.value == "ziti";
         if ziti {
             // The upstream schema closes the ziti shape; other types are the provider's to check.
-            self.known_keys(n, &["type", "service", "identity", "fallback"], field);
+            self.known_keys(n, &Tunnel::COMMON_KEYS, field);
         }
         let service = if ziti {
             Some(self.req_string(n, "service", field))
@@ -547,7 +547,7 @@ impl Decoder<'_> {
         }
         let extra = entries(n)
             .iter()
-            .filter(|e| !["type", "service", "identity", "fallback"].contains(&e.key.as_str()))
+            .filter(|e| !Tunnel::COMMON_KEYS.contains(&e.key.as_str()))
             .map(|e| (self.spanned(e.key.clone(), e.key_pos), e.value.to_json()))
             .collect();
         Some(Tunnel {

@@ -122,14 +122,6 @@ impl HttpTransport {
         }
     }
 
-    pub fn into_handler(self) -> server::Handler {
-        let transport = Arc::new(self);
-        Arc::new(move |req| {
-            let transport = transport.clone();
-            Box::pin(async move { transport.handle(req).await })
-        })
-    }
-
     /// Answer one request at `/mcp` (or `/`). `ikanos serve`'s shared listener hands
     /// requests here with the path already rewritten to `/mcp`.
     pub async fn handle(&self, req: Request) -> Response {
