@@ -93,6 +93,7 @@ pub use consumes::{CallError, UpstreamResponse};
 /// Bindings generated from `wit/capability.wit`. Not part of the public API.
 #[doc(hidden)]
 #[allow(missing_docs, clippy::all, unsafe_op_in_unsafe_fn)]
+#[cfg(not(feature = "engine"))]
 pub mod __bindings {
     wit_bindgen::generate!({
         world: "capability",
@@ -103,6 +104,41 @@ pub mod __bindings {
         runtime_path: "::ikanos_guest::__private::wit_bindgen::rt",
         additional_derives: [PartialEq, Eq],
     });
+}
+
+/// Bindings of world `engine` (`capability` plus the `definition` import), for the
+/// host's declarative engine only. Not part of the public API.
+#[cfg(feature = "engine")]
+#[doc(hidden)]
+#[allow(missing_docs, clippy::all, unsafe_op_in_unsafe_fn)]
+pub mod __bindings {
+    wit_bindgen::generate!({
+        world: "engine",
+        path: "../wit",
+        pub_export_macro: true,
+        export_macro_name: "export",
+        default_bindings_module: "::ikanos_guest::__bindings",
+        runtime_path: "::ikanos_guest::__private::wit_bindgen::rt",
+        additional_derives: [PartialEq, Eq],
+    });
+}
+
+#[cfg(feature = "engine")]
+pub mod definition;
+
+// The export macro wit-bindgen generates is named after the world; the SDK's macros
+// use one name for both.
+#[cfg(not(feature = "engine"))]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __export_world_impl {
+    ($($t:tt)*) => { $crate::__export_capability_impl!($($t)*); };
+}
+#[cfg(feature = "engine")]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __export_world_impl {
+    ($($t:tt)*) => { $crate::__export_engine_impl!($($t)*); };
 }
 
 /// Support for [`capability!`]. Not part of the public API.
@@ -187,7 +223,35 @@ macro_rules! capability {
         }
 
         #[cfg(target_arch = "wasm32")]
-        $crate::__export_capability_impl!(__IkanosCapability with_types_in $crate::__bindings);
+        $crate::__export_world_impl!(__IkanosCapability with_types_in $crate::__bindings);
+    };
+}
+
+/// Exports the component with one function that answers every operation (the host's
+/// declarative engine reads what to do from [`definition`] instead of matching names).
+#[macro_export]
+macro_rules! capability_fn {
+    ($handler:expr) => {
+        #[doc(hidden)]
+        pub struct __IkanosCapability;
+
+        impl $crate::__private::Guest for __IkanosCapability {
+            fn handle(
+                request: $crate::__private::InboundRequest,
+            ) -> ::core::result::Result<
+                $crate::__private::InboundResponse,
+                $crate::__private::HandlerError,
+            > {
+                let handler: fn($crate::Request) -> ::core::result::Result<
+                    $crate::Response,
+                    $crate::Error,
+                > = $handler;
+                $crate::__private::handle(request, handler)
+            }
+        }
+
+        #[cfg(target_arch = "wasm32")]
+        $crate::__export_world_impl!(__IkanosCapability with_types_in $crate::__bindings);
     };
 }
 

@@ -8,12 +8,16 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use ikanos_spec::binds::BindError;
-use ikanos_spec::model::{Capability, Exposes, Handler};
+use ikanos_spec::model::{Capability, Handler};
 use ikanos_spec::{Diagnostic, Diagnostics};
 use thiserror::Error;
 
 use crate::consumes::{Outbound, OutboundError, OutboundSettings};
-use crate::runtime::{ComponentCache, Limits, LoadError, Origin, Runtime, Sandbox};
+use crate::declarative::{self, Definitions};
+use crate::runtime::{
+    ComponentCache, InboundRequest, InboundResponse, InvokeError, Limits, LoadError, Origin,
+    Runtime, Sandbox,
+};
 use crate::telemetry::Metrics;
 use crate::tunnel::TunnelRegistry;
 
@@ -88,6 +92,10 @@ pub struct LoadedCapability {
     pub warnings: Vec<Diagnostic>,
     /// None when no exposed operation is handled by a component.
     pub sandbox: Option<Arc<Sandbox>>,
+    /// The built-in declarative engine, when some exposed operation is declarative.
+    pub engine: Option<Arc<Sandbox>>,
+    /// What the engine is told about each operation it runs.
+    pub definitions: Definitions,
     pub outbound: Arc<Outbound>,
     pub component: Option<ComponentInfo>,
     /// Bind values, for checks the host makes itself (inbound authentication).
@@ -95,37 +103,66 @@ pub struct LoadedCapability {
 }
 
 /// Why an exposed operation or tool cannot run here.
+#[derive(Debug)]
 pub enum Unrunnable {
     /// It is the component's, and no component is loaded.
     NoComponent,
-    /// It is declared with this keyword (`call`, `steps`, `ref`), which this host does
-    /// not run.
-    NotImplemented(&'static str),
 }
 
-impl LoadedCapability {
-    /// The component instance pool that runs an operation with `handler`.
-    pub fn sandbox_for(&self, handler: &Handler) -> Result<Arc<Sandbox>, Unrunnable> {
-        match (handler, &self.sandbox) {
-            (Handler::Component, Some(s)) => Ok(s.clone()),
-            (Handler::Component, None) => Err(Unrunnable::NoComponent),
-            (Handler::Call(_), _) => Err(Unrunnable::NotImplemented("call")),
-            (Handler::Steps, _) => Err(Unrunnable::NotImplemented("steps")),
-            (Handler::Ref(_), _) => Err(Unrunnable::NotImplemented("ref")),
-        }
+/// What runs one exposed operation: the component, or the declarative engine with the
+/// operation's definition.
+pub struct Runner {
+    sandbox: Arc<Sandbox>,
+    definition: Option<Arc<str>>,
+}
+
+impl Runner {
+    pub fn limits(&self) -> &Limits {
+        self.sandbox.limits()
+    }
+
+    /// Is it the declarative engine (rather than the capability's component)?
+    pub fn is_declarative(&self) -> bool {
+        self.definition.is_some()
+    }
+
+    pub async fn invoke(
+        &self,
+        request_id: &str,
+        traceparent: Option<&str>,
+        request: InboundRequest,
+    ) -> Result<InboundResponse, InvokeError> {
+        self.sandbox
+            .invoke_with(request_id, traceparent, request, self.definition.clone())
+            .await
     }
 }
 
-/// Does any exposed operation need the component?
-fn needs_component(cap: &Capability) -> bool {
-    cap.exposes.iter().any(|e| match e {
-        Exposes::Rest(rest) => rest
-            .resources
-            .iter()
-            .any(|r| r.operations.iter().any(|o| o.handler == Handler::Component)),
-        Exposes::Mcp(mcp) => mcp.tools.iter().any(|t| t.handler == Handler::Component),
-        Exposes::Control(_) | Exposes::Skill { .. } => false,
-    })
+impl LoadedCapability {
+    /// What runs operation, tool or resource `name` of adapter `namespace`, declared
+    /// with `handler`.
+    pub fn runner(
+        &self,
+        namespace: &str,
+        name: &str,
+        handler: &Handler,
+    ) -> Result<Runner, Unrunnable> {
+        if let (Some(definition), Some(engine)) =
+            (self.definitions.get(namespace, name), &self.engine)
+        {
+            return Ok(Runner {
+                sandbox: engine.clone(),
+                definition: Some(definition),
+            });
+        }
+        match (handler, &self.sandbox) {
+            (Handler::Component, Some(s)) => Ok(Runner {
+                sandbox: s.clone(),
+                definition: None,
+            }),
+            _ => Err(Unrunnable::NoComponent),
+        }
+    }
 }
 
 /// The capability's default name: `crm-sidecar.ikanos.yaml` → `crm-sidecar`.
@@ -287,25 +324,55 @@ pub fn load(
         .map_err(CapabilityError::Outbound)?,
     );
 
-    let (sandbox, component) = if needs_component(&model) || options.component.is_some() {
-        let path = match &options.component {
-            Some(p) => p.clone(),
-            None => {
-                let candidates = component_candidates(file);
-                candidates
-                    .iter()
-                    .find(|p| p.is_file())
-                    .cloned()
-                    .ok_or_else(|| CapabilityError::NoComponent {
+    // A component answers the operations with no declarative handler; mocks too when
+    // there is one (upstream answers them with the mock; so does the engine here when
+    // there is no component).
+    let component_path = match &options.component {
+        Some(p) => Some(p.clone()),
+        None if declarative::has_component_operations(&model) => {
+            let candidates = component_candidates(file);
+            match candidates.iter().find(|p| p.is_file()) {
+                Some(p) => Some(p.clone()),
+                None if declarative::needs_component(&model) => {
+                    return Err(CapabilityError::NoComponent {
                         file: file.display().to_string(),
                         looked: candidates
                             .iter()
                             .map(|p| p.display().to_string())
                             .collect::<Vec<_>>()
                             .join(", "),
-                    })?
+                    })
+                }
+                None => None,
             }
-        };
+        }
+        None => None,
+    };
+    let definitions = declarative::build(&model, component_path.is_some());
+    let engine = if definitions.is_empty() {
+        None
+    } else {
+        let component = runtime
+            .load_bytes(
+                declarative::ENGINE_NAME,
+                declarative::ENGINE_WASM,
+                cache,
+                || {},
+            )
+            .map_err(CapabilityError::Component)?;
+        let sandbox = Sandbox::new(
+            runtime.clone(),
+            component,
+            options.limits.clone(),
+            &name,
+            outbound.clone(),
+            metrics.clone(),
+        )
+        .map_err(CapabilityError::Limits)?;
+        Some(Arc::new(sandbox))
+    };
+
+    let (sandbox, component) = if let Some(path) = component_path {
         let component = runtime
             .load(&path, cache, || on_compile(&path))
             .map_err(CapabilityError::Component)?;
@@ -338,6 +405,8 @@ pub fn load(
         model,
         warnings: loaded.warnings,
         sandbox,
+        engine,
+        definitions,
         outbound,
         component,
         secrets,

@@ -16,6 +16,7 @@ pub mod capability;
 pub mod cli;
 pub mod consumes;
 pub mod control;
+pub mod declarative;
 pub mod exposes;
 pub mod hosting;
 pub mod request_id;

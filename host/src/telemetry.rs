@@ -73,6 +73,18 @@ pub struct CapabilityLabels {
     pub capability: String,
 }
 
+/// One orchestration step of a declarative operation (upstream's `step.duration`).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StepLabels {
+    pub capability: String,
+    /// The step's name as written in the file.
+    pub step: String,
+    /// `call`, `lookup`, `script` …
+    pub kind: String,
+    /// `ok` or `error`.
+    pub outcome: &'static str,
+}
+
 /// A change to a hosted capability (`ikanos serve`).
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct CapabilityLoadLabels {
@@ -139,6 +151,7 @@ pub struct Metrics {
     pub instances: Family<CapabilityLabels, Counter>,
     pub instances_active: Family<CapabilityLabels, Gauge>,
     pub instantiation_duration: Family<CapabilityLabels, Histogram>,
+    pub step_duration: Family<StepLabels, Histogram, Buckets>,
     pub consumes_ready: Family<RouteLabels, Gauge>,
     pub tunnel_dials: Family<TunnelDialLabels, Counter>,
     pub tunnel_dial_duration: Family<TunnelLabels, Histogram, Buckets>,
@@ -261,6 +274,12 @@ impl Metrics {
             "Time to instantiate a component for one request",
             instantiation_duration.clone(),
         );
+        let step_duration = Family::new_with_constructor(Buckets(LATENCY));
+        registry.register(
+            "ikanos_step_duration_seconds",
+            "Time of one orchestration step of a declarative operation",
+            step_duration.clone(),
+        );
         let consumes_ready = Family::<RouteLabels, Gauge>::default();
         registry.register(
             "ikanos_consumes_ready",
@@ -315,6 +334,7 @@ impl Metrics {
             instances,
             instances_active,
             instantiation_duration,
+            step_duration,
             consumes_ready,
             tunnel_dials,
             tunnel_dial_duration,

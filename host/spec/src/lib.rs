@@ -75,5 +75,20 @@ fn build(m: imports::Merged) -> Option<model::Capability> {
         binds: m.binds,
         consumes: m.consumes.into_iter().map(|c| c.model).collect(),
         exposes: m.exposes.into_iter().filter_map(|e| e.model).collect(),
+        aggregates: m
+            .aggregates
+            .into_iter()
+            .filter_map(|a| {
+                Some(model::Aggregate {
+                    namespace: a.namespace?.value,
+                    flows: a
+                        .flows
+                        .into_iter()
+                        .map(|f| f.value)
+                        .zip(a.definitions)
+                        .collect(),
+                })
+            })
+            .collect(),
     })
 }

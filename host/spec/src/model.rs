@@ -65,6 +65,30 @@ pub struct Capability {
     pub binds: Vec<Bind>,
     pub consumes: Vec<Consumes>,
     pub exposes: Vec<Exposes>,
+    /// `aggregates[]`: reusable flows that operations and tools use through `ref`.
+    pub aggregates: Vec<Aggregate>,
+}
+
+/// `aggregates[]` entry: named flows (`call`/`steps`, outputs, `semantics`), kept as
+/// written (JSON) for the declarative engine, which merges them into the operations
+/// that `ref` them.
+#[derive(Debug, Clone)]
+pub struct Aggregate {
+    pub namespace: String,
+    pub flows: Vec<(String, serde_json::Value)>,
+}
+
+impl Capability {
+    /// The flow `ref: namespace.flow` points at.
+    pub fn aggregate_flow(&self, target: &str) -> Option<&serde_json::Value> {
+        let (ns, flow) = target.split_once('.')?;
+        self.aggregates
+            .iter()
+            .filter(|a| a.namespace == ns)
+            .flat_map(|a| &a.flows)
+            .find(|(name, _)| name == flow)
+            .map(|(_, v)| v)
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -119,6 +143,20 @@ pub enum ParamIn {
     Environment,
 }
 
+impl ParamIn {
+    /// The `in:` value as written in the file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ParamIn::Query => "query",
+            ParamIn::Header => "header",
+            ParamIn::Path => "path",
+            ParamIn::Cookie => "cookie",
+            ParamIn::Body => "body",
+            ParamIn::Environment => "environment",
+        }
+    }
+}
+
 /// `capability.consumes[]` with `type: http`.
 #[derive(Debug, Clone)]
 pub struct Consumes {
@@ -157,6 +195,8 @@ pub struct ConsumedOperation {
     pub body: Option<RequestBody>,
     /// `outputRawFormat`, default `json`.
     pub output_raw_format: String,
+    /// The operation as written (JSON), for the declarative engine.
+    pub definition: serde_json::Value,
     pub pos: Pos,
 }
 
@@ -278,6 +318,8 @@ pub struct ExposedResource {
     /// e.g. `/customers/{{id}}` or `/customers/{id}`.
     pub path: Spanned<String>,
     pub input_parameters: Vec<ExposedParam>,
+    /// The resource's `inputParameters` as written (JSON), for the declarative engine.
+    pub input_definition: serde_json::Value,
     pub operations: Vec<ExposedOperation>,
 }
 
@@ -288,6 +330,8 @@ pub struct ExposedOperation {
     pub description: Option<String>,
     pub input_parameters: Vec<ExposedParam>,
     pub handler: Handler,
+    /// The operation as written (JSON), for the declarative engine.
+    pub definition: serde_json::Value,
     pub pos: Pos,
 }
 
@@ -362,6 +406,8 @@ pub struct McpTool {
     /// Mock `outputParameters` (object form) are declared; for a component tool
     /// they only document the result (the upstream schema asks for them).
     pub has_output_parameters: bool,
+    /// The tool as written (JSON), for the declarative engine.
+    pub definition: serde_json::Value,
     pub pos: Pos,
 }
 
@@ -394,6 +440,8 @@ pub struct McpResource {
     pub description: Option<String>,
     pub mime_type: Option<String>,
     pub source: McpResourceSource,
+    /// The resource as written (JSON), for the declarative engine (dynamic resources).
+    pub definition: serde_json::Value,
     pub pos: Pos,
 }
 

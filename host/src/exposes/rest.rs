@@ -296,7 +296,10 @@ impl RestAdapter {
         request_id: &str,
     ) -> Result<Response, (StatusCode, Option<&'static str>, String)> {
         let bad = |msg: String| (StatusCode::BAD_REQUEST, Some("invalid_input"), msg);
-        let sandbox = match self.capability.sandbox_for(&op.handler) {
+        let sandbox = match self
+            .capability
+            .runner(&self.namespace, &op.name, &op.handler)
+        {
             Ok(s) => s,
             Err(Unrunnable::NoComponent) => {
                 return Err((
@@ -304,13 +307,6 @@ impl RestAdapter {
                     Some("no_component"),
                     "no component is loaded".into(),
                 ))
-            }
-            Err(Unrunnable::NotImplemented(how)) => {
-                return Err((
-                    StatusCode::NOT_IMPLEMENTED,
-                    Some("not_implemented"),
-                    format!("operation '{}' is declared with '{how}', which this host does not run; handle it in the component instead", op.name),
-                ));
             }
         };
 

@@ -16,6 +16,22 @@ wasmtime::component::bindgen!({
     exports: { default: async },
 });
 
+/// World `engine` adds the `definition` import for the host's declarative engine; its
+/// other interfaces are the ones above.
+pub mod engine {
+    wasmtime::component::bindgen!({
+        path: "../wit",
+        world: "engine",
+        imports: { default: async },
+        exports: { default: async },
+        with: {
+            "ikanos:capability/consumes": super::ikanos::capability::consumes,
+            "ikanos:capability/log": super::ikanos::capability::log,
+        },
+    });
+}
+
+use self::engine::ikanos::capability::definition as wit_definition;
 use self::ikanos::capability::consumes as wit_consumes;
 use self::ikanos::capability::log as wit_log;
 pub use exports::ikanos::capability::handler::{HandlerError, InboundRequest, InboundResponse};
@@ -61,6 +77,30 @@ fn to_wit_error(e: CallError) -> wit_consumes::CallError {
         CallError::Timeout { .. } => W::Timeout(reason),
         CallError::Transport { .. } => W::Transport(reason),
         CallError::Denied { .. } => W::Denied(reason),
+    }
+}
+
+impl wit_definition::Host for GuestState {
+    async fn get(&mut self) -> String {
+        // Only the engine's instances get a definition; a capability component that
+        // imports this interface learns nothing.
+        self.definition.as_deref().unwrap_or("{}").to_owned()
+    }
+
+    async fn record_step(&mut self, step: String, kind: String, nanos: u64, ok: bool) {
+        let seconds = nanos as f64 / 1e9;
+        let outcome = if ok { "ok" } else { "error" };
+        tracing::debug!(target: "step", capability = &*self.capability, request_id = &*self.request_id, step = %step, kind = %kind, seconds, outcome, "step finished");
+        // Step names come from the file: bounded by it, so fine as a label.
+        self.metrics
+            .step_duration
+            .get_or_create(&crate::telemetry::StepLabels {
+                capability: self.capability.to_string(),
+                step,
+                kind,
+                outcome,
+            })
+            .observe(seconds);
     }
 }
 
@@ -173,6 +213,8 @@ mod tests {
                 ..Limits::default()
             }),
             calls_made: 0,
+            definition: None,
+            metrics: crate::telemetry::Metrics::new(),
             cpu_ticks: 0,
         }
     }

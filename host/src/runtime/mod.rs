@@ -148,6 +148,10 @@ impl Runtime {
         let mut linker = Linker::<GuestState>::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
         bindings::Capability::add_to_linker::<GuestState, HasSelf<GuestState>>(&mut linker, |s| s)?;
+        bindings::engine::ikanos::capability::definition::add_to_linker::<
+            GuestState,
+            HasSelf<GuestState>,
+        >(&mut linker, |s| s)?;
         Ok(Arc::new(Runtime {
             engine,
             linker,
@@ -173,8 +177,21 @@ impl Runtime {
             path: shown.clone(),
             source,
         })?;
+        self.load_bytes(&shown, &wasm, cache, on_compile)
+    }
+
+    /// As `load`, for a component already in memory (the embedded engine); `shown`
+    /// names it in errors.
+    pub fn load_bytes(
+        &self,
+        shown: &str,
+        wasm: &[u8],
+        cache: &ComponentCache,
+        on_compile: impl FnOnce(),
+    ) -> Result<LoadedComponent, LoadError> {
+        let shown = shown.to_owned();
         let started = Instant::now();
-        let sha256 = sha256_hex(&wasm);
+        let sha256 = sha256_hex(wasm);
         if let Some(pre) = self.shared_pre(&sha256) {
             return Ok(LoadedComponent {
                 pre,
@@ -185,7 +202,7 @@ impl Runtime {
         }
         let (component, origin) =
             cache
-                .load(&self.engine, &wasm, on_compile)
+                .load(&self.engine, wasm, on_compile)
                 .map_err(|e| LoadError::Invalid {
                     path: shown.clone(),
                     reason: format!("{e:#}"),
@@ -274,6 +291,9 @@ pub struct GuestState {
     pub(crate) traceparent: Option<Arc<str>>,
     pub(crate) limits: Arc<Limits>,
     pub(crate) calls_made: u32,
+    /// The operation's definition, for the declarative engine's instances only.
+    pub(crate) definition: Option<Arc<str>>,
+    pub(crate) metrics: Arc<Metrics>,
     cpu_ticks: u64,
 }
 
@@ -424,6 +444,19 @@ impl Sandbox {
         traceparent: Option<&str>,
         request: InboundRequest,
     ) -> Result<InboundResponse, InvokeError> {
+        self.invoke_with(request_id, traceparent, request, None)
+            .await
+    }
+
+    /// As `invoke`, handing the instance an operation definition (the declarative
+    /// engine reads it through the `definition` import).
+    pub async fn invoke_with(
+        &self,
+        request_id: &str,
+        traceparent: Option<&str>,
+        request: InboundRequest,
+        definition: Option<Arc<str>>,
+    ) -> Result<InboundResponse, InvokeError> {
         let deadline = tokio::time::Instant::now() + self.limits.request_timeout;
         let timeout = self.limits.request_timeout;
         let _permit = tokio::time::timeout_at(deadline, self.concurrency.acquire())
@@ -433,7 +466,7 @@ impl Sandbox {
 
         let stdout = CapturedOutput::new(self.limits.max_captured_output);
         let stderr = CapturedOutput::new(self.limits.max_captured_output);
-        let mut store = self.new_store(request_id, traceparent, &stdout, &stderr);
+        let mut store = self.new_store(request_id, traceparent, &stdout, &stderr, definition);
 
         let labels = CapabilityLabels {
             capability: self.capability.to_string(),
@@ -480,6 +513,7 @@ impl Sandbox {
         traceparent: Option<&str>,
         stdout: &CapturedOutput,
         stderr: &CapturedOutput,
+        definition: Option<Arc<str>>,
     ) -> Store<GuestState> {
         // Nothing is granted: no preopens, env, args, network or name lookups.
         let wasi = WasiCtxBuilder::new()
@@ -502,6 +536,8 @@ impl Sandbox {
             traceparent: traceparent.map(Into::into),
             limits: self.limits.clone(),
             calls_made: 0,
+            definition,
+            metrics: self.metrics.clone(),
             cpu_ticks: 0,
         };
         let mut store = Store::new(self.runtime.engine(), state);

@@ -280,6 +280,7 @@ impl Decoder<'_> {
             input_parameters,
             body,
             output_raw_format,
+            definition: n.to_json(),
             pos: n.pos,
         }
     }

@@ -163,6 +163,10 @@ impl Decoder<'_> {
             name,
             path,
             input_parameters,
+            input_definition: n
+                .get("inputParameters")
+                .map(Node::to_json)
+                .unwrap_or_default(),
             operations,
         }
     }
@@ -213,6 +217,7 @@ impl Decoder<'_> {
             description,
             input_parameters,
             handler,
+            definition: n.to_json(),
             pos: n.pos,
         }
     }
@@ -577,6 +582,7 @@ impl Decoder<'_> {
             hints,
             handler,
             has_output_parameters,
+            definition: n.to_json(),
             pos: n.pos,
         }
     }
@@ -683,6 +689,7 @@ impl Decoder<'_> {
             description,
             mime_type,
             source,
+            definition: n.to_json(),
             pos: n.pos,
         })
     }

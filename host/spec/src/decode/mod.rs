@@ -126,6 +126,8 @@ pub(crate) struct Listen {
 pub(crate) struct DAggregate {
     pub namespace: Option<Spanned<String>>,
     pub flows: Vec<Spanned<String>>,
+    /// Each flow as written, for the declarative engine.
+    pub definitions: Vec<serde_json::Value>,
     pub calls: Vec<CallSite>,
 }
 
@@ -717,18 +719,21 @@ impl<'a> Decoder<'a> {
 
     // ----- aggregates -----
 
-    /// Aggregates are not run by this host: keep the names and call targets only.
+    /// Aggregates: names and call targets for the checks, each flow as written for the
+    /// declarative engine.
     fn aggregate(&mut self, n: &Node, field: &str) -> Option<DAggregate> {
         let namespace = self.opt_string(n, "namespace", field);
         if let Some(ns) = &namespace {
             self.kebab(ns, "namespace", &format!("{field}.namespace"));
         }
         let mut flows = Vec::new();
+        let mut definitions = Vec::new();
         let mut calls = Vec::new();
         let mut unused_refs = Vec::new();
         for e in self.named(n, "flows", field) {
             let ffield = format!("{field}.flows.{}", e.key);
             flows.push(self.spanned(e.key.clone(), e.key_pos));
+            definitions.push(e.value.to_json());
             if e.value.as_map().is_some() {
                 self.handler(&e.value, &ffield, &mut calls, &mut unused_refs);
             }
@@ -736,6 +741,7 @@ impl<'a> Decoder<'a> {
         Some(DAggregate {
             namespace,
             flows,
+            definitions,
             calls,
         })
     }

@@ -330,22 +330,16 @@ impl McpServer {
         arguments: Option<&Value>,
         ctx: &Context,
     ) -> (Value, Option<&'static str>) {
-        let sandbox = match self.capability.sandbox_for(&tool.handler) {
+        let sandbox = match self
+            .capability
+            .runner(&self.namespace, &tool.name, &tool.handler)
+        {
             Ok(s) => s,
             Err(Unrunnable::NoComponent) => {
                 return (
                     tools::error_result("no component is loaded for this capability"),
                     Some("no_component"),
                 )
-            }
-            Err(Unrunnable::NotImplemented(how)) => {
-                return (
-                    tools::error_result(&format!(
-                        "tool '{}' is declared with '{how}', which this host does not run; handle it in the component instead",
-                        tool.name
-                    )),
-                    Some("not_implemented"),
-                );
             }
         };
         let request = match tool.request(arguments) {

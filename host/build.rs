@@ -1,0 +1,77 @@
+//! Builds the declarative engine (`host/engine`, a wasm component for wasm32-wasip2)
+//! and puts it where `runtime::engine` embeds it, so the `ikanos` binary carries the
+//! engine and every declarative operation runs inside the sandbox like component code.
+//!
+//! A nested cargo build into `target/engine` (shared by every profile of the host, so
+//! it is built once), with the host build's own flags removed: they are for the host
+//! target, not for wasm32-wasip2.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn main() {
+    let manifest_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap());
+    let root = manifest_dir.parent().unwrap().to_path_buf();
+    let engine = manifest_dir.join("engine");
+    for watched in [
+        engine.join("Cargo.toml"),
+        engine.join("Cargo.lock"),
+        engine.join("convert"),
+        engine.join("flow"),
+        engine.join("component"),
+        root.join("wit"),
+        root.join("guest-sdk/src"),
+        root.join("guest-sdk/Cargo.toml"),
+    ] {
+        println!("cargo:rerun-if-changed={}", watched.display());
+    }
+    println!("cargo:rerun-if-env-changed=CARGO_TARGET_DIR");
+
+    let target_dir = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .map(|d| if d.is_absolute() { d } else { root.join(d) })
+        .unwrap_or_else(|| root.join("target"))
+        .join("engine");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.args([
+        "build",
+        "--release",
+        "--target",
+        "wasm32-wasip2",
+        "-p",
+        "ikanos-engine",
+    ])
+    .arg("--manifest-path")
+    .arg(engine.join("Cargo.toml"))
+    .arg("--target-dir")
+    .arg(&target_dir);
+    if std::env::var_os("IKANOS_ENGINE_UNLOCKED").is_none() {
+        cmd.arg("--locked");
+    }
+    for var in [
+        "CARGO_ENCODED_RUSTFLAGS",
+        "RUSTFLAGS",
+        "CARGO_BUILD_RUSTFLAGS",
+        "CARGO_MAKEFLAGS",
+        "CARGO_PRIMARY_PACKAGE",
+        "CARGO_TARGET_DIR",
+        "RUSTC_WRAPPER",
+        "RUSTC_WORKSPACE_WRAPPER",
+        "CARGO_BUILD_TARGET",
+    ] {
+        cmd.env_remove(var);
+    }
+    let status = cmd.status().unwrap_or_else(|e| {
+        panic!("cannot run cargo to build the declarative engine: {e}");
+    });
+    if !status.success() {
+        panic!(
+            "building the declarative engine (host/engine) for wasm32-wasip2 failed; \
+             is the target installed? `rustup target add wasm32-wasip2` (scripts/setup does it)"
+        );
+    }
+    let built = target_dir.join("wasm32-wasip2/release/ikanos_engine.wasm");
+    let out = Path::new(&std::env::var("OUT_DIR").unwrap()).join("ikanos_engine.wasm");
+    std::fs::copy(&built, &out).unwrap_or_else(|e| panic!("cannot copy {}: {e}", built.display()));
+}

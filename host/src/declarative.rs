@@ -1,0 +1,258 @@
+//! Declarative operations: upstream Ikanos's `call`/`with`, `steps`, `ref` and mocks,
+//! run by the engine component that ships inside this binary (`host/engine`, built by
+//! `build.rs`), in the same sandbox as any component: same per-request CPU, memory,
+//! wall-time and outbound-call limits, same metrics.
+//!
+//! Owns: deciding which exposed operations the engine runs, and the definition JSON each
+//! one is handed (built once per capability). Must not touch: the semantics (they run
+//! inside the engine, never in the host) or bind values (a definition carries the file's
+//! text, never a secret).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use ikanos_spec::model::{Capability, Exposes, Handler, McpResourceSource};
+use serde_json::{json, Map, Value};
+
+/// The engine component, compiled for wasm32-wasip2 by `build.rs`.
+pub const ENGINE_WASM: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/ikanos_engine.wasm"));
+
+/// How the engine is named in errors and `/status`.
+pub const ENGINE_NAME: &str = "ikanos declarative engine (built in)";
+
+/// The definitions of every operation the engine runs for one capability, by
+/// (adapter namespace, operation/tool/resource name).
+#[derive(Debug, Default)]
+pub struct Definitions {
+    by_key: HashMap<(String, String), Arc<str>>,
+}
+
+impl Definitions {
+    /// The definition of `name` in adapter `namespace`, if the engine runs it.
+    pub fn get(&self, namespace: &str, name: &str) -> Option<Arc<str>> {
+        self.by_key
+            .get(&(namespace.to_owned(), name.to_owned()))
+            .cloned()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_key.is_empty()
+    }
+
+    pub fn len(&self) -> usize {
+        self.by_key.len()
+    }
+}
+
+/// Does an operation or tool with no `call`/`steps`/`ref` declare a mock answer
+/// (`outputParameters` carrying a `value` or `const`)? Upstream answers such an
+/// operation with the mock.
+pub fn is_mock(definition: &Value) -> bool {
+    fn has_value(v: &Value) -> bool {
+        match v {
+            Value::Object(m) => {
+                m.contains_key("value") || m.contains_key("const") || m.values().any(has_value)
+            }
+            Value::Array(items) => items.iter().any(has_value),
+            _ => false,
+        }
+    }
+    definition.get("outputParameters").is_some_and(has_value)
+}
+
+/// Who answers an exposed operation, given whether the capability has a component.
+pub fn runs_in_engine(handler: &Handler, definition: &Value, has_component: bool) -> bool {
+    match handler {
+        Handler::Call(_) | Handler::Steps | Handler::Ref(_) => true,
+        Handler::Component => !has_component && is_mock(definition),
+    }
+}
+
+/// Is a component needed for some exposed operation (one with no declarative handler
+/// and no mock answer)?
+pub fn needs_component(cap: &Capability) -> bool {
+    cap.exposes.iter().any(|e| match e {
+        Exposes::Rest(rest) => rest
+            .resources
+            .iter()
+            .flat_map(|r| &r.operations)
+            .any(|o| o.handler == Handler::Component && !is_mock(&o.definition)),
+        Exposes::Mcp(mcp) => mcp
+            .tools
+            .iter()
+            .any(|t| t.handler == Handler::Component && !is_mock(&t.definition)),
+        Exposes::Control(_) | Exposes::Skill { .. } => false,
+    })
+}
+
+/// Does any exposed operation leave the answer to a component (mocks included, which a
+/// component answers when there is one)?
+pub fn has_component_operations(cap: &Capability) -> bool {
+    cap.exposes.iter().any(|e| match e {
+        Exposes::Rest(rest) => rest
+            .resources
+            .iter()
+            .flat_map(|r| &r.operations)
+            .any(|o| o.handler == Handler::Component),
+        Exposes::Mcp(mcp) => mcp.tools.iter().any(|t| t.handler == Handler::Component),
+        Exposes::Control(_) | Exposes::Skill { .. } => false,
+    })
+}
+
+/// Build the definitions of the operations the engine runs.
+pub fn build(cap: &Capability, has_component: bool) -> Definitions {
+    let mut by_key = HashMap::new();
+    let mut add = |ns: &str,
+                   name: &str,
+                   adapter: &str,
+                   op: &Value,
+                   resource_inputs: Option<&Value>,
+                   handler: &Handler| {
+        let function = match handler {
+            Handler::Ref(target) => cap.aggregate_flow(&target.value).cloned(),
+            _ => None,
+        };
+        let mut def = Map::new();
+        def.insert("adapter".into(), json!(adapter));
+        def.insert("name".into(), json!(name));
+        def.insert("operation".into(), op.clone());
+        if let Some(inputs) = resource_inputs {
+            def.insert("resourceInputParameters".into(), inputs.clone());
+        }
+        def.insert("function".into(), function.clone().unwrap_or(Value::Null));
+        let mut targets = Vec::new();
+        call_targets(op, &mut targets);
+        if let Some(f) = &function {
+            call_targets(f, &mut targets);
+        }
+        def.insert("consumes".into(), consumed(cap, &targets));
+        let text: Arc<str> = Value::Object(def).to_string().into();
+        by_key.insert((ns.to_owned(), name.to_owned()), text);
+    };
+    for e in &cap.exposes {
+        match e {
+            Exposes::Rest(rest) => {
+                for r in &rest.resources {
+                    for o in &r.operations {
+                        if runs_in_engine(&o.handler, &o.definition, has_component) {
+                            add(
+                                &rest.namespace.value,
+                                &o.name.value,
+                                "rest",
+                                &o.definition,
+                                Some(&r.input_definition),
+                                &o.handler,
+                            );
+                        }
+                    }
+                }
+            }
+            Exposes::Mcp(mcp) => {
+                for t in &mcp.tools {
+                    if runs_in_engine(&t.handler, &t.definition, has_component) {
+                        add(
+                            &mcp.namespace.value,
+                            &t.name.value,
+                            "mcp",
+                            &t.definition,
+                            None,
+                            &t.handler,
+                        );
+                    }
+                }
+                for r in &mcp.resources {
+                    if let McpResourceSource::Dynamic(handler) = &r.source {
+                        add(
+                            &mcp.namespace.value,
+                            &r.name.value,
+                            "mcp-resource",
+                            &r.definition,
+                            None,
+                            handler,
+                        );
+                    }
+                }
+            }
+            Exposes::Control(_) | Exposes::Skill { .. } => {}
+        }
+    }
+    Definitions { by_key }
+}
+
+/// Every `call: ns.op` inside a definition (the operation's own, its steps', a flow's).
+fn call_targets(v: &Value, out: &mut Vec<(String, String)>) {
+    match v {
+        Value::Object(m) => {
+            if let Some(Value::String(target)) = m.get("call") {
+                if let Some((ns, op)) = target.split_once('.') {
+                    let t = (ns.to_owned(), op.to_owned());
+                    if !out.contains(&t) {
+                        out.push(t);
+                    }
+                }
+            }
+            m.values().for_each(|v| call_targets(v, out));
+        }
+        Value::Array(items) => items.iter().for_each(|v| call_targets(v, out)),
+        _ => {}
+    }
+}
+
+/// The consumed operations a definition calls, as written, with the parameters of the
+/// namespace, resource and operation merged (name, place, fixed value's text). The
+/// namespace's `baseUri`, authentication and tunnel stay in the host.
+fn consumed(cap: &Capability, targets: &[(String, String)]) -> Value {
+    let mut out = Map::new();
+    for (ns, op) in targets {
+        let Some((c, r, o)) = cap.find_operation(ns, op) else {
+            continue;
+        };
+        let mut def = match &o.definition {
+            Value::Object(m) => m.clone(),
+            _ => Map::new(),
+        };
+        let params: Vec<Value> = c
+            .input_parameters
+            .iter()
+            .chain(&r.input_parameters)
+            .chain(&o.input_parameters)
+            .map(|p| {
+                let mut m = Map::new();
+                m.insert("name".into(), json!(p.name.value));
+                m.insert("in".into(), json!(p.location.as_str()));
+                if let Some(v) = &p.value {
+                    m.insert("value".into(), json!(v.raw.value));
+                }
+                Value::Object(m)
+            })
+            .collect();
+        def.insert("inputParameters".into(), Value::Array(params));
+        def.entry("outputRawFormat")
+            .or_insert_with(|| json!(o.output_raw_format));
+        out.entry(ns.clone())
+            .or_insert_with(|| Value::Object(Map::new()))
+            .as_object_mut()
+            .expect("inserted as an object")
+            .insert(op.clone(), Value::Object(def));
+    }
+    Value::Object(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mocks_are_outputs_with_values() {
+        assert!(is_mock(
+            &json!({"outputParameters": [{"type": "object", "properties": {"a": {"type": "string", "value": "x"}}}]})
+        ));
+        assert!(is_mock(
+            &json!({"outputParameters": [{"name": "a", "const": 1}]})
+        ));
+        assert!(!is_mock(
+            &json!({"outputParameters": [{"type": "string", "mapping": "$.a"}]})
+        ));
+        assert!(!is_mock(&json!({"method": "GET"})));
+    }
+}
