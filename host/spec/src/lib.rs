@@ -68,7 +68,7 @@ pub fn load_str(path: &Path, text: &str) -> Result<Loaded, Diagnostics> {
 }
 
 fn build(m: imports::Merged) -> Option<model::Capability> {
-    Some(model::Capability {
+    let mut cap = model::Capability {
         file: m.file,
         version: m.version?,
         info: m.info,
@@ -90,5 +90,68 @@ fn build(m: imports::Merged) -> Option<model::Capability> {
                 })
             })
             .collect(),
-    })
+    };
+    inherit_from_flows(&mut cap);
+    Some(cap)
+}
+
+/// What an operation or tool with `ref` takes from its aggregate flow, as upstream's
+/// `AggregateRefResolver` does: the description when it has none and, for MCP tools,
+/// hints derived from the flow's `semantics` (`safe: true` → read-only and not
+/// destructive, `safe: false` → not read-only, `idempotent` copied; `cacheable` has no
+/// MCP equivalent), each hint the tool sets itself winning.
+fn inherit_from_flows(cap: &mut model::Capability) {
+    use model::{Exposes, Handler};
+    let flows = cap.aggregates.clone();
+    let flow = |target: &str| -> Option<serde_json::Value> {
+        let (ns, name) = target.split_once('.')?;
+        flows
+            .iter()
+            .filter(|a| a.namespace == ns)
+            .flat_map(|a| &a.flows)
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.clone())
+    };
+    let description = |f: &serde_json::Value| f["description"].as_str().map(str::to_owned);
+    for e in &mut cap.exposes {
+        match e {
+            Exposes::Rest(rest) => {
+                for op in rest.resources.iter_mut().flat_map(|r| &mut r.operations) {
+                    let Handler::Ref(target) = &op.handler else { continue };
+                    let Some(f) = flow(&target.value) else { continue };
+                    if op.description.as_deref().unwrap_or("").is_empty() {
+                        op.description = description(&f);
+                    }
+                }
+            }
+            Exposes::Mcp(mcp) => {
+                for tool in &mut mcp.tools {
+                    let Handler::Ref(target) = &tool.handler else { continue };
+                    let Some(f) = flow(&target.value) else { continue };
+                    if tool.description.as_deref().unwrap_or("").is_empty() {
+                        tool.description = description(&f);
+                    }
+                    let semantics = &f["semantics"];
+                    let mut derived = model::McpHints::default();
+                    match semantics["safe"].as_bool() {
+                        Some(true) => {
+                            derived.read_only = Some(true);
+                            derived.destructive = Some(false);
+                        }
+                        Some(false) => derived.read_only = Some(false),
+                        None => {}
+                    }
+                    derived.idempotent = semantics["idempotent"].as_bool();
+                    let own = &tool.hints;
+                    tool.hints = model::McpHints {
+                        read_only: own.read_only.or(derived.read_only),
+                        destructive: own.destructive.or(derived.destructive),
+                        idempotent: own.idempotent.or(derived.idempotent),
+                        open_world: own.open_world,
+                    };
+                }
+            }
+            Exposes::Control(_) | Exposes::Skill { .. } => {}
+        }
+    }
 }

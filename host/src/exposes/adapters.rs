@@ -12,7 +12,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use ikanos_spec::model::{Exposes, ExposesRest, Handler, McpTransport, Spanned};
+use ikanos_spec::model::{Exposes, McpTransport, Spanned};
 use tokio::net::TcpListener;
 
 use super::mcp::{http::HttpTransport, McpServer};
@@ -182,7 +182,6 @@ pub fn build(
     for exposes in &capability.model.exposes {
         let entry = match exposes {
             Exposes::Rest(rest) => {
-                warn_unrun_operations(capability, rest);
                 let adapter = RestAdapter::new(capability.clone(), rest, metrics.clone())?;
                 Planned {
                     namespace: rest.namespace.value.clone(),
@@ -268,19 +267,3 @@ pub async fn bind(
         })
 }
 
-fn warn_unrun_operations(capability: &LoadedCapability, rest: &ExposesRest) {
-    for r in &rest.resources {
-        for op in &r.operations {
-            match op.handler {
-                Handler::Component => {}
-                Handler::Call(_) | Handler::Steps | Handler::Ref(_) => tracing::warn!(
-                    capability = %capability.name,
-                    operation = %op.name.value,
-                    "{}:{}: operation uses call/steps/ref, which this host does not run; it will answer 501",
-                    op.name.file.display(),
-                    op.name.pos
-                ),
-            }
-        }
-    }
-}

@@ -4,15 +4,15 @@
 //! resource per file, at `URI/relative/path`), URI templates (`{name}` placeholders;
 //! over a folder they select a file in it), reading them from disk at request time
 //! confined to their folder, and rendering prompt templates (`{{arg}}`). Dynamic
-//! resources (`call`/`steps`) are listed but not read: this host does not run
-//! declarative orchestration. Must not touch: the component, outbound calls or
+//! resources (`call`/`steps`) are resolved to the name and inputs the declarative engine
+//! runs (the server runs it). Must not touch: the component, outbound calls or
 //! transports.
 
 use std::path::{Component, Path, PathBuf};
 use std::sync::LazyLock;
 
 use base64::Engine as _;
-use ikanos_spec::model::{McpPrompt, McpPromptBody, McpResource, McpResourceSource};
+use ikanos_spec::model::{Handler, McpPrompt, McpPromptBody, McpResource, McpResourceSource};
 use regex::Regex;
 use serde_json::{json, Map, Value};
 
@@ -41,10 +41,57 @@ enum Source {
         canonical_root: Option<PathBuf>,
         mime: Option<String>,
     },
-    /// `call`/`steps`: declared, not run here.
+    /// `call`/`steps`: the declarative engine answers.
     Dynamic {
-        how: &'static str,
+        name: String,
+        handler: Handler,
+        mime: Option<String>,
     },
+}
+
+/// What reading a resource gives.
+pub enum Read {
+    /// The `contents` result, read here.
+    Content(Value),
+    /// A dynamic resource: run resource `name` with `inputs` (the URI template's values).
+    Dynamic {
+        name: String,
+        handler: Handler,
+        inputs: Vec<(String, String)>,
+        mime: Option<String>,
+    },
+}
+
+/// A dynamic resource's answer as the `contents` result: text when it is UTF-8, a
+/// base64 `blob` otherwise (binary resources).
+pub fn dynamic_contents(uri: &str, mime: Option<&str>, content_type: &str, body: Vec<u8>) -> Value {
+    let mut content = Map::new();
+    content.insert("uri".into(), json!(uri));
+    let mime = mime.unwrap_or(content_type);
+    if !mime.is_empty() {
+        content.insert("mimeType".into(), json!(mime));
+    }
+    let binary = !(mime.starts_with("text/") || mime.contains("json") || mime.contains("xml") || mime.contains("yaml"));
+    match String::from_utf8(body) {
+        Ok(text) if !binary => content.insert("text".into(), json!(text)),
+        Ok(text) => content.insert(
+            "blob".into(),
+            json!(base64::engine::general_purpose::STANDARD.encode(text.as_bytes())),
+        ),
+        Err(e) => content.insert(
+            "blob".into(),
+            json!(base64::engine::general_purpose::STANDARD.encode(e.as_bytes())),
+        ),
+    };
+    json!({ "contents": [Value::Object(content)] })
+}
+
+/// The `{name}` placeholders of a URI template, in order.
+fn placeholder_names(uri: &str) -> Vec<String> {
+    PLACEHOLDER
+        .captures_iter(uri)
+        .map(|c| c[2].to_owned())
+        .collect()
 }
 
 fn descriptor(r: &McpResource, uri_key: &str, uri: &str, name: &str, mime: Option<&str>) -> Value {
@@ -63,9 +110,10 @@ fn descriptor(r: &McpResource, uri_key: &str, uri: &str, name: &str, mime: Optio
 
 /// `{name}` / `{+name}` placeholders of an RFC 6570 template as a regex: simple ones
 /// match one path segment, `{+name}` and `{name*}` any rest.
+static PLACEHOLDER: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"\{([+#]?)([A-Za-z0-9_.]+)(\*?)\}").unwrap());
+
 fn template_regex(uri: &str) -> Option<Regex> {
-    static PLACEHOLDER: LazyLock<Regex> =
-        LazyLock::new(|| Regex::new(r"\{([+#]?)([A-Za-z0-9_.]+)(\*?)\}").unwrap());
     if !PLACEHOLDER.is_match(uri) {
         return None;
     }
@@ -133,10 +181,9 @@ impl Resources {
             let at = format!("{}:{}: resource '{name}'", r.name.file.display(), r.pos);
             let source = match &r.source {
                 McpResourceSource::Dynamic(h) => Source::Dynamic {
-                    how: match h {
-                        ikanos_spec::model::Handler::Steps => "steps",
-                        _ => "call",
-                    },
+                    name: name.to_owned(),
+                    handler: h.clone(),
+                    mime: r.mime_type.clone(),
                 },
                 McpResourceSource::Location(path) => {
                     let meta = std::fs::metadata(&path.value)
@@ -195,7 +242,7 @@ impl Resources {
             };
             let mime = match &source {
                 Source::File { mime, .. } | Source::Folder { mime, .. } => mime.clone(),
-                Source::Dynamic { .. } => r.mime_type.clone(),
+                Source::Dynamic { mime, .. } => mime.clone(),
             };
             match template_regex(uri) {
                 Some(re) => templates.push((
@@ -223,7 +270,7 @@ impl Resources {
 
     /// The `contents` of `uri`. `not_found` is the error code for an unknown URI
     /// (it differs between protocol revisions).
-    pub fn read(&self, uri: &str, not_found: i64) -> Result<Value, RpcError> {
+    pub fn read(&self, uri: &str, not_found: i64) -> Result<Read, RpcError> {
         let unknown = || {
             let mut e = RpcError::new(not_found, format!("Resource not found: {uri}"));
             e.data = Some(json!({ "uri": uri }));
@@ -233,20 +280,53 @@ impl Resources {
             if let Some((_, source)) = self.fixed.iter().find(|(d, _)| d["uri"] == uri) {
                 match source {
                     Source::File { path, mime } => (path.clone(), mime.clone()),
-                    Source::Dynamic { how } => return Err(not_run(uri, how)),
+                    Source::Dynamic {
+                        name,
+                        handler,
+                        mime,
+                    } => {
+                        return Ok(Read::Dynamic {
+                            name: name.clone(),
+                            handler: handler.clone(),
+                            inputs: Vec::new(),
+                            mime: mime.clone(),
+                        })
+                    }
                     Source::Folder { .. } => return Err(unknown()),
                 }
             } else {
-                let Some((re, source)) = self
+                let Some((descriptor, re, source)) = self
                     .templates
                     .iter()
                     .find(|(_, re, _)| re.is_match(uri))
-                    .map(|(_, re, s)| (re, s))
                 else {
                     return Err(unknown());
                 };
                 match source {
-                    Source::Dynamic { how } => return Err(not_run(uri, how)),
+                    Source::Dynamic {
+                        name,
+                        handler,
+                        mime,
+                    } => {
+                        let template = descriptor["uriTemplate"].as_str().unwrap_or_default();
+                        let caps = re.captures(uri).ok_or_else(unknown)?;
+                        let inputs = placeholder_names(template)
+                            .into_iter()
+                            .zip(caps.iter().skip(1))
+                            .filter_map(|(n, m)| {
+                                let v = percent_encoding::percent_decode_str(m?.as_str())
+                                    .decode_utf8_lossy()
+                                    .into_owned();
+                                Some((n, v))
+                            })
+                            .collect();
+                        return Ok(Read::Dynamic {
+                            name: name.clone(),
+                            handler: handler.clone(),
+                            inputs,
+                            mime: mime.clone(),
+                        });
+                    }
                     Source::File { path, mime } => (path.clone(), mime.clone()),
                     Source::Folder {
                         root,
@@ -302,15 +382,8 @@ impl Resources {
                 json!(base64::engine::general_purpose::STANDARD.encode(e.as_bytes())),
             ),
         };
-        Ok(json!({ "contents": [Value::Object(content)] }))
+        Ok(Read::Content(json!({ "contents": [Value::Object(content)] })))
     }
-}
-
-fn not_run(uri: &str, how: &str) -> RpcError {
-    RpcError::new(
-        super::protocol::INTERNAL_ERROR,
-        format!("resource {uri} is declared with '{how}', which this host does not run; serve it from a 'location' or expose a tool handled by the component"),
-    )
 }
 
 /// Read a regular file (not a symlink out of the folder, not a device), at most MAX_FILE.

@@ -53,7 +53,7 @@ mod tools;
 use std::sync::Arc;
 use std::time::Instant;
 
-use ikanos_spec::model::{ExposesMcp, Handler};
+use ikanos_spec::model::ExposesMcp;
 use serde_json::{json, Value};
 use tracing::Instrument;
 
@@ -104,13 +104,6 @@ impl McpServer {
         let resources = Resources::new(&spec.resources).map_err(|e| format!("{}: {e}", at()))?;
         let auth = InboundAuth::resolve(spec.authentication.as_ref(), &capability.secrets)
             .map_err(|e| format!("{}: {e}", at()))?;
-        for tool in spec
-            .tools
-            .iter()
-            .filter(|t| t.handler != Handler::Component)
-        {
-            tracing::warn!(capability = %capability.name, tool = %tool.name.value, "{}:{}: tool uses call/steps/ref, which this host does not run; calling it returns a tool error", spec.namespace.file.display(), spec.pos);
-        }
         Ok(McpServer {
             namespace: spec.namespace.value.clone(),
             instructions: spec.description.clone(),
@@ -308,20 +301,99 @@ impl McpServer {
             "resources/templates/list" => {
                 Ok(json!({ "resourceTemplates": self.resources.templates() }))
             }
-            "resources/read" => str_param("uri").and_then(|uri| {
+            "resources/read" => {
+                let uri = match str_param("uri") {
+                    Ok(u) => u,
+                    Err(e) => return (Err(e), None),
+                };
                 let not_found = if ctx.era.is_modern() {
                     protocol::INVALID_PARAMS
                 } else {
                     protocol::RESOURCE_NOT_FOUND
                 };
-                self.resources.read(uri, not_found)
-            }),
+                match self.resources.read(uri, not_found) {
+                    Ok(content::Read::Content(v)) => Ok(v),
+                    Ok(content::Read::Dynamic {
+                        name,
+                        handler,
+                        inputs,
+                        mime,
+                    }) => {
+                        return self
+                            .read_dynamic(uri, &name, &handler, inputs, mime.as_deref(), ctx)
+                            .await
+                    }
+                    Err(e) => Err(e),
+                }
+            }
             "prompts/list" => Ok(json!({ "prompts": self.prompts.list() })),
             "prompts/get" => str_param("name")
                 .and_then(|name| self.prompts.get(name, p.and_then(|p| p.get("arguments")))),
             other => Err(RpcError::method_not_found(other)),
         };
         (out, None)
+    }
+
+    /// Read a dynamic resource (`call`/`steps`): the declarative engine answers.
+    async fn read_dynamic(
+        &self,
+        uri: &str,
+        name: &str,
+        handler: &ikanos_spec::model::Handler,
+        inputs: Vec<(String, String)>,
+        mime: Option<&str>,
+        ctx: &Context,
+    ) -> (Result<Value, RpcError>, Option<&'static str>) {
+        let runner = match self.capability.runner(&self.namespace, name, handler) {
+            Ok(r) => r,
+            Err(Unrunnable::NoComponent) => {
+                return (
+                    Err(RpcError::new(
+                        protocol::INTERNAL_ERROR,
+                        format!("resource {uri} has nothing to run it"),
+                    )),
+                    Some("no_component"),
+                )
+            }
+        };
+        let request = crate::runtime::InboundRequest {
+            operation: name.to_owned(),
+            inputs,
+            body: None,
+        };
+        let traceparent = crate::telemetry::propagation::inbound(&ctx.trace_headers);
+        match runner
+            .invoke(&ctx.request_id, traceparent.as_deref(), request)
+            .await
+        {
+            Ok(resp) if resp.status < 400 => (
+                Ok(content::dynamic_contents(
+                    uri,
+                    mime,
+                    &resp.content_type,
+                    resp.body,
+                )),
+                None,
+            ),
+            Ok(resp) => (
+                Err(RpcError::new(
+                    protocol::INTERNAL_ERROR,
+                    format!(
+                        "reading resource {uri} failed with status {}: {}",
+                        resp.status,
+                        String::from_utf8_lossy(&resp.body)
+                    ),
+                )),
+                Some("handler"),
+            ),
+            Err(e) => (
+                Err(RpcError::new(
+                    protocol::INTERNAL_ERROR,
+                    format!("reading resource {uri} failed: {e} (request id {})", ctx.request_id),
+                )),
+                Some(e.kind()),
+            ),
+        }
     }
 
     async fn call_tool(
