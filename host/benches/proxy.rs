@@ -1,7 +1,9 @@
 //! Benchmark: an exposed REST operation that calls one consumed operation, served by
 //! the real `ikanos` binary, next to a plain hyper reverse proxy making the same
 //! upstream call (the physical limit), both against one loopback upstream, measured
-//! in the same run on the same machine.
+//! in the same run on the same machine. The operation runs twice in the same host: in
+//! the crm-sidecar component, and declared upstream-style (`call` + a JSONPath output
+//! mapping) for the built-in declarative engine.
 //!
 //! Run: `cargo bench -p ikanos --bench proxy` (options: `-- --seconds 10 --connections 32`).
 //! Reports requests/s, p50/p99 latency, the ratio to the plain proxy, and the mean
@@ -58,6 +60,38 @@ fn plain_proxy(upstream: SocketAddr, multi_thread: bool) -> SocketAddr {
     )
 }
 
+/// The same listing declared the upstream way: `call` + a JSONPath output mapping, run
+/// by the built-in declarative engine (a second REST adapter of the same capability).
+const DECLARATIVE: &str = r#"    - type: rest
+      address: "127.0.0.1"
+      port: 0
+      namespace: crm-declarative
+      resources:
+        customers:
+          path: "/customers"
+          description: "Customers, shaped by the declarative engine."
+          operations:
+            list-customers:
+              method: GET
+              description: "List customers."
+              call: crm.list-customers
+              outputParameters:
+                - type: array
+                  mapping: "$"
+                  items:
+                    type: object
+                    properties:
+                      id:
+                        type: string
+                        mapping: "$.id"
+                      name:
+                        type: string
+                        mapping: "$.name"
+                      email:
+                        type: string
+                        mapping: "$.email"
+"#;
+
 fn main() {
     // `cargo bench` passes `--bench`; ignore libtest-style flags.
     let seconds = arg("--seconds", 10);
@@ -65,7 +99,10 @@ fn main() {
     let rounds = arg("--rounds", 2);
     let up = upstream();
     let ikanos = start_ikanos(
-        |t| t.replace("http://127.0.0.1:18081", &format!("http://{up}")),
+        |t| {
+            t.replace("http://127.0.0.1:18081", &format!("http://{up}"))
+                .replace("\n  exposes:\n", &format!("\n  exposes:\n{DECLARATIVE}"))
+        },
         &[("secrets.yaml", format!("crm-bearer-token: \"{TOKEN}\"\n"))],
     );
     let path = "/customers";
@@ -73,6 +110,10 @@ fn main() {
         ("plain proxy, 1 thread", plain_proxy(up, false).to_string()),
         ("plain proxy, N threads", plain_proxy(up, true).to_string()),
         ("ikanos (wasm+consumes)", ikanos.rest.clone()),
+        (
+            "ikanos (declarative call+mapping)",
+            ikanos.adapters["crm-declarative"].clone(),
+        ),
     ];
 
     check_targets(&targets, path);
@@ -84,7 +125,18 @@ fn main() {
     let after = fetch(&format!("http://{}/metrics", ikanos.control));
     let (sum1, count1) = metric_sum_count(&after, "ikanos_instantiation_duration_seconds");
     report_all(&targets, &merged);
-    let (single, multi, ikanos_run) = (&merged[0], &merged[1], &merged[2]);
+    let (single, multi, ikanos_run, declarative) =
+        (&merged[0], &merged[1], &merged[2], &merged[3]);
+    println!(
+        "throughput ratio declarative / plain proxy: {:.2}x (1 thread), {:.2}x (N threads); declarative / component: {:.2}x",
+        declarative.rps() / single.rps(),
+        declarative.rps() / multi.rps(),
+        declarative.rps() / ikanos_run.rps()
+    );
+    println!(
+        "p50 overhead declarative vs component: {:+.1} µs",
+        (declarative.pct(0.5).as_secs_f64() - ikanos_run.pct(0.5).as_secs_f64()) * 1e6
+    );
     println!(
         "throughput ratio ikanos / plain proxy: {:.2}x (1 thread), {:.2}x (N threads, as ikanos runs)",
         ikanos_run.rps() / single.rps(),

@@ -102,6 +102,8 @@ pub struct IkanosChild {
     child: Child,
     pub rest: String,
     pub control: String,
+    /// Every adapter's address by its namespace.
+    pub adapters: std::collections::HashMap<String, String>,
     _dir: tempfile::TempDir,
 }
 
@@ -203,7 +205,9 @@ pub fn start_ikanos(edit: impl Fn(String) -> String, files: &[(&str, String)]) -
     let stderr = child.stderr.take().unwrap();
     let mut lines = std::io::BufReader::new(stderr).lines();
     let (mut rest, mut control) = (String::new(), String::new());
-    while rest.is_empty() || control.is_empty() {
+    let mut adapters = std::collections::HashMap::new();
+    // Adapters are bound before the control port, which is announced last.
+    while control.is_empty() {
         let line = lines.next().expect("ikanos exited early").unwrap();
         if line.contains("listening") {
             let addr = line
@@ -214,10 +218,19 @@ pub fn start_ikanos(edit: impl Fn(String) -> String, files: &[(&str, String)]) -
                 .next()
                 .unwrap()
                 .to_string();
-            if line.contains("control") {
+            if line.contains("adapter=\"control\"") {
                 control = addr;
             } else {
-                rest = addr;
+                if let Some(ns) = line
+                    .split("namespace=")
+                    .nth(1)
+                    .and_then(|s| s.split_whitespace().next())
+                {
+                    adapters.insert(ns.to_string(), addr.clone());
+                }
+                if rest.is_empty() {
+                    rest = addr;
+                }
             }
         }
     }
@@ -227,6 +240,7 @@ pub fn start_ikanos(edit: impl Fn(String) -> String, files: &[(&str, String)]) -
         child,
         rest,
         control,
+        adapters,
         _dir: dir,
     }
 }
