@@ -31,9 +31,8 @@ pub fn merge_with(
                         target.insert(key, v);
                     }
                 } else {
-                    let v = render(s, target).map_err(|e| {
-                        FlowError::InvalidInput(format!("with '{key}': {}", e.0))
-                    })?;
+                    let v = render(s, target)
+                        .map_err(|e| FlowError::InvalidInput(format!("with '{key}': {}", e.0)))?;
                     target.insert(key, Value::String(v));
                 }
             }
@@ -135,9 +134,8 @@ pub fn perform<'d>(
                 }
                 other => other.to_string(),
             };
-            let rendered = render(&template, params).map_err(|e| {
-                FlowError::InvalidInput(format!("{reference}: body: {}", e.0))
-            })?;
+            let rendered = render(&template, params)
+                .map_err(|e| FlowError::InvalidInput(format!("{reference}: body: {}", e.0)))?;
             if rendered.contains("{{") && rendered.contains("}}") {
                 return Err(FlowError::InvalidInput(format!(
                     "Unresolved template parameters in body of {reference}"
@@ -149,10 +147,7 @@ pub fn perform<'d>(
     let upstream = env
         .call(ns, op, supplied, body)
         .map_err(|f| failure(&reference, f))?;
-    Ok(Done {
-        consumed,
-        upstream,
-    })
+    Ok(Done { consumed, upstream })
 }
 
 fn failure(reference: &str, f: CallFailure) -> FlowError {
@@ -183,7 +178,11 @@ pub fn to_json(env: &mut dyn Env, done: &Done<'_>) -> Result<Value, String> {
         .filter(|f| !f.trim().is_empty())
         .unwrap_or("json")
         .to_ascii_lowercase();
-    env.convert(&format, &done.upstream.body, done.consumed.output_schema.as_ref())
+    env.convert(
+        &format,
+        &done.upstream.body,
+        done.consumed.output_schema.as_ref(),
+    )
 }
 
 /// A parameter map from the request inputs.

@@ -13,7 +13,7 @@ use serde_json::{Map, Value};
 use crate::FlowError;
 
 /// Deepest nesting of `properties`/`items`/`values` (and of data printed for templates).
-pub const MAX_DEPTH: usize = 64;
+pub const MAX_DEPTH: usize = 32;
 
 /// Which exposure the definition belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -259,7 +259,10 @@ fn steps(v: Option<&Value>, ctx: &str) -> Result<Vec<Step>, FlowError> {
                     Some(Value::Array(a)) => Some(a.iter().map(as_text).collect()),
                     None | Some(Value::Null) => None,
                     Some(_) => {
-                        return Err(err(&sctx, "lookup outputParameters must be a list of names"))
+                        return Err(err(
+                            &sctx,
+                            "lookup outputParameters must be a list of names",
+                        ))
                     }
                 },
                 name,
@@ -360,7 +363,9 @@ pub fn consumed(v: &Value, ctx: &str) -> Result<Consumed, FlowError> {
 }
 
 /// Every consumed operation, by namespace then name.
-pub fn consumes(v: Option<&Value>) -> Result<HashMap<String, HashMap<String, Consumed>>, FlowError> {
+pub fn consumes(
+    v: Option<&Value>,
+) -> Result<HashMap<String, HashMap<String, Consumed>>, FlowError> {
     let mut out = HashMap::new();
     if let Some(Value::Object(namespaces)) = v {
         for (ns, ops) in namespaces {

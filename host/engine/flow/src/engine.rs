@@ -64,7 +64,11 @@ impl Run<'_> {
     }
 
     /// Params after `with` (`mergeWithParameters`), for REST and resources.
-    fn merged(&self, params: &Params, with: Option<&serde_json::Map<String, Value>>) -> Result<Params, FlowError> {
+    fn merged(
+        &self,
+        params: &Params,
+        with: Option<&serde_json::Map<String, Value>>,
+    ) -> Result<Params, FlowError> {
         let mut layered = Layered::new(params);
         call::merge_with(with, &mut layered, self.def.namespace.as_deref())?;
         let mut out = params.clone();
@@ -73,7 +77,6 @@ impl Run<'_> {
         }
         Ok(out)
     }
-
 
     // ---------------------------------------------------------------- REST
 
@@ -171,8 +174,8 @@ impl Run<'_> {
                 FlowError::Upstream(format!("Failed to map output parameters: {e}"))
             })?;
             let label = self.label();
-            if let Some(v) =
-                mapping::first_mapped_body(output, &root, &mut self.paths).map_err(tmpl_err(&label))?
+            if let Some(v) = mapping::first_mapped_body(output, &root, &mut self.paths)
+                .map_err(tmpl_err(&label))?
             {
                 return Ok(json_output(status, &v));
             }
@@ -196,7 +199,8 @@ impl Run<'_> {
                         let resolved = match ns_param {
                             Some(p) => arguments.get(p).filter(|v| !v.is_null()).cloned(),
                             None => Some(Value::String(
-                                render(s, &arguments).map_err(tmpl_err(&format!("with '{key}'")))?,
+                                render(s, &arguments)
+                                    .map_err(tmpl_err(&format!("with '{key}'")))?,
                             )),
                         };
                         if let Some(v) = resolved {
@@ -225,7 +229,10 @@ impl Run<'_> {
         if op.call.is_none() && op.steps.is_empty() {
             let label = self.label();
             let built = mock::build(&op.output, &params).map_err(tmpl_err(&label))?;
-            return Ok(json_output(200, &built.unwrap_or_else(|| Value::Object(Default::default()))));
+            return Ok(json_output(
+                200,
+                &built.unwrap_or_else(|| Value::Object(Default::default())),
+            ));
         }
         if !op.steps.is_empty() {
             let outcome = steps::execute(

@@ -31,7 +31,10 @@ pub enum Compiled {
     Root,
     /// Null mapping, empty mapping, or one that does not parse.
     Nothing,
-    Path { path: JsonPath, definite: bool },
+    Path {
+        path: JsonPath,
+        definite: bool,
+    },
 }
 
 /// Compiled mappings, so an array of N items is not parsed N times.
@@ -281,9 +284,15 @@ mod tests {
         let root = json!({"user details": {"contact email": "a@b.c", "email": "x@y.z"}, "user": {"id": 1}});
         assert_eq!(extract(&root, Some("$.missing")), Value::Null);
         assert_eq!(extract(&root, Some("$.missing.field")), Value::Null);
-        assert_eq!(extract(&root, Some("$['user details']['contact email']")), json!("a@b.c"));
+        assert_eq!(
+            extract(&root, Some("$['user details']['contact email']")),
+            json!("a@b.c")
+        );
         assert_eq!(extract(&root, Some("$.user details.email")), json!("x@y.z"));
-        assert_eq!(extract(&root, Some("$.['user details'].email")), json!("x@y.z"));
+        assert_eq!(
+            extract(&root, Some("$.['user details'].email")),
+            json!("x@y.z")
+        );
         assert_eq!(extract(&root, Some("$.user.id")), json!(1));
     }
 

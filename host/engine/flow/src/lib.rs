@@ -107,10 +107,7 @@ impl Definition {
     pub fn parse(json: &str) -> Result<Definition, FlowError> {
         let raw: Value = serde_json::from_str(json)
             .map_err(|e| FlowError::Internal(format!("unreadable definition: {e}")))?;
-        let name = raw
-            .get("name")
-            .map(definition::as_text)
-            .unwrap_or_default();
+        let name = raw.get("name").map(definition::as_text).unwrap_or_default();
         let ctx = format!("operation '{name}'");
         let adapter = definition::adapter(raw.get("adapter"))?;
         let operation = definition::flow(raw.get("operation").unwrap_or(&Value::Null), &ctx)?;
@@ -205,8 +202,12 @@ pub trait Env {
         body: Option<Vec<u8>>,
     ) -> Result<Upstream, CallFailure>;
     /// Convert a body in `format` (`outputRawFormat`) to JSON.
-    fn convert(&mut self, format: &str, body: &[u8], schema: Option<&Value>)
-        -> Result<Value, String>;
+    fn convert(
+        &mut self,
+        format: &str,
+        body: &[u8],
+        schema: Option<&Value>,
+    ) -> Result<Value, String>;
     /// A step finished (for the host's spans and step metrics).
     fn step_finished(&mut self, step: &str, kind: &str, nanos: u64, ok: bool);
 }

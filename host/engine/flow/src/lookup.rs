@@ -12,7 +12,12 @@ use serde_json::{Map, Value};
 use crate::definition::as_text;
 
 /// `executeLookup` for one value.
-pub fn lookup_one(index: &Value, field: &str, value: &str, output: Option<&[String]>) -> Option<Value> {
+pub fn lookup_one(
+    index: &Value,
+    field: &str,
+    value: &str,
+    output: Option<&[String]>,
+) -> Option<Value> {
     match index {
         Value::Array(entries) => entries
             .iter()
@@ -90,15 +95,28 @@ mod tests {
             {"email":"alice@example.com","id":"u-1","active":true},
             {"email":"bob@example.com","id":"u-2","active":false}
         ]);
-        let r = lookup_one(&index, "email", "bob@example.com", names(&["id", "active", "missing"]).as_deref());
-        assert_eq!(r, Some(json!({"id": "u-2", "active": false, "missing": null})));
+        let r = lookup_one(
+            &index,
+            "email",
+            "bob@example.com",
+            names(&["id", "active", "missing"]).as_deref(),
+        );
+        assert_eq!(
+            r,
+            Some(json!({"id": "u-2", "active": false, "missing": null}))
+        );
     }
 
     // Ported from upstream LookupExecutorTest.executeLookupShouldProjectMatchingObject
     #[test]
     fn projects_matching_object() {
         let index = json!({"email":"alice@example.com","name":"Alice","team":"core"});
-        let r = lookup_one(&index, "email", "alice@example.com", names(&["name", "team"]).as_deref());
+        let r = lookup_one(
+            &index,
+            "email",
+            "alice@example.com",
+            names(&["name", "team"]).as_deref(),
+        );
         assert_eq!(r, Some(json!({"name": "Alice", "team": "core"})));
     }
 
@@ -106,7 +124,15 @@ mod tests {
     #[test]
     fn none_when_no_match() {
         let index = json!([{"email":"alice@example.com","id":"u-1"}]);
-        assert_eq!(lookup_one(&index, "email", "nobody@example.com", names(&["id"]).as_deref()), None);
+        assert_eq!(
+            lookup_one(
+                &index,
+                "email",
+                "nobody@example.com",
+                names(&["id"]).as_deref()
+            ),
+            None
+        );
     }
 
     // Ported from upstream LookupExecutorTest.executeLookupShouldReturnEmptyObjectNodeWhenOutputFieldsIsEmpty
@@ -119,7 +145,12 @@ mod tests {
     #[test]
     fn many_uses_first_match_and_text_comparison() {
         let index = json!([{"k": 1, "v": "a"}, {"k": "1", "v": "b"}, {"k": 2, "v": "c"}]);
-        let r = lookup_many(&index, "k", &[json!("1"), json!(3), json!(2)], names(&["v"]).as_deref());
+        let r = lookup_many(
+            &index,
+            "k",
+            &[json!("1"), json!(3), json!(2)],
+            names(&["v"]).as_deref(),
+        );
         assert_eq!(r, vec![json!({"v": "a"}), json!({"v": "c"})]);
     }
 }

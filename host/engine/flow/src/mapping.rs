@@ -52,8 +52,7 @@ pub fn resolve(
         return Ok(Value::Array(out));
     }
     if spec.is("object") {
-        if let (Some(values), Some(mapping)) = (spec.values.as_deref(), spec.mapping.as_deref())
-        {
+        if let (Some(values), Some(mapping)) = (spec.values.as_deref(), spec.mapping.as_deref()) {
             let Value::Object(map_root) = paths.extract(root, Some(mapping)) else {
                 return Ok(Value::Null);
             };
@@ -70,8 +69,7 @@ pub fn resolve(
         }
         let mut obj = Map::new();
         for prop in &spec.properties {
-            let v = if prop.mapping.is_none() && prop.is("object") && !prop.properties.is_empty()
-            {
+            let v = if prop.mapping.is_none() && prop.is("object") && !prop.properties.is_empty() {
                 // Nested objects recurse without parameters, as upstream does.
                 resolve(prop, root, None, paths)?
             } else {
@@ -141,7 +139,7 @@ pub fn first_mapped_body(
         let body = p
             .location
             .as_deref()
-            .map_or(true, |l| l.eq_ignore_ascii_case("body"));
+            .is_none_or(|l| l.eq_ignore_ascii_case("body"));
         if body {
             let v = resolve(p, root, None, paths)?;
             if !v.is_null() {

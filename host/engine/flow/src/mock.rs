@@ -56,10 +56,17 @@ pub fn build_value(p: &OutputParam, params: &Params) -> Result<Value, TemplateEr
         for prop in &p.properties {
             let v = build_value(prop, params)?;
             if !v.is_null() {
-                m.insert(prop.name.clone().unwrap_or_else(|| "property".to_string()), v);
+                m.insert(
+                    prop.name.clone().unwrap_or_else(|| "property".to_string()),
+                    v,
+                );
             }
         }
-        return Ok(if m.is_empty() { Value::Null } else { Value::Object(m) });
+        return Ok(if m.is_empty() {
+            Value::Null
+        } else {
+            Value::Object(m)
+        });
     }
     Ok(Value::Null)
 }

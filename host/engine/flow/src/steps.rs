@@ -45,7 +45,17 @@ pub fn execute<'d>(
         let (kind, result) = match step {
             Step::Call { name, call, with } => (
                 "call",
-                call_step(env, consumes, name, call.as_deref(), with.as_ref(), &mut runtime, namespace, paths, &mut out),
+                call_step(
+                    env,
+                    consumes,
+                    name,
+                    call.as_deref(),
+                    with.as_ref(),
+                    &mut runtime,
+                    namespace,
+                    paths,
+                    &mut out,
+                ),
             ),
             Step::Lookup {
                 name,

@@ -44,7 +44,10 @@ pub struct Layered<'a> {
 
 impl<'a> Layered<'a> {
     pub fn new(base: &'a Params) -> Self {
-        Self { base, top: Params::new() }
+        Self {
+            base,
+            top: Params::new(),
+        }
     }
     pub fn insert(&mut self, k: &str, v: Value) {
         self.top.insert(k, v);
@@ -278,7 +281,11 @@ mod tests {
     fn preserves_non_ascii_and_does_not_escape() {
         let params = p(json!({"name": "Erik Lindstrøm", "port": "Göteborg", "q": "<a&\"b\">"}));
         assert_eq!(
-            render("{\"name\": \"{{name}}\", \"port\": \"{{port}}\"} {{q}}", &params).unwrap(),
+            render(
+                "{\"name\": \"{{name}}\", \"port\": \"{{port}}\"} {{q}}",
+                &params
+            )
+            .unwrap(),
             "{\"name\": \"Erik Lindstrøm\", \"port\": \"Göteborg\"} <a&\"b\">"
         );
     }
@@ -294,7 +301,10 @@ mod tests {
         assert_eq!(render("{{fetch-profile.tags}}", &params).unwrap(), "[a, b]");
         assert_eq!(render("{{fetch-profile.o}}", &params).unwrap(), "{k=1}");
         assert_eq!(render("{{a.b}}", &params).unwrap(), "whole");
-        assert_eq!(render("{{{a.b}}}|{{& a.b}}|{{! c}}", &params).unwrap(), "whole|whole|");
+        assert_eq!(
+            render("{{{a.b}}}|{{& a.b}}|{{! c}}", &params).unwrap(),
+            "whole|whole|"
+        );
         assert_eq!(render("x {{unclosed", &params).unwrap(), "x {{unclosed");
     }
 }
