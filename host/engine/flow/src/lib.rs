@@ -33,23 +33,109 @@
 //! }
 //! ```
 //!
+//! Additions to that layout (all optional):
+//!
+//! ```json
+//! {
+//!   "namespace": "shipyard-tools",       // the exposing adapter's namespace: `with` values
+//!                                        // written `shipyard-tools.imo` refer to input `imo`
+//!                                        // (upstream's exposeNamespace); without it they are
+//!                                        // plain templates, as upstream with a null namespace
+//!   "function": { … },                   // as written under the aggregate's `flows`; its
+//!                                        // namespace is the part of the operation's `ref`
+//!                                        // before the first dot
+//!   "consumes": { "ns": { "op": {
+//!     "body": "…" | { "type": …, "data": … },   // rendered here, sent as `call`'s body
+//!     "outputSchema": …, "outputMediaType": "image/png" } } }
+//! }
+//! ```
+//!
 //! Requests carry the declared inputs the caller supplied, as strings (an MCP argument
-//! that is not a JSON string arrives as its JSON text), and the raw body.
+//! that is not a JSON string arrives as its JSON text), and the raw body. For an MCP
+//! resource the inputs are the URI template's variables.
+//!
+//! # The answer
+//!
+//! [`Output::status`] is the consumed upstream's status when the answer comes from a call
+//! (upstream forwards it on REST; an MCP host marks the tool result `isError` when it is
+//! ≥ 400), 200 for mocks and `mappings`, 204 for a REST mock that built nothing. MCP
+//! resources always answer 200. An empty body on an MCP tool means an empty content list.
+//! [`Output::binary`] is set when the consumed operation declares
+//! `outputRawFormat: binary`: the body is the upstream's bytes and `content_type` the
+//! declared `outputMediaType`, else the upstream's type, else application/octet-stream
+//! (an MCP resource's `mimeType` wins). [`FlowError::Upstream`] on an MCP tool stands for
+//! upstream's `isError` results ("No response received: …").
+//!
+//! Modules: `definition` (typed reading), `template` (Mustache), `jsonpath` (Jayway
+//! bridge), `mapping` (outputParameters, mappings), `mock`, `call` (one consumed call),
+//! `steps`, `lookup`, `aggregate` (`ref`), `engine` (each adapter's answer).
+
+use std::collections::HashMap;
 
 use serde_json::Value;
+
+mod aggregate;
+mod call;
+pub mod definition;
+mod engine;
+pub mod jsonpath;
+mod lookup;
+mod mapping;
+mod mock;
+mod steps;
+pub mod template;
+
+#[cfg(test)]
+mod tests;
+
+use definition::{Adapter, Consumed, Flow};
 
 /// The parsed definition of one exposed operation, tool or resource.
 #[derive(Debug, Clone)]
 pub struct Definition {
     raw: Value,
+    adapter: Adapter,
+    name: String,
+    namespace: Option<String>,
+    operation: Flow,
+    function: Option<Flow>,
+    consumes: HashMap<String, HashMap<String, Consumed>>,
 }
 
 impl Definition {
-    /// Parse the JSON the host hands over.
+    /// Parse the JSON the host hands over; shapes are checked here, once.
     pub fn parse(json: &str) -> Result<Definition, FlowError> {
-        let raw = serde_json::from_str(json)
+        let raw: Value = serde_json::from_str(json)
             .map_err(|e| FlowError::Internal(format!("unreadable definition: {e}")))?;
-        Ok(Definition { raw })
+        let name = raw.get("name").map(definition::as_text).unwrap_or_default();
+        let ctx = format!("operation '{name}'");
+        let adapter = definition::adapter(raw.get("adapter"))?;
+        let operation = definition::flow(raw.get("operation").unwrap_or(&Value::Null), &ctx)?;
+        let function = match raw.get("function") {
+            None | Some(Value::Null) => None,
+            Some(f) => Some(definition::flow(
+                f,
+                &format!(
+                    "aggregate function '{}'",
+                    operation.reference.as_deref().unwrap_or("?")
+                ),
+            )?),
+        };
+        let namespace = raw
+            .get("namespace")
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string);
+        let consumes = definition::consumes(raw.get("consumes"))?;
+        Ok(Definition {
+            raw,
+            adapter,
+            name,
+            namespace,
+            operation,
+            function,
+            consumes,
+        })
     }
 
     /// The definition as JSON.
@@ -72,6 +158,8 @@ pub struct Output {
     pub status: u16,
     pub content_type: String,
     pub body: Vec<u8>,
+    /// The body is the upstream's raw bytes (`outputRawFormat: binary`), not text.
+    pub binary: bool,
 }
 
 /// An upstream response to a consumed operation.
@@ -114,17 +202,35 @@ pub trait Env {
         body: Option<Vec<u8>>,
     ) -> Result<Upstream, CallFailure>;
     /// Convert a body in `format` (`outputRawFormat`) to JSON.
-    fn convert(&mut self, format: &str, body: &[u8], schema: Option<&Value>)
-        -> Result<Value, String>;
+    fn convert(
+        &mut self,
+        format: &str,
+        body: &[u8],
+        schema: Option<&Value>,
+    ) -> Result<Value, String>;
     /// A step finished (for the host's spans and step metrics).
     fn step_finished(&mut self, step: &str, kind: &str, nanos: u64, ok: bool);
 }
 
 /// Run one request against its definition.
-pub fn run(definition: &Definition, request: Request<'_>, env: &mut dyn Env) -> Result<Output, FlowError> {
-    let _ = (request, env);
-    Err(FlowError::Internal(format!(
-        "declarative operation '{}' is not run yet",
-        definition.raw["name"].as_str().unwrap_or("?")
-    )))
+pub fn run(
+    definition: &Definition,
+    request: Request<'_>,
+    env: &mut dyn Env,
+) -> Result<Output, FlowError> {
+    engine::run(definition, request, env)
 }
+
+impl std::fmt::Display for FlowError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FlowError::InvalidInput(m)
+            | FlowError::NotFound(m)
+            | FlowError::Upstream(m)
+            | FlowError::Internal(m)
+            | FlowError::Unavailable(m) => f.write_str(m),
+        }
+    }
+}
+
+impl std::error::Error for FlowError {}

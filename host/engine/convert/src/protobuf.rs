@@ -1,0 +1,7 @@
+//! `outputRawFormat: protobuf` — placeholder, see `to_json`.
+use crate::ConvertError;
+use serde_json::Value;
+
+pub(crate) fn to_json(_body: &[u8], _schema: &str) -> Result<Value, ConvertError> {
+    Err(ConvertError::new("protobuf", "not converted yet"))
+}
