@@ -32,7 +32,7 @@ use serde_json::{Map, Value};
 
 /// Node visits allowed in one conversion: jsoup's selectors are quadratic on deeply
 /// nested tables; this bounds the work on hostile input with a clear error.
-const WORK_BUDGET: u64 = 50_000_000;
+const WORK_BUDGET: u64 = 10_000_000;
 
 struct Budget(u64);
 

@@ -527,3 +527,150 @@ fn invalid_utf8_is_replaced_not_fatal() {
         json!([{"a": "\u{fffd}"}])
     );
 }
+
+// ---- Avro ---------------------------------------------------------------------------
+
+/// schemas/test-records.avsc (AvroIntegrationTest's fixture).
+const RECORDS_AVSC: &str = r#"{
+  "type": "record", "namespace": "io.naftiko.test", "name": "RecordsList",
+  "fields": [{"name": "records", "type": {"type": "array", "items": {
+    "type": "record", "name": "Record", "fields": [
+      {"name": "id", "type": "string"},
+      {"name": "title", "type": "string"},
+      {"name": "description", "type": ["null", "string"], "default": null}]}},
+    "doc": "List of records"}]}"#;
+
+fn avro_options(schema: &str) -> Options {
+    Options { schema: Some(json!("schemas/test.avsc")), schema_source: Some(schema.into()) }
+}
+
+fn zigzag(n: i64) -> Vec<u8> {
+    let mut v = ((n << 1) ^ (n >> 63)) as u64;
+    let mut out = Vec::new();
+    loop {
+        let b = (v & 0x7f) as u8;
+        v >>= 7;
+        if v == 0 {
+            out.push(b);
+            return out;
+        }
+        out.push(b | 0x80);
+    }
+}
+
+fn avro_str(s: &str) -> Vec<u8> {
+    let mut out = zigzag(s.len() as i64);
+    out.extend_from_slice(s.as_bytes());
+    out
+}
+
+// avro-capability.yaml maps $.records[*].{id,title,description}.
+#[test]
+fn avro_fixture_records() {
+    let mut body = zigzag(2); // one block of two records
+    body.extend(avro_str("1"));
+    body.extend(avro_str("First"));
+    body.extend(zigzag(1)); // union branch 1: string
+    body.extend(avro_str("Zoë 🎉"));
+    body.extend(avro_str("2"));
+    body.extend(avro_str("Second"));
+    body.extend(zigzag(0)); // union branch 0: null
+    body.extend(zigzag(0)); // end of array
+    let v = to_json("avro", &body, &avro_options(RECORDS_AVSC)).unwrap();
+    assert_eq!(
+        v,
+        json!({"records": [
+            {"id": "1", "title": "First", "description": "Zoë 🎉"},
+            {"id": "2", "title": "Second", "description": null}
+        ]})
+    );
+}
+
+#[test]
+fn avro_primitives_enum_map_fixed_recursive() {
+    let schema = r#"{"type": "record", "name": "N", "fields": [
+        {"name": "b", "type": "boolean"}, {"name": "l", "type": "long"},
+        {"name": "f", "type": "float"}, {"name": "d", "type": "double"},
+        {"name": "raw", "type": "bytes"}, {"name": "e", "type": {"type": "enum", "name": "E", "symbols": ["A", "B"]}},
+        {"name": "m", "type": {"type": "map", "values": "int"}},
+        {"name": "x", "type": {"type": "fixed", "name": "F", "size": 2}},
+        {"name": "next", "type": ["null", "N"]}]}"#;
+    let mut body = vec![1u8];
+    body.extend(zigzag(-300));
+    body.extend(1.5f32.to_le_bytes());
+    body.extend(f64::NAN.to_le_bytes());
+    body.extend(zigzag(3));
+    body.extend(b"abc");
+    body.extend(zigzag(1));
+    body.extend(zigzag(-1)); // map block of 1 item with a byte size
+    body.extend(zigzag(4));
+    body.extend(avro_str("k"));
+    body.extend(zigzag(7));
+    body.extend(zigzag(0));
+    body.extend([0xff, 0x00]);
+    body.extend(zigzag(0)); // next: null
+    let v = to_json("avro", &body, &avro_options(schema)).unwrap();
+    assert_eq!(
+        v,
+        json!({"b": true, "l": -300, "f": 1.5, "d": "NaN", "raw": "YWJj", "e": "B",
+               "m": {"k": 7}, "x": "/wA=", "next": null})
+    );
+}
+
+#[test]
+fn avro_errors() {
+    let e = fails("avro", &[0x04], &avro_options(RECORDS_AVSC));
+    assert!(e.starts_with("avro: the data ends inside"), "{e}");
+    let e = fails("avro", &[], &avro_options("{not json"));
+    assert!(e.starts_with("avro: the schema is not valid JSON"), "{e}");
+    // A huge block of zero-byte items is refused, not allocated.
+    let e = fails("avro", &zigzag(i64::MAX / 2), &avro_options(r#"{"type":"array","items":"null"}"#));
+    assert!(e.contains("more than 10000000"), "{e}");
+    // Recursion through a recursive type is depth-limited.
+    let schema = r#"{"type":"record","name":"L","fields":[{"name":"n","type":["null","L"]}]}"#;
+    let body = vec![2u8; 1000];
+    let e = fails("avro", &body, &avro_options(schema));
+    assert!(e.contains("nest deeper than 256"), "{e}");
+}
+
+#[test]
+fn protobuf_is_refused_clearly() {
+    let options = Options { schema: Some(json!("schemas/test-records.proto")), schema_source: Some("syntax = \"proto2\";".into()) };
+    let e = fails("protobuf", &[0x0a, 0x00], &options);
+    assert!(e.starts_with("protobuf: the engine does not decode Protocol Buffers yet"), "{e}");
+}
+
+// ---- Hostile input ------------------------------------------------------------------
+
+#[test]
+fn deeply_nested_html_tables_finish() {
+    let n = 1000;
+    let html = "<table><tr><th>h</th></tr><tr><td>".repeat(n) + "x" + &"</td></tr></table>".repeat(n);
+    // Either an answer or the work-limit error; never a hang, a stack overflow or a panic.
+    match to_json("html", html.as_bytes(), &Options::default()) {
+        Ok(v) => assert!(v["tables"].is_array()),
+        Err(e) => assert!(e.0.starts_with("html: the document's tables nest too deeply"), "{e}"),
+    }
+}
+
+#[test]
+fn no_panic_on_garbage() {
+    // A cheap deterministic byte soup through every format.
+    let mut seed: u32 = 0x1234_5678;
+    let alphabet = b"<>/=\"'&;#[]{}:,-|\t\n\r ?!*&^abcAZ019\\`~_.";
+    for round in 0..300 {
+        let len = (round * 7) % 200;
+        let body: Vec<u8> = (0..len)
+            .map(|_| {
+                seed ^= seed << 13;
+                seed ^= seed >> 17;
+                seed ^= seed << 5;
+                if seed % 11 == 0 { (seed >> 8) as u8 } else { alphabet[(seed as usize >> 4) % alphabet.len()] }
+            })
+            .collect();
+        for format in ["json", "xml", "yaml", "csv", "tsv", "psv", "html", "markdown"] {
+            let _ = to_json(format, &body, &Options::default());
+        }
+        let _ = to_json("avro", &body, &avro_options(RECORDS_AVSC));
+    }
+}
