@@ -114,6 +114,7 @@ pub fn build(cap: &Capability, has_component: bool) -> Definitions {
         };
         let mut def = Map::new();
         def.insert("adapter".into(), json!(adapter));
+        def.insert("namespace".into(), json!(ns));
         def.insert("name".into(), json!(name));
         def.insert("operation".into(), op.clone());
         if let Some(inputs) = resource_inputs {

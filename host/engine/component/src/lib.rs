@@ -78,6 +78,7 @@ fn run(request: Request) -> Result<Response, Error> {
         status,
         content_type,
         body,
+        ..
     } = ikanos_flow::run(&definition, flow_request, &mut Host).map_err(to_error)?;
     Ok(Response::bytes(content_type, body).with_status(status))
 }
