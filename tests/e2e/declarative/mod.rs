@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::mcp::harness::{mcp_url, meta};
+use crate::mcp::harness::meta;
 use crate::support::{self, HostBuilder};
 use shipyard_upstream::{Recorded, Shipyard, ShipyardAuth, REALM};
 
@@ -130,7 +130,10 @@ impl Outcome {
         }
     }
     fn working(&self) -> usize {
-        self.ops.iter().filter(|(_, f, c)| *c && f.is_empty()).count()
+        self.ops
+            .iter()
+            .filter(|(_, f, c)| *c && f.is_empty())
+            .count()
     }
     fn counted(&self) -> usize {
         self.ops.iter().filter(|(_, _, c)| *c).count()
@@ -155,7 +158,12 @@ fn agent() -> ureq::Agent {
 }
 
 /// A request with raw bytes back: (status, content-type, body).
-fn send_raw(method: &str, url: &str, headers: &[(String, String)], body: Option<String>) -> Result<(u16, String, Vec<u8>), String> {
+fn send_raw(
+    method: &str,
+    url: &str,
+    headers: &[(String, String)],
+    body: Option<String>,
+) -> Result<(u16, String, Vec<u8>), String> {
     let mut b = http::Request::builder().method(method).uri(url);
     for (k, v) in headers {
         b = b.header(k.as_str(), v.as_str());
@@ -182,8 +190,12 @@ fn send_raw(method: &str, url: &str, headers: &[(String, String)], body: Option<
 /// arrays element-wise with the same length.
 fn contains(actual: &Value, expected: &Value) -> bool {
     match (actual, expected) {
-        (Value::Object(a), Value::Object(e)) => e.iter().all(|(k, v)| a.get(k).is_some_and(|x| contains(x, v))),
-        (Value::Array(a), Value::Array(e)) => a.len() == e.len() && a.iter().zip(e).all(|(x, y)| contains(x, y)),
+        (Value::Object(a), Value::Object(e)) => e
+            .iter()
+            .all(|(k, v)| a.get(k).is_some_and(|x| contains(x, v))),
+        (Value::Array(a), Value::Array(e)) => {
+            a.len() == e.len() && a.iter().zip(e).all(|(x, y)| contains(x, y))
+        }
         _ => actual == expected,
     }
 }
@@ -192,8 +204,14 @@ fn contains(actual: &Value, expected: &Value) -> bool {
 fn same_json(a: &Value, b: &Value) -> bool {
     match (a, b) {
         (Value::Number(x), Value::Number(y)) => x.as_f64() == y.as_f64(),
-        (Value::Object(x), Value::Object(y)) => x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| same_json(v, w))),
-        (Value::Array(x), Value::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(v, w)| same_json(v, w)),
+        (Value::Object(x), Value::Object(y)) => {
+            x.len() == y.len()
+                && x.iter()
+                    .all(|(k, v)| y.get(k).is_some_and(|w| same_json(v, w)))
+        }
+        (Value::Array(x), Value::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(v, w)| same_json(v, w))
+        }
         _ => a == b,
     }
 }
@@ -203,9 +221,27 @@ fn same_json(a: &Value, b: &Value) -> bool {
 fn check_upstream(seen: &[Recorded], want: &Value) -> Option<String> {
     let seen: Vec<&Recorded> = seen.iter().filter(|r| !r.path.starts_with(REALM)).collect();
     let want = want.as_array().cloned().unwrap_or_default();
-    let show = || seen.iter().map(|r| format!("{} {}{}", r.method, r.path, r.query.as_deref().map(|q| format!("?{q}")).unwrap_or_default())).collect::<Vec<_>>();
+    let show = || {
+        seen.iter()
+            .map(|r| {
+                format!(
+                    "{} {}{}",
+                    r.method,
+                    r.path,
+                    r.query
+                        .as_deref()
+                        .map(|q| format!("?{q}"))
+                        .unwrap_or_default()
+                )
+            })
+            .collect::<Vec<_>>()
+    };
     if seen.len() != want.len() {
-        return Some(format!("upstream saw {:?}, expected {} request(s): {want:?}", show(), want.len()));
+        return Some(format!(
+            "upstream saw {:?}, expected {} request(s): {want:?}",
+            show(),
+            want.len()
+        ));
     }
     for (r, w) in seen.iter().zip(&want) {
         if r.method != w["method"] {
@@ -227,21 +263,38 @@ fn check_upstream(seen: &[Recorded], want: &Value) -> Option<String> {
         let q: serde_json::Map<String, Value> = r
             .query
             .as_deref()
-            .map(|q| url::form_urlencoded::parse(q.as_bytes()).into_owned().map(|(k, v)| (k, Value::String(v))).collect())
+            .map(|q| {
+                url::form_urlencoded::parse(q.as_bytes())
+                    .into_owned()
+                    .map(|(k, v)| (k, Value::String(v)))
+                    .collect()
+            })
             .unwrap_or_default();
         let wq = w["query"].as_object().cloned().unwrap_or_default();
         if q != wq {
-            return Some(format!("upstream query {:?} != {wq:?} on {}", r.query, r.path));
+            return Some(format!(
+                "upstream query {:?} != {wq:?} on {}",
+                r.query, r.path
+            ));
         }
         for (k, v) in w["headers"].as_object().into_iter().flatten() {
             if r.header(k) != v.as_str() {
-                return Some(format!("upstream header {k}: {:?} != {v} on {}", r.header(k), r.path));
+                return Some(format!(
+                    "upstream header {k}: {:?} != {v} on {}",
+                    r.header(k),
+                    r.path
+                ));
             }
         }
         if let Some(jb) = w.get("jsonBody") {
             match serde_json::from_slice::<Value>(&r.body) {
                 Ok(b) if same_json(&b, jb) => {}
-                _ => return Some(format!("upstream body {} != {jb}", String::from_utf8_lossy(&r.body))),
+                _ => {
+                    return Some(format!(
+                        "upstream body {} != {jb}",
+                        String::from_utf8_lossy(&r.body)
+                    ))
+                }
             }
         }
     }
@@ -260,15 +313,22 @@ fn check_mcp_result(result: &Value, exp: &Value) -> Option<String> {
             Some(Ok(v)) if same_json(&v, &exp["body"]) => None,
             _ => Some(format!("content {} != {}", result["content"], exp["body"])),
         },
-        "text" => (text != exp["body"].as_str()).then(|| format!("text {:?} != {:?}", text, exp["body"])),
-        "content" => (!contains(&result["content"], &exp["body"])).then(|| format!("content {} != {}", result["content"], exp["body"])),
+        "text" => {
+            (text != exp["body"].as_str()).then(|| format!("text {:?} != {:?}", text, exp["body"]))
+        }
+        "content" => (!contains(&result["content"], &exp["body"]))
+            .then(|| format!("content {} != {}", result["content"], exp["body"])),
         k => Some(format!("unknown bodyKind {k}")),
     }
 }
 
 fn check_rest(status: u16, ct: &str, body: &[u8], exp: &Value) -> Option<String> {
     if u64::from(status) != exp["status"].as_u64().unwrap() {
-        return Some(format!("status {status} != {} ({})", exp["status"], String::from_utf8_lossy(body)));
+        return Some(format!(
+            "status {status} != {} ({})",
+            exp["status"],
+            String::from_utf8_lossy(body)
+        ));
     }
     if let Some(want) = exp["contentType"].as_str() {
         if !ct.starts_with(want) {
@@ -278,12 +338,19 @@ fn check_rest(status: u16, ct: &str, body: &[u8], exp: &Value) -> Option<String>
     match exp["bodyKind"].as_str().unwrap() {
         "json" => match serde_json::from_slice::<Value>(body) {
             Ok(v) if same_json(&v, &exp["body"]) => None,
-            _ => Some(format!("body {} != {}", String::from_utf8_lossy(body), exp["body"])),
+            _ => Some(format!(
+                "body {} != {}",
+                String::from_utf8_lossy(body),
+                exp["body"]
+            )),
         },
         "base64" => {
             use base64::Engine as _;
-            let want = base64::engine::general_purpose::STANDARD.decode(exp["body"].as_str().unwrap()).unwrap();
-            (body != want.as_slice()).then(|| format!("{} bytes, not the {} expected", body.len(), want.len()))
+            let want = base64::engine::general_purpose::STANDARD
+                .decode(exp["body"].as_str().unwrap())
+                .unwrap();
+            (body != want.as_slice())
+                .then(|| format!("{} bytes, not the {} expected", body.len(), want.len()))
         }
         // Upstream's body is not determinable (see the entry's `why`): status only.
         "unknown" => None,
@@ -294,20 +361,42 @@ fn check_rest(status: u16, ct: &str, body: &[u8], exp: &Value) -> Option<String>
 fn rest_request(base: &str, entry: &Value) -> Result<(u16, String, Vec<u8>), String> {
     let req = &entry["request"];
     let mut url = format!("{base}{}", req["path"].as_str().unwrap());
-    let q: Vec<(String, String)> = req["query"].as_object().into_iter().flatten().map(|(k, v)| (k.clone(), v.as_str().unwrap().to_string())).collect();
+    let q: Vec<(String, String)> = req["query"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_string()))
+        .collect();
     if !q.is_empty() {
         url.push('?');
-        url.push_str(&url::form_urlencoded::Serializer::new(String::new()).extend_pairs(q).finish());
+        url.push_str(
+            &url::form_urlencoded::Serializer::new(String::new())
+                .extend_pairs(q)
+                .finish(),
+        );
     }
-    let headers: Vec<(String, String)> = req["headers"].as_object().into_iter().flatten().map(|(k, v)| (k.clone(), v.as_str().unwrap().to_string())).collect();
+    let headers: Vec<(String, String)> = req["headers"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_string()))
+        .collect();
     let body = (!req["body"].is_null()).then(|| req["body"].to_string());
     send_raw(req["method"].as_str().unwrap(), &url, &headers, body)
 }
 
-fn mcp_call(url: &str, bearer: Option<&str>, tool: &str, arguments: &Value) -> Result<Value, String> {
+fn mcp_call(
+    url: &str,
+    bearer: Option<&str>,
+    tool: &str,
+    arguments: &Value,
+) -> Result<Value, String> {
     let mut headers = vec![
         ("content-type".to_string(), "application/json".to_string()),
-        ("accept".to_string(), "application/json, text/event-stream".to_string()),
+        (
+            "accept".to_string(),
+            "application/json, text/event-stream".to_string(),
+        ),
         ("mcp-protocol-version".to_string(), "2026-07-28".to_string()),
         ("mcp-method".to_string(), "tools/call".to_string()),
         ("mcp-name".to_string(), tool.to_string()),
@@ -322,7 +411,9 @@ fn mcp_call(url: &str, bearer: Option<&str>, tool: &str, arguments: &Value) -> R
         return Err(format!("HTTP {status}: {text}"));
     }
     let v: Value = serde_json::from_str(&text).map_err(|e| format!("not JSON ({e}): {text}"))?;
-    v.get("result").cloned().ok_or_else(|| format!("no result: {v}"))
+    v.get("result")
+        .cloned()
+        .ok_or_else(|| format!("no result: {v}"))
 }
 
 /// MCP over stdio: `ikanos run FILE` with pipes, the handshake, then one tools/call per entry.
@@ -348,14 +439,21 @@ impl StdioMcp {
             .map_err(|e| e.to_string())?;
         let stdin = child.stdin.take().unwrap();
         let lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
-        let mut s = StdioMcp { child, stdin, lines, next_id: 1 };
+        let mut s = StdioMcp {
+            child,
+            stdin,
+            lines,
+            next_id: 1,
+        };
         s.ask(json!({"jsonrpc": "2.0", "method": "initialize", "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "conformance", "version": "1"}}}))?;
         s.notify(json!({"jsonrpc": "2.0", "method": "notifications/initialized"}))?;
         Ok(s)
     }
     fn notify(&mut self, msg: Value) -> Result<(), String> {
         use std::io::Write;
-        writeln!(self.stdin, "{msg}").and_then(|_| self.stdin.flush()).map_err(|e| e.to_string())
+        writeln!(self.stdin, "{msg}")
+            .and_then(|_| self.stdin.flush())
+            .map_err(|e| e.to_string())
     }
     fn ask(&mut self, mut msg: Value) -> Result<Value, String> {
         let id = self.next_id;
@@ -363,8 +461,13 @@ impl StdioMcp {
         msg["id"] = json!(id);
         self.notify(msg)?;
         loop {
-            let line = self.lines.next().ok_or("stdout closed")?.map_err(|e| e.to_string())?;
-            let v: Value = serde_json::from_str(&line).map_err(|e| format!("stdout carried {line:?}: {e}"))?;
+            let line = self
+                .lines
+                .next()
+                .ok_or("stdout closed")?
+                .map_err(|e| e.to_string())?;
+            let v: Value =
+                serde_json::from_str(&line).map_err(|e| format!("stdout carried {line:?}: {e}"))?;
             if v["id"] == json!(id) {
                 return Ok(v);
             }
@@ -372,7 +475,9 @@ impl StdioMcp {
     }
     fn call(&mut self, tool: &str, arguments: &Value) -> Result<Value, String> {
         let v = self.ask(json!({"jsonrpc": "2.0", "method": "tools/call", "params": {"name": tool, "arguments": arguments}}))?;
-        v.get("result").cloned().ok_or_else(|| format!("no result: {v}"))
+        v.get("result")
+            .cloned()
+            .ok_or_else(|| format!("no result: {v}"))
     }
 }
 
@@ -383,6 +488,28 @@ impl Drop for StdioMcp {
     }
 }
 
+/// `http://ADDR/mcp` of MCP adapter `namespace`, once its `listening` line is logged.
+fn mcp_url(host: &support::Host, namespace: &str) -> Result<String, String> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(a) = host.adapter_addr("mcp", namespace) {
+            return Ok(format!("http://{a}/mcp"));
+        }
+        if std::time::Instant::now() > deadline {
+            return Err(format!("no MCP adapter '{namespace}' is listening"));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn rest_url(host: &support::Host, namespace: &str) -> Result<String, String> {
+    host.rest
+        .iter()
+        .find(|(n, _)| n == namespace)
+        .map(|(_, a)| format!("http://{a}"))
+        .ok_or_else(|| format!("no REST adapter '{namespace}' in {:?}", host.rest))
+}
+
 /// Run one sample end to end; never panics on a wrong answer (the caller decides).
 fn run_sample(name: &str, corpus: &Path) -> Outcome {
     let exp = expected(name);
@@ -390,10 +517,20 @@ fn run_sample(name: &str, corpus: &Path) -> Outcome {
     let shipyard = Shipyard::start(ShipyardAuth {
         registry_bearer: exp["registryBearer"].as_str().map(str::to_string),
         dock_key: exp["dockKey"].as_str().map(str::to_string),
-        basic: exp["basic"].as_array().map(|b| (b[0].as_str().unwrap().to_string(), b[1].as_str().unwrap().to_string())),
+        basic: exp["basic"].as_array().map(|b| {
+            (
+                b[0].as_str().unwrap().to_string(),
+                b[1].as_str().unwrap().to_string(),
+            )
+        }),
     });
     let dir = tempfile::tempdir().unwrap();
-    let file = prepare(dir.path(), corpus, exp["sample"].as_str().unwrap(), &shipyard.base());
+    let file = prepare(
+        dir.path(),
+        corpus,
+        exp["sample"].as_str().unwrap(),
+        &shipyard.base(),
+    );
     let entries = exp["entries"].as_array().unwrap().clone();
     let key = |e: &Value| {
         (
@@ -422,7 +559,11 @@ fn run_sample(name: &str, corpus: &Path) -> Outcome {
                 Err(err) => Some(err),
             }
             .or_else(|| check_upstream(&shipyard.take_requests(), &e["upstream"]));
-            out.record(key(e), counts(e), failure.map(|f| format!("[{}] {f}", e["case"])));
+            out.record(
+                key(e),
+                counts(e),
+                failure.map(|f| format!("[{}] {f}", e["case"])),
+            );
         }
         return out;
     }
@@ -454,25 +595,37 @@ fn run_sample(name: &str, corpus: &Path) -> Outcome {
         shipyard.take_requests();
         let ns = e["namespace"].as_str().unwrap();
         let failure = if e["adapter"] == "rest" {
-            match rest_request(&host.rest_url(ns), e) {
+            match rest_url(&host, ns).and_then(|base| rest_request(&base, e)) {
                 Ok((status, ct, body)) => check_rest(status, &ct, &body, &e["expected"]),
                 Err(err) => Some(err),
             }
         } else {
-            let url = mcp_url(&host, ns);
             let oauth = exp["oauth2"]["namespace"] == ns;
             let token = if oauth {
-                Some(shipyard.mint_token(exp["oauth2"]["audience"].as_str().unwrap(), "conformance"))
+                Some(
+                    shipyard.mint_token(exp["oauth2"]["audience"].as_str().unwrap(), "conformance"),
+                )
             } else {
                 exp["mcpBearer"].as_str().map(str::to_string)
             };
-            match mcp_call(&url, token.as_deref(), e["name"].as_str().unwrap(), &e["request"]["arguments"]) {
+            match mcp_url(&host, ns).and_then(|url| {
+                mcp_call(
+                    &url,
+                    token.as_deref(),
+                    e["name"].as_str().unwrap(),
+                    &e["request"]["arguments"],
+                )
+            }) {
                 Ok(r) => check_mcp_result(&r, &e["expected"]),
                 Err(err) => Some(err),
             }
         }
         .or_else(|| check_upstream(&shipyard.take_requests(), &e["upstream"]));
-        out.record(key(e), counts(e), failure.map(|f| format!("[{}] {f}", e["case"])));
+        out.record(
+            key(e),
+            counts(e),
+            failure.map(|f| format!("[{}] {f}", e["case"])),
+        );
     }
     if !out.failures().is_empty() {
         eprintln!("--- ikanos output for {name} ---\n{}", host.all_output());
@@ -573,7 +726,10 @@ fn declarative_conformance_count() {
         counted += out.counted();
         failures.extend(out.failures().into_iter().map(|f| format!("{name}: {f}")));
     }
-    assert_eq!(counted, TOTAL, "the expected files should cover {TOTAL} operations and tools");
+    assert_eq!(
+        counted, TOTAL,
+        "the expected files should cover {TOTAL} operations and tools"
+    );
     println!("operations and tools doing their job: {working} / {TOTAL}");
     eprintln!("operations and tools doing their job: {working} / {TOTAL}");
     assert!(failures.is_empty(), "{}", failures.join("\n"));
@@ -587,18 +743,35 @@ fn shipyard_serves_upstream_data_and_checks_credentials() {
         dock_key: Some("dummy-dockyard-key".into()),
         basic: None,
     });
-    let reg = format!("{}/rest/naftiko-shipyard-maritime-registry-api/1.0.0-alpha2", s.base());
+    let reg = format!(
+        "{}/rest/naftiko-shipyard-maritime-registry-api/1.0.0-alpha2",
+        s.base()
+    );
     assert_eq!(support::get(&format!("{reg}/ships")).status, 401);
-    let r = support::get_with(&format!("{reg}/ships?status=active"), &[("authorization", "Bearer dummy-token")]);
+    let r = support::get_with(
+        &format!("{reg}/ships?status=active"),
+        &[("authorization", "Bearer dummy-token")],
+    );
     assert_eq!(r.status, 200);
     assert_eq!(r.json()[0]["vessel_name"], "Northern Star");
     assert_eq!(r.json().as_array().unwrap().len(), 1);
-    let leg = format!("{}/rest/naftiko-shipyard-legacy-dockyard-api/1.0.0-alpha2/vessels", s.base());
+    let leg = format!(
+        "{}/rest/naftiko-shipyard-legacy-dockyard-api/1.0.0-alpha2/vessels",
+        s.base()
+    );
     assert_eq!(support::get(&leg).status, 401);
     let r = support::get_with(&leg, &[("x-dock-key", "dummy-dockyard-key")]);
-    assert!(r.body.contains("<vesselCode>LEGACY-2087</vesselCode>"), "{}", r.body);
+    assert!(
+        r.body.contains("<vesselCode>LEGACY-2087</vesselCode>"),
+        "{}",
+        r.body
+    );
     assert_eq!(s.requests().len(), 4);
-    let jwks = support::get(&format!("{}{REALM}/protocol/openid-connect/certs", s.base())).json();
+    let jwks = support::get(&format!(
+        "{}{REALM}/protocol/openid-connect/certs",
+        s.base()
+    ))
+    .json();
     assert_eq!(jwks["keys"][0]["crv"], "P-256");
     assert_eq!(s.mint_token("aud", "sub").split('.').count(), 3);
 }

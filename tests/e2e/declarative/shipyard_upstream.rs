@@ -145,7 +145,11 @@ impl Shipyard {
             b64url(claims.to_string().as_bytes())
         );
         let rng = ring::rand::SystemRandom::new();
-        let sig = self.state.key.sign(&rng, input.as_bytes()).expect("signing");
+        let sig = self
+            .state
+            .key
+            .sign(&rng, input.as_bytes())
+            .expect("signing");
         format!("{input}.{}", b64url(sig.as_ref()))
     }
 }
@@ -219,7 +223,11 @@ fn route(rec: &Recorded, st: &State) -> Answer {
     let query: Vec<(String, String)> = rec
         .query
         .as_deref()
-        .map(|q| url::form_urlencoded::parse(q.as_bytes()).into_owned().collect())
+        .map(|q| {
+            url::form_urlencoded::parse(q.as_bytes())
+                .into_owned()
+                .collect()
+        })
         .unwrap_or_default();
     let q = |k: &str| query.iter().find(|(a, _)| a == k).map(|(_, v)| v.clone());
     let reg = d["registryPrefix"].as_str().unwrap();
@@ -306,7 +314,11 @@ fn route(rec: &Recorded, st: &State) -> Answer {
                     Some(s @ ("active" | "laid_up")) => s.to_string(),
                     _ => "all".to_string(),
                 };
-                resp(200, "application/xml", xml[which.as_str()].as_str().unwrap().to_string())
+                resp(
+                    200,
+                    "application/xml",
+                    xml[which.as_str()].as_str().unwrap().to_string(),
+                )
             }
             _ => not_found(rec),
         };
@@ -343,7 +355,10 @@ fn route(rec: &Recorded, st: &State) -> Answer {
             }
             json_resp(200, &d["notionMe"])
         }
-        ("GET", ["realms", "e2e-test", ".well-known", "oauth-authorization-server" | "openid-configuration"]) => {
+        (
+            "GET",
+            ["realms", "e2e-test", ".well-known", "oauth-authorization-server" | "openid-configuration"],
+        ) => {
             let iss = format!("{}{REALM}", st.base);
             json_resp(
                 200,
