@@ -393,7 +393,7 @@ files["register.capability"] = {
                      D["notionMe"],
                      [up("GET", "/rest/Notion+API/1.0.0/users/me", None,
                          {"authorization": "Basic " + b64.b64encode(b"scott:tiger").decode(),
-                          "notion-version": "2022-06-28"})],
+                          "notion-version": "2022-06-28", "x-not-trusted": None})],
                      headers={"Notion-Version": "2022-06-28", "X-Not-Trusted": "dropped"},
                      why=("A `forward` resource (counted as one operation): ResourceRestlet.handleFromForwardSpec "
                           "sends the same method to baseUri + '/' + {path} (a TYPE_URI_PATH variable, several "

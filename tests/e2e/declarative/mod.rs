@@ -277,6 +277,7 @@ fn check_upstream(seen: &[Recorded], want: &Value) -> Option<String> {
                 r.query, r.path
             ));
         }
+        // A null header value means the header must be absent.
         for (k, v) in w["headers"].as_object().into_iter().flatten() {
             if r.header(k) != v.as_str() {
                 return Some(format!(
