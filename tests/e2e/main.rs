@@ -5,6 +5,8 @@ mod support;
 
 mod auth;
 mod control;
+/// Conformance of the declarative operations with upstream Ikanos (the public samples).
+mod declarative;
 mod examples;
 mod lifecycle;
 mod lint;
