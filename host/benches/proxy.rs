@@ -125,8 +125,7 @@ fn main() {
     let after = fetch(&format!("http://{}/metrics", ikanos.control));
     let (sum1, count1) = metric_sum_count(&after, "ikanos_instantiation_duration_seconds");
     report_all(&targets, &merged);
-    let (single, multi, ikanos_run, declarative) =
-        (&merged[0], &merged[1], &merged[2], &merged[3]);
+    let (single, multi, ikanos_run, declarative) = (&merged[0], &merged[1], &merged[2], &merged[3]);
     println!(
         "throughput ratio declarative / plain proxy: {:.2}x (1 thread), {:.2}x (N threads); declarative / component: {:.2}x",
         declarative.rps() / single.rps(),

@@ -212,7 +212,7 @@ fn consumed(cap: &Capability, targets: &[(String, String)]) -> Value {
             Value::Object(m) => m.clone(),
             _ => Map::new(),
         };
-        let params: Vec<Value> = c
+        let mut params: Vec<Value> = c
             .input_parameters
             .iter()
             .chain(&r.input_parameters)
@@ -227,6 +227,11 @@ fn consumed(cap: &Capability, targets: &[(String, String)]) -> Value {
                 Value::Object(m)
             })
             .collect();
+        for name in r.path_placeholders() {
+            if !params.iter().any(|p| p["name"] == name.as_str()) {
+                params.push(json!({"name": name, "in": "path"}));
+            }
+        }
         def.insert("inputParameters".into(), Value::Array(params));
         def.entry("outputRawFormat")
             .or_insert_with(|| json!(o.output_raw_format));

@@ -95,6 +95,29 @@ fn build(m: imports::Merged) -> Option<model::Capability> {
     Some(cap)
 }
 
+/// A flow's `inputParameters` (map or list form) as tool arguments, placed at the
+/// tool's name for messages.
+fn flow_params(flow: &serde_json::Value, at: &model::Spanned<String>) -> Vec<model::McpToolParam> {
+    let param = |name: &str, p: &serde_json::Value| model::McpToolParam {
+        name: model::Spanned {
+            value: name.to_owned(),
+            pos: at.pos,
+            file: at.file.clone(),
+        },
+        ty: p["type"].as_str().unwrap_or("string").to_owned(),
+        description: p["description"].as_str().map(str::to_owned),
+        required: p["required"].as_bool().unwrap_or(true),
+    };
+    match &flow["inputParameters"] {
+        serde_json::Value::Object(m) => m.iter().map(|(k, p)| param(k, p)).collect(),
+        serde_json::Value::Array(items) => items
+            .iter()
+            .filter_map(|p| Some(param(p["name"].as_str()?, p)))
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
 /// What an operation or tool with `ref` takes from its aggregate flow, as upstream's
 /// `AggregateRefResolver` does: the description when it has none and, for MCP tools,
 /// hints derived from the flow's `semantics` (`safe: true` → read-only and not
@@ -117,8 +140,12 @@ fn inherit_from_flows(cap: &mut model::Capability) {
         match e {
             Exposes::Rest(rest) => {
                 for op in rest.resources.iter_mut().flat_map(|r| &mut r.operations) {
-                    let Handler::Ref(target) = &op.handler else { continue };
-                    let Some(f) = flow(&target.value) else { continue };
+                    let Handler::Ref(target) = &op.handler else {
+                        continue;
+                    };
+                    let Some(f) = flow(&target.value) else {
+                        continue;
+                    };
                     if op.description.as_deref().unwrap_or("").is_empty() {
                         op.description = description(&f);
                     }
@@ -126,10 +153,19 @@ fn inherit_from_flows(cap: &mut model::Capability) {
             }
             Exposes::Mcp(mcp) => {
                 for tool in &mut mcp.tools {
-                    let Handler::Ref(target) = &tool.handler else { continue };
-                    let Some(f) = flow(&target.value) else { continue };
+                    let Handler::Ref(target) = &tool.handler else {
+                        continue;
+                    };
+                    let Some(f) = flow(&target.value) else {
+                        continue;
+                    };
                     if tool.description.as_deref().unwrap_or("").is_empty() {
                         tool.description = description(&f);
+                    }
+                    // A tool that declares no arguments takes the flow's: they are what
+                    // the flow reads, and what an agent must be told to send.
+                    if tool.input_parameters.is_empty() {
+                        tool.input_parameters = flow_params(&f, &tool.name);
                     }
                     let semantics = &f["semantics"];
                     let mut derived = model::McpHints::default();

@@ -185,6 +185,28 @@ pub struct ConsumedResource {
     pub operations: Vec<ConsumedOperation>,
 }
 
+impl ConsumedResource {
+    /// The names of the path's `{{name}}` / `{name}` placeholders. A placeholder that no
+    /// `inputParameters` entry declares is an implicit path parameter, as upstream
+    /// renders the path against every parameter of the call.
+    pub fn path_placeholders(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut rest = self.path.value.as_str();
+        while let Some(start) = rest.find('{') {
+            let double = rest[start..].starts_with("{{");
+            let after = &rest[start + if double { 2 } else { 1 }..];
+            let close = if double { "}}" } else { "}" };
+            let Some(end) = after.find(close) else { break };
+            let name = after[..end].trim();
+            if !name.is_empty() && !out.iter().any(|n| n == name) {
+                out.push(name.to_owned());
+            }
+            rest = &after[end + close.len()..];
+        }
+        out
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct ConsumedOperation {
     pub name: Spanned<String>,

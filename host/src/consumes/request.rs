@@ -83,6 +83,15 @@ pub fn prepare(consumes: &Consumes) -> std::collections::HashMap<String, Prepare
                     None => params.push(declared),
                 }
             }
+            for name in resource.path_placeholders() {
+                if !params.iter().any(|p| p.name == name) {
+                    params.push(DeclaredParam {
+                        name,
+                        location: ParamIn::Path,
+                        value: None,
+                    });
+                }
+            }
             out.insert(
                 op.name.value.clone(),
                 PreparedOperation {

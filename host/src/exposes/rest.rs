@@ -662,8 +662,12 @@ capability:
         assert_eq!(op.as_deref(), Some("search-customers"));
         // Declared with `call`: the engine ran it (the consumed API is not reachable).
         assert!(
-            ![StatusCode::NOT_FOUND, StatusCode::METHOD_NOT_ALLOWED, StatusCode::NOT_IMPLEMENTED]
-                .contains(&resp.status()),
+            ![
+                StatusCode::NOT_FOUND,
+                StatusCode::METHOD_NOT_ALLOWED,
+                StatusCode::NOT_IMPLEMENTED
+            ]
+            .contains(&resp.status()),
             "{}",
             resp.status()
         );

@@ -71,7 +71,10 @@ pub fn dynamic_contents(uri: &str, mime: Option<&str>, content_type: &str, body:
     if !mime.is_empty() {
         content.insert("mimeType".into(), json!(mime));
     }
-    let binary = !(mime.starts_with("text/") || mime.contains("json") || mime.contains("xml") || mime.contains("yaml"));
+    let binary = !(mime.starts_with("text/")
+        || mime.contains("json")
+        || mime.contains("xml")
+        || mime.contains("yaml"));
     match String::from_utf8(body) {
         Ok(text) if !binary => content.insert("text".into(), json!(text)),
         Ok(text) => content.insert(
@@ -295,10 +298,8 @@ impl Resources {
                     Source::Folder { .. } => return Err(unknown()),
                 }
             } else {
-                let Some((descriptor, re, source)) = self
-                    .templates
-                    .iter()
-                    .find(|(_, re, _)| re.is_match(uri))
+                let Some((descriptor, re, source)) =
+                    self.templates.iter().find(|(_, re, _)| re.is_match(uri))
                 else {
                     return Err(unknown());
                 };
@@ -382,7 +383,9 @@ impl Resources {
                 json!(base64::engine::general_purpose::STANDARD.encode(e.as_bytes())),
             ),
         };
-        Ok(Read::Content(json!({ "contents": [Value::Object(content)] })))
+        Ok(Read::Content(
+            json!({ "contents": [Value::Object(content)] }),
+        ))
     }
 }
 

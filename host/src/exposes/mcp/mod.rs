@@ -389,7 +389,10 @@ impl McpServer {
             Err(e) => (
                 Err(RpcError::new(
                     protocol::INTERNAL_ERROR,
-                    format!("reading resource {uri} failed: {e} (request id {})", ctx.request_id),
+                    format!(
+                        "reading resource {uri} failed: {e} (request id {})",
+                        ctx.request_id
+                    ),
                 )),
                 Some(e.kind()),
             ),

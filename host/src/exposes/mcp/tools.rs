@@ -170,6 +170,34 @@ fn is_json(content_type: &str) -> bool {
 /// `{"result": value}`, since structured content must be an object). A status of 400
 /// or more is a tool error.
 pub fn result(resp: InboundResponse) -> Value {
+    // Binary answers as upstream's ToolHandler sends them: image and audio content by
+    // media type, anything else that is not text as an embedded blob resource.
+    let media = resp.content_type.to_ascii_lowercase();
+    let binary_kind = if media.starts_with("image/") {
+        Some("image")
+    } else if media.starts_with("audio/") {
+        Some("audio")
+    } else if std::str::from_utf8(&resp.body).is_err() {
+        Some("resource")
+    } else {
+        None
+    };
+    if let Some(kind) = binary_kind {
+        use base64::Engine as _;
+        let data = base64::engine::general_purpose::STANDARD.encode(&resp.body);
+        let content = match kind {
+            "resource" => json!({
+                "type": "resource",
+                "resource": {
+                    "uri": format!("ikanos://transient/{}", uuid::Uuid::new_v4()),
+                    "mimeType": resp.content_type,
+                    "blob": data,
+                }
+            }),
+            _ => json!({ "type": kind, "data": data, "mimeType": resp.content_type }),
+        };
+        return json!({ "content": [content], "isError": resp.status >= 400 });
+    }
     let text = match String::from_utf8(resp.body) {
         Ok(t) => t,
         Err(e) => format!(
