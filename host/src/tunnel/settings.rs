@@ -187,9 +187,10 @@ mod tests {
         let messages: Vec<_> = problems.iter().map(|p| p.message.as_str()).collect();
         assert_eq!(
             messages,
+            // In the order written in the file.
             [
-                "tunnel.colour is not a key of type 'x' (it takes type, service, identity, fallback, relay and hostKey)",
                 "tunnel.identty is not a key of type 'x' (did you mean 'identity'?)",
+                "tunnel.colour is not a key of type 'x' (it takes type, service, identity, fallback, relay and hostKey)",
             ]
         );
     }

@@ -265,6 +265,7 @@ mod tests {
             },
             handler: Handler::Component,
             has_output_parameters: false,
+            definition: Value::Null,
             pos: Pos::default(),
         })
     }
