@@ -8,6 +8,9 @@
 use std::fmt;
 use std::path::PathBuf;
 
+mod skill;
+pub use skill::{ExposedSkill, ExposesSkill, SkillTool, SkillToolSource};
+
 /// A 1-based line and column in a source file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default, Hash)]
 pub struct Pos {
@@ -256,7 +259,7 @@ pub enum Exposes {
     Rest(ExposesRest),
     Mcp(ExposesMcp),
     Control(ExposesControl),
-    Skill { pos: Pos },
+    Skill(ExposesSkill),
 }
 
 #[derive(Debug, Clone)]

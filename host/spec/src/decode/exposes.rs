@@ -1,10 +1,12 @@
 //! Decoding `exposes` entries: rest and mcp in full (resources, operations, tools,
-//! prompts, parameters, handlers), control's socket and authentication, and for skill
-//! only what the checks need (namespace, socket, authentication).
+//! prompts, parameters, handlers), control's socket and authentication; skill in its
+//! submodule.
 //!
 //! Must not touch: other sections; cross-references are `check`'s.
 
 use super::*;
+
+mod skill;
 
 impl Decoder<'_> {
     // ----- exposes -----
@@ -775,20 +777,6 @@ impl Decoder<'_> {
             body,
             pos: n.pos,
         })
-    }
-
-    fn exposes_skill(&mut self, n: &Node, field: &str, d: &mut DExposes) {
-        let namespace = self.req_string(n, "namespace", field);
-        self.kebab(&namespace, "namespace", &format!("{field}.namespace"));
-        let (address, port) = self.listen(n, field, true);
-        if let Some(a) = n.get("authentication") {
-            self.authentication(a, &format!("{field}.authentication"), &mut d.refs);
-        }
-        if let Some(port) = port {
-            d.listen = Some(Listen { address, port });
-        }
-        d.namespace = Some(namespace);
-        d.model = Some(Exposes::Skill { pos: n.pos });
     }
 
     fn exposes_control(&mut self, n: &Node, field: &str, d: &mut DExposes) {
