@@ -26,6 +26,7 @@ mod mcp {
     mod tools;
 }
 mod sandbox;
+mod serve_file;
 mod skill;
 /// `ikanos serve`: many capabilities in one process. Folder loading, the shared
 /// listener, changes through the folder watch and the admin API while a neighbour's

@@ -15,7 +15,7 @@ use crate::support::*;
 /// and a skill adapter with a folder skill and a descriptive one. `skill_auth` is an
 /// `authentication` block for the skill adapter (indented for it), `location` the
 /// folder skill's location.
-fn capability(location: &str, skill_auth: &str) -> String {
+pub(crate) fn capability(location: &str, skill_auth: &str) -> String {
     format!(
         r#"ikanos: "1.0.0-beta5"
 info:
@@ -73,7 +73,7 @@ capability:
 
 /// The skill's folder `dir/skills/fleet-ops` with three files, and a secret beside
 /// the capability that a symbolic link in the folder points at.
-fn skill_folder(dir: &Path) {
+pub(crate) fn skill_folder(dir: &Path) {
     let skill = dir.join("skills/fleet-ops");
     std::fs::create_dir_all(skill.join("docs")).unwrap();
     std::fs::write(skill.join("SKILL.md"), "# Fleet ops\n").unwrap();
