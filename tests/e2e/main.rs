@@ -6,6 +6,7 @@ mod support;
 mod auth;
 mod control;
 mod examples;
+mod forward;
 mod lifecycle;
 mod lint;
 /// MCP exposes, end to end: the real `ikanos` binary serving the crm-sidecar component's

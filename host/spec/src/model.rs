@@ -8,7 +8,9 @@
 use std::fmt;
 use std::path::PathBuf;
 
+mod forward;
 mod skill;
+pub use forward::Forward;
 pub use skill::{ExposedSkill, ExposesSkill, SkillTool, SkillToolSource};
 
 /// A 1-based line and column in a source file.
@@ -282,6 +284,8 @@ pub struct ExposedResource {
     pub path: Spanned<String>,
     pub input_parameters: Vec<ExposedParam>,
     pub operations: Vec<ExposedOperation>,
+    /// `forward`: requests no operation answers are passed to a consumed namespace.
+    pub forward: Option<Forward>,
 }
 
 #[derive(Debug, Clone)]

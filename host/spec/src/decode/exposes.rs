@@ -6,6 +6,7 @@
 
 use super::*;
 
+mod forward;
 mod skill;
 
 impl Decoder<'_> {
@@ -139,17 +140,7 @@ impl Decoder<'_> {
         if n.get("operations").is_none() && n.get("forward").is_none() {
             self.err(n.pos, format!("{field}: declare 'operations' or 'forward'"));
         }
-        if let Some(f) = n.get("forward") {
-            let ffield = format!("{field}.forward");
-            if self.expect_map(f, &ffield) {
-                self.known_keys(f, &["targetNamespace", "trustedHeaders"], &ffield);
-                let target = self.req_string(f, "targetNamespace", &ffield);
-                if !target.value.is_empty() {
-                    d.forwards
-                        .push((format!("{ffield}.targetNamespace"), target));
-                }
-            }
-        }
+        let forward = n.get("forward").and_then(|f| self.forward(f, field, d));
         let mut operations = Vec::new();
         for e in self.named(n, "operations", field) {
             let ofield = format!("{field}.operations.{}", e.key);
@@ -166,6 +157,7 @@ impl Decoder<'_> {
             path,
             input_parameters,
             operations,
+            forward,
         }
     }
 
