@@ -447,6 +447,8 @@ pub struct ExposesControl {
     pub port: Spanned<u16>,
     /// Who may call the control port; None means anyone.
     pub authentication: Option<Authentication>,
+    /// `management.info` (default false): `/status` is served only when true.
+    pub management_info: bool,
     pub pos: Pos,
 }
 

@@ -7,6 +7,7 @@
 use super::*;
 
 mod forward;
+mod management;
 mod skill;
 
 impl Decoder<'_> {
@@ -784,12 +785,7 @@ impl Decoder<'_> {
             ],
             field,
         );
-        self.not_applied(
-            n,
-            "management",
-            field,
-            "upstream's management endpoints are not served; /health, /metrics and /status are",
-        );
+        let management_info = self.management(n, field);
         self.not_applied(n, "observability", field, "traces are exported when OTEL_EXPORTER_OTLP_ENDPOINT is set, metrics are always on /metrics");
         let (address, port) = self.listen(n, field, true);
         let port = port.unwrap_or_else(|| self.spanned(0, n.pos));
@@ -804,6 +800,7 @@ impl Decoder<'_> {
             address,
             port,
             authentication,
+            management_info,
             pos: n.pos,
         }));
     }
