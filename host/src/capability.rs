@@ -100,6 +100,9 @@ pub struct LoadedCapability {
     pub component: Option<ComponentInfo>,
     /// Bind values, for checks the host makes itself (inbound authentication).
     pub secrets: Arc<ikanos_spec::binds::Secrets>,
+    /// What the capability may read (environment, files): adapters and parameters that
+    /// read either obey it as binds do.
+    pub binds: BindPolicy,
 }
 
 /// Why an exposed operation or tool cannot run here.
@@ -410,6 +413,7 @@ pub fn load(
         outbound,
         component,
         secrets,
+        binds: options.binds.clone(),
     })
 }
 

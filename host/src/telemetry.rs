@@ -18,6 +18,7 @@ use prometheus_client::registry::Registry;
 pub enum AdapterType {
     rest,
     mcp,
+    skill,
 }
 
 /// One inbound request handled by an exposed adapter.

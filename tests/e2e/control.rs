@@ -146,7 +146,7 @@ fn the_control_ports_declared_authentication_is_enforced_on_every_endpoint() {
     let dir = tempfile::tempdir().unwrap();
     let file = hostile_with_control(
         dir.path(),
-        "      authentication:\n        type: \"bearer\"\n        token: \"{{secrets.CRM_TOKEN}}\"\n",
+        "      authentication:\n        type: \"bearer\"\n        token: \"{{secrets.CRM_TOKEN}}\"\n      management:\n        info: true\n",
     );
     let mut host = HostBuilder::new(&file).component(&c.hostile).start(1);
     let base = host.control_url();
@@ -192,4 +192,35 @@ fn a_control_authentication_this_build_cannot_check_refuses_to_start() {
         "{out}"
     );
     assert!(!out.contains(fixtures::TOKEN), "{out}");
+}
+
+/// `/status` follows the control entry's `management.info` (default false, as
+/// upstream): off, it answers 404 and the other endpoints stay; on, it is served. A
+/// file without a control entry keeps the host's own `/status` (asserted above).
+#[test]
+fn status_follows_the_control_entrys_management_info() {
+    let c = components();
+    for (extra, want) in [
+        ("", 404),
+        (
+            "      management:\n        health: true\n        info: false\n",
+            404,
+        ),
+        ("      management:\n        info: true\n", 200),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let file = hostile_with_control(dir.path(), extra);
+        let host = HostBuilder::new(&file).component(&c.hostile).start(1);
+        let base = host.control_url();
+        let r = get(&format!("{base}/status"));
+        assert_eq!(r.status, want, "{extra}: {}", r.body);
+        if want == 404 {
+            assert!(r.body.contains("management.info: true"), "{}", r.body);
+        } else {
+            assert_eq!(r.json()["capability"]["name"], "hostile");
+        }
+        for endpoint in ["/health/live", "/health/ready", "/metrics"] {
+            assert_eq!(get(&format!("{base}{endpoint}")).status, 200, "{endpoint}");
+        }
+    }
 }

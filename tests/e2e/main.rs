@@ -8,6 +8,7 @@ mod control;
 /// Conformance of the declarative operations with upstream Ikanos (the public samples).
 mod declarative;
 mod examples;
+mod forward;
 mod lifecycle;
 mod lint;
 /// MCP exposes, end to end: the real `ikanos` binary serving the crm-sidecar component's
@@ -28,6 +29,8 @@ mod mcp {
     mod tools;
 }
 mod sandbox;
+mod serve_file;
+mod skill;
 /// `ikanos serve`: many capabilities in one process. Folder loading, the shared
 /// listener, changes through the folder watch and the admin API while a neighbour's
 /// request is in flight, broken capabilities beside working ones, hostile guests

@@ -14,6 +14,8 @@ use crate::diagnostic::{did_you_mean, Sink};
 use crate::imports::Merged;
 use crate::model::{Exposes, ParamIn, Pos, Spanned, Template, TemplatePart};
 
+mod skill;
+
 pub(crate) fn run(m: &Merged, sink: &mut Sink) {
     let binds = BindIndex::new(m, sink);
     let callers = Callers::new(m);
@@ -54,6 +56,7 @@ pub(crate) fn run(m: &Merged, sink: &mut Sink) {
             c.call(call);
         }
     }
+    skill::run(m, c.sink);
 }
 
 /// Bind namespaces and their variables.

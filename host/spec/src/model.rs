@@ -8,6 +8,11 @@
 use std::fmt;
 use std::path::PathBuf;
 
+mod forward;
+mod skill;
+pub use forward::Forward;
+pub use skill::{ExposedSkill, ExposesSkill, SkillTool, SkillToolSource};
+
 /// A 1-based line and column in a source file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default, Hash)]
 pub struct Pos {
@@ -318,7 +323,7 @@ pub enum Exposes {
     Rest(ExposesRest),
     Mcp(ExposesMcp),
     Control(ExposesControl),
-    Skill { pos: Pos },
+    Skill(ExposesSkill),
 }
 
 #[derive(Debug, Clone)]
@@ -343,6 +348,8 @@ pub struct ExposedResource {
     /// The resource's `inputParameters` as written (JSON), for the declarative engine.
     pub input_definition: serde_json::Value,
     pub operations: Vec<ExposedOperation>,
+    /// `forward`: requests no operation answers are passed to a consumed namespace.
+    pub forward: Option<Forward>,
 }
 
 #[derive(Debug, Clone)]
@@ -510,6 +517,8 @@ pub struct ExposesControl {
     pub port: Spanned<u16>,
     /// Who may call the control port; None means anyone.
     pub authentication: Option<Authentication>,
+    /// `management.info` (default false): `/status` is served only when true.
+    pub management_info: bool,
     pub pos: Pos,
 }
 

@@ -210,7 +210,7 @@ fn keys_this_host_does_not_apply_are_warned_about_at_their_position() {
         "      port: 8080\n",
         "      port: 8080\n      maxBinarySize: 1024\n",
     );
-    let text = format!("{base}    - type: control\n      port: 0\n      management:\n        info: true\n      observability:\n        traces: true\n");
+    let text = format!("{base}    - type: control\n      port: 0\n      management:\n        info: true\n        reload: true\n      observability:\n        traces: true\n");
     let l = load_str(Path::new(FILE), &text).expect("warnings only");
     let warnings: Vec<String> = l
         .warnings
@@ -220,9 +220,9 @@ fn keys_this_host_does_not_apply_are_warned_about_at_their_position() {
     assert_eq!(warnings.len(), 3, "{warnings:#?}");
     assert!(warnings[0].starts_with("31:22: capability.exposes[0].maxBinarySize: not applied by this host: the host's response-body limit"), "{warnings:#?}");
     assert!(
-        warnings
-            .iter()
-            .any(|w| w.contains("capability.exposes[1].management: not applied by this host")),
+        warnings.iter().any(
+            |w| w.contains("capability.exposes[1].management.reload: not applied by this host")
+        ),
         "{warnings:#?}"
     );
     assert!(

@@ -11,6 +11,7 @@ mod validate;
 #[cfg(feature = "ziti")]
 mod ziti;
 
+use std::ffi::OsString;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -83,8 +84,15 @@ enum Command {
     /// process's stdin/stdout (logs stay on stderr); the host then also stops when
     /// stdin closes, which is how MCP clients end the servers they launch.
     Run(Box<RunArgs>),
-    /// Host many capabilities in one process (multi-tenant), from a folder and/or a
-    /// host configuration file; add, replace and remove them while it runs.
+    /// Serve one capability file as upstream's `ikanos serve [FILE]` does, or host many
+    /// capabilities in one process (multi-tenant).
+    ///
+    /// Three forms:
+    ///
+    /// `ikanos serve FILE [run options]` serves one file exactly as `ikanos run FILE`
+    /// (every `ikanos run` option applies). `ikanos serve` with neither FILE nor
+    /// --dir/--config serves `ikanos.yaml` in the working directory, as upstream does.
+    /// `ikanos serve --dir DIR` and/or `--config FILE` is the multi-tenant host:
     ///
     /// Capabilities come from `--dir` (or `capabilitiesDir` in the configuration):
     /// `NAME.ikanos.yaml` files, and `NAME/` folders holding one capability file with its
@@ -92,6 +100,7 @@ enum Command {
     /// changes (PUT/DELETE /capabilities/NAME with the admin token). Every capability is
     /// served on the shared listener as /NAME/… (--listen) and, unless configured off,
     /// on the ports its file declares. See README, "Hosting many capabilities".
+    #[command(visible_alias = "s")]
     Serve(Box<ServeArgs>),
     /// OpenZiti identities (`tunnel.type: ziti`).
     #[cfg(feature = "ziti")]
@@ -101,6 +110,11 @@ enum Command {
 
 #[derive(Args)]
 pub struct ServeArgs {
+    /// One capability file to serve as `ikanos run FILE` does (upstream's form). Not
+    /// with --dir/--config, --listen, --admin-token-file or --no-watch.
+    #[arg(value_name = "FILE")]
+    file: Option<PathBuf>,
+
     /// The host configuration file (YAML). Flags given here override it.
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
@@ -311,8 +325,60 @@ struct LimitArgs {
     max_instances: u32,
 }
 
+/// The file upstream's `ikanos serve` reads when it is given none.
+const DEFAULT_FILE: &str = "ikanos.yaml";
+
+/// `ikanos serve` in its one-file forms (`serve FILE`, or `serve` alone meaning
+/// `ikanos.yaml`): the `run` arguments it stands for, or why the default file cannot be
+/// served. None for every other command line, the multi-tenant form included.
+fn serve_one_file(argv: &[OsString]) -> Option<Result<RunArgs, String>> {
+    let verb = argv.get(1)?.to_str()?;
+    if verb != "serve" && verb != "s" {
+        return None;
+    }
+    let rest = &argv[2..];
+    let as_run = |file: Option<&str>| {
+        let head = ["ikanos", "run"].into_iter().map(OsString::from);
+        let file = file.map(OsString::from);
+        match Cli::try_parse_from(head.chain(file).chain(rest.iter().cloned())) {
+            Ok(Cli {
+                command: Command::Run(args),
+            }) => Some(*args),
+            _ => None,
+        }
+    };
+    if let Some(args) = as_run(None) {
+        return Some(Ok(args));
+    }
+    let multi_tenant = rest.iter().any(|a| {
+        let a = a.to_string_lossy();
+        ["--dir", "--config"]
+            .iter()
+            .any(|f| a == *f || a.starts_with(&format!("{f}=")))
+    });
+    if multi_tenant {
+        return None;
+    }
+    let args = as_run(Some(DEFAULT_FILE))?;
+    if !std::path::Path::new(DEFAULT_FILE).is_file() {
+        return Some(Err(format!(
+            "nothing to serve: no FILE was given and there is no {DEFAULT_FILE} in the working directory; give a capability file (`ikanos serve FILE`, the same as `ikanos run FILE`), or --dir/--config to host many capabilities"
+        )));
+    }
+    Some(Ok(args))
+}
+
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let argv: Vec<OsString> = std::env::args_os().collect();
+    match serve_one_file(&argv) {
+        Some(Ok(args)) => return run::run(args),
+        Some(Err(message)) => {
+            eprintln!("error: {message}");
+            return ExitCode::from(1);
+        }
+        None => {}
+    }
+    let cli = Cli::parse_from(argv);
     match cli.command {
         Command::Validate { files } => validate::run(&files),
         Command::Lint { files } => lint::run(&files),

@@ -17,6 +17,15 @@ pub fn run(args: ServeArgs) -> ExitCode {
 
 /// The configuration file (if any) with the flags laid over it.
 fn config(args: &ServeArgs) -> Result<HostConfig, String> {
+    // A FILE reaches here only when the command line mixes the forms (the one-file
+    // form is dispatched to `ikanos run` before): say which is which.
+    if let Some(file) = &args.file {
+        return Err(if args.dir.is_some() || args.config.is_some() {
+            format!("`ikanos serve {}` serves one capability (as `ikanos run FILE`), while --dir/--config host many (multi-tenant); give one form or the other", file.display())
+        } else {
+            format!("`ikanos serve {}` serves one capability and takes the options of `ikanos run`; --listen, --admin-token-file and --no-watch belong to the multi-tenant form (--dir/--config)", file.display())
+        });
+    }
     let mut config = match &args.config {
         Some(path) => HostConfig::load(path).map_err(|e| e.to_string())?,
         None => HostConfig::default(),
@@ -46,7 +55,7 @@ fn config(args: &ServeArgs) -> Result<HostConfig, String> {
         config.drain_timeout = d;
     }
     if config.dir.is_none() && !config.capabilities.values().any(|c| c.file.is_some()) {
-        return Err("nothing to serve: give --dir, or a --config with capabilitiesDir or capabilities.NAME.file".into());
+        return Err("nothing to serve: give --dir, or a --config with capabilitiesDir or capabilities.NAME.file (multi-tenant), or a capability FILE (`ikanos serve FILE`, one capability as `ikanos run FILE`)".into());
     }
     if let Some(dir) = &config.dir {
         if !dir.is_dir() {

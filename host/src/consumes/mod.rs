@@ -9,6 +9,7 @@
 
 mod auth;
 mod client;
+mod forward;
 mod request;
 
 use std::collections::HashMap;
@@ -24,6 +25,7 @@ use tracing::Instrument;
 
 use auth::Auth;
 pub use client::{ClientSettings, TlsError};
+pub use forward::ForwardCall;
 use request::PreparedOperation;
 
 use crate::telemetry::{
@@ -216,6 +218,8 @@ struct Namespace {
     /// Connections through the namespace's tunnel, when it has one.
     tunnel: Option<TunnelPath>,
     operations: HashMap<String, PreparedOperation>,
+    /// The base of `forward` requests to this namespace.
+    forward: PreparedOperation,
 }
 
 /// The tunnel side of a namespace.
@@ -318,6 +322,7 @@ impl Outbound {
             };
             watch_route(&metrics, capability, &name, &route);
             let operations = request::prepare(c);
+            let forward = request::prepare_forward(c);
             let url = &c.base_uri.value;
             let server_address = format!(
                 "{}:{}",
@@ -335,6 +340,7 @@ impl Outbound {
                     client,
                     tunnel,
                     operations,
+                    forward,
                 },
             );
         }

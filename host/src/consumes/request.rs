@@ -108,6 +108,27 @@ pub fn prepare(consumes: &Consumes) -> std::collections::HashMap<String, Prepare
     out
 }
 
+/// The base of a `forward` (pass-through) request to `baseUri` itself: the namespace's
+/// own parameters (fixed values) and nothing of its resources.
+pub fn prepare_forward(consumes: &Consumes) -> PreparedOperation {
+    PreparedOperation {
+        name: "forward".to_string(),
+        method: Method::GET,
+        base: consumes.base_uri.value.clone(),
+        path: String::new(),
+        params: consumes
+            .input_parameters
+            .iter()
+            .map(|p| DeclaredParam {
+                name: p.name.value.clone(),
+                location: p.location,
+                value: p.value.clone(),
+            })
+            .collect(),
+        body: None,
+    }
+}
+
 /// A request ready to send, kept as parts so that a Digest challenge can be answered
 /// by sending it again.
 pub struct BuiltRequest {
@@ -154,6 +175,14 @@ impl PreparedOperation {
 
     pub fn method(&self) -> &Method {
         &self.method
+    }
+
+    /// The same operation sent with another method (a forwarded request's).
+    pub fn with_method(&self, method: Method) -> Self {
+        PreparedOperation {
+            method,
+            ..self.clone()
+        }
     }
 
     /// Build the request for one call. Errors are messages for `invalid-input`.

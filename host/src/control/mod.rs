@@ -1,7 +1,8 @@
 //! The control port: liveness, readiness, Prometheus metrics and status, on a listener
 //! of its own that is always up while the host runs.
 //!
-//! Owns: the JSON shapes of `/health/*` and `/status`, the readiness rule (ready =
+//! Owns: the JSON shapes of `/health/*` and `/status` (served when the file has no
+//! control entry, or its `management.info` is true), the readiness rule (ready =
 //! every consumed namespace routable, every served adapter listening, not draining),
 //! and enforcing the file's `type: control` `authentication` on every endpoint (the
 //! same inbound check as the adapters'). Must not touch: capability traffic. Nothing
@@ -106,6 +107,12 @@ impl HostState {
         status
     }
 
+    /// `/status` follows the file's control entry (`management.info`, default false,
+    /// as upstream); without a control entry the host's own control port serves it.
+    fn serves_status(&self) -> bool {
+        entry(&self.capability.model).is_none_or(|c| c.management_info)
+    }
+
     pub fn into_handler(self: Arc<Self>) -> server::Handler {
         Arc::new(move |req| {
             let state = self.clone();
@@ -146,7 +153,11 @@ impl HostState {
                 server::json(status, &body)
             }
             "/metrics" => metrics_response(&self.metrics),
-            "/status" => server::json(StatusCode::OK, &self.status()),
+            "/status" if self.serves_status() => server::json(StatusCode::OK, &self.status()),
+            "/status" => server::json(
+                StatusCode::NOT_FOUND,
+                &json!({ "error": "no such control endpoint: /status (the capability's control entry serves it only with management.info: true)", "endpoints": ["/health/live", "/health/ready", "/metrics"] }),
+            ),
             other => server::json(
                 StatusCode::NOT_FOUND,
                 &json!({ "error": format!("no such control endpoint: {other}"), "endpoints": ["/health/live", "/health/ready", "/metrics", "/status"] }),

@@ -17,6 +17,7 @@ use tokio::net::TcpListener;
 
 use super::mcp::{http::HttpTransport, McpServer};
 use super::rest::RestAdapter;
+use super::skill::SkillAdapter;
 use crate::capability::LoadedCapability;
 use crate::server;
 use crate::telemetry::Metrics;
@@ -31,9 +32,6 @@ pub const STDIO_UNSUPPORTED: &str = "transport: stdio is not served by `ikanos s
 /// Why a capability's own control entry is not served by `ikanos serve`.
 const CONTROL_NOT_SERVED: &str = "type: control is not served by `ikanos serve`: the host's control port (host configuration `control`) serves health, metrics and status for every capability, behind its own settings; this entry, its port and its authentication do not apply here";
 
-/// Why a skill entry is not served.
-const SKILL_UNSUPPORTED: &str = "skill adapters are not served by this build; skipping";
-
 /// The kinds of served adapter (the `type` of `/health/ready` and `/status` entries,
 /// the `adapter` field of logs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -41,6 +39,7 @@ const SKILL_UNSUPPORTED: &str = "skill adapters are not served by this build; sk
 pub enum AdapterKind {
     Rest,
     Mcp,
+    Skill,
 }
 
 impl AdapterKind {
@@ -48,6 +47,7 @@ impl AdapterKind {
         match self {
             AdapterKind::Rest => "rest",
             AdapterKind::Mcp => "mcp",
+            AdapterKind::Skill => "skill",
         }
     }
 }
@@ -108,6 +108,8 @@ pub enum HttpAdapter {
     Rest(Arc<RestAdapter>),
     /// MCP over streamable HTTP; it holds this version's sessions.
     Mcp(Arc<HttpTransport>),
+    /// The skill catalogue (read-only).
+    Skill(Arc<SkillAdapter>),
 }
 
 impl HttpAdapter {
@@ -116,6 +118,7 @@ impl HttpAdapter {
         match self {
             HttpAdapter::Rest(a) => a.handle(req).await,
             HttpAdapter::Mcp(t) => t.handle(req).await,
+            HttpAdapter::Skill(s) => s.handle(req).await,
         }
     }
 
@@ -219,9 +222,14 @@ pub fn build(
                     adapter,
                 }
             }
-            Exposes::Skill { pos } => {
-                tracing::warn!(capability = %capability.name, "{}:{pos}: {SKILL_UNSUPPORTED}", capability.model.file.display());
-                continue;
+            Exposes::Skill(skill) => {
+                let adapter = SkillAdapter::new(capability, skill, metrics.clone())?;
+                Planned {
+                    namespace: skill.namespace.value.clone(),
+                    kind: AdapterKind::Skill,
+                    listen: Some((address_of(skill.address.as_ref()), skill.port.value)),
+                    adapter: Ok(Adapter::Http(HttpAdapter::Skill(Arc::new(adapter)))),
+                }
             }
             // The control port is the host's own listener, not an adapter. In `ikanos
             // serve` the host's control port serves every capability: a tenant's own

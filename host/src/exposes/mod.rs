@@ -1,14 +1,16 @@
 //! Exposes: the adapters through which callers reach a capability.
 //!
-//! Owns: turning `capability.exposes` into adapters (REST, MCP) for `run` and `serve`
+//! Owns: turning `capability.exposes` into adapters (REST, MCP, skill) for `run` and `serve`
 //! alike (`adapters`), and reporting each adapter's state. Must not touch: the component's internals or outbound calls — a
 //! request is handed to the runtime and its answer turned into a response.
 
 mod adapters;
 pub(crate) mod auth;
+mod forward;
 pub(crate) mod inbound;
 pub mod mcp;
 pub mod rest;
+pub mod skill;
 
 pub use adapters::{
     bind, build, Adapter, AdapterKind, AdapterState, AdapterStatus, BindError, HostKind,

@@ -20,6 +20,7 @@ use serde_json::json;
 use tracing::Instrument;
 
 use super::auth::InboundAuth;
+use super::forward::ForwardRoute;
 use super::inbound::InboundBody;
 use super::inbound::{self, Inbound};
 use crate::capability::{LoadedCapability, Unrunnable};
@@ -50,6 +51,8 @@ struct Operation {
 struct RouteEntry {
     segments: Vec<Segment>,
     methods: Vec<(Method, Arc<Operation>)>,
+    /// `forward`: what no operation answers goes to a consumed namespace.
+    forward: Option<ForwardRoute>,
 }
 
 pub struct RestAdapter {
@@ -134,9 +137,21 @@ impl RestAdapter {
                     }),
                 ));
             }
+            let segments = parse_path(&resource.path.value);
+            let forward = resource.forward.as_ref().map(|f| {
+                let params: Vec<Option<&str>> = segments
+                    .iter()
+                    .map(|s| match s {
+                        Segment::Param(p) => Some(p.as_str()),
+                        Segment::Literal(_) => None,
+                    })
+                    .collect();
+                ForwardRoute::new(f, &params)
+            });
             routes.push(RouteEntry {
-                segments: parse_path(&resource.path.value),
+                segments,
                 methods,
+                forward,
             });
         }
         // Literal segments win over parameters: `/customers/search` before `/customers/{id}`.
@@ -179,7 +194,10 @@ impl RestAdapter {
             .map(|s| percent_decode_str(s).decode_utf8_lossy().into_owned())
             .collect();
         'routes: for route in &self.routes {
-            if route.segments.len() != parts.len() {
+            let greedy = route.forward.as_ref().is_some_and(ForwardRoute::greedy);
+            if route.segments.len() != parts.len()
+                && !(greedy && parts.len() > route.segments.len())
+            {
                 continue;
             }
             let mut captures = HashMap::new();
@@ -251,6 +269,12 @@ impl RestAdapter {
             );
         };
         let Some((_, op)) = route.methods.iter().find(|(m, _)| *m == req.method()) else {
+            if let Some(forward) = &route.forward {
+                return (
+                    Some("forward".into()),
+                    self.forward(forward, req, request_id).await,
+                );
+            }
             let allow = route
                 .methods
                 .iter()
@@ -286,6 +310,25 @@ impl RestAdapter {
             }
         };
         (name, response)
+    }
+
+    async fn forward<B: InboundBody>(
+        &self,
+        forward: &ForwardRoute,
+        req: http::Request<B>,
+        request_id: &str,
+    ) -> Response {
+        match forward.forward(&self.capability, req, request_id).await {
+            Ok(r) => r,
+            Err((status, kind, message)) => {
+                if let Some(kind) = kind {
+                    let name = &self.capability.name;
+                    self.metrics
+                        .record_error(name, AdapterType::rest, "forward", kind);
+                }
+                error(status, request_id, message)
+            }
+        }
     }
 
     async fn call<B: InboundBody>(

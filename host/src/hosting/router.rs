@@ -10,7 +10,8 @@
 //! endpoint, and `/{capability}/mcp` the capability's first MCP adapter (the path
 //! `ikanos run` serves MCP at, under the capability's prefix). Both reach the adapter
 //! as `/mcp`. These two paths go to MCP whenever the capability has an MCP adapter
-//! (with that namespace); every other path is REST's.
+//! (with that namespace); every other path is REST's, except `/{capability}/skills…`,
+//! which goes to the capability's first skill adapter when no REST operation is there.
 //!
 //! Why a path prefix rather than the Host header: it needs no DNS entry or wildcard
 //! certificate per capability and works through any proxy; a Host-based scheme can be
@@ -131,9 +132,18 @@ async fn route(hosting: &Hosting, req: Request) -> Response {
     let rest_adapters = || {
         serving.adapters.iter().filter_map(|a| match a.http() {
             Some(HttpAdapter::Rest(r)) => Some(r),
-            Some(HttpAdapter::Mcp(_)) | None => None,
+            Some(HttpAdapter::Mcp(_) | HttpAdapter::Skill(_)) | None => None,
         })
     };
+    let skill = serving.adapters.iter().find_map(|a| match a.http() {
+        Some(HttpAdapter::Skill(s)) if s.serves(&rest) => Some(s),
+        _ => None,
+    });
+    if let Some(skill) = skill {
+        if !rest_adapters().any(|a| a.serves(&rest)) {
+            return skill.handle(req).await;
+        }
+    }
     // With one REST adapter it answers whatever the path (its own 404 included), so
     // only several need the path matched to choose.
     let adapter = if rest_adapters().nth(1).is_none() {
@@ -161,7 +171,7 @@ async fn route(hosting: &Hosting, req: Request) -> Response {
 fn mcp_adapters(serving: &Serving) -> impl Iterator<Item = (&str, &Arc<HttpTransport>)> {
     serving.adapters.iter().filter_map(|a| match a.http() {
         Some(HttpAdapter::Mcp(t)) => Some((a.namespace.as_str(), t)),
-        Some(HttpAdapter::Rest(_)) | None => None,
+        Some(HttpAdapter::Rest(_) | HttpAdapter::Skill(_)) | None => None,
     })
 }
 

@@ -1,10 +1,14 @@
 //! Decoding `exposes` entries: rest and mcp in full (resources, operations, tools,
-//! prompts, parameters, handlers), control's socket and authentication, and for skill
-//! only what the checks need (namespace, socket, authentication).
+//! prompts, parameters, handlers), control's socket and authentication; skill in its
+//! submodule.
 //!
 //! Must not touch: other sections; cross-references are `check`'s.
 
 use super::*;
+
+mod forward;
+mod management;
+mod skill;
 
 impl Decoder<'_> {
     // ----- exposes -----
@@ -137,17 +141,7 @@ impl Decoder<'_> {
         if n.get("operations").is_none() && n.get("forward").is_none() {
             self.err(n.pos, format!("{field}: declare 'operations' or 'forward'"));
         }
-        if let Some(f) = n.get("forward") {
-            let ffield = format!("{field}.forward");
-            if self.expect_map(f, &ffield) {
-                self.known_keys(f, &["targetNamespace", "trustedHeaders"], &ffield);
-                let target = self.req_string(f, "targetNamespace", &ffield);
-                if !target.value.is_empty() {
-                    d.forwards
-                        .push((format!("{ffield}.targetNamespace"), target));
-                }
-            }
-        }
+        let forward = n.get("forward").and_then(|f| self.forward(f, field, d));
         let mut operations = Vec::new();
         for e in self.named(n, "operations", field) {
             let ofield = format!("{field}.operations.{}", e.key);
@@ -168,6 +162,7 @@ impl Decoder<'_> {
                 .map(Node::to_json)
                 .unwrap_or_default(),
             operations,
+            forward,
         }
     }
 
@@ -784,20 +779,6 @@ impl Decoder<'_> {
         })
     }
 
-    fn exposes_skill(&mut self, n: &Node, field: &str, d: &mut DExposes) {
-        let namespace = self.req_string(n, "namespace", field);
-        self.kebab(&namespace, "namespace", &format!("{field}.namespace"));
-        let (address, port) = self.listen(n, field, true);
-        if let Some(a) = n.get("authentication") {
-            self.authentication(a, &format!("{field}.authentication"), &mut d.refs);
-        }
-        if let Some(port) = port {
-            d.listen = Some(Listen { address, port });
-        }
-        d.namespace = Some(namespace);
-        d.model = Some(Exposes::Skill { pos: n.pos });
-    }
-
     fn exposes_control(&mut self, n: &Node, field: &str, d: &mut DExposes) {
         self.known_keys(
             n,
@@ -811,12 +792,7 @@ impl Decoder<'_> {
             ],
             field,
         );
-        self.not_applied(
-            n,
-            "management",
-            field,
-            "upstream's management endpoints are not served; /health, /metrics and /status are",
-        );
+        let management_info = self.management(n, field);
         self.not_applied(n, "observability", field, "traces are exported when OTEL_EXPORTER_OTLP_ENDPOINT is set, metrics are always on /metrics");
         let (address, port) = self.listen(n, field, true);
         let port = port.unwrap_or_else(|| self.spanned(0, n.pos));
@@ -831,6 +807,7 @@ impl Decoder<'_> {
             address,
             port,
             authentication,
+            management_info,
             pos: n.pos,
         }));
     }

@@ -1,0 +1,15 @@
+//! The model of a REST resource's `forward` (upstream's `RestServerForwardSpec`): a
+//! pass-through proxy to a consumed namespace.
+//!
+//! Owns: the target and the headers the caller may pass on. Must not touch: how the
+//! request is sent (the host's outbound path).
+
+use super::Spanned;
+
+#[derive(Debug, Clone)]
+pub struct Forward {
+    /// `targetNamespace`: a consumes entry (checked at load).
+    pub target: Spanned<String>,
+    /// `trustedHeaders`: the inbound headers copied to the upstream request.
+    pub trusted_headers: Vec<Spanned<String>>,
+}
