@@ -101,8 +101,9 @@ fn raw_http_errors_sessions_and_the_2026_07_28_header_rules() {
         &with_session,
         &json!({"jsonrpc": "2.0", "id": 4, "method": "tools/call", "params": {"name": "via-call", "arguments": {}}}),
     );
-    assert_eq!(resp.json()["result"]["isError"], true);
-    assert!(resp.body.contains("does not run"), "{}", resp.body);
+    // Declared with `call`: the built-in declarative engine runs it.
+    assert_eq!(resp.json()["result"]["isError"], false, "{}", resp.body);
+    assert!(resp.body.contains("Grace Hopper"), "{}", resp.body);
     let read = |id: u32, uri: &str| {
         post(
             url,

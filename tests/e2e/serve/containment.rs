@@ -150,3 +150,243 @@ fn hostile_capabilities_are_contained_while_a_neighbour_keeps_answering() {
         .count();
     assert_eq!(listed, 5);
 }
+
+/// A declarative-only capability (no component: the built-in engine runs it) whose file
+/// makes the host compute a lot: a JSONPath mapping over a large upstream answer
+/// (`$..*` for every one of thousands of records), and a lookup whose index and values
+/// are a large array. Tenant-controlled computation, so it must meet the same limits as
+/// component code.
+const DECLARATIVE_BOMB: &str = r#"ikanos: "1.0.0-beta5"
+info:
+  display: "Declarative bomb"
+  description: "Mappings and lookups over large answers."
+binds:
+  - namespace: secrets
+    location: "file:///./secrets.yaml"
+    keys:
+      CRM_TOKEN: crm-bearer-token
+capability:
+  consumes:
+    - type: http
+      namespace: data
+      baseUri: "BASE"
+      authentication:
+        type: bearer
+        token: "{{secrets.CRM_TOKEN}}"
+      resources:
+        records:
+          path: "/records"
+          operations:
+            list-records:
+              method: GET
+              inputParameters:
+                n:
+                  in: query
+  exposes:
+    - type: rest
+      port: 0
+      namespace: bomb
+      resources:
+        mapping:
+          path: "/mapping"
+          operations:
+            mapping-bomb:
+              method: GET
+              call: data.list-records
+              with:
+                n: "30000"
+              outputParameters:
+                - type: array
+                  mapping: "$[*]"
+                  items:
+                    type: object
+                    properties:
+                      a:
+                        type: array
+                        mapping: "$..*"
+                      b:
+                        type: array
+                        mapping: "$..*"
+                      c:
+                        type: array
+                        mapping: "$..*"
+                      d:
+                        type: array
+                        mapping: "$..*"
+        lookup:
+          path: "/lookup"
+          operations:
+            lookup-huge:
+              method: GET
+              steps:
+                list:
+                  type: call
+                  call: data.list-records
+                  with:
+                    n: "60000"
+                resolve:
+                  type: lookup
+                  index: list
+                  match: id
+                  lookupValue: "$.list[*].id"
+                  outputParameters:
+                    - name
+                    - tags
+              mappings:
+                - target: found
+                  value: "$.resolve"
+              outputParameters:
+                found:
+                  type: array
+        small:
+          path: "/small"
+          operations:
+            small:
+              method: GET
+              call: data.list-records
+              with:
+                n: "2"
+              outputParameters:
+                - type: array
+                  mapping: "$[*]"
+                  items:
+                    type: object
+                    properties:
+                      id:
+                        type: string
+                        mapping: "$.id"
+"#;
+
+/// An aggregate whose flow refers to itself.
+const RECURSIVE_AGGREGATE: &str = r#"ikanos: "1.0.0-beta5"
+capability:
+  consumes:
+    - type: http
+      namespace: data
+      baseUri: "http://127.0.0.1:9"
+      resources:
+        records:
+          path: "/records"
+          operations:
+            list:
+              method: GET
+  aggregates:
+    - namespace: loop
+      flows:
+        again:
+          description: "Refers to itself."
+          ref: loop.again
+  exposes:
+    - type: rest
+      port: 0
+      namespace: api
+      resources:
+        r:
+          path: /r
+          operations:
+            get-r:
+              method: GET
+              ref: loop.again
+"#;
+
+#[test]
+fn hostile_declarative_files_are_contained_while_a_neighbour_keeps_answering() {
+    let upstream = crm();
+    let dir = tempfile::tempdir().unwrap();
+    let caps = dir.path().join("caps");
+    std::fs::create_dir(&caps).unwrap();
+    let folder = caps.join("bomb");
+    std::fs::create_dir(&folder).unwrap();
+    std::fs::write(
+        folder.join("secrets.yaml"),
+        format!("crm-bearer-token: \"{TOKEN}\"\n"),
+    )
+    .unwrap();
+    std::fs::write(
+        folder.join("bomb.ikanos.yaml"),
+        DECLARATIVE_BOMB.replace("BASE", &upstream.base()),
+    )
+    .unwrap();
+    hostile_folder(&caps, "good", "Good", &upstream.base(), None, TOKEN);
+    // A flow that refers to itself: refused when the file loads, never run.
+    let looped = caps.join("looped");
+    std::fs::create_dir(&looped).unwrap();
+    std::fs::write(looped.join("looped.ikanos.yaml"), RECURSIVE_AGGREGATE).unwrap();
+    let serve = ServeBuilder::new(&caps)
+        .config(
+            &dir.path().join("host.yaml"),
+            "capabilities:\n  bomb:\n    limits:\n      cpuTime: 300ms\n      memoryMib: 24\n      requestTimeout: 20s\n",
+        )
+        .start();
+    let bomb = serve.capability("bomb").unwrap();
+    assert_eq!(bomb["state"], "ready", "{bomb}");
+    let looped = serve
+        .wait_for("looped", "failed", |c| {
+            c.is_some_and(|c| c["state"] == "failed")
+        })
+        .unwrap();
+    let error = looped["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("looped.ikanos.yaml:18:11")
+            && error.contains("an aggregate flow cannot use 'ref'"),
+        "{looped}"
+    );
+
+    // It answers what is within its limits.
+    let r = get(&serve.url("bomb", "/small"));
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json(), serde_json::json!([{"id": "r0"}, {"id": "r1"}]));
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let neighbour = {
+        let (stop, url) = (stop.clone(), serve.shared.clone());
+        std::thread::spawn(move || {
+            let mut answered = 0u32;
+            while !stop.load(Ordering::SeqCst) {
+                let id = format!("n{answered}");
+                let r = post(&format!("{url}/good/echo/{id}?n=1"), "text/plain", &id);
+                assert_eq!(r.status, 200, "the neighbour failed: {}", r.body);
+                assert_eq!(r.json()["inputs"]["id"], id.as_str());
+                answered += 1;
+            }
+            answered
+        })
+    };
+
+    // The bombs are stopped by the sandbox's limits, with the error named.
+    for path in ["/mapping", "/lookup"] {
+        let r = get(&serve.url("bomb", path));
+        assert!(
+            r.status == 500 || r.status == 504,
+            "{path}: {} {}",
+            r.status,
+            r.body
+        );
+        let v = r.json();
+        let error = v["error"].as_str().unwrap_or_default();
+        assert!(
+            error.contains("memory limit of 24 MiB")
+                || error.contains("CPU time limit of 300ms")
+                || error.contains("exceeds the limit"),
+            "{path}: {v}"
+        );
+        assert!(v["requestId"].is_string(), "{v}");
+    }
+    // Still serving after that.
+    assert_eq!(get(&serve.url("bomb", "/small")).status, 200);
+
+    stop.store(true, Ordering::SeqCst);
+    let answered = neighbour
+        .join()
+        .expect("the neighbour kept answering correctly");
+    assert!(answered > 0);
+    let m = metrics(&serve);
+    assert!(
+        m.lines().any(
+            |l| l.starts_with("ikanos_request_errors_total{capability=\"bomb\"")
+                && (l.contains("error_type=\"memory_limit\"")
+                    || l.contains("error_type=\"cpu_deadline\""))
+        ),
+        "no limit error counted for bomb:\n{m}"
+    );
+}

@@ -111,7 +111,7 @@ const MCP_TEST_ADAPTER: &str = r#"      description: "Customer lookups for agent
               type: "string"
               value: "{{id}}"
         via-call:
-          description: "Declared with call, which this host does not run."
+          description: "Declared with call: the built-in declarative engine runs it."
           call: "crm.list-customers"
       resources:
         guide:

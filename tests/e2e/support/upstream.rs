@@ -263,6 +263,25 @@ async fn handle(
             tokio::time::sleep(Duration::from_millis(ms)).await;
             resp(200, "text/plain", "slow")
         }
+        // `n` generated records, for declarative operations over large answers.
+        ("GET", ["records"]) => {
+            let n = q("n").and_then(|m| m.parse().ok()).unwrap_or(10usize);
+            let records: Vec<serde_json::Value> = (0..n)
+                .map(|i| {
+                    serde_json::json!({
+                        "id": format!("r{i}"),
+                        "name": format!("record {i}"),
+                        "tags": ["alpha", "beta", "gamma"],
+                        "nested": {"x": {"y": i, "z": [i, i + 1]}},
+                    })
+                })
+                .collect();
+            resp(
+                200,
+                "application/json",
+                serde_json::Value::Array(records).to_string(),
+            )
+        }
         (_, ["big"]) => {
             let n = q("bytes").and_then(|m| m.parse().ok()).unwrap_or(1 << 20);
             resp(200, "application/octet-stream", vec![b'y'; n])

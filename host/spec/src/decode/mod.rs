@@ -735,6 +735,31 @@ impl<'a> Decoder<'a> {
             flows.push(self.spanned(e.key.clone(), e.key_pos));
             definitions.push(e.value.to_json());
             if e.value.as_map().is_some() {
+                // `ref` is listed so that it gets the specific message below, not a
+                // second "unknown key".
+                self.known_keys(
+                    &e.value,
+                    &[
+                        "description",
+                        "tags",
+                        "semantics",
+                        "outputMediaType",
+                        "inputParameters",
+                        "call",
+                        "with",
+                        "steps",
+                        "mappings",
+                        "outputParameters",
+                        "ref",
+                    ],
+                    &ffield,
+                );
+                if let Some(r) = entries(&e.value).iter().find(|x| x.key == "ref") {
+                    self.err(
+                        r.key_pos,
+                        format!("{ffield}.ref: an aggregate flow cannot use 'ref' (flows do not nest, so a flow can never refer to itself or to another flow; declare its 'call' or 'steps')"),
+                    );
+                }
                 self.handler(&e.value, &ffield, &mut calls, &mut unused_refs);
             }
         }
