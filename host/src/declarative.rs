@@ -199,6 +199,30 @@ fn call_targets(v: &Value, out: &mut Vec<(String, String)>) {
     }
 }
 
+/// The text of schema file `path` (relative, inside the declaring file's folder), or
+/// None (the engine then says which file it could not use).
+fn schema_file(declared_in: &std::path::Path, path: &str) -> Option<String> {
+    use std::path::Component;
+    let rel = std::path::Path::new(path.strip_prefix("file:///./").unwrap_or(path));
+    if !rel
+        .components()
+        .all(|c| matches!(c, Component::Normal(_) | Component::CurDir))
+    {
+        return None;
+    }
+    let folder = declared_in.parent()?;
+    let file = folder.join(rel);
+    let real = file.canonicalize().ok()?;
+    if !real.starts_with(folder.canonicalize().ok()?) {
+        return None;
+    }
+    let meta = std::fs::metadata(&real).ok()?;
+    if !meta.is_file() || meta.len() > 1 << 20 {
+        return None;
+    }
+    std::fs::read_to_string(real).ok()
+}
+
 /// The consumed operations a definition calls, as written, with the parameters of the
 /// namespace, resource and operation merged (name, place, fixed value's text). The
 /// namespace's `baseUri`, authentication and tunnel stay in the host.
@@ -235,6 +259,18 @@ fn consumed(cap: &Capability, targets: &[(String, String)]) -> Value {
         def.insert("inputParameters".into(), Value::Array(params));
         def.entry("outputRawFormat")
             .or_insert_with(|| json!(o.output_raw_format));
+        // Avro and protobuf name a schema file; the engine has no file system, so the
+        // host reads it (beside the declaring file, never outside its folder).
+        if matches!(o.output_raw_format.as_str(), "avro" | "protobuf") {
+            if let Some(Value::String(path)) = def.get("outputSchema").cloned() {
+                if let Some(text) = schema_file(&o.name.file, &path) {
+                    def.insert(
+                        "outputSchema".into(),
+                        json!({ "path": path, "source": text }),
+                    );
+                }
+            }
+        }
         out.entry(ns.clone())
             .or_insert_with(|| Value::Object(Map::new()))
             .as_object_mut()

@@ -257,6 +257,9 @@ fn calls_cross_the_relay_and_survive_a_connector_restart() {
     let v = list_customers(&rig.host);
     assert_eq!(v["status"], 200, "{v}");
     assert_eq!(rig.private.requests().len(), 1);
+    // A declarative operation takes the same tunnel.
+    assert_eq!(list_names_declarative(&rig.host), (200, expected_names()));
+    assert_eq!(rig.private.requests().len(), 2);
     assert_eq!(
         rig.private.requests()[0].header("authorization"),
         Some(format!("Bearer {TOKEN}").as_str())
@@ -268,6 +271,9 @@ fn calls_cross_the_relay_and_survive_a_connector_restart() {
     let reason = v["consumes"][0]["reason"].as_str().unwrap().to_string();
     assert!(reason.contains("no connector"), "{reason}");
     assert_eq!(list_customers(&rig.host)["error"], "tunnel-unavailable");
+    let (status, v) = list_names_declarative(&rig.host);
+    assert_eq!(status, 503, "{v}");
+    assert!(v["error"].as_str().unwrap().contains("tunnel"), "{v}");
 
     // It comes back: ready again, without restarting the host.
     let _connector = rig.site.connector(

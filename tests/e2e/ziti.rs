@@ -203,12 +203,18 @@ fn outage_and_recovery(
 ) -> String {
     wait_ready(&rig.host, 200);
     call_ok(rig);
+    assert_eq!(list_names_declarative(&rig.host), (200, expected_names()));
     stop(&rig.net);
     let r = wait_not_ready_with(&rig.host, needle);
     assert_eq!(list_customers(&rig.host)["error"], "tunnel-unavailable");
+    // A declarative operation fails closed the same way.
+    let (status, v) = list_names_declarative(&rig.host);
+    assert_eq!(status, 503, "{v}");
+    assert!(v["error"].as_str().unwrap().contains("tunnel"), "{v}");
     start(&rig.net);
     wait_ready(&rig.host, 200);
     call_ok(rig);
+    assert_eq!(list_names_declarative(&rig.host), (200, expected_names()));
     assert_eq!(
         rig.decoy.connections(),
         0,

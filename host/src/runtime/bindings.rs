@@ -90,7 +90,10 @@ impl wit_definition::Host for GuestState {
     async fn record_step(&mut self, step: String, kind: String, nanos: u64, ok: bool) {
         let seconds = nanos as f64 / 1e9;
         let outcome = if ok { "ok" } else { "error" };
-        tracing::debug!(target: "step", capability = &*self.capability, request_id = &*self.request_id, step = %step, kind = %kind, seconds, outcome, "step finished");
+        // One span per step, under the request's span; the engine measured the step, so
+        // its duration is an attribute (the span itself marks when the host heard of it).
+        let span = tracing::info_span!("step", capability = &*self.capability, request_id = &*self.request_id, step = %step, kind = %kind, duration_s = seconds, outcome);
+        span.in_scope(|| tracing::debug!(target: "step", "step finished"));
         // Step names come from the file: bounded by it, so fine as a label.
         self.metrics
             .step_duration

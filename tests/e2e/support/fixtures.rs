@@ -292,10 +292,42 @@ pub fn hostile_tunnelled_capability(
     extra: &[ExtraBind],
 ) -> Capability {
     extra.iter().fold(
-        Capability::hostile(display, base).crm_tunnel(tunnel),
+        Capability::hostile(display, base)
+            .crm_tunnel(tunnel)
+            .exposes(Exposes::Literal(DECLARATIVE_CRM.into())),
         |c, (var, key, _)| c.bind_key(var, key),
     )
 }
+
+/// A REST adapter `crm-declarative` whose `GET /customers` is declared the upstream way
+/// (`call` + a JSONPath mapping): the built-in engine runs it, through the same route
+/// (and tunnel) as the component's calls.
+pub const DECLARATIVE_CRM: &str = r#"    - type: "rest"
+      address: "127.0.0.1"
+      port: 0
+      namespace: "crm-declarative"
+      resources:
+        customers:
+          path: "/customers"
+          description: "Customer names, shaped by the declarative engine."
+          operations:
+            list-names:
+              method: "GET"
+              description: "Every customer's id and name."
+              call: "crm.list-customers"
+              outputParameters:
+                - type: "array"
+                  mapping: "$"
+                  items:
+                    type: "object"
+                    properties:
+                      id:
+                        type: "string"
+                        mapping: "$.id"
+                      name:
+                        type: "string"
+                        mapping: "$.name"
+"#;
 
 /// `hostile_tunnelled_capability` written as `dir/file_name` with secrets.yaml beside it.
 pub fn hostile_tunnelled(

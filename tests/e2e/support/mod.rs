@@ -575,6 +575,23 @@ pub fn wait_ready(host: &Host, want: u16) -> serde_json::Value {
 }
 
 /// Ask the hostile component to call `crm.list-customers`; its JSON answer.
+/// `GET /customers` of the declarative adapter (`fixtures::DECLARATIVE_CRM`): status and
+/// body as JSON.
+pub fn list_names_declarative(host: &Host) -> (u16, serde_json::Value) {
+    let r = get(&format!("{}/customers", host.rest_url("crm-declarative")));
+    let status = r.status;
+    (status, r.json())
+}
+
+/// The names the declarative adapter answers when the test CRM is reached.
+pub fn expected_names() -> serde_json::Value {
+    serde_json::json!([
+        {"id": "1", "name": "Ada Lovelace"},
+        {"id": "2", "name": "Grace Hopper"},
+        {"id": "3", "name": "Alan Turing"},
+    ])
+}
+
 pub fn list_customers(host: &Host) -> serde_json::Value {
     let r = post(
         &format!("{}/call?ns=crm&op=list-customers", host.rest_url("hostile")),

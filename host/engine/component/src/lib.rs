@@ -52,9 +52,17 @@ impl Env for Host {
         body: &[u8],
         schema: Option<&Value>,
     ) -> Result<Value, String> {
-        let options = ikanos_convert::Options {
-            schema: schema.cloned(),
-            ..Default::default()
+        // The host replaces an avro/protobuf schema path with {path, source}: the
+        // engine has no file system.
+        let options = match schema {
+            Some(Value::Object(m)) if m.contains_key("source") => ikanos_convert::Options {
+                schema: m.get("path").cloned(),
+                schema_source: m.get("source").and_then(Value::as_str).map(str::to_owned),
+            },
+            other => ikanos_convert::Options {
+                schema: other.cloned(),
+                ..Default::default()
+            },
         };
         ikanos_convert::to_json(format, body, &options).map_err(|e| e.to_string())
     }
