@@ -755,6 +755,74 @@ fn declarative_conformance_count() {
     assert_eq!(working, TOTAL - waiting_for_oauth2);
 }
 
+/// `examples/shipyard` (upstream's tutorial, final step, copied unmodified) runs like
+/// the sample it was copied from: every operation and tool does its job. It needs no
+/// `../shared`: the files are in the repository.
+#[test]
+fn the_shipyard_example_runs_unmodified() {
+    let corpus = support::repo_root().join("examples/shipyard");
+    let sample = "step-11-shipyard-fleet-manifest";
+    let out = run_sample(sample, &corpus);
+    let failures = out.failures();
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    assert_eq!(out.working(), out.counted());
+    assert!(out.working() >= 12, "{}", out.working());
+}
+
+/// The skill adapters of the samples serve every skill tool they declare (21 in all).
+#[test]
+fn every_skill_tool_of_the_samples_is_served() {
+    let Some(corpus) = corpus() else { return };
+    let mut served = 0;
+    for name in SAMPLES {
+        served += skill_tools_served(name, &corpus);
+    }
+    println!("skill tools served: {served} / 21");
+    assert_eq!(served, 21);
+}
+
+/// Start sample `name` and count the tools its skill adapters list in each skill's
+/// detail (`/skills/{name}`).
+fn skill_tools_served(name: &str, corpus: &Path) -> usize {
+    let exp = expected(name);
+    let dir = tempfile::tempdir().unwrap();
+    let sample = exp["sample"].as_str().unwrap();
+    let text = std::fs::read_to_string(corpus.join(sample)).unwrap();
+    if !text.contains("type: skill") || exp["transport"] == "stdio" {
+        return 0;
+    }
+    let shipyard = Shipyard::start(ShipyardAuth::default());
+    let file = prepare(dir.path(), corpus, sample, &shipyard.base());
+    let rest_namespaces: std::collections::BTreeSet<&str> = exp["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["adapter"] == "rest")
+        .map(|e| e["namespace"].as_str().unwrap())
+        .collect();
+    let host = HostBuilder::new(&file).start(rest_namespaces.len());
+    let skills: Vec<String> = host
+        .logs()
+        .iter()
+        .filter(|l| l.contains("listening") && l.contains("adapter=\"skill\""))
+        .filter_map(|l| support::field(l, "addr"))
+        .collect();
+    assert!(!skills.is_empty(), "{name}: no skill adapter listening");
+    let mut count = 0;
+    for addr in skills {
+        let catalog = support::get(&format!("http://{addr}/skills")).json();
+        for skill in catalog["skills"].as_array().unwrap() {
+            let detail = support::get(&format!(
+                "http://{addr}/skills/{}",
+                skill["name"].as_str().unwrap()
+            ))
+            .json();
+            count += detail["tools"].as_array().map_or(0, Vec::len);
+        }
+    }
+    count
+}
+
 /// The shipyard answers with upstream's data and checks credentials (no ikanos needed).
 #[test]
 fn shipyard_serves_upstream_data_and_checks_credentials() {

@@ -314,7 +314,7 @@ impl HostBuilder {
 }
 
 /// `key=value` or `key="value"` out of a tracing text line.
-fn field(line: &str, key: &str) -> Option<String> {
+pub fn field(line: &str, key: &str) -> Option<String> {
     let start = line.find(&format!("{key}="))? + key.len() + 1;
     let rest = &line[start..];
     let value = if let Some(q) = rest.strip_prefix('"') {
