@@ -267,8 +267,19 @@ pub enum Authentication {
         value: Template,
         placement: ApiKeyPlacement,
     },
-    /// Parsed; resource-server validation on exposes only.
+    /// OAuth 2.1 resource server (exposes only): bearer JWTs issued by
+    /// `authorization_server`, validated against its JWKS.
     OAuth2 {
+        /// `authorizationServerUri`: the issuer; its metadata gives the JWKS.
+        authorization_server: String,
+        /// `resource`: this server's canonical URI (RFC 8707, RFC 9728).
+        resource: String,
+        /// `audience`: the expected `aud`, default `resource`.
+        audience: Option<String>,
+        /// `scopes`: each one required in the token's `scope`.
+        scopes: Vec<String>,
+        /// `tokenValidation`: `jwks` (default) or `introspection`.
+        token_validation: Option<Spanned<String>>,
         pos: Pos,
     },
 }

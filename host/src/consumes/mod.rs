@@ -8,7 +8,7 @@
 //! namespace, operation or parameter is refused, never guessed.
 
 mod auth;
-mod client;
+pub(crate) mod client;
 mod forward;
 mod request;
 

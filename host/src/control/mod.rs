@@ -116,11 +116,11 @@ impl HostState {
     pub fn into_handler(self: Arc<Self>) -> server::Handler {
         Arc::new(move |req| {
             let state = self.clone();
-            Box::pin(async move { state.handle(req) })
+            Box::pin(async move { state.handle(req).await })
         })
     }
 
-    fn handle(&self, req: Request) -> Response {
+    async fn handle(&self, req: Request) -> Response {
         let json_error = |status: StatusCode, message: &str| {
             server::json(
                 status,
@@ -131,7 +131,7 @@ impl HostState {
             return refusal.render(json_error);
         }
         let (parts, body) = req.into_parts();
-        if let Err(refusal) = inbound::authenticate(&self.auth, &parts) {
+        if let Err(refusal) = inbound::authenticate(&self.auth, &parts).await {
             return refusal.render(json_error);
         }
         let req = http::Request::from_parts(parts, body);

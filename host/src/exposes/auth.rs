@@ -27,6 +27,8 @@ pub enum InboundAuth {
         name: String,
         expected: Secret,
     },
+    /// An OAuth 2.1 resource server (bearer JWTs).
+    OAuth2(super::oauth2::Shared),
 }
 
 fn same(a: &[u8], b: &[u8]) -> bool {
@@ -81,9 +83,20 @@ impl InboundAuth {
             Some(Authentication::Digest { .. }) => {
                 return Err("inbound digest authentication is not supported by this build".into())
             }
-            Some(Authentication::OAuth2 { .. }) => {
-                return Err("inbound oauth2 authentication is not supported by this build".into())
-            }
+            Some(Authentication::OAuth2 {
+                authorization_server,
+                resource,
+                audience,
+                scopes,
+                token_validation,
+                ..
+            }) => InboundAuth::OAuth2(std::sync::Arc::new(super::oauth2::OAuth2::new(
+                authorization_server,
+                resource,
+                audience.as_deref(),
+                scopes,
+                token_validation.as_ref().map(|t| t.value.as_str()),
+            )?)),
         })
     }
 
@@ -134,6 +147,8 @@ impl InboundAuth {
                     Err(None)
                 }
             }
+            // Checked (asynchronously) by `inbound::authenticate`; never let in here.
+            InboundAuth::OAuth2(_) => Err(None),
         }
     }
 

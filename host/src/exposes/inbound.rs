@@ -50,6 +50,11 @@ pub enum Refusal {
     BodyUnreadable(String),
     /// A Host or Origin this listener does not answer (DNS rebinding).
     Forbidden(&'static str),
+    /// A valid OAuth token without a scope the adapter requires (403 with the
+    /// `insufficient_scope` challenge).
+    InsufficientScope {
+        challenge: HeaderValue,
+    },
 }
 
 impl Refusal {
@@ -58,7 +63,7 @@ impl Refusal {
             Refusal::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
             Refusal::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Refusal::BodyUnreadable(_) => StatusCode::BAD_REQUEST,
-            Refusal::Forbidden(_) => StatusCode::FORBIDDEN,
+            Refusal::Forbidden(_) | Refusal::InsufficientScope { .. } => StatusCode::FORBIDDEN,
         }
     }
 
@@ -66,7 +71,9 @@ impl Refusal {
     /// a refused caller is not an error of the capability).
     pub fn metric_kind(&self) -> Option<&'static str> {
         match self {
-            Refusal::Unauthorized { .. } | Refusal::Forbidden(_) => None,
+            Refusal::Unauthorized { .. }
+            | Refusal::Forbidden(_)
+            | Refusal::InsufficientScope { .. } => None,
             Refusal::BodyTooLarge { .. } => Some("body_too_large"),
             Refusal::BodyUnreadable(_) => Some("invalid_input"),
         }
@@ -80,6 +87,7 @@ impl Refusal {
             }
             Refusal::BodyUnreadable(e) => format!("reading the request body failed: {e}"),
             Refusal::Forbidden(why) => (*why).to_string(),
+            Refusal::InsufficientScope { .. } => "the token lacks a required scope".to_string(),
         }
     }
 
@@ -89,12 +97,15 @@ impl Refusal {
         body: impl FnOnce(StatusCode, &str) -> http::Response<B>,
     ) -> http::Response<B> {
         let mut resp = body(self.status(), &self.message());
-        if let Refusal::Unauthorized {
-            challenge: Some(challenge),
-        } = self
-        {
-            resp.headers_mut()
-                .insert(InboundAuth::challenge_header(), challenge);
+        match self {
+            Refusal::Unauthorized {
+                challenge: Some(challenge),
+            }
+            | Refusal::InsufficientScope { challenge } => {
+                resp.headers_mut()
+                    .insert(InboundAuth::challenge_header(), challenge);
+            }
+            _ => {}
         }
         resp
     }
@@ -167,7 +178,15 @@ fn is_loopback_name(host: &str) -> bool {
 }
 
 /// The caller's credentials against the adapter's `authentication`.
-pub fn authenticate(auth: &InboundAuth, parts: &http::request::Parts) -> Result<(), Refusal> {
+pub async fn authenticate(auth: &InboundAuth, parts: &http::request::Parts) -> Result<(), Refusal> {
+    if let InboundAuth::OAuth2(oauth) = auth {
+        return oauth.check(parts).await.map_err(|denied| match denied {
+            super::oauth2::Denied::Unauthorized(challenge) => Refusal::Unauthorized {
+                challenge: Some(challenge),
+            },
+            super::oauth2::Denied::Forbidden(challenge) => Refusal::InsufficientScope { challenge },
+        });
+    }
     auth.check(parts)
         .map_err(|challenge| Refusal::Unauthorized { challenge })
 }

@@ -9,6 +9,7 @@ pub(crate) mod auth;
 mod forward;
 pub(crate) mod inbound;
 pub mod mcp;
+pub(crate) mod oauth2;
 pub mod rest;
 pub mod skill;
 

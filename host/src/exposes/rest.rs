@@ -251,7 +251,7 @@ impl RestAdapter {
         request_id: &str,
     ) -> (Option<String>, Response) {
         let (parts, body) = req.into_parts();
-        if let Err(refusal) = inbound::authenticate(&self.auth, &parts) {
+        if let Err(refusal) = inbound::authenticate(&self.auth, &parts).await {
             return (
                 None,
                 refusal.render(|status, message| error(status, request_id, message.into())),

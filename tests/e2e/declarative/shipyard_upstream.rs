@@ -20,7 +20,6 @@
 //! Every request is recorded (see `requests` / `take_requests`), whatever it was answered.
 
 use std::convert::Infallible;
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use base64::Engine as _;
@@ -61,10 +60,11 @@ struct State {
     base: String,
     log: Mutex<Vec<Recorded>>,
     key: ring::signature::EcdsaKeyPair,
+    /// The same key as PKCS#8, for signing tokens with `jsonwebtoken`.
+    pkcs8: Vec<u8>,
 }
 
 pub struct Shipyard {
-    pub addr: SocketAddr,
     state: Arc<State>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
@@ -88,6 +88,7 @@ impl Shipyard {
             base: format!("http://{addr}"),
             log: Mutex::new(Vec::new()),
             key,
+            pkcs8: pkcs8.as_ref().to_vec(),
         });
         let (tx, rx) = tokio::sync::oneshot::channel();
         let st = state.clone();
@@ -101,7 +102,6 @@ impl Shipyard {
             }
         });
         Shipyard {
-            addr,
             state,
             stop: Some(tx),
             thread: Some(thread),
@@ -130,28 +130,48 @@ impl Shipyard {
 
     /// An ES256 access token for `audience`, issued by `issuer()`, valid for an hour.
     pub fn mint_token(&self, audience: &str, subject: &str) -> String {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_secs();
-        let header = json!({"alg": "ES256", "typ": "JWT", "kid": "shipyard"});
-        let claims = json!({
+        let now = now_secs();
+        self.mint(&json!({
             "iss": self.issuer(), "aud": audience, "sub": subject,
             "iat": now, "nbf": now - 5, "exp": now + 3600, "scope": "openid",
-        });
-        let input = format!(
-            "{}.{}",
-            b64url(header.to_string().as_bytes()),
-            b64url(claims.to_string().as_bytes())
-        );
-        let rng = ring::rand::SystemRandom::new();
-        let sig = self
-            .state
-            .key
-            .sign(&rng, input.as_bytes())
-            .expect("signing");
-        format!("{input}.{}", b64url(sig.as_ref()))
+        }))
     }
+
+    /// An ES256 token with `claims`, signed by the authorization server's key (the
+    /// one its JWKS publishes), with `jsonwebtoken`.
+    pub fn mint(&self, claims: &Value) -> String {
+        sign_es256(&self.state.pkcs8, claims)
+    }
+
+    /// A token with `claims` under the same key id, signed by a key nobody published.
+    pub fn mint_forged(&self, claims: &Value) -> String {
+        let rng = ring::rand::SystemRandom::new();
+        let other = ring::signature::EcdsaKeyPair::generate_pkcs8(
+            &ring::signature::ECDSA_P256_SHA256_FIXED_SIGNING,
+            &rng,
+        )
+        .expect("an ES256 key");
+        sign_es256(other.as_ref(), claims)
+    }
+}
+
+/// Seconds since the epoch, for token claims.
+pub fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+fn sign_es256(pkcs8: &[u8], claims: &Value) -> String {
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
+    header.kid = Some("shipyard".into());
+    jsonwebtoken::encode(
+        &header,
+        claims,
+        &jsonwebtoken::EncodingKey::from_ec_der(pkcs8),
+    )
+    .expect("signing a token")
 }
 
 impl Drop for Shipyard {

@@ -471,9 +471,24 @@ impl Decoder<'_> {
                     ],
                     field,
                 );
-                self.req_string(n, "authorizationServerUri", field);
-                self.req_string(n, "resource", field);
-                Authentication::OAuth2 { pos: n.pos }
+                let authorization_server =
+                    self.req_string(n, "authorizationServerUri", field).value;
+                let resource = self.req_string(n, "resource", field).value;
+                let audience = self.opt_string(n, "audience", field).map(|s| s.value);
+                let scopes = n
+                    .get("scopes")
+                    .and_then(Node::as_seq)
+                    .map(|items| items.iter().filter_map(|i| i.scalar_text()).collect())
+                    .unwrap_or_default();
+                let token_validation = self.opt_string(n, "tokenValidation", field);
+                Authentication::OAuth2 {
+                    authorization_server,
+                    resource,
+                    audience,
+                    scopes,
+                    token_validation,
+                    pos: n.pos,
+                }
             }
             "" => return None,
             other => {

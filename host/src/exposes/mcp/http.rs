@@ -132,6 +132,13 @@ impl HttpTransport {
 
     async fn route(&self, req: Request, request_id: &str) -> Response {
         let path = req.uri().path();
+        // RFC 9728: an OAuth-protected server says, without authentication, which
+        // authorization server issues its tokens.
+        if let crate::exposes::auth::InboundAuth::OAuth2(oauth) = &self.server.auth {
+            if req.method() == Method::GET && path == oauth.metadata_path() {
+                return crate::server::json(StatusCode::OK, &oauth.metadata());
+            }
+        }
         if path != "/mcp" && path != "/" {
             return refuse(
                 StatusCode::NOT_FOUND,
@@ -142,7 +149,7 @@ impl HttpTransport {
             return refusal.render(refuse);
         }
         let (parts, body) = req.into_parts();
-        if let Err(refusal) = inbound::authenticate(&self.server.auth, &parts) {
+        if let Err(refusal) = inbound::authenticate(&self.server.auth, &parts).await {
             return refusal.render(refuse);
         }
         match parts.method {

@@ -318,7 +318,7 @@ impl SkillAdapter {
             return ("unmatched", refusal.render(render));
         }
         let (parts, _body) = req.into_parts();
-        if let Err(refusal) = inbound::authenticate(&self.auth, &parts) {
+        if let Err(refusal) = inbound::authenticate(&self.auth, &parts).await {
             return ("unmatched", refusal.render(render));
         }
         let path = parts.uri.path();
