@@ -17,6 +17,7 @@ use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use url::Url;
 
 use super::auth::{Auth, DigestChallenge};
+use super::environment::{ConsumedEnvironment, EnvValue};
 
 /// Characters left as they are in a path segment (RFC 3986 unreserved).
 const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
@@ -46,6 +47,8 @@ struct DeclaredParam {
     name: String,
     location: ParamIn,
     value: Option<Template>,
+    /// `in: environment` without a `value`: the variable's value, read at load.
+    environment: Option<EnvValue>,
 }
 
 /// A consumed operation with everything that does not change per call worked out.
@@ -60,8 +63,12 @@ pub struct PreparedOperation {
     body: Option<RequestBody>,
 }
 
-/// Every operation of a consumes entry, by name.
-pub fn prepare(consumes: &Consumes) -> std::collections::HashMap<String, PreparedOperation> {
+/// Every operation of a consumes entry, by name. `environment` holds the values of its
+/// `in: environment` parameters (read at load; see `environment`).
+pub fn prepare(
+    consumes: &Consumes,
+    environment: &ConsumedEnvironment,
+) -> std::collections::HashMap<String, PreparedOperation> {
     let mut out = std::collections::HashMap::new();
     for resource in &consumes.resources {
         for op in &resource.operations {
@@ -77,6 +84,10 @@ pub fn prepare(consumes: &Consumes) -> std::collections::HashMap<String, Prepare
                     name: p.name.value.clone(),
                     location: p.location,
                     value: p.value.clone(),
+                    environment: match (p.location, &p.value) {
+                        (ParamIn::Environment, None) => environment.get(&p.name.value).cloned(),
+                        _ => None,
+                    },
                 };
                 match params.iter_mut().find(|q| q.name == declared.name) {
                     Some(existing) => *existing = declared,
@@ -89,6 +100,7 @@ pub fn prepare(consumes: &Consumes) -> std::collections::HashMap<String, Prepare
                         name,
                         location: ParamIn::Path,
                         value: None,
+                        environment: None,
                     });
                 }
             }
@@ -110,7 +122,10 @@ pub fn prepare(consumes: &Consumes) -> std::collections::HashMap<String, Prepare
 
 /// The base of a `forward` (pass-through) request to `baseUri` itself: the namespace's
 /// own parameters (fixed values) and nothing of its resources.
-pub fn prepare_forward(consumes: &Consumes) -> PreparedOperation {
+pub fn prepare_forward(
+    consumes: &Consumes,
+    environment: &ConsumedEnvironment,
+) -> PreparedOperation {
     PreparedOperation {
         name: "forward".to_string(),
         method: Method::GET,
@@ -123,6 +138,10 @@ pub fn prepare_forward(consumes: &Consumes) -> PreparedOperation {
                 name: p.name.value.clone(),
                 location: p.location,
                 value: p.value.clone(),
+                environment: match (p.location, &p.value) {
+                    (ParamIn::Environment, None) => environment.get(&p.name.value).cloned(),
+                    _ => None,
+                },
             })
             .collect(),
         body: None,
@@ -238,8 +257,9 @@ impl PreparedOperation {
                             body_fields
                                 .insert(p.name.clone(), serde_json::Value::String(v.clone()));
                         }
-                        // The path is rendered above; `environment` parameters describe the
-                        // engine's environment upstream and are never sent.
+                        // The path is rendered above; `environment` parameters only feed
+                        // templates (upstream sends only header and query parameters of
+                        // its own maps) and are never sent.
                         ParamIn::Path | ParamIn::Environment => {}
                     }
                 }
@@ -318,17 +338,36 @@ impl PreparedOperation {
                     "parameter '{name}' is fixed by the capability file and cannot be set"
                 ));
             }
+            if p.location == ParamIn::Environment {
+                return Err(format!(
+                    "parameter '{name}' is read from the host's environment (in: environment) and cannot be set"
+                ));
+            }
             let slot = values.entry(p.name.as_str()).or_default();
             if !slot.is_empty() && p.location != ParamIn::Query {
                 return Err(format!("parameter '{name}' was given more than once"));
             }
             slot.push(value.clone());
         }
+        // `in: environment` values join the map first, so that every other parameter's
+        // template (and the body) can use them, as upstream's parameter map does.
+        for p in &self.params {
+            if let Some(v) = &p.environment {
+                values.insert(p.name.as_str(), vec![v.expose().to_string()]);
+            }
+        }
         let lookup = |n: &str| {
             supplied
                 .iter()
                 .find(|(k, _)| k == n)
                 .map(|(_, v)| v.clone())
+                .or_else(|| {
+                    self.params
+                        .iter()
+                        .find(|p| p.name == n)
+                        .and_then(|p| p.environment.as_ref())
+                        .map(|v| v.expose().to_string())
+                })
         };
         for p in &self.params {
             if let Some(t) = &p.value {
@@ -499,7 +538,9 @@ capability:
         })
         .unwrap();
         (
-            prepare(&c.consumes[0]).remove("get-customer").unwrap(),
+            prepare(&c.consumes[0], &ConsumedEnvironment::default())
+                .remove("get-customer")
+                .unwrap(),
             secrets,
         )
     }
@@ -573,5 +614,53 @@ capability:
             )
             .unwrap();
         assert_eq!(raw.headers[CONTENT_TYPE], "application/octet-stream");
+    }
+
+    #[test]
+    fn environment_values_feed_templates_and_are_never_sent() {
+        let file = r#"ikanos: "1.0.0-beta5"
+info:
+  display: "t"
+capability:
+  consumes:
+    - type: "http"
+      namespace: "crm"
+      baseUri: "http://crm.test/"
+      inputParameters:
+        REGION:
+          in: "environment"
+        X-Region:
+          in: "header"
+          value: "eu-{{REGION}}"
+      resources:
+        r:
+          path: "/r"
+          operations:
+            op:
+              method: "GET"
+"#;
+        let loaded = ikanos_spec::load_str(Path::new("t.yaml"), file).expect("valid test file");
+        let c = &loaded.capability;
+        let env = super::super::environment::resolve(&c.consumes, &|_| {
+            super::super::environment::Lookup::Value("west".into())
+        })
+        .unwrap();
+        let op = prepare(&c.consumes[0], &env).remove("op").unwrap();
+        let secrets = Secrets::default();
+        let req = op.build(&secrets, &Auth::None, &[], None, "r").unwrap();
+        assert_eq!(req.headers["x-region"], "eu-west");
+        assert!(req.headers.get("region").is_none());
+        assert_eq!(req.url.as_str(), "http://crm.test/r");
+        let err = op
+            .build(
+                &secrets,
+                &Auth::None,
+                &params(&[("REGION", "x")]),
+                None,
+                "r",
+            )
+            .err()
+            .unwrap();
+        assert!(err.contains("environment"), "{err}");
     }
 }

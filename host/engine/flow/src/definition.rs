@@ -325,8 +325,11 @@ pub fn flow(v: &Value, ctx: &str) -> Result<Flow, FlowError> {
 fn input_names(v: Option<&Value>) -> Vec<(String, bool)> {
     let mut out: Vec<(String, bool)> = Vec::new();
     let mut push = |name: String, p: &Value| {
+        // `in: environment`: the host reads the value from its environment at load and
+        // fixes it; the engine never sends one.
         let fixed = p.get("value").is_some_and(|x| !x.is_null())
-            || p.get("template").is_some_and(|x| !x.is_null());
+            || p.get("template").is_some_and(|x| !x.is_null())
+            || p.get("in").and_then(Value::as_str) == Some("environment");
         match out.iter_mut().find(|(n, _)| *n == name) {
             Some(e) => e.1 = fixed,
             None => out.push((name, fixed)),
