@@ -125,3 +125,169 @@ fn serve_reads_only_granted_environment_variables() {
         Some("eu-host-only-value")
     );
 }
+
+/// Form and multipart consumed bodies, called from declarative operations (`/token`,
+/// `/upload`) and from the hostile component's `call` operation.
+fn form_capability(base: &str) -> String {
+    format!(
+        r#"ikanos: "1.0.0-beta5"
+info:
+  display: "forms"
+binds:
+- namespace: creds
+  keys:
+    SECRET: IKANOS_T_FORM_SECRET
+capability:
+  exposes:
+  - type: rest
+    namespace: api
+    port: 0
+    resources:
+      token:
+        path: "/token"
+        operations:
+          get-token:
+            method: POST
+            inputParameters:
+              who:
+                in: query
+                type: string
+            call: up.token
+            with:
+              scope: "read {{{{who}}}}"
+      upload:
+        path: "/upload"
+        operations:
+          upload:
+            method: POST
+            inputParameters:
+              who:
+                in: query
+                type: string
+            call: up.upload
+            with:
+              title: "{{{{who}}}}"
+      call:
+        path: "/call"
+        operations:
+          call:
+            method: POST
+            inputParameters:
+              ns:
+                in: query
+                type: string
+              op:
+                in: query
+                type: string
+              p_scope:
+                in: query
+                type: string
+  consumes:
+  - type: http
+    namespace: up
+    baseUri: "{base}"
+    resources:
+      token:
+        path: "/oauth/token"
+        operations:
+          token:
+            method: POST
+            inputParameters:
+              scope:
+                in: body
+            body:
+              type: formUrlEncoded
+              data:
+                grant_type: client_credentials
+                client_secret: "{{{{creds.SECRET}}}}"
+                scope: "{{{{scope}}}}"
+      upload:
+        path: "/files"
+        operations:
+          upload:
+            method: POST
+            body:
+              type: multipartForm
+              data:
+              - name: title
+                value: "{{{{title}}}}"
+              - name: file
+                value: "hello, world"
+                filename: "hello.txt"
+                contentType: text/plain
+"#
+    )
+}
+
+fn echoed(r: &Resp) -> (String, String) {
+    assert_eq!(r.status, 200, "{}", r.body);
+    let v = r.json();
+    (
+        v["headers"]["content-type"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string(),
+        v["body"].as_str().unwrap_or_default().to_string(),
+    )
+}
+
+#[test]
+fn form_and_multipart_bodies_from_the_engine_and_from_a_component() {
+    let up = Upstream::start(Auth::default());
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(
+        dir.path(),
+        "forms.ikanos.yaml",
+        &form_capability(&up.base()),
+    );
+    let host = HostBuilder::new(&file)
+        .component(&components().hostile)
+        .env("IKANOS_T_FORM_SECRET", "s3cr&t=1")
+        .start(1);
+    let base = host.rest_url("api");
+
+    // The engine: `with` values and binds fill the declared fields.
+    let (ct, body) = echoed(&post(
+        &format!("{base}/token?who=ada%20l"),
+        "text/plain",
+        "",
+    ));
+    assert_eq!(ct, "application/x-www-form-urlencoded");
+    assert_eq!(
+        body,
+        "grant_type=client_credentials&client_secret=s3cr%26t%3D1&scope=read+ada+l"
+    );
+
+    let (ct, body) = echoed(&post(&format!("{base}/upload?who=Q3"), "text/plain", ""));
+    let boundary = ct
+        .strip_prefix("multipart/form-data; boundary=")
+        .unwrap_or_else(|| panic!("{ct}"));
+    assert_eq!(
+        body,
+        format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"title\"\r\n\r\nQ3\r\n--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"hello.txt\"\r\nContent-Type: text/plain\r\n\r\nhello, world\r\n--{boundary}--\r\n"
+        )
+    );
+
+    // A component: its parameters fill the declared body; the host sets the type.
+    let r = post(
+        &format!("{base}/call?ns=up&op=token&p_scope=write"),
+        "text/plain",
+        "",
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let upstream_answer: serde_json::Value =
+        serde_json::from_str(r.json()["body"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        upstream_answer["headers"]["content-type"],
+        "application/x-www-form-urlencoded"
+    );
+    assert_eq!(
+        upstream_answer["body"],
+        "grant_type=client_credentials&client_secret=s3cr%26t%3D1&scope=write"
+    );
+    assert!(
+        !host.all_output().contains("s3cr&t=1"),
+        "no secret in the logs"
+    );
+}

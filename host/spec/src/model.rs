@@ -240,12 +240,71 @@ pub struct ConsumedParam {
 pub enum RequestBody {
     /// `{type: json, data: …}`; string leaves may hold templates.
     Json(serde_json::Value),
-    /// `{type: text, data: "…"}`
-    Text(Template),
+    /// `{type: text | xml | sparql, data: "…"}`; the kind gives the content type.
+    Text { kind: TextKind, data: Template },
     /// A bare string body.
     Raw(Template),
-    /// form-urlencoded / multipart: parsed but not run yet.
-    Other { kind: String },
+    /// `{type: formUrlEncoded, data: …}` (`application/x-www-form-urlencoded`).
+    Form(FormBody),
+    /// `{type: multipartForm, data: [parts]}` (`multipart/form-data`).
+    Multipart(Vec<MultipartPart>),
+}
+
+impl RequestBody {
+    /// The `type:` as written (`raw` for a bare string).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            RequestBody::Json(_) => "json",
+            RequestBody::Text { kind, .. } => kind.as_str(),
+            RequestBody::Raw(_) => "raw",
+            RequestBody::Form(_) => "formUrlEncoded",
+            RequestBody::Multipart(_) => "multipartForm",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TextKind {
+    Text,
+    Xml,
+    Sparql,
+}
+
+impl TextKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TextKind::Text => "text",
+            TextKind::Xml => "xml",
+            TextKind::Sparql => "sparql",
+        }
+    }
+
+    /// The content type the body is sent with (the schema's `RequestBodyText`).
+    pub fn content_type(self) -> &'static str {
+        match self {
+            TextKind::Text => "text/plain; charset=utf-8",
+            TextKind::Xml => "application/xml",
+            TextKind::Sparql => "application/sparql-query",
+        }
+    }
+}
+
+/// `formUrlEncoded` data: a pre-encoded string, or fields whose values the host encodes.
+#[derive(Debug, Clone)]
+pub enum FormBody {
+    Encoded(Template),
+    /// (field name, value template), in file order.
+    Fields(Vec<(String, Template)>),
+}
+
+/// One `multipartForm` part: a plain field, or a file when `filename` is given.
+#[derive(Debug, Clone)]
+pub struct MultipartPart {
+    pub name: String,
+    pub value: Template,
+    pub filename: Option<Template>,
+    /// The part's `Content-Type`; checked at load to be a valid header value.
+    pub content_type: Option<String>,
 }
 
 #[derive(Debug, Clone)]

@@ -585,3 +585,26 @@ fn json_body_references() {
         "crm.ikanos.yaml:28:35: capability.consumes[0].resources.customers.operations.get-customer.body.data.ids[1]: unresolvable reference '{{nope}}': 'nope' is neither a bind key nor a parameter of this operation"
     );
 }
+
+#[test]
+fn bad_form_and_multipart_bodies() {
+    let with_body = |body: &str| {
+        errors(&edit(
+            "              method: GET\n              inputParameters:",
+            &format!("              method: GET\n              body:\n{body}              inputParameters:"),
+        ))
+    };
+    assert_eq!(
+        with_body("                type: formUrlEncoded\n                data: [a]\n"),
+        "crm.ikanos.yaml:26:23: capability.consumes[0].resources.customers.operations.get-customer.body.data: expected a pre-encoded string or a mapping of field names to string values, found a list"
+    );
+    assert_eq!(
+        with_body("                type: multipartForm\n                data:\n                  - value: x\n                    contentType: \"a\\nb\"\n"),
+        "crm.ikanos.yaml:27:21: missing required key 'name' in capability.consumes[0].resources.customers.operations.get-customer.body.data[0]\n\
+         crm.ikanos.yaml:28:34: capability.consumes[0].resources.customers.operations.get-customer.body.data[0].contentType: 'a\\nb' is not a valid media type for a header (e.g. image/png)"
+    );
+    assert_eq!(
+        with_body("                type: multipartForm\n                data:\n                  - name: f\n                    value: \"{{nope}}\"\n"),
+        "crm.ikanos.yaml:28:28: capability.consumes[0].resources.customers.operations.get-customer.body.data[0].value: unresolvable reference '{{nope}}': 'nope' is neither a bind key nor a parameter of this operation"
+    );
+}

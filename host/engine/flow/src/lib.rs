@@ -45,10 +45,24 @@
 //!                                        // namespace is the part of the operation's `ref`
 //!                                        // before the first dot
 //!   "consumes": { "ns": { "op": {
-//!     "body": "…" | { "type": …, "data": … },   // rendered here, sent as `call`'s body
+//!     "body": "…" | { "type": …, "data": … },   // see "Consumed request bodies"
 //!     "outputSchema": …, "outputMediaType": "image/png" } } }
 //! }
 //! ```
+//!
+//! # Consumed request bodies
+//!
+//! A consumed operation's `body` is rendered here against the request-scoped map and
+//! passed as the call body (a bare string, `json`, `text`, `xml`, `sparql`: the host sends
+//! it with the declared type's Content-Type). `formUrlEncoded` and `multipartForm` bodies
+//! are not: the host builds them from the file's declaration, so that field encoding,
+//! the multipart boundary and the Content-Type agree, and so that bind values (which the
+//! engine never sees) can fill them. For those the engine passes, as the call body, a
+//! JSON object holding for every `{{name}}` the body's `data` uses its value in the
+//! request-scoped map, rendered as upstream renders it ("" when absent); the host
+//! renders each template with bind values first, then the call's parameters, then these.
+//! `in: environment` parameters count as fixed: the host reads them at load and never
+//! takes a value for them from a caller.
 //!
 //! Requests carry the declared inputs the caller supplied, as strings (an MCP argument
 //! that is not a JSON string arrives as its JSON text), and the raw body. For an MCP

@@ -1060,3 +1060,37 @@ fn hostile_inputs() {
     assert_eq!(found.len(), n);
     assert!(started.elapsed().as_secs() < 5);
 }
+
+// formUrlEncoded / multipartForm bodies are built by the host: the engine hands over
+// the values their templates use ("" when absent), never a rendered body.
+#[test]
+fn form_bodies_hand_template_values_to_the_host() {
+    let def = definition(json!({
+        "adapter": "rest", "name": "token", "namespace": "api",
+        "operation": {"method": "POST", "call": "idp.token",
+            "with": {"scope": "read {{who}}"}},
+        "consumes": {"idp": {"token": {
+            "method": "POST",
+            "inputParameters": [{"name": "REGION", "in": "environment"}],
+            "body": {"type": "formUrlEncoded", "data": {
+                "grant_type": "client_credentials",
+                "scope": "{{scope}}",
+                "secret": "{{creds.SECRET}}",
+                "missing": "{{{nothing}}}"
+            }}}}}
+    }));
+    let mut env = Fake::default().with("idp.token", 200, json!({"ok": true}));
+    let out = go(&def, &[("who", "ada"), ("REGION", "x")], &mut env).unwrap();
+    assert_eq!(out.status, 200);
+    let (reference, params, body) = &env.calls[0];
+    assert_eq!(reference, "idp.token");
+    assert!(
+        params.is_empty(),
+        "environment parameters are the host's: {params:?}"
+    );
+    let body: Value = serde_json::from_str(body.as_deref().unwrap()).unwrap();
+    assert_eq!(
+        body,
+        json!({"scope": "read ada", "creds.SECRET": "", "nothing": ""})
+    );
+}
