@@ -291,3 +291,132 @@ fn form_and_multipart_bodies_from_the_engine_and_from_a_component() {
         "no secret in the logs"
     );
 }
+
+/// `GET /big?bytes=N` answers N bytes of `application/octet-stream`; the REST adapter caps
+/// binary answers at 1 KiB, the MCP adapter at its default, its tool's operation at 100 B.
+fn binary_capability(base: &str) -> String {
+    format!(
+        r#"ikanos: "1.0.0-beta5"
+info:
+  display: "binary"
+capability:
+  exposes:
+  - type: rest
+    namespace: api
+    port: 0
+    maxBinarySize: 1KiB
+    resources:
+      big:
+        path: "/big"
+        operations:
+          get-big:
+            method: GET
+            inputParameters:
+              bytes:
+                in: query
+                type: string
+            call: up.big
+  - type: mcp
+    namespace: tools
+    port: 0
+    tools:
+      small:
+        description: "A small binary"
+        inputParameters:
+          bytes:
+            type: string
+        call: up.small
+  consumes:
+  - type: http
+    namespace: up
+    baseUri: "{base}"
+    resources:
+      big:
+        path: "/big"
+        operations:
+          big:
+            method: GET
+            inputParameters:
+              bytes:
+                in: query
+            outputRawFormat: binary
+          small:
+            method: GET
+            inputParameters:
+              bytes:
+                in: query
+            outputRawFormat: binary
+            maxBinarySize: "100B"
+"#
+    )
+}
+
+#[test]
+fn binary_answers_over_max_binary_size_are_refused_as_upstream_refuses_them() {
+    let up = Upstream::start(Auth::default());
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(
+        dir.path(),
+        "binary.ikanos.yaml",
+        &binary_capability(&up.base()),
+    );
+    let host = HostBuilder::new(&file).start(1);
+    let base = host.rest_url("api");
+
+    let r = get(&format!("{base}/big?bytes=1024"));
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body.len(), 1024);
+    let r = get(&format!("{base}/big?bytes=1025"));
+    assert_eq!(r.status, 500, "{}", r.body);
+    assert!(r
+        .header("content-type")
+        .unwrap_or_default()
+        .starts_with("text/plain"));
+    assert_eq!(
+        r.body,
+        "Upstream response exceeded maxBinarySize (limit=1024 bytes)"
+    );
+
+    let url = crate::mcp::harness::mcp_url(&host, "tools");
+    let call = |bytes: &str| {
+        let r = crate::mcp::harness::post(
+            &url,
+            &[
+                ("mcp-protocol-version", "2026-07-28"),
+                ("mcp-method", "tools/call"),
+                ("mcp-name", "small"),
+            ],
+            &serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+                "params": {"name": "small", "arguments": {"bytes": bytes},
+                    "_meta": crate::mcp::harness::meta()}}),
+        );
+        assert_eq!(r.status, 200, "{}", r.body);
+        r.json()["result"].clone()
+    };
+    let ok = call("100");
+    assert_eq!(ok["isError"], false, "{ok}");
+    // (UTF-8 bytes of a non-image type come back as text; the cap is what matters here.)
+    assert_eq!(ok["content"][0]["text"], "y".repeat(100), "{ok}");
+    let over = call("101");
+    assert_eq!(over["isError"], true, "{over}");
+    assert_eq!(
+        over["content"][0]["text"],
+        "Upstream response exceeded maxBinarySize (limit=100 bytes)"
+    );
+}
+
+#[test]
+fn an_invalid_max_binary_size_stops_the_start_at_its_position() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = binary_capability("http://127.0.0.1:9")
+        .replace("maxBinarySize: 1KiB", "maxBinarySize: 1KB");
+    let file = write(dir.path(), "binary.ikanos.yaml", &text);
+    let (code, out) = HostBuilder::new(&file).run_to_exit();
+    assert_ne!(code, 0, "{out}");
+    assert!(
+        out.contains(
+            "binary.ikanos.yaml:9:20: capability.exposes[0].maxBinarySize: '1KB' is not a size"
+        ),
+        "{out}"
+    );
+}

@@ -112,6 +112,8 @@ pub struct Consumed {
     pub output_media_type: Option<String>,
     pub output: Vec<OutputParam>,
     pub body: Option<Value>,
+    /// `maxBinarySize` in bytes, parsed by the host (`maxBinaryBytes`).
+    pub max_binary_bytes: Option<u64>,
 }
 
 impl Consumed {
@@ -362,6 +364,7 @@ pub fn consumed(v: &Value, ctx: &str) -> Result<Consumed, FlowError> {
         output_media_type: opt_text(v, "outputMediaType"),
         output: output_params(v.get("outputParameters"), ctx)?,
         body: v.get("body").filter(|b| !b.is_null()).cloned(),
+        max_binary_bytes: v.get("maxBinaryBytes").and_then(Value::as_u64),
     })
 }
 

@@ -44,11 +44,22 @@
 //!   "function": { … },                   // as written under the aggregate's `flows`; its
 //!                                        // namespace is the part of the operation's `ref`
 //!                                        // before the first dot
+//!   "maxBinaryBytes": 10485760,          // the adapter's maxBinarySize, parsed by the
+//!                                        // host (default 10 MiB)
 //!   "consumes": { "ns": { "op": {
 //!     "body": "…" | { "type": …, "data": … },   // see "Consumed request bodies"
+//!     "maxBinaryBytes": 1024,            // the operation's own maxBinarySize (wins)
 //!     "outputSchema": …, "outputMediaType": "image/png" } } }
 //! }
 //! ```
+//!
+//! `maxBinarySize` is enforced here because the answer to an oversized binary response
+//! depends on the exposing adapter, as upstream's: a REST operation answers 500
+//! `text/plain` "Upstream response exceeded maxBinarySize (limit=N bytes)", an MCP tool an
+//! `isError` result with that text, an MCP resource read fails with "Binary response of
+//! S bytes exceeds the maxBinarySize cap of N bytes". Only binary responses
+//! (`outputRawFormat: binary`) are capped, as upstream. The host has already read the
+//! body under its own response-body limit (`maxResponseBody`), which applies first.
 //!
 //! # Consumed request bodies
 //!
@@ -114,7 +125,12 @@ pub struct Definition {
     operation: Flow,
     function: Option<Flow>,
     consumes: HashMap<String, HashMap<String, Consumed>>,
+    /// The exposing adapter's `maxBinarySize` in bytes (upstream's default 10 MiB).
+    max_binary_bytes: u64,
 }
+
+/// Upstream's default `maxBinarySize` (`BinarySize.DEFAULT_MAX_BINARY_SIZE_BYTES`).
+pub const DEFAULT_MAX_BINARY_BYTES: u64 = 10 * 1024 * 1024;
 
 impl Definition {
     /// Parse the JSON the host hands over; shapes are checked here, once.
@@ -141,7 +157,12 @@ impl Definition {
             .filter(|s| !s.is_empty())
             .map(str::to_string);
         let consumes = definition::consumes(raw.get("consumes"))?;
+        let max_binary_bytes = raw
+            .get("maxBinaryBytes")
+            .and_then(Value::as_u64)
+            .unwrap_or(DEFAULT_MAX_BINARY_BYTES);
         Ok(Definition {
+            max_binary_bytes,
             raw,
             adapter,
             name,

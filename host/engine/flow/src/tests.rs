@@ -1094,3 +1094,70 @@ fn form_bodies_hand_template_values_to_the_host() {
         json!({"scope": "read ada", "creds.SECRET": "", "nothing": ""})
     );
 }
+
+// maxBinarySize (ResourceRestlet.sendBinaryResponse, ToolHandler.buildBinaryToolResult,
+// ResourceHandler.readBinaryDynamic): the operation's cap wins over the adapter's.
+#[test]
+fn binary_answers_over_max_binary_size() {
+    let consumes = |op_max: Option<u64>| {
+        let mut op = json!({"method": "GET", "outputRawFormat": "binary"});
+        if let Some(m) = op_max {
+            op["maxBinaryBytes"] = json!(m);
+        }
+        json!({"media": {"photo": op}})
+    };
+    let bytes = [7u8; 5];
+    let run_one = |def: Value| {
+        let mut env = Fake::default().raw("media.photo", 200, "image/png", &bytes);
+        go(&definition(def), &[], &mut env)
+    };
+    // REST, adapter cap 4: 500 text/plain.
+    let out = run_one(json!({"adapter": "rest", "name": "p", "maxBinaryBytes": 4,
+        "operation": {"method": "GET", "call": "media.photo"}, "consumes": consumes(None)}))
+    .unwrap();
+    assert_eq!(
+        (
+            out.status,
+            out.content_type.as_str(),
+            String::from_utf8(out.body).unwrap()
+        ),
+        (
+            500,
+            "text/plain",
+            "Upstream response exceeded maxBinarySize (limit=4 bytes)".to_string()
+        )
+    );
+    // REST, the operation allows 5 although the adapter allows 4.
+    let out = run_one(json!({"adapter": "rest", "name": "p", "maxBinaryBytes": 4,
+        "operation": {"method": "GET", "call": "media.photo"}, "consumes": consumes(Some(5))}))
+    .unwrap();
+    assert_eq!((out.status, out.binary, out.body.len()), (200, true, 5));
+    // MCP tool, operation cap 3: an error result.
+    let out = run_one(json!({"adapter": "mcp", "name": "p",
+        "operation": {"call": "media.photo"}, "consumes": consumes(Some(3))}))
+    .unwrap();
+    assert_eq!(
+        (out.status, String::from_utf8(out.body).unwrap()),
+        (
+            500,
+            "Upstream response exceeded maxBinarySize (limit=3 bytes)".to_string()
+        )
+    );
+    // MCP resource: the read fails.
+    let err = run_one(
+        json!({"adapter": "mcp-resource", "name": "p", "maxBinaryBytes": 2,
+        "operation": {"call": "media.photo"}, "consumes": consumes(None)}),
+    )
+    .unwrap_err();
+    assert_eq!(
+        err,
+        FlowError::Internal(
+            "Binary response of 5 bytes exceeds the maxBinarySize cap of 2 bytes".into()
+        )
+    );
+    // Default 10 MiB when nothing is declared.
+    let out = run_one(json!({"adapter": "rest", "name": "p",
+        "operation": {"method": "GET", "call": "media.photo"}, "consumes": consumes(None)}))
+    .unwrap();
+    assert_eq!((out.status, out.binary), (200, true));
+}

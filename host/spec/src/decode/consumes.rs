@@ -242,7 +242,7 @@ impl Decoder<'_> {
             ],
             field,
         );
-        self.not_applied(n, "maxBinarySize", field, "the host's response-body limit (--max-response-body, limits.maxResponseBody) caps every response instead");
+        let max_binary_size = self.binary_size(n, field);
         let method = self.method(n, field);
         let description = self.opt_string(n, "description", field).map(|s| s.value);
         let scope = Scope::Consumed {
@@ -280,6 +280,7 @@ impl Decoder<'_> {
             input_parameters,
             body,
             output_raw_format,
+            max_binary_size,
             definition: n.to_json(),
             pos: n.pos,
         }
