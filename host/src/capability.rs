@@ -65,6 +65,9 @@ pub enum CapabilityError {
     Outbound(OutboundError),
     #[error("{0}")]
     Limits(String),
+    /// An `in: environment` consumed parameter whose variable is missing or not granted.
+    #[error("{0}")]
+    Environment(crate::consumes::environment::EnvironmentError),
     /// A bind (or an imported consumes entry) that reaches outside what the host lets
     /// this capability read.
     #[error("{file}:{pos}: '{namespace}': {reason}")]
@@ -299,6 +302,20 @@ pub fn resolve_binds(
     })
 }
 
+/// Read the `in: environment` consumed parameters under `policy`: any variable for a
+/// trusted file, only the granted ones for a confined one (as binds).
+pub fn resolve_environment(
+    model: &Capability,
+    policy: &BindPolicy,
+) -> Result<crate::consumes::environment::ConsumedEnvironment, CapabilityError> {
+    use crate::consumes::environment::{process_lookup, resolve};
+    let granted = match policy {
+        BindPolicy::Trusted => None,
+        BindPolicy::Confined { env, .. } => Some(env.as_slice()),
+    };
+    resolve(&model.consumes, &process_lookup(granted)).map_err(CapabilityError::Environment)
+}
+
 /// Load everything a capability needs before it can serve.
 #[allow(clippy::too_many_arguments)]
 pub fn load(
@@ -314,12 +331,14 @@ pub fn load(
     let model = loaded.capability;
     let name = options.name.clone().unwrap_or_else(|| default_name(file));
     let secrets = Arc::new(resolve_binds(&model, &options.binds)?);
+    let environment = resolve_environment(&model, &options.binds)?;
 
     let outbound = Arc::new(
         Outbound::new(
             &name,
             &model.consumes,
             secrets.clone(),
+            &environment,
             &options.outbound,
             tunnels,
             metrics.clone(),

@@ -107,7 +107,8 @@ pub fn build(cap: &Capability, has_component: bool) -> Definitions {
                    adapter: &str,
                    op: &Value,
                    resource_inputs: Option<&Value>,
-                   handler: &Handler| {
+                   handler: &Handler,
+                   max_binary: Option<u64>| {
         let function = match handler {
             Handler::Ref(target) => cap.aggregate_flow(&target.value).cloned(),
             _ => None,
@@ -121,6 +122,12 @@ pub fn build(cap: &Capability, has_component: bool) -> Definitions {
             def.insert("resourceInputParameters".into(), inputs.clone());
         }
         def.insert("function".into(), function.clone().unwrap_or(Value::Null));
+        // The adapter's `maxBinarySize` (parsed at load), else upstream's default; a
+        // consumed operation's own value (`maxBinaryBytes` there) wins.
+        def.insert(
+            "maxBinaryBytes".into(),
+            json!(max_binary.unwrap_or(ikanos_spec::model::DEFAULT_MAX_BINARY_SIZE)),
+        );
         let mut targets = Vec::new();
         call_targets(op, &mut targets);
         if let Some(f) = &function {
@@ -143,6 +150,7 @@ pub fn build(cap: &Capability, has_component: bool) -> Definitions {
                                 &o.definition,
                                 Some(&r.input_definition),
                                 &o.handler,
+                                rest.max_binary_size.as_ref().map(|m| m.value),
                             );
                         }
                     }
@@ -158,6 +166,7 @@ pub fn build(cap: &Capability, has_component: bool) -> Definitions {
                             &t.definition,
                             None,
                             &t.handler,
+                            mcp.max_binary_size.as_ref().map(|m| m.value),
                         );
                     }
                 }
@@ -170,6 +179,7 @@ pub fn build(cap: &Capability, has_component: bool) -> Definitions {
                             &r.definition,
                             None,
                             handler,
+                            mcp.max_binary_size.as_ref().map(|m| m.value),
                         );
                     }
                 }
@@ -270,6 +280,9 @@ fn consumed(cap: &Capability, targets: &[(String, String)]) -> Value {
                     );
                 }
             }
+        }
+        if let Some(max) = &o.max_binary_size {
+            def.insert("maxBinaryBytes".into(), json!(max.value));
         }
         out.entry(ns.clone())
             .or_insert_with(|| Value::Object(Map::new()))

@@ -4,6 +4,8 @@
 mod support;
 
 mod auth;
+/// Consumed-operation features: `in: environment`, form and multipart bodies, maxBinarySize.
+mod consumed_bodies;
 mod control;
 /// Conformance of the declarative operations with upstream Ikanos (the public samples).
 mod declarative;

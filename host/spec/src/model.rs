@@ -222,6 +222,8 @@ pub struct ConsumedOperation {
     pub body: Option<RequestBody>,
     /// `outputRawFormat`, default `json`.
     pub output_raw_format: String,
+    /// `maxBinarySize` in bytes (binary responses; overrides the exposing adapter's).
+    pub max_binary_size: Option<Spanned<u64>>,
     /// The operation as written (JSON), for the declarative engine.
     pub definition: serde_json::Value,
     pub pos: Pos,
@@ -240,12 +242,71 @@ pub struct ConsumedParam {
 pub enum RequestBody {
     /// `{type: json, data: …}`; string leaves may hold templates.
     Json(serde_json::Value),
-    /// `{type: text, data: "…"}`
-    Text(Template),
+    /// `{type: text | xml | sparql, data: "…"}`; the kind gives the content type.
+    Text { kind: TextKind, data: Template },
     /// A bare string body.
     Raw(Template),
-    /// form-urlencoded / multipart: parsed but not run yet.
-    Other { kind: String },
+    /// `{type: formUrlEncoded, data: …}` (`application/x-www-form-urlencoded`).
+    Form(FormBody),
+    /// `{type: multipartForm, data: [parts]}` (`multipart/form-data`).
+    Multipart(Vec<MultipartPart>),
+}
+
+impl RequestBody {
+    /// The `type:` as written (`raw` for a bare string).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            RequestBody::Json(_) => "json",
+            RequestBody::Text { kind, .. } => kind.as_str(),
+            RequestBody::Raw(_) => "raw",
+            RequestBody::Form(_) => "formUrlEncoded",
+            RequestBody::Multipart(_) => "multipartForm",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TextKind {
+    Text,
+    Xml,
+    Sparql,
+}
+
+impl TextKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TextKind::Text => "text",
+            TextKind::Xml => "xml",
+            TextKind::Sparql => "sparql",
+        }
+    }
+
+    /// The content type the body is sent with (the schema's `RequestBodyText`).
+    pub fn content_type(self) -> &'static str {
+        match self {
+            TextKind::Text => "text/plain; charset=utf-8",
+            TextKind::Xml => "application/xml",
+            TextKind::Sparql => "application/sparql-query",
+        }
+    }
+}
+
+/// `formUrlEncoded` data: a pre-encoded string, or fields whose values the host encodes.
+#[derive(Debug, Clone)]
+pub enum FormBody {
+    Encoded(Template),
+    /// (field name, value template), in file order.
+    Fields(Vec<(String, Template)>),
+}
+
+/// One `multipartForm` part: a plain field, or a file when `filename` is given.
+#[derive(Debug, Clone)]
+pub struct MultipartPart {
+    pub name: String,
+    pub value: Template,
+    pub filename: Option<Template>,
+    /// The part's `Content-Type`; checked at load to be a valid header value.
+    pub content_type: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -346,6 +407,8 @@ pub struct ExposesRest {
     pub port: Spanned<u16>,
     /// Who may call this API (`bearer`, `basic`, `apikey`, `oauth2` …); None means anyone.
     pub authentication: Option<Authentication>,
+    /// `maxBinarySize` in bytes: the cap on binary upstream responses (default 10 MiB).
+    pub max_binary_size: Option<Spanned<u64>>,
     pub resources: Vec<ExposedResource>,
     pub pos: Pos,
 }
@@ -418,6 +481,8 @@ pub struct ExposesMcp {
     pub ttl_ms: Option<u64>,
     /// `cacheScope`: `public` or `private`.
     pub cache_scope: Option<String>,
+    /// `maxBinarySize` in bytes: the cap on binary upstream responses (default 10 MiB).
+    pub max_binary_size: Option<Spanned<u64>>,
     pub tools: Vec<McpTool>,
     pub resources: Vec<McpResource>,
     pub prompts: Vec<McpPrompt>,
@@ -552,6 +617,48 @@ impl Capability {
                 .map(|o| (c, r, o))
         })
     }
+}
+
+/// Upstream's default `maxBinarySize` (`BinarySize.DEFAULT_MAX_BINARY_SIZE_BYTES`): 10 MiB.
+pub const DEFAULT_MAX_BINARY_SIZE: u64 = 10 * 1024 * 1024;
+
+/// Parse a `maxBinarySize` as upstream's `BinarySize.parse` does: a decimal number with
+/// an optional `B`, `KiB`, `MiB` or `GiB` suffix (`512KiB`, `1.5MiB`, `4096`), rounded
+/// down to whole bytes. None when it does not match or is too large.
+pub fn parse_binary_size(text: &str) -> Option<u64> {
+    let t = text.trim();
+    let (number, unit) = match t.find(|c: char| !c.is_ascii_digit() && c != '.') {
+        Some(i) => t.split_at(i),
+        None => (t, ""),
+    };
+    let multiplier: u64 = match unit {
+        "" | "B" => 1,
+        "KiB" => 1 << 10,
+        "MiB" => 1 << 20,
+        "GiB" => 1 << 30,
+        _ => return None,
+    };
+    let (whole, fraction) = match number.split_once('.') {
+        Some((w, f)) => (w, Some(f)),
+        None => (number, None),
+    };
+    if whole.is_empty() || !whole.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    if fraction.is_some_and(|f| f.is_empty() || !f.bytes().all(|b| b.is_ascii_digit())) {
+        return None;
+    }
+    let bytes = whole.parse::<u64>().ok()?.checked_mul(multiplier)?;
+    let extra = match fraction {
+        // At most 19 digits matter for a u64 multiplier; more only refine what is dropped.
+        Some(f) => {
+            let digits = &f[..f.len().min(18)];
+            let scale = 10u128.pow(digits.len() as u32);
+            (digits.parse::<u128>().ok()? * u128::from(multiplier) / scale) as u64
+        }
+        None => 0,
+    };
+    bytes.checked_add(extra)
 }
 
 /// The `ikanos:` versions this host reads.

@@ -217,8 +217,12 @@ fn keys_this_host_does_not_apply_are_warned_about_at_their_position() {
         .iter()
         .map(|w| format!("{}: {}", w.pos, w.message))
         .collect();
-    assert_eq!(warnings.len(), 3, "{warnings:#?}");
-    assert!(warnings[0].starts_with("31:22: capability.exposes[0].maxBinarySize: not applied by this host: the host's response-body limit"), "{warnings:#?}");
+    // maxBinarySize is applied (by the declarative engine), so it is not warned about.
+    assert_eq!(warnings.len(), 2, "{warnings:#?}");
+    let Exposes::Rest(rest) = &l.capability.exposes[0] else {
+        panic!("rest expected")
+    };
+    assert_eq!(rest.max_binary_size.as_ref().map(|m| m.value), Some(1024));
     assert!(
         warnings.iter().any(
             |w| w.contains("capability.exposes[1].management.reload: not applied by this host")
@@ -583,5 +587,59 @@ fn json_body_references() {
     assert_eq!(
         errors(&text),
         "crm.ikanos.yaml:28:35: capability.consumes[0].resources.customers.operations.get-customer.body.data.ids[1]: unresolvable reference '{{nope}}': 'nope' is neither a bind key nor a parameter of this operation"
+    );
+}
+
+#[test]
+fn bad_form_and_multipart_bodies() {
+    let with_body = |body: &str| {
+        errors(&edit(
+            "              method: GET\n              inputParameters:",
+            &format!("              method: GET\n              body:\n{body}              inputParameters:"),
+        ))
+    };
+    assert_eq!(
+        with_body("                type: formUrlEncoded\n                data: [a]\n"),
+        "crm.ikanos.yaml:26:23: capability.consumes[0].resources.customers.operations.get-customer.body.data: expected a pre-encoded string or a mapping of field names to string values, found a list"
+    );
+    assert_eq!(
+        with_body("                type: multipartForm\n                data:\n                  - value: x\n                    contentType: \"a\\nb\"\n"),
+        "crm.ikanos.yaml:27:21: missing required key 'name' in capability.consumes[0].resources.customers.operations.get-customer.body.data[0]\n\
+         crm.ikanos.yaml:28:34: capability.consumes[0].resources.customers.operations.get-customer.body.data[0].contentType: 'a\\nb' is not a valid media type for a header (e.g. image/png)"
+    );
+    assert_eq!(
+        with_body("                type: multipartForm\n                data:\n                  - name: f\n                    value: \"{{nope}}\"\n"),
+        "crm.ikanos.yaml:28:28: capability.consumes[0].resources.customers.operations.get-customer.body.data[0].value: unresolvable reference '{{nope}}': 'nope' is neither a bind key nor a parameter of this operation"
+    );
+}
+
+#[test]
+fn max_binary_size_follows_upstreams_grammar() {
+    use ikanos_spec::model::parse_binary_size as p;
+    assert_eq!(p("10MiB"), Some(10_485_760));
+    assert_eq!(p("512KiB"), Some(524_288));
+    assert_eq!(p("1.5MiB"), Some(1_572_864));
+    assert_eq!(p("4096"), Some(4096));
+    assert_eq!(p("7B"), Some(7));
+    assert_eq!(p(" 1GiB "), Some(1 << 30));
+    for bad in [
+        "",
+        "MiB",
+        "10 MiB",
+        "10mb",
+        "1.MiB",
+        "-1",
+        "1e3",
+        "99999999999999999999GiB",
+    ] {
+        assert_eq!(p(bad), None, "{bad}");
+    }
+    let out = errors(&edit(
+        "              method: GET\n              inputParameters:",
+        "              method: GET\n              maxBinarySize: 10MB\n              inputParameters:",
+    ));
+    assert_eq!(
+        out,
+        "crm.ikanos.yaml:24:30: capability.consumes[0].resources.customers.operations.get-customer.maxBinarySize: '10MB' is not a size: expected a number optionally suffixed with B, KiB, MiB or GiB (e.g. '512KiB', '10MiB', '1GiB')"
     );
 }

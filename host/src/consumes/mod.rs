@@ -9,6 +9,7 @@
 
 mod auth;
 pub(crate) mod client;
+pub mod environment;
 mod forward;
 mod request;
 
@@ -264,6 +265,7 @@ impl Outbound {
         capability: &str,
         consumes: &[Consumes],
         secrets: Arc<Secrets>,
+        environment: &environment::ConsumedEnvironment,
         settings: &OutboundSettings,
         tunnels: &TunnelRegistry,
         metrics: Arc<Metrics>,
@@ -321,8 +323,8 @@ impl Outbound {
                 _ => None,
             };
             watch_route(&metrics, capability, &name, &route);
-            let operations = request::prepare(c);
-            let forward = request::prepare_forward(c);
+            let operations = request::prepare(c, environment);
+            let forward = request::prepare_forward(c, environment);
             let url = &c.base_uri.value;
             let server_address = format!(
                 "{}:{}",
@@ -742,6 +744,7 @@ mod tests {
                 "cap",
                 &loaded.capability.consumes,
                 Arc::new(Secrets::default()),
+                &Default::default(),
                 &settings,
                 &registry,
                 metrics.clone(),

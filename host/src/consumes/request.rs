@@ -12,11 +12,14 @@ use http::header::{HeaderName, HeaderValue, CONTENT_TYPE, COOKIE, USER_AGENT};
 use http::{HeaderMap, Method};
 use http_body_util::Full;
 use ikanos_spec::binds::Secrets;
-use ikanos_spec::model::{Consumes, ParamIn, Pos, RequestBody, Spanned, Template};
+use ikanos_spec::model::{
+    Consumes, FormBody, ParamIn, Pos, RequestBody, Spanned, Template, TemplatePart,
+};
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use url::Url;
 
 use super::auth::{Auth, DigestChallenge};
+use super::environment::{ConsumedEnvironment, EnvValue};
 
 /// Characters left as they are in a path segment (RFC 3986 unreserved).
 const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
@@ -46,6 +49,8 @@ struct DeclaredParam {
     name: String,
     location: ParamIn,
     value: Option<Template>,
+    /// `in: environment` without a `value`: the variable's value, read at load.
+    environment: Option<EnvValue>,
 }
 
 /// A consumed operation with everything that does not change per call worked out.
@@ -60,8 +65,12 @@ pub struct PreparedOperation {
     body: Option<RequestBody>,
 }
 
-/// Every operation of a consumes entry, by name.
-pub fn prepare(consumes: &Consumes) -> std::collections::HashMap<String, PreparedOperation> {
+/// Every operation of a consumes entry, by name. `environment` holds the values of its
+/// `in: environment` parameters (read at load; see `environment`).
+pub fn prepare(
+    consumes: &Consumes,
+    environment: &ConsumedEnvironment,
+) -> std::collections::HashMap<String, PreparedOperation> {
     let mut out = std::collections::HashMap::new();
     for resource in &consumes.resources {
         for op in &resource.operations {
@@ -77,6 +86,10 @@ pub fn prepare(consumes: &Consumes) -> std::collections::HashMap<String, Prepare
                     name: p.name.value.clone(),
                     location: p.location,
                     value: p.value.clone(),
+                    environment: match (p.location, &p.value) {
+                        (ParamIn::Environment, None) => environment.get(&p.name.value).cloned(),
+                        _ => None,
+                    },
                 };
                 match params.iter_mut().find(|q| q.name == declared.name) {
                     Some(existing) => *existing = declared,
@@ -89,6 +102,7 @@ pub fn prepare(consumes: &Consumes) -> std::collections::HashMap<String, Prepare
                         name,
                         location: ParamIn::Path,
                         value: None,
+                        environment: None,
                     });
                 }
             }
@@ -110,7 +124,10 @@ pub fn prepare(consumes: &Consumes) -> std::collections::HashMap<String, Prepare
 
 /// The base of a `forward` (pass-through) request to `baseUri` itself: the namespace's
 /// own parameters (fixed values) and nothing of its resources.
-pub fn prepare_forward(consumes: &Consumes) -> PreparedOperation {
+pub fn prepare_forward(
+    consumes: &Consumes,
+    environment: &ConsumedEnvironment,
+) -> PreparedOperation {
     PreparedOperation {
         name: "forward".to_string(),
         method: Method::GET,
@@ -123,6 +140,10 @@ pub fn prepare_forward(consumes: &Consumes) -> PreparedOperation {
                 name: p.name.value.clone(),
                 location: p.location,
                 value: p.value.clone(),
+                environment: match (p.location, &p.value) {
+                    (ParamIn::Environment, None) => environment.get(&p.name.value).cloned(),
+                    _ => None,
+                },
             })
             .collect(),
         body: None,
@@ -238,8 +259,9 @@ impl PreparedOperation {
                             body_fields
                                 .insert(p.name.clone(), serde_json::Value::String(v.clone()));
                         }
-                        // The path is rendered above; `environment` parameters describe the
-                        // engine's environment upstream and are never sent.
+                        // The path is rendered above; `environment` parameters only feed
+                        // templates (upstream sends only header and query parameters of
+                        // its own maps) and are never sent.
                         ParamIn::Path | ParamIn::Environment => {}
                     }
                 }
@@ -254,23 +276,40 @@ impl PreparedOperation {
             headers.insert(COOKIE, value);
         }
 
-        let body = match body {
-            Some(b) => {
-                if !headers.contains_key(CONTENT_TYPE) {
-                    let ct = if serde_json::from_slice::<serde_json::Value>(&b).is_ok() {
-                        "application/json"
-                    } else {
-                        "application/octet-stream"
-                    };
-                    headers.insert(CONTENT_TYPE, HeaderValue::from_static(ct));
+        let body = match (&self.body, body) {
+            // The host builds form and multipart bodies itself (names, encoding and the
+            // boundary must match the Content-Type); a call body only adds template values.
+            (Some(RequestBody::Form(_) | RequestBody::Multipart(_)), supplied) => {
+                let extra = self.template_values(supplied.as_deref())?;
+                self.declared_body(secrets, &values, &extra, &mut headers)?
+            }
+            (declared, Some(b)) => {
+                let ct = match declared {
+                    Some(RequestBody::Json(_)) => Some("application/json"),
+                    Some(RequestBody::Text { kind, .. }) => Some(kind.content_type()),
+                    _ => None,
+                };
+                match ct {
+                    Some(ct) => {
+                        headers.insert(CONTENT_TYPE, HeaderValue::from_static(ct));
+                    }
+                    None if !headers.contains_key(CONTENT_TYPE) => {
+                        let ct = if serde_json::from_slice::<serde_json::Value>(&b).is_ok() {
+                            "application/json"
+                        } else {
+                            "application/octet-stream"
+                        };
+                        headers.insert(CONTENT_TYPE, HeaderValue::from_static(ct));
+                    }
+                    None => {}
                 }
                 Bytes::from(b)
             }
-            None if !body_fields.is_empty() => {
+            (_, None) if !body_fields.is_empty() => {
                 headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
                 Bytes::from(serde_json::Value::Object(body_fields).to_string())
             }
-            None => self.declared_body(secrets, &values, &mut headers)?,
+            (_, None) => self.declared_body(secrets, &values, &[], &mut headers)?,
         };
 
         headers.insert(USER_AGENT, HeaderValue::from_static(HOST_USER_AGENT));
@@ -318,17 +357,36 @@ impl PreparedOperation {
                     "parameter '{name}' is fixed by the capability file and cannot be set"
                 ));
             }
+            if p.location == ParamIn::Environment {
+                return Err(format!(
+                    "parameter '{name}' is read from the host's environment (in: environment) and cannot be set"
+                ));
+            }
             let slot = values.entry(p.name.as_str()).or_default();
             if !slot.is_empty() && p.location != ParamIn::Query {
                 return Err(format!("parameter '{name}' was given more than once"));
             }
             slot.push(value.clone());
         }
+        // `in: environment` values join the map first, so that every other parameter's
+        // template (and the body) can use them, as upstream's parameter map does.
+        for p in &self.params {
+            if let Some(v) = &p.environment {
+                values.insert(p.name.as_str(), vec![v.expose().to_string()]);
+            }
+        }
         let lookup = |n: &str| {
             supplied
                 .iter()
                 .find(|(k, _)| k == n)
                 .map(|(_, v)| v.clone())
+                .or_else(|| {
+                    self.params
+                        .iter()
+                        .find(|p| p.name == n)
+                        .and_then(|p| p.environment.as_ref())
+                        .map(|v| v.expose().to_string())
+                })
         };
         for p in &self.params {
             if let Some(t) = &p.value {
@@ -377,13 +435,90 @@ impl PreparedOperation {
         Ok(out)
     }
 
+    /// A call body for an operation whose declared body is a form or multipart one: a
+    /// JSON object of template values (names its templates use that are not parameters
+    /// of the call, e.g. the declarative engine's request-scoped values). Strings are
+    /// taken as they are, other JSON values as their JSON text, null as "".
+    fn template_values(&self, supplied: Option<&[u8]>) -> Result<Vec<(String, String)>, String> {
+        let Some(bytes) = supplied.filter(|b| !b.is_empty()) else {
+            return Ok(Vec::new());
+        };
+        let kind = self.body.as_ref().map(RequestBody::kind).unwrap_or("");
+        let shape = || {
+            format!(
+                "operation '{}' declares a {kind} body, which the host builds from the capability file; a call body must be a JSON object of template values for it",
+                self.name
+            )
+        };
+        let serde_json::Value::Object(map) =
+            serde_json::from_slice::<serde_json::Value>(bytes).map_err(|_| shape())?
+        else {
+            return Err(shape());
+        };
+        Ok(map
+            .into_iter()
+            .map(|(k, v)| {
+                let text = match v {
+                    serde_json::Value::String(s) => s,
+                    serde_json::Value::Null => String::new(),
+                    other => other.to_string(),
+                };
+                (k, text)
+            })
+            .collect())
+    }
+
     fn declared_body(
         &self,
         secrets: &Secrets,
         values: &BTreeMap<&str, Vec<String>>,
+        extra: &[(String, String)],
         headers: &mut HeaderMap,
     ) -> Result<Bytes, String> {
         let lookup = |n: &str| values.get(n).and_then(|v| v.first().cloned());
+        // Form and multipart templates: binds first (as everywhere), then the call's
+        // parameters, then the extra template values; `{{a.b}}` that names no bind is
+        // looked up as the name `a.b` (a step output in the engine's map).
+        let form_render = |t: &Template, encode: bool| -> Result<String, String> {
+            let mut out = String::new();
+            for part in &t.parts {
+                let (ns, name) = match part {
+                    TemplatePart::Literal(l) => {
+                        out.push_str(l);
+                        continue;
+                    }
+                    TemplatePart::Ref { namespace, name } => (namespace.as_deref(), name),
+                };
+                let key = match ns {
+                    Some(ns) => format!("{ns}.{name}"),
+                    None => name.clone(),
+                };
+                let value = secrets
+                    .get(ns, name)
+                    .map(|s| s.expose().to_string())
+                    .or_else(|| lookup(&key))
+                    .or_else(|| {
+                        extra
+                            .iter()
+                            .find(|(k, _)| *k == key)
+                            .map(|(_, v)| v.clone())
+                    })
+                    .ok_or_else(|| {
+                        format!(
+                            "body: {}:{}: unresolved reference '{}'",
+                            t.raw.file.display(),
+                            t.raw.pos,
+                            part.display()
+                        )
+                    })?;
+                if encode {
+                    out.extend(url::form_urlencoded::byte_serialize(value.as_bytes()));
+                } else {
+                    out.push_str(&value);
+                }
+            }
+            Ok(out)
+        };
         let render = |t: &Template| {
             secrets
                 .render(t, &lookup)
@@ -408,19 +543,117 @@ impl PreparedOperation {
                 headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
                 Ok(Bytes::from(rendered.to_string()))
             }
-            Some(RequestBody::Text(t)) => {
-                headers.insert(
-                    CONTENT_TYPE,
-                    HeaderValue::from_static("text/plain; charset=utf-8"),
-                );
-                Ok(Bytes::from(render(t)?))
+            Some(RequestBody::Text { kind, data }) => {
+                headers.insert(CONTENT_TYPE, HeaderValue::from_static(kind.content_type()));
+                Ok(Bytes::from(render(data)?))
             }
             Some(RequestBody::Raw(t)) => Ok(Bytes::from(render(t)?)),
-            Some(RequestBody::Other { kind }) => Err(format!(
-                "request bodies of type '{kind}' are not supported yet"
-            )),
+            Some(RequestBody::Form(form)) => {
+                let encoded = match form {
+                    // Substituted values are form-encoded, so that a value cannot add fields.
+                    FormBody::Encoded(t) => form_render(t, true)?,
+                    FormBody::Fields(fields) => {
+                        let mut ser = url::form_urlencoded::Serializer::new(String::new());
+                        for (name, t) in fields {
+                            ser.append_pair(name, &form_render(t, false)?);
+                        }
+                        ser.finish()
+                    }
+                };
+                headers.insert(
+                    CONTENT_TYPE,
+                    HeaderValue::from_static("application/x-www-form-urlencoded"),
+                );
+                Ok(Bytes::from(encoded))
+            }
+            Some(RequestBody::Multipart(parts)) => {
+                let mut rendered = Vec::with_capacity(parts.len());
+                for p in parts {
+                    let filename = p
+                        .filename
+                        .as_ref()
+                        .map(|f| form_render(f, false))
+                        .transpose()?;
+                    rendered.push(Part {
+                        name: &p.name,
+                        value: form_render(&p.value, false)?,
+                        filename,
+                        content_type: p.content_type.as_deref(),
+                    });
+                }
+                let (boundary, body) = multipart(&rendered, &self.name);
+                let ct =
+                    HeaderValue::from_str(&format!("multipart/form-data; boundary={boundary}"))
+                        .map_err(|_| {
+                            "multipart boundary is not a valid header value".to_string()
+                        })?;
+                headers.insert(CONTENT_TYPE, ct);
+                Ok(Bytes::from(body))
+            }
         }
     }
+}
+
+/// One rendered multipart part.
+struct Part<'a> {
+    name: &'a str,
+    value: String,
+    filename: Option<String>,
+    content_type: Option<&'a str>,
+}
+
+/// A `Content-Disposition` parameter value: quoted, with `"`, CR and LF percent-encoded
+/// (as browsers encode them in `multipart/form-data`).
+fn disposition_value(s: &str) -> String {
+    s.replace('"', "%22")
+        .replace('\r', "%0D")
+        .replace('\n', "%0A")
+}
+
+/// `multipart/form-data` (RFC 7578): the boundary and the body. The boundary is derived
+/// from the content (FNV-1a) and made longer until no part contains it.
+fn multipart(parts: &[Part<'_>], salt: &str) -> (String, Vec<u8>) {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut feed = |bytes: &[u8]| {
+        for b in bytes {
+            hash ^= u64::from(*b);
+            hash = hash.wrapping_mul(0x0100_0000_01b3);
+        }
+    };
+    feed(salt.as_bytes());
+    for p in parts {
+        feed(p.name.as_bytes());
+        feed(p.value.as_bytes());
+    }
+    let mut boundary = format!("ikanos-form-{hash:016x}");
+    let mut round = 0u32;
+    while parts.iter().any(|p| {
+        p.value.contains(&boundary) || p.filename.as_deref().is_some_and(|f| f.contains(&boundary))
+    }) {
+        round += 1;
+        boundary.push_str(&format!("{round:x}"));
+    }
+    let mut body = Vec::new();
+    for p in parts {
+        body.extend_from_slice(format!("--{boundary}\r\n").as_bytes());
+        let mut disposition = format!(
+            "Content-Disposition: form-data; name=\"{}\"",
+            disposition_value(p.name)
+        );
+        if let Some(f) = &p.filename {
+            disposition.push_str(&format!("; filename=\"{}\"", disposition_value(f)));
+        }
+        body.extend_from_slice(disposition.as_bytes());
+        body.extend_from_slice(b"\r\n");
+        if let Some(ct) = p.content_type {
+            body.extend_from_slice(format!("Content-Type: {ct}\r\n").as_bytes());
+        }
+        body.extend_from_slice(b"\r\n");
+        body.extend_from_slice(p.value.as_bytes());
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+    (boundary, body)
 }
 
 fn render_json(
@@ -499,7 +732,9 @@ capability:
         })
         .unwrap();
         (
-            prepare(&c.consumes[0]).remove("get-customer").unwrap(),
+            prepare(&c.consumes[0], &ConsumedEnvironment::default())
+                .remove("get-customer")
+                .unwrap(),
             secrets,
         )
     }
@@ -573,5 +808,245 @@ capability:
             )
             .unwrap();
         assert_eq!(raw.headers[CONTENT_TYPE], "application/octet-stream");
+    }
+
+    #[test]
+    fn environment_values_feed_templates_and_are_never_sent() {
+        let file = r#"ikanos: "1.0.0-beta5"
+info:
+  display: "t"
+capability:
+  consumes:
+    - type: "http"
+      namespace: "crm"
+      baseUri: "http://crm.test/"
+      inputParameters:
+        REGION:
+          in: "environment"
+        X-Region:
+          in: "header"
+          value: "eu-{{REGION}}"
+      resources:
+        r:
+          path: "/r"
+          operations:
+            op:
+              method: "GET"
+"#;
+        let loaded = ikanos_spec::load_str(Path::new("t.yaml"), file).expect("valid test file");
+        let c = &loaded.capability;
+        let env = super::super::environment::resolve(&c.consumes, &|_| {
+            super::super::environment::Lookup::Value("west".into())
+        })
+        .unwrap();
+        let op = prepare(&c.consumes[0], &env).remove("op").unwrap();
+        let secrets = Secrets::default();
+        let req = op.build(&secrets, &Auth::None, &[], None, "r").unwrap();
+        assert_eq!(req.headers["x-region"], "eu-west");
+        assert!(req.headers.get("region").is_none());
+        assert_eq!(req.url.as_str(), "http://crm.test/r");
+        let err = op
+            .build(
+                &secrets,
+                &Auth::None,
+                &params(&[("REGION", "x")]),
+                None,
+                "r",
+            )
+            .err()
+            .unwrap();
+        assert!(err.contains("environment"), "{err}");
+    }
+
+    const FORMS: &str = r#"ikanos: "1.0.0-beta5"
+info:
+  display: "t"
+binds:
+  - namespace: "creds"
+    keys:
+      SECRET: "T_SECRET"
+capability:
+  consumes:
+    - type: "http"
+      namespace: "idp"
+      baseUri: "http://idp.test/"
+      resources:
+        token:
+          path: "/token"
+          operations:
+            token:
+              method: "POST"
+              inputParameters:
+                scope:
+                  in: "query"
+              body:
+                type: "formUrlEncoded"
+                data:
+                  grant_type: "client_credentials"
+                  client_secret: "{{creds.SECRET}}"
+                  scope: "{{scope}} & more"
+            encoded:
+              method: "POST"
+              inputParameters:
+                scope:
+                  in: "query"
+              body:
+                type: "formUrlEncoded"
+                data: "grant_type=x&scope={{scope}}"
+            upload:
+              method: "POST"
+              inputParameters:
+                title:
+                  in: "query"
+                content:
+                  in: "body"
+              body:
+                type: "multipartForm"
+                data:
+                  - name: "title"
+                    value: "{{title}}"
+                  - name: "file"
+                    value: "{{content}}"
+                    filename: "a\"b.txt"
+                    contentType: "text/plain"
+            xml:
+              method: "POST"
+              body:
+                type: "xml"
+                data: "<a/>"
+"#;
+
+    fn forms() -> (
+        std::collections::HashMap<String, PreparedOperation>,
+        Secrets,
+    ) {
+        let loaded = ikanos_spec::load_str(Path::new("t.yaml"), FORMS).expect("valid test file");
+        let c = &loaded.capability;
+        let secrets = ikanos_spec::binds::resolve_with_env(c, &|k| {
+            (k == "T_SECRET").then(|| "s3&cr=t".to_string())
+        })
+        .unwrap();
+        (
+            prepare(&c.consumes[0], &ConsumedEnvironment::default()),
+            secrets,
+        )
+    }
+
+    #[test]
+    fn form_bodies_encode_fields_with_binds_and_parameters() {
+        let (ops, secrets) = forms();
+        let req = ops["token"]
+            .build(
+                &secrets,
+                &Auth::None,
+                &params(&[("scope", "a b")]),
+                None,
+                "r",
+            )
+            .unwrap();
+        assert_eq!(
+            req.headers[CONTENT_TYPE],
+            "application/x-www-form-urlencoded"
+        );
+        assert_eq!(
+            std::str::from_utf8(&req.body).unwrap(),
+            "grant_type=client_credentials&client_secret=s3%26cr%3Dt&scope=a+b+%26+more"
+        );
+        // A pre-encoded string: substituted values are encoded, so they add no field.
+        let req = ops["encoded"]
+            .build(
+                &secrets,
+                &Auth::None,
+                &params(&[("scope", "r&admin=1")]),
+                None,
+                "r",
+            )
+            .unwrap();
+        assert_eq!(
+            std::str::from_utf8(&req.body).unwrap(),
+            "grant_type=x&scope=r%26admin%3D1"
+        );
+        // Template values from the call body (the engine's), after the parameters.
+        let req = ops["token"]
+            .build(
+                &secrets,
+                &Auth::None,
+                &[],
+                Some(br#"{"scope":"from-engine","creds.SECRET":"no"}"#.to_vec()),
+                "r",
+            )
+            .unwrap();
+        assert!(std::str::from_utf8(&req.body)
+            .unwrap()
+            .ends_with("client_secret=s3%26cr%3Dt&scope=from-engine+%26+more"));
+        let err = ops["token"]
+            .build(&secrets, &Auth::None, &[], Some(b"a=b".to_vec()), "r")
+            .err()
+            .unwrap();
+        assert!(err.contains("JSON object of template values"), "{err}");
+        let err = ops["token"]
+            .build(&secrets, &Auth::None, &[], None, "r")
+            .err()
+            .unwrap();
+        assert!(
+            err.contains("unresolved reference '{{scope}}'") && err.contains("t.yaml:"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn multipart_bodies_carry_parts_and_a_matching_boundary() {
+        let (ops, secrets) = forms();
+        let req = ops["upload"]
+            .build(
+                &secrets,
+                &Auth::None,
+                &params(&[("title", "Q3")]),
+                Some(br#"{"content":"line1\nline2"}"#.to_vec()),
+                "r",
+            )
+            .unwrap();
+        let ct = req.headers[CONTENT_TYPE].to_str().unwrap().to_string();
+        let boundary = ct
+            .strip_prefix("multipart/form-data; boundary=")
+            .expect(&ct);
+        let body = std::str::from_utf8(&req.body).unwrap();
+        assert_eq!(
+            body,
+            format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"title\"\r\n\r\nQ3\r\n--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a%22b.txt\"\r\nContent-Type: text/plain\r\n\r\nline1\nline2\r\n--{boundary}--\r\n"
+            )
+        );
+        // A part that contains the boundary gets a longer one.
+        let tricky = format!("x--{boundary}y");
+        let req = ops["upload"]
+            .build(
+                &secrets,
+                &Auth::None,
+                &params(&[("title", &tricky)]),
+                Some(br#"{"content":""}"#.to_vec()),
+                "r",
+            )
+            .unwrap();
+        let ct = req.headers[CONTENT_TYPE].to_str().unwrap().to_string();
+        let other = ct.strip_prefix("multipart/form-data; boundary=").unwrap();
+        assert!(
+            !tricky.contains(&format!("--{other}\r")) && !tricky.contains(other),
+            "{other}"
+        );
+    }
+
+    #[test]
+    fn a_supplied_body_takes_the_declared_content_type() {
+        let (ops, secrets) = forms();
+        let req = ops["xml"]
+            .build(&secrets, &Auth::None, &[], Some(b"<b/>".to_vec()), "r")
+            .unwrap();
+        assert_eq!(req.headers[CONTENT_TYPE], "application/xml");
+        let req = ops["xml"]
+            .build(&secrets, &Auth::None, &[], None, "r")
+            .unwrap();
+        assert_eq!(&req.body[..], b"<a/>");
+        assert_eq!(req.headers[CONTENT_TYPE], "application/xml");
     }
 }

@@ -124,6 +124,7 @@ pub fn perform<'d>(
     }
     let body = match &consumed.body {
         None => None,
+        Some(Value::Object(m)) if host_built(m) => Some(template_values(m, params)?),
         Some(spec) => {
             let template = match spec {
                 Value::String(s) => s.clone(),
@@ -148,6 +149,65 @@ pub fn perform<'d>(
         .call(ns, op, supplied, body)
         .map_err(|f| failure(&reference, f))?;
     Ok(Done { consumed, upstream })
+}
+
+/// `formUrlEncoded` and `multipartForm` bodies are built by the host from the file's
+/// declaration (field encoding, boundary and Content-Type must agree); the engine hands
+/// over only the values their templates use.
+fn host_built(body: &Map<String, Value>) -> bool {
+    matches!(
+        body.get("type").and_then(Value::as_str),
+        Some("formUrlEncoded" | "multipartForm")
+    )
+}
+
+/// The call body for a host-built body: a JSON object with, for every `{{name}}` in the
+/// body's `data`, its value in the request-scoped map rendered as upstream would ("" when
+/// absent). The host renders the declared body with bind values first, then the call's
+/// parameters, then these.
+fn template_values(
+    body: &Map<String, Value>,
+    params: &(impl Vars + ?Sized),
+) -> Result<Vec<u8>, FlowError> {
+    let mut names = Vec::new();
+    collect_names(body.get("data").unwrap_or(&Value::Null), &mut names);
+    let mut out = Map::new();
+    for name in names {
+        let probe = format!("{{{{{name}}}}}");
+        let value = render(&probe, params)
+            .map_err(|e| FlowError::InvalidInput(format!("body: {}", e.0)))?;
+        let value = if value == probe { String::new() } else { value };
+        out.insert(name, Value::String(value));
+    }
+    Ok(Value::Object(out).to_string().into_bytes())
+}
+
+/// The names of the `{{name}}` references in every string of `v` (`{{{name}}}` and
+/// `{{& name}}` included; comments and sections skipped).
+fn collect_names(v: &Value, out: &mut Vec<String>) {
+    match v {
+        Value::String(s) => {
+            let mut rest = s.as_str();
+            while let Some(start) = rest.find("{{") {
+                let after = &rest[start + 2..];
+                let Some(end) = after.find("}}") else { break };
+                let inner = after[..end]
+                    .trim_start_matches('{')
+                    .trim_start_matches('&')
+                    .trim();
+                if !inner.is_empty()
+                    && !inner.starts_with(['!', '#', '^', '/', '>', '='])
+                    && !out.iter().any(|n| n == inner)
+                {
+                    out.push(inner.to_string());
+                }
+                rest = &after[end + 2..];
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|i| collect_names(i, out)),
+        Value::Object(m) => m.values().for_each(|i| collect_names(i, out)),
+        _ => {}
+    }
 }
 
 fn failure(reference: &str, f: CallFailure) -> FlowError {

@@ -112,6 +112,8 @@ pub struct Consumed {
     pub output_media_type: Option<String>,
     pub output: Vec<OutputParam>,
     pub body: Option<Value>,
+    /// `maxBinarySize` in bytes, parsed by the host (`maxBinaryBytes`).
+    pub max_binary_bytes: Option<u64>,
 }
 
 impl Consumed {
@@ -325,8 +327,11 @@ pub fn flow(v: &Value, ctx: &str) -> Result<Flow, FlowError> {
 fn input_names(v: Option<&Value>) -> Vec<(String, bool)> {
     let mut out: Vec<(String, bool)> = Vec::new();
     let mut push = |name: String, p: &Value| {
+        // `in: environment`: the host reads the value from its environment at load and
+        // fixes it; the engine never sends one.
         let fixed = p.get("value").is_some_and(|x| !x.is_null())
-            || p.get("template").is_some_and(|x| !x.is_null());
+            || p.get("template").is_some_and(|x| !x.is_null())
+            || p.get("in").and_then(Value::as_str) == Some("environment");
         match out.iter_mut().find(|(n, _)| *n == name) {
             Some(e) => e.1 = fixed,
             None => out.push((name, fixed)),
@@ -359,6 +364,7 @@ pub fn consumed(v: &Value, ctx: &str) -> Result<Consumed, FlowError> {
         output_media_type: opt_text(v, "outputMediaType"),
         output: output_params(v.get("outputParameters"), ctx)?,
         body: v.get("body").filter(|b| !b.is_null()).cloned(),
+        max_binary_bytes: v.get("maxBinaryBytes").and_then(Value::as_u64),
     })
 }
 

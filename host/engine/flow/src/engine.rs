@@ -166,6 +166,14 @@ impl Run<'_> {
     fn rest_send(&mut self, done: &Done<'_>) -> Result<Output, FlowError> {
         let status = done.upstream.status;
         if done.consumed.is_binary() && done.has_body() {
+            if let Some(limit) = self.over_binary_limit(done) {
+                return Ok(Output {
+                    status: 500,
+                    content_type: "text/plain".to_string(),
+                    body: exceeded(limit).into_bytes(),
+                    binary: false,
+                });
+            }
             return Ok(binary_output(status, done, None));
         }
         let output = &self.def.operation.output;
@@ -291,6 +299,15 @@ impl Run<'_> {
             });
         }
         if done.consumed.is_binary() {
+            // `buildBinaryToolResult`: an error result, not a failure.
+            if let Some(limit) = self.over_binary_limit(done) {
+                return Ok(Output {
+                    status: 500,
+                    content_type: "text/plain".to_string(),
+                    body: exceeded(limit).into_bytes(),
+                    binary: false,
+                });
+            }
             return Ok(binary_output(status, done, None));
         }
         let output = &self.def.operation.output;
@@ -351,6 +368,13 @@ impl Run<'_> {
         }
         let mime = op.mime_type.clone();
         if let Some(done) = outcome_last.as_ref().filter(|d| d.consumed.is_binary()) {
+            // `readBinaryDynamic`: the exception fails the read.
+            if let Some(limit) = self.over_binary_limit(done) {
+                return Err(FlowError::Internal(format!(
+                    "Binary response of {} bytes exceeds the maxBinarySize cap of {limit} bytes",
+                    done.upstream.body.len()
+                )));
+            }
             return Ok(binary_output(200, done, mime));
         }
         let mime = mime.unwrap_or_else(|| JSON.to_string());
@@ -368,6 +392,23 @@ impl Run<'_> {
             binary: false,
         })
     }
+}
+
+impl Run<'_> {
+    /// `resolveMaxBinaryBytes` + `readBoundedBytes`: the cap (the consumed operation's
+    /// `maxBinarySize`, else the adapter's, else 10 MiB) when the binary body exceeds it.
+    fn over_binary_limit(&self, done: &Done<'_>) -> Option<u64> {
+        let limit = done
+            .consumed
+            .max_binary_bytes
+            .unwrap_or(self.def.max_binary_bytes);
+        (done.upstream.body.len() as u64 > limit).then_some(limit)
+    }
+}
+
+/// Upstream's message for an oversized binary answer (REST body, MCP tool error text).
+fn exceeded(limit: u64) -> String {
+    format!("Upstream response exceeded maxBinarySize (limit={limit} bytes)")
 }
 
 /// The function a `ref` names.

@@ -44,11 +44,36 @@
 //!   "function": { … },                   // as written under the aggregate's `flows`; its
 //!                                        // namespace is the part of the operation's `ref`
 //!                                        // before the first dot
+//!   "maxBinaryBytes": 10485760,          // the adapter's maxBinarySize, parsed by the
+//!                                        // host (default 10 MiB)
 //!   "consumes": { "ns": { "op": {
-//!     "body": "…" | { "type": …, "data": … },   // rendered here, sent as `call`'s body
+//!     "body": "…" | { "type": …, "data": … },   // see "Consumed request bodies"
+//!     "maxBinaryBytes": 1024,            // the operation's own maxBinarySize (wins)
 //!     "outputSchema": …, "outputMediaType": "image/png" } } }
 //! }
 //! ```
+//!
+//! `maxBinarySize` is enforced here because the answer to an oversized binary response
+//! depends on the exposing adapter, as upstream's: a REST operation answers 500
+//! `text/plain` "Upstream response exceeded maxBinarySize (limit=N bytes)", an MCP tool an
+//! `isError` result with that text, an MCP resource read fails with "Binary response of
+//! S bytes exceeds the maxBinarySize cap of N bytes". Only binary responses
+//! (`outputRawFormat: binary`) are capped, as upstream. The host has already read the
+//! body under its own response-body limit (`maxResponseBody`), which applies first.
+//!
+//! # Consumed request bodies
+//!
+//! A consumed operation's `body` is rendered here against the request-scoped map and
+//! passed as the call body (a bare string, `json`, `text`, `xml`, `sparql`: the host sends
+//! it with the declared type's Content-Type). `formUrlEncoded` and `multipartForm` bodies
+//! are not: the host builds them from the file's declaration, so that field encoding,
+//! the multipart boundary and the Content-Type agree, and so that bind values (which the
+//! engine never sees) can fill them. For those the engine passes, as the call body, a
+//! JSON object holding for every `{{name}}` the body's `data` uses its value in the
+//! request-scoped map, rendered as upstream renders it ("" when absent); the host
+//! renders each template with bind values first, then the call's parameters, then these.
+//! `in: environment` parameters count as fixed: the host reads them at load and never
+//! takes a value for them from a caller.
 //!
 //! Requests carry the declared inputs the caller supplied, as strings (an MCP argument
 //! that is not a JSON string arrives as its JSON text), and the raw body. For an MCP
@@ -100,7 +125,12 @@ pub struct Definition {
     operation: Flow,
     function: Option<Flow>,
     consumes: HashMap<String, HashMap<String, Consumed>>,
+    /// The exposing adapter's `maxBinarySize` in bytes (upstream's default 10 MiB).
+    max_binary_bytes: u64,
 }
+
+/// Upstream's default `maxBinarySize` (`BinarySize.DEFAULT_MAX_BINARY_SIZE_BYTES`).
+pub const DEFAULT_MAX_BINARY_BYTES: u64 = 10 * 1024 * 1024;
 
 impl Definition {
     /// Parse the JSON the host hands over; shapes are checked here, once.
@@ -127,7 +157,12 @@ impl Definition {
             .filter(|s| !s.is_empty())
             .map(str::to_string);
         let consumes = definition::consumes(raw.get("consumes"))?;
+        let max_binary_bytes = raw
+            .get("maxBinaryBytes")
+            .and_then(Value::as_u64)
+            .unwrap_or(DEFAULT_MAX_BINARY_BYTES);
         Ok(Definition {
+            max_binary_bytes,
             raw,
             adapter,
             name,

@@ -1060,3 +1060,104 @@ fn hostile_inputs() {
     assert_eq!(found.len(), n);
     assert!(started.elapsed().as_secs() < 5);
 }
+
+// formUrlEncoded / multipartForm bodies are built by the host: the engine hands over
+// the values their templates use ("" when absent), never a rendered body.
+#[test]
+fn form_bodies_hand_template_values_to_the_host() {
+    let def = definition(json!({
+        "adapter": "rest", "name": "token", "namespace": "api",
+        "operation": {"method": "POST", "call": "idp.token",
+            "with": {"scope": "read {{who}}"}},
+        "consumes": {"idp": {"token": {
+            "method": "POST",
+            "inputParameters": [{"name": "REGION", "in": "environment"}],
+            "body": {"type": "formUrlEncoded", "data": {
+                "grant_type": "client_credentials",
+                "scope": "{{scope}}",
+                "secret": "{{creds.SECRET}}",
+                "missing": "{{{nothing}}}"
+            }}}}}
+    }));
+    let mut env = Fake::default().with("idp.token", 200, json!({"ok": true}));
+    let out = go(&def, &[("who", "ada"), ("REGION", "x")], &mut env).unwrap();
+    assert_eq!(out.status, 200);
+    let (reference, params, body) = &env.calls[0];
+    assert_eq!(reference, "idp.token");
+    assert!(
+        params.is_empty(),
+        "environment parameters are the host's: {params:?}"
+    );
+    let body: Value = serde_json::from_str(body.as_deref().unwrap()).unwrap();
+    assert_eq!(
+        body,
+        json!({"scope": "read ada", "creds.SECRET": "", "nothing": ""})
+    );
+}
+
+// maxBinarySize (ResourceRestlet.sendBinaryResponse, ToolHandler.buildBinaryToolResult,
+// ResourceHandler.readBinaryDynamic): the operation's cap wins over the adapter's.
+#[test]
+fn binary_answers_over_max_binary_size() {
+    let consumes = |op_max: Option<u64>| {
+        let mut op = json!({"method": "GET", "outputRawFormat": "binary"});
+        if let Some(m) = op_max {
+            op["maxBinaryBytes"] = json!(m);
+        }
+        json!({"media": {"photo": op}})
+    };
+    let bytes = [7u8; 5];
+    let run_one = |def: Value| {
+        let mut env = Fake::default().raw("media.photo", 200, "image/png", &bytes);
+        go(&definition(def), &[], &mut env)
+    };
+    // REST, adapter cap 4: 500 text/plain.
+    let out = run_one(json!({"adapter": "rest", "name": "p", "maxBinaryBytes": 4,
+        "operation": {"method": "GET", "call": "media.photo"}, "consumes": consumes(None)}))
+    .unwrap();
+    assert_eq!(
+        (
+            out.status,
+            out.content_type.as_str(),
+            String::from_utf8(out.body).unwrap()
+        ),
+        (
+            500,
+            "text/plain",
+            "Upstream response exceeded maxBinarySize (limit=4 bytes)".to_string()
+        )
+    );
+    // REST, the operation allows 5 although the adapter allows 4.
+    let out = run_one(json!({"adapter": "rest", "name": "p", "maxBinaryBytes": 4,
+        "operation": {"method": "GET", "call": "media.photo"}, "consumes": consumes(Some(5))}))
+    .unwrap();
+    assert_eq!((out.status, out.binary, out.body.len()), (200, true, 5));
+    // MCP tool, operation cap 3: an error result.
+    let out = run_one(json!({"adapter": "mcp", "name": "p",
+        "operation": {"call": "media.photo"}, "consumes": consumes(Some(3))}))
+    .unwrap();
+    assert_eq!(
+        (out.status, String::from_utf8(out.body).unwrap()),
+        (
+            500,
+            "Upstream response exceeded maxBinarySize (limit=3 bytes)".to_string()
+        )
+    );
+    // MCP resource: the read fails.
+    let err = run_one(
+        json!({"adapter": "mcp-resource", "name": "p", "maxBinaryBytes": 2,
+        "operation": {"call": "media.photo"}, "consumes": consumes(None)}),
+    )
+    .unwrap_err();
+    assert_eq!(
+        err,
+        FlowError::Internal(
+            "Binary response of 5 bytes exceeds the maxBinarySize cap of 2 bytes".into()
+        )
+    );
+    // Default 10 MiB when nothing is declared.
+    let out = run_one(json!({"adapter": "rest", "name": "p",
+        "operation": {"method": "GET", "call": "media.photo"}, "consumes": consumes(None)}))
+    .unwrap();
+    assert_eq!((out.status, out.binary), (200, true));
+}

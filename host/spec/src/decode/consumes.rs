@@ -242,7 +242,7 @@ impl Decoder<'_> {
             ],
             field,
         );
-        self.not_applied(n, "maxBinarySize", field, "the host's response-body limit (--max-response-body, limits.maxResponseBody) caps every response instead");
+        let max_binary_size = self.binary_size(n, field);
         let method = self.method(n, field);
         let description = self.opt_string(n, "description", field).map(|s| s.value);
         let scope = Scope::Consumed {
@@ -280,6 +280,7 @@ impl Decoder<'_> {
             input_parameters,
             body,
             output_raw_format,
+            max_binary_size,
             definition: n.to_json(),
             pos: n.pos,
         }
@@ -321,11 +322,24 @@ impl Decoder<'_> {
                             template: t.clone(),
                             scope,
                         });
-                        Some(RequestBody::Text(t))
+                        let kind = match kind.value.as_str() {
+                            "xml" => TextKind::Xml,
+                            "sparql" => TextKind::Sparql,
+                            _ => TextKind::Text,
+                        };
+                        Some(RequestBody::Text { kind, data: t })
                     }
-                    // Parsed leniently: the host does not send these yet.
-                    "formUrlEncoded" | "multipartForm" => {
-                        Some(RequestBody::Other { kind: kind.value })
+                    "formUrlEncoded" => {
+                        self.known_keys(n, &["type", "data"], field);
+                        let data = self.required(n, "data", field)?;
+                        self.form_body(data, &format!("{field}.data"), scope, refs)
+                            .map(RequestBody::Form)
+                    }
+                    "multipartForm" => {
+                        self.known_keys(n, &["type", "data"], field);
+                        let data = self.required(n, "data", field)?;
+                        self.multipart_body(data, &format!("{field}.data"), scope, refs)
+                            .map(RequestBody::Multipart)
                     }
                     "" => None,
                     other => {
@@ -363,6 +377,121 @@ impl Decoder<'_> {
     }
 
     /// String leaves of a JSON body may hold references; record each with its position.
+    /// A template whose references are checked like the other body templates.
+    fn body_template(
+        &mut self,
+        n: &Node,
+        field: &str,
+        scope: Scope,
+        refs: &mut Vec<RefSite>,
+    ) -> Option<Template> {
+        let t = self.template(n, field)?;
+        if !t.is_literal() {
+            refs.push(RefSite {
+                field: field.to_string(),
+                template: t.clone(),
+                scope,
+            });
+        }
+        Some(t)
+    }
+
+    /// `formUrlEncoded` data: a pre-encoded string, or a map of string fields.
+    fn form_body(
+        &mut self,
+        n: &Node,
+        field: &str,
+        scope: Scope,
+        refs: &mut Vec<RefSite>,
+    ) -> Option<FormBody> {
+        match &n.value {
+            Value::Str(_) => self
+                .body_template(n, field, scope, refs)
+                .map(FormBody::Encoded),
+            Value::Map(entries) => {
+                let mut fields = Vec::new();
+                for e in entries {
+                    let f = format!("{field}.{}", e.key);
+                    if let Some(t) = self.body_template(&e.value, &f, scope, refs) {
+                        fields.push((e.key.clone(), t));
+                    }
+                }
+                Some(FormBody::Fields(fields))
+            }
+            _ => {
+                self.err(
+                    n.pos,
+                    format!(
+                        "{field}: expected a pre-encoded string or a mapping of field names to string values, found {}",
+                        n.kind()
+                    ),
+                );
+                None
+            }
+        }
+    }
+
+    /// `multipartForm` data: a list of parts `{name, value, filename?, contentType?}`.
+    fn multipart_body(
+        &mut self,
+        n: &Node,
+        field: &str,
+        scope: Scope,
+        refs: &mut Vec<RefSite>,
+    ) -> Option<Vec<MultipartPart>> {
+        let Value::Seq(items) = &n.value else {
+            self.err(
+                n.pos,
+                format!(
+                    "{field}: expected a list of parts (each with name and value), found {}",
+                    n.kind()
+                ),
+            );
+            return None;
+        };
+        let mut parts = Vec::new();
+        for (i, item) in items.iter().enumerate() {
+            let f = format!("{field}[{i}]");
+            if !self.expect_map(item, &f) {
+                continue;
+            }
+            self.known_keys(item, &["name", "value", "filename", "contentType"], &f);
+            let name = self.req_string(item, "name", &f);
+            let value = self
+                .required(item, "value", &f)
+                .and_then(|v| self.body_template(v, &format!("{f}.value"), scope, refs));
+            let filename = item
+                .get("filename")
+                .and_then(|v| self.body_template(v, &format!("{f}.filename"), scope, refs));
+            let content_type = self.opt_string(item, "contentType", &f).filter(|ct| {
+                let ok = !ct.value.trim().is_empty()
+                    && ct.value.bytes().all(|b| b == b'\t' || (0x20..0x7f).contains(&b));
+                if !ok {
+                    self.err(
+                        ct.pos,
+                        format!(
+                            "{f}.contentType: '{}' is not a valid media type for a header (e.g. image/png)",
+                            ct.value.escape_default()
+                        ),
+                    );
+                }
+                ok
+            });
+            if name.value.is_empty() {
+                continue;
+            }
+            if let Some(value) = value {
+                parts.push(MultipartPart {
+                    name: name.value,
+                    value,
+                    filename,
+                    content_type: content_type.map(|c| c.value.trim().to_string()),
+                });
+            }
+        }
+        Some(parts)
+    }
+
     fn json_templates(&mut self, n: &Node, field: &str, scope: Scope, refs: &mut Vec<RefSite>) {
         match &n.value {
             Value::Str(s) => {

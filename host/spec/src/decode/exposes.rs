@@ -78,7 +78,7 @@ impl Decoder<'_> {
             ],
             field,
         );
-        self.not_applied(n, "maxBinarySize", field, "the host's response-body limit (--max-response-body, limits.maxResponseBody) caps every response instead");
+        let max_binary_size = self.binary_size(n, field);
         let namespace = self.req_string(n, "namespace", field);
         self.kebab(&namespace, "namespace", &format!("{field}.namespace"));
         let (address, port) = self.listen(n, field, true);
@@ -102,6 +102,7 @@ impl Decoder<'_> {
             address,
             port,
             authentication,
+            max_binary_size,
             resources,
             pos: n.pos,
         }));
@@ -375,7 +376,7 @@ impl Decoder<'_> {
             ],
             field,
         );
-        self.not_applied(n, "maxBinarySize", field, "the host's response-body limit (--max-response-body, limits.maxResponseBody) caps every response instead");
+        let max_binary_size = self.binary_size(n, field);
         let namespace = self.req_string(n, "namespace", field);
         self.kebab(&namespace, "namespace", &format!("{field}.namespace"));
         let stdio = match n.get("transport") {
@@ -468,6 +469,7 @@ impl Decoder<'_> {
             authentication,
             ttl_ms,
             cache_scope,
+            max_binary_size,
             tools,
             resources,
             prompts,

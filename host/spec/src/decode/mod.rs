@@ -204,6 +204,25 @@ impl<'a> Decoder<'a> {
         }
     }
 
+    /// `maxBinarySize` (upstream's `BinarySize` grammar), in bytes.
+    fn binary_size(&mut self, n: &Node, field: &str) -> Option<Spanned<u64>> {
+        let v = n.get("maxBinarySize")?;
+        let text = v.scalar_text();
+        match text.as_deref().and_then(parse_binary_size) {
+            Some(bytes) => Some(self.spanned(bytes, v.pos)),
+            None => {
+                self.err(
+                    v.pos,
+                    format!(
+                        "{field}.maxBinarySize: '{}' is not a size: expected a number optionally suffixed with B, KiB, MiB or GiB (e.g. '512KiB', '10MiB', '1GiB')",
+                        text.unwrap_or_else(|| v.kind().to_string())
+                    ),
+                );
+                None
+            }
+        }
+    }
+
     fn spanned<T>(&self, value: T, pos: Pos) -> Spanned<T> {
         Spanned {
             value,
