@@ -370,6 +370,19 @@ pub fn load(
         }
         None => None,
     };
+    // The engine and the component run under the same limits, outbound router and
+    // metrics: each gets a sandbox of its own.
+    let sandbox = |component| {
+        Sandbox::new(
+            runtime.clone(),
+            component,
+            options.limits.clone(),
+            &name,
+            outbound.clone(),
+            metrics.clone(),
+        )
+        .map_err(CapabilityError::Limits)
+    };
     let definitions = declarative::build(&model, component_path.is_some());
     let engine = if definitions.is_empty() {
         None
@@ -382,15 +395,7 @@ pub fn load(
                 || {},
             )
             .map_err(CapabilityError::Component)?;
-        let sandbox = Sandbox::new(
-            runtime.clone(),
-            component,
-            options.limits.clone(),
-            &name,
-            outbound.clone(),
-            metrics.clone(),
-        )
-        .map_err(CapabilityError::Limits)?;
+        let sandbox = sandbox(component)?;
         Some(Arc::new(sandbox))
     };
 
@@ -408,15 +413,7 @@ pub fn load(
             },
             load_ms: component.load_time.as_secs_f64() * 1000.0,
         };
-        let sandbox = Sandbox::new(
-            runtime.clone(),
-            component,
-            options.limits.clone(),
-            &name,
-            outbound.clone(),
-            metrics.clone(),
-        )
-        .map_err(CapabilityError::Limits)?;
+        let sandbox = sandbox(component)?;
         (Some(Arc::new(sandbox)), Some(info))
     } else {
         (None, None)

@@ -68,35 +68,41 @@ pub fn runs_in_engine(handler: &Handler, definition: &Value, has_component: bool
     }
 }
 
+/// The definitions of the exposed operations and tools that leave the answer to a
+/// component (a `method` and no `call`/`steps`/`ref`).
+fn component_operations(cap: &Capability) -> impl Iterator<Item = &Value> {
+    cap.exposes
+        .iter()
+        .flat_map(|e| -> Box<dyn Iterator<Item = &Value> + '_> {
+            match e {
+                Exposes::Rest(rest) => Box::new(
+                    rest.resources
+                        .iter()
+                        .flat_map(|r| &r.operations)
+                        .filter(|o| o.handler == Handler::Component)
+                        .map(|o| &o.definition),
+                ),
+                Exposes::Mcp(mcp) => Box::new(
+                    mcp.tools
+                        .iter()
+                        .filter(|t| t.handler == Handler::Component)
+                        .map(|t| &t.definition),
+                ),
+                Exposes::Control(_) | Exposes::Skill(_) => Box::new(std::iter::empty()),
+            }
+        })
+}
+
 /// Is a component needed for some exposed operation (one with no declarative handler
 /// and no mock answer)?
 pub fn needs_component(cap: &Capability) -> bool {
-    cap.exposes.iter().any(|e| match e {
-        Exposes::Rest(rest) => rest
-            .resources
-            .iter()
-            .flat_map(|r| &r.operations)
-            .any(|o| o.handler == Handler::Component && !is_mock(&o.definition)),
-        Exposes::Mcp(mcp) => mcp
-            .tools
-            .iter()
-            .any(|t| t.handler == Handler::Component && !is_mock(&t.definition)),
-        Exposes::Control(_) | Exposes::Skill { .. } => false,
-    })
+    component_operations(cap).any(|d| !is_mock(d))
 }
 
 /// Does any exposed operation leave the answer to a component (mocks included, which a
 /// component answers when there is one)?
 pub fn has_component_operations(cap: &Capability) -> bool {
-    cap.exposes.iter().any(|e| match e {
-        Exposes::Rest(rest) => rest
-            .resources
-            .iter()
-            .flat_map(|r| &r.operations)
-            .any(|o| o.handler == Handler::Component),
-        Exposes::Mcp(mcp) => mcp.tools.iter().any(|t| t.handler == Handler::Component),
-        Exposes::Control(_) | Exposes::Skill { .. } => false,
-    })
+    component_operations(cap).next().is_some()
 }
 
 /// Build the definitions of the operations the engine runs.

@@ -10,6 +10,33 @@ use crate::support::*;
 
 use super::harness::*;
 
+/// A neighbour (the hostile component's capability `name`, well-behaved) answering on
+/// the shared listener at `url` until `stop`: an echo and a consumed call per round,
+/// each checked. Joins to the number of rounds; panics on any wrong answer.
+fn neighbour_of(url: &str, name: &str, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<u32> {
+    let (url, name) = (url.to_string(), name.to_string());
+    std::thread::spawn(move || {
+        let mut answered = 0u32;
+        while !stop.load(Ordering::SeqCst) {
+            let id = format!("n{answered}");
+            let r = post(&format!("{url}/{name}/echo/{id}?n=1"), "text/plain", &id);
+            assert_eq!(r.status, 200, "the neighbour failed: {}", r.body);
+            let v = r.json();
+            assert_eq!(v["inputs"]["id"], id.as_str());
+            assert_eq!(v["body"], id.as_str());
+            let r = post(
+                &format!("{url}/{name}/call?ns=crm&op=get-customer&p_id=3"),
+                "text/plain",
+                "",
+            );
+            assert_eq!(r.status, 200, "the neighbour's call failed: {}", r.body);
+            assert!(r.json()["body"].as_str().unwrap().contains("Alan Turing"));
+            answered += 1;
+        }
+        answered
+    })
+}
+
 #[test]
 fn hostile_capabilities_are_contained_while_a_neighbour_keeps_answering() {
     let upstream = crm();
@@ -31,29 +58,7 @@ fn hostile_capabilities_are_contained_while_a_neighbour_keeps_answering() {
 
     // The neighbour answers correctly the whole time, on the shared listener.
     let stop = Arc::new(AtomicBool::new(false));
-    let neighbour = {
-        let (stop, url) = (stop.clone(), serve.shared.clone());
-        std::thread::spawn(move || {
-            let mut answered = 0u32;
-            while !stop.load(Ordering::SeqCst) {
-                let id = format!("n{answered}");
-                let r = post(&format!("{url}/good/echo/{id}?n=1"), "text/plain", &id);
-                assert_eq!(r.status, 200, "the neighbour failed: {}", r.body);
-                let v = r.json();
-                assert_eq!(v["inputs"]["id"], id.as_str());
-                assert_eq!(v["body"], id.as_str());
-                let r = post(
-                    &format!("{url}/good/call?ns=crm&op=get-customer&p_id=3"),
-                    "text/plain",
-                    "",
-                );
-                assert_eq!(r.status, 200, "the neighbour's call failed: {}", r.body);
-                assert!(r.json()["body"].as_str().unwrap().contains("Alan Turing"));
-                answered += 1;
-            }
-            answered
-        })
-    };
+    let neighbour = neighbour_of(&serve.shared, "good", stop.clone());
 
     let expect = |path: &str, method: &str, status: u16, says: &str| {
         let r = if method == "GET" {
@@ -338,20 +343,7 @@ fn hostile_declarative_files_are_contained_while_a_neighbour_keeps_answering() {
     assert_eq!(r.json(), serde_json::json!([{"id": "r0"}, {"id": "r1"}]));
 
     let stop = Arc::new(AtomicBool::new(false));
-    let neighbour = {
-        let (stop, url) = (stop.clone(), serve.shared.clone());
-        std::thread::spawn(move || {
-            let mut answered = 0u32;
-            while !stop.load(Ordering::SeqCst) {
-                let id = format!("n{answered}");
-                let r = post(&format!("{url}/good/echo/{id}?n=1"), "text/plain", &id);
-                assert_eq!(r.status, 200, "the neighbour failed: {}", r.body);
-                assert_eq!(r.json()["inputs"]["id"], id.as_str());
-                answered += 1;
-            }
-            answered
-        })
-    };
+    let neighbour = neighbour_of(&serve.shared, "good", stop.clone());
 
     // The bombs are stopped by the sandbox's limits, with the error named.
     for path in ["/mapping", "/lookup"] {
