@@ -327,19 +327,39 @@ fn exposed_adapters_check_their_declared_authentication() {
     );
     assert_eq!(ok.status, 200, "{}", ok.body);
 
-    // A scheme the host cannot check is refused rather than served unprotected.
+    // Digest: curl's answer to the challenge is let in, a wrong password is not.
     protected.rest().authentication = Some(Authentication::Digest {
         username: "u",
         password: "{{secrets.CRM_TOKEN}}",
     });
     let file = protected.write(dir.path(), "digest.ikanos.yaml");
-    let (code, out) = HostBuilder::new(&file)
-        .arg("--component")
-        .arg(c.hostile.display().to_string())
-        .run_to_exit();
-    assert_eq!(code, 1, "{out}");
+    let host = HostBuilder::new(&file).component(&c.hostile).start(1);
+    let url = format!("{}/healthy", host.rest_url("hostile"));
+    let r = get(&url);
+    assert_eq!(r.status, 401, "{}", r.body);
     assert!(
-        out.contains("not supported") && out.contains("digest"),
-        "{out}"
+        r.header("www-authenticate")
+            .is_some_and(|c| c.starts_with("Digest realm=\"ikanos\"")),
+        "{:?}",
+        r.header("www-authenticate")
     );
+    let curl = |password: &str| {
+        let out = std::process::Command::new("curl")
+            .args([
+                "-s",
+                "-o",
+                "/dev/null",
+                "-w",
+                "%{http_code}",
+                "--digest",
+                "-u",
+            ])
+            .arg(format!("u:{password}"))
+            .arg(&url)
+            .output()
+            .expect("running curl");
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    assert_eq!(curl(fixtures::TOKEN), "200");
+    assert_eq!(curl("wrong"), "401");
 }

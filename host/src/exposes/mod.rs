@@ -6,6 +6,7 @@
 
 mod adapters;
 pub(crate) mod auth;
+mod digest;
 mod forward;
 pub(crate) mod inbound;
 pub mod mcp;
