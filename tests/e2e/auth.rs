@@ -343,23 +343,6 @@ fn exposed_adapters_check_their_declared_authentication() {
         "{:?}",
         r.header("www-authenticate")
     );
-    let curl = |password: &str| {
-        let out = std::process::Command::new("curl")
-            .args([
-                "-s",
-                "-o",
-                "/dev/null",
-                "-w",
-                "%{http_code}",
-                "--digest",
-                "-u",
-            ])
-            .arg(format!("u:{password}"))
-            .arg(&url)
-            .output()
-            .expect("running curl");
-        String::from_utf8_lossy(&out.stdout).to_string()
-    };
-    assert_eq!(curl(fixtures::TOKEN), "200");
-    assert_eq!(curl("wrong"), "401");
+    assert_eq!(curl_digest(&url, "u", fixtures::TOKEN), 200);
+    assert_eq!(curl_digest(&url, "u", "wrong"), 401);
 }

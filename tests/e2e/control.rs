@@ -193,25 +193,8 @@ fn a_control_port_with_digest_checks_the_answer_to_its_challenge() {
         challenge.starts_with("Digest realm=\"ikanos\", qop=\"auth\""),
         "{challenge}"
     );
-    let curl = |password: &str| {
-        let out = std::process::Command::new("curl")
-            .args([
-                "-s",
-                "-o",
-                "/dev/null",
-                "-w",
-                "%{http_code}",
-                "--digest",
-                "-u",
-            ])
-            .arg(format!("ops:{password}"))
-            .arg(&url)
-            .output()
-            .expect("running curl");
-        String::from_utf8_lossy(&out.stdout).to_string()
-    };
-    assert_eq!(curl(fixtures::TOKEN), "200");
-    assert_eq!(curl("wrong"), "401");
+    assert_eq!(curl_digest(&url, "ops", fixtures::TOKEN), 200);
+    assert_eq!(curl_digest(&url, "ops", "wrong"), 401);
     assert!(!host.all_output().contains(fixtures::TOKEN));
 }
 

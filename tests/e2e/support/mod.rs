@@ -575,6 +575,26 @@ pub fn wait_ready(host: &Host, want: u16) -> serde_json::Value {
 }
 
 /// Ask the hostile component to call `crm.list-customers`; its JSON answer.
+/// The status of `GET url` made by curl answering a Digest challenge as `user` with
+/// `password` (an HTTP client that is not this project's code).
+pub fn curl_digest(url: &str, user: &str, password: &str) -> u16 {
+    let out = std::process::Command::new("curl")
+        .args([
+            "-s",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "--digest",
+            "-u",
+        ])
+        .arg(format!("{user}:{password}"))
+        .arg(url)
+        .output()
+        .expect("running curl");
+    String::from_utf8_lossy(&out.stdout).parse().unwrap_or(0)
+}
+
 /// `GET /customers` of the declarative adapter (`fixtures::DECLARATIVE_CRM`): status and
 /// body as JSON.
 pub fn list_names_declarative(host: &Host) -> (u16, serde_json::Value) {
