@@ -127,11 +127,6 @@ impl Runner {
         self.sandbox.limits()
     }
 
-    /// Is it the declarative engine (rather than the capability's component)?
-    pub fn is_declarative(&self) -> bool {
-        self.definition.is_some()
-    }
-
     pub async fn invoke(
         &self,
         request_id: &str,
@@ -388,12 +383,7 @@ pub fn load(
         None
     } else {
         let component = runtime
-            .load_bytes(
-                declarative::ENGINE_NAME,
-                declarative::ENGINE_WASM,
-                cache,
-                || {},
-            )
+            .load_engine(cache)
             .map_err(CapabilityError::Component)?;
         let sandbox = sandbox(component)?;
         Some(Arc::new(sandbox))

@@ -38,10 +38,6 @@ impl Definitions {
     pub fn is_empty(&self) -> bool {
         self.by_key.is_empty()
     }
-
-    pub fn len(&self) -> usize {
-        self.by_key.len()
-    }
 }
 
 /// Does an operation or tool with no `call`/`steps`/`ref` declare a mock answer

@@ -18,21 +18,6 @@ use tracing::Instrument;
 
 use super::{list, send_error, CallError, Outbound, OutboundResponse};
 
-/// Headers never forwarded, trusted or not (RFC 9110 §7.6.1, and the host's own).
-const NEVER_FORWARDED: &[&str] = &[
-    "host",
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-    "content-length",
-];
-
 /// One inbound request to pass on.
 pub struct ForwardCall<'a> {
     pub namespace: &'a str,
@@ -69,7 +54,7 @@ fn trusted_headers(
             continue;
         };
         let lower = name.as_str();
-        if NEVER_FORWARDED.contains(&lower)
+        if ikanos_spec::model::Forward::NEVER_FORWARDED.contains(&lower)
             || connection.iter().any(|c| c == lower)
             || own.contains_key(&name)
         {

@@ -113,6 +113,10 @@ pub struct Runtime {
     /// uses them: capabilities built from the same component share its compiled code
     /// (and the one mapping of it) instead of each loading a copy.
     shared: Mutex<HashMap<String, Weak<bindings::CapabilityPre<GuestState>>>>,
+    /// The built-in declarative engine while some capability uses it, with its SHA-256:
+    /// every capability with a declarative operation uses it, so its 1.6 MB are not
+    /// hashed again for each one.
+    declarative: Mutex<Option<(Weak<bindings::CapabilityPre<GuestState>>, String)>>,
 }
 
 impl Runtime {
@@ -157,6 +161,7 @@ impl Runtime {
             linker,
             pool,
             shared: Mutex::new(HashMap::new()),
+            declarative: Mutex::new(None),
         }))
     }
 
@@ -178,6 +183,35 @@ impl Runtime {
             source,
         })?;
         self.load_bytes(&shown, &wasm, cache, on_compile)
+    }
+
+    /// The built-in declarative engine (`crate::declarative::ENGINE_WASM`), compiled
+    /// (or read from the cache) by the first capability that needs it, shared while in use.
+    pub fn load_engine(&self, cache: &ComponentCache) -> Result<LoadedComponent, LoadError> {
+        let live = self
+            .declarative
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            .and_then(|(pre, sha256)| Some((pre.upgrade()?, sha256.clone())));
+        if let Some((pre, sha256)) = live {
+            return Ok(LoadedComponent {
+                pre,
+                origin: Origin::Shared,
+                load_time: Duration::ZERO,
+                sha256,
+            });
+        }
+        let loaded = self.load_bytes(
+            crate::declarative::ENGINE_NAME,
+            crate::declarative::ENGINE_WASM,
+            cache,
+            || {},
+        )?;
+        // `load_bytes` already kept one copy if another thread loaded it meanwhile.
+        *self.declarative.lock().unwrap_or_else(|p| p.into_inner()) =
+            Some((Arc::downgrade(&loaded.pre), loaded.sha256.clone()));
+        Ok(loaded)
     }
 
     /// As `load`, for a component already in memory (the embedded engine); `shown`

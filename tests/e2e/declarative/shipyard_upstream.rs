@@ -24,7 +24,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use base64::Engine as _;
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
+use http_body_util::Full;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use serde_json::{json, Value};
@@ -217,23 +217,7 @@ async fn handle(
     req: http::Request<hyper::body::Incoming>,
     st: Arc<State>,
 ) -> Result<Answer, Infallible> {
-    let (parts, body) = req.into_parts();
-    let body = body
-        .collect()
-        .await
-        .map(|b| b.to_bytes().to_vec())
-        .unwrap_or_default();
-    let rec = Recorded {
-        method: parts.method.to_string(),
-        path: parts.uri.path().to_string(),
-        query: parts.uri.query().map(str::to_string),
-        headers: parts
-            .headers
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_string()))
-            .collect(),
-        body,
-    };
+    let rec = Recorded::read(req).await;
     st.log.lock().unwrap().push(rec.clone());
     Ok(route(&rec, &st))
 }

@@ -23,6 +23,27 @@ pub struct Recorded {
 }
 
 impl Recorded {
+    /// Read a whole request (its body included) as the upstreams record it.
+    pub async fn read(req: http::Request<hyper::body::Incoming>) -> Recorded {
+        let (parts, body) = req.into_parts();
+        let body = body
+            .collect()
+            .await
+            .map(|b| b.to_bytes().to_vec())
+            .unwrap_or_default();
+        Recorded {
+            method: parts.method.to_string(),
+            path: parts.uri.path().to_string(),
+            query: parts.uri.query().map(str::to_string),
+            headers: parts
+                .headers
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_string()))
+                .collect(),
+            body,
+        }
+    }
+
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
@@ -205,23 +226,7 @@ async fn handle(
     log: Arc<Mutex<Vec<Recorded>>>,
     auth: Arc<Auth>,
 ) -> Result<http::Response<Full<Bytes>>, Infallible> {
-    let (parts, body) = req.into_parts();
-    let body = body
-        .collect()
-        .await
-        .map(|b| b.to_bytes().to_vec())
-        .unwrap_or_default();
-    let rec = Recorded {
-        method: parts.method.to_string(),
-        path: parts.uri.path().to_string(),
-        query: parts.uri.query().map(str::to_string),
-        headers: parts
-            .headers
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_string()))
-            .collect(),
-        body,
-    };
+    let rec = Recorded::read(req).await;
     log.lock().unwrap().push(rec.clone());
     if let Err(denied) = authorized(&auth, &rec) {
         return Ok(*denied);

@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use crate::aggregate::{self, FlowResult};
 use crate::call::{self, Done};
-use crate::definition::{Adapter, Flow};
+use crate::definition::{Adapter, CallSpec, Flow};
 use crate::jsonpath::PathCache;
 use crate::template::{render, Layered, Params};
 use crate::{mapping, mock, steps, Definition, Env, FlowError, Output, Request};
@@ -49,7 +49,62 @@ fn tmpl_err(label: &str) -> impl Fn(crate::template::TemplateError) -> FlowError
     move |e| FlowError::InvalidInput(format!("{label}: {}", e.0))
 }
 
-impl Run<'_> {
+impl<'a> Run<'a> {
+    /// The aggregate function `reference` names, run with `params`.
+    fn run_ref(&mut self, reference: &str, params: &Params) -> Result<FlowResult<'a>, FlowError> {
+        let def = self.def;
+        let function = function(def, &self.label(), reference)?;
+        aggregate::execute(
+            self.env,
+            &def.consumes,
+            function,
+            reference,
+            params,
+            &mut self.paths,
+        )
+    }
+
+    /// The operation's `steps`, run with `params`.
+    fn run_steps(&mut self, params: &Params) -> Result<steps::Outcome<'a>, FlowError> {
+        let def = self.def;
+        steps::execute(
+            self.env,
+            &def.consumes,
+            &def.operation.steps,
+            params,
+            def.namespace.as_deref(),
+            &mut self.paths,
+        )
+    }
+
+    /// A `call` with its `with` over `params`; None when it names no consumed
+    /// operation of the definition (the caller words that error).
+    fn run_call(
+        &mut self,
+        spec: &CallSpec,
+        params: &Params,
+    ) -> Result<Option<Done<'a>>, FlowError> {
+        let def = self.def;
+        let operation = spec.operation.as_deref().unwrap_or("null");
+        let mut layered = Layered::new(params);
+        call::merge_with(spec.with.as_ref(), &mut layered, def.namespace.as_deref())?;
+        match call::find(&def.consumes, operation) {
+            Some((ns, name, consumed)) => {
+                call::perform(self.env, ns, name, consumed, &layered).map(Some)
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// A tool's or resource's `call` that names no consumed operation.
+    fn invalid_call(&self, spec: &CallSpec) -> FlowError {
+        FlowError::InvalidInput(format!(
+            "Invalid call for {}: {}",
+            self.label(),
+            spec.operation.as_deref().unwrap_or("null")
+        ))
+    }
+
     fn op(&self) -> &Flow {
         &self.def.operation
     }
@@ -85,16 +140,7 @@ impl Run<'_> {
         let op = &def.operation;
         let params = self.merged(&inputs, op.with.as_ref())?;
         if let Some(reference) = op.reference.as_deref() {
-            let function = function(def, &self.label(), reference)?;
-            let result = aggregate::execute(
-                self.env,
-                &def.consumes,
-                function,
-                reference,
-                &params,
-                &mut self.paths,
-            )?;
-            return match result {
+            return match self.run_ref(reference, &params)? {
                 FlowResult::Mock(v) => Ok(Output {
                     status: 200,
                     content_type: JSON.to_string(),
@@ -109,28 +155,16 @@ impl Run<'_> {
             };
         }
         if let Some(spec) = op.call.as_ref() {
-            let operation = spec.operation.as_deref().unwrap_or("null");
-            let mut layered = Layered::new(&params);
-            call::merge_with(spec.with.as_ref(), &mut layered, def.namespace.as_deref())?;
-            return match call::find(&def.consumes, operation) {
-                Some((ns, name, consumed)) => {
-                    let done = call::perform(self.env, ns, name, consumed, &layered)?;
-                    self.rest_send(&done)
-                }
+            return match self.run_call(spec, &params)? {
+                Some(done) => self.rest_send(&done),
                 None if mock::can_build(&op.output) => self.rest_mock(&params),
                 None => Err(FlowError::InvalidInput(format!(
-                    "Invalid call format: {operation}"
+                    "Invalid call format: {}",
+                    spec.operation.as_deref().unwrap_or("null")
                 ))),
             };
         }
-        let outcome = steps::execute(
-            self.env,
-            &def.consumes,
-            &op.steps,
-            &params,
-            def.namespace.as_deref(),
-            &mut self.paths,
-        )?;
+        let outcome = self.run_steps(&params)?;
         if let Some(mapped) = mapping::step_mappings(&op.mappings, &outcome.outputs) {
             return Ok(json_output(200, &mapped));
         }
@@ -220,16 +254,7 @@ impl Run<'_> {
             }
         }
         if let Some(reference) = op.reference.as_deref() {
-            let function = function(def, &self.label(), reference)?;
-            let result = aggregate::execute(
-                self.env,
-                &def.consumes,
-                function,
-                reference,
-                &params,
-                &mut self.paths,
-            )?;
-            return match result {
+            return match self.run_ref(reference, &params)? {
                 FlowResult::Mock(v) | FlowResult::Mapped(v) => Ok(json_output(200, &v)),
                 FlowResult::Last(done) => self.tool_result(done.as_ref()),
             };
@@ -243,30 +268,16 @@ impl Run<'_> {
             ));
         }
         if !op.steps.is_empty() {
-            let outcome = steps::execute(
-                self.env,
-                &def.consumes,
-                &op.steps,
-                &params,
-                def.namespace.as_deref(),
-                &mut self.paths,
-            )?;
+            let outcome = self.run_steps(&params)?;
             if let Some(mapped) = mapping::step_mappings(&op.mappings, &outcome.outputs) {
                 return Ok(json_output(200, &mapped));
             }
             return self.tool_result(outcome.last.as_ref());
         }
         let spec = op.call.as_ref().cloned().unwrap_or_default();
-        let operation = spec.operation.as_deref().unwrap_or("null");
-        let mut layered = Layered::new(&params);
-        call::merge_with(spec.with.as_ref(), &mut layered, def.namespace.as_deref())?;
-        let Some((ns, name, consumed)) = call::find(&def.consumes, operation) else {
-            return Err(FlowError::InvalidInput(format!(
-                "Invalid call for {}: {operation}",
-                self.label()
-            )));
+        let Some(done) = self.run_call(&spec, &params)? else {
+            return Err(self.invalid_call(&spec));
         };
-        let done = call::perform(self.env, ns, name, consumed, &layered)?;
         self.tool_result(Some(&done))
     }
 
@@ -340,26 +351,12 @@ impl Run<'_> {
         let params = self.merged(&template_params, op.with.as_ref())?;
         let outcome_last;
         if let Some(spec) = op.call.as_ref() {
-            let operation = spec.operation.as_deref().unwrap_or("null");
-            let mut layered = Layered::new(&params);
-            call::merge_with(spec.with.as_ref(), &mut layered, def.namespace.as_deref())?;
-            let Some((ns, name, consumed)) = call::find(&def.consumes, operation) else {
-                return Err(FlowError::InvalidInput(format!(
-                    "Invalid call for {}: {operation}",
-                    self.label()
-                )));
+            let Some(done) = self.run_call(spec, &params)? else {
+                return Err(self.invalid_call(spec));
             };
-            outcome_last = Some(call::perform(self.env, ns, name, consumed, &layered)?);
+            outcome_last = Some(done);
         } else if !op.steps.is_empty() {
-            outcome_last = steps::execute(
-                self.env,
-                &def.consumes,
-                &op.steps,
-                &params,
-                def.namespace.as_deref(),
-                &mut self.paths,
-            )?
-            .last;
+            outcome_last = self.run_steps(&params)?.last;
         } else {
             return Err(FlowError::InvalidInput(format!(
                 "{} has neither call nor steps defined",

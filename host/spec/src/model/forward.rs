@@ -13,3 +13,22 @@ pub struct Forward {
     /// `trustedHeaders`: the inbound headers copied to the upstream request.
     pub trusted_headers: Vec<Spanned<String>>,
 }
+
+impl Forward {
+    /// Headers the host never forwards, trusted or not: they describe one connection or
+    /// the message framing, not the request (RFC 9110 §7.6.1), or name the host. Load
+    /// warns about them in `trustedHeaders`; the host drops them when forwarding.
+    pub const NEVER_FORWARDED: &'static [&'static str] = &[
+        "host",
+        "connection",
+        "keep-alive",
+        "proxy-connection",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+        "content-length",
+    ];
+}

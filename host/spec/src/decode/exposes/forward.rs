@@ -6,22 +6,6 @@
 
 use super::*;
 
-/// Headers the host never forwards, trusted or not: they describe one connection or
-/// the message framing, not the request (RFC 9110 §7.6.1), or name the host.
-const NEVER_FORWARDED: &[&str] = &[
-    "host",
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-    "content-length",
-];
-
 impl Decoder<'_> {
     pub(super) fn forward(&mut self, f: &Node, field: &str, d: &mut DExposes) -> Option<Forward> {
         let ffield = format!("{field}.forward");
@@ -51,7 +35,8 @@ impl Decoder<'_> {
                             );
                             continue;
                         }
-                        if NEVER_FORWARDED.contains(&h.value.to_ascii_lowercase().as_str()) {
+                        if Forward::NEVER_FORWARDED.contains(&h.value.to_ascii_lowercase().as_str())
+                        {
                             self.warn(
                                 h.pos,
                                 format!("{ifield}: '{}' is a hop-by-hop or transport header; it is never forwarded", h.value),
