@@ -643,3 +643,23 @@ fn max_binary_size_follows_upstreams_grammar() {
         "crm.ikanos.yaml:24:30: capability.consumes[0].resources.customers.operations.get-customer.maxBinarySize: '10MB' is not a size: expected a number optionally suffixed with B, KiB, MiB or GiB (e.g. '512KiB', '10MiB', '1GiB')"
     );
 }
+
+#[test]
+fn an_oauth2_token_endpoint_is_warned_about_at_its_position() {
+    let text = edit(
+        "      port: 8080\n",
+        "      port: 8080\n      authentication:\n        type: oauth2\n        authorizationServerUri: \"https://as.example/realm\"\n        resource: \"https://api.example\"\n        tokenEndpoint: \"https://as.example/realm/token\"\n",
+    );
+    let l = load_str(Path::new(FILE), &text).expect("warnings only");
+    let warnings: Vec<String> = l
+        .warnings
+        .iter()
+        .map(|w| format!("{}: {}", w.pos, w.message))
+        .collect();
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.contains("authentication.tokenEndpoint: not applied by this host")),
+        "{warnings:#?}"
+    );
+}

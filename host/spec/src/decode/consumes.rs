@@ -610,6 +610,12 @@ impl Decoder<'_> {
                     .map(|items| items.iter().filter_map(|i| i.scalar_text()).collect())
                     .unwrap_or_default();
                 let token_validation = self.opt_string(n, "tokenValidation", field);
+                self.not_applied(
+                    n,
+                    "tokenEndpoint",
+                    field,
+                    "upstream reads it only to export OpenAPI documents, which this host does not do; tokens are checked against authorizationServerUri's keys",
+                );
                 Authentication::OAuth2 {
                     authorization_server,
                     resource,
