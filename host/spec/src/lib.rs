@@ -125,16 +125,8 @@ fn flow_params(flow: &serde_json::Value, at: &model::Spanned<String>) -> Vec<mod
 /// MCP equivalent), each hint the tool sets itself winning.
 fn inherit_from_flows(cap: &mut model::Capability) {
     use model::{Exposes, Handler};
-    let flows = cap.aggregates.clone();
-    let flow = |target: &str| -> Option<serde_json::Value> {
-        let (ns, name) = target.split_once('.')?;
-        flows
-            .iter()
-            .filter(|a| a.namespace == ns)
-            .flat_map(|a| &a.flows)
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.clone())
-    };
+    let flows = &cap.aggregates;
+    let flow = |target: &str| model::Aggregate::flow(flows, target);
     let description = |f: &serde_json::Value| f["description"].as_str().map(str::to_owned);
     for e in &mut cap.exposes {
         match e {

@@ -86,8 +86,15 @@ pub struct Aggregate {
 impl Capability {
     /// The flow `ref: namespace.flow` points at.
     pub fn aggregate_flow(&self, target: &str) -> Option<&serde_json::Value> {
+        Aggregate::flow(&self.aggregates, target)
+    }
+}
+
+impl Aggregate {
+    /// The flow `namespace.flow` among `aggregates`.
+    pub fn flow<'a>(aggregates: &'a [Aggregate], target: &str) -> Option<&'a serde_json::Value> {
         let (ns, flow) = target.split_once('.')?;
-        self.aggregates
+        aggregates
             .iter()
             .filter(|a| a.namespace == ns)
             .flat_map(|a| &a.flows)
