@@ -137,6 +137,25 @@ impl Runner {
             .invoke_with(request_id, traceparent, request, self.definition.clone())
             .await
     }
+
+    /// As `invoke`, reporting progress (calls, steps, log lines) to `observer`.
+    pub async fn invoke_observed(
+        &self,
+        request_id: &str,
+        traceparent: Option<&str>,
+        request: InboundRequest,
+        observer: Option<crate::runtime::Observer>,
+    ) -> Result<InboundResponse, InvokeError> {
+        self.sandbox
+            .invoke_observed(
+                request_id,
+                traceparent,
+                request,
+                self.definition.clone(),
+                observer,
+            )
+            .await
+    }
 }
 
 impl LoadedCapability {

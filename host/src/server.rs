@@ -9,6 +9,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -21,10 +22,89 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-pub type Response = http::Response<Full<Bytes>>;
+pub type Response = http::Response<Body>;
 pub type Request = http::Request<Incoming>;
 pub type Handler =
     Arc<dyn Fn(Request) -> Pin<Box<dyn Future<Output = Response> + Send>> + Send + Sync>;
+
+/// A response body: whole (every adapter's answers), or a stream of chunks for answers
+/// that are written while the request runs (MCP's SSE streams).
+///
+/// Why a two-case enum instead of a boxed body: nearly every answer is whole, and
+/// `Full` keeps its exact length (no chunked encoding) at no allocation; only the MCP
+/// streams pay for the channel.
+pub struct Body(BodyKind);
+
+enum BodyKind {
+    Full(Full<Bytes>),
+    /// Chunks as the writer sends them; the body ends when the sender is dropped.
+    Stream(tokio::sync::mpsc::Receiver<Bytes>),
+}
+
+impl Body {
+    /// A body of chunks sent on the returned sender (at most `buffer` waiting): the
+    /// writer stops when `send` fails, i.e. when the client went away.
+    pub fn channel(buffer: usize) -> (tokio::sync::mpsc::Sender<Bytes>, Body) {
+        let (tx, rx) = tokio::sync::mpsc::channel(buffer);
+        (tx, Body(BodyKind::Stream(rx)))
+    }
+}
+
+impl From<Full<Bytes>> for Body {
+    fn from(full: Full<Bytes>) -> Body {
+        Body(BodyKind::Full(full))
+    }
+}
+
+impl From<Bytes> for Body {
+    fn from(bytes: Bytes) -> Body {
+        Body(BodyKind::Full(Full::new(bytes)))
+    }
+}
+
+impl hyper::body::Body for Body {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<hyper::body::Frame<Bytes>, Infallible>>> {
+        match &mut self.get_mut().0 {
+            BodyKind::Full(full) => Pin::new(full).poll_frame(cx),
+            BodyKind::Stream(rx) => rx
+                .poll_recv(cx)
+                .map(|chunk| chunk.map(|c| Ok(hyper::body::Frame::data(c)))),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match &self.0 {
+            BodyKind::Full(full) => full.is_end_stream(),
+            BodyKind::Stream(_) => false,
+        }
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        match &self.0 {
+            BodyKind::Full(full) => full.size_hint(),
+            BodyKind::Stream(_) => hyper::body::SizeHint::default(),
+        }
+    }
+}
+
+/// Resolves when the listener a request arrived on starts shutting down (a request
+/// extension set by [`serve`]): long-lived answers (SSE streams) end then, instead of
+/// holding the drain open until its time is up.
+#[derive(Clone)]
+pub struct Closing(watch::Receiver<bool>);
+
+impl Closing {
+    pub async fn wait(mut self) {
+        // An error means the sender is gone: the listener is gone too.
+        let _ = self.0.wait_for(|stop| *stop).await;
+    }
+}
 
 /// Marks a request that arrived on a loopback listener (a request extension set by
 /// [`serve`]; absent on other listeners, which so pay nothing for it).
@@ -105,8 +185,10 @@ pub fn serve(
                     };
                     let _ = stream.set_nodelay(true);
                     let handler = handler.clone();
+                    let closing = Closing(stop.clone());
                     let service = service_fn(move |mut req: Request| {
                         let handler = handler.clone();
+                        req.extensions_mut().insert(closing.clone());
                         // The DNS-rebinding rule depends on it: loopback listeners
                         // take loopback names only.
                         if loopback {
@@ -135,7 +217,7 @@ pub fn serve(
 
 /// A JSON response with the given status.
 pub fn json(status: http::StatusCode, value: &serde_json::Value) -> Response {
-    let mut resp = http::Response::new(Full::new(Bytes::from(value.to_string())));
+    let mut resp = http::Response::new(Body::from(Bytes::from(value.to_string())));
     *resp.status_mut() = status;
     resp.headers_mut().insert(
         http::header::CONTENT_TYPE,

@@ -28,6 +28,7 @@ mod mcp {
     pub(crate) mod harness;
     mod http;
     mod stdio;
+    mod streams;
     mod tools;
 }
 mod sandbox;

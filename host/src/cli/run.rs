@@ -135,7 +135,7 @@ async fn serve(args: RunArgs, mut signals: Signals) -> Result<(), String> {
     let mut adapters = Vec::new();
     let mut stdio_loop = None;
     let drain = args.drain_timeout;
-    for planned in exposes::build(&capability, &metrics, HostKind::Single)? {
+    for planned in exposes::build(&capability, &metrics, HostKind::Single, &[])? {
         let mut address = None;
         if let Ok(Adapter::McpStdio(server)) = &planned.adapter {
             if stdio_loop.is_some() {

@@ -14,7 +14,6 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use http::{Method, StatusCode};
-use http_body_util::Full;
 use serde_json::json;
 
 use crate::capability::LoadedCapability;
@@ -206,7 +205,7 @@ fn limits_json(l: &Limits) -> serde_json::Value {
 
 /// `/metrics`: the registry in the OpenMetrics text format (for `run` and `serve`).
 pub fn metrics_response(metrics: &Metrics) -> Response {
-    let mut resp = http::Response::new(Full::new(Bytes::from(metrics.encode())));
+    let mut resp = http::Response::new(Bytes::from(metrics.encode()).into());
     resp.headers_mut().insert(
         http::header::CONTENT_TYPE,
         http::HeaderValue::from_static(

@@ -175,12 +175,24 @@ fn address_of(address: Option<&Spanned<String>>) -> String {
 
 /// Every adapter of `capability`, in file order. Entries that are not adapters (the
 /// control port, which belongs to the host) are left out; entries this host cannot
-/// serve are kept with the reason.
+/// serve are kept with the reason. `previous`: the adapters of the version this one
+/// replaces, whose MCP sessions and subscription streams carry over to the adapter of
+/// the same namespace.
 pub fn build(
     capability: &Arc<LoadedCapability>,
     metrics: &Arc<Metrics>,
     host: HostKind,
+    previous: &[Planned],
 ) -> Result<Vec<Planned>, String> {
+    let previous_hub = |namespace: &str| {
+        previous
+            .iter()
+            .find(|p| p.namespace == namespace)
+            .and_then(|p| match p.http() {
+                Some(HttpAdapter::Mcp(t)) => Some(t.server().hub().clone()),
+                _ => None,
+            })
+    };
     let mut planned = Vec::new();
     for exposes in &capability.model.exposes {
         let entry = match exposes {
@@ -197,18 +209,24 @@ pub fn build(
                 let namespace = mcp.namespace.value.clone();
                 let (listen, adapter) = match (mcp.transport, host) {
                     (McpTransport::Http, _) => {
-                        let server = McpServer::new(capability.clone(), mcp, metrics.clone())?;
+                        let server = McpServer::new(
+                            capability.clone(),
+                            mcp,
+                            metrics.clone(),
+                            previous_hub(&namespace),
+                        )?;
                         let port = mcp.port.as_ref().map_or(0, |p| p.value);
                         (
                             Some((address_of(mcp.address.as_ref()), port)),
                             Ok(Adapter::Http(HttpAdapter::Mcp(Arc::new(
-                                HttpTransport::new(Arc::new(server)),
+                                HttpTransport::new(server),
                             )))),
                         )
                     }
                     (McpTransport::Stdio, HostKind::Single) => {
-                        let server = McpServer::new(capability.clone(), mcp, metrics.clone())?;
-                        (None, Ok(Adapter::McpStdio(Arc::new(server))))
+                        let server =
+                            McpServer::new(capability.clone(), mcp, metrics.clone(), None)?;
+                        (None, Ok(Adapter::McpStdio(server)))
                     }
                     (McpTransport::Stdio, HostKind::Shared) => {
                         tracing::warn!(capability = %capability.name, namespace = %namespace, "{}:{}: mcp adapter not served: {STDIO_UNSUPPORTED}", mcp.namespace.file.display(), mcp.pos);

@@ -12,7 +12,6 @@
 
 use bytes::Bytes;
 use http::{HeaderValue, StatusCode};
-use http_body_util::Full;
 use ikanos_spec::model::Forward;
 use percent_encoding::percent_decode_str;
 
@@ -123,7 +122,7 @@ impl ForwardRoute {
             (status, Some("upstream"), e.to_string())
         })?;
         let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::BAD_GATEWAY);
-        let mut resp = http::Response::new(Full::new(Bytes::from(answer.body)));
+        let mut resp = http::Response::new(Bytes::from(answer.body).into());
         *resp.status_mut() = status;
         if let Some(ct) = answer
             .headers

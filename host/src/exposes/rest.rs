@@ -12,7 +12,6 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use http::{HeaderValue, Method, StatusCode};
-use http_body_util::Full;
 use ikanos_spec::model::{ExposedParam, ExposesRest, Handler, ParamIn, TemplatePart};
 use percent_encoding::percent_decode_str;
 use regex::Regex;
@@ -395,7 +394,7 @@ impl RestAdapter {
                         "the component answered with an invalid content type".to_string(),
                     )
                 })?;
-                let mut out = http::Response::new(Full::new(Bytes::from(resp.body)));
+                let mut out = http::Response::new(Bytes::from(resp.body).into());
                 *out.status_mut() = status;
                 out.headers_mut()
                     .insert(http::header::CONTENT_TYPE, content_type);
@@ -557,6 +556,7 @@ mod tests {
     use crate::capability::{self, CapabilityOptions};
     use crate::runtime::{ComponentCache, PoolSettings, Runtime};
     use crate::tunnel::TunnelRegistry;
+    use http_body_util::Full;
 
     const FILE: &str = r#"ikanos: "1.0.0-beta5"
 info:

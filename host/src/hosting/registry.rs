@@ -261,7 +261,13 @@ impl Hosting {
                 tracing::warn!(capability = %name, "{w}");
             }
             let capability = Arc::new(capability);
-            let adapters = exposes::build(&capability, &self.metrics, HostKind::Shared)?;
+            let before = previous.as_ref().and_then(|p| p.serving());
+            let adapters = exposes::build(
+                &capability,
+                &self.metrics,
+                HostKind::Shared,
+                before.map_or(&[][..], |b| &b.adapters[..]),
+            )?;
             Ok(Arc::new(Serving {
                 capability,
                 adapters,
@@ -312,6 +318,12 @@ impl Hosting {
         match old {
             Some(old) => {
                 self.retire(old);
+                // Sessions carried over from the old version hear what changed.
+                for planned in &serving.adapters {
+                    if let Some(exposes::HttpAdapter::Mcp(t)) = planned.http() {
+                        t.server().announce_replacement();
+                    }
+                }
                 Applied::Replaced
             }
             None => Applied::Loaded,

@@ -56,7 +56,16 @@ impl wit_consumes::Host for GuestState {
             request_id: &self.request_id,
             traceparent: self.traceparent.as_deref(),
         };
-        match self.outbound.call(call).await {
+        let started = std::time::Instant::now();
+        let outcome = self.outbound.call(call).await;
+        if let Some(observer) = &self.observer {
+            observer.report(super::Progress::Call {
+                operation: format!("{}.{}", request.namespace, request.operation),
+                status: outcome.as_ref().ok().map(|r| r.status),
+                elapsed: started.elapsed(),
+            });
+        }
+        match outcome {
             Ok(resp) => Ok(wit_consumes::OutboundResponse {
                 status: resp.status,
                 headers: resp.headers,
@@ -92,6 +101,12 @@ impl wit_definition::Host for GuestState {
         let outcome = if ok { "ok" } else { "error" };
         // One span per step, under the request's span; the engine measured the step, so
         // its duration is an attribute (the span itself marks when the host heard of it).
+        if let Some(observer) = &self.observer {
+            observer.report(super::Progress::Step {
+                step: step.clone(),
+                ok,
+            });
+        }
         let span = tracing::info_span!("step", capability = &*self.capability, request_id = &*self.request_id, step = %step, kind = %kind, duration_s = seconds, outcome);
         span.in_scope(|| tracing::debug!(target: "step", "step finished"));
         // Step names come from the file: bounded by it, so fine as a label.
@@ -134,6 +149,12 @@ pub(super) fn emit_guest_log(state: &GuestState, level: Level, message: &str) {
             cut -= 1;
         }
         msg = &msg[..cut];
+    }
+    if let Some(observer) = &state.observer {
+        observer.report(super::Progress::Log {
+            level,
+            message: msg.to_owned(),
+        });
     }
     let cap = &*state.capability;
     let rid = &*state.request_id;
@@ -218,6 +239,7 @@ mod tests {
             calls_made: 0,
             definition: None,
             metrics: crate::telemetry::Metrics::new(),
+            observer: None,
             cpu_ticks: 0,
         }
     }

@@ -328,7 +328,50 @@ pub struct GuestState {
     /// The operation's definition, for the declarative engine's instances only.
     pub(crate) definition: Option<Arc<str>>,
     pub(crate) metrics: Arc<Metrics>,
+    /// Who hears of the request's progress while it runs (MCP progress and log
+    /// notifications); `None` for callers that only want the answer.
+    pub(crate) observer: Option<Observer>,
     cpu_ticks: u64,
+}
+
+/// What a request reports while it runs, for callers that stream it (MCP).
+///
+/// Only names the file declared (consumed operations, steps), statuses, times and the
+/// component's own log lines: never URLs, headers or bodies, so nothing a bind put on
+/// the wire (a key in a query string, a token) can reach the client through it.
+#[derive(Debug, Clone)]
+pub enum Progress {
+    /// A consumed operation answered (`status`) or failed (`None`).
+    Call {
+        operation: String,
+        status: Option<u16>,
+        elapsed: Duration,
+    },
+    /// A declarative step finished.
+    Step { step: String, ok: bool },
+    /// The component logged a line (already capped in length).
+    Log {
+        level: tracing::Level,
+        message: String,
+    },
+}
+
+/// The sending end of a request's progress reports.
+#[derive(Debug, Clone)]
+pub struct Observer(tokio::sync::mpsc::Sender<Progress>);
+
+impl Observer {
+    /// An observer and its receiving end, holding at most `buffer` unread reports.
+    pub fn channel(buffer: usize) -> (Observer, tokio::sync::mpsc::Receiver<Progress>) {
+        let (tx, rx) = tokio::sync::mpsc::channel(buffer);
+        (Observer(tx), rx)
+    }
+
+    /// Report without waiting: a report that does not fit is dropped, because a slow
+    /// reader must never slow (or hold memory for) the guest.
+    pub fn report(&self, progress: Progress) {
+        let _ = self.0.try_send(progress);
+    }
 }
 
 impl WasiView for GuestState {
@@ -491,6 +534,19 @@ impl Sandbox {
         request: InboundRequest,
         definition: Option<Arc<str>>,
     ) -> Result<InboundResponse, InvokeError> {
+        self.invoke_observed(request_id, traceparent, request, definition, None)
+            .await
+    }
+
+    /// As `invoke_with`, reporting the request's progress to `observer` as it runs.
+    pub async fn invoke_observed(
+        &self,
+        request_id: &str,
+        traceparent: Option<&str>,
+        request: InboundRequest,
+        definition: Option<Arc<str>>,
+        observer: Option<Observer>,
+    ) -> Result<InboundResponse, InvokeError> {
         let deadline = tokio::time::Instant::now() + self.limits.request_timeout;
         let timeout = self.limits.request_timeout;
         let _permit = tokio::time::timeout_at(deadline, self.concurrency.acquire())
@@ -501,6 +557,7 @@ impl Sandbox {
         let stdout = CapturedOutput::new(self.limits.max_captured_output);
         let stderr = CapturedOutput::new(self.limits.max_captured_output);
         let mut store = self.new_store(request_id, traceparent, &stdout, &stderr, definition);
+        store.data_mut().observer = observer;
 
         let labels = CapabilityLabels {
             capability: self.capability.to_string(),
@@ -572,6 +629,7 @@ impl Sandbox {
             calls_made: 0,
             definition,
             metrics: self.metrics.clone(),
+            observer: None,
             cpu_ticks: 0,
         };
         let mut store = Store::new(self.runtime.engine(), state);

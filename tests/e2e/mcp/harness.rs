@@ -157,6 +157,68 @@ pub(crate) fn run_client(program: &Path, args: &[String]) -> Value {
         .unwrap_or_else(|e| panic!("client output is not JSON ({e}): {stdout}\nstderr: {stderr}"))
 }
 
+/// Run a client script that prints `{"ready": true}` once it is listening, then do
+/// `act` (cause the events it waits for), then take its final JSON line.
+pub(crate) fn run_interactive(program: &Path, args: &[String], act: impl FnOnce()) -> Value {
+    use std::io::{BufRead, BufReader};
+    let mut child = Command::new(program)
+        .args(args)
+        .current_dir(clients_dir())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("starting {}: {e}", program.display()));
+    let stderr = child.stderr.take().unwrap();
+    let errors = std::thread::spawn(move || std::io::read_to_string(stderr).unwrap_or_default());
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stdout = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    let mut act = Some(act);
+    let deadline = Instant::now() + Duration::from_secs(180);
+    let mut lines = Vec::new();
+    let outcome = loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(line)
+                if line.trim() == r#"{"ready": true}"# || line.trim() == r#"{"ready":true}"# =>
+            {
+                if let Some(act) = act.take() {
+                    act();
+                }
+                lines.push(line);
+            }
+            Ok(line) => {
+                let done = serde_json::from_str::<Value>(line.trim()).ok();
+                lines.push(line);
+                if let Some(v) = done {
+                    break Some(v);
+                }
+            }
+            Err(_) => break None,
+        }
+    };
+    if outcome.is_none() {
+        let _ = child.kill();
+    }
+    let status = child.wait().unwrap();
+    let stderr = errors.join().unwrap_or_default();
+    match outcome {
+        Some(v) if status.success() => v,
+        _ => panic!(
+            "{} {args:?} failed ({status}):\nstdout: {}\nstderr: {stderr}",
+            program.display(),
+            lines.join("\n")
+        ),
+    }
+}
+
 pub(crate) fn node() -> PathBuf {
     PathBuf::from("node")
 }
@@ -172,7 +234,12 @@ pub(crate) fn check_scenario(out: &Value, version: &str, upstream: &upstream::Up
     let names: Vec<&str> = tools.iter().map(|t| t["name"].as_str().unwrap()).collect();
     assert_eq!(
         names,
-        ["list-customers", "get-customer", "via-call"],
+        [
+            "list-customers",
+            "get-customer",
+            "via-call",
+            "customer-names"
+        ],
         "{}",
         ctx()
     );

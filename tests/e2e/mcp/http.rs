@@ -131,9 +131,13 @@ fn raw_http_errors_sessions_and_the_2026_07_28_header_rules() {
         );
         assert!(!resp.body.contains(fixtures::TOKEN));
     }
+    // GET opens a session's stream: it must take SSE, and without a session there is
+    // no stream to open.
     let resp = support::send("GET", url, &[("mcp-session-id", session.as_str())], "");
+    assert_eq!(resp.status, 406, "{}", resp.body);
+    let resp = support::send("GET", url, &[("accept", "text/event-stream")], "");
     assert_eq!(resp.status, 405);
-    assert!(resp.header("allow").unwrap().contains("POST"));
+    assert_eq!(resp.header("allow"), Some("GET, POST, DELETE"));
     let resp = support::send("DELETE", url, &[("mcp-session-id", session.as_str())], "");
     assert_eq!(resp.status, 204);
     let resp = post(

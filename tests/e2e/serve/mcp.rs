@@ -1,5 +1,6 @@
 //! MCP adapters under `ikanos serve`: served on the shared listener and own ports, stdio
-//! reported, and a replaced MCP capability finishing its calls and ending its sessions.
+//! reported, and a replaced MCP capability finishing its calls and keeping its sessions,
+//! which hear `notifications/tools/list_changed` (raw, and with both client SDKs).
 
 use crate::support::fixtures::{self, Capability, Exposes, McpTransport, TOKEN};
 use crate::support::serve::{hostile_capability, hostile_folder, write_atomic, ServeBuilder};
@@ -137,7 +138,7 @@ fn mcp_post(url: &str, headers: &[(&str, &str)], body: &serde_json::Value) -> Re
 }
 
 #[test]
-fn replacing_an_mcp_capability_finishes_its_calls_and_ends_its_sessions() {
+fn replacing_an_mcp_capability_finishes_its_calls_and_keeps_its_sessions() {
     let upstream = crm();
     let gate = Gate::start();
     let dir = tempfile::tempdir().unwrap();
@@ -196,6 +197,18 @@ fn replacing_an_mcp_capability_finishes_its_calls_and_ends_its_sessions() {
         })
     };
     gate.wait_arrived(2, &serve);
+    // The session's stream of server-initiated messages.
+    let stream = crate::support::sse::open(
+        "GET",
+        &shared,
+        &[
+            ("accept", "text/event-stream"),
+            ("mcp-session-id", &session),
+        ],
+        "",
+    );
+    assert_eq!(stream.status, 200);
+    assert_eq!(stream.content_type, "text/event-stream");
 
     // Replace the capability while both are held.
     write_atomic(
@@ -208,11 +221,16 @@ fn replacing_an_mcp_capability_finishes_its_calls_and_ends_its_sessions() {
     assert!(generation(&serve, "agent") > v1);
     assert!(!held_session.is_finished() && !held_stateless.is_finished());
 
-    // The old session ended with its version: 404, as the spec says for an unknown
-    // session; a new initialize opens one on the new version, on the same port.
+    // The session carries over to the new version and hears that the tools changed
+    // (on its stream, numbered for Last-Event-ID); a new initialize works too.
+    let changed = stream.until(std::time::Duration::from_secs(30), |e| {
+        e.data["method"] == "notifications/tools/list_changed"
+    });
+    assert!(changed.id.is_some(), "{changed:?}");
     let list = serde_json::json!({"jsonrpc": "2.0", "id": 4, "method": "tools/list"});
     let r = mcp_post(&shared, &[("mcp-session-id", &session)], &list);
-    assert_eq!(r.status, 404, "{}", r.body);
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["result"]["tools"][0]["name"], "call", "{}", r.body);
     let r = mcp_post(&own, &[], &init);
     assert_eq!(r.status, 200, "{}", r.body);
     let fresh = r.header("mcp-session-id").expect("a session").to_string();
@@ -240,4 +258,92 @@ fn replacing_an_mcp_capability_finishes_its_calls_and_ends_its_sessions() {
         m.contains("ikanos_request_total{capability=\"agent\",ikanos_adapter_type=\"mcp\",ikanos_operation_id=\"call\",http_request_method=\"POST\",http_response_status_code=\"200\"} 2"),
         "{m}"
     );
+}
+
+/// A second tool, added and removed by replacements so each client sees a change.
+const EXTRA_TOOL: &str = "        ping:\n          description: \"Added by a replacement.\"\n          outputParameters:\n            ok:\n              type: \"string\"\n              value: \"yes\"\n";
+
+#[test]
+fn both_sdks_hear_that_a_replaced_capability_changed_its_tools() {
+    use crate::mcp::harness::{clients_dir, node, python, run_interactive};
+    let upstream = crm();
+    let gate = Gate::start();
+    let dir = tempfile::tempdir().unwrap();
+    let caps = dir.path();
+    let file = hostile_folder(caps, "agent", "Agent v1", &upstream.base(), None, TOKEN);
+    let text = |display: &str, extra: bool| {
+        let tools = if extra {
+            format!("{AGENT_TOOL}{EXTRA_TOOL}")
+        } else {
+            AGENT_TOOL.to_string()
+        };
+        hostile_capability(display, &upstream.base(), Some(&gate.base()))
+            .exposes(Exposes::Literal(tools))
+            .render()
+    };
+    write_atomic(&file, &text("Agent v1", false));
+    let serve = ServeBuilder::new(caps).start();
+    serve.wait_for("agent", "loaded", |c| {
+        c.is_some_and(|c| c["display"] == "Agent v1" && c["state"] == "ready")
+    });
+    let url = serve.url("agent", "/mcp/agents");
+    let ts = clients_dir().join("ts_streams.mjs").display().to_string();
+    let py = clients_dir()
+        .join("python_streams.py")
+        .display()
+        .to_string();
+    let clients: [(&str, std::path::PathBuf, Vec<String>); 3] = [
+        (
+            "typescript",
+            node(),
+            vec![ts, "replacement".into(), url.clone()],
+        ),
+        (
+            "python legacy",
+            python(),
+            vec![
+                py.clone(),
+                "replacement".into(),
+                "legacy".into(),
+                url.clone(),
+            ],
+        ),
+        (
+            "python auto",
+            python(),
+            vec![py, "replacement".into(), "auto".into(), url.clone()],
+        ),
+    ];
+    let mut extra = false;
+    for (round, (who, program, args)) in clients.into_iter().enumerate() {
+        let display = format!("Agent v{}", round + 2);
+        extra = !extra;
+        let out = run_interactive(&program, &args, || {
+            write_atomic(&file, &text(&display, extra));
+            serve.wait_for("agent", "replaced", |c| {
+                c.is_some_and(|c| c["display"] == display.as_str())
+            });
+        });
+        let (before, after) = if extra {
+            (
+                serde_json::json!(["call"]),
+                serde_json::json!(["call", "ping"]),
+            )
+        } else {
+            (
+                serde_json::json!(["call", "ping"]),
+                serde_json::json!(["call"]),
+            )
+        };
+        assert_eq!(out["before"], before, "{who}: {out}");
+        assert_eq!(out["after"], after, "{who}: {out}");
+        match who {
+            "python auto" => assert_eq!(out["event"], "ToolsListChanged", "{who}: {out}"),
+            "python legacy" => assert_eq!(
+                out["event"], "notifications/tools/list_changed",
+                "{who}: {out}"
+            ),
+            _ => assert!(out["listChanged"].as_u64().unwrap() >= 1, "{who}: {out}"),
+        }
+    }
 }

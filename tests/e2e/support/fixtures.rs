@@ -113,6 +113,18 @@ const MCP_TEST_ADAPTER: &str = r#"      description: "Customer lookups for agent
         via-call:
           description: "Declared with call: the built-in declarative engine runs it."
           call: "crm.list-customers"
+        customer-names:
+          description: "Customer names, shaped by outputParameters (an outputSchema)."
+          call: "crm.list-customers"
+          outputParameters:
+            - type: "array"
+              mapping: "$"
+              items:
+                type: "object"
+                properties:
+                  name:
+                    type: "string"
+                    mapping: "$.name"
       resources:
         guide:
           display: "CRM guide"

@@ -49,6 +49,20 @@ enum Source {
     },
 }
 
+/// Where a resource's content comes from.
+enum Located {
+    File {
+        path: PathBuf,
+        mime: Option<String>,
+    },
+    Dynamic {
+        name: String,
+        handler: Handler,
+        inputs: Vec<(String, String)>,
+        mime: Option<String>,
+    },
+}
+
 /// What reading a resource gives.
 pub enum Read {
     /// The `contents` result, read here.
@@ -271,14 +285,10 @@ impl Resources {
         Value::Array(self.templates.iter().map(|(d, _, _)| d.clone()).collect())
     }
 
-    /// The `contents` of `uri`. `not_found` is the error code for an unknown URI
-    /// (it differs between protocol revisions).
-    pub fn read(&self, uri: &str, not_found: i64) -> Result<Read, RpcError> {
-        let unknown = || {
-            let mut e = RpcError::new(not_found, format!("Resource not found: {uri}"));
-            e.data = Some(json!({ "uri": uri }));
-            e
-        };
+    /// Where `uri`'s content comes from: a file (and its MIME type), or a dynamic
+    /// resource to run; `None` when no resource has that URI (or a template's values
+    /// would lead out of its folder).
+    fn locate(&self, uri: &str) -> Option<Located> {
         let (path, mime) =
             if let Some((_, source)) = self.fixed.iter().find(|(d, _)| d["uri"] == uri) {
                 match source {
@@ -288,21 +298,18 @@ impl Resources {
                         handler,
                         mime,
                     } => {
-                        return Ok(Read::Dynamic {
+                        return Some(Located::Dynamic {
                             name: name.clone(),
                             handler: handler.clone(),
                             inputs: Vec::new(),
                             mime: mime.clone(),
                         })
                     }
-                    Source::Folder { .. } => return Err(unknown()),
+                    Source::Folder { .. } => return None,
                 }
             } else {
-                let Some((descriptor, re, source)) =
-                    self.templates.iter().find(|(_, re, _)| re.is_match(uri))
-                else {
-                    return Err(unknown());
-                };
+                let (descriptor, re, source) =
+                    self.templates.iter().find(|(_, re, _)| re.is_match(uri))?;
                 match source {
                     Source::Dynamic {
                         name,
@@ -310,7 +317,7 @@ impl Resources {
                         mime,
                     } => {
                         let template = descriptor["uriTemplate"].as_str().unwrap_or_default();
-                        let caps = re.captures(uri).ok_or_else(unknown)?;
+                        let caps = re.captures(uri)?;
                         let inputs = placeholder_names(template)
                             .into_iter()
                             .zip(caps.iter().skip(1))
@@ -321,7 +328,7 @@ impl Resources {
                                 Some((n, v))
                             })
                             .collect();
-                        return Ok(Read::Dynamic {
+                        return Some(Located::Dynamic {
                             name: name.clone(),
                             handler: handler.clone(),
                             inputs,
@@ -334,7 +341,7 @@ impl Resources {
                         canonical_root,
                         mime,
                     } => {
-                        let caps = re.captures(uri).ok_or_else(unknown)?;
+                        let caps = re.captures(uri)?;
                         let rel: Vec<String> = caps
                             .iter()
                             .skip(1)
@@ -348,7 +355,7 @@ impl Resources {
                         let rel = PathBuf::from(rel.join("/"));
                         // Only plain names below the folder: no `..`, no absolute paths.
                         if !rel.components().all(|c| matches!(c, Component::Normal(_))) {
-                            return Err(unknown());
+                            return None;
                         }
                         let path = root.join(&rel);
                         // A symlinked folder inside may not lead out of it either.
@@ -357,13 +364,101 @@ impl Resources {
                             _ => false,
                         };
                         if !inside {
-                            return Err(unknown());
+                            return None;
                         }
                         let mime = mime.clone().or_else(|| Some(guess_mime(&path).into()));
                         (path, mime)
                     }
                 }
             };
+        Some(Located::File { path, mime })
+    }
+
+    /// `completion/complete` for argument `arg` of the resource template `template`:
+    /// the values starting with `prefix`. A template over a folder with one placeholder
+    /// completes to the files in it (one path segment for `{name}`, any depth for
+    /// `{+name}`); other templates have no values to offer. An unknown template or
+    /// argument is -32602.
+    pub fn complete(
+        &self,
+        template: &str,
+        arg: &str,
+        prefix: &str,
+    ) -> Result<Vec<String>, RpcError> {
+        let Some((_, _, source)) = self
+            .templates
+            .iter()
+            .find(|(d, _, _)| d["uriTemplate"] == template)
+        else {
+            return Err(RpcError::invalid_params(format!(
+                "Unknown resource template: {template}"
+            )));
+        };
+        let placeholders: Vec<_> = PLACEHOLDER.captures_iter(template).collect();
+        let Some(this) = placeholders.iter().find(|c| &c[2] == arg) else {
+            return Err(RpcError::invalid_params(format!(
+                "resource template {template} has no argument '{arg}'"
+            )));
+        };
+        let Source::Folder { root, .. } = source else {
+            return Ok(Vec::new());
+        };
+        if placeholders.len() != 1 {
+            return Ok(Vec::new());
+        }
+        let any_depth = !this[1].is_empty() || !this[3].is_empty();
+        // A folder that cannot be listed offers nothing; reading says why.
+        let files = files_under(root).unwrap_or_default();
+        Ok(files
+            .iter()
+            .map(|rel| {
+                rel.components()
+                    .map(|c| c.as_os_str().to_string_lossy())
+                    .collect::<Vec<_>>()
+            })
+            .filter(|segments| any_depth || segments.len() == 1)
+            .map(|segments| segments.join("/"))
+            .filter(|v| v.starts_with(prefix))
+            .collect())
+    }
+
+    /// Whether `uri` names a resource (what a subscription may name).
+    pub fn read_target_exists(&self, uri: &str) -> bool {
+        self.locate(uri).is_some()
+    }
+
+    /// The file behind `uri`, when it is a file resource (what a subscription watches).
+    pub fn file_of(&self, uri: &str) -> Option<PathBuf> {
+        match self.locate(uri)? {
+            Located::File { path, .. } => Some(path),
+            Located::Dynamic { .. } => None,
+        }
+    }
+
+    /// The `contents` of `uri`. `not_found` is the error code for an unknown URI
+    /// (it differs between protocol revisions).
+    pub fn read(&self, uri: &str, not_found: i64) -> Result<Read, RpcError> {
+        let unknown = || {
+            let mut e = RpcError::new(not_found, format!("Resource not found: {uri}"));
+            e.data = Some(json!({ "uri": uri }));
+            e
+        };
+        let (path, mime) = match self.locate(uri).ok_or_else(unknown)? {
+            Located::File { path, mime } => (path, mime),
+            Located::Dynamic {
+                name,
+                handler,
+                inputs,
+                mime,
+            } => {
+                return Ok(Read::Dynamic {
+                    name,
+                    handler,
+                    inputs,
+                    mime,
+                })
+            }
+        };
         let bytes = read_file(&path).map_err(|e| match e.kind() {
             std::io::ErrorKind::NotFound => unknown(),
             _ => RpcError::new(
@@ -458,6 +553,23 @@ impl Prompts {
                 })
                 .collect(),
         )
+    }
+
+    /// `completion/complete` for argument `arg` of prompt `name`. Prompt arguments are
+    /// free text in the file (no value set to offer), so a known argument completes to
+    /// nothing; an unknown prompt or argument is -32602.
+    pub fn complete(&self, name: &str, arg: &str) -> Result<Vec<String>, RpcError> {
+        let p = self
+            .prompts
+            .iter()
+            .find(|p| p.name.value == name)
+            .ok_or_else(|| RpcError::invalid_params(format!("Unknown prompt: {name}")))?;
+        if !p.arguments.iter().any(|a| a.name.value == arg) {
+            return Err(RpcError::invalid_params(format!(
+                "prompt '{name}' has no argument '{arg}'"
+            )));
+        }
+        Ok(Vec::new())
     }
 
     /// `prompts/get`: the messages with `{{arg}}` replaced by the caller's values

@@ -1,25 +1,30 @@
 //! MCP's streamable HTTP transport.
 //!
 //! Owns: the MCP endpoint (`/mcp`, and `/`), DNS-rebinding protection (the shared
-//! Host/Origin rule of `inbound`), inbound authentication, sessions of the handshake revisions
-//! (`Mcp-Session-Id` minted by `initialize`, required afterwards, ended by `DELETE`),
-//! the 2026-07-28 rules (no session; `MCP-Protocol-Version`, `Mcp-Method` and
-//! `Mcp-Name` must agree with the body), HTTP statuses, and one JSON answer per POST.
-//! Must not touch: what a method does (`McpServer`).
+//! Host/Origin rule of `inbound`), inbound authentication, the handshake revisions'
+//! session header (`Mcp-Session-Id` minted by `initialize`, required afterwards, ended
+//! by `DELETE`), the 2026-07-28 rules (no session; `MCP-Protocol-Version`, `Mcp-Method`
+//! and `Mcp-Name` must agree with the body), HTTP statuses, and how each answer is
+//! written: one JSON body, or an SSE stream. Must not touch: what a method does
+//! (`McpServer`), or what a session holds (`notifications::Hub`).
 //!
-//! A POST is answered with `application/json` (the transport allows JSON or SSE; no
-//! method here streams). `GET` (a server-to-client stream) is not offered: 405.
+//! When a POST is SSE: only when the client accepts `text/event-stream` and the
+//! request asked for notifications (a progress token, a log level) *and* one is sent
+//! before the answer is ready — the answer is otherwise one `application/json` body,
+//! so clients that ask for nothing see no difference. `subscriptions/listen`
+//! (2026-07-28) is always a stream. `GET` with a session opens the session's stream of
+//! server-initiated messages (list changes, resource updates), numbered so a client
+//! that reconnects with `Last-Event-ID` gets what it missed.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use base64::Engine as _;
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, StatusCode};
-use http_body_util::Full;
 use serde_json::Value;
 
+use super::notifications::STREAM_BUFFER;
 use super::protocol::{self, Era, Message, RpcError};
 use super::{Context, McpServer};
 use crate::exposes::inbound::{self, Inbound};
@@ -29,20 +34,14 @@ const SESSION_HEADER: &str = "mcp-session-id";
 const VERSION_HEADER: &str = "mcp-protocol-version";
 const METHOD_HEADER: &str = "mcp-method";
 const NAME_HEADER: &str = "mcp-name";
-/// Sessions kept at once; past it the least recently used one is forgotten.
-const MAX_SESSIONS: usize = 10_000;
-/// A session unused this long is forgotten (its client gets 404 and starts anew).
-const SESSION_IDLE: Duration = Duration::from_secs(3600);
+const LAST_EVENT_ID: &str = "last-event-id";
 const MAX_BODY: usize = 4 << 20;
-
-struct Session {
-    version: String,
-    last_used: Instant,
-}
+/// An SSE comment this often keeps idle streams open through proxies, and finds
+/// clients that went away.
+const KEEPALIVE: Duration = Duration::from_secs(15);
 
 pub struct HttpTransport {
     server: Arc<McpServer>,
-    sessions: Mutex<HashMap<String, Session>>,
 }
 
 fn json_response(status: u16, body: &Value, session: Option<&str>) -> Response {
@@ -58,7 +57,7 @@ fn rpc_error(status: u16, id: &Value, error: &RpcError) -> Response {
 }
 
 fn empty(status: StatusCode) -> Response {
-    let mut resp = http::Response::new(Full::new(Bytes::new()));
+    let mut resp = http::Response::new(Bytes::new().into());
     *resp.status_mut() = status;
     resp
 }
@@ -114,12 +113,62 @@ fn accepts_json(headers: &HeaderMap) -> bool {
     })
 }
 
+fn accepts_sse(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(http::header::ACCEPT)
+        .iter()
+        .filter_map(|a| a.to_str().ok())
+        .flat_map(|a| a.split(','))
+        .any(|part| {
+            part.split(';')
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .eq_ignore_ascii_case("text/event-stream")
+        })
+}
+
+/// One SSE event carrying a JSON-RPC message (`id:` when it can be resumed).
+fn sse_event(seq: Option<u64>, message: &Value) -> Bytes {
+    let mut out = String::new();
+    if let Some(seq) = seq {
+        out.push_str(&format!("id: {seq}\n"));
+    }
+    out.push_str("event: message\ndata: ");
+    out.push_str(&message.to_string());
+    out.push_str("\n\n");
+    Bytes::from(out)
+}
+
+/// An SSE response whose events are written to the returned sender.
+fn sse_response(session: Option<&str>) -> (tokio::sync::mpsc::Sender<Bytes>, Response) {
+    let (tx, body) = server::Body::channel(STREAM_BUFFER);
+    let mut resp = http::Response::new(body);
+    let h = resp.headers_mut();
+    h.insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
+    h.insert(
+        http::header::CACHE_CONTROL,
+        HeaderValue::from_static("no-cache, no-transform"),
+    );
+    // Tells nginx-like proxies not to hold events back.
+    h.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    if let Some(s) = session.and_then(|s| HeaderValue::from_str(s).ok()) {
+        h.insert(SESSION_HEADER, s);
+    }
+    (tx, resp)
+}
+
 impl HttpTransport {
     pub fn new(server: Arc<McpServer>) -> HttpTransport {
-        HttpTransport {
-            server,
-            sessions: Mutex::new(HashMap::new()),
-        }
+        HttpTransport { server }
+    }
+
+    /// The adapter this transport serves.
+    pub fn server(&self) -> &Arc<McpServer> {
+        &self.server
     }
 
     /// Answer one request at `/mcp` (or `/`). `ikanos serve`'s shared listener hands
@@ -148,6 +197,7 @@ impl HttpTransport {
         if let Err(refusal) = inbound::check_rebinding(&req) {
             return refusal.render(refuse);
         }
+        let closing = req.extensions().get::<server::Closing>().cloned();
         let (parts, body) = req.into_parts();
         if let Err(refusal) = inbound::authenticate(&self.server.auth, &parts).await {
             return refusal.render(refuse);
@@ -158,21 +208,69 @@ impl HttpTransport {
                     Ok(b) => b,
                     Err(refusal) => return refusal.render(refuse),
                 };
-                self.post(&parts.headers, &body, request_id).await
+                self.post(&parts.headers, &body, request_id, closing).await
             }
             Method::DELETE => self.delete(&parts.headers),
+            Method::GET if parts.headers.contains_key(SESSION_HEADER) => {
+                self.session_stream(&parts.headers, closing)
+            }
             _ => {
                 let mut resp = refuse(
                     StatusCode::METHOD_NOT_ALLOWED,
-                    "Method Not Allowed: POST JSON-RPC messages here (this server offers no GET stream)",
+                    "Method Not Allowed: POST JSON-RPC messages here; GET opens the stream of a session (Mcp-Session-Id), which 2026-07-28 replaces with subscriptions/listen",
                 );
                 resp.headers_mut().insert(
                     http::header::ALLOW,
-                    HeaderValue::from_static("POST, DELETE"),
+                    HeaderValue::from_static("GET, POST, DELETE"),
                 );
                 resp
             }
         }
+    }
+
+    /// `GET` with a session: its stream of server-initiated messages, from after
+    /// `Last-Event-ID` when the client reconnects.
+    fn session_stream(&self, headers: &HeaderMap, closing: Option<server::Closing>) -> Response {
+        if !accepts_sse(headers) {
+            return refuse(
+                StatusCode::NOT_ACCEPTABLE,
+                "Not Acceptable: the GET stream is text/event-stream",
+            );
+        }
+        let id = headers
+            .get(SESSION_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        let Some(session) = self.server.hub().session(id) else {
+            return refuse(StatusCode::NOT_FOUND, "Session not found");
+        };
+        let after = headers
+            .get(LAST_EVENT_ID)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok());
+        let mut messages = session.attach(after);
+        let (tx, resp) = sse_response(Some(id));
+        let closing = until_closing(closing);
+        tokio::spawn(async move {
+            tokio::pin!(closing);
+            // The stream ends when the session does (DELETE, expiry), when another
+            // GET takes its place, when the client is gone, or when the listener
+            // shuts down (the client reconnects elsewhere with Last-Event-ID).
+            loop {
+                let event = tokio::select! {
+                    m = messages.recv() => match m {
+                        Some((seq, msg)) => sse_event(Some(seq), &msg),
+                        None => return,
+                    },
+                    _ = tokio::time::sleep(KEEPALIVE) => Bytes::from_static(b": keepalive\n\n"),
+                    _ = &mut closing => return,
+                };
+                if tx.send(event).await.is_err() {
+                    return;
+                }
+            }
+        });
+        resp
     }
 
     fn delete(&self, headers: &HeaderMap) -> Response {
@@ -182,13 +280,20 @@ impl HttpTransport {
                 "Bad Request: Mcp-Session-Id header is required",
             );
         };
-        match self.sessions.lock().unwrap().remove(id) {
-            Some(_) => empty(StatusCode::NO_CONTENT),
-            None => refuse(StatusCode::NOT_FOUND, "Session not found"),
+        if self.server.hub().close_session(id) {
+            empty(StatusCode::NO_CONTENT)
+        } else {
+            refuse(StatusCode::NOT_FOUND, "Session not found")
         }
     }
 
-    async fn post(&self, headers: &HeaderMap, body: &[u8], request_id: &str) -> Response {
+    async fn post(
+        &self,
+        headers: &HeaderMap,
+        body: &[u8],
+        request_id: &str,
+        closing: Option<server::Closing>,
+    ) -> Response {
         let content_type = headers
             .get(http::header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
@@ -231,7 +336,7 @@ impl HttpTransport {
             Err((id, e)) => return rpc_error(400, &id, &e),
         };
         if modern {
-            self.modern(headers, version_header, message, request_id)
+            self.modern(headers, version_header, message, request_id, closing)
                 .await
         } else {
             self.handshake(headers, version_header, message, request_id)
@@ -246,6 +351,7 @@ impl HttpTransport {
         version_header: Option<&str>,
         message: Message,
         request_id: &str,
+        closing: Option<server::Closing>,
     ) -> Response {
         let (id, method, params) = match message {
             Message::Request { id, method, params } => (id, method, params),
@@ -303,11 +409,145 @@ impl HttpTransport {
             Ok(v) => v,
             Err(e) => return fail(e),
         };
-        let ctx = post_context(Era::Modern(version), headers, request_id);
-        match self.server.request(&method, params, &ctx).await {
-            Ok(result) => json_response(200, &protocol::success(&id, result), None),
-            Err(e) => fail(e),
+        if method == "subscriptions/listen" {
+            return self.listen(headers, &id, params.as_ref(), closing);
         }
+        let ctx = post_context(Era::Modern(version), headers, request_id);
+        self.answer(headers, id, method, params, ctx, None).await
+    }
+
+    /// 2026-07-28 `subscriptions/listen`: the answer is the stream (acknowledgement
+    /// first, then what the filter names), ended by the final result when the server
+    /// closes it.
+    fn listen(
+        &self,
+        headers: &HeaderMap,
+        id: &Value,
+        params: Option<&Value>,
+        closing: Option<server::Closing>,
+    ) -> Response {
+        if !accepts_sse(headers) {
+            return refuse(
+                StatusCode::NOT_ACCEPTABLE,
+                "Not Acceptable: subscriptions/listen answers with text/event-stream",
+            );
+        }
+        let mut stream = match self.server.listen(id, params) {
+            Ok(s) => s,
+            Err(e) => return rpc_error(e.http_status(), id, &e),
+        };
+        let (tx, resp) = sse_response(None);
+        let server = self.server.clone();
+        let id = id.clone();
+        let closing = until_closing(closing);
+        tokio::spawn(async move {
+            tokio::pin!(closing);
+            loop {
+                let event = tokio::select! {
+                    m = stream.messages.recv() => match m {
+                        Some(msg) => sse_event(None, &msg),
+                        None => break,
+                    },
+                    _ = tokio::time::sleep(KEEPALIVE) => Bytes::from_static(b": keepalive\n\n"),
+                    // Shutting down is a graceful end: the final result says so.
+                    _ = &mut closing => break,
+                };
+                if tx.send(event).await.is_err() {
+                    return;
+                }
+            }
+            let _ = tx
+                .send(sse_event(None, &server.listen_ended(&id, &stream.meta)))
+                .await;
+        });
+        resp
+    }
+
+    /// Run one request and write its answer: JSON, or SSE when the request asked for
+    /// notifications, the client takes SSE and one comes before the answer.
+    async fn answer(
+        &self,
+        headers: &HeaderMap,
+        id: Value,
+        method: String,
+        params: Option<Value>,
+        mut ctx: Context,
+        session: Option<&str>,
+    ) -> Response {
+        let modern = ctx.era.is_modern();
+        let finish = move |id: &Value, outcome: Result<Value, RpcError>| match outcome {
+            Ok(result) => (200, protocol::success(id, result)),
+            Err(e) if modern => (e.http_status(), protocol::failure(id, &e)),
+            Err(e) => (200, protocol::failure(id, &e)),
+        };
+        let (sink, mut notices) = tokio::sync::mpsc::channel(STREAM_BUFFER);
+        if accepts_sse(headers) {
+            match self
+                .server
+                .notices(&ctx.era, ctx.session.as_deref(), params.as_ref(), sink)
+            {
+                Ok(n) => ctx.notices = n,
+                Err(e) => {
+                    let (status, body) = finish(&id, Err(e));
+                    return json_response(status, &body, session);
+                }
+            }
+        }
+        if ctx.notices.is_none() {
+            let (status, body) = finish(&id, self.server.request(&method, params, &ctx).await);
+            return json_response(status, &body, session);
+        }
+        // The request runs on its own task, so the stream can start while it runs.
+        let server = self.server.clone();
+        let mut run = tokio::spawn(async move { server.request(&method, params, &ctx).await });
+        let first = tokio::select! {
+            outcome = &mut run => {
+                let outcome = outcome.unwrap_or_else(|e| Err(RpcError::new(protocol::INTERNAL_ERROR, format!("the request failed: {e}"))));
+                match notices.try_recv() {
+                    // Nothing was said before the answer: one JSON body.
+                    Err(_) => {
+                        let (status, body) = finish(&id, outcome);
+                        return json_response(status, &body, session);
+                    }
+                    Ok(n) => {
+                        let (tx, resp) = sse_response(session);
+                        tokio::spawn(async move {
+                            let mut pending = vec![n];
+                            while let Ok(n) = notices.try_recv() {
+                                pending.push(n);
+                            }
+                            for n in &pending {
+                                if tx.send(sse_event(None, n)).await.is_err() {
+                                    return;
+                                }
+                            }
+                            let _ = tx.send(sse_event(None, &finish(&id, outcome).1)).await;
+                        });
+                        return resp;
+                    }
+                }
+            }
+            n = notices.recv() => n,
+        };
+        let (tx, resp) = sse_response(session);
+        tokio::spawn(async move {
+            let mut next = first;
+            // The sender lives in the request's context: the channel ends with the run.
+            while let Some(n) = next {
+                if tx.send(sse_event(None, &n)).await.is_err() {
+                    return;
+                }
+                next = notices.recv().await;
+            }
+            let outcome = run.await.unwrap_or_else(|e| {
+                Err(RpcError::new(
+                    protocol::INTERNAL_ERROR,
+                    format!("the request failed: {e}"),
+                ))
+            });
+            let _ = tx.send(sse_event(None, &finish(&id, outcome).1)).await;
+        });
+        resp
     }
 
     /// The handshake revisions: `initialize` opens a session the other messages name.
@@ -325,7 +565,7 @@ impl HttpTransport {
                 let ctx = post_context(Era::Handshake(version.clone()), headers, request_id);
                 return match self.server.request(method, params.clone(), &ctx).await {
                     Ok(result) => {
-                        let session = self.open_session(version);
+                        let session = self.server.hub().open_session(version);
                         json_response(200, &protocol::success(id, result), Some(&session))
                     }
                     Err(e) => rpc_error(200, id, &e),
@@ -351,9 +591,10 @@ impl HttpTransport {
                 "Bad Request: Mcp-Session-Id header is required (send initialize first)",
             );
         };
-        let Some(version) = self.touch_session(session_id) else {
+        let Some(session) = self.server.hub().session(session_id) else {
             return refuse(StatusCode::NOT_FOUND, "Session not found");
         };
+        let version = session.version.clone();
         if let Some(v) = version_header {
             if v != version {
                 return refuse(
@@ -365,51 +606,21 @@ impl HttpTransport {
         match message {
             Message::Notification | Message::Response => empty(StatusCode::ACCEPTED),
             Message::Request { id, method, params } => {
-                let ctx = post_context(Era::Handshake(version), headers, request_id);
-                let answer = match self.server.request(&method, params, &ctx).await {
-                    Ok(result) => protocol::success(&id, result),
-                    Err(e) => protocol::failure(&id, &e),
-                };
-                json_response(200, &answer, Some(session_id))
+                let mut ctx = post_context(Era::Handshake(version), headers, request_id);
+                ctx.session = Some(session);
+                self.answer(headers, id, method, params, ctx, Some(session_id))
+                    .await
             }
         }
     }
+}
 
-    fn open_session(&self, version: String) -> String {
-        let id = uuid::Uuid::new_v4().simple().to_string();
-        let mut sessions = self.sessions.lock().unwrap();
-        let now = Instant::now();
-        sessions.retain(|_, s| now.duration_since(s.last_used) < SESSION_IDLE);
-        if sessions.len() >= MAX_SESSIONS {
-            if let Some(oldest) = sessions
-                .iter()
-                .min_by_key(|(_, s)| s.last_used)
-                .map(|(k, _)| k.clone())
-            {
-                sessions.remove(&oldest);
-            }
-        }
-        sessions.insert(
-            id.clone(),
-            Session {
-                version,
-                last_used: now,
-            },
-        );
-        id
-    }
-
-    /// The session's negotiated version, marking it used; None when unknown or idle too long.
-    fn touch_session(&self, id: &str) -> Option<String> {
-        let mut sessions = self.sessions.lock().unwrap();
-        let now = Instant::now();
-        let s = sessions.get_mut(id)?;
-        if now.duration_since(s.last_used) >= SESSION_IDLE {
-            sessions.remove(id);
-            return None;
-        }
-        s.last_used = now;
-        Some(s.version.clone())
+/// Resolves when the listener shuts down; never, for a request that came without the
+/// marker (in-process callers).
+async fn until_closing(closing: Option<server::Closing>) {
+    match closing {
+        Some(c) => c.wait().await,
+        None => std::future::pending().await,
     }
 }
 
@@ -427,6 +638,8 @@ fn post_context(era: Era, headers: &HeaderMap, request_id: &str) -> Context {
         request_id: request_id.to_string(),
         transport: "POST",
         trace_headers,
+        session: None,
+        notices: None,
     }
 }
 

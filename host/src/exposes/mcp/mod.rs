@@ -1,11 +1,13 @@
 //! The MCP adapter: serves a capability's tools, resources and prompts to MCP clients.
 //!
 //! Owns: what each MCP method answers (`initialize`, `server/discover`, `ping`,
-//! `tools/*`, `resources/*`, `prompts/*`), shaping results for the revision in use, and
-//! the `ikanos_request_*` metrics and spans of MCP requests (`ikanos_adapter_type="mcp"`).
-//! The transports (`http.rs`: streamable HTTP; `stdio.rs`: JSON lines on stdin/stdout)
-//! hand it one request at a time. Must not touch: sockets, sessions (the transports'),
-//! the component's internals or outbound calls.
+//! `tools/*`, `resources/*` with subscriptions, `prompts/*`, `completion/complete`,
+//! `logging/setLevel`), shaping results for the revision in use, relaying a running
+//! request's progress as notifications, and the `ikanos_request_*` metrics and spans of
+//! MCP requests (`ikanos_adapter_type="mcp"`). The transports (`http.rs`: streamable
+//! HTTP; `stdio.rs`: JSON lines on stdin/stdout) hand it one request at a time;
+//! `notifications.rs` holds sessions and subscription streams. Must not touch:
+//! sockets, framing, the component's internals or outbound calls.
 //!
 //! Why not a crate (yet): this protocol layer (protocol.rs, http.rs, stdio.rs) is
 //! written here, although `rmcp` (the official Rust SDK) now covers most of it. Checked
@@ -25,8 +27,8 @@
 //!   `service/server.rs`; not probed).
 //! - it answers differently from this layer and the tests in tests/e2e/mcp.rs: inside a
 //!   session every answer is an SSE stream (`json_response` applies only without
-//!   sessions), so the shared listener (`server.rs`, `Full<Bytes>` bodies) would have to
-//!   carry streaming bodies first; malformed JSON with a correct Content-Type is HTTP 415
+//!   sessions), where this layer answers JSON unless the request asked for
+//!   notifications; malformed JSON with a correct Content-Type is HTTP 415
 //!   with a plain-text "fail to deserialize request body …" instead of JSON-RPC -32700
 //!   (HTTP 400) — not what the spec asks, so it would need a check in front; Origin is
 //!   checked only against a static allow-list (opt-in), not "loopback or this request's
@@ -37,8 +39,7 @@
 //!   SDK logs "Session termination failed: 202"); over stdio unparsable lines are
 //!   ignored, not answered -32700.
 //!
-//! Moving onto it is therefore real work, not a swap: streaming bodies in `server.rs`
-//! (REST and control kept working), tools/resources/prompts as a `ServerHandler` keeping
+//! Moving onto it is therefore real work, not a swap: tools/resources/prompts as a `ServerHandler` keeping
 //! this module's metrics, spans, inbound auth and argument mapping, a thin check in
 //! front for the answers above, and the raw-protocol assertions revisited. It was not
 //! done in the time of the multi-tenant MCP work; the e2e tests with the real clients
@@ -46,6 +47,7 @@
 
 mod content;
 pub mod http;
+pub mod notifications;
 mod protocol;
 pub mod stdio;
 mod tools;
@@ -58,6 +60,7 @@ use serde_json::{json, Value};
 use tracing::Instrument;
 
 use self::content::{Prompts, Resources};
+use self::notifications::{Hub, LogLevel, RequestNotices, Session};
 use self::protocol::{Era, RpcError};
 use self::tools::Tool;
 use super::auth::InboundAuth;
@@ -75,7 +78,13 @@ pub struct McpServer {
     cache_scope: String,
     auth: InboundAuth,
     metrics: Arc<Metrics>,
+    /// Sessions and subscription streams; shared with the versions before and after
+    /// this one in `ikanos serve`.
+    hub: Arc<Hub>,
 }
+
+/// Completion values sent at most (the spec's cap); `total` says how many matched.
+const MAX_COMPLETIONS: usize = 100;
 
 /// Where one request came from, for its revision, logs, metrics and trace.
 pub(crate) struct Context {
@@ -85,14 +94,21 @@ pub(crate) struct Context {
     pub transport: &'static str,
     /// Carries the caller's `traceparent` (HTTP headers, or `_meta` over stdio).
     pub trace_headers: ::http::HeaderMap,
+    /// The handshake session the request belongs to (log level, subscriptions).
+    pub session: Option<Arc<Session>>,
+    /// Where progress and log notifications of this request go, when it asked for any.
+    pub notices: Option<RequestNotices>,
 }
 
 impl McpServer {
+    /// The adapter for `spec`, taking over `hub` (the sessions and streams of the
+    /// version it replaces) when given.
     pub fn new(
         capability: Arc<LoadedCapability>,
         spec: &ExposesMcp,
         metrics: Arc<Metrics>,
-    ) -> Result<McpServer, String> {
+        hub: Option<Arc<Hub>>,
+    ) -> Result<Arc<McpServer>, String> {
         let at = || {
             format!(
                 "{}:{}: mcp adapter '{}'",
@@ -104,7 +120,8 @@ impl McpServer {
         let resources = Resources::new(&spec.resources).map_err(|e| format!("{}: {e}", at()))?;
         let auth = InboundAuth::resolve(spec.authentication.as_ref(), &capability.secrets)
             .map_err(|e| format!("{}: {e}", at()))?;
-        Ok(McpServer {
+        let server = Arc::new(McpServer {
+            hub: hub.unwrap_or_default(),
             namespace: spec.namespace.value.clone(),
             instructions: spec.description.clone(),
             tools: spec.tools.iter().map(Tool::new).collect(),
@@ -115,7 +132,72 @@ impl McpServer {
             auth,
             metrics,
             capability,
-        })
+        });
+        server.hub.serve(&server);
+        Ok(server)
+    }
+
+    /// Sessions and subscription streams (handed on to the next version).
+    pub fn hub(&self) -> &Arc<Hub> {
+        &self.hub
+    }
+
+    /// Tell this adapter's sessions and listen streams that it replaced an older version.
+    pub fn announce_replacement(&self) {
+        self.hub
+            .announce_replacement(!self.resources.is_empty(), !self.prompts.is_empty());
+    }
+
+    /// The file behind a file resource's URI (what a subscription to it watches).
+    pub(crate) fn resource_file(&self, uri: &str) -> Option<std::path::PathBuf> {
+        self.resources.file_of(uri)
+    }
+
+    /// Where a request's progress and log notifications go (`sink`), when it asked
+    /// for any: a `_meta.progressToken`, and a log level — the session's
+    /// (`logging/setLevel`) in the handshake revisions, the request's own
+    /// `_meta` opt-in in 2026-07-28.
+    pub(crate) fn notices(
+        &self,
+        era: &Era,
+        session: Option<&Session>,
+        params: Option<&Value>,
+        sink: tokio::sync::mpsc::Sender<Value>,
+    ) -> Result<Option<RequestNotices>, RpcError> {
+        let level = if era.is_modern() {
+            notifications::requested_log_level(params)?
+        } else {
+            session.and_then(Session::log_level)
+        };
+        Ok(RequestNotices::new(
+            sink,
+            notifications::progress_token(params),
+            level,
+            &self.capability.name,
+        ))
+    }
+
+    /// Open a 2026-07-28 `subscriptions/listen` stream for request `id`: the filter
+    /// the client sent, less what this adapter has nothing of.
+    pub(crate) fn listen(
+        &self,
+        id: &Value,
+        params: Option<&Value>,
+    ) -> Result<notifications::ListenStream, RpcError> {
+        let mut filter = notifications::Filter::parse(params)?;
+        filter.prompts &= !self.prompts.is_empty();
+        if self.resources.is_empty() {
+            filter.resources = false;
+            filter.uris.clear();
+        }
+        self.hub.listen(id, filter)
+    }
+
+    /// The result that ends a listen stream gracefully.
+    pub(crate) fn listen_ended(&self, id: &Value, meta: &Value) -> Value {
+        let mut meta = meta.clone();
+        meta[protocol::SERVER_INFO_META] = self.server_info();
+        protocol::success(id, json!({ "resultType": "complete", "_meta": meta }))
     }
 
     fn server_info(&self) -> Value {
@@ -134,12 +216,19 @@ impl McpServer {
     }
 
     fn capabilities(&self) -> Value {
-        let mut caps = json!({ "tools": { "listChanged": false } });
+        // listChanged: `ikanos serve` replaces a capability in place and tells its
+        // sessions; subscribe: file resources are watched, every resource hears of a
+        // replacement.
+        let mut caps = json!({
+            "tools": { "listChanged": true },
+            "logging": {},
+            "completions": {},
+        });
         if !self.resources.is_empty() {
-            caps["resources"] = json!({ "subscribe": false, "listChanged": false });
+            caps["resources"] = json!({ "subscribe": true, "listChanged": true });
         }
         if !self.prompts.is_empty() {
-            caps["prompts"] = json!({ "listChanged": false });
+            caps["prompts"] = json!({ "listChanged": true });
         }
         caps
     }
@@ -326,12 +415,78 @@ impl McpServer {
                     Err(e) => Err(e),
                 }
             }
+            "logging/setLevel" if !ctx.era.is_modern() => str_param("level")
+                .and_then(LogLevel::parse)
+                .and_then(|level| {
+                    let session = ctx.session.as_ref().ok_or_else(|| {
+                        RpcError::invalid_params("logging/setLevel needs a session")
+                    })?;
+                    session.set_log_level(level);
+                    Ok(json!({}))
+                }),
+            "resources/subscribe" | "resources/unsubscribe" if !ctx.era.is_modern() => {
+                str_param("uri").and_then(|uri| self.subscription(method, uri, ctx))
+            }
+            "completion/complete" => self.complete(p),
             "prompts/list" => Ok(json!({ "prompts": self.prompts.list() })),
             "prompts/get" => str_param("name")
                 .and_then(|name| self.prompts.get(name, p.and_then(|p| p.get("arguments")))),
             other => Err(RpcError::method_not_found(other)),
         };
         (out, None)
+    }
+
+    /// `resources/subscribe` and `resources/unsubscribe` of a handshake session.
+    fn subscription(&self, method: &str, uri: &str, ctx: &Context) -> Result<Value, RpcError> {
+        let session = ctx
+            .session
+            .as_ref()
+            .ok_or_else(|| RpcError::invalid_params(format!("{method} needs a session")))?;
+        if method == "resources/unsubscribe" {
+            self.hub.unsubscribe(session, uri);
+            return Ok(json!({}));
+        }
+        if self.resources.read_target_exists(uri) {
+            self.hub.subscribe(session, uri);
+            Ok(json!({}))
+        } else {
+            let mut e = RpcError::new(
+                protocol::RESOURCE_NOT_FOUND,
+                format!("Resource not found: {uri}"),
+            );
+            e.data = Some(json!({ "uri": uri }));
+            Err(e)
+        }
+    }
+
+    /// `completion/complete` for a prompt's or a resource template's argument.
+    fn complete(&self, params: Option<&Value>) -> Result<Value, RpcError> {
+        let field = |v: Option<&Value>, key: &str| -> Result<String, RpcError> {
+            v.and_then(|v| v.get(key))
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+                .ok_or_else(|| RpcError::invalid_params(format!("{key} (a string) is required")))
+        };
+        let reference = params.and_then(|p| p.get("ref"));
+        let argument = params.and_then(|p| p.get("argument"));
+        let arg = field(argument, "name")?;
+        let prefix = field(argument, "value")?;
+        let mut values = match field(reference, "type")?.as_str() {
+            "ref/prompt" => self.prompts.complete(&field(reference, "name")?, &arg)?,
+            "ref/resource" => self
+                .resources
+                .complete(&field(reference, "uri")?, &arg, &prefix)?,
+            other => {
+                return Err(RpcError::invalid_params(format!(
+                    "ref.type '{other}' is not ref/prompt or ref/resource"
+                )))
+            }
+        };
+        let total = values.len();
+        values.truncate(MAX_COMPLETIONS);
+        Ok(json!({
+            "completion": { "values": values, "total": total, "hasMore": total > MAX_COMPLETIONS }
+        }))
     }
 
     /// Read a dynamic resource (`call`/`steps`): the declarative engine answers.
@@ -362,9 +517,14 @@ impl McpServer {
             body: None,
         };
         let traceparent = crate::telemetry::propagation::inbound(&ctx.trace_headers);
-        match runner
-            .invoke(&ctx.request_id, traceparent.as_deref(), request)
-            .await
+        match observed(
+            &runner,
+            &ctx.request_id,
+            traceparent.as_deref(),
+            request,
+            ctx.notices.as_ref(),
+        )
+        .await
         {
             Ok(resp) if resp.status < 400 => (
                 Ok(content::dynamic_contents(
@@ -427,9 +587,14 @@ impl McpServer {
             }
         };
         let traceparent = crate::telemetry::propagation::inbound(&ctx.trace_headers);
-        match sandbox
-            .invoke(&ctx.request_id, traceparent.as_deref(), request)
-            .await
+        match observed(
+            &sandbox,
+            &ctx.request_id,
+            traceparent.as_deref(),
+            request,
+            ctx.notices.as_ref(),
+        )
+        .await
         {
             Ok(resp) => {
                 let failed = resp.status >= 400;
@@ -437,6 +602,15 @@ impl McpServer {
             }
             Err(e) => {
                 tracing::warn!(tool = %tool.name, error = %e, "tool call failed");
+                if let Some(n) = &ctx.notices {
+                    n.log(
+                        LogLevel::Error,
+                        json!(format!(
+                            "tool {} failed: {e} (request id {})",
+                            tool.name, ctx.request_id
+                        )),
+                    );
+                }
                 (
                     tools::error_result(&format!("{e} (request id {})", ctx.request_id)),
                     Some(e.kind()),
@@ -444,4 +618,33 @@ impl McpServer {
             }
         }
     }
+}
+
+/// Run `runner`, relaying its progress reports as notifications while it runs (when
+/// the request asked for any).
+async fn observed(
+    runner: &crate::capability::Runner,
+    request_id: &str,
+    traceparent: Option<&str>,
+    request: crate::runtime::InboundRequest,
+    notices: Option<&RequestNotices>,
+) -> Result<crate::runtime::InboundResponse, crate::runtime::InvokeError> {
+    let Some(notices) = notices else {
+        return runner.invoke(request_id, traceparent, request).await;
+    };
+    let (observer, mut reports) = crate::runtime::Observer::channel(notifications::STREAM_BUFFER);
+    let run = runner.invoke_observed(request_id, traceparent, request, Some(observer));
+    tokio::pin!(run);
+    let mut done = 0;
+    let outcome = loop {
+        tokio::select! {
+            outcome = &mut run => break outcome,
+            Some(report) = reports.recv() => notices.relay(report, &mut done),
+        }
+    };
+    // Reports sent just before the end are still queued.
+    while let Ok(report) = reports.try_recv() {
+        notices.relay(report, &mut done);
+    }
+    outcome
 }

@@ -3,9 +3,11 @@
 //! Owns: reading and bounding lines, answering each request on its own task (a slow
 //! tool does not hold up a `ping`), writing whole lines to stdout, the revision
 //! negotiated by `initialize` for this connection, and ending when stdin closes (the
-//! client's way to stop its server). Must not touch: what a method does. Nothing but
-//! MCP messages may reach stdout: logs go to stderr and the component's output is
-//! captured by the runtime.
+//! client's way to stop its server), and the connection's one implicit session: its
+//! server-initiated messages (list changes, resource updates), a request's progress
+//! and log notifications, and `subscriptions/listen` streams are lines on stdout too.
+//! Must not touch: what a method does. Nothing but MCP messages may reach stdout: logs
+//! go to stderr and the component's output is captured by the runtime.
 
 use std::sync::{Arc, Mutex};
 
@@ -14,6 +16,7 @@ use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWrite
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
+use super::notifications::{Hub, Session, STREAM_BUFFER};
 use super::protocol::{self, Era, Message, RpcError};
 use super::{Context, McpServer};
 
@@ -41,7 +44,14 @@ async fn serve_on(
         }
     });
     let negotiated: Arc<Mutex<Option<String>>> = Arc::new(Mutex::new(None));
+    // The connection's session, made by `initialize`: it holds the log level and
+    // subscriptions, and its server-initiated messages are written as they come.
+    let mut session: Option<Arc<Session>> = None;
+    let session_key = format!("stdio-{}", uuid::Uuid::new_v4().simple());
     let mut tasks = JoinSet::new();
+    // Streams that last as long as the connection (the session's, listen streams):
+    // stopped when stdin closes, not waited for.
+    let mut streams = JoinSet::new();
     let mut reader = BufReader::new(input);
     let mut line = Vec::new();
     loop {
@@ -97,6 +107,18 @@ async fn serve_on(
         } else if method == "initialize" {
             let v = protocol::negotiate_initialize(params.as_ref()).to_string();
             *negotiated.lock().unwrap() = Some(v.clone());
+            let s = Hub::detached_session(v.clone());
+            server.hub().adopt_session(&session_key, s.clone());
+            let mut messages = s.attach(None);
+            let out = tx.clone();
+            streams.spawn(async move {
+                while let Some((_, msg)) = messages.recv().await {
+                    if out.send((*msg).clone()).is_err() {
+                        return;
+                    }
+                }
+            });
+            session = Some(s);
             Era::Handshake(v)
         } else {
             let v = negotiated.lock().unwrap().clone();
@@ -114,15 +136,57 @@ async fn serve_on(
                 }
             }
         }
-        let ctx = Context {
+        if era.is_modern() && method == "subscriptions/listen" {
+            match server.listen(&id, params.as_ref()) {
+                Ok(mut stream) => {
+                    let (server, out) = (server.clone(), tx.clone());
+                    streams.spawn(async move {
+                        while let Some(msg) = stream.messages.recv().await {
+                            if out.send(msg).is_err() {
+                                return;
+                            }
+                        }
+                        let _ = out.send(server.listen_ended(&id, &stream.meta));
+                    });
+                }
+                Err(e) => {
+                    let _ = tx.send(protocol::failure(&id, &e));
+                }
+            }
+            continue;
+        }
+        let mut ctx = Context {
             era,
             request_id: uuid::Uuid::new_v4().to_string(),
             transport: "STDIO",
             trace_headers,
+            session: session.clone(),
+            notices: None,
         };
+        let (sink, mut notices) = mpsc::channel(STREAM_BUFFER);
+        match server.notices(&ctx.era, ctx.session.as_deref(), params.as_ref(), sink) {
+            Ok(n) => ctx.notices = n,
+            Err(e) => {
+                let _ = tx.send(protocol::failure(&id, &e));
+                continue;
+            }
+        }
         let (server, tx) = (server.clone(), tx.clone());
         tasks.spawn(async move {
-            let answer = match server.request(&method, params, &ctx).await {
+            // Notifications go out as lines while the request runs, all of them
+            // before its answer.
+            let run = server.request(&method, params, &ctx);
+            tokio::pin!(run);
+            let outcome = loop {
+                tokio::select! {
+                    outcome = &mut run => break outcome,
+                    Some(n) = notices.recv() => { let _ = tx.send(n); }
+                }
+            };
+            while let Ok(n) = notices.try_recv() {
+                let _ = tx.send(n);
+            }
+            let answer = match outcome {
                 Ok(result) => protocol::success(&id, result),
                 Err(e) => protocol::failure(&id, &e),
             };
@@ -132,6 +196,9 @@ async fn serve_on(
         while tasks.try_join_next().is_some() {}
     }
     while tasks.join_next().await.is_some() {}
+    streams.abort_all();
+    while streams.join_next().await.is_some() {}
+    server.hub().close_session(&session_key);
     drop(tx);
     let _ = writer.await;
 }

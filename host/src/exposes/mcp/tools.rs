@@ -66,6 +66,13 @@ impl Tool {
         if !annotations.is_empty() {
             descriptor["annotations"] = Value::Object(annotations);
         }
+        // A component's answer is its own business (its outputParameters only
+        // document it); the engine's is shaped by the file, so it can be promised.
+        if spec.handler != Handler::Component {
+            if let Some(schema) = output_schema(spec.definition.get("outputParameters")) {
+                descriptor["outputSchema"] = schema;
+            }
+        }
         Tool {
             name: spec.name.value.clone(),
             handler: spec.handler.clone(),
@@ -129,6 +136,91 @@ impl Tool {
             body: Some(Value::Object(args.clone()).to_string().into_bytes()),
         })
     }
+}
+
+/// The `outputSchema` promised by `outputParameters`, as the engine fills them: in
+/// list form one unnamed entry is the whole answer; named entries (or the map form)
+/// are the properties of an object. Leaves may be null (a mapping that finds nothing),
+/// and a leaf with a static `value` is a string (the engine renders it as text). An
+/// answer that is not an object reaches the client as `{"result": …}`
+/// (`structuredContent` must be an object), and so does its schema. `None` when the
+/// shape is not one of these.
+pub fn output_schema(output: Option<&Value>) -> Option<Value> {
+    let root = match output? {
+        Value::Array(entries) if entries.len() == 1 && entries[0].get("name").is_none() => {
+            param_schema(&entries[0], 0)
+        }
+        Value::Array(entries) if !entries.is_empty() => {
+            let mut properties = Map::new();
+            for e in entries {
+                properties.insert(e.get("name")?.as_str()?.to_owned(), param_schema(e, 0));
+            }
+            json!({ "type": "object", "properties": properties })
+        }
+        Value::Object(map) if !map.is_empty() => {
+            let properties: Map<String, Value> = map
+                .iter()
+                .map(|(k, v)| (k.clone(), param_schema(v, 0)))
+                .collect();
+            json!({ "type": "object", "properties": properties })
+        }
+        _ => return None,
+    };
+    Some(if root["type"] == "object" {
+        root
+    } else {
+        json!({ "type": "object", "properties": { "result": root }, "required": ["result"] })
+    })
+}
+
+/// Deeper than this, a schema says nothing more (the engine refuses such files).
+const MAX_SCHEMA_DEPTH: usize = 32;
+
+fn param_schema(p: &Value, depth: usize) -> Value {
+    if depth > MAX_SCHEMA_DEPTH {
+        return json!({});
+    }
+    let ty = p.get("type").and_then(Value::as_str).unwrap_or_default();
+    let mut schema = match ty {
+        _ if p.get("value").is_some() && !matches!(ty, "object" | "array") => {
+            json!({ "type": ["string", "null"] })
+        }
+        "object" => {
+            let properties: Map<String, Value> = match p.get("properties") {
+                Some(Value::Object(m)) => m
+                    .iter()
+                    .map(|(k, v)| (k.clone(), param_schema(v, depth + 1)))
+                    .collect(),
+                Some(Value::Array(a)) => a
+                    .iter()
+                    .filter_map(|v| {
+                        Some((
+                            v.get("name")?.as_str()?.to_owned(),
+                            param_schema(v, depth + 1),
+                        ))
+                    })
+                    .collect(),
+                _ => Map::new(),
+            };
+            json!({ "type": ["object", "null"], "properties": properties })
+        }
+        "array" => {
+            let items = p
+                .get("items")
+                .map_or_else(|| json!({}), |i| param_schema(i, depth + 1));
+            json!({ "type": ["array", "null"], "items": items })
+        }
+        "string" | "number" | "integer" | "boolean" => json!({ "type": [ty, "null"] }),
+        _ => json!({}),
+    };
+    if let Some(d) = p.get("description").and_then(Value::as_str) {
+        schema["description"] = json!(d);
+    }
+    if depth == 0 && ty == "object" {
+        // The root object is the structured content itself: never null.
+        schema["type"] = json!("object");
+    }
+    schema
 }
 
 fn type_matches(ty: &str, v: &Value) -> bool {
@@ -304,6 +396,35 @@ mod tests {
             .unwrap_err()
             .contains("unknown argument 'other'"));
         assert!(t.request(Some(&json!({"id": "2", "limit": 1.5}))).is_err());
+    }
+
+    #[test]
+    fn output_schemas_follow_the_output_parameters() {
+        // step-4's list form: one unnamed array, answered as {"result": [...]}.
+        let list = json!([{ "type": "array", "mapping": "$.", "items": { "type": "object",
+            "properties": { "imo": { "type": "string", "mapping": "$.imo_number" } } } }]);
+        let s = output_schema(Some(&list)).unwrap();
+        assert_eq!(s["required"], json!(["result"]));
+        assert_eq!(
+            s["properties"]["result"]["items"]["properties"]["imo"]["type"],
+            json!(["string", "null"])
+        );
+        // step-1's mock map form: static values are rendered as text.
+        let mock = json!({ "imo": { "type": "string", "value": "{{imo}}" },
+            "tonnage": { "type": "number", "value": "1200" } });
+        let s = output_schema(Some(&mock)).unwrap();
+        assert_eq!(s["type"], "object");
+        assert_eq!(
+            s["properties"]["tonnage"]["type"],
+            json!(["string", "null"])
+        );
+        // An unnamed object is the structured content itself.
+        let obj = json!([{ "type": "object", "properties": { "n": { "type": "number", "mapping": "$.n" } } }]);
+        let s = output_schema(Some(&obj)).unwrap();
+        assert_eq!(s["type"], "object");
+        assert_eq!(s["properties"]["n"]["type"], json!(["number", "null"]));
+        assert!(output_schema(Some(&json!([]))).is_none());
+        assert!(output_schema(None).is_none());
     }
 
     #[test]

@@ -21,7 +21,6 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use http::{HeaderValue, Method, StatusCode};
-use http_body_util::Full;
 use ikanos_spec::model::{ExposedSkill, Exposes, ExposesSkill, SkillToolSource};
 use percent_encoding::percent_decode_str;
 use serde_json::{json, Map, Value};
@@ -201,7 +200,7 @@ fn error(status: StatusCode, request_id: &str, message: &str) -> Response {
 }
 
 fn bytes_response(content_type: &'static str, body: Vec<u8>) -> Response {
-    let mut resp = http::Response::new(Full::new(Bytes::from(body)));
+    let mut resp = http::Response::new(Bytes::from(body).into());
     resp.headers_mut().insert(
         http::header::CONTENT_TYPE,
         HeaderValue::from_static(content_type),
@@ -351,7 +350,7 @@ impl SkillAdapter {
 
     async fn answer(&self, route: Route<'_>, request_id: &str) -> Response {
         let json_bytes = |b: &Bytes| {
-            let mut resp = http::Response::new(Full::new(b.clone()));
+            let mut resp = http::Response::new(b.clone().into());
             resp.headers_mut().insert(
                 http::header::CONTENT_TYPE,
                 HeaderValue::from_static("application/json"),
