@@ -27,6 +27,7 @@ mod mcp {
     mod clients;
     pub(crate) mod harness;
     mod http;
+    mod oauth;
     mod stdio;
     mod streams;
     mod tools;

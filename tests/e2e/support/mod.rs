@@ -410,6 +410,16 @@ fn to_resp(r: Result<http::Response<ureq::Body>, ureq::Error>) -> Resp {
     }
 }
 
+/// A loopback port free right now (the OS picks it; a process told to use it binds it
+/// moments later).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 pub fn get(url: &str) -> Resp {
     to_resp(agent().get(url).call())
 }

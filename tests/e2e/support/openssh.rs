@@ -11,14 +11,6 @@ pub fn available() -> bool {
     Path::new(SSHD).is_file() && Command::new("ssh").arg("-V").output().is_ok()
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// An ed25519 key pair: (private key path, public key line).
 pub fn keygen(dir: &Path, name: &str) -> (PathBuf, String) {
     let path = dir.join(name);
@@ -132,7 +124,7 @@ impl Sshd {
         let (port, listen) = if ns.is_some() {
             (22, "0.0.0.0")
         } else {
-            (free_port(), "127.0.0.1")
+            (super::free_port(), "127.0.0.1")
         };
         let config = dir.join("sshd_config");
         std::fs::write(
@@ -406,5 +398,5 @@ impl Drop for Connector {
 }
 
 pub fn port() -> u16 {
-    free_port()
+    super::free_port()
 }
