@@ -127,15 +127,20 @@ pub(crate) fn stdio_command(file: &Path) -> Vec<String> {
 }
 
 /// Run a client script to completion (killed if it hangs) and parse its JSON output.
-pub(crate) fn run_client(program: &Path, args: &[String]) -> Value {
-    let mut child = Command::new(program)
+/// A client script started in tests/mcp-clients, its stdout and stderr piped.
+fn spawn_client(program: &Path, args: &[String]) -> std::process::Child {
+    Command::new(program)
         .args(args)
         .current_dir(clients_dir())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .unwrap_or_else(|e| panic!("starting {}: {e}", program.display()));
+        .unwrap_or_else(|e| panic!("starting {}: {e}", program.display()))
+}
+
+pub(crate) fn run_client(program: &Path, args: &[String]) -> Value {
+    let mut child = spawn_client(program, args);
     let deadline = Instant::now() + Duration::from_secs(180);
     while child.try_wait().unwrap().is_none() {
         if Instant::now() > deadline {
@@ -161,14 +166,7 @@ pub(crate) fn run_client(program: &Path, args: &[String]) -> Value {
 /// `act` (cause the events it waits for), then take its final JSON line.
 pub(crate) fn run_interactive(program: &Path, args: &[String], act: impl FnOnce()) -> Value {
     use std::io::{BufRead, BufReader};
-    let mut child = Command::new(program)
-        .args(args)
-        .current_dir(clients_dir())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("starting {}: {e}", program.display()));
+    let mut child = spawn_client(program, args);
     let stderr = child.stderr.take().unwrap();
     let errors = std::thread::spawn(move || std::io::read_to_string(stderr).unwrap_or_default());
     let (tx, rx) = std::sync::mpsc::channel();
