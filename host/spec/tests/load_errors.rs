@@ -645,6 +645,25 @@ fn max_binary_size_follows_upstreams_grammar() {
 }
 
 #[test]
+fn oauth2_on_a_consumed_api_is_warned_about_not_dropped_silently() {
+    let text = edit(
+        "      authentication:\n        type: bearer\n        token: \"{{secrets.CRM_TOKEN}}\"\n",
+        "      authentication:\n        type: oauth2\n        authorizationServerUri: \"https://as.example/realm\"\n        resource: \"https://api.example\"\n",
+    );
+    let l = load_str(Path::new(FILE), &text).expect("warnings only");
+    let warnings: Vec<String> = l
+        .warnings
+        .iter()
+        .map(|w| format!("{}: {}", w.pos, w.message))
+        .collect();
+    assert!(
+        warnings.iter().any(|w| w.starts_with("16:9: capability.consumes[0].authentication: type oauth2")
+            && w.contains("calls to 'crm' go out unauthenticated")),
+        "{warnings:#?}"
+    );
+}
+
+#[test]
 fn an_oauth2_token_endpoint_is_warned_about_at_its_position() {
     let text = edit(
         "      port: 8080\n",

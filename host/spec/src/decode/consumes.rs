@@ -43,6 +43,17 @@ impl Decoder<'_> {
         let authentication = n
             .get("authentication")
             .and_then(|a| self.authentication(a, &format!("{field}.authentication"), &mut refs));
+        if let (Some(Authentication::OAuth2 { pos, .. }), Some(_)) =
+            (&authentication, n.get("authentication"))
+        {
+            // The schema's oauth2 is a resource server's check of incoming tokens;
+            // upstream's HTTP client ignores it on consumes, and so must this host
+            // (it has no client credentials to get a token with) — but not silently.
+            self.warn(
+                *pos,
+                format!("{field}.authentication: type oauth2 describes how an exposed adapter checks incoming tokens; on a consumed API it sends no credentials (as upstream), so calls to '{}' go out unauthenticated — to send a token, use type bearer with a bound token", namespace.value),
+            );
+        }
         let tunnel = n
             .get("tunnel")
             .and_then(|t| self.tunnel(t, &format!("{field}.tunnel"), &base_uri, &mut refs));
