@@ -16,6 +16,7 @@ pub mod openssh;
 pub mod relay;
 pub mod rules;
 pub mod serve;
+pub mod tls;
 pub mod upstream;
 pub mod ziti;
 
