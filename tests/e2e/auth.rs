@@ -208,30 +208,8 @@ fn tls_upstream() -> TlsUpstream {
 
 /// An HTTPS upstream on 127.0.0.1 whose certificate names `hostname`.
 pub fn tls_upstream_for(hostname: &str) -> TlsUpstream {
-    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
-    let ca_key = KeyPair::generate().unwrap();
-    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    let ca_cert = ca_params.self_signed(&ca_key).unwrap();
-    let issuer = Issuer::new(ca_params, ca_key);
-    let leaf_key = KeyPair::generate().unwrap();
-    let leaf = CertificateParams::new(vec![hostname.to_string()])
-        .unwrap()
-        .signed_by(&leaf_key, &issuer)
-        .unwrap();
-
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut config = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_no_client_auth()
-        .with_single_cert(
-            vec![leaf.der().clone()],
-            rustls::pki_types::PrivateKeyDer::try_from(leaf_key.serialize_der()).unwrap(),
-        )
-        .unwrap();
-    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let crate::support::tls::PrivateCa { ca_pem, acceptor } =
+        crate::support::tls::PrivateCa::server(hostname, &[b"h2", b"http/1.1"]);
 
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
@@ -262,7 +240,7 @@ pub fn tls_upstream_for(hostname: &str) -> TlsUpstream {
     });
     TlsUpstream {
         port,
-        ca_pem: ca_cert.pem(),
+        ca_pem,
         versions,
         stop: Some(stop),
         server: Some(server),

@@ -156,6 +156,7 @@ fn the_control_ports_declared_authentication_is_enforced_on_every_endpoint() {
         "/health/ready",
         "/metrics",
         "/status",
+        "/traces",
         "/nowhere",
     ] {
         let url = format!("{base}{endpoint}");

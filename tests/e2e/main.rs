@@ -7,6 +7,8 @@ mod auth;
 /// Consumed-operation features: `in: environment`, form and multipart bodies, maxBinarySize.
 mod consumed_bodies;
 mod control;
+/// The control entry's `observability` block: `/traces`, propagation, OTLP export.
+mod control_observability;
 /// Conformance of the declarative operations with upstream Ikanos (the public samples).
 mod declarative;
 mod examples;

@@ -9,8 +9,12 @@ use std::fmt;
 use std::path::PathBuf;
 
 mod forward;
+mod observability;
 mod skill;
 pub use forward::Forward;
+pub use observability::{
+    check_otlp_endpoint, Observability, Propagation, DEFAULT_TRACE_BUFFER, TRACE_BUFFER_RANGE,
+};
 pub use skill::{ExposedSkill, ExposesSkill, SkillTool, SkillToolSource};
 
 /// A 1-based line and column in a source file.
@@ -602,6 +606,8 @@ pub struct ExposesControl {
     pub authentication: Option<Authentication>,
     /// `management.info` (default false): `/status` is served only when true.
     pub management_info: bool,
+    /// `observability`: upstream's defaults when the entry has none.
+    pub observability: Observability,
     pub pos: Pos,
 }
 

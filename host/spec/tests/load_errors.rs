@@ -210,14 +210,15 @@ fn keys_this_host_does_not_apply_are_warned_about_at_their_position() {
         "      port: 8080\n",
         "      port: 8080\n      maxBinarySize: 1024\n",
     );
-    let text = format!("{base}    - type: control\n      port: 0\n      management:\n        info: true\n        reload: true\n      observability:\n        traces: true\n");
+    let text = format!("{base}    - type: control\n      port: 0\n      management:\n        info: true\n        reload: true\n        logs: true\n      observability:\n        traces:\n          sampling: 0.5\n");
     let l = load_str(Path::new(FILE), &text).expect("warnings only");
     let warnings: Vec<String> = l
         .warnings
         .iter()
         .map(|w| format!("{}: {}", w.pos, w.message))
         .collect();
-    // maxBinarySize is applied (by the declarative engine), so it is not warned about.
+    // maxBinarySize is applied (by the declarative engine), and so is observability
+    // (by the trace pipeline): neither is warned about.
     assert_eq!(warnings.len(), 2, "{warnings:#?}");
     let Exposes::Rest(rest) = &l.capability.exposes[0] else {
         panic!("rest expected")
@@ -232,7 +233,7 @@ fn keys_this_host_does_not_apply_are_warned_about_at_their_position() {
     assert!(
         warnings
             .iter()
-            .any(|w| w.contains("capability.exposes[1].observability: not applied by this host")),
+            .any(|w| w.contains("capability.exposes[1].management.logs: not applied by this host")),
         "{warnings:#?}"
     );
 }
@@ -657,7 +658,8 @@ fn oauth2_on_a_consumed_api_is_warned_about_not_dropped_silently() {
         .map(|w| format!("{}: {}", w.pos, w.message))
         .collect();
     assert!(
-        warnings.iter().any(|w| w.starts_with("16:9: capability.consumes[0].authentication: type oauth2")
+        warnings.iter().any(|w| w
+            .starts_with("16:9: capability.consumes[0].authentication: type oauth2")
             && w.contains("calls to 'crm' go out unauthenticated")),
         "{warnings:#?}"
     );

@@ -129,6 +129,9 @@ async fn serve(args: RunArgs, mut signals: Signals) -> Result<(), String> {
         tracing::info!(component = %c.path, origin = c.origin, load_ms = format!("{:.1}", c.load_ms), "component ready");
     }
     let capability = Arc::new(loaded);
+    // The file's observability settings take over from the host's before anything is
+    // served, so the first request is traced as the file says.
+    let local_traces = crate::control::traces::apply(&capability).await?;
 
     let shutdown = Shutdown::default();
     let mut tasks = Vec::new();
@@ -171,7 +174,7 @@ async fn serve(args: RunArgs, mut signals: Signals) -> Result<(), String> {
         .await
         .map_err(|e| format!("cannot listen on {control_addr} for the control port: {e}"))?;
     tracing::info!(adapter = "control", addr = %bound, "listening");
-    let state = HostState::new(capability.clone(), adapters, metrics.clone())?;
+    let state = HostState::new(capability.clone(), adapters, metrics.clone(), local_traces)?;
     let labels = CapabilityLabels {
         capability: capability.name.clone(),
     };

@@ -1,8 +1,9 @@
 //! The pooled HTTP client of one consumed namespace.
 //!
 //! Owns: TLS trust (webpki roots + the system store + an optional per-namespace CA
-//! bundle for private PKI), HTTP/1.1 and HTTP/2 (ALPN), connection pooling and the
-//! connect timeout. Must not touch: request contents or routing decisions.
+//! bundle for private PKI; `tls_config` is also the OTLP exporter's), HTTP/1.1 and
+//! HTTP/2 (ALPN), connection pooling and the connect timeout. Must not touch: request
+//! contents or routing decisions.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -121,7 +122,10 @@ fn add_bundle(roots: &mut RootCertStore, path: &Path) -> Result<(), TlsError> {
     Ok(())
 }
 
-fn tls(
+/// The TLS set-up of every client the host makes (consumed APIs, and the OTLP
+/// exporter's collector): ring, webpki roots, the system store when asked, and a
+/// private CA bundle when given.
+pub fn tls_config(
     settings: &ClientSettings,
     ca_bundle: Option<&PathBuf>,
 ) -> Result<rustls::ClientConfig, TlsError> {
@@ -155,7 +159,7 @@ pub fn build(
     http.set_nodelay(true);
     http.set_connect_timeout(Some(settings.connect_timeout));
     let https = hyper_rustls::HttpsConnectorBuilder::new()
-        .with_tls_config(tls(settings, ca_bundle)?)
+        .with_tls_config(tls_config(settings, ca_bundle)?)
         .https_or_http()
         .enable_all_versions()
         .wrap_connector(http);
@@ -171,7 +175,7 @@ pub fn tunnel_connector(
     connector: TunnelConnector,
 ) -> Result<HttpsConnector<TunnelConnector>, TlsError> {
     Ok(hyper_rustls::HttpsConnectorBuilder::new()
-        .with_tls_config(tls(settings, ca_bundle)?)
+        .with_tls_config(tls_config(settings, ca_bundle)?)
         .https_or_http()
         .enable_all_versions()
         .wrap_connector(connector))

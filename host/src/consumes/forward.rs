@@ -17,6 +17,7 @@ use http_body_util::{BodyExt, Limited};
 use tracing::Instrument;
 
 use super::{list, send_error, CallError, Outbound, OutboundResponse};
+use crate::telemetry::traces::Side;
 
 /// One inbound request to pass on.
 pub struct ForwardCall<'a> {
@@ -127,7 +128,7 @@ impl Outbound {
         for (name, value) in trusted_headers(call.headers, call.trusted, &built.headers) {
             built.headers.insert(name, value);
         }
-        let span = tracing::info_span!("consumed_call", capability = %self.capability, namespace = %ns.name, operation = "forward", method = %call.method, route = %ns.route.label(), request_id = call.request_id);
+        let span = tracing::info_span!("consumed_call", otel.kind = "client", capability = %self.capability, namespace = %ns.name, operation = "forward", method = %call.method, route = %ns.route.label(), request_id = call.request_id);
         crate::telemetry::propagation::inject(&span, call.traceparent, &mut built.headers);
         let started = Instant::now();
         let transport = |detail: String| CallError::Transport {
@@ -152,7 +153,7 @@ impl Outbound {
                 .to_bytes();
             Ok::<_, CallError>((parts, body))
         }
-        .instrument(span);
+        .instrument(span.clone());
         let result = match tokio::time::timeout(self.request_timeout, exchange).await {
             Ok(r) => r,
             Err(_) => Err(CallError::Timeout {
@@ -171,6 +172,7 @@ impl Outbound {
             body: Vec::from(body),
         });
         let status = result.as_ref().ok().map(|r| r.status);
+        crate::telemetry::traces::record_status(&span, Side::Client, status);
         self.record(ns, &op, result.as_ref().err(), status, started.elapsed());
         result
     }

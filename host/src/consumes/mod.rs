@@ -25,10 +25,11 @@ use thiserror::Error;
 use tracing::Instrument;
 
 use auth::Auth;
-pub use client::{ClientSettings, TlsError};
+pub use client::{tls_config, ClientSettings, TlsError};
 pub use forward::ForwardCall;
 use request::PreparedOperation;
 
+use crate::telemetry::traces::Side;
 use crate::telemetry::{
     ClientDurationLabels, ClientLabels, Metrics, RouteLabels, TunnelLabels, TunnelStateLabels,
 };
@@ -540,7 +541,7 @@ impl Outbound {
                 operation: op.name().to_string(),
                 detail,
             })?;
-        let span = tracing::info_span!("consumed_call", capability = %self.capability, namespace = %ns.name, operation = %op.name(), method = %op.method(), route = %ns.route.label(), request_id = call.request_id);
+        let span = tracing::info_span!("consumed_call", otel.kind = "client", capability = %self.capability, namespace = %ns.name, operation = %op.name(), method = %op.method(), route = %ns.route.label(), request_id = call.request_id);
         let mut built = built;
         crate::telemetry::propagation::inject(&span, call.traceparent, &mut built.headers);
         let exchange = async {
@@ -561,24 +562,27 @@ impl Outbound {
                 .to_bytes();
             Ok::<_, CallError>((parts, body))
         }
-        .instrument(span);
-        let (parts, body) = tokio::time::timeout(self.request_timeout, exchange)
-            .await
-            .map_err(|_| CallError::Timeout {
+        .instrument(span.clone());
+        let result = match tokio::time::timeout(self.request_timeout, exchange).await {
+            Ok(r) => r,
+            Err(_) => Err(CallError::Timeout {
                 namespace: ns.name.clone(),
                 operation: op.name().to_string(),
                 after: self.request_timeout,
-            })??;
-        let headers = parts
-            .headers
-            .iter()
-            .filter_map(|(k, v)| Some((k.as_str().to_string(), v.to_str().ok()?.to_string())))
-            .collect();
-        Ok(OutboundResponse {
+            }),
+        }
+        .map(|(parts, body)| OutboundResponse {
             status: parts.status.as_u16(),
-            headers,
+            headers: parts
+                .headers
+                .iter()
+                .filter_map(|(k, v)| Some((k.as_str().to_string(), v.to_str().ok()?.to_string())))
+                .collect(),
             body: Vec::from(body),
-        })
+        });
+        let status = result.as_ref().ok().map(|r| r.status);
+        crate::telemetry::traces::record_status(&span, Side::Client, status);
+        result
     }
 
     fn record(

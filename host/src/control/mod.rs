@@ -1,12 +1,16 @@
-//! The control port: liveness, readiness, Prometheus metrics and status, on a listener
-//! of its own that is always up while the host runs.
+//! The control port: liveness, readiness, Prometheus metrics, status and traces, on a
+//! listener of its own that is always up while the host runs.
 //!
 //! Owns: the JSON shapes of `/health/*` and `/status` (served when the file has no
-//! control entry, or its `management.info` is true), the readiness rule (ready =
-//! every consumed namespace routable, every served adapter listening, not draining),
-//! and enforcing the file's `type: control` `authentication` on every endpoint (the
-//! same inbound check as the adapters'). Must not touch: capability traffic. Nothing
-//! here reveals a secret: it reports names, addresses, states and reasons only.
+//! control entry, or its `management.info` is true), which of `/metrics` and `/traces`
+//! the control entry's `observability` block lets through (`traces`: the block's
+//! settings and the `/traces` endpoints), the readiness rule (ready = every consumed
+//! namespace routable, every served adapter listening, not draining), and enforcing
+//! the file's `type: control` `authentication` on every endpoint (the same inbound
+//! check as the adapters'). Must not touch: capability traffic. Nothing here reveals a
+//! secret: it reports names, addresses, states and reasons only.
+
+pub mod traces;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -24,6 +28,7 @@ use crate::runtime::Limits;
 use crate::server::{self, Request, Response};
 use crate::telemetry::Metrics;
 use ikanos_spec::model::{Capability, Exposes, ExposesControl};
+use traces::LocalTraces;
 
 pub struct HostState {
     pub capability: Arc<LoadedCapability>,
@@ -31,6 +36,8 @@ pub struct HostState {
     auth: InboundAuth,
     pub adapters: Vec<AdapterStatus>,
     pub metrics: Arc<Metrics>,
+    /// What `/traces` answers (see [`traces::apply`]).
+    traces: LocalTraces,
     pub started: Instant,
     draining: AtomicBool,
 }
@@ -43,6 +50,7 @@ impl HostState {
         capability: Arc<LoadedCapability>,
         adapters: Vec<AdapterStatus>,
         metrics: Arc<Metrics>,
+        traces: LocalTraces,
     ) -> Result<Arc<Self>, String> {
         let auth = match entry(&capability.model) {
             None => InboundAuth::None,
@@ -63,6 +71,7 @@ impl HostState {
             capability,
             adapters,
             metrics,
+            traces,
             started: Instant::now(),
             draining: AtomicBool::new(false),
         }))
@@ -112,6 +121,27 @@ impl HostState {
         entry(&self.capability.model).is_none_or(|c| c.management_info)
     }
 
+    /// `/metrics` follows the control entry's `observability` (`enabled` and
+    /// `metrics.local.enabled`, default true, as upstream).
+    fn serves_metrics(&self) -> bool {
+        traces::serves_metrics(entry(&self.capability.model).map(|c| &c.observability))
+    }
+
+    /// The endpoints this control port answers, for a 404's hint.
+    fn endpoints(&self) -> Vec<&'static str> {
+        let mut e = vec!["/health/live", "/health/ready"];
+        if self.serves_metrics() {
+            e.push("/metrics");
+        }
+        if self.serves_status() {
+            e.push("/status");
+        }
+        if !matches!(self.traces, LocalTraces::NotServed(_)) {
+            e.extend(["/traces", "/traces/{traceId}"]);
+        }
+        e
+    }
+
     pub fn into_handler(self: Arc<Self>) -> server::Handler {
         Arc::new(move |req| {
             let state = self.clone();
@@ -140,7 +170,8 @@ impl HostState {
                 &json!({ "error": "the control port only answers GET" }),
             );
         }
-        match req.uri().path() {
+        let path = req.uri().path();
+        match path {
             "/health/live" => server::json(StatusCode::OK, &json!({ "status": "UP" })),
             "/health/ready" => {
                 let (ready, body) = self.readiness();
@@ -151,15 +182,23 @@ impl HostState {
                 };
                 server::json(status, &body)
             }
-            "/metrics" => metrics_response(&self.metrics),
+            "/metrics" if self.serves_metrics() => metrics_response(&self.metrics),
+            "/metrics" => server::json(
+                StatusCode::NOT_FOUND,
+                &json!({ "error": "no such control endpoint: /metrics (the capability's control entry turns it off: observability.enabled or observability.metrics.local.enabled is false)", "endpoints": self.endpoints() }),
+            ),
             "/status" if self.serves_status() => server::json(StatusCode::OK, &self.status()),
             "/status" => server::json(
                 StatusCode::NOT_FOUND,
-                &json!({ "error": "no such control endpoint: /status (the capability's control entry serves it only with management.info: true)", "endpoints": ["/health/live", "/health/ready", "/metrics"] }),
+                &json!({ "error": "no such control endpoint: /status (the capability's control entry serves it only with management.info: true)", "endpoints": self.endpoints() }),
             ),
+            "/traces" => traces::respond(&self.traces, None, req.uri().query()),
+            _ if path.starts_with("/traces/") && path.len() > "/traces/".len() => {
+                traces::respond(&self.traces, Some(&path["/traces/".len()..]), None)
+            }
             other => server::json(
                 StatusCode::NOT_FOUND,
-                &json!({ "error": format!("no such control endpoint: {other}"), "endpoints": ["/health/live", "/health/ready", "/metrics", "/status"] }),
+                &json!({ "error": format!("no such control endpoint: {other}"), "endpoints": self.endpoints() }),
             ),
         }
     }

@@ -30,7 +30,7 @@ const DEFAULT_ADDRESS: &str = "127.0.0.1";
 pub const STDIO_UNSUPPORTED: &str = "transport: stdio is not served by `ikanos serve`: the host process has one stdin and it belongs to no tenant; declare transport: http (served on the shared listener and its own port), or run this capability with `ikanos run`";
 
 /// Why a capability's own control entry is not served by `ikanos serve`.
-const CONTROL_NOT_SERVED: &str = "type: control is not served by `ikanos serve`: the host's control port (host configuration `control`) serves health, metrics and status for every capability, behind its own settings; this entry, its port and its authentication do not apply here";
+const CONTROL_NOT_SERVED: &str = "type: control is not served by `ikanos serve`: the host's control port (host configuration `control`) serves health, metrics and status for every capability, behind its own settings; this entry, its port, its authentication and its `management` and `observability` blocks do not apply here (traces follow the host's OTEL_* environment: one process has one trace pipeline)";
 
 /// The kinds of served adapter (the `type` of `/health/ready` and `/status` entries,
 /// the `adapter` field of logs).

@@ -25,6 +25,7 @@ use super::inbound::{self, Inbound};
 use crate::capability::{LoadedCapability, Unrunnable};
 use crate::runtime::{HandlerError, InboundRequest, InvokeError};
 use crate::server::{self, Response};
+use crate::telemetry::traces::Side;
 use crate::telemetry::{AdapterType, Metrics};
 
 #[derive(Debug)]
@@ -220,11 +221,12 @@ impl RestAdapter {
         let inbound = Inbound::begin(&req);
         let request_id = inbound.request_id.as_str();
         let method = req.method().clone();
-        let span = tracing::info_span!("request", capability = %self.capability.name, adapter = "rest", namespace = %self.namespace, %method, path = %req.uri().path(), request_id = %request_id);
+        let span = tracing::info_span!("request", otel.kind = "server", capability = %self.capability.name, adapter = "rest", namespace = %self.namespace, %method, path = %req.uri().path(), request_id = %request_id);
         crate::telemetry::propagation::continue_from(&span, req.headers());
         let (operation, response) = self.route(req, request_id).instrument(span.clone()).await;
         let response = inbound.finish(response);
         let status = response.status().as_u16();
+        crate::telemetry::traces::record_status(&span, Side::Server, Some(status));
         self.metrics.record_request(
             &self.capability.name,
             AdapterType::rest,

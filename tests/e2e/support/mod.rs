@@ -17,6 +17,7 @@ pub mod relay;
 pub mod rules;
 pub mod serve;
 pub mod sse;
+pub mod tls;
 pub mod upstream;
 pub mod ziti;
 

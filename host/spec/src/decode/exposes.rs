@@ -1,6 +1,7 @@
 //! Decoding `exposes` entries: rest and mcp in full (resources, operations, tools,
-//! prompts, parameters, handlers), control's socket and authentication; skill in its
-//! submodule.
+//! prompts, parameters, handlers), control's socket and authentication; skill,
+//! forward resources and the control entry's management and observability blocks in
+//! submodules.
 //!
 //! Must not touch: other sections; cross-references are `check`'s.
 
@@ -8,6 +9,7 @@ use super::*;
 
 mod forward;
 mod management;
+mod observability;
 mod skill;
 
 impl Decoder<'_> {
@@ -795,7 +797,7 @@ impl Decoder<'_> {
             field,
         );
         let management_info = self.management(n, field);
-        self.not_applied(n, "observability", field, "traces are exported when OTEL_EXPORTER_OTLP_ENDPOINT is set, metrics are always on /metrics");
+        let observability = self.observability(n, field, &mut d.refs);
         let (address, port) = self.listen(n, field, true);
         let port = port.unwrap_or_else(|| self.spanned(0, n.pos));
         let authentication = n
@@ -810,6 +812,7 @@ impl Decoder<'_> {
             port,
             authentication,
             management_info,
+            observability,
             pos: n.pos,
         }));
     }

@@ -280,7 +280,7 @@ impl McpServer {
                     .map(str::to_string)
             })
             .flatten();
-        let span = tracing::info_span!("request", capability = %self.capability.name, adapter = "mcp", namespace = %self.namespace, mcp_method = %method, tool = tool_name.as_deref().unwrap_or(""), request_id = %ctx.request_id, protocol_version = %ctx.era.version());
+        let span = tracing::info_span!("request", otel.kind = "server", capability = %self.capability.name, adapter = "mcp", namespace = %self.namespace, mcp_method = %method, tool = tool_name.as_deref().unwrap_or(""), request_id = %ctx.request_id, protocol_version = %ctx.era.version());
         crate::telemetry::propagation::continue_from(&span, &ctx.trace_headers);
         let (outcome, tool_error) = self
             .dispatch(method, params, ctx)
@@ -295,6 +295,11 @@ impl McpServer {
             _ => "unmatched".to_string(),
         };
         let status = outcome.as_ref().map_or_else(RpcError::http_status, |_| 200);
+        crate::telemetry::traces::record_status(
+            &span,
+            crate::telemetry::traces::Side::Server,
+            Some(status),
+        );
         let capability = &self.capability.name;
         self.metrics.record_request(
             capability,

@@ -31,6 +31,7 @@ use super::auth::InboundAuth;
 use super::inbound::{self, Inbound};
 use crate::capability::{BindPolicy, LoadedCapability};
 use crate::server::{self, Response};
+use crate::telemetry::traces::Side;
 use crate::telemetry::{AdapterType, Metrics};
 
 struct Skill {
@@ -288,11 +289,12 @@ impl SkillAdapter {
         let inbound = Inbound::begin(&req);
         let request_id = inbound.request_id.clone();
         let method = req.method().clone();
-        let span = tracing::info_span!("request", capability = %self.capability, adapter = "skill", namespace = %self.namespace, %method, path = %req.uri().path(), request_id = %request_id);
+        let span = tracing::info_span!("request", otel.kind = "server", capability = %self.capability, adapter = "skill", namespace = %self.namespace, %method, path = %req.uri().path(), request_id = %request_id);
         crate::telemetry::propagation::continue_from(&span, req.headers());
         let (label, resp) = self.route(req, &request_id).instrument(span.clone()).await;
         let resp = inbound.finish(resp);
         let status = resp.status().as_u16();
+        crate::telemetry::traces::record_status(&span, Side::Server, Some(status));
         self.metrics.record_request(
             &self.capability,
             AdapterType::skill,

@@ -1,8 +1,16 @@
 //! Telemetry: the Prometheus registry every part of the host records into, and log set-up.
 //!
 //! Owns: metric names, labels and buckets (one place, so `/metrics` stays coherent),
-//! and the tracing subscriber. Must not touch: requests, secrets (label values are
-//! namespaces, operation names, methods, addresses and status codes — never values).
+//! and the tracing subscriber; traces in submodules: `traces` (the pipeline and what a
+//! capability's settings change), `propagation` (trace context in headers), `otlp`
+//! (the exporter), `buffer` (the local buffer behind `/traces`). Must not touch:
+//! requests, secrets (label values are namespaces, operation names, methods, addresses
+//! and status codes — never values).
+
+pub mod buffer;
+pub mod otlp;
+pub mod propagation;
+pub mod traces;
 
 use std::sync::Arc;
 
@@ -362,7 +370,8 @@ pub enum LogFormat {
     Json,
 }
 
-/// Flushes spans still queued for export when dropped (at the end of `ikanos run`).
+/// Flushes spans still queued for export when dropped (at the end of `ikanos run` and
+/// `ikanos serve`).
 pub struct TelemetryGuard {
     provider: opentelemetry_sdk::trace::SdkTracerProvider,
 }
@@ -373,49 +382,13 @@ impl Drop for TelemetryGuard {
     }
 }
 
-fn exporter_configured() -> bool {
-    [
-        "OTEL_EXPORTER_OTLP_ENDPOINT",
-        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
-    ]
-    .iter()
-    .any(|v| std::env::var(v).is_ok_and(|e| !e.is_empty()))
-}
-
-/// Where spans go: an OTLP/HTTP collector when `OTEL_EXPORTER_OTLP_ENDPOINT` (or
-/// `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`) is set, with `OTEL_EXPORTER_OTLP_PROTOCOL`
-/// `http/protobuf` (default) or `http/json`; nowhere otherwise. Spans exist either
-/// way, so an inbound `traceparent` always reaches the upstream.
-fn tracer_provider() -> Result<opentelemetry_sdk::trace::SdkTracerProvider, String> {
-    use opentelemetry_otlp::{Protocol, WithExportConfig};
-    let resource = opentelemetry_sdk::Resource::builder()
-        .with_service_name(std::env::var("OTEL_SERVICE_NAME").unwrap_or_else(|_| "ikanos".into()))
-        .build();
-    let builder = opentelemetry_sdk::trace::SdkTracerProvider::builder().with_resource(resource);
-    if !exporter_configured() {
-        return Ok(builder.build());
-    }
-    let protocol = match std::env::var("OTEL_EXPORTER_OTLP_PROTOCOL").as_deref() {
-        Ok("http/json") => Protocol::HttpJson,
-        Ok("http/protobuf") | Err(_) => Protocol::HttpBinary,
-        Ok(other) => return Err(format!("OTEL_EXPORTER_OTLP_PROTOCOL '{other}' is not supported (use http/protobuf or http/json)")),
-    };
-    let exporter = opentelemetry_otlp::SpanExporter::builder()
-        .with_http()
-        .with_protocol(protocol)
-        .build()
-        .map_err(|e| format!("cannot set up the OTLP exporter: {e}"))?;
-    Ok(builder.with_batch_exporter(exporter).build())
-}
-
-/// Logs go to stderr (`RUST_LOG` or `--log-level` filter them). When an exporter is
-/// configured, spans of the host's own work (requests, consumed calls, tunnel dials)
-/// go to OpenTelemetry whatever the log level. Without one no spans are built (they
-/// would be thrown away), and a caller's `traceparent` is still carried to upstreams.
-/// `OTEL_SDK_DISABLED=true`, the standard switch, turns spans off.
+/// Logs go to stderr (`RUST_LOG` or `--log-level` filter them). Spans of the host's
+/// own work (requests, consumed calls, tunnel dials, steps) go to the trace pipeline
+/// whatever the log level, and are built only while something consumes them (see
+/// [`traces`]). Until a capability's settings are applied, the host's own are: an OTLP
+/// exporter when `OTEL_EXPORTER_OTLP_ENDPOINT` is set, W3C propagation.
 pub fn init(level: &str, format: LogFormat) -> Result<TelemetryGuard, String> {
-    use opentelemetry::trace::TracerProvider as _;
-    use tracing_subscriber::filter::{EnvFilter, Targets};
+    use tracing_subscriber::filter::EnvFilter;
     use tracing_subscriber::layer::SubscriberExt;
     use tracing_subscriber::util::SubscriberInitExt;
     use tracing_subscriber::Layer;
@@ -429,134 +402,12 @@ pub fn init(level: &str, format: LogFormat) -> Result<TelemetryGuard, String> {
         LogFormat::Text => fmt.with_ansi(false).boxed(),
         LogFormat::Json => fmt.json().boxed(),
     };
-    let provider = tracer_provider()?;
-    opentelemetry::global::set_text_map_propagator(
-        opentelemetry_sdk::propagation::TraceContextPropagator::new(),
-    );
-    let disabled = std::env::var("OTEL_SDK_DISABLED").is_ok_and(|v| v.eq_ignore_ascii_case("true"));
-    let exporting = !disabled && exporter_configured();
-    propagation::EXPORTING.store(exporting, std::sync::atomic::Ordering::Relaxed);
-    let otel = exporting.then(|| {
-        tracing_opentelemetry::layer()
-            .with_tracer(provider.tracer("ikanos"))
-            .with_filter(Targets::new().with_target("ikanos", tracing::Level::INFO))
-    });
+    let (spans, provider) = traces::layer();
     let _ = tracing_subscriber::registry()
+        .with(spans)
         .with(fmt.with_filter(filter))
-        .with(otel)
         .try_init();
-    Ok(TelemetryGuard { provider })
-}
-
-/// W3C trace context in and out of HTTP headers.
-pub mod propagation {
-    use opentelemetry::propagation::{Extractor, Injector};
-    use tracing_opentelemetry::OpenTelemetrySpanExt;
-
-    struct Headers<'a>(&'a http::HeaderMap);
-    struct HeadersMut<'a>(&'a mut http::HeaderMap);
-
-    impl Extractor for Headers<'_> {
-        fn get(&self, key: &str) -> Option<&str> {
-            self.0.get(key).and_then(|v| v.to_str().ok())
-        }
-        fn keys(&self) -> Vec<&str> {
-            self.0.keys().map(|k| k.as_str()).collect()
-        }
-    }
-
-    impl Injector for HeadersMut<'_> {
-        fn set(&mut self, key: &str, value: String) {
-            if let (Ok(k), Ok(v)) = (
-                http::HeaderName::from_bytes(key.as_bytes()),
-                http::HeaderValue::from_str(&value),
-            ) {
-                self.0.insert(k, v);
-            }
-        }
-    }
-
-    /// Whether spans are exported (set once at start-up).
-    pub(super) static EXPORTING: std::sync::atomic::AtomicBool =
-        std::sync::atomic::AtomicBool::new(false);
-
-    fn exporting() -> bool {
-        EXPORTING.load(std::sync::atomic::Ordering::Relaxed)
-    }
-
-    /// The caller's `traceparent`, when it is well formed (W3C trace context, version 00).
-    pub fn inbound(headers: &http::HeaderMap) -> Option<String> {
-        let v = headers.get("traceparent")?.to_str().ok()?.trim();
-        let parts: Vec<&str> = v.split('-').collect();
-        let hex = |s: &str, n: usize| {
-            s.len() == n
-                && s.bytes()
-                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-        };
-        let ok = parts.len() == 4
-            && parts[0] == "00"
-            && hex(parts[1], 32)
-            && hex(parts[2], 16)
-            && hex(parts[3], 2)
-            && parts[1].bytes().any(|b| b != b'0')
-            && parts[2].bytes().any(|b| b != b'0');
-        ok.then(|| v.to_string())
-    }
-
-    /// Continue the caller's trace in `span` (when spans are exported).
-    pub fn continue_from(span: &tracing::Span, headers: &http::HeaderMap) {
-        if exporting() {
-            let cx =
-                opentelemetry::global::get_text_map_propagator(|p| p.extract(&Headers(headers)));
-            let _ = span.set_parent(cx);
-        }
-    }
-
-    /// Write the trace context into an outgoing request: `span`'s when spans are
-    /// exported; otherwise the caller's trace with a fresh parent id.
-    pub fn inject(span: &tracing::Span, inbound: Option<&str>, headers: &mut http::HeaderMap) {
-        if exporting() {
-            let cx = span.context();
-            opentelemetry::global::get_text_map_propagator(|p| {
-                p.inject_context(&cx, &mut HeadersMut(headers))
-            });
-        } else if let Some(tp) = inbound {
-            let parts: Vec<&str> = tp.split('-').collect();
-            let parent = uuid::Uuid::new_v4().as_u64_pair().0;
-            let child = format!("00-{}-{parent:016x}-{}", parts[1], parts[3]);
-            if let Ok(v) = http::HeaderValue::from_str(&child) {
-                headers.insert("traceparent", v);
-            }
-        }
-    }
-
-    #[cfg(test)]
-    mod tests {
-        #[test]
-        fn only_well_formed_traceparents_are_carried() {
-            let h = |v: &str| {
-                let mut m = http::HeaderMap::new();
-                m.insert("traceparent", v.parse().unwrap());
-                super::inbound(&m)
-            };
-            let good = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
-            assert_eq!(h(good).as_deref(), Some(good));
-            assert_eq!(
-                h("00-00000000000000000000000000000000-00f067aa0ba902b7-01"),
-                None
-            );
-            assert_eq!(
-                h("01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"),
-                None
-            );
-            assert_eq!(
-                h("00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01"),
-                None
-            );
-            assert_eq!(
-                h("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7"),
-                None
-            );
-        }
-    }
+    let guard = TelemetryGuard { provider };
+    traces::apply(&traces::TraceSettings::host_defaults()).map_err(|e| e.to_string())?;
+    Ok(guard)
 }
