@@ -84,6 +84,12 @@ async def features(url, mode):
             progress.append({"progress": p, "total": total, "message": message})
 
         out["call"] = dump(await client.call_tool("get-customer", {"id": "2"}, progress_callback=on_progress))
+        # The SDK may run the callbacks on tasks of their own that finish after the
+        # answer is handed back: give them a moment (bounded; the test judges).
+        for _ in range(100):
+            if progress and seen.logs:
+                break
+            await asyncio.sleep(0.05)
         out["progress"] = progress
         out["logs"] = seen.logs
         out["completeTemplate"] = dump(
