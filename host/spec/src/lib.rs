@@ -1,7 +1,7 @@
 //! ikanos-spec: Ikanos capability files → a validated model.
 //!
 //! Owns: YAML parsing with positions, structural decoding, imports, reference checks,
-//! bind resolution (secrets), and lint rules over a loaded model (`lint`).
+//! bind resolution (secrets), and upstream's lint rules over a parsed document (`lint`).
 //! Must not touch: wasm, sockets, HTTP.
 //! Data flows one way: file → `load` → `model::Capability` → `binds::resolve` → `Secrets`.
 //!
