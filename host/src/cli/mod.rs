@@ -33,13 +33,25 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Check capability files: structure, references, binds and paths.
+    /// Check capability files: structure, references, binds and paths, and
+    /// upstream's JSON Schema (`ikanos-schema.json`, built in).
     ///
     /// Prints every problem as `file:line:col: message`; exits 0 when all files are
-    /// clean (warnings allowed), 1 otherwise.
+    /// clean (warnings allowed), 1 otherwise. Upstream schema violations are warnings
+    /// (this host runs files the schema does not allow: older `ikanos` versions, SSH
+    /// tunnels) unless --strict-schema makes them errors, as upstream's `validate`.
+    ///
+    /// As upstream's `validate FILE [VERSION]`, a last argument that looks like a
+    /// version (digits first, not a file) selects the schema `ikanos-schema-vVERSION.json`;
+    /// this build has only the default one, so a version is refused (exit 1).
+    #[command(verbatim_doc_comment)]
     Validate {
-        /// Capability files to check.
-        #[arg(required = true)]
+        /// Report upstream JSON Schema violations as errors (exit 1), as upstream's
+        /// `ikanos validate` does.
+        #[arg(long)]
+        strict_schema: bool,
+        /// Capability files to check, optionally followed by upstream's schema VERSION.
+        #[arg(required = true, value_name = "FILE")]
         files: Vec<PathBuf>,
     },
     /// Check capability files against upstream's lint rules (Spectral's
@@ -370,7 +382,10 @@ pub fn main() -> ExitCode {
     }
     let cli = Cli::parse_from(argv);
     match cli.command {
-        Command::Validate { files } => validate::run(&files),
+        Command::Validate {
+            strict_schema,
+            files,
+        } => validate::run(&files, strict_schema),
         Command::Lint { all, files } => lint::run(&files, all),
         Command::Run(args) => run::run(*args),
         Command::Serve(args) => serve::run(*args),
