@@ -15,7 +15,7 @@ pub const INFO_TAGS: RuleInfo = RuleInfo {
     recommended: false,
     upstream: true,
     message: "The `info.tags` array should be present and non-empty.",
-    summary: "info.tags is present (not recommended upstream: --all)",
+    summary: "info has tags",
 };
 pub const CONSUMES_DESCRIPTION: RuleInfo = RuleInfo {
     name: "ikanos-consumes-description",
@@ -39,7 +39,7 @@ pub const REST_OPERATION_DESCRIPTION: RuleInfo = RuleInfo {
     recommended: false,
     upstream: true,
     message: "Exposed REST operations should have a `description` field.",
-    summary: "every exposed REST operation has a description (not recommended upstream: --all)",
+    summary: "every exposed REST operation has a description",
 };
 
 pub(super) fn run(root: Hit<'_>, cx: &mut Cx<'_>) {

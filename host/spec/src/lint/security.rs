@@ -33,7 +33,7 @@ pub const BASEURI_NOT_EXAMPLE: RuleInfo = RuleInfo {
     recommended: false,
     upstream: true,
     message: "The `consumes.baseUri` should not point to example.com.",
-    summary: "a consumes baseUri does not contain example.com (not recommended upstream: --all)",
+    summary: "a consumes baseUri does not contain example.com",
 };
 
 /// The fields both markdown rules read, in the ruleset's order.

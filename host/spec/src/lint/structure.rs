@@ -97,7 +97,7 @@ pub const OAUTH2_HTTPS_AUTHSERVER: RuleInfo = RuleInfo {
     recommended: true,
     upstream: true,
     message: "OAuth2 `authorizationServerUri` must use the `https://` scheme.",
-    summary: "an oauth2 authorizationServerUri starts with https:// (as upstream selects it: see the README)",
+    summary: "an oauth2 authorizationServerUri starts with https:// (upstream selects only oauth2 entries listed under authentication, never its one schema mapping)",
 };
 pub const OAUTH2_RESOURCE_HTTPS: RuleInfo = RuleInfo {
     name: "ikanos-oauth2-resource-https",
@@ -105,7 +105,7 @@ pub const OAUTH2_RESOURCE_HTTPS: RuleInfo = RuleInfo {
     recommended: true,
     upstream: true,
     message: "OAuth2 `resource` should use the `https://` scheme for production.",
-    summary: "an oauth2 resource starts with https:// (as upstream selects it)",
+    summary: "an oauth2 resource starts with https:// (same selection)",
 };
 pub const OAUTH2_SCOPES: RuleInfo = RuleInfo {
     name: "ikanos-oauth2-scopes-defined",
@@ -113,7 +113,7 @@ pub const OAUTH2_SCOPES: RuleInfo = RuleInfo {
     recommended: true,
     upstream: true,
     message: "OAuth2 authentication should define `scopes` for scope challenge support.",
-    summary: "an oauth2 authentication defines scopes (as upstream selects it)",
+    summary: "an oauth2 authentication defines scopes (same selection)",
 };
 
 pub(super) fn run(root: Hit<'_>, cx: &mut Cx<'_>) {
