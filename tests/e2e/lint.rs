@@ -1,7 +1,9 @@
 //! `ikanos lint`: the real binary on the upstream Spectral fixtures and on small files.
 //!
 //! Owns: the command-level contract of `lint` — stdout lines, stderr summaries, exit
-//! codes. Must not touch: rule edge cases (host/spec/tests/lint.rs has those).
+//! codes, `--all` — and that the binary prints the findings of `ikanos_spec::lint`,
+//! whose verdicts host/spec/tests/spectral.rs compares with the real Spectral's.
+//! Must not touch: rule edge cases (host/spec/tests/lint.rs and spectral.rs have those).
 //! The expected verdicts on the three fixtures are upstream's (Spectral with
 //! `ikanos-rules.yml`): bound → nothing, unbound → one error at the identity,
 //! fallback-direct-public → one warning and nothing else (`https://crm.internal` is
@@ -208,7 +210,7 @@ fn every_rule_at_once_sorted_by_position() {
 }
 
 #[test]
-fn a_file_that_does_not_load_is_reported_not_linted() {
+fn a_file_that_does_not_load_is_reported_and_still_linted() {
     let dir = tempfile::tempdir().unwrap();
     let good = write(
         dir.path(),
@@ -229,7 +231,38 @@ fn a_file_that_does_not_load_is_reported_not_linted() {
     assert!(out.lines().all(|l| l.contains(" validate: ")), "{out}");
     assert!(err.contains(&format!("{}: ok", good.display())), "{err}");
     assert!(
-        err.contains(&format!("{}: does not load", bad.display())),
+        err.contains(&format!(
+            "{}: does not load: 1 error; lint: ok",
+            bad.display()
+        )),
+        "{err}"
+    );
+
+    // Upstream's rules read the document as Spectral does, whatever the loader says.
+    let worse = write(
+        dir.path(),
+        "worse.ikanos.yaml",
+        &capability("ftp://crm.internal/", "").replace("      description: CRM\n", ""),
+    );
+    let (code, out, err) = lint(&worse);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(out.contains(" error validate: "), "{out}");
+    assert!(
+        out.contains(&format!(
+            "{}:11:7: warning ikanos-consumes-description: Each `consumes` entry should have a `description` field.",
+            worse.display()
+        )),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!(
+            "{}:13:16: warning ikanos-consumes-baseuri-no-trailing-slash: ",
+            worse.display()
+        )),
+        "{out}"
+    );
+    assert!(
+        err.contains("does not load: 1 error; lint: 2 problems (0 errors, 2 warnings"),
         "{err}"
     );
 
@@ -252,7 +285,97 @@ fn help_names_every_rule() {
     for rule in [MUST_BIND, FALLBACK, PUBLIC, LITERAL] {
         assert!(out.contains(rule), "--help does not name {rule}:\n{out}");
     }
+    for rule in ikanos_spec::lint::RULES {
+        assert!(
+            out.contains(rule.name),
+            "--help does not name {}:\n{out}",
+            rule.name
+        );
+    }
+    assert!(out.contains("--all"), "{out}");
     assert!(out.contains("Exit status"), "{out}");
     let (code, _, _) = run_cli(&["lint"]);
     assert_eq!(code, 2, "files are required");
+}
+
+/// `ikanos lint` on every sample at once, with and without `--all`: its lines for
+/// upstream's rules are exactly `ikanos_spec::lint::document`'s findings, the ones the
+/// differential test holds equal to Spectral's verdicts.
+#[test]
+fn the_binary_prints_the_findings_of_the_rules_on_every_sample() {
+    use ikanos_spec::lint::{self as rules, RuleSet};
+    let Some(dir) = fixtures() else { return };
+    let mut files: Vec<PathBuf> = Vec::new();
+    for d in [dir.clone(), dir.join("shared")] {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            let n = p.file_name().unwrap().to_string_lossy().to_string();
+            if (n.ends_with(".yml") || n.ends_with(".yaml"))
+                && n != "ikanos-rules.yml"
+                && n != "secrets.yaml"
+            {
+                files.push(p);
+            }
+        }
+    }
+    files.sort();
+    let upstream: Vec<&str> = rules::RULES
+        .iter()
+        .filter(|r| r.upstream)
+        .map(|r| r.name)
+        .collect();
+    for (flag, set) in [(None, RuleSet::Recommended), (Some("--all"), RuleSet::All)] {
+        let mut args: Vec<String> = vec!["lint".into()];
+        args.extend(flag.map(String::from));
+        args.extend(files.iter().map(|f| f.display().to_string()));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let (_, out, err) = run_cli(&args);
+        let printed: Vec<&str> = out
+            .lines()
+            .filter(|l| upstream.iter().any(|r| l.contains(&format!(" {r}: "))))
+            .collect();
+        let mut expected = Vec::new();
+        for f in &files {
+            let text = std::fs::read_to_string(f).unwrap();
+            let root = ikanos_spec::yaml::parse(&text).unwrap().root;
+            for finding in rules::document(f, &root, set) {
+                if upstream.contains(&finding.rule) {
+                    expected.push(finding.to_string());
+                }
+            }
+        }
+        assert_eq!(printed, expected, "{flag:?}\n{err}");
+        assert!(!expected.is_empty());
+        assert_eq!(
+            err.lines().count(),
+            files.len(),
+            "one summary per file:\n{err}"
+        );
+    }
+}
+
+#[test]
+fn all_adds_the_rules_upstream_does_not_recommend() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(
+        dir.path(),
+        "example.ikanos.yaml",
+        &capability("https://api.example.com", ""),
+    );
+    let (code, out, err) = run_cli(&["lint", file.to_str().unwrap()]);
+    assert_eq!((code, out.as_str()), (0, ""), "{err}");
+    let (code, out, err) = run_cli(&["lint", "--all", file.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}{err}");
+    let f = file.display();
+    assert_eq!(
+        out,
+        format!(
+            "{f}:2:1: info ikanos-info-tags: The `info.tags` array should be present and non-empty.\n\
+             {f}:14:16: warning ikanos-baseuri-not-example: The `consumes.baseUri` should not point to example.com.\n"
+        )
+    );
+    assert!(
+        err.contains("2 problems (0 errors, 1 warning, 1 info, 0 hints)"),
+        "{err}"
+    );
 }

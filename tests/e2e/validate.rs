@@ -106,3 +106,91 @@ fn the_public_conformance_samples_validate() {
     let (code, out, err) = run_cli(&args);
     assert_eq!(code, 0, "{out}{err}");
 }
+
+/// A capability this host runs but upstream's schema does not allow: an SSH tunnel.
+fn ssh_capability(dir: &std::path::Path) -> std::path::PathBuf {
+    write(
+        dir,
+        "ssh.ikanos.yaml",
+        r#"ikanos: "1.0.0-beta5"
+info:
+  display: "SSH"
+  description: "Over an SSH tunnel"
+binds:
+  - namespace: secrets
+    keys:
+      SSH_KEY: ssh-private-key
+capability:
+  consumes:
+    - type: http
+      namespace: crm
+      description: "CRM"
+      baseUri: "https://crm.internal"
+      tunnel:
+        type: ssh
+        identity: "{{secrets.SSH_KEY}}"
+        relay: "relay.example.net:22"
+        user: "ikanos"
+        target: "127.0.0.1:18080"
+        hostKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHh5fVpL0vXG9Sa8n4lQXfKxG6YkYpJr0N8u6cVQd3mS relay"
+      resources:
+        ping:
+          path: "/ping"
+          operations:
+            ping:
+              method: "GET"
+"#,
+    )
+}
+
+#[test]
+fn upstream_schema_violations_are_warnings_unless_strict() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = ssh_capability(dir.path());
+    let f = file.display().to_string();
+    let (code, out, err) = run_cli(&["validate", &f]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains(&format!(
+            "{f}:16:15: warning: capability.consumes[0].tunnel.type: must be \"ziti\" (upstream schema ikanos-schema.json)"
+        )),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!(
+            "{f}:18:9: warning: capability.consumes[0].tunnel: key 'relay' is not allowed"
+        )),
+        "{out}"
+    );
+    assert!(err.contains(": ok ("), "{err}");
+    assert!(
+        err.contains("violations of upstream's schema ikanos-schema.json"),
+        "{err}"
+    );
+
+    let (code, out, err) = run_cli(&["validate", "--strict-schema", &f]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        out.contains(&format!(
+            "{f}:16:15: capability.consumes[0].tunnel.type: must be \"ziti\""
+        )),
+        "{out}"
+    );
+}
+
+#[test]
+fn a_schema_version_is_taken_and_refused_as_upstream() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = fixtures::hostile(dir.path(), "http://127.0.0.1:1");
+    let f = file.display().to_string();
+    let (code, out, err) = run_cli(&["validate", &f, "9.9"]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert_eq!(out, "");
+    assert!(
+        err.starts_with("Error: Schema ikanos-schema-v9.9.json is not supported"),
+        "{err}"
+    );
+    // A second file is a file, not a version.
+    let (code, out, err) = run_cli(&["validate", &f, &f]);
+    assert_eq!(code, 0, "{out}{err}");
+}

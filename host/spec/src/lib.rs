@@ -1,7 +1,8 @@
 //! ikanos-spec: Ikanos capability files → a validated model.
 //!
 //! Owns: YAML parsing with positions, structural decoding, imports, reference checks,
-//! bind resolution (secrets), and lint rules over a loaded model (`lint`).
+//! bind resolution (secrets), upstream's lint rules over a parsed document (`lint`) and
+//! upstream's JSON Schema (`schema`).
 //! Must not touch: wasm, sockets, HTTP.
 //! Data flows one way: file → `load` → `model::Capability` → `binds::resolve` → `Secrets`.
 //!
@@ -18,6 +19,7 @@ mod imports;
 pub mod lint;
 pub mod location;
 pub mod model;
+pub mod schema;
 mod template;
 pub mod yaml;
 

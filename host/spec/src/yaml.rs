@@ -4,8 +4,15 @@
 //! carries its 1-based position, and turning a YAML syntax error into a position and
 //! a message. saphyr does the parsing (and already rejects duplicate keys and bounds
 //! alias expansion); this module only reshapes its `MarkedYaml`.
+//!
+//! A block scalar (`key: |` / `key: >-` and the text below) is positioned at its
+//! header, where YAML puts the node and other YAML tools (Spectral among them) report
+//! it; saphyr's span starts at the first line of text.
 //! Must not touch: the meaning of any key — that is `decode`'s job.
 
+use std::sync::LazyLock;
+
+use regex::Regex;
 use saphyr::{LoadableYamlNode, MarkedYaml, Scalar, YamlData};
 
 use crate::model::Pos;
@@ -135,8 +142,44 @@ impl Cx<'_> {
         }
     }
 
+    /// The `|` or `>` of a block scalar whose text starts at character `index` on
+    /// 1-based `line`: the last non-blank line before the text, when it ends with a
+    /// header (indicator, optional chomping/indentation indicators, optional comment)
+    /// that is not itself inside a comment. None for any other scalar.
+    fn block_header(&self, index: usize, line: u32) -> Option<Pos> {
+        static HEADER: LazyLock<Regex> = LazyLock::new(|| {
+            Regex::new(r"^(?:[^#]*[ \t])?([|>])[-+0-9]*[ \t]*(?:#.*)?$").expect("constant regex")
+        });
+        let before = self.source.get(..index)?;
+        let mut end = before.len();
+        let mut newlines = 0u32;
+        while end > 0 && matches!(before[end - 1], ' ' | '\t' | '\n' | '\r') {
+            newlines += u32::from(before[end - 1] == '\n');
+            end -= 1;
+        }
+        if newlines == 0 {
+            return None;
+        }
+        let start = before[..end]
+            .iter()
+            .rposition(|c| *c == '\n')
+            .map_or(0, |i| i + 1);
+        let text: String = before[start..end].iter().collect();
+        let indicator = HEADER.captures(&text)?.get(1)?;
+        let col = text[..indicator.start()].chars().count() + 1;
+        Some(Pos {
+            line: line.checked_sub(newlines)?.max(1),
+            col: u32::try_from(col).unwrap_or(u32::MAX),
+        })
+    }
+
     fn convert(&mut self, y: &MarkedYaml<'_>, depth: usize) -> Node {
-        let pos = marker_pos(y.span.start.line(), y.span.start.col());
+        let mut pos = marker_pos(y.span.start.line(), y.span.start.col());
+        if let YamlData::Value(Scalar::String(_)) = &y.data {
+            if let Some(header) = self.block_header(y.span.start.index(), pos.line) {
+                pos = header;
+            }
+        }
         if depth > MAX_DEPTH {
             self.problems
                 .push((pos, format!("nesting deeper than {MAX_DEPTH} levels")));

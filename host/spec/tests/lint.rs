@@ -1,16 +1,19 @@
 //! `lint`: each tunnel rule fires, or stays quiet, on small inline documents.
 //!
-//! Owns: the rule-level tests of `ikanos_spec::lint`, including the edges of the
-//! upstream patterns. The verdicts expected here were checked against the upstream
-//! Spectral ruleset (`ikanos-rules.yml` with its custom functions) on the same
-//! documents; positions differ only where noted (fallback: we point at the value).
+//! Owns: the rule-level tests of the tunnel rules of `ikanos_spec::lint`, including
+//! the edges of the upstream patterns and this project's own rule, and of the entry
+//! points (`document`, `imported`, `from_diagnostics`). The verdicts expected here were
+//! checked against the upstream Spectral ruleset (`ikanos-rules.yml` with its custom
+//! functions) on the same documents; positions differ only where noted (fallback: we
+//! point at the value). Every upstream rule is compared with the real Spectral in
+//! tests/spectral.rs.
 //! Must not touch: the CLI (tests/e2e/lint.rs runs the binary).
 
 use std::fs;
 use std::path::Path;
 
-use ikanos_spec::lint::{self, Finding, Severity};
-use ikanos_spec::load_str;
+use ikanos_spec::lint::{self, Finding, RuleSet, Severity};
+use ikanos_spec::{load_str, yaml};
 
 const FILE: &str = "t.ikanos.yaml";
 
@@ -49,11 +52,24 @@ capability:
 
 const BOUND: &str = "{{secrets.ZITI_IDENTITY}}";
 
+const TUNNEL_RULES: [&str; 4] = [
+    lint::IDENTITY_MUST_BIND,
+    lint::FALLBACK_DIRECT_WARNS,
+    lint::PUBLIC_BASEURI,
+    lint::IDENTITY_LITERAL_WARNS,
+];
+
+/// The tunnel rules' findings for `text`, which must also load (these are documents
+/// the host runs).
 fn findings(text: &str) -> Vec<Finding> {
-    match load_str(Path::new(FILE), text) {
-        Ok(l) => lint::lint(&l.capability),
-        Err(d) => panic!("the document must load:\n{d}\n---\n{text}"),
+    if let Err(d) = load_str(Path::new(FILE), text) {
+        panic!("the document must load:\n{d}\n---\n{text}");
     }
+    let root = yaml::parse(text).expect("YAML").root;
+    lint::document(Path::new(FILE), &root, RuleSet::Recommended)
+        .into_iter()
+        .filter(|f| TUNNEL_RULES.contains(&f.rule))
+        .collect()
 }
 
 /// `(rule, line, col)` of every finding.
@@ -384,7 +400,7 @@ capability:
     fs::write(dir.path().join("shared/crm.yml"), shared).expect("write");
     fs::write(dir.path().join("cap.yml"), cap).expect("write");
     let l = ikanos_spec::load(&dir.path().join("cap.yml")).unwrap_or_else(|d| panic!("{d}"));
-    let f = lint::lint(&l.capability);
+    let f = lint::imported(&l.capability);
     let got: Vec<(String, &str, u32, u32)> = f
         .iter()
         .map(|f| {
@@ -439,13 +455,60 @@ fn findings_come_sorted_by_position() {
 #[test]
 fn rules_table_names_every_rule() {
     let names: Vec<&str> = lint::RULES.iter().map(|r| r.name).collect();
+    for rule in [
+        lint::IDENTITY_MUST_BIND,
+        lint::FALLBACK_DIRECT_WARNS,
+        lint::PUBLIC_BASEURI,
+        lint::IDENTITY_LITERAL_WARNS,
+    ] {
+        assert!(names.contains(&rule), "{rule}");
+    }
+    assert_eq!(names.len(), 34, "upstream's 33 and ours");
+    let own: Vec<&str> = lint::RULES
+        .iter()
+        .filter(|r| !r.upstream)
+        .map(|r| r.name)
+        .collect();
+    assert_eq!(own, vec![lint::IDENTITY_LITERAL_WARNS]);
+}
+
+#[test]
+fn a_document_the_loader_refuses_is_still_linted() {
+    // `ftp://` stops the load; Spectral still judges the document, and so do we.
+    let text = doc("ftp://api.example.com/", "{{vault.X}}", "direct");
+    assert!(load_str(Path::new(FILE), &text).is_err());
+    let root = yaml::parse(&text).expect("YAML").root;
+    let got: Vec<(&str, u32)> = lint::document(Path::new(FILE), &root, RuleSet::Recommended)
+        .iter()
+        .map(|f| (f.rule, f.pos.line))
+        .collect();
     assert_eq!(
-        names,
+        got,
         vec![
-            lint::IDENTITY_MUST_BIND,
-            lint::FALLBACK_DIRECT_WARNS,
-            lint::PUBLIC_BASEURI,
-            lint::IDENTITY_LITERAL_WARNS
+            ("ikanos-consumes-baseuri-no-trailing-slash", 14),
+            (lint::IDENTITY_MUST_BIND, 18),
+            (lint::FALLBACK_DIRECT_WARNS, 19),
+        ]
+    );
+}
+
+#[test]
+fn rules_marked_not_recommended_run_only_with_all() {
+    let text = doc("https://api.example.com", BOUND, "fail");
+    let root = yaml::parse(&text).expect("YAML").root;
+    let rules = |set| -> Vec<&str> {
+        lint::document(Path::new(FILE), &root, set)
+            .iter()
+            .map(|f| f.rule)
+            .collect()
+    };
+    assert_eq!(rules(RuleSet::Recommended), vec![lint::PUBLIC_BASEURI]);
+    assert_eq!(
+        rules(RuleSet::All),
+        vec![
+            "ikanos-info-tags",
+            "ikanos-baseuri-not-example",
+            lint::PUBLIC_BASEURI
         ]
     );
 }

@@ -33,47 +33,49 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Check capability files: structure, references, binds and paths.
+    /// Check capability files: structure, references, binds and paths, and
+    /// upstream's JSON Schema (`ikanos-schema.json`, built in).
     ///
     /// Prints every problem as `file:line:col: message`; exits 0 when all files are
-    /// clean (warnings allowed), 1 otherwise.
+    /// clean (warnings allowed), 1 otherwise. Upstream schema violations are warnings
+    /// (this host runs files the schema does not allow: older `ikanos` versions, SSH
+    /// tunnels) unless --strict-schema makes them errors, as upstream's `validate`.
+    ///
+    /// As upstream's `validate FILE [VERSION]`, a last argument that looks like a
+    /// version (digits first, not a file) selects the schema `ikanos-schema-vVERSION.json`;
+    /// this build has only the default one, so a version is refused (exit 1).
+    #[command(verbatim_doc_comment)]
     Validate {
-        /// Capability files to check.
-        #[arg(required = true)]
+        /// Report upstream JSON Schema violations as errors (exit 1), as upstream's
+        /// `ikanos validate` does.
+        #[arg(long)]
+        strict_schema: bool,
+        /// Capability files to check, optionally followed by upstream's schema VERSION.
+        #[arg(required = true, value_name = "FILE")]
         files: Vec<PathBuf>,
     },
-    /// Check tunnel settings against the upstream Ikanos lint rules (and one of ours).
+    /// Check capability files against upstream's lint rules (Spectral's
+    /// `ikanos-rules.yml`: same names, severities and verdicts) and two of this host's.
     ///
-    /// Applied to every consumes entry that has a `tunnel`, imported entries included.
-    /// Names, severities and messages are those of the upstream `ikanos-rules.yml`:
-    ///
-    ///   error    ikanos-tunnel-identity-must-bind
-    ///            every {{ns.KEY}} in tunnel.identity names a declared bind
-    ///            namespace whose keys include KEY
-    ///   warning  ikanos-tunnel-fallback-direct-warns
-    ///            `fallback: direct` on a baseUri that is not
-    ///            http(s)://127.0.0.1, localhost or [::1]
-    ///   info     ikanos-tunnel-with-public-baseuri-warns
-    ///            the baseUri host ends in .com .net .org .io .co .app .dev
-    ///            .cloud or .ai: check it resolves through the tunnel
-    ///   warning  ikanos-tunnel-identity-literal-warns  (this host's rule)
-    ///            tunnel.identity is a literal path, not a {{ns.KEY}} reference
-    ///            to a bind
-    ///   error    ikanos-tunnel-provider-keys  (this host's rule)
-    ///            the tunnel provider's own keys are wrong or missing (e.g. relay,
-    ///            user, target, hostKey/hostCa for type ssh), as `validate` checks
+    /// The rules read each file's YAML document as written, as Spectral does, so a
+    /// file that does not load is linted too; its load problems are printed with the
+    /// findings as `file:line:col: error validate: message`. The tunnels of consumes
+    /// entries imported from other files are checked in those files. Load warnings of a
+    /// file that loads are `ikanos validate`'s to show, not repeated here.
     ///
     /// Output: one finding per line on stdout, sorted by file, line and column,
     ///   file:line:col: SEVERITY RULE: message
     /// (SEVERITY is error, warning, info or hint), and one summary line per file
-    /// on stderr. A file that does not load is not linted; its load problems are
-    /// printed as `file:line:col: error validate: message`. Load warnings of a file
-    /// that loads are `ikanos validate`'s to show, not repeated here.
+    /// on stderr.
     ///
     /// Exit status: 0 when no finding is an error (warnings and infos allowed);
     /// 1 when a finding is an error or a file does not load.
-    #[command(verbatim_doc_comment)]
+    #[command(verbatim_doc_comment, after_long_help = lint::rules_help())]
     Lint {
+        /// Also run the rules upstream marks `recommended: false` (as Spectral does with
+        /// `extends: [[ikanos-rules.yml, all]]`).
+        #[arg(long)]
+        all: bool,
         /// Capability files to lint.
         #[arg(required = true)]
         files: Vec<PathBuf>,
@@ -380,8 +382,11 @@ pub fn main() -> ExitCode {
     }
     let cli = Cli::parse_from(argv);
     match cli.command {
-        Command::Validate { files } => validate::run(&files),
-        Command::Lint { files } => lint::run(&files),
+        Command::Validate {
+            strict_schema,
+            files,
+        } => validate::run(&files, strict_schema),
+        Command::Lint { all, files } => lint::run(&files, all),
         Command::Run(args) => run::run(*args),
         Command::Serve(args) => serve::run(*args),
         #[cfg(feature = "ziti")]
