@@ -188,7 +188,12 @@ impl HttpTransport {
         }
     }
 
-    async fn post(&self, headers: &HeaderMap, body: &[u8], request_id: &str) -> Response {
+    pub(crate) async fn post(
+        &self,
+        headers: &HeaderMap,
+        body: &[u8],
+        request_id: &str,
+    ) -> Response {
         let content_type = headers
             .get(http::header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())

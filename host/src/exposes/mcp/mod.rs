@@ -48,7 +48,7 @@ mod content;
 pub mod http;
 mod protocol;
 pub mod stdio;
-mod tools;
+pub(crate) mod tools;
 
 use std::sync::Arc;
 use std::time::Instant;
