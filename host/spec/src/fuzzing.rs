@@ -104,7 +104,7 @@ mod tests {
     /// Every saved seed of `fuzz/regressions/loader` (crash inputs and a small corpus
     /// sample) runs here; a missing or empty folder fails rather than passing silently.
     #[test]
-    fn regression_seeds() {
+    fn loader_regression_seeds() {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/regressions/loader");
         let mut seeds: Vec<PathBuf> = std::fs::read_dir(&dir)
             .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
