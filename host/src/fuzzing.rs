@@ -254,19 +254,20 @@ static FIXTURE: LazyLock<Fixture> = LazyLock::new(|| {
     Fixture { mcp, tools, rest }
 });
 
-/// A folder for the MCP resources (one per process, under the temporary folder): a
-/// file and a subfolder inside, a secret beside it, and a symbolic link out of it.
+/// A folder for the MCP resources, under the temporary folder: a file and a subfolder
+/// inside, a secret beside it, and a symbolic link out of it. One fixed place that every
+/// run rewrites with the same content, so test and fuzz runs leave no folder each.
 fn folder() -> std::io::Result<PathBuf> {
-    let dir = std::env::temp_dir().join(format!("ikanos-fuzz-{}", std::process::id()));
+    let dir = std::env::temp_dir().join("ikanos-fuzz-fixture");
     let docs = dir.join("docs");
     std::fs::create_dir_all(docs.join("sub"))?;
     std::fs::write(docs.join("readme.md"), "# Read me\n")?;
     std::fs::write(docs.join("sub/notes.txt"), "notes\n")?;
     std::fs::write(docs.join("data.bin"), [0xff, 0xfe, 0])?;
     std::fs::write(dir.join("secret.txt"), OUTSIDE_SECRET)?;
-    let link = docs.join("escape");
-    if std::fs::symlink_metadata(&link).is_err() {
-        std::os::unix::fs::symlink("../secret.txt", &link)?;
+    match std::os::unix::fs::symlink("../secret.txt", docs.join("escape")) {
+        Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => return Err(e),
+        _ => {}
     }
     Ok(dir)
 }
