@@ -26,14 +26,27 @@ fn main() {
         println!("cargo:rerun-if-changed={}", watched.display());
     }
     println!("cargo:rerun-if-env-changed=CARGO_TARGET_DIR");
+    println!("cargo:rerun-if-env-changed=IKANOS_ENGINE_CARGO");
 
     let target_dir = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .map(|d| if d.is_absolute() { d } else { root.join(d) })
         .unwrap_or_else(|| root.join("target"))
         .join("engine");
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    // IKANOS_ENGINE_CARGO names another toolchain's cargo for the engine: `cargo fuzz`
+    // builds the host with nightly, which may not have the wasm32-wasip2 target.
+    let other = std::env::var("IKANOS_ENGINE_CARGO").ok();
+    let cargo = other
+        .clone()
+        .or_else(|| std::env::var("CARGO").ok())
+        .unwrap_or_else(|| "cargo".into());
     let mut cmd = Command::new(cargo);
+    if other.is_some() {
+        // The compiler cargo resolved for this build is the host toolchain's.
+        for var in ["RUSTC", "RUSTDOC", "RUSTUP_TOOLCHAIN"] {
+            cmd.env_remove(var);
+        }
+    }
     cmd.args([
         "build",
         "--release",

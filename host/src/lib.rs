@@ -18,6 +18,9 @@ pub mod consumes;
 pub mod control;
 pub mod declarative;
 pub mod exposes;
+/// Fuzz entry points (tests and `cargo fuzz` only).
+#[cfg(any(test, fuzzing))]
+pub mod fuzzing;
 pub mod hosting;
 pub mod request_id;
 pub mod runtime;

@@ -7,6 +7,9 @@
 //! problems with the import itself against the import entry.
 //! Must not touch: cross-references between entries (that is `check`), which run
 //! once on the merged result.
+//!
+//! Files are reached through [`Files`] (the disk, or the fuzz targets' virtual folder)
+//! so that a loader run can be made without touching the disk.
 
 use std::collections::HashMap;
 use std::path::{Component, Path, PathBuf};
@@ -58,7 +61,26 @@ pub(crate) fn read_document(file: &Path, text: &str, sink: &mut Sink) -> Option<
     Decoder::new(file, sink).document(&parsed.root)
 }
 
-pub(crate) fn merge(doc: Document, sink: &mut Sink) -> Merged {
+/// Where imported files come from: the disk for every real load; the fuzz targets
+/// (`crate::fuzzing`) serve a virtual folder instead, so a fuzzed `from:` cannot read
+/// (or block on) whatever the machine has at that path.
+pub(crate) trait Files {
+    fn canonicalize(&self, path: &Path) -> std::io::Result<PathBuf>;
+    fn read_to_string(&self, path: &Path) -> std::io::Result<String>;
+}
+
+pub(crate) struct Disk;
+
+impl Files for Disk {
+    fn canonicalize(&self, path: &Path) -> std::io::Result<PathBuf> {
+        std::fs::canonicalize(path)
+    }
+    fn read_to_string(&self, path: &Path) -> std::io::Result<String> {
+        std::fs::read_to_string(path)
+    }
+}
+
+pub(crate) fn merge(doc: Document, files: &dyn Files, sink: &mut Sink) -> Merged {
     let standalone = !doc.has_capability;
     if standalone && doc.root_sections.len() > 1 {
         let names: Vec<&str> = doc.root_sections.iter().map(|(n, _)| *n).collect();
@@ -72,8 +94,11 @@ pub(crate) fn merge(doc: Document, sink: &mut Sink) -> Merged {
             ),
         );
     }
-    let start = std::fs::canonicalize(&doc.file).unwrap_or_else(|_| doc.file.clone());
+    let start = files
+        .canonicalize(&doc.file)
+        .unwrap_or_else(|_| doc.file.clone());
     let mut r = Resolver {
+        files,
         cache: HashMap::new(),
         stack: vec![start],
         sink,
@@ -161,6 +186,7 @@ impl Section for DAggregate {
 }
 
 struct Resolver<'s> {
+    files: &'s dyn Files,
     /// Shared files read so far (None: unreadable or not a document), by canonical path.
     cache: HashMap<PathBuf, Option<Rc<Document>>>,
     /// Canonical paths of the files being imported from, outermost first.
@@ -206,7 +232,7 @@ impl Resolver<'_> {
                 return None;
             }
         };
-        let canonical = match std::fs::canonicalize(&path) {
+        let canonical = match self.files.canonicalize(&path) {
             Ok(c) => c,
             Err(e) => {
                 err(
@@ -318,7 +344,7 @@ impl Resolver<'_> {
         if let Some(d) = self.cache.get(canonical) {
             return d.clone();
         }
-        let doc = match std::fs::read_to_string(canonical) {
+        let doc = match self.files.read_to_string(canonical) {
             Ok(text) => read_document(path, &text, self.sink).map(Rc::new),
             Err(e) => {
                 self.sink.error(

@@ -15,6 +15,9 @@ pub mod binds;
 mod check;
 mod decode;
 pub mod diagnostic;
+/// Fuzz entry points (tests and `cargo fuzz` only).
+#[cfg(any(test, fuzzing))]
+pub mod fuzzing;
 mod imports;
 pub mod lint;
 pub mod location;
@@ -52,9 +55,14 @@ pub fn load(path: &Path) -> Result<Loaded, Diagnostics> {
 
 /// Same, from text already in memory (path used for messages and for resolving relative imports/binds).
 pub fn load_str(path: &Path, text: &str) -> Result<Loaded, Diagnostics> {
+    load_with(path, text, &imports::Disk)
+}
+
+/// `load_str` with imported files read from `files`.
+fn load_with(path: &Path, text: &str, files: &dyn imports::Files) -> Result<Loaded, Diagnostics> {
     let mut sink = Sink::default();
     let capability = imports::read_document(path, text, &mut sink).and_then(|doc| {
-        let merged = imports::merge(doc, &mut sink);
+        let merged = imports::merge(doc, files, &mut sink);
         check::run(&merged, &mut sink);
         build(merged)
     });

@@ -215,6 +215,20 @@ impl RestAdapter {
         None
     }
 
+    /// The checked inputs of the operation at this request's method and path, as `call`
+    /// extracts them before running it (None: no operation there). For the fuzz
+    /// targets, whose capability has no component for `call` to reach.
+    #[cfg(any(test, fuzzing))]
+    pub(crate) fn inputs_for(
+        &self,
+        parts: &http::request::Parts,
+        body: &Bytes,
+    ) -> Option<Result<Vec<(String, String)>, String>> {
+        let (route, captures) = self.find(parts.uri.path())?;
+        let (_, op) = route.methods.iter().find(|(m, _)| *m == parts.method)?;
+        Some(extract_inputs(op, parts, &captures, body))
+    }
+
     /// Answer one request (routing, inbound authentication, the component, metrics).
     pub async fn handle<B: InboundBody>(&self, req: http::Request<B>) -> Response {
         let started = Instant::now();

@@ -25,6 +25,9 @@ pub mod controller;
 pub mod crypto;
 pub mod edge;
 pub mod enroll;
+/// Fuzz entry points (tests and `cargo fuzz` only).
+#[cfg(any(test, fuzzing))]
+pub mod fuzzing;
 pub mod identity;
 
 /// An error with its causes: hyper's errors say little at the top level (refused, TLS

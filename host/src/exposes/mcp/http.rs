@@ -287,7 +287,7 @@ impl HttpTransport {
         }
     }
 
-    async fn post(
+    pub(crate) async fn post(
         &self,
         headers: &HeaderMap,
         body: &[u8],

@@ -50,7 +50,7 @@ pub mod http;
 pub mod notifications;
 mod protocol;
 pub mod stdio;
-mod tools;
+pub(crate) mod tools;
 
 use std::sync::Arc;
 use std::time::Instant;

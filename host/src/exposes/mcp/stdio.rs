@@ -28,7 +28,7 @@ pub async fn serve(server: Arc<McpServer>) {
     serve_on(server, tokio::io::stdin(), tokio::io::stdout()).await
 }
 
-async fn serve_on(
+pub(crate) async fn serve_on(
     server: Arc<McpServer>,
     input: impl AsyncRead + Unpin,
     mut output: impl AsyncWrite + Unpin + Send + 'static,
