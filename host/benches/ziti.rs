@@ -284,7 +284,7 @@ fn main() {
     let identity = net.identity_file("ikanos");
     let mut children = vec![("direct".to_string(), direct)];
     for (far_end, suffix) in FAR_ENDS {
-        let tunnel_block = format!("      tunnel:\n        type: ziti\n        service: crm{suffix}\n        identity: \"{{{{secrets.ZITI_IDENTITY}}}}\"\n");
+        let tunnel_block = ziti_tunnel_block(&format!("crm{suffix}"));
         let child = start_ikanos_tunnelled(
             &tunnel_block,
             "ZITI_IDENTITY",
