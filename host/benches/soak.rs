@@ -28,8 +28,9 @@
 //!
 //! Run: `cargo bench -p ikanos --bench soak` (options: `-- --requests 100000
 //! --connections 64 --soak-seconds 600 --capabilities 50 --outage-seconds 10
-//! --soak-rate 500 --soak-connections 16`). Needs sshd/ssh and libziti
-//! (scripts/setup installs them).
+//! --soak-rate 500 --soak-connections 16 --ssh 13`; `--ssh` is how many of the
+//! tunnelled capabilities go through SSH, the rest through Ziti). Needs sshd/ssh and
+//! libziti (scripts/setup installs them).
 
 mod common;
 
@@ -400,13 +401,7 @@ fn as_run<'a>(records: impl Iterator<Item = &'a Record>, elapsed: Duration) -> R
             errors += 1;
         }
     }
-    latencies.sort();
-    Run {
-        requests: latencies.len() as u64,
-        errors,
-        elapsed,
-        latencies,
-    }
+    Run::new(latencies, errors, elapsed)
 }
 
 /// A percentile of a run's correct answers in µs (0 when there were none).
@@ -496,6 +491,40 @@ struct Outage {
     far_end_back_us: Option<u64>,
 }
 
+/// How long a tunnel may take to come back before the bench says it did not.
+const RECOVERY_LIMIT: Duration = Duration::from_secs(180);
+
+/// One outage under load: `set_down(true)` takes the far side of `route`'s tunnel away,
+/// `set_down(false)` after `length` brings it back and says whether its far end is in
+/// the network again; then wait until every capability in `caps` answered correctly.
+fn take_away(
+    live: &Live,
+    caps: &[usize],
+    route: Route,
+    what: &'static str,
+    length: Duration,
+    mut set_down: impl FnMut(bool) -> bool,
+) -> Outage {
+    let killed_us = live.now_us();
+    set_down(true);
+    std::thread::sleep(length);
+    let restarted_us = live.now_us();
+    let far_end_back_us = set_down(false).then(|| live.now_us());
+    if !live.wait_all_correct_after(caps, restarted_us, RECOVERY_LIMIT) {
+        println!(
+            "the {} capabilities did not all answer within {RECOVERY_LIMIT:?} of the restart",
+            route.label()
+        );
+    }
+    Outage {
+        route,
+        what,
+        killed_us,
+        restarted_us,
+        far_end_back_us,
+    }
+}
+
 /// Resident memory and descriptors of the host at one moment.
 struct Sample {
     when: String,
@@ -516,11 +545,7 @@ fn main() {
         println!("SKIP: needs OpenSSH (sshd and ssh); scripts/setup installs them");
         return;
     }
-    if !support::ziti::libziti::wheel_dir()
-        .join("openziti/lib/libziti.so")
-        .is_file()
-        && std::env::var_os("IKANOS_LIBZITI").is_none()
-    {
+    if !support::libziti_available() {
         println!("SKIP: needs libziti (openziti==0.6.0); scripts/setup installs it");
         return;
     }
@@ -585,9 +610,11 @@ fn main() {
     );
     net.wait_for_terminator(SERVICE);
 
-    // The capabilities: the first half direct, the rest split between SSH and Ziti.
+    // The capabilities: the first half direct, the rest split between SSH and Ziti
+    // (`--ssh` of them through SSH: all of them or none tells the two apart).
     let direct_count = n / 2;
-    let ssh_count = (n - direct_count).div_ceil(2);
+    let ssh_count =
+        (arg("--ssh", (n - direct_count).div_ceil(2) as u64) as usize).min(n - direct_count);
     let example =
         std::fs::read_to_string(repo_root().join("examples/crm-sidecar/crm-sidecar.ikanos.yaml"))
             .unwrap()
@@ -715,62 +742,49 @@ fn main() {
         std::thread::spawn(move || load.run())
     };
     let lead = Duration::from_secs(5);
-    let recovery_limit = Duration::from_secs(180);
     std::thread::sleep(lead);
-    let mut outages = Vec::new();
-    {
-        let killed_us = live.now_us();
-        connector.take().unwrap().kill();
-        std::thread::sleep(outage);
-        let restarted_us = live.now_us();
-        connector = Some(openssh::Connector::start(
-            &sshd,
-            &connector_key,
-            forward,
-            ssh_up.port(),
-        ));
-        let far_end_back_us = Some(live.now_us());
-        let back = live.wait_all_correct_after(&ssh_caps, restarted_us, recovery_limit);
-        if !back {
-            println!(
-                "the SSH capabilities did not all answer within {recovery_limit:?} of the restart"
-            );
-        }
-        outages.push(Outage {
-            route: Route::Ssh,
-            what: "SSH connector (ssh -R) killed",
-            killed_us,
-            restarted_us,
-            far_end_back_us,
-        });
-    }
+    let mut outages = vec![take_away(
+        &live,
+        &ssh_caps,
+        Route::Ssh,
+        "SSH connector (ssh -R) killed",
+        outage,
+        |down| {
+            if down {
+                connector.take().unwrap().kill();
+            } else {
+                // Returns once the relay forwards its port again.
+                connector = Some(openssh::Connector::start(
+                    &sshd,
+                    &connector_key,
+                    forward,
+                    ssh_up.port(),
+                ));
+            }
+            true
+        },
+    )];
     std::thread::sleep(lead);
-    {
-        let killed_us = live.now_us();
-        net.stop_router();
-        std::thread::sleep(outage);
-        let restarted_us = live.now_us();
-        net.start_router();
-        // libziti binds again by itself.
-        let deadline = Instant::now() + recovery_limit;
-        while net.terminators(SERVICE) == 0 && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let far_end_back_us = (net.terminators(SERVICE) > 0).then(|| live.now_us());
-        let back = live.wait_all_correct_after(&ziti_caps, restarted_us, recovery_limit);
-        if !back {
-            println!(
-                "the Ziti capabilities did not all answer within {recovery_limit:?} of the restart"
-            );
-        }
-        outages.push(Outage {
-            route: Route::Ziti,
-            what: "Ziti edge router stopped",
-            killed_us,
-            restarted_us,
-            far_end_back_us,
-        });
-    }
+    outages.push(take_away(
+        &live,
+        &ziti_caps,
+        Route::Ziti,
+        "Ziti edge router stopped",
+        outage,
+        |down| {
+            if down {
+                net.stop_router();
+                return true;
+            }
+            net.start_router();
+            // libziti binds again by itself.
+            let deadline = Instant::now() + RECOVERY_LIMIT;
+            while net.terminators(SERVICE) == 0 && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            net.terminators(SERVICE) > 0
+        },
+    ));
     std::thread::sleep(lead);
     stop.store(true, Ordering::Relaxed);
     let (records, elapsed) = chaos_load.join().unwrap();

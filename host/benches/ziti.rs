@@ -229,11 +229,7 @@ async fn ready_tunnel(
 const FAR_ENDS: [(&str, &str); 2] = [("libziti host", ""), ("Rust host", "-rs")];
 
 fn main() {
-    if !support::ziti::libziti::wheel_dir()
-        .join("openziti/lib/libziti.so")
-        .is_file()
-        && std::env::var_os("IKANOS_LIBZITI").is_none()
-    {
+    if !support::libziti_available() {
         println!("SKIP: needs libziti (openziti==0.6.0); scripts/setup installs it");
         return;
     }

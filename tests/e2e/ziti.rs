@@ -102,6 +102,16 @@ fn rig_with(prepare: impl Fn(&ZitiTestNet)) -> Rig {
     }
 }
 
+/// A new libziti hosting the private API (the old one killed), once it has bound.
+fn restart_hosting(rig: &mut Rig) {
+    rig.hosting = libziti_host(
+        &rig.net.identity_file("crm-host"),
+        SERVICE,
+        &rig.private.addr.to_string(),
+    );
+    rig.net.wait_for_terminator(SERVICE);
+}
+
 fn reason(v: &serde_json::Value) -> String {
     v["consumes"][0]["reason"]
         .as_str()
@@ -269,12 +279,7 @@ fn a_service_nothing_hosts_fails_calls_closed_until_its_host_binds_again() {
             .contains("has no terminators"),
         "{v}"
     );
-    rig.hosting = libziti_host(
-        &rig.net.identity_file("crm-host"),
-        SERVICE,
-        &rig.private.addr.to_string(),
-    );
-    rig.net.wait_for_terminator(SERVICE);
+    restart_hosting(&mut rig);
     call_ok(&rig);
     assert_eq!(
         rig.decoy.connections(),
@@ -338,12 +343,7 @@ fn expired_api_sessions_and_deleted_service_sessions_are_renewed() {
     // libziti 0.29.3, hosting, lost its session too and does not Bind again by
     // itself (it re-authenticates but asks for no new Bind session): restart it.
     rig.hosting.kill();
-    rig.hosting = libziti_host(
-        &rig.net.identity_file("crm-host"),
-        SERVICE,
-        &rig.private.addr.to_string(),
-    );
-    rig.net.wait_for_terminator(SERVICE);
+    restart_hosting(&mut rig);
     call_ok(&rig);
     assert_eq!(rig.decoy.connections(), 0);
 }

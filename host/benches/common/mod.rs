@@ -401,6 +401,17 @@ pub struct Run {
 }
 
 impl Run {
+    /// A run of the successful requests' `latencies` (in any order) and `errors`.
+    pub fn new(mut latencies: Vec<Duration>, errors: u64, elapsed: Duration) -> Run {
+        latencies.sort();
+        Run {
+            requests: latencies.len() as u64,
+            errors,
+            elapsed,
+            latencies,
+        }
+    }
+
     pub fn rps(&self) -> f64 {
         self.requests as f64 / self.elapsed.as_secs_f64()
     }
@@ -466,14 +477,7 @@ pub fn load(addr: &str, path: &str, connections: usize, duration: Duration) -> R
             latencies.extend(l);
             errors += e;
         }
-        let elapsed = started.elapsed();
-        latencies.sort();
-        Run {
-            requests: latencies.len() as u64,
-            errors,
-            elapsed,
-            latencies,
-        }
+        Run::new(latencies, errors, started.elapsed())
     })
 }
 
