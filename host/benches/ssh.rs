@@ -120,10 +120,7 @@ fn main() {
         },
         &[("secrets.yaml", secrets.clone())],
     );
-    let tunnel_block = format!(
-        "      tunnel:\n        type: ssh\n        identity: \"{{{{secrets.SSH_KEY}}}}\"\n        relay: \"127.0.0.1:{}\"\n        user: \"root\"\n        target: \"127.0.0.1:{forward}\"\n        hostKey: \"{}\"\n",
-        sshd.port, sshd.host_key
-    );
+    let tunnel_block = ssh_tunnel_block(sshd.port, forward, &sshd.host_key);
     let embedded = start_ikanos_tunnelled(
         &tunnel_block,
         "SSH_KEY",

@@ -10,9 +10,7 @@
 
 mod common;
 
-use std::io::BufRead;
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -25,27 +23,10 @@ fn write_capabilities(dir: &Path, n: usize, component: &Path, upstream: &str) {
             .unwrap()
             .replace("port: 8081", "port: 0")
             .replace("http://127.0.0.1:18081", upstream);
+    let secrets = format!("crm-bearer-token: \"{TOKEN}\"\n");
     for i in 0..n {
-        let folder = dir.join(format!("cap{i}"));
-        std::fs::create_dir_all(&folder).unwrap();
-        std::fs::write(folder.join(format!("cap{i}.ikanos.yaml")), &text).unwrap();
-        std::fs::write(
-            folder.join("secrets.yaml"),
-            format!("crm-bearer-token: \"{TOKEN}\"\n"),
-        )
-        .unwrap();
-        std::os::unix::fs::symlink(component, folder.join(format!("cap{i}.wasm"))).unwrap();
+        write_capability(dir, &format!("cap{i}"), &text, &secrets, component);
     }
-}
-
-fn vm_rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .expect("VmRSS in /proc/PID/status")
 }
 
 struct Measured {
@@ -58,42 +39,9 @@ fn measure(n: usize, component: &Path, upstream: &str, cache: &Path) -> Measured
     let dir = tempfile::tempdir().unwrap();
     write_capabilities(dir.path(), n, component, upstream);
     let started = Instant::now();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ikanos"))
-        .arg("serve")
-        .arg("--dir")
-        .arg(dir.path())
-        .args([
-            "--listen",
-            "127.0.0.1:0",
-            "--control",
-            "127.0.0.1:0",
-            "--no-watch",
-        ])
-        .args(["--log-level", "warn,ikanos::cli=info", "--cache-dir"])
-        .arg(cache)
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("starting ikanos serve");
-    let stderr = child.stderr.take().unwrap();
-    let mut lines = std::io::BufReader::new(stderr).lines();
-    let (mut shared, mut control) = (String::new(), String::new());
-    let addr = |line: &str| {
-        line.split("addr=")
-            .nth(1)
-            .and_then(|a| a.split_whitespace().next())
-            .map(String::from)
-    };
-    while shared.is_empty() || control.is_empty() {
-        let line = lines.next().expect("ikanos serve exited early").unwrap();
-        if line.contains("listening") && line.contains("adapter=\"shared\"") {
-            shared = addr(&line).unwrap();
-        } else if line.contains("listening") && line.contains("adapter=\"control\"") {
-            control = addr(&line).unwrap();
-        }
-    }
+    let host = start_serve(dir.path(), cache);
     let load = started.elapsed();
-    std::thread::spawn(move || for _ in lines {});
+    let (shared, control) = (&host.shared, &host.control);
     let status: serde_json::Value =
         serde_json::from_str(&fetch(&format!("http://{control}/status"))).unwrap();
     assert_eq!(
@@ -109,9 +57,7 @@ fn measure(n: usize, component: &Path, upstream: &str, cache: &Path) -> Measured
         }
     }
     std::thread::sleep(Duration::from_millis(500));
-    let rss_kib = vm_rss_kib(child.id());
-    let _ = child.kill();
-    let _ = child.wait();
+    let rss_kib = vm_rss_kib(host.pid());
     Measured {
         capabilities: n,
         rss_kib,

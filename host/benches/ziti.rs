@@ -229,11 +229,7 @@ async fn ready_tunnel(
 const FAR_ENDS: [(&str, &str); 2] = [("libziti host", ""), ("Rust host", "-rs")];
 
 fn main() {
-    if !support::ziti::libziti::wheel_dir()
-        .join("openziti/lib/libziti.so")
-        .is_file()
-        && std::env::var_os("IKANOS_LIBZITI").is_none()
-    {
+    if !support::libziti_available() {
         println!("SKIP: needs libziti (openziti==0.6.0); scripts/setup installs it");
         return;
     }
@@ -284,7 +280,7 @@ fn main() {
     let identity = net.identity_file("ikanos");
     let mut children = vec![("direct".to_string(), direct)];
     for (far_end, suffix) in FAR_ENDS {
-        let tunnel_block = format!("      tunnel:\n        type: ziti\n        service: crm{suffix}\n        identity: \"{{{{secrets.ZITI_IDENTITY}}}}\"\n");
+        let tunnel_block = ziti_tunnel_block(&format!("crm{suffix}"));
         let child = start_ikanos_tunnelled(
             &tunnel_block,
             "ZITI_IDENTITY",

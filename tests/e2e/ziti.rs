@@ -102,6 +102,16 @@ fn rig_with(prepare: impl Fn(&ZitiTestNet)) -> Rig {
     }
 }
 
+/// A new libziti hosting the private API (the old one killed), once it has bound.
+fn restart_hosting(rig: &mut Rig) {
+    rig.hosting = libziti_host(
+        &rig.net.identity_file("crm-host"),
+        SERVICE,
+        &rig.private.addr.to_string(),
+    );
+    rig.net.wait_for_terminator(SERVICE);
+}
+
 fn reason(v: &serde_json::Value) -> String {
     v["consumes"][0]["reason"]
         .as_str()
@@ -239,6 +249,45 @@ fn a_router_restart_drops_readiness_fails_closed_and_recovers_without_a_restart(
     assert!(!r.contains("BEGIN"), "{r}");
 }
 
+/// The hosting side goes away while the router and ikanos's channel stay up: the router
+/// refuses dials with `service … has no terminators` — nothing listens behind the far
+/// end — so calls fail closed as `tunnel-unavailable` (503 from a component that passes
+/// the error on), not as a transport error; once the host binds again, calls go
+/// through without a restart, and nothing was ever dialed elsewhere.
+#[test]
+fn a_service_nothing_hosts_fails_calls_closed_until_its_host_binds_again() {
+    let mut rig = rig();
+    wait_ready(&rig.host, 200);
+    call_ok(&rig);
+    rig.hosting.kill();
+    rig.net
+        .wait_until("the host's Bind is gone", |n| n.terminators(SERVICE) == 0);
+    // A call may still meet the pooled connection the host's end closed (transport);
+    // the next ones dial, and the router refuses them.
+    let mut v = list_customers(&rig.host);
+    for _ in 0..3 {
+        if v["error"] != "transport" {
+            break;
+        }
+        v = list_customers(&rig.host);
+    }
+    assert_eq!(v["error"], "tunnel-unavailable", "{v}");
+    assert!(
+        v["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("has no terminators"),
+        "{v}"
+    );
+    restart_hosting(&mut rig);
+    call_ok(&rig);
+    assert_eq!(
+        rig.decoy.connections(),
+        0,
+        "nothing may be dialed elsewhere"
+    );
+}
+
 #[test]
 fn a_controller_restart_drops_readiness_fails_closed_and_recovers_without_a_restart() {
     let rig = rig();
@@ -294,12 +343,7 @@ fn expired_api_sessions_and_deleted_service_sessions_are_renewed() {
     // libziti 0.29.3, hosting, lost its session too and does not Bind again by
     // itself (it re-authenticates but asks for no new Bind session): restart it.
     rig.hosting.kill();
-    rig.hosting = libziti_host(
-        &rig.net.identity_file("crm-host"),
-        SERVICE,
-        &rig.private.addr.to_string(),
-    );
-    rig.net.wait_for_terminator(SERVICE);
+    restart_hosting(&mut rig);
     call_ok(&rig);
     assert_eq!(rig.decoy.connections(), 0);
 }

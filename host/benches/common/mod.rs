@@ -18,6 +18,11 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 
 pub const TOKEN: &str = "bench-token";
 
+#[path = "../../../tests/e2e/support/ports.rs"]
+mod ports;
+#[allow(unused_imports)] // used by the benches that mount openssh.rs
+pub use ports::free_port;
+
 pub fn arg(name: &str, default: u64) -> u64 {
     let args: Vec<String> = std::env::args().collect();
     args.iter()
@@ -128,18 +133,13 @@ pub fn start_ikanos_tunnelled(
 ) -> IkanosChild {
     let child = start_ikanos(
         |t| {
-            t.replace("http://127.0.0.1:18081", "http://crm.internal")
-                .replacen(
-                    "      authentication:\n",
-                    &format!("{tunnel}      authentication:\n"),
-                    1,
-                )
-                .replace(
-                    "      CRM_TOKEN: crm-bearer-token\n",
-                    &format!(
-                        "      CRM_TOKEN: crm-bearer-token\n      {identity_var}: {identity_key}\n"
-                    ),
-                )
+            with_tunnel(
+                &t,
+                "http://crm.internal",
+                tunnel,
+                identity_var,
+                identity_key,
+            )
         },
         &[(
             "secrets.yaml",
@@ -152,6 +152,44 @@ pub fn start_ikanos_tunnelled(
         std::thread::sleep(Duration::from_millis(50));
     }
     child
+}
+
+/// The crm-sidecar example's file `text` with its `crm` namespace at `base_uri` and
+/// going through `tunnel` (a `tunnel:` block, indented as in the file), the tunnel's
+/// identity bound as `{{secrets.IDENTITY_VAR}}` from key `identity_key` of the secrets
+/// file.
+pub fn with_tunnel(
+    text: &str,
+    base_uri: &str,
+    tunnel: &str,
+    identity_var: &str,
+    identity_key: &str,
+) -> String {
+    text.replace("http://127.0.0.1:18081", base_uri)
+        .replacen(
+            "      authentication:\n",
+            &format!("{tunnel}      authentication:\n"),
+            1,
+        )
+        .replace(
+            "      CRM_TOKEN: crm-bearer-token\n",
+            &format!("      CRM_TOKEN: crm-bearer-token\n      {identity_var}: {identity_key}\n"),
+        )
+}
+
+/// A `tunnel:` block (for [`with_tunnel`]) through the SSH relay on 127.0.0.1:`relay`
+/// whose host key is `host_key`, to the connector's forwarded port `target` there; the
+/// key is `{{secrets.SSH_KEY}}`. Fails closed.
+pub fn ssh_tunnel_block(relay: u16, target: u16, host_key: &str) -> String {
+    format!(
+        "      tunnel:\n        type: ssh\n        identity: \"{{{{secrets.SSH_KEY}}}}\"\n        relay: \"127.0.0.1:{relay}\"\n        user: \"root\"\n        target: \"127.0.0.1:{target}\"\n        hostKey: \"{host_key}\"\n        fallback: \"fail\"\n"
+    )
+}
+
+/// A `tunnel:` block (for [`with_tunnel`]) to Ziti service `service`; the identity is
+/// `{{secrets.ZITI_IDENTITY}}`. Fails closed.
+pub fn ziti_tunnel_block(service: &str) -> String {
+    format!("      tunnel:\n        type: ziti\n        service: {service}\n        identity: \"{{{{secrets.ZITI_IDENTITY}}}}\"\n        fallback: \"fail\"\n")
 }
 
 #[path = "../../../tests/e2e/support/guest_build.rs"]
@@ -210,14 +248,7 @@ pub fn start_ikanos(edit: impl Fn(String) -> String, files: &[(&str, String)]) -
     while control.is_empty() {
         let line = lines.next().expect("ikanos exited early").unwrap();
         if line.contains("listening") {
-            let addr = line
-                .split("addr=")
-                .nth(1)
-                .unwrap()
-                .split_whitespace()
-                .next()
-                .unwrap()
-                .to_string();
+            let addr = addr_in(&line).unwrap();
             if line.contains("adapter=\"control\"") {
                 control = addr;
             } else {
@@ -245,6 +276,123 @@ pub fn start_ikanos(edit: impl Fn(String) -> String, files: &[(&str, String)]) -
     }
 }
 
+/// The address in a `listening` log line (`addr=…`).
+fn addr_in(line: &str) -> Option<String> {
+    line.split("addr=")
+        .nth(1)
+        .and_then(|a| a.split_whitespace().next())
+        .map(String::from)
+}
+
+/// A capability `name` in `dir` for `ikanos serve`: a folder with the capability file
+/// `text`, its `secrets.yaml` and a link to `component`.
+pub fn write_capability(dir: &Path, name: &str, text: &str, secrets: &str, component: &Path) {
+    let folder = dir.join(name);
+    std::fs::create_dir_all(&folder).unwrap();
+    std::fs::write(folder.join(format!("{name}.ikanos.yaml")), text).unwrap();
+    std::fs::write(folder.join("secrets.yaml"), secrets).unwrap();
+    std::os::unix::fs::symlink(component, folder.join(format!("{name}.wasm"))).unwrap();
+}
+
+/// A running `ikanos serve --dir`; killed when dropped.
+pub struct ServeChild {
+    child: Child,
+    /// The shared listener (`/NAME/…` reaches capability NAME).
+    pub shared: String,
+    pub control: String,
+    /// The last lines of its log (stderr).
+    log: std::sync::Arc<std::sync::Mutex<std::collections::VecDeque<String>>>,
+}
+
+impl ServeChild {
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Its last log lines (at most 500).
+    pub fn log_tail(&self) -> Vec<String> {
+        self.log.lock().unwrap().iter().cloned().collect()
+    }
+}
+
+impl Drop for ServeChild {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `ikanos serve` on every capability in `dir` (no folder watch), compiled components
+/// cached in `cache`; returns once the shared listener and the control port are open
+/// (every capability loaded; tunnels connect in the background).
+pub fn start_serve(dir: &Path, cache: &Path) -> ServeChild {
+    use std::io::BufRead;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ikanos"))
+        .arg("serve")
+        .arg("--dir")
+        .arg(dir)
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--control",
+            "127.0.0.1:0",
+            "--no-watch",
+        ])
+        .args(["--log-level", "warn,ikanos::cli=info", "--cache-dir"])
+        .arg(cache)
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("starting ikanos serve");
+    let stderr = child.stderr.take().unwrap();
+    let mut lines = std::io::BufReader::new(stderr).lines();
+    let (mut shared, mut control) = (String::new(), String::new());
+    while shared.is_empty() || control.is_empty() {
+        let line = lines.next().expect("ikanos serve exited early").unwrap();
+        if line.contains("listening") && line.contains("adapter=\"shared\"") {
+            shared = addr_in(&line).unwrap();
+        } else if line.contains("listening") && line.contains("adapter=\"control\"") {
+            control = addr_in(&line).unwrap();
+        }
+    }
+    // Keep draining stderr (so the child never blocks on a full pipe), keeping the tail.
+    let log = std::sync::Arc::new(std::sync::Mutex::new(std::collections::VecDeque::new()));
+    let tail = log.clone();
+    std::thread::spawn(move || {
+        for line in lines.map_while(Result::ok) {
+            let mut tail = tail.lock().unwrap();
+            if tail.len() == 500 {
+                tail.pop_front();
+            }
+            tail.push_back(line);
+        }
+    });
+    ServeChild {
+        child,
+        shared,
+        control,
+        log,
+    }
+}
+
+/// VmRSS of process `pid` (`/proc/PID/status`), in KiB.
+pub fn vm_rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .expect("VmRSS in /proc/PID/status")
+}
+
+/// Open file descriptors of process `pid` (entries of `/proc/PID/fd`).
+pub fn open_fds(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|d| d.count())
+        .expect("reading /proc/PID/fd")
+}
+
 pub struct Run {
     pub requests: u64,
     pub errors: u64,
@@ -253,6 +401,17 @@ pub struct Run {
 }
 
 impl Run {
+    /// A run of the successful requests' `latencies` (in any order) and `errors`.
+    pub fn new(mut latencies: Vec<Duration>, errors: u64, elapsed: Duration) -> Run {
+        latencies.sort();
+        Run {
+            requests: latencies.len() as u64,
+            errors,
+            elapsed,
+            latencies,
+        }
+    }
+
     pub fn rps(&self) -> f64 {
         self.requests as f64 / self.elapsed.as_secs_f64()
     }
@@ -318,14 +477,7 @@ pub fn load(addr: &str, path: &str, connections: usize, duration: Duration) -> R
             latencies.extend(l);
             errors += e;
         }
-        let elapsed = started.elapsed();
-        latencies.sort();
-        Run {
-            requests: latencies.len() as u64,
-            errors,
-            elapsed,
-            latencies,
-        }
+        Run::new(latencies, errors, started.elapsed())
     })
 }
 
@@ -375,10 +527,20 @@ pub fn check_targets<N: AsRef<str>>(targets: &[(N, String)], path: &str) {
 /// set-up.
 pub fn setup_line(connections: usize, seconds: u64, rounds: u64) -> String {
     format!(
-        "machine: {}; kernel {}; {} cores; {connections} connections; {seconds}s per run; {rounds} alternating rounds after a 2s warm-up each",
+        "{}; {connections} connections; {seconds}s per run; {rounds} alternating rounds after a 2s warm-up each",
+        machine_line()
+    )
+}
+
+/// The machine: CPU model, kernel, cores (`machine: …; kernel …; N cores`).
+pub fn machine_line() -> String {
+    format!(
+        "machine: {}; kernel {}; {} cores",
         cpu_model(),
         kernel_release(),
-        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0)
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(0)
     )
 }
 

@@ -14,3 +14,12 @@ mod accept;
 pub use accept::serve_on_thread;
 
 pub mod rust_host;
+
+/// Whether libziti (the openziti==0.6.0 wheel, which scripts/setup installs, or
+/// `$IKANOS_LIBZITI`) is there for the benches that need it.
+pub fn libziti_available() -> bool {
+    ziti::libziti::wheel_dir()
+        .join("openziti/lib/libziti.so")
+        .is_file()
+        || std::env::var_os("IKANOS_LIBZITI").is_some()
+}

@@ -50,6 +50,10 @@ const PROBE_INTERVAL: Duration = Duration::from_secs(1);
 const DEEP_PROBE_EVERY: u64 = 3;
 /// How long the far end gets to answer a deep probe.
 const DEEP_PROBE_TIMEOUT: Duration = Duration::from_secs(3);
+/// How long a channel the host is done with is left for the far side to close.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
+/// After the far side's EOF, how long its CHANNEL_CLOSE (which follows) gets to arrive.
+const CLOSE_GRACE: Duration = Duration::from_secs(1);
 const BACKOFF_MIN: Duration = Duration::from_millis(200);
 const BACKOFF_MAX: Duration = Duration::from_secs(10);
 
@@ -551,6 +555,75 @@ impl Session for SshSession {
     }
 }
 
+/// A `direct-tcpip` channel whose close is left to the far side. russh 0.65's client
+/// forgets a channel only when the server closes it while it is open: when the client
+/// closes first, the server's CHANNEL_CLOSE is ignored and the channel's entry (with its
+/// message queue, a few KiB) stays in the session for as long as the session lives —
+/// one a second per tunnel from the readiness probe alone (`cargo bench --bench soak`
+/// measured the host's memory growing by about 5 MiB a minute with 25 SSH tunnels). So
+/// a dropped channel sends EOF, reads until the far side's EOF, gives the server's
+/// CHANNEL_CLOSE that follows a moment to be handled, and only then closes (at most
+/// CLOSE_TIMEOUT; outside a runtime it closes at once).
+struct FarSideCloses(Option<russh::ChannelStream<client::Msg>>);
+
+impl FarSideCloses {
+    fn stream(&mut self) -> &mut russh::ChannelStream<client::Msg> {
+        self.0.as_mut().expect("only taken on drop")
+    }
+}
+
+impl Drop for FarSideCloses {
+    fn drop(&mut self) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let (Some(mut stream), Ok(runtime)) =
+            (self.0.take(), tokio::runtime::Handle::try_current())
+        else {
+            return;
+        };
+        runtime.spawn(async move {
+            let _ = tokio::time::timeout(CLOSE_TIMEOUT, async {
+                let _ = stream.shutdown().await;
+                let mut buf = [0u8; 4096];
+                while matches!(stream.read(&mut buf).await, Ok(n) if n > 0) {}
+                tokio::time::sleep(CLOSE_GRACE).await;
+            })
+            .await;
+        });
+    }
+}
+
+impl tokio::io::AsyncRead for FarSideCloses {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(self.stream()).poll_read(cx, buf)
+    }
+}
+
+impl tokio::io::AsyncWrite for FarSideCloses {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(self.stream()).poll_write(cx, buf)
+    }
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(self.stream()).poll_flush(cx)
+    }
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(self.stream()).poll_shutdown(cx)
+    }
+}
+
 /// One consumes entry's way through a shared session: channels to its `target`.
 struct SshRoute {
     session: Arc<SshSession>,
@@ -574,7 +647,7 @@ impl SshRoute {
             0,
         );
         match tokio::time::timeout(CHANNEL_OPEN_TIMEOUT, open).await {
-            Ok(Ok(channel)) => Ok(Box::new(channel.into_stream())),
+            Ok(Ok(channel)) => Ok(Box::new(FarSideCloses(Some(channel.into_stream())))),
             Ok(Err(e)) => Err(open_failure(&e, &target)),
             Err(_) => Err(DialError::new(
                 DialErrorKind::Timeout,

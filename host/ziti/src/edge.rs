@@ -48,6 +48,17 @@ impl EdgeError {
             _ => false,
         }
     }
+
+    /// The router says nothing hosts the service (`service … has no terminators`, as
+    /// OpenZiti's controller words it): nothing listens behind the far end.
+    pub fn is_no_terminators(&self) -> bool {
+        match self {
+            EdgeError::Refused { reason, .. } => {
+                reason.to_ascii_lowercase().contains("has no terminators")
+            }
+            _ => false,
+        }
+    }
 }
 
 /// Where the far side should connect, for intercept/forwardAddress hosting.
@@ -453,7 +464,24 @@ mod tests {
         .err()
         .unwrap();
         assert!(err.is_invalid_session(), "{err}");
+        assert!(!err.is_no_terminators(), "{err}");
         assert!(err.to_string().contains("Invalid Session"), "{err}");
         assert!(!channel.has_conns());
+    }
+
+    #[test]
+    fn a_service_nothing_hosts_is_told_apart_from_other_refusals() {
+        let refused = |reason: &str| EdgeError::Refused {
+            router: "r1".into(),
+            reason: reason.into(),
+        };
+        // OpenZiti's wording, and the test router's.
+        assert!(refused(
+            "dial failed: service 5VN4H4YQikdAwPFN3XWhYZ has no terminators for instanceId "
+        )
+        .is_no_terminators());
+        assert!(refused("service 'crm' has no terminators").is_no_terminators());
+        assert!(!refused("Invalid Session").is_no_terminators());
+        assert!(!refused("no such service").is_no_terminators());
     }
 }

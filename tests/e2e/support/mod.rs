@@ -12,6 +12,8 @@ pub mod collector;
 pub mod fixtures;
 pub mod netns;
 pub mod openssh;
+mod ports;
+pub use ports::free_port;
 #[cfg(feature = "test-tunnel")]
 pub mod relay;
 pub mod rules;
@@ -409,16 +411,6 @@ fn to_resp(r: Result<http::Response<ureq::Body>, ureq::Error>) -> Resp {
         headers,
         body,
     }
-}
-
-/// A loopback port free right now (the OS picks it; a process told to use it binds it
-/// moments later).
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 pub fn get(url: &str) -> Resp {

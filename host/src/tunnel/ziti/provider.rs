@@ -627,6 +627,12 @@ impl Tunnel for ZitiTunnel {
                 live.broken.notify_one();
                 Err(DialError::new(DialErrorKind::NotReady, e.to_string()))
             }
+            // Nothing hosts the service (its hosting side is down or not bound again
+            // yet): nothing listens behind the far end, so the call fails closed, as
+            // the SSH provider's does when no connector listens behind the relay.
+            Err(e) if e.is_no_terminators() => {
+                Err(DialError::new(DialErrorKind::NotReady, e.to_string()))
+            }
             Err(e @ EdgeError::Refused { .. }) => {
                 Err(DialError::new(DialErrorKind::Refused, e.to_string()))
             }
