@@ -36,13 +36,19 @@ pub fn loader(data: &[u8]) {
             files.insert(path, text_of(text).into_owned());
         }
     }
+    // Every lint rule runs over the raw document, loadable or not (as `ikanos lint`).
+    if let Ok(doc) = crate::yaml::parse(&main) {
+        for finding in crate::lint::document(&file, &doc.root, crate::lint::RuleSet::All) {
+            let _ = finding.to_string();
+        }
+    }
     match crate::load_with(&file, &main, &Virtual(files)) {
         Ok(loaded) => {
             for w in &loaded.warnings {
                 assert_eq!(w.severity, crate::Severity::Warning, "{w}");
                 let _ = w.to_string();
             }
-            for finding in crate::lint::lint(&loaded.capability) {
+            for finding in crate::lint::imported(&loaded.capability) {
                 let _ = finding.to_string();
             }
         }
