@@ -479,9 +479,10 @@ pub fn rest_routing(data: &[u8]) {
 mod tests {
     use std::path::{Path, PathBuf};
 
-    /// Every saved seed of `fuzz/regressions/<target>` (crash inputs and a small corpus
-    /// sample) runs here; a missing or empty folder fails rather than passing silently.
-    fn seeds(target: &str) -> Vec<(PathBuf, Vec<u8>)> {
+    /// Run `target` on every saved seed of `fuzz/regressions/<target>` (crash inputs
+    /// and a small corpus sample); a missing or empty folder fails rather than passing
+    /// silently. Each seed's path is printed first, so a failure names it.
+    fn replay(target: &str, run: impl Fn(&[u8])) {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("../fuzz/regressions")
             .join(target);
@@ -491,28 +492,19 @@ mod tests {
             .collect();
         paths.sort();
         assert!(!paths.is_empty(), "no seeds in {}", dir.display());
-        paths
-            .into_iter()
-            .map(|p| {
-                let bytes = std::fs::read(&p).unwrap();
-                (p, bytes)
-            })
-            .collect()
+        for path in paths {
+            println!("{}", path.display());
+            run(&std::fs::read(&path).unwrap());
+        }
     }
 
     #[test]
     fn mcp_jsonrpc_regression_seeds() {
-        for (path, bytes) in seeds("mcp_jsonrpc") {
-            println!("{}", path.display());
-            super::mcp_jsonrpc(&bytes);
-        }
+        replay("mcp_jsonrpc", super::mcp_jsonrpc);
     }
 
     #[test]
     fn rest_routing_regression_seeds() {
-        for (path, bytes) in seeds("rest_routing") {
-            println!("{}", path.display());
-            super::rest_routing(&bytes);
-        }
+        replay("rest_routing", super::rest_routing);
     }
 }

@@ -149,7 +149,7 @@ fn inherit_from_flows(cap: &mut model::Capability) {
                         continue;
                     };
                     if op.description.as_deref().unwrap_or("").is_empty() {
-                        op.description = description(&f);
+                        op.description = description(f);
                     }
                 }
             }
@@ -162,12 +162,12 @@ fn inherit_from_flows(cap: &mut model::Capability) {
                         continue;
                     };
                     if tool.description.as_deref().unwrap_or("").is_empty() {
-                        tool.description = description(&f);
+                        tool.description = description(f);
                     }
                     // A tool that declares no arguments takes the flow's: they are what
                     // the flow reads, and what an agent must be told to send.
                     if tool.input_parameters.is_empty() {
-                        tool.input_parameters = flow_params(&f, &tool.name);
+                        tool.input_parameters = flow_params(f, &tool.name);
                     }
                     let semantics = &f["semantics"];
                     let mut derived = model::McpHints::default();

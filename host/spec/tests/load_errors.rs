@@ -60,6 +60,15 @@ fn edit(from: &str, to: &str) -> String {
     common::edit(BASE, from, to)
 }
 
+/// The load warnings of a file that loads, as `line:col: message`.
+fn warnings_of(text: &str) -> Vec<String> {
+    let l = load_str(Path::new(FILE), text).expect("warnings only");
+    l.warnings
+        .iter()
+        .map(|w| format!("{}: {}", w.pos, w.message))
+        .collect()
+}
+
 fn errors(text: &str) -> String {
     common::errors(FILE, text)
 }
@@ -212,11 +221,7 @@ fn keys_this_host_does_not_apply_are_warned_about_at_their_position() {
     );
     let text = format!("{base}    - type: control\n      port: 0\n      management:\n        info: true\n        reload: true\n        logs: true\n      observability:\n        traces:\n          sampling: 0.5\n");
     let l = load_str(Path::new(FILE), &text).expect("warnings only");
-    let warnings: Vec<String> = l
-        .warnings
-        .iter()
-        .map(|w| format!("{}: {}", w.pos, w.message))
-        .collect();
+    let warnings = warnings_of(&text);
     // maxBinarySize is applied (by the declarative engine), and so is observability
     // (by the trace pipeline): neither is warned about.
     assert_eq!(warnings.len(), 2, "{warnings:#?}");
@@ -651,12 +656,7 @@ fn oauth2_on_a_consumed_api_is_warned_about_not_dropped_silently() {
         "      authentication:\n        type: bearer\n        token: \"{{secrets.CRM_TOKEN}}\"\n",
         "      authentication:\n        type: oauth2\n        authorizationServerUri: \"https://as.example/realm\"\n        resource: \"https://api.example\"\n",
     );
-    let l = load_str(Path::new(FILE), &text).expect("warnings only");
-    let warnings: Vec<String> = l
-        .warnings
-        .iter()
-        .map(|w| format!("{}: {}", w.pos, w.message))
-        .collect();
+    let warnings = warnings_of(&text);
     assert!(
         warnings.iter().any(|w| w
             .starts_with("16:9: capability.consumes[0].authentication: type oauth2")
@@ -671,12 +671,7 @@ fn an_oauth2_token_endpoint_is_warned_about_at_its_position() {
         "      port: 8080\n",
         "      port: 8080\n      authentication:\n        type: oauth2\n        authorizationServerUri: \"https://as.example/realm\"\n        resource: \"https://api.example\"\n        tokenEndpoint: \"https://as.example/realm/token\"\n",
     );
-    let l = load_str(Path::new(FILE), &text).expect("warnings only");
-    let warnings: Vec<String> = l
-        .warnings
-        .iter()
-        .map(|w| format!("{}: {}", w.pos, w.message))
-        .collect();
+    let warnings = warnings_of(&text);
     assert!(
         warnings
             .iter()

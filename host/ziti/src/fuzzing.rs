@@ -206,9 +206,10 @@ fn sealed(script: &[u8], client_pk: &[u8; 32]) -> Vec<u8> {
 mod tests {
     use std::path::{Path, PathBuf};
 
-    /// Every saved seed of `fuzz/regressions/<target>` (crash inputs and a small corpus
-    /// sample) runs here; a missing or empty folder fails rather than passing silently.
-    fn seeds(target: &str) -> Vec<(PathBuf, Vec<u8>)> {
+    /// Run `target` on every saved seed of `fuzz/regressions/<target>` (crash inputs
+    /// and a small corpus sample); a missing or empty folder fails rather than passing
+    /// silently. Each seed's path is printed first, so a failure names it.
+    fn replay(target: &str, run: impl Fn(&[u8])) {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("../../fuzz/regressions")
             .join(target);
@@ -218,28 +219,19 @@ mod tests {
             .collect();
         paths.sort();
         assert!(!paths.is_empty(), "no seeds in {}", dir.display());
-        paths
-            .into_iter()
-            .map(|p| {
-                let bytes = std::fs::read(&p).unwrap();
-                (p, bytes)
-            })
-            .collect()
+        for path in paths {
+            println!("{}", path.display());
+            run(&std::fs::read(&path).unwrap());
+        }
     }
 
     #[test]
     fn ziti_channel_regression_seeds() {
-        for (path, bytes) in seeds("ziti_channel") {
-            println!("{}", path.display());
-            super::channel(&bytes);
-        }
+        replay("ziti_channel", super::channel);
     }
 
     #[test]
     fn ziti_edge_regression_seeds() {
-        for (path, bytes) in seeds("ziti_edge") {
-            println!("{}", path.display());
-            super::edge(&bytes);
-        }
+        replay("ziti_edge", super::edge);
     }
 }

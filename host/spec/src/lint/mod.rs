@@ -275,12 +275,7 @@ impl Cx<'_> {
         hits: impl IntoIterator<Item = Hit<'a>>,
         field: &str,
     ) {
-        for h in hits {
-            let (value, pos) = target(h, field);
-            if !value.is_some_and(|v| v.truthy()) {
-                self.fire(rule, pos);
-            }
-        }
+        self.fire_where(rule, hits, field, false);
     }
 
     /// Spectral's `falsy` with `field`: fires when the field is truthy.
@@ -290,9 +285,20 @@ impl Cx<'_> {
         hits: impl IntoIterator<Item = Hit<'a>>,
         field: &str,
     ) {
+        self.fire_where(rule, hits, field, true);
+    }
+
+    /// Fire for each hit whose `field` is truthy (`when_truthy`) or not.
+    fn fire_where<'a>(
+        &mut self,
+        rule: &RuleInfo,
+        hits: impl IntoIterator<Item = Hit<'a>>,
+        field: &str,
+        when_truthy: bool,
+    ) {
         for h in hits {
             let (value, pos) = target(h, field);
-            if value.is_some_and(|v| v.truthy()) {
+            if value.is_some_and(|v| v.truthy()) == when_truthy {
                 self.fire(rule, pos);
             }
         }

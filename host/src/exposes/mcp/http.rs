@@ -500,34 +500,25 @@ impl HttpTransport {
         // The request runs on its own task, so the stream can start while it runs.
         let server = self.server.clone();
         let mut run = tokio::spawn(async move { server.request(&method, params, &ctx).await });
-        let first = tokio::select! {
-            outcome = &mut run => {
-                let outcome = outcome.unwrap_or_else(|e| Err(RpcError::new(protocol::INTERNAL_ERROR, format!("the request failed: {e}"))));
-                match notices.try_recv() {
-                    // Nothing was said before the answer: one JSON body.
-                    Err(_) => {
-                        let (status, body) = finish(&id, outcome);
-                        return json_response(status, &body, session);
-                    }
-                    Ok(n) => {
-                        let (tx, resp) = sse_response(session);
-                        tokio::spawn(async move {
-                            let mut pending = vec![n];
-                            while let Ok(n) = notices.try_recv() {
-                                pending.push(n);
-                            }
-                            for n in &pending {
-                                if tx.send(sse_event(None, n)).await.is_err() {
-                                    return;
-                                }
-                            }
-                            let _ = tx.send(sse_event(None, &finish(&id, outcome).1)).await;
-                        });
-                        return resp;
-                    }
+        let joined = |outcome: Result<Result<Value, RpcError>, tokio::task::JoinError>| {
+            outcome.unwrap_or_else(|e| {
+                Err(RpcError::new(
+                    protocol::INTERNAL_ERROR,
+                    format!("the request failed: {e}"),
+                ))
+            })
+        };
+        // Whichever comes first: a notification (the answer becomes a stream), or the
+        // answer itself — then a stream only if notifications are already queued.
+        let (first, finished) = tokio::select! {
+            outcome = &mut run => match notices.try_recv() {
+                Err(_) => {
+                    let (status, body) = finish(&id, joined(outcome));
+                    return json_response(status, &body, session);
                 }
-            }
-            n = notices.recv() => n,
+                Ok(n) => (Some(n), Some(joined(outcome))),
+            },
+            n = notices.recv() => (n, None),
         };
         let (tx, resp) = sse_response(session);
         tokio::spawn(async move {
@@ -539,12 +530,10 @@ impl HttpTransport {
                 }
                 next = notices.recv().await;
             }
-            let outcome = run.await.unwrap_or_else(|e| {
-                Err(RpcError::new(
-                    protocol::INTERNAL_ERROR,
-                    format!("the request failed: {e}"),
-                ))
-            });
+            let outcome = match finished {
+                Some(outcome) => outcome,
+                None => joined(run.await),
+            };
             let _ = tx.send(sse_event(None, &finish(&id, outcome).1)).await;
         });
         resp

@@ -312,7 +312,7 @@ impl Drop for ListenStream {
 pub struct Hub {
     sessions: Mutex<HashMap<String, Arc<Session>>>,
     listens: Mutex<Vec<Listen>>,
-    next_listen: Mutex<u64>,
+    next_listen: std::sync::atomic::AtomicU64,
     /// The version serving now: resolves subscribed URIs to files for the watch.
     server: Mutex<Weak<McpServer>>,
     watching: Mutex<bool>,
@@ -413,11 +413,9 @@ impl Hub {
     pub fn listen(self: &Arc<Self>, id: &Value, filter: Filter) -> Result<ListenStream, RpcError> {
         let (tx, rx) = mpsc::channel(STREAM_BUFFER);
         let meta = json!({ SUBSCRIPTION_ID_META: id });
-        let key = {
-            let mut next = self.next_listen.lock().unwrap();
-            *next += 1;
-            *next
-        };
+        let key = self
+            .next_listen
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         {
             let mut listens = self.listens.lock().unwrap();
             listens.retain(|l| !l.tx.is_closed());
@@ -611,12 +609,12 @@ impl RequestNotices {
                 *done += 1;
                 let ms = elapsed.as_secs_f64() * 1000.0;
                 let (level, text) = match status {
-                    Some(s) if s < 400 => (
-                        LogLevel::Info,
-                        format!("called {operation}: {s} in {ms:.1} ms"),
-                    ),
                     Some(s) => (
-                        LogLevel::Warning,
+                        if s < 400 {
+                            LogLevel::Info
+                        } else {
+                            LogLevel::Warning
+                        },
                         format!("called {operation}: {s} in {ms:.1} ms"),
                     ),
                     None => (
