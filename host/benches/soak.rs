@@ -532,6 +532,18 @@ struct Sample {
     fds: usize,
 }
 
+fn print_samples(samples: &[Sample]) {
+    println!("{:<24} {:>12} {:>6}", "host (ikanos serve)", "VmRSS", "fds");
+    for s in samples {
+        println!(
+            "{:<24} {:>8.1} MiB {:>6}",
+            s.when,
+            s.rss_kib as f64 / 1024.0,
+            s.fds
+        );
+    }
+}
+
 fn sample(pid: u32, when: impl Into<String>) -> Sample {
     Sample {
         when: when.into(),
@@ -830,15 +842,7 @@ fn main() {
     stop.store(true, Ordering::Relaxed);
     let (records, elapsed) = soak_load.join().unwrap();
     let soak_phase = report_load("soak", &caps, &records, elapsed);
-    println!("{:<24} {:>12} {:>6}", "host (ikanos serve)", "VmRSS", "fds");
-    for s in &soak_samples {
-        println!(
-            "{:<24} {:>8.1} MiB {:>6}",
-            s.when,
-            s.rss_kib as f64 / 1024.0,
-            s.fds
-        );
-    }
+    print_samples(&soak_samples);
     let (first, last) = (&soak_samples[1], soak_samples.last().unwrap());
     println!(
         "over the soak (from 2 s in): VmRSS {:+.1} MiB ({:.1} → {:.1} MiB), open fds {:+} ({} → {})",
@@ -869,15 +873,7 @@ fn main() {
     for line in &chaos.recovery {
         println!("{line}");
     }
-    println!("{:<24} {:>12} {:>6}", "host (ikanos serve)", "VmRSS", "fds");
-    for s in &samples {
-        println!(
-            "{:<24} {:>8.1} MiB {:>6}",
-            s.when,
-            s.rss_kib as f64 / 1024.0,
-            s.fds
-        );
-    }
+    print_samples(&samples);
     println!(
         "requests that reached the upstreams: direct {}, ssh {}, ziti {}, decoy {}",
         reached[0].load(Ordering::Relaxed),

@@ -54,6 +54,9 @@ const DEEP_PROBE_TIMEOUT: Duration = Duration::from_secs(3);
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 /// After the far side's EOF, how long its CHANNEL_CLOSE (which follows) gets to arrive.
 const CLOSE_GRACE: Duration = Duration::from_secs(1);
+/// At most this much is read from a channel the host is done with: a far side that
+/// keeps sending is not read to its end, the channel is closed from here instead.
+const CLOSE_DRAIN_MAX: usize = 64 << 10;
 const BACKOFF_MIN: Duration = Duration::from_millis(200);
 const BACKOFF_MAX: Duration = Duration::from_secs(10);
 
@@ -563,7 +566,7 @@ impl Session for SshSession {
 /// measured the host's memory growing by about 5 MiB a minute with 25 SSH tunnels). So
 /// a dropped channel sends EOF, reads until the far side's EOF, gives the server's
 /// CHANNEL_CLOSE that follows a moment to be handled, and only then closes (at most
-/// CLOSE_TIMEOUT; outside a runtime it closes at once).
+/// CLOSE_TIMEOUT and CLOSE_DRAIN_MAX bytes; outside a runtime it closes at once).
 struct FarSideCloses(Option<russh::ChannelStream<client::Msg>>);
 
 impl FarSideCloses {
@@ -584,7 +587,15 @@ impl Drop for FarSideCloses {
             let _ = tokio::time::timeout(CLOSE_TIMEOUT, async {
                 let _ = stream.shutdown().await;
                 let mut buf = [0u8; 4096];
-                while matches!(stream.read(&mut buf).await, Ok(n) if n > 0) {}
+                let mut left = CLOSE_DRAIN_MAX;
+                loop {
+                    match stream.read(&mut buf).await {
+                        Ok(0) | Err(_) => break,
+                        // Still sending: not worth reading to its end.
+                        Ok(n) if n >= left => return,
+                        Ok(n) => left -= n,
+                    }
+                }
                 tokio::time::sleep(CLOSE_GRACE).await;
             })
             .await;
