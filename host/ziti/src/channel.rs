@@ -24,6 +24,8 @@ const PREFIX: usize = 20;
 const MAX_HEADERS: usize = 1 << 20;
 /// Bodies are at most one Data frame of a peer; 16 MiB bounds a hostile router.
 const MAX_BODY: usize = 16 << 20;
+/// What a frame's buffer starts at; it grows as the frame's bytes arrive.
+const INITIAL_FRAME_BUFFER: usize = 64 << 10;
 
 /// Channel content types.
 pub mod content {
@@ -211,17 +213,37 @@ pub async fn read_message<R: AsyncRead + Unpin>(
     r: &mut R,
 ) -> std::io::Result<Result<Option<Message>, FrameError>> {
     let mut prefix = [0u8; PREFIX];
-    match r.read_exact(&mut prefix).await {
-        Ok(_) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(Ok(None)),
-        Err(e) => return Err(e),
+    let mut filled = 0;
+    while filled < PREFIX {
+        match r.read(&mut prefix[filled..]).await? {
+            // An end of stream is clean only between frames; inside a prefix the frame
+            // was cut, which the caller must not take for an orderly close.
+            0 if filled == 0 => return Ok(Ok(None)),
+            0 => {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    format!("stream ended {filled} bytes into a {PREFIX}-byte frame prefix"),
+                ))
+            }
+            n => filled += n,
+        }
     }
     let (content_type, sequence, hl, bl) = match decode_prefix(&prefix) {
         Ok(p) => p,
         Err(e) => return Ok(Err(e)),
     };
-    let mut rest = vec![0u8; hl + bl];
-    r.read_exact(&mut rest).await?;
+    // The buffer grows with the bytes that arrive rather than with the length the
+    // prefix claims: a peer announcing a 16 MiB body and sending nothing must not make
+    // this side allocate 16 MiB per frame.
+    let want = hl + bl;
+    let mut rest = Vec::with_capacity(want.min(INITIAL_FRAME_BUFFER));
+    (&mut *r).take(want as u64).read_to_end(&mut rest).await?;
+    if rest.len() < want {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::UnexpectedEof,
+            format!("stream ended {} bytes into a {want}-byte frame", rest.len()),
+        ));
+    }
     let mut rest = Bytes::from(rest);
     let body = rest.split_off(hl);
     let headers = match decode_headers(&rest) {
@@ -567,6 +589,29 @@ mod tests {
         huge[16..20].copy_from_slice(&i32::MAX.to_le_bytes());
         assert!(read_message(&mut huge.as_slice()).await.unwrap().is_err());
         assert!(decode_headers(&[1, 0, 0, 0, 9, 0, 0, 0, 1]).is_err());
+    }
+
+    /// A stream cut inside a frame is an error, never an orderly close: inside the
+    /// 20-byte prefix (which once read as a clean end) and inside the frame's rest.
+    #[tokio::test]
+    async fn a_cut_frame_is_an_error_not_a_close() {
+        let wire = Message::new(content::DATA).body(vec![1u8; 64]).to_bytes();
+        for cut in [1, 7, PREFIX - 1, PREFIX + 3, wire.len() - 1] {
+            let err = read_message(&mut &wire[..cut]).await.unwrap_err();
+            assert_eq!(err.kind(), std::io::ErrorKind::UnexpectedEof, "cut at {cut}");
+        }
+        assert!(read_message(&mut &wire[..0]).await.unwrap().unwrap().is_none());
+    }
+
+    /// A prefix claiming a 16 MiB body followed by a few bytes allocates for the bytes
+    /// that came, not for the claim: the read fails at the cut with a small buffer.
+    #[tokio::test]
+    async fn a_claimed_length_is_not_allocated_up_front() {
+        let mut wire = Message::new(content::DATA).to_bytes().to_vec();
+        wire[16..20].copy_from_slice(&(MAX_BODY as i32).to_le_bytes());
+        wire.extend_from_slice(&[0u8; 100]);
+        let err = read_message(&mut wire.as_slice()).await.unwrap_err();
+        assert!(err.to_string().contains("100 bytes into a 16777216-byte frame"), "{err}");
     }
 
     /// A router on the other end of a duplex pipe: Hello answered, a request matched
