@@ -545,14 +545,14 @@ impl Outbound {
         let mut built = built;
         crate::telemetry::propagation::inject(&span, call.traceparent, &mut built.headers);
         let exchange = async {
-            let mut response = via
-                .send(built.to_request())
-                .await
-                .map_err(|e| send_error(ns, op, &e))?;
+            let mut response = self.send(ns, op, &via, || Ok(built.to_request())).await?;
             if let Some(challenge) = ns.auth.digest_challenge(&response) {
                 // Digest needs the server's nonce: answer the challenge once.
-                let retry = built.with_digest(&ns.auth, &challenge).map_err(transport)?;
-                response = via.send(retry).await.map_err(|e| send_error(ns, op, &e))?;
+                response = self
+                    .send(ns, op, &via, || {
+                        built.with_digest(&ns.auth, &challenge).map_err(transport)
+                    })
+                    .await?;
             }
             let (parts, body) = response.into_parts();
             let body = Limited::new(body, self.max_response_body)
@@ -583,6 +583,55 @@ impl Outbound {
         let status = result.as_ref().ok().map(|r| r.status);
         crate::telemetry::traces::record_status(&span, Side::Client, status);
         result
+    }
+
+    /// Send one request on `via`. When the connection it went out on breaks before any
+    /// answer — a tunnel's far end dying takes every connection open through it — an
+    /// idempotent request (RFC 9110 §9.2.2: repeating it is harmless) is sent once more
+    /// on the route as it stands now: a tunnel found down fails closed as
+    /// `tunnel-unavailable`, one still up gets a fresh try, and a second break answers
+    /// `tunnel-unavailable` too. A request that is not idempotent may already have been
+    /// applied, so its break stays a transport error.
+    async fn send(
+        &self,
+        ns: &Namespace,
+        op: &PreparedOperation,
+        via: &Via<'_>,
+        request: impl Fn() -> Result<http::Request<http_body_util::Full<bytes::Bytes>>, CallError>,
+    ) -> Result<http::Response<hyper::body::Incoming>, CallError> {
+        let first = match via.send(request()?).await {
+            Ok(response) => return Ok(response),
+            Err(e) => e,
+        };
+        let (Via::Tunnel(_), Some(path)) = (via, &ns.tunnel) else {
+            return Err(send_error(ns, op, &first));
+        };
+        if !is_idempotent(op.method()) || !broke_before_answer(&first) {
+            return Err(send_error(ns, op, &first));
+        }
+        path.metrics.retries.inc();
+        tracing::info!(
+            capability = %self.capability,
+            namespace = %ns.name,
+            operation = %op.name(),
+            error = %crate::error_chain(&first),
+            "a tunnel connection broke before answering: sending this idempotent call once more"
+        );
+        let again = self.via(ns)?;
+        match again.send(request()?).await {
+            Ok(response) => Ok(response),
+            Err(second) if matches!(again, Via::Tunnel(_)) && broke_before_answer(&second) => {
+                Err(CallError::TunnelUnavailable {
+                    namespace: ns.name.clone(),
+                    kind: ns.route.label().trim_start_matches("tunnel:").to_string(),
+                    reason: format!(
+                        "the connection through the tunnel broke before any answer, twice: {}",
+                        crate::error_chain(&second)
+                    ),
+                })
+            }
+            Err(second) => Err(send_error(ns, op, &second)),
+        }
     }
 
     fn record(
@@ -663,6 +712,42 @@ fn send_error(
         operation: op.name().to_string(),
         detail: crate::error_chain(e),
     }
+}
+
+/// Methods a client may repeat without changing the outcome (RFC 9110 §9.2.2).
+fn is_idempotent(method: &http::Method) -> bool {
+    use http::Method;
+    [
+        Method::GET,
+        Method::HEAD,
+        Method::OPTIONS,
+        Method::TRACE,
+        Method::PUT,
+        Method::DELETE,
+    ]
+    .contains(method)
+}
+
+/// Whether a send failed because the connection it went out on broke (closed, reset,
+/// cut mid-message) after it was open and before a response head came back. A dial that
+/// failed, a timeout or a response that did not parse are not breaks.
+fn broke_before_answer(e: &hyper_util::client::legacy::Error) -> bool {
+    if e.is_connect() {
+        return false;
+    }
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        if let Some(h) = s.downcast_ref::<hyper::Error>() {
+            if h.is_incomplete_message() || h.is_closed() || h.is_canceled() {
+                return true;
+            }
+        }
+        if s.downcast_ref::<std::io::Error>().is_some() {
+            return true;
+        }
+        source = s.source();
+    }
+    false
 }
 
 /// Keep `ikanos_consumes_ready` and `ikanos_tunnel_state` equal to the route's state,
@@ -762,10 +847,14 @@ mod tests {
         }
 
         async fn call(&self) -> Result<OutboundResponse, CallError> {
+            self.call_operation("get-ping").await
+        }
+
+        async fn call_operation(&self, operation: &str) -> Result<OutboundResponse, CallError> {
             self.outbound
                 .call(OutboundCall {
                     namespace: "crm",
-                    operation: "get-ping",
+                    operation,
                     params: &[],
                     body: None,
                     request_id: "req-1",
@@ -894,5 +983,69 @@ mod tests {
         }
         assert_eq!(rig.tunnel.dials(), 1);
         assert_eq!(rig.dials_with_outcome("refused"), 1);
+    }
+
+    fn retries(rig: &Rig) -> u64 {
+        rig.metrics
+            .tunnel_retries
+            .get_or_create(&rig.labels())
+            .get()
+    }
+
+    /// A tunnel's far end dying breaks the connections open through it: an idempotent
+    /// call is sent once more and answered through the tunnel when it is still up.
+    #[tokio::test]
+    async fn an_idempotent_call_whose_tunnel_connection_broke_is_sent_once_more() {
+        let rig = Rig::new("http://crm.internal", "fail");
+        rig.tunnel.set_state(TunnelState::Ready);
+        rig.tunnel.break_dials(1);
+        let response = rig.call().await.expect("the retry's answer");
+        assert_eq!(response.body, b"through the tunnel");
+        assert_eq!(rig.tunnel.dials(), 2);
+        assert_eq!(retries(&rig), 1);
+    }
+
+    /// Broken twice: `tunnel-unavailable` (a 503 at the edge), never a transport error.
+    #[tokio::test]
+    async fn a_second_break_is_tunnel_unavailable() {
+        let rig = Rig::new("http://crm.internal", "fail");
+        rig.tunnel.set_state(TunnelState::Ready);
+        rig.tunnel.break_dials(2);
+        let reason = unavailable(rig.call().await);
+        assert!(
+            reason.contains("broke before any answer, twice"),
+            "{reason}"
+        );
+        assert_eq!(rig.tunnel.dials(), 2);
+        assert_eq!(retries(&rig), 1);
+    }
+
+    /// The retry takes the route as it stands: a tunnel known down by then fails closed,
+    /// and nothing is dialed.
+    #[tokio::test]
+    async fn the_retry_fails_closed_when_the_tunnel_went_down_meanwhile() {
+        let rig = Rig::new("http://crm.internal", "fail");
+        rig.tunnel.set_state(TunnelState::Ready);
+        rig.tunnel.break_dials(1);
+        rig.tunnel
+            .go_down_on_break(TunnelState::Degraded("the connector is gone".into()));
+        assert_eq!(unavailable(rig.call().await), "the connector is gone");
+        assert_eq!(rig.tunnel.dials(), 1);
+        assert_eq!(retries(&rig), 1);
+    }
+
+    /// A call that is not idempotent may have been applied before the break: it is not
+    /// repeated, and stays a transport error.
+    #[tokio::test]
+    async fn a_post_whose_connection_broke_is_not_repeated() {
+        let rig = Rig::new("http://crm.internal", "fail");
+        rig.tunnel.set_state(TunnelState::Ready);
+        rig.tunnel.break_dials(1);
+        match rig.call_operation("post-ping").await {
+            Err(CallError::Transport { .. }) => {}
+            other => panic!("expected a transport error, got {:?}", other.err()),
+        }
+        assert_eq!(rig.tunnel.dials(), 1);
+        assert_eq!(retries(&rig), 0);
     }
 }

@@ -166,6 +166,7 @@ pub struct Metrics {
     pub tunnel_dial_duration: Family<TunnelLabels, Histogram, Buckets>,
     pub tunnel_state: Family<TunnelStateLabels, Gauge>,
     pub tunnel_fallback_direct: Family<TunnelLabels, Counter>,
+    pub tunnel_retries: Family<TunnelLabels, Counter>,
     pub tunnel_bytes_received: Family<TunnelLabels, Counter>,
     pub tunnel_bytes_sent: Family<TunnelLabels, Counter>,
 }
@@ -319,6 +320,12 @@ impl Metrics {
             "Calls sent directly because the tunnel was down (fallback: direct)",
             tunnel_fallback_direct.clone(),
         );
+        let tunnel_retries = Family::<TunnelLabels, Counter>::default();
+        registry.register(
+            "ikanos_tunnel_retries",
+            "Idempotent calls sent once more because the tunnel connection they went out on broke before any answer",
+            tunnel_retries.clone(),
+        );
         let tunnel_bytes_received = Family::<TunnelLabels, Counter>::default();
         registry.register(
             "ikanos_tunnel_received_bytes",
@@ -349,6 +356,7 @@ impl Metrics {
             tunnel_dial_duration,
             tunnel_state,
             tunnel_fallback_direct,
+            tunnel_retries,
             tunnel_bytes_received,
             tunnel_bytes_sent,
         })

@@ -31,6 +31,8 @@ pub struct TunnelMetrics {
     bytes_in: Counter,
     bytes_out: Counter,
     pub fallback_direct: Counter,
+    /// Idempotent calls sent once more because their tunnel connection broke.
+    pub retries: Counter,
 }
 
 impl TunnelMetrics {
@@ -40,6 +42,7 @@ impl TunnelMetrics {
             bytes_in: metrics.tunnel_bytes_received.get_or_create_owned(&labels),
             bytes_out: metrics.tunnel_bytes_sent.get_or_create_owned(&labels),
             fallback_direct: metrics.tunnel_fallback_direct.get_or_create_owned(&labels),
+            retries: metrics.tunnel_retries.get_or_create_owned(&labels),
             metrics,
             labels,
         }

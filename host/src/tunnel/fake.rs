@@ -33,6 +33,11 @@ struct Shared {
     dials: AtomicUsize,
     /// `Some(kind)`: every dial fails with this kind; `None`: dials succeed.
     fail_with: Mutex<Option<DialErrorKind>>,
+    /// How many of the next dials give a connection whose far end reads the request
+    /// and then hangs up without answering, as when the tunnel's far end dies.
+    breaking: AtomicUsize,
+    /// The state a breaking connection publishes just before it hangs up.
+    down_on_break: Mutex<Option<TunnelState>>,
 }
 
 impl FakeHandle {
@@ -42,6 +47,8 @@ impl FakeHandle {
             state: watch::channel(TunnelState::Connecting).0,
             dials: AtomicUsize::new(0),
             fail_with: Mutex::new(None),
+            breaking: AtomicUsize::new(0),
+            down_on_break: Mutex::new(None),
         }))
     }
 
@@ -53,6 +60,17 @@ impl FakeHandle {
     /// left as it is, as when a tunnel drops between the state check and the dial.
     pub fn fail_dials(&self, kind: Option<DialErrorKind>) {
         *self.0.fail_with.lock().unwrap() = kind;
+    }
+
+    /// Make the next `n` dials give connections that break after reading the request.
+    pub fn break_dials(&self, n: usize) {
+        self.0.breaking.store(n, Ordering::SeqCst);
+    }
+
+    /// Make a breaking connection publish `state` before it hangs up: the tunnel's
+    /// supervisor learning of the loss as the connections through it break.
+    pub fn go_down_on_break(&self, state: TunnelState) {
+        *self.0.down_on_break.lock().unwrap() = Some(state);
     }
 
     /// How many dials the tunnel was asked for.
@@ -99,7 +117,24 @@ impl Tunnel for FakeTunnel {
             ));
         }
         let (ours, theirs) = tokio::io::duplex(64 * 1024);
-        tokio::spawn(respond(theirs, "through the tunnel"));
+        let breaking = &self.0 .0.breaking;
+        if breaking
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok()
+        {
+            let down = self.0 .0.down_on_break.lock().unwrap().clone();
+            let handle = self.0.clone();
+            tokio::spawn(async move {
+                hang_up_after_reading(theirs, move || {
+                    if let Some(state) = down {
+                        handle.set_state(state);
+                    }
+                })
+                .await
+            });
+        } else {
+            tokio::spawn(respond(theirs, "through the tunnel"));
+        }
         Ok(Box::new(ours))
     }
 
@@ -116,7 +151,8 @@ impl Tunnel for FakeTunnel {
     }
 }
 
-/// A capability file with one consumes namespace `crm` (one operation, `get-ping`)
+/// A capability file with one consumes namespace `crm` (operations `get-ping` and
+/// `post-ping`)
 /// whose `tunnel:` block holds `keys`, one `        key: value` line each, from line 11.
 pub fn capability(base_uri: &str, keys: &str) -> String {
     format!(
@@ -136,6 +172,8 @@ capability:
           operations:
             get-ping:
               method: "GET"
+            post-ping:
+              method: "POST"
 "#
     )
 }
@@ -148,4 +186,12 @@ pub async fn respond(io: impl AsyncRead + AsyncWrite + Send + Unpin + 'static, b
     let _ = hyper::server::conn::http1::Builder::new()
         .serve_connection(TokioIo::new(io), service)
         .await;
+}
+
+/// Read what the client sends first, run `before_hang_up`, then hang up without a word.
+async fn hang_up_after_reading(mut io: impl AsyncRead + Unpin, before_hang_up: impl FnOnce()) {
+    use tokio::io::AsyncReadExt;
+    let mut buf = [0u8; 4096];
+    let _ = io.read(&mut buf).await;
+    before_hang_up();
 }

@@ -598,9 +598,17 @@ mod tests {
         let wire = Message::new(content::DATA).body(vec![1u8; 64]).to_bytes();
         for cut in [1, 7, PREFIX - 1, PREFIX + 3, wire.len() - 1] {
             let err = read_message(&mut &wire[..cut]).await.unwrap_err();
-            assert_eq!(err.kind(), std::io::ErrorKind::UnexpectedEof, "cut at {cut}");
+            assert_eq!(
+                err.kind(),
+                std::io::ErrorKind::UnexpectedEof,
+                "cut at {cut}"
+            );
         }
-        assert!(read_message(&mut &wire[..0]).await.unwrap().unwrap().is_none());
+        assert!(read_message(&mut &wire[..0])
+            .await
+            .unwrap()
+            .unwrap()
+            .is_none());
     }
 
     /// A prefix claiming a 16 MiB body followed by a few bytes allocates for the bytes
@@ -611,7 +619,11 @@ mod tests {
         wire[16..20].copy_from_slice(&(MAX_BODY as i32).to_le_bytes());
         wire.extend_from_slice(&[0u8; 100]);
         let err = read_message(&mut wire.as_slice()).await.unwrap_err();
-        assert!(err.to_string().contains("100 bytes into a 16777216-byte frame"), "{err}");
+        assert!(
+            err.to_string()
+                .contains("100 bytes into a 16777216-byte frame"),
+            "{err}"
+        );
     }
 
     /// A router on the other end of a duplex pipe: Hello answered, a request matched
