@@ -13,6 +13,7 @@ mod common;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use common::*;
@@ -22,13 +23,14 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 
 /// The baseline: a plain hyper reverse proxy with a pooled client, adding the same token.
-fn plain_proxy(upstream: SocketAddr, multi_thread: bool) -> SocketAddr {
+fn plain_proxy(upstream: SocketAddr, name: &str, multi_thread: bool) -> SocketAddr {
     let mut connector = HttpConnector::new();
     connector.set_nodelay(true);
     let client: Client<HttpConnector, Empty<Bytes>> =
         Client::builder(TokioExecutor::new()).build(connector);
     let client = Arc::new(client);
-    spawn_server(
+    spawn_named_server(
+        name,
         multi_thread,
         move |req: http::Request<hyper::body::Incoming>| {
             let client = client.clone();
@@ -98,58 +100,117 @@ fn main() {
     let connections = arg("--connections", 32) as usize;
     let rounds = arg("--rounds", 2);
     let up = upstream();
-    let ikanos = start_ikanos(
-        |t| {
-            t.replace("http://127.0.0.1:18081", &format!("http://{up}"))
-                .replace("\n  exposes:\n", &format!("\n  exposes:\n{DECLARATIVE}"))
-        },
-        &[("secrets.yaml", format!("crm-bearer-token: \"{TOKEN}\"\n"))],
-    );
+    let edit = |t: String| {
+        t.replace("http://127.0.0.1:18081", &format!("http://{up}"))
+            .replace("\n  exposes:\n", &format!("\n  exposes:\n{DECLARATIVE}"))
+    };
+    let secrets = [("secrets.yaml", format!("crm-bearer-token: \"{TOKEN}\"\n"))];
+    // The same binary serving per core (the default) and on one shared work-stealing
+    // pool (`--serving shared`, how every release before it served): the A/B of the
+    // hot path's threading in the same run.
+    let per_core = start_ikanos(edit, &secrets);
+    let shared = start_ikanos_with(&["--serving", "shared"], edit, &secrets);
     let path = "/customers";
     let targets = [
-        ("plain proxy, 1 thread", plain_proxy(up, false).to_string()),
-        ("plain proxy, N threads", plain_proxy(up, true).to_string()),
-        ("ikanos (wasm+consumes)", ikanos.rest.clone()),
+        (
+            "plain proxy, 1 thread",
+            plain_proxy(up, "plain-1", false).to_string(),
+        ),
+        (
+            "plain proxy, N threads",
+            plain_proxy(up, "plain-n", true).to_string(),
+        ),
+        ("ikanos (wasm+consumes)", per_core.rest.clone()),
+        ("ikanos, --serving shared", shared.rest.clone()),
         (
             "ikanos (declarative call+mapping)",
-            ikanos.adapters["crm-declarative"].clone(),
+            per_core.adapters["crm-declarative"].clone(),
         ),
+    ];
+    let threads = [
+        Threads::named("plain-1"),
+        Threads::named("plain-n"),
+        Threads::of_process(per_core.pid()),
+        Threads::of_process(shared.pid()),
+        Threads::of_process(per_core.pid()),
     ];
 
     check_targets(&targets, path);
     println!("{}", setup_line(connections, seconds, rounds));
     warm_up(&targets, path, connections);
-    let before = fetch(&format!("http://{}/metrics", ikanos.control));
+    let before = fetch(&format!("http://{}/metrics", per_core.control));
     let (sum0, count0) = metric_sum_count(&before, "ikanos_instantiation_duration_seconds");
-    let merged = alternating_rounds(&targets, path, connections, seconds, rounds);
-    let after = fetch(&format!("http://{}/metrics", ikanos.control));
+    let observed = observed_rounds(&targets, &threads, path, connections, seconds, rounds);
+    let after = fetch(&format!("http://{}/metrics", per_core.control));
     let (sum1, count1) = metric_sum_count(&after, "ikanos_instantiation_duration_seconds");
+    let merged: Vec<Run> = observed.iter().map(|(run, _)| run.clone()).collect();
     report_all(&targets, &merged);
-    let (single, multi, ikanos_run, declarative) = (&merged[0], &merged[1], &merged[2], &merged[3]);
+    report_os(&targets, &observed);
+    let (single, multi, ikanos_run, shared_run, declarative) =
+        (&merged[0], &merged[1], &merged[2], &merged[3], &merged[4]);
+    println!(
+        "throughput ratio ikanos / plain proxy: {:.2}x (1 thread), {:.2}x (N threads); per-core / shared: {:.2}x",
+        ikanos_run.rps() / single.rps(),
+        ikanos_run.rps() / multi.rps(),
+        ikanos_run.rps() / shared_run.rps()
+    );
     println!(
         "throughput ratio declarative / plain proxy: {:.2}x (1 thread), {:.2}x (N threads); declarative / component: {:.2}x",
         declarative.rps() / single.rps(),
         declarative.rps() / multi.rps(),
         declarative.rps() / ikanos_run.rps()
     );
-    println!(
-        "p50 overhead declarative vs component: {:+.1} µs",
-        (declarative.pct(0.5).as_secs_f64() - ikanos_run.pct(0.5).as_secs_f64()) * 1e6
-    );
-    println!(
-        "throughput ratio ikanos / plain proxy: {:.2}x (1 thread), {:.2}x (N threads, as ikanos runs)",
-        ikanos_run.rps() / single.rps(),
-        ikanos_run.rps() / multi.rps()
-    );
-    println!(
-        "p50 overhead vs plain proxy (1 thread): {:+.1} µs",
-        (ikanos_run.pct(0.5).as_secs_f64() - single.pct(0.5).as_secs_f64()) * 1e6
-    );
     let n = count1 - count0;
-    if n > 0.0 {
-        println!(
-            "instantiation per request (mean of {n:.0}, from ikanos_instantiation_duration_seconds): {:.1} µs",
-            (sum1 - sum0) / n * 1e6
-        );
-    }
+    // The histogram counts the component's and the engine's instances together.
+    let instantiation_us = if n > 0.0 {
+        (sum1 - sum0) / n * 1e6
+    } else {
+        f64::NAN
+    };
+    println!(
+        "instantiation per request (mean of {n:.0}, component and engine together): {instantiation_us:.1} µs"
+    );
+
+    let lone = single_connection(&targets[..3], path, seconds);
+    let added_us = (lone[2].pct(0.5).as_secs_f64() - lone[0].pct(0.5).as_secs_f64()) * 1e6;
+    println!("p50 added at 1 connection vs plain proxy (1 thread): {added_us:+.1} µs");
+    let starts: Vec<Duration> = (0..5).map(|_| per_core.start_to_ready()).collect();
+    let start_ms = starts.iter().min().unwrap().as_secs_f64() * 1e3;
+    println!(
+        "start -> ready with a cached component (best of 5): {start_ms:.1} ms (all: {})",
+        starts
+            .iter()
+            .map(|d| format!("{:.1}", d.as_secs_f64() * 1e3))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+
+    let ratio = ikanos_run.rps() / single.rps();
+    goal(
+        "ikanos >= 0.8x the 1-thread plain proxy",
+        ratio >= 0.8,
+        format!("{ratio:.2}x"),
+    );
+    goal(
+        "mean instantiation <= 15 µs under load",
+        instantiation_us <= 15.0,
+        format!("{instantiation_us:.1} µs"),
+    );
+    goal(
+        "p50 added <= 60 µs at 1 connection",
+        added_us <= 60.0,
+        format!("{added_us:+.1} µs"),
+    );
+    goal(
+        "start -> ready <= 300 ms with a cached component",
+        start_ms <= 300.0,
+        format!("{start_ms:.1} ms"),
+    );
+}
+
+fn goal(what: &str, met: bool, measured: String) {
+    println!(
+        "goal: {what}: {measured}: {}",
+        if met { "met" } else { "NOT MET" }
+    );
 }

@@ -27,6 +27,7 @@ pub mod runtime;
 pub mod server;
 pub mod telemetry;
 pub mod tunnel;
+pub mod workers;
 
 pub use ikanos_spec as spec;
 

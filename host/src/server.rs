@@ -196,13 +196,24 @@ pub fn serve(
                         }
                         async move { Ok::<_, Infallible>(handler(req).await) }
                     });
-                    let conn = builder.serve_connection(TokioIo::new(stream), service).into_owned();
-                    let conn = graceful.watch(conn);
-                    tokio::spawn(async move {
-                        if let Err(e) = conn.await {
+                    let builder = builder.clone();
+                    let watcher = graceful.watcher();
+                    // The connection is served on a serving thread when the process has
+                    // them (crate::workers): the socket leaves this runtime's reactor
+                    // here and joins that thread's there.
+                    let Ok(stream) = stream.into_std() else { continue };
+                    let connection = move || async move {
+                        let Ok(stream) = tokio::net::TcpStream::from_std(stream) else {
+                            return;
+                        };
+                        let conn = builder.serve_connection(TokioIo::new(stream), service);
+                        if let Err(e) = watcher.watch(conn.into_owned()).await {
                             tracing::debug!(error = %e, "connection ended with an error");
                         }
-                    });
+                    };
+                    if let Err(connection) = crate::workers::dispatch(connection) {
+                        tokio::spawn(connection());
+                    }
                 }
                 _ = stop.changed() => break,
             }

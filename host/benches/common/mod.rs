@@ -46,13 +46,26 @@ where
     F: Fn(http::Request<hyper::body::Incoming>) -> Fut + Send + Sync + Clone + 'static,
     Fut: std::future::Future<Output = http::Response<Full<Bytes>>> + Send + 'static,
 {
+    spawn_named_server("bench-server", multi_thread, svc)
+}
+
+/// [`spawn_server`] whose threads are all named `name` (at most 15 bytes), so
+/// [`OsCounters`] can tell them from the bench's other threads.
+pub fn spawn_named_server<F, Fut>(name: &str, multi_thread: bool, svc: F) -> SocketAddr
+where
+    F: Fn(http::Request<hyper::body::Incoming>) -> Fut + Send + Sync + Clone + 'static,
+    Fut: std::future::Future<Output = http::Response<Full<Bytes>>> + Send + 'static,
+{
     let std_listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     std_listener.set_nonblocking(true).unwrap();
     let addr = std_listener.local_addr().unwrap();
-    std::thread::spawn(move || {
+    let name = name.to_string();
+    let thread = std::thread::Builder::new().name(name.clone());
+    let _ = thread.spawn(move || {
         let rt = if multi_thread {
             tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
+                .thread_name(name)
                 .build()
                 .unwrap()
         } else {
@@ -109,7 +122,44 @@ pub struct IkanosChild {
     pub control: String,
     /// Every adapter's address by its namespace.
     pub adapters: std::collections::HashMap<String, String>,
+    /// Its command line, to start it again ([`IkanosChild::start_to_ready`]).
+    command: Vec<std::ffi::OsString>,
     _dir: tempfile::TempDir,
+}
+
+impl IkanosChild {
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Start the same command once more (same file, same component cache, so the
+    /// component is compiled already) and time it from the process's start until
+    /// `/health/ready` answers UP; the second process is stopped afterwards.
+    pub fn start_to_ready(&self) -> Duration {
+        use std::io::BufRead;
+        let started = Instant::now();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_ikanos"))
+            .args(&self.command)
+            .stderr(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("starting ikanos again");
+        let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
+        let control = loop {
+            let line = lines.next().expect("ikanos exited early").unwrap();
+            if line.contains("listening") && line.contains("adapter=\"control\"") {
+                break addr_in(&line).unwrap();
+            }
+        };
+        std::thread::spawn(move || for _ in lines {});
+        while !fetch(&format!("http://{control}/health/ready")).contains("\"status\":\"UP\"") {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let took = started.elapsed();
+        let _ = child.kill();
+        let _ = child.wait();
+        took
+    }
 }
 
 impl Drop for IkanosChild {
@@ -205,6 +255,15 @@ pub fn build_crm_component() -> PathBuf {
 /// `ikanos run` on the crm-sidecar example, its file passed through `edit` (which
 /// points it at the upstream), with `files` written beside it.
 pub fn start_ikanos(edit: impl Fn(String) -> String, files: &[(&str, String)]) -> IkanosChild {
+    start_ikanos_with(&[], edit, files)
+}
+
+/// [`start_ikanos`] with `extra` arguments on its command line.
+pub fn start_ikanos_with(
+    extra: &[&str],
+    edit: impl Fn(String) -> String,
+    files: &[(&str, String)],
+) -> IkanosChild {
     let root = repo_root();
     build_crm_component();
     let dir = tempfile::tempdir().unwrap();
@@ -217,24 +276,29 @@ pub fn start_ikanos(edit: impl Fn(String) -> String, files: &[(&str, String)]) -
     }
     let file = dir.path().join("crm-sidecar.ikanos.yaml");
     std::fs::write(&file, text).unwrap();
+    let mut command: Vec<std::ffi::OsString> = vec![
+        "run".into(),
+        file.into(),
+        "--component".into(),
+        root.join("examples/target/wasm32-wasip2/release/crm_sidecar.wasm")
+            .into(),
+    ];
+    for a in [
+        "--control",
+        "127.0.0.1:0",
+        "--log-level",
+        "warn,ikanos::cli=info",
+        "--cache-dir",
+    ] {
+        command.push(a.into());
+    }
+    command.push(dir.path().join("cache").into());
+    command.extend(extra.iter().map(Into::into));
+    if let Ok(more) = std::env::var("IKANOS_BENCH_ARGS") {
+        command.extend(more.split_whitespace().map(Into::into));
+    }
     let mut child = Command::new(env!("CARGO_BIN_EXE_ikanos"))
-        .arg("run")
-        .arg(&file)
-        .arg("--component")
-        .arg(root.join("examples/target/wasm32-wasip2/release/crm_sidecar.wasm"))
-        .args([
-            "--control",
-            "127.0.0.1:0",
-            "--log-level",
-            "warn,ikanos::cli=info",
-            "--cache-dir",
-        ])
-        .arg(dir.path().join("cache"))
-        .args(
-            std::env::var("IKANOS_BENCH_ARGS")
-                .map(|a| a.split_whitespace().map(String::from).collect::<Vec<_>>())
-                .unwrap_or_default(),
-        )
+        .args(&command)
         .stderr(Stdio::piped())
         .stdout(Stdio::null())
         .spawn()
@@ -272,6 +336,7 @@ pub fn start_ikanos(edit: impl Fn(String) -> String, files: &[(&str, String)]) -
         rest,
         control,
         adapters,
+        command,
         _dir: dir,
     }
 }
@@ -393,6 +458,7 @@ pub fn open_fds(pid: u32) -> usize {
         .expect("reading /proc/PID/fd")
 }
 
+#[derive(Clone)]
 pub struct Run {
     pub requests: u64,
     pub errors: u64,
@@ -607,6 +673,144 @@ pub fn alternating_rounds<N: AsRef<str>>(
         }
     }
     runs.into_iter().map(merge).collect()
+}
+
+/// Whose threads a target runs on: a process, and optionally only its threads of one
+/// name (the in-process plain proxies).
+#[derive(Clone)]
+pub struct Threads {
+    pub pid: u32,
+    pub name: Option<String>,
+}
+
+impl Threads {
+    pub fn of_process(pid: u32) -> Threads {
+        Threads { pid, name: None }
+    }
+    pub fn named(name: &str) -> Threads {
+        Threads {
+            pid: std::process::id(),
+            name: Some(name.to_string()),
+        }
+    }
+
+    /// Context switches (voluntary and not) of these threads so far.
+    fn switches(&self) -> u64 {
+        let Ok(tasks) = std::fs::read_dir(format!("/proc/{}/task", self.pid)) else {
+            return 0;
+        };
+        let mut total = 0;
+        for task in tasks.flatten() {
+            let path = task.path();
+            if let Some(name) = &self.name {
+                let comm = std::fs::read_to_string(path.join("comm")).unwrap_or_default();
+                if comm.trim() != name {
+                    continue;
+                }
+            }
+            let status = std::fs::read_to_string(path.join("status")).unwrap_or_default();
+            total += status
+                .lines()
+                .filter(|l| l.contains("ctxt_switches:"))
+                .filter_map(|l| l.split_whitespace().last()?.parse::<u64>().ok())
+                .sum::<u64>();
+        }
+        total
+    }
+}
+
+/// What the OS did over a target's rounds: its threads' context switches, and the
+/// machine's inter-processor interrupts (rescheduling, function calls, TLB shootdowns —
+/// every process's, the load generator's included, alike for every target).
+#[derive(Default, Clone, Copy)]
+pub struct OsCounters {
+    pub switches: u64,
+    pub resched: u64,
+    pub calls: u64,
+    pub tlb: u64,
+}
+
+impl OsCounters {
+    fn now(threads: &Threads) -> OsCounters {
+        let (resched, calls, tlb) = interrupts();
+        OsCounters {
+            switches: threads.switches(),
+            resched,
+            calls,
+            tlb,
+        }
+    }
+
+    fn since(self, before: OsCounters) -> OsCounters {
+        OsCounters {
+            switches: self.switches.saturating_sub(before.switches),
+            resched: self.resched.saturating_sub(before.resched),
+            calls: self.calls.saturating_sub(before.calls),
+            tlb: self.tlb.saturating_sub(before.tlb),
+        }
+    }
+
+    fn add(&mut self, other: OsCounters) {
+        self.switches += other.switches;
+        self.resched += other.resched;
+        self.calls += other.calls;
+        self.tlb += other.tlb;
+    }
+}
+
+/// The machine's RES, CAL and TLB interrupts so far, summed over CPUs (`/proc/interrupts`).
+fn interrupts() -> (u64, u64, u64) {
+    let text = std::fs::read_to_string("/proc/interrupts").unwrap_or_default();
+    let row = |name: &str| -> u64 {
+        text.lines()
+            .find(|l| l.trim_start().starts_with(name))
+            .map(|l| {
+                l.split_whitespace()
+                    .skip(1)
+                    .map_while(|f| f.parse::<u64>().ok())
+                    .sum()
+            })
+            .unwrap_or(0)
+    };
+    (row("RES:"), row("CAL:"), row("TLB:"))
+}
+
+/// [`alternating_rounds`] that also counts, per target, what the OS did while it ran
+/// ([`OsCounters`], for the threads in `threads`, in the targets' order).
+pub fn observed_rounds<N: AsRef<str>>(
+    targets: &[(N, String)],
+    threads: &[Threads],
+    path: &str,
+    connections: usize,
+    seconds: u64,
+    rounds: u64,
+) -> Vec<(Run, OsCounters)> {
+    let mut runs: Vec<Vec<Run>> = targets.iter().map(|_| Vec::new()).collect();
+    let mut counters = vec![OsCounters::default(); targets.len()];
+    for _ in 0..rounds {
+        for (i, (_, addr)) in targets.iter().enumerate() {
+            let before = OsCounters::now(&threads[i]);
+            runs[i].push(load(addr, path, connections, Duration::from_secs(seconds)));
+            counters[i].add(OsCounters::now(&threads[i]).since(before));
+        }
+    }
+    runs.into_iter().map(merge).zip(counters).collect()
+}
+
+/// One line per target: what the OS did per request.
+pub fn report_os<N: AsRef<str>>(targets: &[(N, String)], observed: &[(Run, OsCounters)]) {
+    println!("per request (context switches of the target's threads; machine-wide IPIs):");
+    for ((name, _), (run, c)) in targets.iter().zip(observed) {
+        let per = |n: u64| n as f64 / run.requests.max(1) as f64;
+        println!(
+            "{:<34} switches {:>6.3}   resched IPIs {:>6.3}   call IPIs {:>6.3}   TLB shootdowns {:>6.3}",
+            name.as_ref(),
+            per(c.switches),
+            per(c.resched),
+            per(c.calls),
+            per(c.tlb)
+        );
+    }
 }
 
 /// `report` for each target with its run.

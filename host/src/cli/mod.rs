@@ -232,6 +232,13 @@ struct ProcessArgs {
     #[arg(long, value_name = "N")]
     worker_threads: Option<usize>,
 
+    /// How connections are served. `per-core`: each connection lives on one serving
+    /// thread from accept to close, with its guest calls and outbound connections (no
+    /// cross-core hand-off per request). `shared`: one work-stealing pool, for a few
+    /// long connections of very uneven load.
+    #[arg(long, value_enum, default_value = "per-core")]
+    serving: Serving,
+
     /// Log level (overridden by RUST_LOG).
     #[arg(long, default_value = "info", env = "IKANOS_LOG")]
     log_level: String,
@@ -258,9 +265,17 @@ impl ProcessArgs {
                 return ExitCode::from(1);
             }
         };
+        let threads = self.worker_threads.map(|n| n.max(1)).unwrap_or_else(|| {
+            std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+        });
         let mut builder = tokio::runtime::Builder::new_multi_thread();
-        if let Some(n) = self.worker_threads {
-            builder.worker_threads(n.max(1));
+        builder.worker_threads(threads);
+        if self.serving == Serving::PerCore {
+            // Before anything is loaded: the outbound pools are made per serving thread.
+            if let Err(e) = crate::workers::install(threads) {
+                eprintln!("error: cannot start the serving threads: {e}");
+                return ExitCode::from(1);
+            }
         }
         let runtime = match builder.enable_all().thread_name("ikanos").build() {
             Ok(rt) => rt,
@@ -281,6 +296,13 @@ impl ProcessArgs {
             }
         }
     }
+}
+
+/// See [`ProcessArgs::serving`].
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Serving {
+    PerCore,
+    Shared,
 }
 
 /// Per-capability limits. Defaults are safe for untrusted components.

@@ -137,7 +137,10 @@ pub fn tls_config(
         .with_no_client_auth())
 }
 
-fn pooled<C>(settings: &ClientSettings, connector: C) -> Client<C, Full<Bytes>>
+/// A client with a pool of its own over `connector` (callers make one per serving
+/// thread, and a fresh set after an identity rotation, so no idle connection of the
+/// old session is reused).
+pub fn pooled<C>(settings: &ClientSettings, connector: C) -> Client<C, Full<Bytes>>
 where
     C: hyper_util::client::legacy::connect::Connect + Clone,
 {
@@ -149,21 +152,29 @@ where
         .build(connector)
 }
 
-/// The direct client: TCP (TLS for https) straight to the baseUri's host.
-pub fn build(
+/// The direct connector: TCP (TLS for https) straight to the baseUri's host. One per
+/// namespace, shared by its per-thread pools (the TLS configuration is built once).
+pub fn direct_connector(
     settings: &ClientSettings,
     ca_bundle: Option<&PathBuf>,
-) -> Result<HttpClient, TlsError> {
+) -> Result<HttpsConnector<HttpConnector>, TlsError> {
     let mut http = HttpConnector::new();
     http.enforce_http(false);
     http.set_nodelay(true);
     http.set_connect_timeout(Some(settings.connect_timeout));
-    let https = hyper_rustls::HttpsConnectorBuilder::new()
+    Ok(hyper_rustls::HttpsConnectorBuilder::new()
         .with_tls_config(tls_config(settings, ca_bundle)?)
         .https_or_http()
         .enable_all_versions()
-        .wrap_connector(http);
-    Ok(pooled(settings, https))
+        .wrap_connector(http))
+}
+
+/// The direct client (one pool).
+pub fn build(
+    settings: &ClientSettings,
+    ca_bundle: Option<&PathBuf>,
+) -> Result<HttpClient, TlsError> {
+    Ok(pooled(settings, direct_connector(settings, ca_bundle)?))
 }
 
 /// The connector of a tunnel client: the same TLS over streams dialed through
@@ -179,13 +190,4 @@ pub fn tunnel_connector(
         .https_or_http()
         .enable_all_versions()
         .wrap_connector(connector))
-}
-
-/// A tunnel client with a pool of its own (a fresh one after identity rotation, so no
-/// idle connection of the old session is reused).
-pub fn tunnel_client(
-    settings: &ClientSettings,
-    connector: HttpsConnector<TunnelConnector>,
-) -> TunnelClient {
-    pooled(settings, connector)
 }

@@ -36,6 +36,7 @@ use crate::telemetry::{
 use crate::tunnel::{
     DialError, DialErrorKind, Route, TunnelConnector, TunnelMetrics, TunnelRegistry, TunnelState,
 };
+use crate::workers::PerThread;
 use ikanos_spec::model::Fallback;
 
 /// Why an outbound call produced no upstream response. Messages never contain secrets.
@@ -215,8 +216,9 @@ struct Namespace {
     base_uri: String,
     auth: Auth,
     route: Route,
-    /// Direct connections (no tunnel, or `fallback: direct` while the tunnel is down).
-    client: client::HttpClient,
+    /// Direct connections (no tunnel, or `fallback: direct` while the tunnel is down),
+    /// one pool per serving thread.
+    client: PerThread<client::HttpClient>,
     /// Connections through the namespace's tunnel, when it has one.
     tunnel: Option<TunnelPath>,
     operations: HashMap<String, PreparedOperation>,
@@ -227,8 +229,9 @@ struct Namespace {
 /// The tunnel side of a namespace.
 struct TunnelPath {
     connector: HttpsConnector<TunnelConnector>,
-    /// Replaced on identity rotation; requests in flight keep the client they hold.
-    client: std::sync::RwLock<client::TunnelClient>,
+    /// One pool per serving thread; replaced on identity rotation (requests in flight
+    /// keep the client they hold).
+    client: std::sync::RwLock<PerThread<client::TunnelClient>>,
     metrics: TunnelMetrics,
 }
 
@@ -287,12 +290,13 @@ impl Outbound {
                     reason,
                 }
             })?;
-            let client = client::build(&settings.client, settings.ca_bundles.get(&name)).map_err(
-                |source| OutboundError::Tls {
-                    namespace: name.clone(),
-                    source,
-                },
-            )?;
+            let connector =
+                client::direct_connector(&settings.client, settings.ca_bundles.get(&name))
+                    .map_err(|source| OutboundError::Tls {
+                        namespace: name.clone(),
+                        source,
+                    })?;
+            let client = PerThread::new(|| client::pooled(&settings.client, connector.clone()));
             let route = tunnels.route(c.tunnel.as_ref(), &secrets);
             let tunnel = match &route {
                 Route::Tunnel { kind, tunnel, .. } => {
@@ -311,10 +315,9 @@ impl Outbound {
                         namespace: name.clone(),
                         source,
                     })?;
-                    let client = std::sync::RwLock::new(client::tunnel_client(
-                        &settings.client,
-                        connector.clone(),
-                    ));
+                    let client = std::sync::RwLock::new(PerThread::new(|| {
+                        client::pooled(&settings.client, connector.clone())
+                    }));
                     Some(TunnelPath {
                         connector,
                         client,
@@ -459,7 +462,9 @@ impl Outbound {
             };
             if outcome.is_ok() {
                 // Idle connections of the old session are not reused.
-                let fresh = client::tunnel_client(&self.client_settings, path.connector.clone());
+                let fresh = PerThread::new(|| {
+                    client::pooled(&self.client_settings, path.connector.clone())
+                });
                 *path.client.write().unwrap_or_else(|p| p.into_inner()) = fresh;
             }
             out.push(
@@ -479,7 +484,7 @@ impl Outbound {
             reason,
         };
         match &ns.route {
-            Route::Direct => Ok(Via::Direct(&ns.client)),
+            Route::Direct => Ok(Via::Direct(ns.client.get())),
             Route::Unavailable { kind, reason } => Err(unavailable(kind, reason.clone())),
             Route::Tunnel {
                 kind,
@@ -493,6 +498,7 @@ impl Outbound {
                             .client
                             .read()
                             .unwrap_or_else(|p| p.into_inner())
+                            .get()
                             .clone();
                         Ok(Via::Tunnel(Box::new(client)))
                     }
@@ -505,7 +511,7 @@ impl Outbound {
                             reason = %reason,
                             "tunnel down: sending this call directly (fallback: direct)"
                         );
-                        Ok(Via::Direct(&ns.client))
+                        Ok(Via::Direct(ns.client.get()))
                     }
                     (_, reason) => Err(unavailable(
                         kind,
