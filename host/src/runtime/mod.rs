@@ -146,6 +146,11 @@ impl Runtime {
             .wasm_component_model(true)
             .epoch_interruption(true)
             .allocation_strategy(InstanceAllocationStrategy::Pooling(pooling));
+        // `IKANOS_WASM_PROFILER=perfmap` names the guests' compiled functions for
+        // `perf` (/tmp/perf-PID.map): a profiling aid, off unless asked for.
+        if std::env::var("IKANOS_WASM_PROFILER").as_deref() == Ok("perfmap") {
+            config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+        }
         let engine = Engine::new(&config)?;
         start_epoch_ticker(&engine);
 
