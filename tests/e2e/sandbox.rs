@@ -96,6 +96,59 @@ fn to_echo(base: &str, path_query: &str, headers: &[(&str, &str)], body: &str) -
     }
 }
 
+/// Per-core serving with one serving thread: a spinning guest and every other
+/// connection (the control port's too) share that thread. The guest yields it at each
+/// epoch tick, so while it spins, neighbours are answered — the spinner is still
+/// running when they are done — and it is stopped at its CPU limit all the same.
+#[test]
+fn one_serving_thread_is_shared_by_a_spinning_guest_and_its_neighbours() {
+    serving_thread_shared_with_a_spinner(&["--worker-threads", "1"]);
+}
+
+/// The same with the work-stealing pool (`--serving shared`) on one thread.
+#[test]
+fn the_shared_pool_on_one_thread_is_shared_by_a_spinning_guest_and_its_neighbours() {
+    serving_thread_shared_with_a_spinner(&["--worker-threads", "1", "--serving", "shared"]);
+}
+
+fn serving_thread_shared_with_a_spinner(serving: &[&str]) {
+    let mut args = vec!["--cpu-limit", "5s"];
+    args.extend_from_slice(serving);
+    let rig = hostile_rig(&args);
+    let base = rig.base.clone();
+    let spinning = std::thread::spawn({
+        let base = base.clone();
+        move || get(&format!("{base}/spin"))
+    });
+    // Wait until the spinner's instance is alive (read from the control port, served
+    // on the same thread).
+    let metrics = format!("{}/metrics", rig.host.control_url());
+    loop {
+        let text = get(&metrics).body;
+        if text
+            .lines()
+            .any(|l| l.starts_with("ikanos_instances_active{") && !l.ends_with(" 0"))
+        {
+            break;
+        }
+        assert!(
+            !spinning.is_finished(),
+            "the spinner ended before it was seen"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    for _ in 0..10 {
+        let r = get(&format!("{base}/healthy"));
+        assert_eq!(r.status, 200, "{}", r.body);
+    }
+    assert!(
+        !spinning.is_finished(),
+        "the neighbours were answered only after the spinner ended"
+    );
+    let spin = spinning.join().unwrap();
+    assert_eq!(spin.status, 504, "{}", spin.body);
+}
+
 #[test]
 fn runaway_components_are_stopped_while_neighbours_keep_answering() {
     let rig = hostile_rig(&["--cpu-limit", "300ms", "--memory-limit-mib", "32"]);

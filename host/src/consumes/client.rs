@@ -137,6 +137,19 @@ pub fn tls_config(
         .with_no_client_auth())
 }
 
+/// A client that keeps no idle connection: every request dials afresh (the retry of a
+/// call whose pooled connection broke).
+pub fn unpooled<C>(settings: &ClientSettings, connector: C) -> Client<C, Full<Bytes>>
+where
+    C: hyper_util::client::legacy::connect::Connect + Clone,
+{
+    let settings = ClientSettings {
+        pool_max_idle_per_host: 0,
+        ..settings.clone()
+    };
+    pooled(&settings, connector)
+}
+
 /// A client with a pool of its own over `connector` (callers make one per serving
 /// thread, and a fresh set after an identity rotation, so no idle connection of the
 /// old session is reused).

@@ -594,10 +594,12 @@ impl Outbound {
     /// Send one request on `via`. When the connection it went out on breaks before any
     /// answer — a tunnel's far end dying takes every connection open through it — an
     /// idempotent request (RFC 9110 §9.2.2: repeating it is harmless) is sent once more
-    /// on the route as it stands now: a tunnel found down fails closed as
-    /// `tunnel-unavailable`, one still up gets a fresh try, and a second break answers
-    /// `tunnel-unavailable` too. A request that is not idempotent may already have been
-    /// applied, so its break stays a transport error.
+    /// on the route as it stands now, over a freshly dialed connection (another pooled
+    /// one may have died with the first): a tunnel found down, or whose dial finds it
+    /// down, fails closed as `tunnel-unavailable`; a tunnel still up answers, or breaks
+    /// again, which is the API behind it closing (`transport`, as without a retry). A
+    /// request that is not idempotent may already have been applied, so its break stays
+    /// a transport error.
     async fn send(
         &self,
         ns: &Namespace,
@@ -623,21 +625,17 @@ impl Outbound {
             error = %crate::error_chain(&first),
             "a tunnel connection broke before answering: sending this idempotent call once more"
         );
-        let again = self.via(ns)?;
-        match again.send(request()?).await {
-            Ok(response) => Ok(response),
-            Err(second) if matches!(again, Via::Tunnel(_)) && broke_before_answer(&second) => {
-                Err(CallError::TunnelUnavailable {
-                    namespace: ns.name.clone(),
-                    kind: ns.route.label().trim_start_matches("tunnel:").to_string(),
-                    reason: format!(
-                        "the connection through the tunnel broke before any answer, twice: {}",
-                        crate::error_chain(&second)
-                    ),
-                })
-            }
-            Err(second) => Err(send_error(ns, op, &second)),
-        }
+        let again = match self.via(ns)? {
+            Via::Tunnel(_) => Via::Tunnel(Box::new(client::unpooled(
+                &self.client_settings,
+                path.connector.clone(),
+            ))),
+            direct => direct,
+        };
+        again
+            .send(request()?)
+            .await
+            .map_err(|second| send_error(ns, op, &second))
     }
 
     fn record(
@@ -1011,17 +1009,57 @@ mod tests {
         assert_eq!(retries(&rig), 1);
     }
 
-    /// Broken twice: `tunnel-unavailable` (a 503 at the edge), never a transport error.
+    /// Broken again on a fresh connection: the tunnel dials fine, so it is the API
+    /// behind it closing — a transport error, as without the retry.
     #[tokio::test]
-    async fn a_second_break_is_tunnel_unavailable() {
+    async fn a_second_break_on_a_fresh_connection_is_a_transport_error() {
         let rig = Rig::new("http://crm.internal", "fail");
         rig.tunnel.set_state(TunnelState::Ready);
         rig.tunnel.break_dials(2);
+        match rig.call().await {
+            Err(CallError::Transport { detail, .. }) => {
+                assert!(detail.contains("connection closed"), "{detail}");
+            }
+            other => panic!("expected a transport error, got {:?}", other.err()),
+        }
+        assert_eq!(rig.tunnel.dials(), 2);
+        assert_eq!(retries(&rig), 1);
+    }
+
+    /// The retry dials afresh: a dial that finds the tunnel down fails closed.
+    #[tokio::test]
+    async fn a_retry_whose_dial_finds_the_tunnel_down_is_tunnel_unavailable() {
+        let rig = Rig::new("http://crm.internal", "fail");
+        rig.tunnel.set_state(TunnelState::Ready);
+        // One connection is pooled first, then its far end dies with the tunnel, which
+        // its supervisor has not noticed yet (the state is still ready).
+        assert_eq!(
+            rig.call().await.expect("a first answer").body,
+            b"through the tunnel"
+        );
+        rig.tunnel.cut_open_connections();
+        rig.tunnel.fail_dials(Some(DialErrorKind::NotReady));
         let reason = unavailable(rig.call().await);
         assert!(
-            reason.contains("broke before any answer, twice"),
+            reason.contains("the fake tunnel fails this dial"),
             "{reason}"
         );
+        assert_eq!(rig.tunnel.dials(), 2);
+        assert_eq!(retries(&rig), 1);
+    }
+
+    /// A pooled connection cut under a call: the retry's fresh connection answers.
+    #[tokio::test]
+    async fn a_pooled_connection_cut_under_a_call_is_replaced_by_a_fresh_one() {
+        let rig = Rig::new("http://crm.internal", "fail");
+        rig.tunnel.set_state(TunnelState::Ready);
+        assert_eq!(
+            rig.call().await.expect("a first answer").body,
+            b"through the tunnel"
+        );
+        rig.tunnel.cut_open_connections();
+        let again = rig.call().await.expect("the retry's answer");
+        assert_eq!(again.body, b"through the tunnel");
         assert_eq!(rig.tunnel.dials(), 2);
         assert_eq!(retries(&rig), 1);
     }

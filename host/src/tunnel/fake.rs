@@ -38,6 +38,8 @@ struct Shared {
     breaking: AtomicUsize,
     /// The state a breaking connection publishes just before it hangs up.
     down_on_break: Mutex<Option<TunnelState>>,
+    /// Connections dialed before this generation hang up at their next request.
+    cut_before: AtomicUsize,
 }
 
 impl FakeHandle {
@@ -49,6 +51,7 @@ impl FakeHandle {
             fail_with: Mutex::new(None),
             breaking: AtomicUsize::new(0),
             down_on_break: Mutex::new(None),
+            cut_before: AtomicUsize::new(0),
         }))
     }
 
@@ -71,6 +74,14 @@ impl FakeHandle {
     /// supervisor learning of the loss as the connections through it break.
     pub fn go_down_on_break(&self, state: TunnelState) {
         *self.0.down_on_break.lock().unwrap() = Some(state);
+    }
+
+    /// Make every connection open now hang up at its next request without answering
+    /// (the far end died with them open); later dials are not affected.
+    pub fn cut_open_connections(&self) {
+        self.0
+            .cut_before
+            .store(self.0.dials.load(Ordering::SeqCst), Ordering::SeqCst);
     }
 
     /// How many dials the tunnel was asked for.
@@ -109,7 +120,7 @@ struct FakeTunnel(FakeHandle);
 #[async_trait::async_trait]
 impl Tunnel for FakeTunnel {
     async fn dial(&self, host: &str, port: u16) -> Result<TunnelStream, DialError> {
-        self.0 .0.dials.fetch_add(1, Ordering::SeqCst);
+        let dial = self.0 .0.dials.fetch_add(1, Ordering::SeqCst);
         if let Some(kind) = *self.0 .0.fail_with.lock().unwrap() {
             return Err(DialError::new(
                 kind,
@@ -133,7 +144,9 @@ impl Tunnel for FakeTunnel {
                 .await
             });
         } else {
-            tokio::spawn(respond(theirs, "through the tunnel"));
+            let handle = self.0.clone();
+            let cut = move || dial < handle.0.cut_before.load(Ordering::SeqCst);
+            tokio::spawn(respond_until_cut(theirs, cut));
         }
         Ok(Box::new(ours))
     }
@@ -194,4 +207,27 @@ async fn hang_up_after_reading(mut io: impl AsyncRead + Unpin, before_hang_up: i
     let mut buf = [0u8; 4096];
     let _ = io.read(&mut buf).await;
     before_hang_up();
+}
+
+/// Answer like [`respond`] with `through the tunnel`, until `cut` says the connection
+/// was cut: then hang up at the next request without answering.
+async fn respond_until_cut(
+    io: impl AsyncRead + AsyncWrite + Send + Unpin + 'static,
+    cut: impl Fn() -> bool + Send + Sync + 'static,
+) {
+    let cut = Arc::new(cut);
+    let service = hyper::service::service_fn(move |_req| {
+        let cut = cut.clone();
+        async move {
+            if cut() {
+                return Err("the far end is gone");
+            }
+            Ok(hyper::Response::new(Full::new(Bytes::from(
+                "through the tunnel",
+            ))))
+        }
+    });
+    let _ = hyper::server::conn::http1::Builder::new()
+        .serve_connection(TokioIo::new(io), service)
+        .await;
 }
