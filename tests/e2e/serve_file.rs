@@ -5,6 +5,7 @@
 
 use std::path::Path;
 use std::process::{Command, Stdio};
+use std::time::Duration;
 
 use crate::skill::{capability, skill_folder};
 use crate::support::*;
@@ -59,11 +60,10 @@ fn serve_file_serves_one_capability_like_run() {
     );
     let r = get(&format!("http://{addr}/skills"));
     assert_eq!((r.status, r.json()["count"].as_u64()), (200, Some(2)));
-    assert!(
-        p.all_output().contains("capability=fleet-one"),
-        "{}",
-        p.all_output()
-    );
+    // The request's log line is written after its answer: wait for it.
+    p.wait_for_log(Duration::from_secs(10), |l| {
+        l.contains("capability=fleet-one")
+    });
 }
 
 #[test]

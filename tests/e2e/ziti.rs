@@ -318,10 +318,16 @@ fn a_revoked_identity_is_not_ready_with_the_reason() {
 fn expired_api_sessions_and_deleted_service_sessions_are_renewed() {
     let mut rig = rig();
     wait_ready(&rig.host, 200);
-    call_ok(&rig);
     // The router answers Connect with "Invalid Session": a new service session, the
-    // call still succeeds.
-    let sessions = || rig.net.requests_starting("POST /edge/client/v1/sessions");
+    // call still succeeds. No call before it, so no pooled connection spares it the
+    // dial (with per-core serving, which pool a call uses depends on the thread its
+    // connection landed on).
+    // Dial sessions only: deleting every session makes libziti, on the hosting side,
+    // fetch a new Bind session too, whenever it notices.
+    let sessions = || {
+        rig.net
+            .requests_starting("POST /edge/client/v1/sessions Dial")
+    };
     let before = sessions();
     rig.net.delete_service_sessions();
     call_ok(&rig);

@@ -131,6 +131,9 @@ struct Live {
     api: Mutex<ApiSession>,
     service: Service,
     session: Mutex<ServiceSession>,
+    /// Held while a new service session is fetched: dials that find the session
+    /// invalid at the same time fetch one between them, not one each.
+    renewing: tokio::sync::Mutex<()>,
     channel: Mutex<Arc<Channel>>,
     router_tls: Arc<rustls::ClientConfig>,
     /// Set by a dial that found the channel broken: the supervisor fails over at once.
@@ -418,6 +421,7 @@ impl ZitiTunnel {
             api: Mutex::new(api),
             service,
             session: Mutex::new(session),
+            renewing: tokio::sync::Mutex::new(()),
             channel: Mutex::new(channel),
             router_tls,
             broken: Notify::new(),
@@ -591,6 +595,7 @@ impl Tunnel for ZitiTunnel {
             return Err(DialError::new(DialErrorKind::NotReady, "no Ziti session"));
         };
         let channel = live.channel();
+        let token_used = live.token();
         let first = match self.dial_once(&live, &channel, host, port).await {
             // The router went away under this dial (its channel closed): the supervisor
             // fails over to another one; dial once more through it.
@@ -606,18 +611,21 @@ impl Tunnel for ZitiTunnel {
         let result = match first {
             // The router says the service session is no longer valid (expired,
             // deleted, policies changed): get a new one and try once more.
+            // A dial that raced this one may have fetched it already.
             Err(e) if e.is_invalid_session() => {
-                let fresh = live
-                    .controller
-                    .dial_session(&live.api(), &live.service)
-                    .await;
-                match fresh {
-                    Ok(s) => {
-                        *live.session.lock().unwrap_or_else(|p| p.into_inner()) = s;
-                        self.dial_once(&live, &live.channel(), host, port).await
+                let renewing = live.renewing.lock().await;
+                if live.token() == token_used {
+                    match live
+                        .controller
+                        .dial_session(&live.api(), &live.service)
+                        .await
+                    {
+                        Ok(s) => *live.session.lock().unwrap_or_else(|p| p.into_inner()) = s,
+                        Err(_) => return Err(DialError::new(DialErrorKind::Io, e.to_string())),
                     }
-                    Err(_) => Err(e),
                 }
+                drop(renewing);
+                self.dial_once(&live, &live.channel(), host, port).await
             }
             other => other,
         };

@@ -38,10 +38,7 @@ pub async fn serve_connection(
 
 pub fn handle(shared: &Shared, req: &Request, peer_cert: Option<&[u8]>) -> Response {
     let mut model = shared.model.lock().unwrap();
-    model
-        .observed
-        .requests
-        .push(format!("{} {}", req.method, req.target));
+    model.observed.requests.push(request_line(req));
     let path = req.path();
     let path = path.strip_prefix(EDGE_CLIENT_PREFIX).unwrap_or(path);
     let path = if path.is_empty() { "/" } else { path };
@@ -49,6 +46,22 @@ pub fn handle(shared: &Shared, req: &Request, peer_cert: Option<&[u8]>) -> Respo
     resp.headers
         .push(("ziti-instance-id".into(), shared.instance_id.clone()));
     resp
+}
+
+/// How a request is logged: `METHOD target`, and for a new service session its type
+/// (`POST /edge/client/v1/sessions Dial`), so a test can count the dialing side's
+/// without the hosting side's (libziti binding again).
+fn request_line(req: &Request) -> String {
+    let mut line = format!("{} {}", req.method, req.target);
+    if req.method == "POST" && req.path().ends_with("/sessions") {
+        if let Ok(body) = serde_json::from_slice::<Value>(&req.body) {
+            if let Some(kind) = body["type"].as_str() {
+                line.push(' ');
+                line.push_str(kind);
+            }
+        }
+    }
+    line
 }
 
 fn route(
