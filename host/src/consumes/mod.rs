@@ -1026,18 +1026,21 @@ mod tests {
         assert_eq!(retries(&rig), 1);
     }
 
+    /// A ready tunnel with one pooled connection whose far end then died with the
+    /// tunnel, which its supervisor has not noticed yet (the state is still ready).
+    async fn with_a_pooled_connection_cut() -> Rig {
+        let rig = Rig::new("http://crm.internal", "fail");
+        rig.tunnel.set_state(TunnelState::Ready);
+        let first = rig.call().await.expect("a first answer");
+        assert_eq!(first.body, b"through the tunnel");
+        rig.tunnel.cut_open_connections();
+        rig
+    }
+
     /// The retry dials afresh: a dial that finds the tunnel down fails closed.
     #[tokio::test]
     async fn a_retry_whose_dial_finds_the_tunnel_down_is_tunnel_unavailable() {
-        let rig = Rig::new("http://crm.internal", "fail");
-        rig.tunnel.set_state(TunnelState::Ready);
-        // One connection is pooled first, then its far end dies with the tunnel, which
-        // its supervisor has not noticed yet (the state is still ready).
-        assert_eq!(
-            rig.call().await.expect("a first answer").body,
-            b"through the tunnel"
-        );
-        rig.tunnel.cut_open_connections();
+        let rig = with_a_pooled_connection_cut().await;
         rig.tunnel.fail_dials(Some(DialErrorKind::NotReady));
         let reason = unavailable(rig.call().await);
         assert!(
@@ -1051,13 +1054,7 @@ mod tests {
     /// A pooled connection cut under a call: the retry's fresh connection answers.
     #[tokio::test]
     async fn a_pooled_connection_cut_under_a_call_is_replaced_by_a_fresh_one() {
-        let rig = Rig::new("http://crm.internal", "fail");
-        rig.tunnel.set_state(TunnelState::Ready);
-        assert_eq!(
-            rig.call().await.expect("a first answer").body,
-            b"through the tunnel"
-        );
-        rig.tunnel.cut_open_connections();
+        let rig = with_a_pooled_connection_cut().await;
         let again = rig.call().await.expect("the retry's answer");
         assert_eq!(again.body, b"through the tunnel");
         assert_eq!(rig.tunnel.dials(), 2);
