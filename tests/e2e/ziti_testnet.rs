@@ -11,6 +11,10 @@ use crate::support::ziti::{
 };
 use std::time::Duration;
 
+/// Longer than 60 s: libziti 0.29.3 now and then leaves a circuit's data unhandled
+/// until its next timer (the 60-s service refresh) wakes its event loop (seen with
+/// ZITI_LOG=4 in `concurrent_dialers_with_large_bodies_stay_apart_and_encrypted`, about
+/// one run in ten: nothing logged between the Connect and the refresh).
 const LONG: Duration = Duration::from_secs(90);
 
 /// A network with one service, a hosting identity (Bind) and a dialing one (Dial).
@@ -87,15 +91,51 @@ impl PausedDial {
     }
 }
 
-/// Stop the first router and check that nothing accepts on its port any more.
+/// Stop the first router and check that it no longer answers on its port.
 fn stop_router_checked(net: &ZitiTestNet) -> u16 {
     let port = net.router_port();
     net.stop_router();
     assert!(
-        std::net::TcpStream::connect(("127.0.0.1", port)).is_err(),
-        "something still accepts on the stopped router's port {port}"
+        !serves_the_networks_tls(net, port),
+        "the stopped router still answers on its port {port}"
     );
     port
+}
+
+/// Does a TLS server with a certificate of the network's CA answer on `port`? Not
+/// "does anything accept": once a listener stops, its port is free for any other
+/// test's listener, and a connect to a free port in the ephemeral range can even
+/// connect to itself (TCP simultaneous open).
+fn serves_the_networks_tls(net: &ZitiTestNet, port: u16) -> bool {
+    use std::sync::Arc;
+    let mut roots = rustls::RootCertStore::empty();
+    for c in rustls_pemfile::certs(&mut net.ca_pem().as_bytes()) {
+        roots.add(c.unwrap()).unwrap();
+    }
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(async move {
+            let handshake = async {
+                let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port)).await?;
+                let name = rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap();
+                tokio_rustls::TlsConnector::from(Arc::new(config))
+                    .connect(name, tcp)
+                    .await
+            };
+            matches!(
+                tokio::time::timeout(Duration::from_secs(5), handshake).await,
+                Ok(Ok(_))
+            )
+        })
 }
 
 fn responses(output: &str) -> Vec<String> {
@@ -644,7 +684,7 @@ fn the_controller_answers_like_the_edge_client_api() {
 
     // The controller restarts on the same port with its data: the token still works.
     net.stop_controller();
-    assert!(std::net::TcpStream::connect(("127.0.0.1", net.controller_port())).is_err());
+    assert!(!serves_the_networks_tls(&net, net.controller_port()));
     net.start_controller();
     let (status, _, v) = rest(
         &net,

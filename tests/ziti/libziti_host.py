@@ -34,12 +34,21 @@ def pump(src, dst):
         pass
 
 
+finished = []
+finished_lock = threading.Lock()
+
+
 def serve(client, target):
     try:
         upstream = socket.create_connection(target)
     except OSError as e:
         say("UPSTREAM_FAILED", e)
-        client.close()
+        try:
+            client.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        with finished_lock:
+            finished.append(client)
         return
     a = threading.Thread(target=pump, args=(client, upstream), daemon=True)
     b = threading.Thread(target=pump, args=(upstream, client), daemon=True)
@@ -47,7 +56,17 @@ def serve(client, target):
     b.start()
     a.join()
     b.join()
-    client.close()
+    # The accepted socket is shut down but never closed: libziti forgets a closed fd
+    # asynchronously, and a later Ziti_accept may hand out the same fd number, which
+    # the late clean-up of the old one then closes under the new circuit (seen as a
+    # dialer's circuit ending before any answer). The dialing script keeps its sockets
+    # open for the same reason.
+    try:
+        client.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+    with finished_lock:
+        finished.append(client)
     upstream.close()
 
 

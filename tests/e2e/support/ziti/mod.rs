@@ -578,6 +578,17 @@ impl ZitiTestNet {
         self.shared.sessions_changed();
     }
 
+    /// Delete the service sessions of identity `name` only (the others' Binds and
+    /// their terminators stay).
+    pub fn delete_service_sessions_of(&self, name: &str) {
+        {
+            let mut m = self.shared.model.lock().unwrap();
+            let id = m.identity_id(name);
+            m.sessions.retain(|_, s| s.identity_id != id);
+        }
+        self.shared.sessions_changed();
+    }
+
     /// An API session for identity `name` and a `kind` session on `service`, as the
     /// controller hands them out after certificate authentication and `POST /sessions`;
     /// (API session token, service session token). For a hosting side written here (the
