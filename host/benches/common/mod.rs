@@ -264,24 +264,40 @@ pub fn start_ikanos_with(
     edit: impl Fn(String) -> String,
     files: &[(&str, String)],
 ) -> IkanosChild {
+    start_example("crm-sidecar", "crm_sidecar", extra, edit, files)
+}
+
+/// `ikanos run` on example `name` (`examples/NAME/NAME.ikanos.yaml`, its REST port
+/// made 0, then passed through `edit`) with its component `examples/target/…/COMPONENT.wasm`,
+/// `files` written beside the file and `extra` on the command line.
+pub fn start_example(
+    name: &str,
+    component: &str,
+    extra: &[&str],
+    edit: impl Fn(String) -> String,
+    files: &[(&str, String)],
+) -> IkanosChild {
     let root = repo_root();
     build_crm_component();
     let dir = tempfile::tempdir().unwrap();
-    let text = std::fs::read_to_string(root.join("examples/crm-sidecar/crm-sidecar.ikanos.yaml"))
+    let text = std::fs::read_to_string(root.join(format!("examples/{name}/{name}.ikanos.yaml")))
         .unwrap()
-        .replace("port: 8081", "port: 0");
+        .replace("port: 8081", "port: 0")
+        .replace("port: 8080", "port: 0");
     let text = edit(text);
     for (name, content) in files {
         std::fs::write(dir.path().join(name), content).unwrap();
     }
-    let file = dir.path().join("crm-sidecar.ikanos.yaml");
+    let file = dir.path().join(format!("{name}.ikanos.yaml"));
     std::fs::write(&file, text).unwrap();
     let mut command: Vec<std::ffi::OsString> = vec![
         "run".into(),
         file.into(),
         "--component".into(),
-        root.join("examples/target/wasm32-wasip2/release/crm_sidecar.wasm")
-            .into(),
+        root.join(format!(
+            "examples/target/wasm32-wasip2/release/{component}.wasm"
+        ))
+        .into(),
     ];
     for a in [
         "--control",
@@ -547,15 +563,20 @@ pub fn load(addr: &str, path: &str, connections: usize, duration: Duration) -> R
     })
 }
 
+/// A histogram's `_sum` and `_count` in a Prometheus text exposition, added up over all
+/// its label sets.
 pub fn metric_sum_count(text: &str, name: &str) -> (f64, f64) {
-    let find = |suffix: &str| {
+    let total = |suffix: &str| {
+        let series = format!("{name}{suffix}");
         text.lines()
-            .find(|l| l.starts_with(&format!("{name}{suffix}")))
-            .and_then(|l| l.rsplit(' ').next())
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(0.0)
+            .filter(|l| {
+                l.strip_prefix(&series)
+                    .is_some_and(|rest| rest.starts_with('{') || rest.starts_with(' '))
+            })
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
     };
-    (find("_sum"), find("_count"))
+    (total("_sum"), total("_count"))
 }
 
 pub fn fetch(url: &str) -> String {
@@ -578,14 +599,112 @@ pub fn fetch(url: &str) -> String {
 /// Every target answers `path` with the upstream's customers: a sanity check before
 /// measuring.
 pub fn check_targets<N: AsRef<str>>(targets: &[(N, String)], path: &str) {
+    check_targets_answer(targets, path, "Grace Hopper");
+}
+
+/// Every target's answer to `path` contains `expected`.
+pub fn check_targets_answer<N: AsRef<str>>(targets: &[(N, String)], path: &str, expected: &str) {
     for (name, addr) in targets {
         let body = fetch(&format!("http://{addr}{path}"));
         assert!(
-            body.contains("Grace Hopper"),
+            body.contains(expected),
             "{} answered: {body}",
             name.as_ref()
         );
     }
+}
+
+/// The `wasmtime` command-line tool the anchors run, pinned to the wasmtime line the
+/// host embeds.
+pub const WASMTIME_CLI_VERSION: &str = "48.0.0";
+
+/// `wasmtime` (the CLI, [`WASMTIME_CLI_VERSION`]): installed by the bench itself the
+/// first time, with `cargo install --locked` into `target/bench-tools` (only the
+/// features `wasmtime serve` needs; about 15 minutes on 2 cores, once; its build
+/// folder is kept there, so an interrupted install goes on where it stopped).
+pub fn wasmtime_cli() -> PathBuf {
+    let root = repo_root().join("target/bench-tools");
+    let bin = root.join("bin/wasmtime");
+    let installed = Command::new(&bin)
+        .arg("--version")
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .is_some_and(|v| v.split_whitespace().nth(1) == Some(WASMTIME_CLI_VERSION));
+    if !installed {
+        eprintln!(
+            "installing wasmtime-cli {WASMTIME_CLI_VERSION} into {}",
+            root.display()
+        );
+        let status = Command::new(env!("CARGO"))
+            .args(["install", "--locked", "--root"])
+            .arg(&root)
+            .arg("--target-dir")
+            .arg(root.join("build"))
+            .args([
+                "wasmtime-cli",
+                "--version",
+                WASMTIME_CLI_VERSION,
+                "--no-default-features",
+                "--features",
+                // `serve` in 48 needs the async component model as well.
+                "run,serve,component-model-async,cranelift,pooling-allocator,parallel-compilation,cache",
+            ])
+            .status()
+            .expect("running cargo install");
+        assert!(status.success(), "cargo install wasmtime-cli failed");
+    }
+    bin
+}
+
+/// A `wasmtime serve` process (stopped when dropped).
+pub struct WasmtimeServe {
+    child: Child,
+    pub addr: String,
+}
+
+impl WasmtimeServe {
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for WasmtimeServe {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `wasmtime serve` of `component` (a `wasi:http/proxy` component) on a fresh loopback
+/// port, with its defaults (the pooling allocator when the address space allows it,
+/// tokio's multi-threaded runtime), a new instance per request as ikanos makes them
+/// (its default for WASIp2 components, stated), once it announces its address.
+pub fn start_wasmtime_serve(component: &Path) -> WasmtimeServe {
+    use std::io::BufRead;
+    let mut child = Command::new(wasmtime_cli())
+        .args([
+            "serve",
+            "--addr",
+            "127.0.0.1:0",
+            "--max-instance-reuse-count",
+            "1",
+        ])
+        .arg(component)
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("starting wasmtime serve");
+    let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    let addr = loop {
+        let line = lines.next().expect("wasmtime serve exited early").unwrap();
+        if let Some(rest) = line.strip_prefix("Serving HTTP on http://") {
+            break rest.trim_end_matches('/').to_string();
+        }
+    };
+    std::thread::spawn(move || for _ in lines {});
+    WasmtimeServe { child, addr }
 }
 
 /// The first line of a request benchmark's report: the machine (CPU model, kernel,
