@@ -6,7 +6,9 @@
 //! reset. Prints the mean instantiation (the host's own histogram, as `/metrics` has
 //! it) and the mean whole invocation, with the machine line.
 //!
-//! Run: `cargo bench -p ikanos --bench instantiate` (`-- --requests 200000`). For a
+//! Run: `cargo bench -p ikanos --bench instantiate` (`-- --requests 200000`; `--gap-us
+//! 200` sleeps that long between requests, as a serving thread at one connection waits
+//! for its next request: the cost of starting cold). For a
 //! profile: `perf record -g target/release/deps/instantiate-* --requests 2000000`.
 
 mod common;
@@ -36,6 +38,9 @@ impl OutboundCalls for NoOutbound {
 
 fn main() {
     let requests = arg("--requests", 100_000);
+    // A pause between requests (µs): the thread sleeps as a serving thread does at one
+    // connection, so caches, TLB and branch predictors may be cold when it wakes.
+    let gap = Duration::from_micros(arg("--gap-us", 0));
     build_crm_component();
     let wasm = repo_root().join("examples/target/wasm32-wasip2/release/hello.wasm");
     let runtime = Runtime::new(PoolSettings::default()).expect("the runtime");
@@ -66,8 +71,9 @@ fn main() {
         metric_sum_count(&text, "ikanos_instantiation_duration_seconds")
     };
     println!(
-        "{}; hello example, {requests} requests one after another",
-        machine_line()
+        "{}; hello example, {requests} requests one after another, {} µs apart",
+        machine_line(),
+        gap.as_micros()
     );
     rt.block_on(async {
         // Warm-up: the pool's slots and the pages they touch.
@@ -77,11 +83,17 @@ fn main() {
         }
         let (sum0, n0) = histogram();
         let started = Instant::now();
+        let mut asleep = Duration::ZERO;
         for _ in 0..requests {
             let out = sandbox.invoke("bench", None, request()).await.unwrap();
             debug_assert_eq!(out.status, 200);
+            if !gap.is_zero() {
+                let t = Instant::now();
+                std::thread::sleep(gap);
+                asleep += t.elapsed();
+            }
         }
-        let took = started.elapsed();
+        let took = started.elapsed() - asleep;
         let (sum1, n1) = histogram();
         let per = |d: Duration| d.as_secs_f64() / requests as f64 * 1e6;
         println!(

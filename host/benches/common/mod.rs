@@ -690,6 +690,10 @@ pub fn start_wasmtime_serve(component: &Path) -> WasmtimeServe {
             "127.0.0.1:0",
             "--max-instance-reuse-count",
             "1",
+            // A Rust std component imports wasi:cli (environment, exit, stdio), which
+            // `serve` links only when asked; ikanos links it (with nothing granted).
+            "-S",
+            "cli",
         ])
         .arg(component)
         .stderr(Stdio::piped())
