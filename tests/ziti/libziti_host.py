@@ -38,17 +38,26 @@ finished = []
 finished_lock = threading.Lock()
 
 
+def retire(client):
+    """Shut an accepted socket down but never close it: libziti forgets a closed fd
+    asynchronously, and a later Ziti_accept may hand out the same fd number, which the
+    late clean-up of the old one then closes under the new circuit (seen as a dialer's
+    circuit ending before any answer). The dialing script keeps its sockets open for
+    the same reason."""
+    try:
+        client.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+    with finished_lock:
+        finished.append(client)
+
+
 def serve(client, target):
     try:
         upstream = socket.create_connection(target)
     except OSError as e:
         say("UPSTREAM_FAILED", e)
-        try:
-            client.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-        with finished_lock:
-            finished.append(client)
+        retire(client)
         return
     a = threading.Thread(target=pump, args=(client, upstream), daemon=True)
     b = threading.Thread(target=pump, args=(upstream, client), daemon=True)
@@ -56,17 +65,7 @@ def serve(client, target):
     b.start()
     a.join()
     b.join()
-    # The accepted socket is shut down but never closed: libziti forgets a closed fd
-    # asynchronously, and a later Ziti_accept may hand out the same fd number, which
-    # the late clean-up of the old one then closes under the new circuit (seen as a
-    # dialer's circuit ending before any answer). The dialing script keeps its sockets
-    # open for the same reason.
-    try:
-        client.shutdown(socket.SHUT_RDWR)
-    except OSError:
-        pass
-    with finished_lock:
-        finished.append(client)
+    retire(client)
     upstream.close()
 
 
