@@ -36,7 +36,7 @@ function waitFor(what, predicate) {
   });
 }
 
-async function features(client, out) {
+async function features(client, transport, out) {
   out.capabilities = client.getServerCapabilities();
   const tools = (await client.listTools()).tools;
   out.outputSchema = tools.find((t) => t.name === "customer-names")?.outputSchema ?? null;
@@ -46,12 +46,31 @@ async function features(client, out) {
   const logs = [];
   client.setNotificationHandler(LoggingMessageNotificationSchema, (n) => logs.push(n.params));
   await client.setLoggingLevel("debug");
+  // Progress as it came off the wire, each kept only when it came before the answer
+  // to the request its token names (the SDK makes the token the request's id). Not
+  // the SDK's `onprogress`: the SDK hands a notification to its handler a microtask
+  // later, but a response at once, and the response removes the progress handler; so
+  // when both arrive in one read from the pipe, `onprogress` never sees the progress
+  // the server sent first ("Received a progress notification for an unknown token").
   const progress = [];
+  const answered = new Set();
+  const deliver = transport.onmessage;
+  transport.onmessage = (message, extra) => {
+    if (message.method === "notifications/progress") {
+      const { progressToken, ...params } = message.params;
+      if (!answered.has(Number(progressToken))) progress.push(params);
+    } else if (message.id !== undefined && message.method === undefined) {
+      answered.add(Number(message.id));
+    }
+    deliver(message, extra);
+  };
   out.call = await client.callTool(
     { name: "get-customer", arguments: { id: "2" } },
     undefined,
-    { onprogress: (p) => progress.push(p) },
+    // Asking for progress is what puts the token in the request.
+    { onprogress: () => {} },
   );
+  transport.onmessage = deliver;
   out.progress = progress;
   out.logs = logs;
 
@@ -99,7 +118,7 @@ async function main() {
   await client.connect(transport);
   const out = { sessionId: transport.sessionId ?? null };
   if (scenario === "features") {
-    await features(client, out);
+    await features(client, transport, out);
   } else if (scenario === "replacement") {
     await replacement(client, out);
   } else {
