@@ -597,9 +597,10 @@ impl Outbound {
     /// on the route as it stands now, over a freshly dialed connection (another pooled
     /// one may have died with the first): a tunnel found down, or whose dial finds it
     /// down, fails closed as `tunnel-unavailable`; a tunnel still up answers, or breaks
-    /// again, which is the API behind it closing (`transport`, as without a retry). A
-    /// request that is not idempotent may already have been applied, so its break stays
-    /// a transport error.
+    /// again. A second break is the tunnel going down when its supervisor says so within
+    /// [`TUNNEL_VERDICT_WAIT`] (`tunnel-unavailable`), else the API behind a live
+    /// tunnel closing (`transport`, as without a retry). A request that is not
+    /// idempotent may already have been applied, so its break stays a transport error.
     async fn send(
         &self,
         ns: &Namespace,
@@ -632,10 +633,22 @@ impl Outbound {
             ))),
             direct => direct,
         };
-        again
-            .send(request()?)
-            .await
-            .map_err(|second| send_error(ns, op, &second))
+        let second = match again.send(request()?).await {
+            Ok(response) => return Ok(response),
+            Err(e) => e,
+        };
+        if matches!(again, Via::Tunnel(_)) && broke_before_answer(&second) {
+            if let Some(reason) = tunnel_went_down(&ns.route).await {
+                return Err(CallError::TunnelUnavailable {
+                    namespace: ns.name.clone(),
+                    kind: ns.route.label().trim_start_matches("tunnel:").to_string(),
+                    reason: format!(
+                        "the connection through the tunnel broke before any answer, twice, and the tunnel went down: {reason}"
+                    ),
+                });
+            }
+        }
+        Err(send_error(ns, op, &second))
     }
 
     fn record(
@@ -716,6 +729,29 @@ fn send_error(
         operation: op.name().to_string(),
         detail: crate::error_chain(e),
     }
+}
+
+/// How long a call whose fresh tunnel connection broke too waits for the tunnel's
+/// supervisor to say the tunnel went down. The far end dying (an SSH connector, a Ziti
+/// router) breaks connections a moment before the supervisor knows: 20–50 ms in the
+/// soak bench's chaos phase, where answering those calls `transport` (502) instead of
+/// `tunnel-unavailable` (503) was the only wrong answer left. Only a call broken twice
+/// waits; a tunnel that stays up means the API behind it closed (`transport`).
+const TUNNEL_VERDICT_WAIT: Duration = Duration::from_secs(1);
+
+/// The reason `route`'s tunnel is down, if it is or goes down within
+/// [`TUNNEL_VERDICT_WAIT`]; None for a direct route or a tunnel that stays up.
+async fn tunnel_went_down(route: &Route) -> Option<String> {
+    let Route::Tunnel { tunnel, .. } = route else {
+        return None;
+    };
+    let mut state = tunnel.state();
+    let down = tokio::time::timeout(TUNNEL_VERDICT_WAIT, state.wait_for(|s| !s.is_ready()));
+    let reason = match down.await {
+        Ok(Ok(s)) => Some(s.reason().unwrap_or_else(|| "the tunnel is not ready".into())),
+        _ => None,
+    };
+    reason
 }
 
 /// Methods a client may repeat without changing the outcome (RFC 9110 §9.2.2).
@@ -1048,6 +1084,28 @@ mod tests {
             "{reason}"
         );
         assert_eq!(rig.tunnel.dials(), 2);
+        assert_eq!(retries(&rig), 1);
+    }
+
+    /// Broken again while the tunnel's supervisor learns that its far end died: the
+    /// call waits for that verdict and fails closed.
+    #[tokio::test]
+    async fn a_second_break_as_the_tunnel_goes_down_is_tunnel_unavailable() {
+        let rig = Rig::new("http://crm.internal", "fail");
+        rig.tunnel.set_state(TunnelState::Ready);
+        rig.tunnel.break_dials(2);
+        // The supervisor's verdict comes once the retry has dialed its fresh connection.
+        let verdict = async {
+            while rig.tunnel.dials() < 2 {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+            rig.tunnel
+                .set_state(TunnelState::Degraded("the connector is gone".into()));
+        };
+        let (answer, ()) = tokio::join!(rig.call(), verdict);
+        let reason = unavailable(answer);
+        assert!(reason.contains("broke before any answer, twice"), "{reason}");
+        assert!(reason.contains("the connector is gone"), "{reason}");
         assert_eq!(retries(&rig), 1);
     }
 
