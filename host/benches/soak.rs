@@ -26,6 +26,10 @@
 //! 3. soak: `--soak-seconds` at `--soak-rate` requests/s on `--soak-connections`
 //!    connections, with the host's VmRSS and open file descriptors sampled.
 //!
+//! The libziti host is the private side, not the host under test: when it exits it is
+//! started again ([`FarSide`]) and the Ziti capabilities' 503s while it was gone count
+//! as that outage's, reported with its exit status and last lines.
+//!
 //! Run: `cargo bench -p ikanos --bench soak` (options: `-- --requests 100000
 //! --connections 64 --soak-seconds 600 --capabilities 50 --outage-seconds 10
 //! --soak-rate 500 --soak-connections 16 --ssh 13`; `--ssh` is how many of the
@@ -264,7 +268,7 @@ async fn exchange(
                 Ok(body) => {
                     let body = body.to_bytes();
                     let outcome = classify(cap, id, status, &body);
-                    let detail = matches!(outcome, Outcome::Status(_))
+                    let detail = matches!(outcome, Outcome::Status(_) | Outcome::Unavailable)
                         .then(|| error_text(&body))
                         .flatten();
                     (outcome, detail)
@@ -462,6 +466,25 @@ fn report_load(name: &'static str, caps: &[Cap], records: &[Record], elapsed: Du
     for ((outcome, detail), n) in details(records.iter()) {
         println!("  {} ×{n}: {detail}", describe(outcome));
     }
+    // When the answers that were not correct came, per path: one outage or many, at the
+    // start or throughout.
+    let phase_start = records.iter().map(|r| r.start_us).min().unwrap_or(0);
+    for route in [Route::Direct, Route::Ssh, Route::Ziti] {
+        let times: Vec<u64> = records
+            .iter()
+            .filter(|r| caps[r.cap as usize].route == route && r.outcome != Outcome::Correct)
+            .map(|r| r.start_us - phase_start)
+            .collect();
+        if let (Some(first), Some(last)) = (times.iter().min(), times.iter().max()) {
+            println!(
+                "  {}: {} not correct, sent from {:.1} s to {:.1} s into the phase",
+                route.label(),
+                times.len(),
+                *first as f64 / 1e6,
+                *last as f64 / 1e6
+            );
+        }
+    }
     let correct = counts.get(&Outcome::Correct).copied().unwrap_or(0);
     let wrong_content = counts
         .iter()
@@ -552,6 +575,133 @@ fn sample(pid: u32, when: impl Into<String>) -> Sample {
     }
 }
 
+/// The Ziti path's far side, started again when it exits, as a service manager restarts
+/// a hosting application: libziti 0.29.3's host process has been seen to end under a
+/// long soak (right after many circuits closed at once). While it is gone nothing hosts
+/// the service, so the Ziti capabilities answer 503 (fail closed); each exit is recorded
+/// so those answers are reported as the far side's outage, not taken for wrong ones.
+struct FarSide {
+    process: std::sync::Mutex<support::ziti::LibZitiProcess>,
+    exits: std::sync::Mutex<Vec<FarSideExit>>,
+    stop: AtomicBool,
+}
+
+struct FarSideExit {
+    /// When its exit was seen (µs since the load's epoch).
+    exited_us: u64,
+    status: String,
+    /// Its last lines before it exited (without the one per circuit).
+    last_lines: Vec<String>,
+    bound_again_us: u64,
+}
+
+impl FarSide {
+    fn watch(
+        process: support::ziti::LibZitiProcess,
+        identity: std::path::PathBuf,
+        service: &'static str,
+        target: String,
+        live: Arc<Live>,
+    ) -> Arc<FarSide> {
+        let far = Arc::new(FarSide {
+            process: std::sync::Mutex::new(process),
+            exits: std::sync::Mutex::new(Vec::new()),
+            stop: AtomicBool::new(false),
+        });
+        let watched = far.clone();
+        std::thread::spawn(move || {
+            while !watched.stop.load(Ordering::Relaxed) {
+                std::thread::sleep(Duration::from_millis(100));
+                let mut process = watched.process.lock().unwrap();
+                let Some(status) = process.exited() else {
+                    continue;
+                };
+                let exited_us = live.now_us();
+                // Let the reader threads take its last lines.
+                std::thread::sleep(Duration::from_millis(100));
+                let output = process.output();
+                let lines: Vec<String> = output
+                    .lines()
+                    .filter(|l| {
+                        !l.starts_with("ACCEPTED") && !l.contains("on_shutdown() shutdown failed")
+                    })
+                    .map(String::from)
+                    .collect();
+                let last_lines = lines[lines.len().saturating_sub(20)..].to_vec();
+                *process = libziti_host(&identity, service, &target);
+                watched.exits.lock().unwrap().push(FarSideExit {
+                    exited_us,
+                    status: status.to_string(),
+                    last_lines,
+                    bound_again_us: live.now_us(),
+                });
+            }
+        });
+        far
+    }
+
+    /// Count the 503s of `route`'s capabilities that came while the far side was gone
+    /// (between a capability's last correct answer before an exit and its first after)
+    /// as outage answers of `phase`, and say so.
+    fn account(&self, phase: &mut Phase, caps: &[Cap], records: &[Record], route: Route) {
+        let exits = self.exits.lock().unwrap();
+        let mut counted = std::collections::HashSet::new();
+        for exit in exits.iter() {
+            for cap in (0..caps.len()).filter(|&c| caps[c].route == route) {
+                let correct = |r: &&Record| r.cap as usize == cap && r.outcome == Outcome::Correct;
+                let before = records
+                    .iter()
+                    .filter(correct)
+                    .filter(|r| r.start_us <= exit.exited_us)
+                    .map(|r| r.start_us)
+                    .max()
+                    .unwrap_or(0);
+                let after = records
+                    .iter()
+                    .filter(correct)
+                    .filter(|r| r.start_us >= exit.exited_us)
+                    .map(|r| r.start_us)
+                    .min()
+                    .unwrap_or(u64::MAX);
+                for (i, r) in records.iter().enumerate() {
+                    if r.cap as usize == cap
+                        && r.outcome == Outcome::Unavailable
+                        && r.start_us > before
+                        && r.start_us < after
+                    {
+                        counted.insert(i);
+                    }
+                }
+            }
+        }
+        let n = counted.len() as u64;
+        if n > 0 {
+            println!(
+                "{}: {n} 503s of {} capabilities while the far side was gone (fail closed), counted as outage, not wrong",
+                phase.name,
+                route.label()
+            );
+        }
+        phase.outage_503 += n;
+        phase.wrong -= n;
+    }
+
+    /// One line per exit, with its last lines.
+    fn report(&self) {
+        for exit in self.exits.lock().unwrap().iter() {
+            println!(
+                "the libziti host (the Ziti path's far side) exited ({}) {:.1} s into the run and was bound again {:.1} s later; its last lines:",
+                exit.status,
+                exit.exited_us as f64 / 1e6,
+                (exit.bound_again_us - exit.exited_us) as f64 / 1e6
+            );
+            for line in &exit.last_lines {
+                println!("  {line}");
+            }
+        }
+    }
+}
+
 fn main() {
     if !openssh::available() {
         println!("SKIP: needs OpenSSH (sshd and ssh); scripts/setup installs them");
@@ -615,7 +765,7 @@ fn main() {
     net.create_identity("libziti-host");
     net.grant("libziti-host", SERVICE, Permission::Bind);
     net.grant("ikanos", SERVICE, Permission::Dial);
-    let _libziti = libziti_host(
+    let libziti = libziti_host(
         &net.identity_file("libziti-host"),
         SERVICE,
         &ziti_up.to_string(),
@@ -687,6 +837,13 @@ fn main() {
         epoch: Instant::now(),
         last_correct_us: (0..caps.len()).map(|_| AtomicU64::new(0)).collect(),
     });
+    let far_side = FarSide::watch(
+        libziti,
+        net.identity_file("libziti-host"),
+        SERVICE,
+        ziti_up.to_string(),
+        live.clone(),
+    );
     // Ready: every capability has answered correctly (tunnels connect in the background).
     let warm = Arc::new(AtomicBool::new(false));
     let warm_load = {
@@ -732,7 +889,8 @@ fn main() {
         live: live.clone(),
     }
     .run();
-    let load_phase = report_load("load", &caps, &records, elapsed);
+    let mut load_phase = report_load("load", &caps, &records, elapsed);
+    far_side.account(&mut load_phase, &caps, &records, Route::Ziti);
     samples.push(sample(pid, "after load"));
 
     // Phase 2: chaos under load.
@@ -841,7 +999,8 @@ fn main() {
     soak_samples.push(sample(pid, format!("soak {soak_seconds} s (end)")));
     stop.store(true, Ordering::Relaxed);
     let (records, elapsed) = soak_load.join().unwrap();
-    let soak_phase = report_load("soak", &caps, &records, elapsed);
+    let mut soak_phase = report_load("soak", &caps, &records, elapsed);
+    far_side.account(&mut soak_phase, &caps, &records, Route::Ziti);
     print_samples(&soak_samples);
     let (first, last) = (&soak_samples[1], soak_samples.last().unwrap());
     println!(
@@ -901,6 +1060,14 @@ fn main() {
         "{}: no answer from around a tunnel or with another request's body ({content} such answers)",
         if routed { "PASS" } else { "FAIL" },
     );
+    far_side.report();
+    if !pass || !routed {
+        println!("the host's last log lines (warnings and errors):");
+        for line in host.log_tail() {
+            println!("  {line}");
+        }
+    }
+    far_side.stop.store(true, Ordering::Relaxed);
     drop(connector);
 }
 

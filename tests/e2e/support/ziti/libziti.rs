@@ -158,6 +158,11 @@ impl LibZitiProcess {
         }
     }
 
+    /// How it exited, once it has (None while it runs).
+    pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait().ok().flatten()
+    }
+
     pub fn kill(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
