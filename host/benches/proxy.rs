@@ -117,6 +117,10 @@ fn main() {
     let per_core = start_ikanos(edit, &secrets);
     let shared = start_ikanos_with(&["--serving", "shared"], edit, &secrets);
     let path = "/customers";
+    // By namespace: the declarative adapter is declared first in the file, so the first
+    // adapter to listen (`rest`) is the engine's, not the component's. (Until
+    // 2026-12-04 the component rows took `rest` and measured the engine.)
+    let component = |child: &IkanosChild| child.adapters["crm-api"].clone();
     let targets = [
         (
             "plain proxy, 1 thread",
@@ -126,8 +130,8 @@ fn main() {
             "plain proxy, N threads",
             plain_proxy(up, "plain-n", true).to_string(),
         ),
-        ("ikanos (wasm+consumes)", per_core.rest.clone()),
-        ("ikanos, --serving shared", shared.rest.clone()),
+        ("ikanos (wasm+consumes)", component(&per_core)),
+        ("ikanos, --serving shared", component(&shared)),
         (
             "ikanos (declarative call+mapping)",
             per_core.adapters["crm-declarative"].clone(),
