@@ -581,9 +581,10 @@ fn sample(pid: u32, when: impl Into<String>) -> Sample {
 /// the service, so the Ziti capabilities answer 503 (fail closed); each exit is recorded
 /// so those answers are reported as the far side's outage, not taken for wrong ones.
 struct FarSide {
-    process: std::sync::Mutex<support::ziti::LibZitiProcess>,
-    exits: std::sync::Mutex<Vec<FarSideExit>>,
-    stop: AtomicBool,
+    exits: Arc<std::sync::Mutex<Vec<FarSideExit>>>,
+    stop: Arc<AtomicBool>,
+    /// Owns the process: stopping it (on drop) kills the far side.
+    watcher: Option<std::thread::JoinHandle<()>>,
 }
 
 struct FarSideExit {
@@ -597,22 +598,18 @@ struct FarSideExit {
 
 impl FarSide {
     fn watch(
-        process: support::ziti::LibZitiProcess,
+        mut process: support::ziti::LibZitiProcess,
         identity: std::path::PathBuf,
         service: &'static str,
         target: String,
         live: Arc<Live>,
-    ) -> Arc<FarSide> {
-        let far = Arc::new(FarSide {
-            process: std::sync::Mutex::new(process),
-            exits: std::sync::Mutex::new(Vec::new()),
-            stop: AtomicBool::new(false),
-        });
-        let watched = far.clone();
-        std::thread::spawn(move || {
-            while !watched.stop.load(Ordering::Relaxed) {
+    ) -> FarSide {
+        let exits = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (seen, stopped) = (exits.clone(), stop.clone());
+        let watcher = std::thread::spawn(move || {
+            while !stopped.load(Ordering::Relaxed) {
                 std::thread::sleep(Duration::from_millis(100));
-                let mut process = watched.process.lock().unwrap();
                 let Some(status) = process.exited() else {
                     continue;
                 };
@@ -620,16 +617,18 @@ impl FarSide {
                 // Let the reader threads take its last lines.
                 std::thread::sleep(Duration::from_millis(100));
                 let output = process.output();
-                let lines: Vec<String> = output
+                let lines: Vec<&str> = output
                     .lines()
                     .filter(|l| {
                         !l.starts_with("ACCEPTED") && !l.contains("on_shutdown() shutdown failed")
                     })
-                    .map(String::from)
                     .collect();
-                let last_lines = lines[lines.len().saturating_sub(20)..].to_vec();
-                *process = libziti_host(&identity, service, &target);
-                watched.exits.lock().unwrap().push(FarSideExit {
+                let last_lines = lines[lines.len().saturating_sub(20)..]
+                    .iter()
+                    .map(|l| l.to_string())
+                    .collect();
+                process = libziti_host(&identity, service, &target);
+                seen.lock().unwrap().push(FarSideExit {
                     exited_us,
                     status: status.to_string(),
                     last_lines,
@@ -637,7 +636,11 @@ impl FarSide {
                 });
             }
         });
-        far
+        FarSide {
+            exits,
+            stop,
+            watcher: Some(watcher),
+        }
     }
 
     /// Count the 503s of `route`'s capabilities that came while the far side was gone
@@ -698,6 +701,15 @@ impl FarSide {
             for line in &exit.last_lines {
                 println!("  {line}");
             }
+        }
+    }
+}
+
+impl Drop for FarSide {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(watcher) = self.watcher.take() {
+            let _ = watcher.join();
         }
     }
 }
@@ -1067,7 +1079,7 @@ fn main() {
             println!("  {line}");
         }
     }
-    far_side.stop.store(true, Ordering::Relaxed);
+    drop(far_side);
     drop(connector);
 }
 

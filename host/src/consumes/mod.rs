@@ -639,13 +639,12 @@ impl Outbound {
         };
         if matches!(again, Via::Tunnel(_)) && broke_before_answer(&second) {
             if let Some(reason) = tunnel_went_down(&ns.route).await {
-                return Err(CallError::TunnelUnavailable {
-                    namespace: ns.name.clone(),
-                    kind: ns.route.label().trim_start_matches("tunnel:").to_string(),
-                    reason: format!(
+                return Err(tunnel_unavailable(
+                    ns,
+                    format!(
                         "the connection through the tunnel broke before any answer, twice, and the tunnel went down: {reason}"
                     ),
-                });
+                ));
             }
         }
         Err(send_error(ns, op, &second))
@@ -715,11 +714,7 @@ fn send_error(
     while let Some(s) = source {
         if let Some(d) = s.downcast_ref::<DialError>() {
             if d.kind == DialErrorKind::NotReady {
-                return CallError::TunnelUnavailable {
-                    namespace: ns.name.clone(),
-                    kind: ns.route.label().trim_start_matches("tunnel:").to_string(),
-                    reason: d.message.clone(),
-                };
+                return tunnel_unavailable(ns, d.message.clone());
             }
         }
         source = s.source();
@@ -728,6 +723,15 @@ fn send_error(
         namespace: ns.name.clone(),
         operation: op.name().to_string(),
         detail: crate::error_chain(e),
+    }
+}
+
+/// `tunnel-unavailable` for `ns`'s tunnel, with why.
+fn tunnel_unavailable(ns: &Namespace, reason: String) -> CallError {
+    CallError::TunnelUnavailable {
+        namespace: ns.name.clone(),
+        kind: ns.route.label().trim_start_matches("tunnel:").to_string(),
+        reason,
     }
 }
 
@@ -746,12 +750,11 @@ async fn tunnel_went_down(route: &Route) -> Option<String> {
         return None;
     };
     let mut state = tunnel.state();
-    let down = tokio::time::timeout(TUNNEL_VERDICT_WAIT, state.wait_for(|s| !s.is_ready()));
-    let reason = match down.await {
-        Ok(Ok(s)) => Some(s.reason().unwrap_or_else(|| "the tunnel is not ready".into())),
-        _ => None,
-    };
-    reason
+    let down = tokio::time::timeout(TUNNEL_VERDICT_WAIT, state.wait_for(|s| !s.is_ready()))
+        .await
+        .ok()?
+        .ok()?;
+    Some(down.reason().unwrap_or_else(|| "the tunnel is not ready".into()))
 }
 
 /// Methods a client may repeat without changing the outcome (RFC 9110 §9.2.2).
