@@ -3,7 +3,9 @@
 //! upstream call (the physical limit), both against one loopback upstream, measured
 //! in the same run on the same machine. The operation runs twice in the same host: in
 //! the crm-sidecar component, and declared upstream-style (`call` + a JSONPath output
-//! mapping) for the built-in declarative engine.
+//! mapping) for the built-in declarative engine. The component runs in three hosts:
+//! per-core serving (the default), `--serving shared`, and per-core with `--busy-poll 0`
+//! (busy polling off), each an A/B of the default in the same run.
 //!
 //! A second pair does equal work on both sides of another anchor: `wasmtime serve`
 //! (wasmtime-cli of the same line as the host's wasmtime, installed by the bench) with
@@ -116,6 +118,8 @@ fn main() {
     // hot path's threading in the same run.
     let per_core = start_ikanos(edit, &secrets);
     let shared = start_ikanos_with(&["--serving", "shared"], edit, &secrets);
+    // And per core without busy polling (`--busy-poll 0`): its A/B in the same run.
+    let no_poll = start_ikanos_with(&["--busy-poll", "0"], edit, &secrets);
     let path = "/customers";
     // By namespace: the declarative adapter is declared first in the file, so the first
     // adapter to listen (`rest`) is the engine's, not the component's. (Until
@@ -136,6 +140,7 @@ fn main() {
             "ikanos (declarative call+mapping)",
             per_core.adapters["crm-declarative"].clone(),
         ),
+        ("ikanos, --busy-poll 0", component(&no_poll)),
     ];
     let threads = [
         Threads::named("plain-1"),
@@ -143,6 +148,7 @@ fn main() {
         Threads::of_process(per_core.pid()),
         Threads::of_process(shared.pid()),
         Threads::of_process(per_core.pid()),
+        Threads::of_process(no_poll.pid()),
     ];
 
     check_targets(&targets, path);
@@ -156,13 +162,15 @@ fn main() {
     let merged: Vec<Run> = observed.iter().map(|(run, _)| run.clone()).collect();
     report_all(&targets, &merged);
     report_os(&targets, &observed);
-    let (single, multi, ikanos_run, shared_run, declarative) =
-        (&merged[0], &merged[1], &merged[2], &merged[3], &merged[4]);
+    let (single, multi, ikanos_run, shared_run, declarative, no_poll_run) = (
+        &merged[0], &merged[1], &merged[2], &merged[3], &merged[4], &merged[5],
+    );
     println!(
-        "throughput ratio ikanos / plain proxy: {:.2}x (1 thread), {:.2}x (N threads); per-core / shared: {:.2}x",
+        "throughput ratio ikanos / plain proxy: {:.2}x (1 thread), {:.2}x (N threads); per-core / shared: {:.2}x; busy polling on / off: {:.2}x",
         ikanos_run.rps() / single.rps(),
         ikanos_run.rps() / multi.rps(),
-        ikanos_run.rps() / shared_run.rps()
+        ikanos_run.rps() / shared_run.rps(),
+        ikanos_run.rps() / no_poll_run.rps()
     );
     println!(
         "throughput ratio declarative / plain proxy: {:.2}x (1 thread), {:.2}x (N threads); declarative / component: {:.2}x",
@@ -219,11 +227,21 @@ fn main() {
     drop(hello);
     drop(wasmtime);
 
+    let lone_targets = [
+        targets[0].clone(),
+        targets[1].clone(),
+        targets[2].clone(),
+        targets[5].clone(),
+    ];
     let before = fetch(&format!("http://{}/metrics", per_core.control));
-    let lone = single_connection(&targets[..3], path, seconds);
+    let lone = single_connection(&lone_targets, path, seconds);
     let after = fetch(&format!("http://{}/metrics", per_core.control));
-    let added_us = (lone[2].pct(0.5).as_secs_f64() - lone[0].pct(0.5).as_secs_f64()) * 1e6;
-    println!("p50 added at 1 connection vs plain proxy (1 thread): {added_us:+.1} µs");
+    let added = |run: &Run| (run.pct(0.5).as_secs_f64() - lone[0].pct(0.5).as_secs_f64()) * 1e6;
+    let added_us = added(&lone[2]);
+    println!(
+        "p50 added at 1 connection vs plain proxy (1 thread): {added_us:+.1} µs ({:+.1} µs with --busy-poll 0)",
+        added(&lone[3])
+    );
     // The same histogram with one request at a time: instantiation's own cost, without
     // the time its thread spends preempted while the machine is saturated.
     let (lone_sum, lone_n) = {

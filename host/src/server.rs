@@ -194,7 +194,12 @@ pub fn serve(
                         if loopback {
                             req.extensions_mut().insert(LoopbackListener);
                         }
-                        async move { Ok::<_, Infallible>(handler(req).await) }
+                        async move {
+                            crate::workers::active();
+                            let response = handler(req).await;
+                            crate::workers::active();
+                            Ok::<_, Infallible>(response)
+                        }
                     });
                     let builder = builder.clone();
                     let watcher = graceful.watcher();

@@ -432,3 +432,90 @@ fn request_budgets_are_enforced() {
     let r = post(&format!("{}/echo/a", rig.base), "text/plain", &big[..1000]);
     assert_eq!(r.status, 200, "{}", r.body);
 }
+
+/// The states (`R`, `S`, …) of the host's serving threads (`ikanos-serve-N`).
+fn serving_thread_states(pid: u32) -> Vec<char> {
+    let mut states = Vec::new();
+    for task in std::fs::read_dir(format!("/proc/{pid}/task"))
+        .unwrap()
+        .flatten()
+    {
+        let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+        if !comm.starts_with("ikanos-serve-") {
+            continue;
+        }
+        // `PID (COMM) STATE …`: the state follows the last ')'.
+        let stat = std::fs::read_to_string(task.path().join("stat")).unwrap_or_default();
+        if let Some(state) = stat
+            .rsplit(')')
+            .next()
+            .and_then(|s| s.trim().chars().next())
+        {
+            states.push(state);
+        }
+    }
+    states
+}
+
+/// Polls `/proc` until every serving thread of `pid` is seen sleeping in 20 samples in
+/// a row (a busy-polling thread is runnable in every sample: it never sleeps).
+fn serving_threads_fall_asleep(pid: u32) -> bool {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let mut asleep_in_a_row = 0;
+    while std::time::Instant::now() < deadline {
+        let states = serving_thread_states(pid);
+        assert!(
+            !states.is_empty(),
+            "no ikanos-serve threads in /proc/{pid}/task"
+        );
+        if states.iter().all(|s| *s == 'S') {
+            asleep_in_a_row += 1;
+            if asleep_in_a_row == 20 {
+                return true;
+            }
+        } else {
+            asleep_in_a_row = 0;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    false
+}
+
+/// Busy polling (`--busy-poll`, on by default) keeps a serving thread polling after a
+/// request, and only then: with a window of 3 s the thread that served a request is
+/// seen running right after it, while an idle host's serving threads sleep — also with
+/// the default window after a burst of requests on a connection that stays open.
+#[test]
+fn serving_threads_busy_poll_after_activity_and_sleep_when_idle() {
+    let rig = hostile_rig(&["--worker-threads", "2"]);
+    let pid = rig.host.pid();
+    assert!(
+        serving_threads_fall_asleep(pid),
+        "an idle host's serving threads do not sleep: {:?}",
+        serving_thread_states(pid)
+    );
+    let agent = ureq::Agent::new_with_defaults();
+    for _ in 0..50 {
+        let r = agent.get(&format!("{}/healthy", rig.base)).call().unwrap();
+        assert_eq!(r.status(), 200);
+    }
+    // The connection stays open (the agent keeps it), and nothing arrives on it.
+    assert!(
+        serving_threads_fall_asleep(pid),
+        "serving threads still poll after the default window: {:?}",
+        serving_thread_states(pid)
+    );
+
+    let long = hostile_rig(&["--worker-threads", "2", "--busy-poll", "3s"]);
+    let pid = long.host.pid();
+    assert_eq!(get(&format!("{}/healthy", long.base)).status, 200);
+    let polling = (0..100).any(|_| {
+        std::thread::sleep(Duration::from_millis(5));
+        serving_thread_states(pid).contains(&'R')
+    });
+    assert!(
+        polling,
+        "no serving thread polls after a request with --busy-poll 3s: {:?}",
+        serving_thread_states(pid)
+    );
+}

@@ -819,18 +819,8 @@ impl Threads {
 
     /// Context switches (voluntary and not) of these threads so far.
     fn switches(&self) -> u64 {
-        let Ok(tasks) = std::fs::read_dir(format!("/proc/{}/task", self.pid)) else {
-            return 0;
-        };
         let mut total = 0;
-        for task in tasks.flatten() {
-            let path = task.path();
-            if let Some(name) = &self.name {
-                let comm = std::fs::read_to_string(path.join("comm")).unwrap_or_default();
-                if comm.trim() != name {
-                    continue;
-                }
-            }
+        for path in self.tasks() {
             let status = std::fs::read_to_string(path.join("status")).unwrap_or_default();
             total += status
                 .lines()
@@ -840,6 +830,37 @@ impl Threads {
         }
         total
     }
+
+    /// Time these threads have spent on a CPU so far, in nanoseconds (the first field
+    /// of `/proc/PID/task/TID/schedstat`: nanosecond precision, unlike `stat`'s ticks).
+    fn cpu_ns(&self) -> u64 {
+        self.tasks()
+            .map(|task| {
+                std::fs::read_to_string(task.join("schedstat"))
+                    .ok()
+                    .and_then(|s| s.split_whitespace().next()?.parse::<u64>().ok())
+                    .unwrap_or(0)
+            })
+            .sum()
+    }
+
+    /// The `/proc` folders of these threads (all of the process's, or those named so).
+    fn tasks(&self) -> impl Iterator<Item = PathBuf> + '_ {
+        std::fs::read_dir(format!("/proc/{}/task", self.pid))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|task| task.path())
+            .filter(|path| match &self.name {
+                Some(name) => {
+                    std::fs::read_to_string(path.join("comm"))
+                        .unwrap_or_default()
+                        .trim()
+                        == name
+                }
+                None => true,
+            })
+    }
 }
 
 /// What the OS did over a target's rounds: its threads' context switches, and the
@@ -848,6 +869,7 @@ impl Threads {
 #[derive(Default, Clone, Copy)]
 pub struct OsCounters {
     pub switches: u64,
+    pub cpu_ns: u64,
     pub resched: u64,
     pub calls: u64,
     pub tlb: u64,
@@ -858,6 +880,7 @@ impl OsCounters {
         let (resched, calls, tlb) = interrupts();
         OsCounters {
             switches: threads.switches(),
+            cpu_ns: threads.cpu_ns(),
             resched,
             calls,
             tlb,
@@ -867,6 +890,7 @@ impl OsCounters {
     fn since(self, before: OsCounters) -> OsCounters {
         OsCounters {
             switches: self.switches.saturating_sub(before.switches),
+            cpu_ns: self.cpu_ns.saturating_sub(before.cpu_ns),
             resched: self.resched.saturating_sub(before.resched),
             calls: self.calls.saturating_sub(before.calls),
             tlb: self.tlb.saturating_sub(before.tlb),
@@ -875,6 +899,7 @@ impl OsCounters {
 
     fn add(&mut self, other: OsCounters) {
         self.switches += other.switches;
+        self.cpu_ns += other.cpu_ns;
         self.resched += other.resched;
         self.calls += other.calls;
         self.tlb += other.tlb;
@@ -922,12 +947,15 @@ pub fn observed_rounds<N: AsRef<str>>(
 
 /// One line per target: what the OS did per request.
 pub fn report_os<N: AsRef<str>>(targets: &[(N, String)], observed: &[(Run, OsCounters)]) {
-    println!("per request (context switches of the target's threads; machine-wide IPIs):");
+    println!(
+        "per request (CPU time and context switches of the target's threads; machine-wide IPIs):"
+    );
     for ((name, _), (run, c)) in targets.iter().zip(observed) {
         let per = |n: u64| n as f64 / run.requests.max(1) as f64;
         println!(
-            "{:<34} switches {:>6.3}   resched IPIs {:>6.3}   call IPIs {:>6.3}   TLB shootdowns {:>6.3}",
+            "{:<34} CPU {:>6.1} µs   switches {:>6.3}   resched IPIs {:>6.3}   call IPIs {:>6.3}   TLB shootdowns {:>6.3}",
             name.as_ref(),
+            per(c.cpu_ns) / 1e3,
             per(c.switches),
             per(c.resched),
             per(c.calls),

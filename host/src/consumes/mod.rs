@@ -419,6 +419,8 @@ impl Outbound {
         };
 
         let started = Instant::now();
+        // The answer is usually close: keep this serving thread polling for it.
+        crate::workers::active();
         let result = self.exchange(ns, op, &call, via).await;
         let status = result.as_ref().ok().map(|r| r.status);
         self.record(ns, op, result.as_ref().err(), status, started.elapsed());
@@ -754,7 +756,10 @@ async fn tunnel_went_down(route: &Route) -> Option<String> {
         .await
         .ok()?
         .ok()?;
-    Some(down.reason().unwrap_or_else(|| "the tunnel is not ready".into()))
+    Some(
+        down.reason()
+            .unwrap_or_else(|| "the tunnel is not ready".into()),
+    )
 }
 
 /// Methods a client may repeat without changing the outcome (RFC 9110 §9.2.2).
@@ -1107,7 +1112,10 @@ mod tests {
         };
         let (answer, ()) = tokio::join!(rig.call(), verdict);
         let reason = unavailable(answer);
-        assert!(reason.contains("broke before any answer, twice"), "{reason}");
+        assert!(
+            reason.contains("broke before any answer, twice"),
+            "{reason}"
+        );
         assert!(reason.contains("the connector is gone"), "{reason}");
         assert_eq!(retries(&rig), 1);
     }
