@@ -1,6 +1,8 @@
 //! Builds the declarative engine (`host/engine`, a wasm component for wasm32-wasip2)
-//! and puts it where `runtime::engine` embeds it, so the `ikanos` binary carries the
-//! engine and every declarative operation runs inside the sandbox like component code.
+//! and its JavaScript interpreter for script steps (`host/engine/script-js`), and puts
+//! them where `declarative` embeds them, so the `ikanos` binary carries both and every
+//! declarative operation — scripts included — runs inside the sandbox like component
+//! code.
 //!
 //! A nested cargo build into `target/engine` (shared by every profile of the host, so
 //! it is built once), with the host build's own flags removed: they are for the host
@@ -19,6 +21,7 @@ fn main() {
         engine.join("convert"),
         engine.join("flow"),
         engine.join("component"),
+        engine.join("script-js"),
         root.join("wit"),
         root.join("guest-sdk/src"),
         root.join("guest-sdk/Cargo.toml"),
@@ -54,6 +57,8 @@ fn main() {
         "wasm32-wasip2",
         "-p",
         "ikanos-engine",
+        "-p",
+        "ikanos-script-js",
     ])
     .arg("--manifest-path")
     .arg(engine.join("Cargo.toml"))
@@ -84,7 +89,10 @@ fn main() {
              is the target installed? `rustup target add wasm32-wasip2` (scripts/setup does it)"
         );
     }
-    let built = target_dir.join("wasm32-wasip2/release/ikanos_engine.wasm");
-    let out = Path::new(&std::env::var("OUT_DIR").unwrap()).join("ikanos_engine.wasm");
-    std::fs::copy(&built, &out).unwrap_or_else(|e| panic!("cannot copy {}: {e}", built.display()));
+    for name in ["ikanos_engine.wasm", "ikanos_script_js.wasm"] {
+        let built = target_dir.join("wasm32-wasip2/release").join(name);
+        let out = Path::new(&std::env::var("OUT_DIR").unwrap()).join(name);
+        std::fs::copy(&built, &out)
+            .unwrap_or_else(|e| panic!("cannot copy {}: {e}", built.display()));
+    }
 }

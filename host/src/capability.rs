@@ -65,6 +65,9 @@ pub enum CapabilityError {
     Outbound(OutboundError),
     #[error("{0}")]
     Limits(String),
+    /// A script step this host cannot run (its language, or its files).
+    #[error("{0}")]
+    Script(String),
     /// An `in: environment` consumed parameter whose variable is missing or not granted.
     #[error("{0}")]
     Environment(crate::consumes::environment::EnvironmentError),
@@ -397,14 +400,21 @@ pub fn load(
         )
         .map_err(CapabilityError::Limits)
     };
-    let definitions = declarative::build(&model, component_path.is_some());
+    let definitions =
+        declarative::build(&model, component_path.is_some()).map_err(CapabilityError::Script)?;
     let engine = if definitions.is_empty() {
         None
     } else {
         let component = runtime
             .load_engine(cache)
             .map_err(CapabilityError::Component)?;
-        let sandbox = sandbox(component)?;
+        let mut sandbox = sandbox(component)?;
+        if definitions.has_scripts() {
+            let interpreter = runtime
+                .load_javascript(cache)
+                .map_err(CapabilityError::Component)?;
+            sandbox = sandbox.with_scripts(interpreter);
+        }
         Some(Arc::new(sandbox))
     };
 

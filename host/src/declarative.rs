@@ -11,7 +11,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use ikanos_spec::model::{Capability, Exposes, Handler, McpResourceSource};
+use ikanos_spec::model::{Capability, Exposes, Handler, McpResourceSource, Spanned};
 use serde_json::{json, Map, Value};
 
 /// The engine component, compiled for wasm32-wasip2 by `build.rs`.
@@ -20,11 +20,21 @@ pub const ENGINE_WASM: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/ikanos_
 /// How the engine is named in errors and `/status`.
 pub const ENGINE_NAME: &str = "ikanos declarative engine (built in)";
 
+/// The JavaScript interpreter for script steps (boa), compiled for wasm32-wasip2 by
+/// `build.rs`; loaded only by capabilities with a JavaScript script step.
+pub const SCRIPT_JS_WASM: &[u8] =
+    include_bytes!(concat!(env!("OUT_DIR"), "/ikanos_script_js.wasm"));
+
+/// How the interpreter is named in errors.
+pub const SCRIPT_JS_NAME: &str = "ikanos JavaScript interpreter (built in)";
+
 /// The definitions of every operation the engine runs for one capability, by
 /// (adapter namespace, operation/tool/resource name).
 #[derive(Debug, Default)]
 pub struct Definitions {
     by_key: HashMap<(String, String), Arc<str>>,
+    /// Some definition has a script step (the interpreter must be loaded).
+    has_scripts: bool,
 }
 
 impl Definitions {
@@ -37,6 +47,11 @@ impl Definitions {
 
     pub fn is_empty(&self) -> bool {
         self.by_key.is_empty()
+    }
+
+    /// Does some operation the engine runs have a script step?
+    pub fn has_scripts(&self) -> bool {
+        self.has_scripts
     }
 }
 
@@ -101,20 +116,36 @@ pub fn has_component_operations(cap: &Capability) -> bool {
     component_operations(cap).next().is_some()
 }
 
-/// Build the definitions of the operations the engine runs.
-pub fn build(cap: &Capability, has_component: bool) -> Definitions {
+/// Build the definitions of the operations the engine runs. Fails when a script step
+/// cannot run here (its language, or its files); one line per such step.
+pub fn build(cap: &Capability, has_component: bool) -> Result<Definitions, String> {
     let mut by_key = HashMap::new();
+    let mut script_errors = Vec::new();
+    let mut has_scripts = false;
     let mut add = |ns: &str,
-                   name: &str,
+                   at: &Spanned<String>,
                    adapter: &str,
                    op: &Value,
                    resource_inputs: Option<&Value>,
                    handler: &Handler,
                    max_binary: Option<u64>| {
-        let function = match handler {
+        let name = at.value.as_str();
+        let mut function = match handler {
             Handler::Ref(target) => cap.aggregate_flow(&target.value).cloned(),
             _ => None,
         };
+        let mut op = op.clone();
+        for definition in std::iter::once(&mut op).chain(function.as_mut()) {
+            match attach_scripts(definition, &at.file) {
+                Ok(found) => has_scripts |= found,
+                Err(errors) => script_errors.extend(
+                    errors
+                        .into_iter()
+                        .map(|e| format!("{}:{}: '{name}': {e}", at.file.display(), at.pos)),
+                ),
+            }
+        }
+        let op = &op;
         let mut def = Map::new();
         def.insert("adapter".into(), json!(adapter));
         def.insert("namespace".into(), json!(ns));
@@ -147,7 +178,7 @@ pub fn build(cap: &Capability, has_component: bool) -> Definitions {
                         if runs_in_engine(&o.handler, &o.definition, has_component) {
                             add(
                                 &rest.namespace.value,
-                                &o.name.value,
+                                &o.name,
                                 "rest",
                                 &o.definition,
                                 Some(&r.input_definition),
@@ -163,7 +194,7 @@ pub fn build(cap: &Capability, has_component: bool) -> Definitions {
                     if runs_in_engine(&t.handler, &t.definition, has_component) {
                         add(
                             &mcp.namespace.value,
-                            &t.name.value,
+                            &t.name,
                             "mcp",
                             &t.definition,
                             None,
@@ -176,7 +207,7 @@ pub fn build(cap: &Capability, has_component: bool) -> Definitions {
                     if let McpResourceSource::Dynamic(handler) = &r.source {
                         add(
                             &mcp.namespace.value,
-                            &r.name.value,
+                            &r.name,
                             "mcp-resource",
                             &r.definition,
                             None,
@@ -189,7 +220,103 @@ pub fn build(cap: &Capability, has_component: bool) -> Definitions {
             Exposes::Control(_) | Exposes::Skill { .. } => {}
         }
     }
-    Definitions { by_key }
+    if !script_errors.is_empty() {
+        return Err(script_errors.join("\n"));
+    }
+    Ok(Definitions {
+        by_key,
+        has_scripts,
+    })
+}
+
+/// Give every script step of `definition` its `sources` (its `dependencies`' texts,
+/// then its `file`'s, read beside `declared_in` within the step's `location`): the
+/// engine has no file system. Refuses a step whose language this host does not run.
+/// Returns whether there was a script step.
+fn attach_scripts(
+    definition: &mut Value,
+    declared_in: &std::path::Path,
+) -> Result<bool, Vec<String>> {
+    let mut errors = Vec::new();
+    let mut found = false;
+    // Steps are a list (each with its `name`) or, in 1.0.0-beta5, a map by name.
+    let steps: Vec<(Option<String>, &mut Value)> = match definition.get_mut("steps") {
+        Some(Value::Array(steps)) => steps.iter_mut().map(|s| (None, s)).collect(),
+        Some(Value::Object(steps)) => steps
+            .iter_mut()
+            .map(|(k, s)| (Some(k.clone()), s))
+            .collect(),
+        _ => Vec::new(),
+    };
+    for (i, (key, step)) in steps.into_iter().enumerate() {
+        let Some(fields) = step.as_object_mut() else {
+            continue;
+        };
+        if fields.get("type").and_then(Value::as_str) != Some("script") {
+            continue;
+        }
+        found = true;
+        let name = fields
+            .get("name")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+            .or(key)
+            .unwrap_or_else(|| format!("#{}", i + 1));
+        let text = |key: &str| fields.get(key).and_then(Value::as_str).map(str::to_owned);
+        let mut refuse = |why: String| errors.push(format!("script step '{name}': {why}"));
+        match text("language").as_deref() {
+            Some(crate::runtime::scripting::JAVASCRIPT) => {}
+            Some("python") => {
+                refuse("Python script steps are not run by this host (JavaScript is): rewrite it in JavaScript, or run this file on upstream Ikanos".into());
+                continue;
+            }
+            Some("groovy") => {
+                refuse("Groovy is not supported by this host (JavaScript is): rewrite the script in JavaScript".into());
+                continue;
+            }
+            Some(other) => {
+                refuse(format!("unknown language '{other}' (expected javascript, python or groovy; this host runs javascript)"));
+                continue;
+            }
+            None => {
+                refuse("no 'language' (write `language: javascript`)".into());
+                continue;
+            }
+        }
+        let Some(location) = text("location") else {
+            refuse("no 'location' (the folder of its file, e.g. file:///./scripts)".into());
+            continue;
+        };
+        let Some(file) = text("file") else {
+            refuse("no 'file' (the script to run, inside its location)".into());
+            continue;
+        };
+        let dependencies: Vec<String> = match fields.get("dependencies") {
+            None | Some(Value::Null) => Vec::new(),
+            Some(Value::Array(items)) if items.iter().all(Value::is_string) => items
+                .iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect(),
+            Some(_) => {
+                refuse("'dependencies' must be a list of file names".into());
+                continue;
+            }
+        };
+        let mut sources = Vec::new();
+        for path in dependencies.iter().chain(std::iter::once(&file)) {
+            match ikanos_spec::scripts::read(&location, path, declared_in) {
+                Ok(source) => sources.push(Value::String(source)),
+                Err(e) => refuse(e),
+            }
+        }
+        fields.insert("sources".into(), Value::Array(sources));
+    }
+    if errors.is_empty() {
+        Ok(found)
+    } else {
+        Err(errors)
+    }
 }
 
 /// Every `call: ns.op` inside a definition (the operation's own, its steps', a flow's).

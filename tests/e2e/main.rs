@@ -35,6 +35,8 @@ mod mcp {
     mod tools;
 }
 mod sandbox;
+/// Script steps (`type: script`): JavaScript in the built-in interpreter component.
+mod scripts;
 mod serve_file;
 mod skill;
 /// `ikanos serve`: many capabilities in one process. Folder loading, the shared

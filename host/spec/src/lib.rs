@@ -23,6 +23,7 @@ pub mod lint;
 pub mod location;
 pub mod model;
 pub mod schema;
+pub mod scripts;
 mod template;
 pub mod yaml;
 

@@ -32,6 +32,7 @@ pub mod engine {
 }
 
 use self::engine::ikanos::capability::definition as wit_definition;
+use self::engine::ikanos::capability::scripting as wit_scripting;
 use self::ikanos::capability::consumes as wit_consumes;
 use self::ikanos::capability::log as wit_log;
 pub use exports::ikanos::capability::handler::{HandlerError, InboundRequest, InboundResponse};
@@ -119,6 +120,59 @@ impl wit_definition::Host for GuestState {
                 outcome,
             })
             .observe(seconds);
+    }
+}
+
+impl wit_scripting::Host for GuestState {
+    async fn run(
+        &mut self,
+        step: String,
+        language: String,
+        sources: Vec<String>,
+        context: String,
+    ) -> Result<Option<String>, wit_scripting::ScriptError> {
+        let count = |state: &GuestState, outcome: &'static str| {
+            state
+                .metrics
+                .script_runs
+                .get_or_create(&crate::telemetry::ScriptLabels {
+                    capability: state.capability.to_string(),
+                    step: step.clone(),
+                    language: language.clone(),
+                    outcome,
+                })
+                .inc();
+        };
+        // The capability's load refused any other language; this guards the import
+        // against an engine instance asking for one anyway.
+        let interpreter = match (&self.scripts, language.as_str()) {
+            (Some(interpreter), super::scripting::JAVASCRIPT) => interpreter.clone(),
+            _ => {
+                count(self, "refused");
+                return Err(wit_scripting::ScriptError::Refused(format!(
+                    "language '{language}' is not run by this host (it runs javascript)"
+                )));
+            }
+        };
+        let budget = self.script_budget();
+        let (outcome, ticks) = interpreter.evaluate(&sources, &context, &budget).await;
+        self.charge_ticks(ticks);
+        match outcome {
+            Ok(result) => {
+                count(self, "ok");
+                Ok(result)
+            }
+            Err(failure) => {
+                count(self, failure.outcome());
+                tracing::warn!(capability = &*self.capability, request_id = &*self.request_id, step = %step, outcome = failure.outcome(), error = %failure, "script step failed");
+                Err(match failure {
+                    super::scripting::ScriptFailure::Threw(m) => {
+                        wit_scripting::ScriptError::Failed(m)
+                    }
+                    other => wit_scripting::ScriptError::Refused(other.to_string()),
+                })
+            }
+        }
     }
 }
 
@@ -241,6 +295,7 @@ mod tests {
             metrics: crate::telemetry::Metrics::new(),
             observer: None,
             cpu_ticks: 0,
+            scripts: None,
         }
     }
 

@@ -10,6 +10,7 @@
 pub mod bindings;
 mod cache;
 mod output;
+pub mod scripting;
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -117,6 +118,10 @@ pub struct Runtime {
     /// every capability with a declarative operation uses it, so its 1.6 MB are not
     /// hashed again for each one.
     declarative: Mutex<Option<(Weak<bindings::CapabilityPre<GuestState>>, String)>>,
+    /// Links the script interpreter (WASI only; nothing is granted per store).
+    script_linker: Linker<scripting::ScriptState>,
+    /// The JavaScript interpreter for script steps while some capability uses it.
+    javascript: Mutex<Weak<scripting::ScriptInterpreter>>,
 }
 
 impl Runtime {
@@ -161,12 +166,19 @@ impl Runtime {
             GuestState,
             HasSelf<GuestState>,
         >(&mut linker, |s| s)?;
+        bindings::engine::ikanos::capability::scripting::add_to_linker::<
+            GuestState,
+            HasSelf<GuestState>,
+        >(&mut linker, |s| s)?;
+        let script_linker = scripting::ScriptInterpreter::linker(&engine)?;
         Ok(Arc::new(Runtime {
             engine,
             linker,
             pool,
             shared: Mutex::new(HashMap::new()),
             declarative: Mutex::new(None),
+            script_linker,
+            javascript: Mutex::new(Weak::new()),
         }))
     }
 
@@ -217,6 +229,34 @@ impl Runtime {
         *self.declarative.lock().unwrap_or_else(|p| p.into_inner()) =
             Some((Arc::downgrade(&loaded.pre), loaded.sha256.clone()));
         Ok(loaded)
+    }
+
+    /// The JavaScript interpreter for script steps
+    /// (`crate::declarative::SCRIPT_JS_WASM`), compiled (or read from the cache) by
+    /// the first capability with a script step, shared while in use.
+    pub fn load_javascript(
+        &self,
+        cache: &ComponentCache,
+    ) -> Result<Arc<scripting::ScriptInterpreter>, LoadError> {
+        let mut live = self.javascript.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(interpreter) = live.upgrade() {
+            return Ok(interpreter);
+        }
+        let shown = crate::declarative::SCRIPT_JS_NAME.to_string();
+        let (component, _origin) = cache
+            .load(&self.engine, crate::declarative::SCRIPT_JS_WASM, || {})
+            .map_err(|e| LoadError::Invalid {
+                path: shown.clone(),
+                reason: format!("{e:#}"),
+            })?;
+        let interpreter = scripting::ScriptInterpreter::new(&self.script_linker, &component)
+            .map_err(|e| LoadError::Incompatible {
+                path: shown,
+                reason: format!("{e:#}"),
+            })?;
+        let interpreter = Arc::new(interpreter);
+        *live = Arc::downgrade(&interpreter);
+        Ok(interpreter)
     }
 
     /// As `load`, for a component already in memory (the embedded engine); `shown`
@@ -337,6 +377,26 @@ pub struct GuestState {
     /// notifications); `None` for callers that only want the answer.
     pub(crate) observer: Option<Observer>,
     cpu_ticks: u64,
+    /// The interpreter for the engine's script steps, when the capability has any.
+    pub(crate) scripts: Option<Arc<scripting::ScriptInterpreter>>,
+}
+
+impl GuestState {
+    /// What a script step run by this request may use: the capability's memory limit,
+    /// the CPU time the request has left, a response's size for its result.
+    pub(crate) fn script_budget(&self) -> scripting::Budget {
+        scripting::Budget {
+            memory_bytes: self.limits.memory_bytes,
+            ticks_left: scripting::ticks_in(self.limits.cpu_time).saturating_sub(self.cpu_ticks),
+            cpu_time: self.limits.cpu_time,
+            max_output: self.limits.max_response_body,
+        }
+    }
+
+    /// Count CPU ticks a script step used against the request's budget.
+    pub(crate) fn charge_ticks(&mut self, ticks: u64) {
+        self.cpu_ticks = self.cpu_ticks.saturating_add(ticks);
+    }
 }
 
 /// What a request reports while it runs, for callers that stream it (MCP).
@@ -479,6 +539,7 @@ pub struct Sandbox {
     metrics: Arc<Metrics>,
     concurrency: Semaphore,
     active: AtomicU64,
+    scripts: Option<Arc<scripting::ScriptInterpreter>>,
 }
 
 impl Sandbox {
@@ -506,7 +567,14 @@ impl Sandbox {
             outbound,
             metrics,
             active: AtomicU64::new(0),
+            scripts: None,
         })
+    }
+
+    /// Let this sandbox's instances run script steps in `interpreter`.
+    pub fn with_scripts(mut self, interpreter: Arc<scripting::ScriptInterpreter>) -> Self {
+        self.scripts = Some(interpreter);
+        self
     }
 
     pub fn limits(&self) -> &Limits {
@@ -636,10 +704,11 @@ impl Sandbox {
             metrics: self.metrics.clone(),
             observer: None,
             cpu_ticks: 0,
+            scripts: self.scripts.clone(),
         };
         let mut store = Store::new(self.runtime.engine(), state);
         store.limiter(|s| &mut s.limiter);
-        let max_ticks = (self.limits.cpu_time.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64;
+        let max_ticks = scripting::ticks_in(self.limits.cpu_time);
         // The callback runs only while wasm executes and each epoch tick passes, so
         // counting its calls measures CPU time in the guest, not time spent waiting on
         // outbound calls. Yielding on every tick keeps one busy guest from holding an

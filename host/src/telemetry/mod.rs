@@ -82,6 +82,18 @@ pub struct CapabilityLabels {
     pub capability: String,
 }
 
+/// One script step run: how it ended.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ScriptLabels {
+    pub capability: String,
+    /// The step's name as written in the file.
+    pub step: String,
+    pub language: String,
+    /// `ok`, `error` (the script threw or does not parse), `cpu_limit`,
+    /// `memory_limit`, `output_too_large`, `trap`, `refused` (language not run here).
+    pub outcome: &'static str,
+}
+
 /// One orchestration step of a declarative operation (upstream's `step.duration`).
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct StepLabels {
@@ -161,6 +173,7 @@ pub struct Metrics {
     pub instances_active: Family<CapabilityLabels, Gauge>,
     pub instantiation_duration: Family<CapabilityLabels, Histogram>,
     pub step_duration: Family<StepLabels, Histogram, Buckets>,
+    pub script_runs: Family<ScriptLabels, Counter>,
     pub consumes_ready: Family<RouteLabels, Gauge>,
     pub tunnel_dials: Family<TunnelDialLabels, Counter>,
     pub tunnel_dial_duration: Family<TunnelLabels, Histogram, Buckets>,
@@ -290,6 +303,12 @@ impl Metrics {
             "Time of one orchestration step of a declarative operation",
             step_duration.clone(),
         );
+        let script_runs = Family::<ScriptLabels, Counter>::default();
+        registry.register(
+            "ikanos_script_runs",
+            "Script steps run, by how they ended (limits and refusals included)",
+            script_runs.clone(),
+        );
         let consumes_ready = Family::<RouteLabels, Gauge>::default();
         registry.register(
             "ikanos_consumes_ready",
@@ -351,6 +370,7 @@ impl Metrics {
             instances_active,
             instantiation_duration,
             step_duration,
+            script_runs,
             consumes_ready,
             tunnel_dials,
             tunnel_dial_duration,

@@ -70,6 +70,33 @@ impl Env for Host {
     fn step_finished(&mut self, step: &str, kind: &str, nanos: u64, ok: bool) {
         definition::record_step(step, kind, nanos, ok);
     }
+
+    fn run_script(
+        &mut self,
+        step: &str,
+        language: &str,
+        sources: &[String],
+        context: &Value,
+    ) -> Result<Option<Value>, FlowError> {
+        let result = definition::run_script(step, language, sources, &context.to_string())
+            .map_err(|e| match e {
+                definition::ScriptError::Failed(m) => {
+                    FlowError::Internal(format!("Script step '{step}' failed: {m}"))
+                }
+                definition::ScriptError::Refused(m) => {
+                    FlowError::Internal(format!("Script step '{step}': {m}"))
+                }
+            })?;
+        result
+            .map(|json| {
+                serde_json::from_str(&json).map_err(|e| {
+                    FlowError::Internal(format!(
+                        "Script step '{step}': its result is not JSON: {e}"
+                    ))
+                })
+            })
+            .transpose()
+    }
 }
 
 fn run(request: Request) -> Result<Response, Error> {

@@ -83,7 +83,9 @@ impl Compiler {
                 Ok(self.add(Schema::Union(ids)))
             }
             Value::Object(o) => {
-                let ty = o.get("type").ok_or_else(|| err("schema: a type object has no \"type\""))?;
+                let ty = o
+                    .get("type")
+                    .ok_or_else(|| err("schema: a type object has no \"type\""))?;
                 let Value::String(ty) = ty else {
                     return self.compile(ty, ns);
                 };
@@ -103,34 +105,42 @@ impl Compiler {
                         self.names.entry(short).or_insert(id);
                         let node = match ty.as_str() {
                             "enum" => {
-                                let symbols = o
-                                    .get("symbols")
-                                    .and_then(Value::as_array)
-                                    .ok_or_else(|| err(format!("schema: enum {full} has no symbols")))?;
-                                Schema::Enum(symbols.iter().map(|s| s.as_str().unwrap_or("").to_string()).collect())
+                                let symbols =
+                                    o.get("symbols").and_then(Value::as_array).ok_or_else(
+                                        || err(format!("schema: enum {full} has no symbols")),
+                                    )?;
+                                Schema::Enum(
+                                    symbols
+                                        .iter()
+                                        .map(|s| s.as_str().unwrap_or("").to_string())
+                                        .collect(),
+                                )
                             }
                             "fixed" => {
-                                let size = o
-                                    .get("size")
-                                    .and_then(Value::as_u64)
-                                    .ok_or_else(|| err(format!("schema: fixed {full} has no size")))?;
+                                let size =
+                                    o.get("size").and_then(Value::as_u64).ok_or_else(|| {
+                                        err(format!("schema: fixed {full} has no size"))
+                                    })?;
                                 Schema::Fixed(size as usize)
                             }
                             _ => {
-                                let fields = o
-                                    .get("fields")
-                                    .and_then(Value::as_array)
-                                    .ok_or_else(|| err(format!("schema: record {full} has no fields")))?;
+                                let fields =
+                                    o.get("fields").and_then(Value::as_array).ok_or_else(|| {
+                                        err(format!("schema: record {full} has no fields"))
+                                    })?;
                                 let mut out = Vec::with_capacity(fields.len());
                                 for f in fields {
-                                    let fname = f
-                                        .get("name")
-                                        .and_then(Value::as_str)
-                                        .ok_or_else(|| err(format!("schema: a field of {full} has no name")))?;
-                                    let ftype = f
-                                        .get("type")
-                                        .ok_or_else(|| err(format!("schema: field {full}.{fname} has no type")))?;
-                                    out.push((fname.to_string(), self.compile(ftype, inner_ns.as_deref())?));
+                                    let fname =
+                                        f.get("name").and_then(Value::as_str).ok_or_else(|| {
+                                            err(format!("schema: a field of {full} has no name"))
+                                        })?;
+                                    let ftype = f.get("type").ok_or_else(|| {
+                                        err(format!("schema: field {full}.{fname} has no type"))
+                                    })?;
+                                    out.push((
+                                        fname.to_string(),
+                                        self.compile(ftype, inner_ns.as_deref())?,
+                                    ));
                                 }
                                 Schema::Record(out)
                             }
@@ -139,12 +149,16 @@ impl Compiler {
                         Ok(id)
                     }
                     "array" => {
-                        let items = o.get("items").ok_or_else(|| err("schema: an array has no items"))?;
+                        let items = o
+                            .get("items")
+                            .ok_or_else(|| err("schema: an array has no items"))?;
                         let id = self.compile(items, ns)?;
                         Ok(self.add(Schema::Array(id)))
                     }
                     "map" => {
-                        let values = o.get("values").ok_or_else(|| err("schema: a map has no values"))?;
+                        let values = o
+                            .get("values")
+                            .ok_or_else(|| err("schema: a map has no values"))?;
                         let id = self.compile(values, ns)?;
                         Ok(self.add(Schema::Map(id)))
                     }
@@ -187,7 +201,10 @@ struct Reader<'a> {
 
 impl Reader<'_> {
     fn eof(&self, what: &str) -> ConvertError {
-        err(format!("the data ends inside {what} (at byte {})", self.pos))
+        err(format!(
+            "the data ends inside {what} (at byte {})",
+            self.pos
+        ))
     }
 
     fn take(&mut self, n: usize, what: &str) -> Result<&[u8], ConvertError> {
@@ -202,23 +219,35 @@ impl Reader<'_> {
     fn long(&mut self) -> Result<i64, ConvertError> {
         let mut v: u64 = 0;
         for shift in (0..70).step_by(7) {
-            let b = *self.data.get(self.pos).ok_or_else(|| self.eof("a number"))?;
+            let b = *self
+                .data
+                .get(self.pos)
+                .ok_or_else(|| self.eof("a number"))?;
             self.pos += 1;
             if shift == 63 && b > 1 {
-                return Err(err(format!("a varint is longer than 64 bits (at byte {})", self.pos)));
+                return Err(err(format!(
+                    "a varint is longer than 64 bits (at byte {})",
+                    self.pos
+                )));
             }
             v |= u64::from(b & 0x7f) << shift;
             if b & 0x80 == 0 {
                 return Ok((v >> 1) as i64 ^ -((v & 1) as i64));
             }
         }
-        Err(err(format!("a varint is longer than 64 bits (at byte {})", self.pos)))
+        Err(err(format!(
+            "a varint is longer than 64 bits (at byte {})",
+            self.pos
+        )))
     }
 
     fn len(&mut self, what: &str) -> Result<usize, ConvertError> {
         let n = self.long()?;
         if n < 0 || n as u64 > (self.data.len() - self.pos) as u64 {
-            return Err(err(format!("{what} length {n} exceeds the data (at byte {})", self.pos)));
+            return Err(err(format!(
+                "{what} length {n} exceeds the data (at byte {})",
+                self.pos
+            )));
         }
         Ok(n as usize)
     }
@@ -262,12 +291,24 @@ impl Reader<'_> {
             Schema::Enum(symbols) => {
                 let i = self.long()?;
                 let s = usize::try_from(i).ok().and_then(|i| symbols.get(i));
-                Value::String(s.cloned().ok_or_else(|| err(format!("enum index {i} is out of range (at byte {})", self.pos)))?)
+                Value::String(s.cloned().ok_or_else(|| {
+                    err(format!(
+                        "enum index {i} is out of range (at byte {})",
+                        self.pos
+                    ))
+                })?)
             }
             Schema::Union(branches) => {
                 let i = self.long()?;
-                let b = usize::try_from(i).ok().and_then(|i| branches.get(i).copied());
-                let b = b.ok_or_else(|| err(format!("union branch {i} is out of range (at byte {})", self.pos)))?;
+                let b = usize::try_from(i)
+                    .ok()
+                    .and_then(|i| branches.get(i).copied());
+                let b = b.ok_or_else(|| {
+                    err(format!(
+                        "union branch {i} is out of range (at byte {})",
+                        self.pos
+                    ))
+                })?;
                 self.read(nodes, b, depth + 1)?
             }
             Schema::Record(fields) => {
@@ -299,7 +340,11 @@ impl Reader<'_> {
                 }
                 Value::Object(o)
             }
-            Schema::Ref(name) => return Err(err(format!("schema: type {name} is used before it is defined"))),
+            Schema::Ref(name) => {
+                return Err(err(format!(
+                    "schema: type {name} is used before it is defined"
+                )))
+            }
         })
     }
 
@@ -314,7 +359,9 @@ impl Reader<'_> {
         }
         let n = n.unsigned_abs();
         if n > MAX_VALUES as u64 {
-            return Err(err(format!("a block declares {n} items, more than {MAX_VALUES}")));
+            return Err(err(format!(
+                "a block declares {n} items, more than {MAX_VALUES}"
+            )));
         }
         Ok(Some(n))
     }
@@ -334,12 +381,24 @@ pub(crate) fn base64(bytes: &[u8]) -> String {
     const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
     for chunk in bytes.chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
         let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
         out.push(T[(n >> 18) as usize & 63] as char);
         out.push(T[(n >> 12) as usize & 63] as char);
-        out.push(if chunk.len() > 1 { T[(n >> 6) as usize & 63] as char } else { '=' });
-        out.push(if chunk.len() > 2 { T[n as usize & 63] as char } else { '=' });
+        out.push(if chunk.len() > 1 {
+            T[(n >> 6) as usize & 63] as char
+        } else {
+            '='
+        });
+        out.push(if chunk.len() > 2 {
+            T[n as usize & 63] as char
+        } else {
+            '='
+        });
     }
     out
 }
@@ -347,8 +406,15 @@ pub(crate) fn base64(bytes: &[u8]) -> String {
 pub(crate) fn to_json(body: &[u8], schema_text: &str) -> Result<Value, ConvertError> {
     let schema: Value = serde_json::from_str(schema_text)
         .map_err(|e| err(format!("the schema is not valid JSON: {e}")))?;
-    let mut compiler = Compiler { nodes: Vec::new(), names: HashMap::new() };
+    let mut compiler = Compiler {
+        nodes: Vec::new(),
+        names: HashMap::new(),
+    };
     let root = compiler.compile(&schema, None)?;
-    let mut reader = Reader { data: body, pos: 0, values: 0 };
+    let mut reader = Reader {
+        data: body,
+        pos: 0,
+        values: 0,
+    };
     reader.read(&compiler.nodes, root, 0)
 }

@@ -91,7 +91,12 @@ impl<'a> Lines<'a> {
 }
 
 pub(crate) fn to_json(text: &str, sep: u8, format: &str) -> Result<Value, ConvertError> {
-    let mut lines = Lines { text, pos: 0, line: 0, sep };
+    let mut lines = Lines {
+        text,
+        pos: 0,
+        line: 0,
+        sep,
+    };
     let Some(headers) = lines.next_line(format)? else {
         return Ok(Value::Array(Vec::new()));
     };

@@ -64,14 +64,18 @@ fn is(n: &N<'_>, tag: &str) -> bool {
 
 /// Elements under `root` (itself included, as jsoup's `select`), document order.
 fn elements<'a>(root: N<'a>) -> impl Iterator<Item = N<'a>> {
-    root.descendants().filter(|n| matches!(n.value(), Node::Element(_)))
+    root.descendants()
+        .filter(|n| matches!(n.value(), Node::Element(_)))
 }
 
 /// jsoup `:first-child`: the first element child of a parent that is not the document.
 fn is_first_child(n: &N<'_>) -> bool {
     match n.parent() {
         Some(p) if matches!(p.value(), Node::Element(_)) => {
-            p.children().find(|c| matches!(c.value(), Node::Element(_))).map(|c| c.id()) == Some(n.id())
+            p.children()
+                .find(|c| matches!(c.value(), Node::Element(_)))
+                .map(|c| c.id())
+                == Some(n.id())
         }
         _ => false,
     }
@@ -83,7 +87,11 @@ fn ancestors_within<'a>(n: N<'a>, root: N<'a>) -> impl Iterator<Item = N<'a>> {
     let mut cur = if n.id() == root_id { None } else { n.parent() };
     std::iter::from_fn(move || {
         let here = cur?;
-        cur = if here.id() == root_id { None } else { here.parent() };
+        cur = if here.id() == root_id {
+            None
+        } else {
+            here.parent()
+        };
         Some(here)
     })
 }
@@ -119,7 +127,10 @@ fn resolve_tables<'a>(
         return Ok(tables);
     };
     let selector = Selector::parse(css).map_err(|e| {
-        ConvertError::new("html", format!("outputSchema '{css}' is not a CSS selector this engine reads: {e}"))
+        ConvertError::new(
+            "html",
+            format!("outputSchema '{css}' is not a CSS selector this engine reads: {e}"),
+        )
     })?;
     let mut tables = Vec::new();
     for element in document.select(&selector) {
@@ -146,7 +157,10 @@ fn headers(table: N<'_>, budget: &mut Budget) -> Result<Vec<String>, ConvertErro
         let mut found = false;
         for tr in ancestors_within(th, table) {
             budget.spend(1)?;
-            if is(&tr, "tr") && is_first_child(&tr) && ancestors_within(tr, table).any(|a| is(&a, "thead")) {
+            if is(&tr, "tr")
+                && is_first_child(&tr)
+                && ancestors_within(tr, table).any(|a| is(&a, "thead"))
+            {
                 found = true;
                 break;
             }
@@ -224,14 +238,74 @@ fn map_rows(headers: &[String], rows: Vec<Vec<String>>) -> Value {
 fn is_block(tag: &str) -> bool {
     matches!(
         tag,
-        "html" | "head" | "body" | "frameset" | "script" | "noscript" | "style" | "meta" | "link"
-            | "title" | "frame" | "noframes" | "section" | "nav" | "aside" | "hgroup" | "header"
-            | "footer" | "p" | "h1" | "h2" | "h3" | "h4" | "h5" | "h6" | "ul" | "ol" | "pre"
-            | "div" | "blockquote" | "hr" | "address" | "figure" | "figcaption" | "form"
-            | "fieldset" | "ins" | "del" | "dl" | "dt" | "dd" | "li" | "table" | "caption"
-            | "thead" | "tfoot" | "tbody" | "colgroup" | "col" | "tr" | "th" | "td" | "video"
-            | "audio" | "canvas" | "details" | "menu" | "plaintext" | "template" | "article"
-            | "main" | "svg" | "math" | "center" | "dir" | "applet" | "marquee" | "listing"
+        "html"
+            | "head"
+            | "body"
+            | "frameset"
+            | "script"
+            | "noscript"
+            | "style"
+            | "meta"
+            | "link"
+            | "title"
+            | "frame"
+            | "noframes"
+            | "section"
+            | "nav"
+            | "aside"
+            | "hgroup"
+            | "header"
+            | "footer"
+            | "p"
+            | "h1"
+            | "h2"
+            | "h3"
+            | "h4"
+            | "h5"
+            | "h6"
+            | "ul"
+            | "ol"
+            | "pre"
+            | "div"
+            | "blockquote"
+            | "hr"
+            | "address"
+            | "figure"
+            | "figcaption"
+            | "form"
+            | "fieldset"
+            | "ins"
+            | "del"
+            | "dl"
+            | "dt"
+            | "dd"
+            | "li"
+            | "table"
+            | "caption"
+            | "thead"
+            | "tfoot"
+            | "tbody"
+            | "colgroup"
+            | "col"
+            | "tr"
+            | "th"
+            | "td"
+            | "video"
+            | "audio"
+            | "canvas"
+            | "details"
+            | "menu"
+            | "plaintext"
+            | "template"
+            | "article"
+            | "main"
+            | "svg"
+            | "math"
+            | "center"
+            | "dir"
+            | "applet"
+            | "marquee"
+            | "listing"
     )
 }
 
@@ -282,8 +356,11 @@ fn element_text(root: N<'_>, budget: &mut Budget) -> Result<String, ConvertError
                     if matches!(tag, "script" | "style") {
                         hidden -= 1;
                     }
-                    let next_is_text = n.next_sibling().is_some_and(|s| matches!(s.value(), Node::Text(_)));
-                    if n.id() != root.id() && is_block(tag) && next_is_text && !last_is_space(&out) {
+                    let next_is_text = n
+                        .next_sibling()
+                        .is_some_and(|s| matches!(s.value(), Node::Text(_)));
+                    if n.id() != root.id() && is_block(tag) && next_is_text && !last_is_space(&out)
+                    {
                         out.push(' ');
                     }
                 }

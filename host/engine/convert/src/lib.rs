@@ -96,7 +96,9 @@ pub fn to_json(format: &str, body: &[u8], options: &Options) -> Result<Value, Co
                 .into(),
         )),
         // Converter#convertToJson: `Unsupported "<format>" format specified`.
-        _ => Err(ConvertError(format!("Unsupported \"{format}\" format specified"))),
+        _ => Err(ConvertError(format!(
+            "Unsupported \"{format}\" format specified"
+        ))),
     }
 }
 

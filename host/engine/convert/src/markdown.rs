@@ -78,7 +78,11 @@ pub(crate) fn to_json(text: &str, section_filter: Option<&str>) -> Result<Value,
                 current = Some((java_trim(&finished.text).to_string(), level, Vec::new()));
             }
             Kind::Table => {
-                let headers: Vec<String> = finished.header.iter().map(|h| java_trim(h).to_string()).collect();
+                let headers: Vec<String> = finished
+                    .header
+                    .iter()
+                    .map(|h| java_trim(h).to_string())
+                    .collect();
                 if !headers.iter().all(|h| java_is_blank(h)) {
                     tables.push(map_rows(&headers, &finished.rows));
                 }
@@ -119,7 +123,13 @@ fn split_front_matter(markdown: &str) -> Result<(Value, &str), ConvertError> {
     Ok((if parsed.is_object() { parsed } else { empty }, body))
 }
 
-fn push_section(sections: &mut Vec<Value>, heading: String, level: u32, content: Vec<String>, filter: Option<&str>) {
+fn push_section(
+    sections: &mut Vec<Value>,
+    heading: String,
+    level: u32,
+    content: Vec<String>,
+    filter: Option<&str>,
+) {
     let keep = match filter {
         None => true,
         Some(f) if java_is_blank(f) => true,
@@ -148,7 +158,10 @@ fn map_rows(headers: &[String], rows: &[Vec<String>]) -> Value {
             .map(|row| {
                 let mut object = Map::new();
                 for (i, header) in headers.iter().enumerate() {
-                    let value = row.get(i).map(|v| java_trim(v).to_string()).unwrap_or_default();
+                    let value = row
+                        .get(i)
+                        .map(|v| java_trim(v).to_string())
+                        .unwrap_or_default();
                     object.insert(header.clone(), Value::String(value));
                 }
                 Value::Object(object)

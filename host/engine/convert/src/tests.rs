@@ -9,7 +9,10 @@ fn conv(format: &str, body: &str) -> Value {
 }
 
 fn conv_schema(format: &str, body: &str, schema: &str) -> Value {
-    let options = Options { schema: Some(Value::String(schema.into())), ..Options::default() };
+    let options = Options {
+        schema: Some(Value::String(schema.into())),
+        ..Options::default()
+    };
     to_json(format, body.as_bytes(), &options).expect("converts")
 }
 
@@ -22,7 +25,10 @@ fn fails(format: &str, body: &[u8], options: &Options) -> String {
 // ConverterTest#convertToJsonShouldRejectUnsupportedFormat
 #[test]
 fn rejects_unsupported_format() {
-    assert_eq!(fails("INI", b"{}", &Options::default()), "Unsupported \"INI\" format specified");
+    assert_eq!(
+        fails("INI", b"{}", &Options::default()),
+        "Unsupported \"INI\" format specified"
+    );
 }
 
 // ConverterTest#convertToJsonShouldRequireSchemaForProtobuf
@@ -37,7 +43,10 @@ fn protobuf_requires_schema() {
 // ConverterTest#convertToJsonShouldRequireSchemaForProtobufWhenSchemaIsEmpty
 #[test]
 fn protobuf_requires_non_empty_schema() {
-    let options = Options { schema: Some(json!("")), ..Options::default() };
+    let options = Options {
+        schema: Some(json!("")),
+        ..Options::default()
+    };
     assert_eq!(
         fails("Protobuf", b"{}", &options),
         "Protobuf format requires outputSchema to be specified in operation specification"
@@ -47,7 +56,10 @@ fn protobuf_requires_non_empty_schema() {
 // ConverterTest#convertToJsonShouldRequireSchemaForAvro
 #[test]
 fn avro_requires_schema() {
-    let options = Options { schema: Some(json!("")), ..Options::default() };
+    let options = Options {
+        schema: Some(json!("")),
+        ..Options::default()
+    };
     assert_eq!(
         fails("Avro", b"{}", &options),
         "Avro format requires outputSchema to be specified in operation specification"
@@ -59,12 +71,24 @@ fn avro_requires_schema() {
 // reads the file; without its text the error names the file.
 #[test]
 fn avro_and_protobuf_name_the_missing_schema_file() {
-    let options = Options { schema: Some(json!("schemas/does-not-exist.proto")), ..Options::default() };
+    let options = Options {
+        schema: Some(json!("schemas/does-not-exist.proto")),
+        ..Options::default()
+    };
     let e = fails("protobuf", &[1, 2, 3], &options);
-    assert!(e.starts_with("protobuf: the schema file 'schemas/does-not-exist.proto'"), "{e}");
-    let options = Options { schema: Some(json!("schemas/does-not-exist.avsc")), ..Options::default() };
+    assert!(
+        e.starts_with("protobuf: the schema file 'schemas/does-not-exist.proto'"),
+        "{e}"
+    );
+    let options = Options {
+        schema: Some(json!("schemas/does-not-exist.avsc")),
+        ..Options::default()
+    };
     let e = fails("avro", &[1, 2, 3], &options);
-    assert!(e.starts_with("avro: the schema file 'schemas/does-not-exist.avsc'"), "{e}");
+    assert!(
+        e.starts_with("avro: the schema file 'schemas/does-not-exist.avsc'"),
+        "{e}"
+    );
 }
 
 // ConverterTest#convertHtmlAndMarkdownShouldProduceSameTableContract
@@ -130,9 +154,15 @@ fn markdown_front_matter_tables_sections() {
 // ConverterTest#convertToJsonShouldSupportHtmlAndMarkdownFormats
 #[test]
 fn html_and_markdown_through_to_json() {
-    let h = conv("html", "<table><tr><th>Name</th></tr><tr><td>Alice</td></tr></table>");
+    let h = conv(
+        "html",
+        "<table><tr><th>Name</th></tr><tr><td>Alice</td></tr></table>",
+    );
     assert_eq!(h, json!({"tables": [[{"Name": "Alice"}]]}));
-    let m = conv("markdown", "| Name | Role |\n|------|------|\n| Alice | User |");
+    let m = conv(
+        "markdown",
+        "| Name | Role |\n|------|------|\n| Alice | User |",
+    );
     assert_eq!(m["tables"], json!([[{"Name": "Alice", "Role": "User"}]]));
     assert_eq!(m["frontMatter"], json!({}));
     assert_eq!(m["sections"], json!([]));
@@ -141,7 +171,8 @@ fn html_and_markdown_through_to_json() {
 // ConverterTest#convertDelimitedToJsonShouldParseTabSeparatedValues
 #[test]
 fn tsv() {
-    let tsv = "id\tname\temail\n1\tAlice Smith\talice@example.com\n2\tBob Johnson\tbob@example.com\n";
+    let tsv =
+        "id\tname\temail\n1\tAlice Smith\talice@example.com\n2\tBob Johnson\tbob@example.com\n";
     assert_eq!(
         conv("tsv", tsv),
         json!([
@@ -157,21 +188,33 @@ fn psv() {
     let psv = "id|name|email\n1|Alice Smith|alice@example.com\n2|Bob Johnson|bob@example.com\n";
     let root = conv("psv", psv);
     assert_eq!(root.as_array().map(Vec::len), Some(2));
-    assert_eq!(root[0], json!({"id": "1", "name": "Alice Smith", "email": "alice@example.com"}));
+    assert_eq!(
+        root[0],
+        json!({"id": "1", "name": "Alice Smith", "email": "alice@example.com"})
+    );
     assert_eq!(root[1]["name"], "Bob Johnson");
 }
 
 // ConverterTest#convertToJsonShouldRouteTsvAndPsvFormats
 #[test]
 fn routes_tsv_and_psv() {
-    assert_eq!(conv("tsv", "id\tname\n1\tAlice\n"), json!([{"id": "1", "name": "Alice"}]));
-    assert_eq!(conv("psv", "id|name\n1|Alice\n"), json!([{"id": "1", "name": "Alice"}]));
+    assert_eq!(
+        conv("tsv", "id\tname\n1\tAlice\n"),
+        json!([{"id": "1", "name": "Alice"}])
+    );
+    assert_eq!(
+        conv("psv", "id|name\n1|Alice\n"),
+        json!([{"id": "1", "name": "Alice"}])
+    );
 }
 
 // ConverterTest#convertCsvToJsonShouldDelegateToDelimited
 #[test]
 fn csv_delegates_to_delimited() {
-    assert_eq!(conv("csv", "id,name\n1,Alice\n"), json!([{"id": "1", "name": "Alice"}]));
+    assert_eq!(
+        conv("csv", "id,name\n1,Alice\n"),
+        json!([{"id": "1", "name": "Alice"}])
+    );
 }
 
 // ConverterTest#convertToJsonShouldSupportJsonWhenFormatIsNull
@@ -183,14 +226,23 @@ fn json_when_no_format() {
 // ConverterTest#convertToJsonShouldSupportExplicitJsonFormat
 #[test]
 fn explicit_json_format() {
-    assert_eq!(conv("JSON", "{\"status\":\"ok\",\"count\":2}"), json!({"status": "ok", "count": 2}));
+    assert_eq!(
+        conv("JSON", "{\"status\":\"ok\",\"count\":2}"),
+        json!({"status": "ok", "count": 2})
+    );
 }
 
 // ConverterTest#convertToJsonShouldSupportXmlYamlAndCsvFormats
 #[test]
 fn xml_yaml_csv_formats() {
-    assert_eq!(conv("XML", "<root><name>Alice</name></root>"), json!({"name": "Alice"}));
-    assert_eq!(conv("YAML", "name: Alice\nage: 42\n"), json!({"name": "Alice", "age": 42}));
+    assert_eq!(
+        conv("XML", "<root><name>Alice</name></root>"),
+        json!({"name": "Alice"})
+    );
+    assert_eq!(
+        conv("YAML", "name: Alice\nage: 42\n"),
+        json!({"name": "Alice", "age": 42})
+    );
     assert_eq!(
         conv("CSV", "name,age\nAlice,42\nBob,39\n"),
         json!([{"name": "Alice", "age": "42"}, {"name": "Bob", "age": "39"}])
@@ -201,7 +253,10 @@ fn xml_yaml_csv_formats() {
 #[test]
 fn html_skips_rows_with_th() {
     let html = "<table>\n  <tr><th>Name</th><th>Price</th></tr>\n  <tr><th>Widget</th><td>$42</td></tr>\n  <tr><td>Gadget</td><td>$99</td></tr>\n</table>\n";
-    assert_eq!(conv("html", html), json!({"tables": [[{"Name": "Gadget", "Price": "$99"}]]}));
+    assert_eq!(
+        conv("html", html),
+        json!({"tables": [[{"Name": "Gadget", "Price": "$99"}]]})
+    );
 }
 
 // ConverterTest#convertMarkdownToJsonShouldFilterSectionsByHeadingPrefix
@@ -221,7 +276,10 @@ fn markdown_section_filter() {
 // ConverterTest#convertMarkdownToJsonWithNullFilterShouldReturnAllSections
 #[test]
 fn markdown_no_filter_all_sections() {
-    let root = conv("markdown", "## First\nContent one.\n\n## Second\nContent two.\n");
+    let root = conv(
+        "markdown",
+        "## First\nContent one.\n\n## Second\nContent two.\n",
+    );
     assert_eq!(
         root["sections"],
         json!([
@@ -317,7 +375,10 @@ fn fixture_sample_products_html() {
     assert_eq!(conv_schema("html", html, "table.products"), expected);
     // A selector on a container gives the tables inside it.
     assert_eq!(conv_schema("html", html, "section.inventory"), expected);
-    assert_eq!(conv_schema("html", html, "table.other"), json!({"tables": []}));
+    assert_eq!(
+        conv_schema("html", html, "table.other"),
+        json!({"tables": []})
+    );
 }
 
 // MarkdownIntegrationTest#testMarkdownResponseConversion, schemas/sample-readme.md
@@ -362,7 +423,10 @@ fn xml_mixed_text_cdata_entities() {
 fn xml_root_shapes_and_unicode() {
     assert_eq!(conv("xml", "<root>hi</root>"), json!({"": "hi"}));
     assert_eq!(conv("xml", "<root/>"), json!({}));
-    assert_eq!(conv("xml", "<r><n>Zoë 日本 🎉</n></r>"), json!({"n": "Zoë 日本 🎉"}));
+    assert_eq!(
+        conv("xml", "<r><n>Zoë 日本 🎉</n></r>"),
+        json!({"n": "Zoë 日本 🎉"})
+    );
     assert_eq!(conv("xml", "  "), Value::Null);
 }
 
@@ -410,13 +474,19 @@ fn yaml_aliases_are_anchor_names_and_first_document_only() {
 #[test]
 fn yaml_errors_and_depth() {
     let e = fails("yaml", b"a: [1, 2\n", &Options::default());
-    assert!(e.starts_with("yaml: the response is not valid YAML") && e.contains("line"), "{e}");
+    assert!(
+        e.starts_with("yaml: the response is not valid YAML") && e.contains("line"),
+        "{e}"
+    );
     let e = fails("yaml", b"? [a]\n: 1\n", &Options::default());
     assert!(e.contains("Expected a field name"), "{e}");
     // Flow nesting: saphyr-parser's own recursion limit answers first.
     let deep = "[".repeat(MAX_DEPTH + 1) + &"]".repeat(MAX_DEPTH + 1);
     let e = fails("yaml", deep.as_bytes(), &Options::default());
-    assert!(e.starts_with("yaml: the response is not valid YAML: recursion limit"), "{e}");
+    assert!(
+        e.starts_with("yaml: the response is not valid YAML: recursion limit"),
+        "{e}"
+    );
     // Block nesting: ours.
     let deep = "- ".repeat(MAX_DEPTH + 1) + "x";
     let e = fails("yaml", deep.as_bytes(), &Options::default());
@@ -441,13 +511,19 @@ fn csv_quotes_short_rows_blank_lines() {
     );
     assert_eq!(conv("csv", ""), json!([]));
     assert_eq!(conv("csv", "h1,h2\n"), json!([]));
-    assert_eq!(conv("csv", "naïve,ü\n日本,🎉\n"), json!([{"naïve": "日本", "ü": "🎉"}]));
+    assert_eq!(
+        conv("csv", "naïve,ü\n日本,🎉\n"),
+        json!([{"naïve": "日本", "ü": "🎉"}])
+    );
 }
 
 #[test]
 fn csv_errors() {
     let e = fails("csv", b"a,b\n1,2,3\n", &Options::default());
-    assert!(e.starts_with("csv: Too many entries on line 2: expected at most 2"), "{e}");
+    assert!(
+        e.starts_with("csv: Too many entries on line 2: expected at most 2"),
+        "{e}"
+    );
     let e = fails("csv", b"a\n\"open\n", &Options::default());
     assert!(e.contains("not closed"), "{e}");
 }
@@ -470,11 +546,20 @@ fn html_text_normalisation_and_short_rows() {
 
 #[test]
 fn html_tables_without_headers_are_skipped_and_bad_selector_errors() {
-    assert_eq!(conv("html", "<table><tr><td>1</td></tr></table>"), json!({"tables": []}));
+    assert_eq!(
+        conv("html", "<table><tr><td>1</td></tr></table>"),
+        json!({"tables": []})
+    );
     assert_eq!(conv("html", ""), json!({"tables": []}));
-    let options = Options { schema: Some(json!("table[")), ..Options::default() };
+    let options = Options {
+        schema: Some(json!("table[")),
+        ..Options::default()
+    };
     let e = fails("html", b"<table></table>", &options);
-    assert!(e.starts_with("html: outputSchema 'table[' is not a CSS selector"), "{e}");
+    assert!(
+        e.starts_with("html: outputSchema 'table[' is not a CSS selector"),
+        "{e}"
+    );
 }
 
 // ---- Markdown (commonmark-java rules) -----------------------------------------------
@@ -499,9 +584,15 @@ fn markdown_front_matter_edges() {
     // A list as front matter is not kept; CRLF is normalised.
     let root = conv("markdown", "---\r\n- a\r\n---\r\n# H\r\ntext\r\n");
     assert_eq!(root["frontMatter"], json!({}));
-    assert_eq!(root["sections"], json!([{"heading": "H", "level": 1, "content": "text"}]));
+    assert_eq!(
+        root["sections"],
+        json!([{"heading": "H", "level": 1, "content": "text"}])
+    );
     let e = fails("markdown", b"---\ntitle: [x\n---\n", &Options::default());
-    assert!(e.starts_with("markdown front matter: the response is not valid YAML"), "{e}");
+    assert!(
+        e.starts_with("markdown front matter: the response is not valid YAML"),
+        "{e}"
+    );
 }
 
 // ---- Other edges --------------------------------------------------------------------
@@ -511,13 +602,19 @@ fn json_edges() {
     assert_eq!(conv("json", ""), Value::Null);
     assert_eq!(conv("json", "\u{feff}[1]"), json!([1]));
     let e = fails("json", b"{\"a\":", &Options::default());
-    assert!(e.starts_with("json: the response is not valid JSON") && e.contains("line 1"), "{e}");
+    assert!(
+        e.starts_with("json: the response is not valid JSON") && e.contains("line 1"),
+        "{e}"
+    );
 }
 
 #[test]
 fn binary_is_not_converted() {
     let e = fails("binary", b"\x00\x01", &Options::default());
-    assert!(e.starts_with("binary: a binary response is not converted"), "{e}");
+    assert!(
+        e.starts_with("binary: a binary response is not converted"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -541,7 +638,10 @@ const RECORDS_AVSC: &str = r#"{
     "doc": "List of records"}]}"#;
 
 fn avro_options(schema: &str) -> Options {
-    Options { schema: Some(json!("schemas/test.avsc")), schema_source: Some(schema.into()) }
+    Options {
+        schema: Some(json!("schemas/test.avsc")),
+        schema_source: Some(schema.into()),
+    }
 }
 
 fn zigzag(n: i64) -> Vec<u8> {
@@ -624,7 +724,11 @@ fn avro_errors() {
     let e = fails("avro", &[], &avro_options("{not json"));
     assert!(e.starts_with("avro: the schema is not valid JSON"), "{e}");
     // A huge block of zero-byte items is refused, not allocated.
-    let e = fails("avro", &zigzag(i64::MAX / 2), &avro_options(r#"{"type":"array","items":"null"}"#));
+    let e = fails(
+        "avro",
+        &zigzag(i64::MAX / 2),
+        &avro_options(r#"{"type":"array","items":"null"}"#),
+    );
     assert!(e.contains("more than 10000000"), "{e}");
     // Recursion through a recursive type is depth-limited.
     let schema = r#"{"type":"record","name":"L","fields":[{"name":"n","type":["null","L"]}]}"#;
@@ -635,9 +739,15 @@ fn avro_errors() {
 
 #[test]
 fn protobuf_is_refused_clearly() {
-    let options = Options { schema: Some(json!("schemas/test-records.proto")), schema_source: Some("syntax = \"proto2\";".into()) };
+    let options = Options {
+        schema: Some(json!("schemas/test-records.proto")),
+        schema_source: Some("syntax = \"proto2\";".into()),
+    };
     let e = fails("protobuf", &[0x0a, 0x00], &options);
-    assert!(e.starts_with("protobuf: the engine does not decode Protocol Buffers yet"), "{e}");
+    assert!(
+        e.starts_with("protobuf: the engine does not decode Protocol Buffers yet"),
+        "{e}"
+    );
 }
 
 // ---- Hostile input ------------------------------------------------------------------
@@ -645,11 +755,15 @@ fn protobuf_is_refused_clearly() {
 #[test]
 fn deeply_nested_html_tables_finish() {
     let n = 1000;
-    let html = "<table><tr><th>h</th></tr><tr><td>".repeat(n) + "x" + &"</td></tr></table>".repeat(n);
+    let html =
+        "<table><tr><th>h</th></tr><tr><td>".repeat(n) + "x" + &"</td></tr></table>".repeat(n);
     // Either an answer or the work-limit error; never a hang, a stack overflow or a panic.
     match to_json("html", html.as_bytes(), &Options::default()) {
         Ok(v) => assert!(v["tables"].is_array()),
-        Err(e) => assert!(e.0.starts_with("html: the document's tables nest too deeply"), "{e}"),
+        Err(e) => assert!(
+            e.0.starts_with("html: the document's tables nest too deeply"),
+            "{e}"
+        ),
     }
 }
 
@@ -665,10 +779,16 @@ fn no_panic_on_garbage() {
                 seed ^= seed << 13;
                 seed ^= seed >> 17;
                 seed ^= seed << 5;
-                if seed % 11 == 0 { (seed >> 8) as u8 } else { alphabet[(seed as usize >> 4) % alphabet.len()] }
+                if seed % 11 == 0 {
+                    (seed >> 8) as u8
+                } else {
+                    alphabet[(seed as usize >> 4) % alphabet.len()]
+                }
             })
             .collect();
-        for format in ["json", "xml", "yaml", "csv", "tsv", "psv", "html", "markdown"] {
+        for format in [
+            "json", "xml", "yaml", "csv", "tsv", "psv", "html", "markdown",
+        ] {
             let _ = to_json(format, &body, &Options::default());
         }
         let _ = to_json("avro", &body, &avro_options(RECORDS_AVSC));

@@ -22,5 +22,6 @@ pub(crate) fn java_trim(s: &str) -> &str {
 
 /// Java's `String#isBlank`: empty or only `Character#isWhitespace` chars.
 pub(crate) fn java_is_blank(s: &str) -> bool {
-    s.chars().all(|c| c.is_whitespace() && c != '\u{a0}' && c != '\u{2007}' && c != '\u{202f}')
+    s.chars()
+        .all(|c| c.is_whitespace() && c != '\u{a0}' && c != '\u{2007}' && c != '\u{202f}')
 }

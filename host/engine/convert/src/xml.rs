@@ -36,7 +36,12 @@ struct Frame {
 
 impl Frame {
     fn new() -> Self {
-        Frame { fields: Map::new(), is_object: false, run: String::new(), all_text: String::new() }
+        Frame {
+            fields: Map::new(),
+            is_object: false,
+            run: String::new(),
+            all_text: String::new(),
+        }
     }
 
     /// A text run ends at a tag: keep it as a `""` field when it is not blank.
@@ -107,13 +112,20 @@ pub(crate) fn to_json(text: &str) -> Result<Value, ConvertError> {
     let mut names: Vec<String> = Vec::new();
     loop {
         let pos = reader.buffer_position();
-        let event = reader.read_event().map_err(|e| err(reader.error_position(), e))?;
+        let event = reader
+            .read_event()
+            .map_err(|e| err(reader.error_position(), e))?;
         match event {
             Event::Start(_) | Event::Empty(_) => {
                 let empty = matches!(event, Event::Empty(_));
-                let (Event::Start(start) | Event::Empty(start)) = event else { continue };
+                let (Event::Start(start) | Event::Empty(start)) = event else {
+                    continue;
+                };
                 if stack.len() >= MAX_DEPTH {
-                    return Err(err(pos, format!("elements nest deeper than {MAX_DEPTH} levels")));
+                    return Err(err(
+                        pos,
+                        format!("elements nest deeper than {MAX_DEPTH} levels"),
+                    ));
                 }
                 if let Some(parent) = stack.last_mut() {
                     parent.flush_run();
@@ -177,7 +189,9 @@ pub(crate) fn to_json(text: &str) -> Result<Value, ConvertError> {
                 let resolved = if r.is_char_ref() {
                     match r.resolve_char_ref().map_err(|e| err(pos, e))? {
                         Some(c) => c.to_string(),
-                        None => return Err(err(pos, format!("invalid character reference &{};", &*r))),
+                        None => {
+                            return Err(err(pos, format!("invalid character reference &{};", &*r)))
+                        }
                     }
                 } else {
                     match quick_xml::escape::resolve_predefined_entity(&r) {
@@ -197,7 +211,13 @@ pub(crate) fn to_json(text: &str) -> Result<Value, ConvertError> {
                 return Err(if stack.is_empty() {
                     err(pos, "the response has no root element")
                 } else {
-                    err(pos, format!("unexpected end of input inside <{}>", names.last().map(String::as_str).unwrap_or("")))
+                    err(
+                        pos,
+                        format!(
+                            "unexpected end of input inside <{}>",
+                            names.last().map(String::as_str).unwrap_or("")
+                        ),
+                    )
                 });
             }
         }

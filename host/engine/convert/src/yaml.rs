@@ -36,7 +36,11 @@ enum Open {
 fn err(format: &str, span: &Span, message: impl std::fmt::Display) -> ConvertError {
     ConvertError::new(
         format,
-        format!("{message} (line {}, column {})", span.start.line(), span.start.col() + 1),
+        format!(
+            "{message} (line {}, column {})",
+            span.start.line(),
+            span.start.col() + 1
+        ),
     )
 }
 
@@ -61,7 +65,9 @@ pub(crate) fn to_json(text: &str, format: &str) -> Result<Value, ConvertError> {
             return Err(err(
                 format,
                 &span,
-                format!("The incoming YAML document exceeds the limit: {CODE_POINT_LIMIT} code points."),
+                format!(
+                    "The incoming YAML document exceeds the limit: {CODE_POINT_LIMIT} code points."
+                ),
             ));
         }
         let value = match event {
@@ -78,7 +84,11 @@ pub(crate) fn to_json(text: &str, format: &str) -> Result<Value, ConvertError> {
                     ));
                 }
                 if stack.len() >= MAX_DEPTH {
-                    return Err(err(format, &span, format!("values nest deeper than {MAX_DEPTH} levels")));
+                    return Err(err(
+                        format,
+                        &span,
+                        format!("values nest deeper than {MAX_DEPTH} levels"),
+                    ));
                 }
                 stack.push(if matches!(event, Event::MappingStart(..)) {
                     Open::Map(Map::new(), None)
@@ -139,7 +149,11 @@ fn alias_name(text: &str, span: &Span, offsets: &mut Option<Vec<usize>>) -> Stri
             _ => None,
         }
     };
-    slice.unwrap_or("").trim().trim_start_matches('*').to_string()
+    slice
+        .unwrap_or("")
+        .trim()
+        .trim_start_matches('*')
+        .to_string()
 }
 
 /// `YAMLParser#_decodeScalar`.
@@ -191,7 +205,9 @@ fn resolve_plain(value: String) -> Value {
     if starts("-+0123456789.") && is_float(&value) {
         return decode_float(&value).unwrap_or(Value::String(value));
     }
-    if value.is_empty() || (starts("~nN") && matches!(value.as_str(), "~" | "null" | "Null" | "NULL")) {
+    if value.is_empty()
+        || (starts("~nN") && matches!(value.as_str(), "~" | "null" | "Null" | "NULL"))
+    {
         return Value::Null;
     }
     Value::String(value)
@@ -201,8 +217,24 @@ fn resolve_plain(value: String) -> Value {
 fn is_bool_word(s: &str) -> bool {
     matches!(
         s,
-        "yes" | "Yes" | "YES" | "no" | "No" | "NO" | "true" | "True" | "TRUE" | "false" | "False"
-            | "FALSE" | "on" | "On" | "ON" | "off" | "Off" | "OFF"
+        "yes"
+            | "Yes"
+            | "YES"
+            | "no"
+            | "No"
+            | "NO"
+            | "true"
+            | "True"
+            | "TRUE"
+            | "false"
+            | "False"
+            | "FALSE"
+            | "on"
+            | "On"
+            | "ON"
+            | "off"
+            | "Off"
+            | "OFF"
     )
 }
 
@@ -279,7 +311,9 @@ fn is_float(s: &str) -> bool {
     // [0-9][0-9_]*(:[0-5]?[0-9])+\.[0-9_]*
     if let Some(colon) = body.find(':') {
         let (head, rest) = body.split_at(colon);
-        let Some(dot) = rest.find('.') else { return false };
+        let Some(dot) = rest.find('.') else {
+            return false;
+        };
         let (sexa, frac) = rest.split_at(dot);
         return head.as_bytes().first().is_some_and(u8::is_ascii_digit)
             && all(head, |b| b.is_ascii_digit() || b == b'_')
@@ -327,7 +361,9 @@ fn decode_int(s: &str) -> Option<Value> {
     };
     let magnitude = u128::from_str_radix(digits, radix).ok();
     let number = match magnitude {
-        Some(m) if negative && m <= i64::MAX as u128 + 1 => Number::from((m as i128).wrapping_neg() as i64),
+        Some(m) if negative && m <= i64::MAX as u128 + 1 => {
+            Number::from((m as i128).wrapping_neg() as i64)
+        }
         Some(m) if !negative && m <= u64::MAX as u128 => Number::from(m as u64),
         _ => {
             // Beyond 64 bits: a double (Jackson keeps a BigInteger).
@@ -347,7 +383,9 @@ fn decode_float(s: &str) -> Option<Value> {
     let (negative, body) = strip_sign(&cleaned);
     let lower = body.to_ascii_lowercase();
     if lower == ".inf" {
-        return Some(Value::String(if negative { "-Infinity" } else { "Infinity" }.into()));
+        return Some(Value::String(
+            if negative { "-Infinity" } else { "Infinity" }.into(),
+        ));
     }
     if lower == ".nan" {
         return Some(Value::String("NaN".into()));
@@ -358,6 +396,15 @@ fn decode_float(s: &str) -> Option<Value> {
     let f: f64 = cleaned.parse().ok()?;
     match Number::from_f64(f) {
         Some(n) => Some(Value::Number(n)),
-        None => Some(Value::String(if f.is_nan() { "NaN" } else if f > 0.0 { "Infinity" } else { "-Infinity" }.into())),
+        None => Some(Value::String(
+            if f.is_nan() {
+                "NaN"
+            } else if f > 0.0 {
+                "Infinity"
+            } else {
+                "-Infinity"
+            }
+            .into(),
+        )),
     }
 }

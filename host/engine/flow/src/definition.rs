@@ -68,15 +68,21 @@ pub enum Step {
         /// None when the step declares no `outputParameters` (upstream then finds nothing).
         output: Option<Vec<String>>,
     },
+    /// `type: script`: the host read the step's `dependencies` and `file` into
+    /// `sources` (the engine has no file system) and runs them in a script interpreter.
     Script {
         name: String,
+        language: Option<String>,
+        /// The dependencies' texts, then the file's, in order.
+        sources: Vec<String>,
+        with: Option<Map<String, Value>>,
     },
 }
 
 impl Step {
     pub fn name(&self) -> &str {
         match self {
-            Step::Call { name, .. } | Step::Lookup { name, .. } | Step::Script { name } => name,
+            Step::Call { name, .. } | Step::Lookup { name, .. } | Step::Script { name, .. } => name,
         }
     }
 }
@@ -269,7 +275,15 @@ fn steps(v: Option<&Value>, ctx: &str) -> Result<Vec<Step>, FlowError> {
                 },
                 name,
             },
-            "script" => Step::Script { name },
+            "script" => Step::Script {
+                language: opt_text(s, "language"),
+                sources: match s.get("sources") {
+                    Some(Value::Array(a)) => a.iter().map(as_text).collect(),
+                    _ => Vec::new(),
+                },
+                with: with_map(s.get("with"), &sctx)?,
+                name,
+            },
             other => {
                 return Err(err(
                     &sctx,

@@ -245,6 +245,15 @@ pub trait Env {
     ) -> Result<Value, String>;
     /// A step finished (for the host's spans and step metrics).
     fn step_finished(&mut self, step: &str, kind: &str, nanos: u64, ok: bool);
+    /// Run script step `step`: `sources` in order as `language`, with `context` bound
+    /// to the global `context`; the value it assigned to `result`, if any.
+    fn run_script(
+        &mut self,
+        step: &str,
+        language: &str,
+        sources: &[String],
+        context: &Value,
+    ) -> Result<Option<Value>, FlowError>;
 }
 
 /// Run one request against its definition.

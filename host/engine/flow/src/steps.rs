@@ -1,4 +1,4 @@
-//! Orchestrated operations: `steps` run in order (`call`, `lookup`; `script` is refused),
+//! Orchestrated operations: `steps` run in order (`call`, `lookup`, `script`),
 //! each output stored by step name for later steps, templates and `mappings`
 //! (upstream `OperationStepExecutor.executeSteps` and `StepExecutionContext`).
 //!
@@ -75,11 +75,22 @@ pub fn execute<'d>(
                     &mut out,
                 ),
             ),
-            Step::Script { name } => (
+            Step::Script {
+                name,
+                language,
+                sources,
+                with,
+            } => (
                 "script",
-                Err(FlowError::Internal(format!(
-                    "script steps are not supported yet (step '{name}')"
-                ))),
+                script_step(
+                    env,
+                    name,
+                    language.as_deref(),
+                    sources,
+                    with.as_ref(),
+                    &mut runtime,
+                    &mut out,
+                ),
             ),
         };
         let nanos = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
@@ -123,6 +134,45 @@ fn call_step<'d>(
         }
     }
     out.last = Some(done);
+    Ok(())
+}
+
+/// A script step (upstream `ScriptStepExecutor`): its `context` is the runtime
+/// parameters, then every step output, then its `with` entries (strings rendered as
+/// templates against what came before); a `result` it assigned is stored under its
+/// name, as a call step's output is, and nothing when it assigned none.
+fn script_step(
+    env: &mut dyn Env,
+    name: &str,
+    language: Option<&str>,
+    sources: &[String],
+    with: Option<&Map<String, Value>>,
+    runtime: &mut Params,
+    out: &mut Outcome<'_>,
+) -> Result<(), FlowError> {
+    let Some(language) = language else {
+        return Err(FlowError::Internal(format!(
+            "Script step '{name}' has no 'language'"
+        )));
+    };
+    let mut bindings = Params(runtime.0.clone());
+    for (key, value) in &out.outputs {
+        bindings.insert(key, value.clone());
+    }
+    for (key, raw) in with.into_iter().flatten() {
+        let value = match raw {
+            Value::String(template) => Value::String(render(template, &bindings).map_err(|e| {
+                FlowError::InvalidInput(format!("step '{name}': with '{key}': {}", e.0))
+            })?),
+            other => other.clone(),
+        };
+        bindings.insert(key, value);
+    }
+    let context = Value::Object(bindings.0);
+    if let Some(result) = env.run_script(name, language, sources, &context)? {
+        runtime.insert(name, result.clone());
+        out.outputs.insert(name.to_string(), result);
+    }
     Ok(())
 }
 

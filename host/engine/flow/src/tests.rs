@@ -23,6 +23,10 @@ struct Fake {
     calls: Vec<Recorded>,
     steps: Vec<(String, String, bool)>,
     conversions: Vec<String>,
+    /// Script steps run: (step, language, sources, context).
+    scripts: Vec<(String, String, Vec<String>, Value)>,
+    /// What a script step gives, by step name (default: no result).
+    script_results: HashMap<String, Result<Option<Value>, FlowError>>,
 }
 
 impl Fake {
@@ -86,6 +90,21 @@ impl Env for Fake {
     }
     fn step_finished(&mut self, step: &str, kind: &str, _nanos: u64, ok: bool) {
         self.steps.push((step.to_string(), kind.to_string(), ok));
+    }
+    fn run_script(
+        &mut self,
+        step: &str,
+        language: &str,
+        sources: &[String],
+        context: &Value,
+    ) -> Result<Option<Value>, FlowError> {
+        self.scripts.push((
+            step.to_string(),
+            language.to_string(),
+            sources.to_vec(),
+            context.clone(),
+        ));
+        self.script_results.get(step).cloned().unwrap_or(Ok(None))
     }
 }
 
@@ -1001,21 +1020,80 @@ fn tool_upstream_error_without_body() {
     );
 }
 
+/// A script step's context: inputs, each earlier step's output, then its `with`
+/// (templates rendered against what came before); its result is stored under its name
+/// for later steps and the output mapping (upstream `ScriptStepExecutor.buildBindings`
+/// and `OperationStepExecutor`).
 #[test]
-fn script_steps_are_refused() {
-    let def = definition(
-        json!({"adapter": "rest", "name": "s", "operation": {"steps": {"compute": {"type": "script", "file": "x.js"}}}}),
-    );
-    let mut env = Fake::default();
+fn a_script_step_sees_inputs_step_outputs_and_with_and_its_result_is_mapped() {
+    let def = definition(json!({
+        "adapter": "rest", "name": "s",
+        "operation": {
+            "inputParameters": [{"name": "min", "in": "query"}],
+            "steps": [
+                {"type": "call", "name": "list", "call": "shop.items"},
+                {"type": "script", "name": "low", "language": "javascript",
+                 "sources": ["function f() {}", "result = 1;"],
+                 "with": {"threshold": "{{min}}", "fixed": 3}},
+                {"type": "script", "name": "nothing", "language": "javascript",
+                 "sources": ["var x = 1;"]}
+            ],
+            "mappings": [{"target": "low", "value": "$.low"}]
+        },
+        "consumes": {"shop": {"items": {"method": "GET"}}}
+    }));
+    let mut env = Fake::default().with("shop.items", 200, json!([{"n": "a", "stock": 1}]));
+    env.script_results
+        .insert("low".into(), Ok(Some(json!([{"n": "a"}]))));
+    let out = go(&def, &[("min", "5")], &mut env).unwrap();
     assert_eq!(
-        go(&def, &[], &mut env),
-        Err(FlowError::Internal(
-            "script steps are not supported yet (step 'compute')".into()
-        ))
+        serde_json::from_slice::<Value>(&out.body).unwrap(),
+        json!({"low": [{"n": "a"}]})
     );
+    let (step, language, sources, context) = &env.scripts[0];
+    assert_eq!((step.as_str(), language.as_str()), ("low", "javascript"));
+    assert_eq!(sources, &["function f() {}", "result = 1;"]);
+    assert_eq!(context["min"], json!("5"));
+    assert_eq!(context["list"], json!([{"n": "a", "stock": 1}]));
+    assert_eq!(context["threshold"], json!("5"));
+    assert_eq!(context["fixed"], json!(3));
+    // The second script sees the first one's result; it assigned none, so nothing is
+    // stored under its name.
+    assert_eq!(env.scripts[1].3["low"], json!([{"n": "a"}]));
+    assert!(env.scripts[1].3.get("nothing").is_none());
     assert_eq!(
         env.steps,
-        vec![("compute".to_string(), "script".to_string(), false)]
+        vec![
+            ("list".to_string(), "call".to_string(), true),
+            ("low".to_string(), "script".to_string(), true),
+            ("nothing".to_string(), "script".to_string(), true),
+        ]
+    );
+}
+
+#[test]
+fn a_failing_script_step_fails_the_request_and_stops_the_steps() {
+    let def = definition(json!({
+        "adapter": "rest", "name": "s",
+        "operation": {"steps": [
+            {"type": "script", "name": "boom", "language": "javascript", "sources": ["throw 1"]},
+            {"type": "call", "name": "after", "call": "shop.items"}
+        ]},
+        "consumes": {"shop": {"items": {"method": "GET"}}}
+    }));
+    let mut env = Fake::default();
+    env.script_results.insert(
+        "boom".into(),
+        Err(FlowError::Internal("Script step 'boom' failed: 1".into())),
+    );
+    assert_eq!(
+        go(&def, &[], &mut env),
+        Err(FlowError::Internal("Script step 'boom' failed: 1".into()))
+    );
+    assert!(env.calls.is_empty());
+    assert_eq!(
+        env.steps,
+        vec![("boom".to_string(), "script".to_string(), false)]
     );
 }
 
