@@ -109,6 +109,8 @@ pub struct LoadedCapability {
     /// What the capability may read (environment, files): adapters and parameters that
     /// read either obey it as binds do.
     pub binds: BindPolicy,
+    /// Script step governance (`management.scripting`, `/scripting` on the control port).
+    pub scripting: Arc<crate::runtime::scripting::Governance>,
 }
 
 /// Why an exposed operation or tool cannot run here.
@@ -400,8 +402,9 @@ pub fn load(
         )
         .map_err(CapabilityError::Limits)
     };
-    let definitions =
-        declarative::build(&model, component_path.is_some()).map_err(CapabilityError::Script)?;
+    let scripting = crate::runtime::scripting::Governance::new(model.scripting());
+    let definitions = declarative::build(&model, component_path.is_some(), &scripting)
+        .map_err(CapabilityError::Script)?;
     let engine = if definitions.is_empty() {
         None
     } else {
@@ -413,7 +416,10 @@ pub fn load(
             let interpreter = runtime
                 .load_javascript(cache)
                 .map_err(CapabilityError::Component)?;
-            sandbox = sandbox.with_scripts(interpreter);
+            sandbox = sandbox.with_scripts(Arc::new(crate::runtime::scripting::Scripts {
+                interpreter,
+                governance: scripting.clone(),
+            }));
         }
         Some(Arc::new(sandbox))
     };
@@ -449,6 +455,7 @@ pub fn load(
         component,
         secrets,
         binds: options.binds.clone(),
+        scripting,
     })
 }
 

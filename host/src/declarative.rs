@@ -12,6 +12,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use ikanos_spec::model::{Capability, Exposes, Handler, McpResourceSource, Spanned};
+
+use crate::runtime::scripting::Governance;
 use serde_json::{json, Map, Value};
 
 /// The engine component, compiled for wasm32-wasip2 by `build.rs`.
@@ -117,8 +119,13 @@ pub fn has_component_operations(cap: &Capability) -> bool {
 }
 
 /// Build the definitions of the operations the engine runs. Fails when a script step
-/// cannot run here (its language, or its files); one line per such step.
-pub fn build(cap: &Capability, has_component: bool) -> Result<Definitions, String> {
+/// cannot run here (scripting disabled, its language, or its files); one line per such
+/// step. `scripting` supplies the control entry's defaults and switch.
+pub fn build(
+    cap: &Capability,
+    has_component: bool,
+    scripting: &Governance,
+) -> Result<Definitions, String> {
     let mut by_key = HashMap::new();
     let mut script_errors = Vec::new();
     let mut has_scripts = false;
@@ -136,7 +143,7 @@ pub fn build(cap: &Capability, has_component: bool) -> Result<Definitions, Strin
         };
         let mut op = op.clone();
         for definition in std::iter::once(&mut op).chain(function.as_mut()) {
-            match attach_scripts(definition, &at.file) {
+            match attach_scripts(definition, &at.file, scripting) {
                 Ok(found) => has_scripts |= found,
                 Err(errors) => script_errors.extend(
                     errors
@@ -236,6 +243,7 @@ pub fn build(cap: &Capability, has_component: bool) -> Result<Definitions, Strin
 fn attach_scripts(
     definition: &mut Value,
     declared_in: &std::path::Path,
+    scripting: &Governance,
 ) -> Result<bool, Vec<String>> {
     let mut errors = Vec::new();
     let mut found = false;
@@ -264,7 +272,14 @@ fn attach_scripts(
             .unwrap_or_else(|| format!("#{}", i + 1));
         let text = |key: &str| fields.get(key).and_then(Value::as_str).map(str::to_owned);
         let mut refuse = |why: String| errors.push(format!("script step '{name}': {why}"));
-        match text("language").as_deref() {
+        if let Err(why) = scripting.require_permitted(&name) {
+            refuse(why);
+            continue;
+        }
+        // A step without `language` or `location` takes the control entry's default.
+        let language = text("language").or_else(|| scripting.default_language());
+        let location = text("location").or_else(|| scripting.default_location());
+        match language.as_deref() {
             Some(crate::runtime::scripting::JAVASCRIPT) => {}
             Some("python") => {
                 refuse("Python script steps are not run by this host (JavaScript is): rewrite it in JavaScript, or run this file on upstream Ikanos".into());
@@ -279,12 +294,12 @@ fn attach_scripts(
                 continue;
             }
             None => {
-                refuse("no 'language' (write `language: javascript`)".into());
+                refuse("no 'language', and the control adapter sets no management.scripting.defaultLanguage (write `language: javascript`)".into());
                 continue;
             }
         }
-        let Some(location) = text("location") else {
-            refuse("no 'location' (the folder of its file, e.g. file:///./scripts)".into());
+        let Some(location) = location else {
+            refuse("no 'location', and the control adapter sets no management.scripting.defaultLocation (the folder of its file, e.g. file:///./scripts)".into());
             continue;
         };
         let Some(file) = text("file") else {
@@ -310,6 +325,10 @@ fn attach_scripts(
                 Err(e) => refuse(e),
             }
         }
+        fields.insert(
+            "language".into(),
+            json!(crate::runtime::scripting::JAVASCRIPT),
+        );
         fields.insert("sources".into(), Value::Array(sources));
     }
     if errors.is_empty() {

@@ -302,6 +302,7 @@ fn load(dir: &Path) -> LoadedCapability {
         component: None,
         secrets,
         binds: policy,
+        scripting: crate::runtime::scripting::Governance::new(None),
     }
 }
 

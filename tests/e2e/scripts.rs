@@ -28,13 +28,23 @@ const SCRIPTS: &[(&str, &str)] = &[
     ("null.js", "result = null;\n"),
     ("throws.js", "throw new TypeError('no ships today');\n"),
     ("syntax.js", "result = {;\n"),
-    ("loop.js", "while (true) {}\n"),
+    ("forever.js", "while (true) {}\n"),
+    // Under the statement limit in every call frame (boa counts loop iterations per
+    // function call), 8.1 billion iterations in all: only the CPU limit stops it.
+    (
+        "loop.js",
+        "function inner() { for (var j = 0; j < 90000; j++) {} }\nfor (var i = 0; i < 90000; i++) { inner(); }\n",
+    ),
     (
         "memory.js",
         "var hoard = [];\nwhile (true) { hoard.push(new ArrayBuffer(4 * 1024 * 1024)); }\n",
     ),
     ("recursion.js", "function down(n) { return down(n + 1) + 1; }\nresult = down(0);\n"),
-    ("huge.js", "result = 'x'.repeat(2 * 1024 * 1024);\n"),
+    // 2 MiB without a loop: 21 doublings.
+    (
+        "huge.js",
+        "var s = 'x';\ns += s; s += s; s += s; s += s; s += s; s += s; s += s;\ns += s; s += s; s += s; s += s; s += s; s += s; s += s;\ns += s; s += s; s += s; s += s; s += s; s += s; s += s;\nresult = s;\n",
+    ),
     (
         "escape.js",
         "var seen = {};\n\
@@ -119,6 +129,7 @@ capability:
         ("throws", "throws.js"),
         ("syntax", "syntax.js"),
         ("loop", "loop.js"),
+        ("forever", "forever.js"),
         ("memory", "memory.js"),
         ("recursion", "recursion.js"),
         ("huge", "huge.js"),
@@ -258,6 +269,15 @@ fn hostile_scripts_are_contained_and_neighbours_keep_answering() {
         spun.body
     );
 
+    // A loop that never ends meets upstream's default statement limit first.
+    let r = get(&format!("{}/forever", rig.base));
+    assert_eq!(r.status, 500, "{}", r.body);
+    assert!(
+        error_text(&r).contains("exceeded the statement limit (100000"),
+        "{}",
+        r.body
+    );
+
     let r = get(&format!("{}/memory", rig.base));
     assert_eq!(r.status, 500, "{}", r.body);
     assert!(
@@ -276,10 +296,7 @@ fn hostile_scripts_are_contained_and_neighbours_keep_answering() {
     let r = get(&format!("{}/huge", rig.base));
     assert_eq!(r.status, 500, "{}", r.body);
     let text = error_text(&r);
-    assert!(
-        text.contains("exceeds the limit of 1048576 bytes"),
-        "{text}"
-    );
+    assert!(text.contains("over the limit of 1048576 bytes"), "{text}");
 
     // Nothing reaches out: no network, file, process or module globals, no dynamic import.
     let r = get(&format!("{}/escape", rig.base));
@@ -294,7 +311,12 @@ fn hostile_scripts_are_contained_and_neighbours_keep_answering() {
     assert_eq!(r.status, 200, "{}", r.body);
 
     let metrics = get(&format!("{}/metrics", rig.host.control_url())).body;
-    for outcome in ["cpu_limit", "memory_limit", "output_too_large"] {
+    for outcome in [
+        "cpu_limit",
+        "statement_limit",
+        "memory_limit",
+        "output_too_large",
+    ] {
         assert!(
             metrics
                 .lines()
@@ -347,4 +369,250 @@ fn languages_and_files_that_cannot_run_are_refused_at_load() {
             "{output}"
         );
     }
+}
+
+/// A capability whose control entry (behind a bearer token) declares
+/// `management.scripting`: `settings` are its keys (YAML at their indentation). Its
+/// script steps name neither language nor location, so the defaults apply.
+fn governed(dir: &Path, settings: &str) -> std::path::PathBuf {
+    fixtures::secrets(dir);
+    write_scripts(dir);
+    std::fs::write(
+        dir.join("scripts/count.js"),
+        "var n = 0;\nfor (var i = 0; i < Number(context['times']); i++) { n++; }\nresult = n;\n",
+    )
+    .unwrap();
+    let op = |name: &str, file: &str| {
+        format!(
+            r#"        {name}:
+          path: "/{name}"
+          description: "Runs {file}."
+          inputParameters:
+            times:
+              in: query
+              type: string
+              description: "How many."
+          operations:
+            run-{name}:
+              method: GET
+              description: "Runs {file}."
+              steps:
+                shape:
+                  type: script
+                  file: {file}
+              mappings:
+                - target: shaped
+                  value: "$.shape"
+"#
+        )
+    };
+    let text = format!(
+        r#"ikanos: "1.0.0-beta5"
+info:
+  display: "Governed scripts"
+  description: "Script steps under the control port's governance."
+binds:
+  - namespace: secrets
+    description: "The test token."
+    location: "{location}"
+    keys:
+      CRM_TOKEN: "crm-bearer-token"
+capability:
+  exposes:
+    - type: control
+      address: "127.0.0.1"
+      port: 0
+      authentication:
+        type: bearer
+        token: "{{{{secrets.CRM_TOKEN}}}}"
+      management:
+        scripting:
+{settings}    - type: rest
+      address: "127.0.0.1"
+      port: 0
+      namespace: governed
+      resources:
+{count}{spin}"#,
+        location = fixtures::SECRETS_LOCATION,
+        count = op("count", "count.js"),
+        spin = op("spin", "loop.js"),
+    );
+    write(dir, "governed.ikanos.yaml", &text)
+}
+
+/// `/scripting` shows and changes the governance, behind the control port's
+/// authentication, with upstream's shape and checks; each setting is enforced on the
+/// next script step: the statement limit (loop iterations here), the timeout, the
+/// allowed languages and the switch.
+#[test]
+fn the_control_port_governs_script_steps() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = governed(
+        dir.path(),
+        "          defaultLocation: \"file:///./scripts\"\n          defaultLanguage: javascript\n          timeout: 5000\n          statementLimit: 1000\n          allowedLanguages: [javascript]\n",
+    );
+    let host = HostBuilder::new(&file)
+        .arg("--cpu-limit")
+        .arg("2s")
+        .start(1);
+    let base = host.rest_url("governed");
+    let scripting = format!("{}/scripting", host.control_url());
+    let auth = [("authorization", format!("Bearer {}", fixtures::TOKEN))];
+    let auth: Vec<(&str, &str)> = auth.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let put = |body: &str| {
+        send(
+            "PUT",
+            &scripting,
+            &[auth[0], ("content-type", "application/json")],
+            body,
+        )
+    };
+
+    // The defaults give the steps their language and folder.
+    let r = get(&format!("{base}/count?times=10"));
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json(), serde_json::json!({"shaped": 10}));
+
+    assert_eq!(get(&scripting).status, 401);
+    assert_eq!(put(r#"{"enabled": false}"#).status, 200);
+    assert_eq!(
+        send("PUT", &scripting, &[], r#"{"enabled": false}"#).status,
+        401
+    );
+    assert_eq!(put(r#"{"enabled": true}"#).status, 200);
+    let shown = get_with(&scripting, &auth);
+    assert_eq!(shown.status, 200, "{}", shown.body);
+    let v = shown.json();
+    assert_eq!(v["enabled"], true, "{v}");
+    assert_eq!(v["defaultLocation"], "file:///./scripts", "{v}");
+    assert_eq!(v["defaultLanguage"], "javascript", "{v}");
+    assert_eq!(v["timeout"], 5000, "{v}");
+    assert_eq!(v["statementLimit"], 1000, "{v}");
+    assert_eq!(
+        v["allowedLanguages"],
+        serde_json::json!(["javascript"]),
+        "{v}"
+    );
+    assert_eq!(v["stats"]["totalExecutions"], 1, "{v}");
+    assert_eq!(v["stats"]["totalErrors"], 0, "{v}");
+    assert!(v["stats"]["lastExecutionAt"].is_string(), "{v}");
+
+    // statementLimit: 1,000 iterations pass, 5,000 do not, until the limit is raised.
+    let r = get(&format!("{base}/count?times=5000"));
+    assert_eq!(r.status, 500, "{}", r.body);
+    assert!(
+        error_text(&r).contains("Script step 'shape' exceeded the statement limit (1000"),
+        "{}",
+        r.body
+    );
+    assert_eq!(put(r#"{"statementLimit": 100000}"#).status, 200);
+    assert_eq!(
+        get(&format!("{base}/count?times=5000")).json()["shaped"],
+        5000
+    );
+
+    // timeout: a spinning script is stopped at the governance's wall time, before the
+    // request's CPU limit (2 s).
+    assert_eq!(
+        put(r#"{"timeout": 200, "statementLimit": 1000000000000}"#).status,
+        200
+    );
+    let r = get(&format!("{base}/spin"));
+    assert_eq!(r.status, 500, "{}", r.body);
+    assert!(
+        error_text(&r).contains("Script step 'shape' exceeded the timeout limit (200 ms)"),
+        "{}",
+        r.body
+    );
+
+    // allowedLanguages and enabled, checked when the step runs.
+    assert_eq!(put(r#"{"allowedLanguages": ["python"]}"#).status, 200);
+    let r = get(&format!("{base}/count?times=1"));
+    assert_eq!(r.status, 500, "{}", r.body);
+    assert!(
+        error_text(&r)
+            .contains("uses language 'javascript' which is not in the allowed languages: [python]"),
+        "{}",
+        r.body
+    );
+    assert_eq!(
+        put(r#"{"allowedLanguages": ["javascript"], "enabled": false}"#).status,
+        200
+    );
+    let r = get(&format!("{base}/count?times=1"));
+    assert_eq!(r.status, 500, "{}", r.body);
+    assert!(
+        error_text(&r).contains(
+            "Scripting is disabled via management.scripting.enabled=false on the control adapter"
+        ),
+        "{}",
+        r.body
+    );
+
+    // Refused updates change nothing.
+    for (body, why) in [
+        (
+            r#"{"timeout": 0}"#,
+            "'timeout' must be an integer greater than or equal to 1",
+        ),
+        (
+            r#"{"statementLimit": "many"}"#,
+            "'statementLimit' must be an integer",
+        ),
+        (
+            r#"{"allowedLanguages": ["cobol"]}"#,
+            "Unsupported language 'cobol'",
+        ),
+        (
+            r#"{"defaultLocation": "file:///tmp"}"#,
+            "applied when the capability loads",
+        ),
+        (r#"{"enabled": true, "timeout": -1}"#, "'timeout' must be"),
+        ("not json", "not JSON"),
+    ] {
+        let r = put(body);
+        assert_eq!(r.status, 400, "{body}: {}", r.body);
+        assert!(r.body.contains(why), "{body}: {}", r.body);
+    }
+    let v = get_with(&scripting, &auth).json();
+    assert_eq!(
+        (v["enabled"].clone(), v["timeout"].clone()),
+        (false.into(), 200.into()),
+        "{v}"
+    );
+    assert!(v["stats"]["totalErrors"].as_u64().unwrap() >= 4, "{v}");
+
+    let metrics = get_with(&format!("{}/metrics", host.control_url()), &auth).body;
+    for outcome in ["statement_limit", "timeout", "refused"] {
+        assert!(
+            metrics
+                .lines()
+                .any(|l| l.starts_with("ikanos_script_runs_total{")
+                    && l.contains(&format!("outcome=\"{outcome}\""))),
+            "no {outcome} in {metrics}"
+        );
+    }
+}
+
+/// `enabled: false` in the file refuses a capability with script steps at load, with
+/// upstream's message; a file without `management.scripting` has no `/scripting`.
+#[test]
+fn scripting_disabled_in_the_file_refuses_script_steps_at_load() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = governed(
+        dir.path(),
+        "          enabled: false\n          defaultLocation: \"file:///./scripts\"\n          defaultLanguage: javascript\n",
+    );
+    let (code, output) = HostBuilder::new(&file).run_to_exit();
+    assert_ne!(code, 0, "{output}");
+    assert!(
+        output.contains("Script step 'shape' requires scripting support. Scripting is disabled via management.scripting.enabled=false on the control adapter."),
+        "{output}"
+    );
+    assert!(output.contains("governed.ikanos.yaml:"), "{output}");
+
+    let rig = rig();
+    let r = get(&format!("{}/scripting", rig.host.control_url()));
+    assert_eq!(r.status, 404, "{}", r.body);
+    assert!(r.body.contains("Scripting is not configured"), "{}", r.body);
 }

@@ -606,12 +606,59 @@ pub struct ExposesControl {
     pub authentication: Option<Authentication>,
     /// `management.info` (default false): `/status` is served only when true.
     pub management_info: bool,
+    /// `management.scripting`: script step governance (upstream
+    /// `ScriptingManagementSpec`), served at `/scripting`; None when not declared.
+    pub scripting: Option<ScriptingSettings>,
     /// `observability`: upstream's defaults when the entry has none.
     pub observability: Observability,
     pub pos: Pos,
 }
 
+/// The languages a script step may name (upstream `ScriptingResource.SUPPORTED_LANGUAGES`).
+pub const SCRIPT_LANGUAGES: &[&str] = &["javascript", "python", "groovy"];
+
+/// A control entry's `management.scripting` (upstream `ScriptingManagementSpec`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScriptingSettings {
+    /// None: enabled unless `IKANOS_SCRIPTING=false`.
+    pub enabled: Option<bool>,
+    /// The folder of a step without `location` (a `file:` URI).
+    pub default_location: Option<String>,
+    /// The language of a step without `language`.
+    pub default_language: Option<String>,
+    /// Wall time per script, in milliseconds (default 60,000).
+    pub timeout_ms: u64,
+    /// Upstream's statement budget (default 100,000); see the host's scripting module
+    /// for how it is counted here.
+    pub statement_limit: u64,
+    /// Empty: every language this host runs.
+    pub allowed_languages: Vec<String>,
+    pub pos: Pos,
+}
+
+impl Default for ScriptingSettings {
+    fn default() -> Self {
+        ScriptingSettings {
+            enabled: None,
+            default_location: None,
+            default_language: None,
+            timeout_ms: 60_000,
+            statement_limit: 100_000,
+            allowed_languages: Vec::new(),
+            pos: Pos::default(),
+        }
+    }
+}
+
 impl Capability {
+    /// The control entry's `management.scripting`, if it declares one.
+    pub fn scripting(&self) -> Option<&ScriptingSettings> {
+        self.exposes.iter().find_map(|e| match e {
+            Exposes::Control(c) => c.scripting.as_ref(),
+            _ => None,
+        })
+    }
+
     /// The consumed operation the host addresses as `namespace` + `operation`
     /// (operation names are unique within a namespace; `load` checks it).
     pub fn find_operation(

@@ -7,7 +7,9 @@
 //! settings and the `/traces` endpoints), the readiness rule (ready = every consumed
 //! namespace routable, every served adapter listening, not draining), and enforcing
 //! the file's `type: control` `authentication` on every endpoint (the same inbound
-//! check as the adapters'). Must not touch: capability traffic. Nothing here reveals a
+//! check as the adapters'), and `/scripting` (GET the script governance, PUT to change
+//! it; served when the control entry declares `management.scripting`, as upstream).
+//! Must not touch: capability traffic. Nothing here reveals a
 //! secret: it reports names, addresses, states and reasons only.
 
 pub mod traces;
@@ -139,7 +141,50 @@ impl HostState {
         if !matches!(self.traces, LocalTraces::NotServed(_)) {
             e.extend(["/traces", "/traces/{traceId}"]);
         }
+        if self.capability.scripting.declared() {
+            e.push("/scripting");
+        }
         e
+    }
+
+    /// `GET`/`PUT /scripting` (upstream `ScriptingResource`).
+    async fn scripting(&self, req: Request) -> Response {
+        let governance = &self.capability.scripting;
+        if !governance.declared() {
+            return server::json(
+                StatusCode::NOT_FOUND,
+                &json!({ "error": "Scripting is not configured" }),
+            );
+        }
+        if req.method() == Method::PUT {
+            use http_body_util::BodyExt;
+            let body = match http_body_util::Limited::new(req.into_body(), 64 << 10)
+                .collect()
+                .await
+            {
+                Ok(b) => b.to_bytes(),
+                Err(_) => {
+                    return server::json(
+                        StatusCode::BAD_REQUEST,
+                        &json!({ "error": "the body could not be read (at most 64 KiB)" }),
+                    )
+                }
+            };
+            let update = match serde_json::from_slice::<serde_json::Value>(&body) {
+                Ok(v) => v,
+                Err(e) => {
+                    return server::json(
+                        StatusCode::BAD_REQUEST,
+                        &json!({ "error": format!("the body is not JSON: {e}") }),
+                    )
+                }
+            };
+            if let Err(why) = governance.update(&update) {
+                return server::json(StatusCode::BAD_REQUEST, &json!({ "error": why }));
+            }
+            tracing::info!(capability = %self.capability.name, update = %update, "scripting governance changed");
+        }
+        server::json(StatusCode::OK, &governance.to_json())
     }
 
     pub fn into_handler(self: Arc<Self>) -> server::Handler {
@@ -164,6 +209,11 @@ impl HostState {
             return refusal.render(json_error);
         }
         let req = http::Request::from_parts(parts, body);
+        if req.uri().path() == "/scripting"
+            && matches!(*req.method(), Method::GET | Method::HEAD | Method::PUT)
+        {
+            return self.scripting(req).await;
+        }
         if req.method() != Method::GET && req.method() != Method::HEAD {
             return server::json(
                 StatusCode::METHOD_NOT_ALLOWED,

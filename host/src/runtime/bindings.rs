@@ -145,8 +145,8 @@ impl wit_scripting::Host for GuestState {
         };
         // The capability's load refused any other language; this guards the import
         // against an engine instance asking for one anyway.
-        let interpreter = match (&self.scripts, language.as_str()) {
-            (Some(interpreter), super::scripting::JAVASCRIPT) => interpreter.clone(),
+        let scripts = match (&self.scripts, language.as_str()) {
+            (Some(scripts), super::scripting::JAVASCRIPT) => scripts.clone(),
             _ => {
                 count(self, "refused");
                 return Err(wit_scripting::ScriptError::Refused(format!(
@@ -154,8 +154,23 @@ impl wit_scripting::Host for GuestState {
                 )));
             }
         };
-        let budget = self.script_budget();
-        let (outcome, ticks) = interpreter.evaluate(&sources, &context, &budget).await;
+        // Governance may have changed since load (`PUT /scripting`).
+        let governance = &scripts.governance;
+        if let Err(why) = governance
+            .require_permitted(&step)
+            .and_then(|()| governance.require_allowed(&step, &language))
+        {
+            count(self, "refused");
+            governance.record(std::time::Duration::ZERO, true);
+            return Err(wit_scripting::ScriptError::Refused(why));
+        }
+        let budget = self.script_budget(governance);
+        let started = std::time::Instant::now();
+        let (outcome, ticks) = scripts
+            .interpreter
+            .evaluate(&sources, &context, &budget)
+            .await;
+        governance.record(started.elapsed(), outcome.is_err());
         self.charge_ticks(ticks);
         match outcome {
             Ok(result) => {
@@ -165,11 +180,12 @@ impl wit_scripting::Host for GuestState {
             Err(failure) => {
                 count(self, failure.outcome());
                 tracing::warn!(capability = &*self.capability, request_id = &*self.request_id, step = %step, outcome = failure.outcome(), error = %failure, "script step failed");
+                let message = format!("Script step '{step}' {failure}");
                 Err(match failure {
-                    super::scripting::ScriptFailure::Threw(m) => {
-                        wit_scripting::ScriptError::Failed(m)
+                    super::scripting::ScriptFailure::Threw(_) => {
+                        wit_scripting::ScriptError::Failed(message)
                     }
-                    other => wit_scripting::ScriptError::Refused(other.to_string()),
+                    _ => wit_scripting::ScriptError::Refused(message),
                 })
             }
         }

@@ -377,19 +377,22 @@ pub struct GuestState {
     /// notifications); `None` for callers that only want the answer.
     pub(crate) observer: Option<Observer>,
     cpu_ticks: u64,
-    /// The interpreter for the engine's script steps, when the capability has any.
-    pub(crate) scripts: Option<Arc<scripting::ScriptInterpreter>>,
+    /// The interpreter and governance for the engine's script steps, when the
+    /// capability has any.
+    pub(crate) scripts: Option<Arc<scripting::Scripts>>,
 }
 
 impl GuestState {
     /// What a script step run by this request may use: the capability's memory limit,
     /// the CPU time the request has left, a response's size for its result.
-    pub(crate) fn script_budget(&self) -> scripting::Budget {
+    pub(crate) fn script_budget(&self, governance: &scripting::Governance) -> scripting::Budget {
         scripting::Budget {
             memory_bytes: self.limits.memory_bytes,
             ticks_left: scripting::ticks_in(self.limits.cpu_time).saturating_sub(self.cpu_ticks),
             cpu_time: self.limits.cpu_time,
             max_output: self.limits.max_response_body,
+            wall: governance.timeout(),
+            loop_iterations: governance.statement_limit(),
         }
     }
 
@@ -539,7 +542,7 @@ pub struct Sandbox {
     metrics: Arc<Metrics>,
     concurrency: Semaphore,
     active: AtomicU64,
-    scripts: Option<Arc<scripting::ScriptInterpreter>>,
+    scripts: Option<Arc<scripting::Scripts>>,
 }
 
 impl Sandbox {
@@ -571,9 +574,9 @@ impl Sandbox {
         })
     }
 
-    /// Let this sandbox's instances run script steps in `interpreter`.
-    pub fn with_scripts(mut self, interpreter: Arc<scripting::ScriptInterpreter>) -> Self {
-        self.scripts = Some(interpreter);
+    /// Let this sandbox's instances run script steps.
+    pub fn with_scripts(mut self, scripts: Arc<scripting::Scripts>) -> Self {
+        self.scripts = Some(scripts);
         self
     }
 

@@ -65,6 +65,10 @@ pub enum ScriptFailure {
     OutputTooLarge { bytes: usize, limit: usize },
     /// The interpreter trapped (a wasm stack overflow, a bug): the trap's summary.
     Trap(String),
+    /// It ran longer than the scripting `timeout`.
+    Timeout(Duration),
+    /// Loops in one function call ran more iterations than the `statementLimit`.
+    StatementLimit(u64),
 }
 
 impl ScriptFailure {
@@ -76,32 +80,38 @@ impl ScriptFailure {
             ScriptFailure::MemoryLimit(_) => "memory_limit",
             ScriptFailure::OutputTooLarge { .. } => "output_too_large",
             ScriptFailure::Trap(_) => "trap",
+            ScriptFailure::Timeout(_) => "timeout",
+            ScriptFailure::StatementLimit(_) => "statement_limit",
         }
     }
 }
 
+/// Read after "Script step 'NAME' " (upstream's messages begin so).
 impl std::fmt::Display for ScriptFailure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            ScriptFailure::Threw(m) => f.write_str(m),
-            ScriptFailure::CpuLimit(limit) => {
-                write!(
-                    f,
-                    "stopped: the request's CPU time limit of {limit:?} ran out"
-                )
-            }
-            ScriptFailure::MemoryLimit(bytes) => {
-                write!(
-                    f,
-                    "stopped: it exceeded the memory limit of {} MiB",
-                    bytes >> 20
-                )
-            }
+            ScriptFailure::Threw(m) => write!(f, "failed: {m}"),
+            ScriptFailure::CpuLimit(limit) => write!(
+                f,
+                "was stopped: the request's CPU time limit of {limit:?} ran out"
+            ),
+            ScriptFailure::MemoryLimit(bytes) => write!(
+                f,
+                "was stopped: it exceeded the memory limit of {} MiB",
+                bytes >> 20
+            ),
             ScriptFailure::OutputTooLarge { bytes, limit } => write!(
                 f,
-                "its result of {bytes} bytes exceeds the limit of {limit} bytes"
+                "gave a result of {bytes} bytes, over the limit of {limit} bytes"
             ),
-            ScriptFailure::Trap(m) => write!(f, "the interpreter trapped: {m}"),
+            ScriptFailure::Trap(m) => write!(f, "failed: the interpreter trapped: {m}"),
+            ScriptFailure::Timeout(limit) => {
+                write!(f, "exceeded the timeout limit ({} ms)", limit.as_millis())
+            }
+            ScriptFailure::StatementLimit(limit) => write!(
+                f,
+                "exceeded the statement limit ({limit}; counted as loop iterations per function call)"
+            ),
         }
     }
 }
@@ -114,6 +124,17 @@ pub struct Budget {
     /// The request's whole CPU limit, for messages.
     pub cpu_time: Duration,
     pub max_output: usize,
+    /// The scripting `timeout`: wall time for this script.
+    pub wall: Duration,
+    /// The scripting `statementLimit`, applied to the loop iterations of each function
+    /// call (boa's loop iteration limit: boa counts no statements).
+    pub loop_iterations: u64,
+}
+
+/// The interpreter and the governance a capability's script steps run under.
+pub struct Scripts {
+    pub interpreter: std::sync::Arc<ScriptInterpreter>,
+    pub governance: std::sync::Arc<Governance>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -177,14 +198,18 @@ impl ScriptInterpreter {
                 Box::pin(tokio::task::yield_now()),
             ))
         });
-        let outcome = match self.pre.instantiate_async(&mut store).await {
-            Ok(instance) => {
-                instance
-                    .ikanos_capability_interpreter()
-                    .call_evaluate(&mut store, sources, context)
-                    .await
-            }
-            Err(e) => Err(e),
+        let run = async {
+            let instance = self.pre.instantiate_async(&mut store).await?;
+            instance
+                .ikanos_capability_interpreter()
+                .call_evaluate(&mut store, sources, context, budget.loop_iterations)
+                .await
+        };
+        // The instance yields at every epoch tick, so a spinning script is stopped here
+        // on time; dropping the call drops its instance.
+        let outcome = tokio::time::timeout(budget.wall, run).await;
+        let Ok(outcome) = outcome else {
+            return (Err(ScriptFailure::Timeout(budget.wall)), store.data().ticks);
         };
         let ticks = store.data().ticks;
         let result = match outcome {
@@ -199,6 +224,10 @@ impl ScriptInterpreter {
             // ArrayBuffer's RangeError): the limit is the cause, say so.
             Ok(Err(_)) if store.data().limiter.hit => {
                 Err(ScriptFailure::MemoryLimit(budget.memory_bytes))
+            }
+            // Boa's runtime limits are not catchable; the loop limit is ours.
+            Ok(Err(message)) if message.starts_with("RuntimeLimit") && message.contains("loop") => {
+                Err(ScriptFailure::StatementLimit(budget.loop_iterations))
             }
             Ok(Err(message)) => Err(ScriptFailure::Threw(message)),
             Err(trap) if trap.chain().any(|e| e.is::<OutOfTicks>()) => {
@@ -221,4 +250,216 @@ impl ScriptInterpreter {
 /// Epoch ticks in `cpu_time`.
 pub fn ticks_in(cpu_time: Duration) -> u64 {
     (cpu_time.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64
+}
+
+/// One capability's script governance: its control entry's `management.scripting`
+/// (upstream's defaults when it declares none), changed at run time by `PUT
+/// /scripting`, and the execution statistics `GET /scripting` shows.
+pub struct Governance {
+    /// Whether the file declared `management.scripting` (`/scripting` answers 404
+    /// otherwise, as upstream).
+    declared: bool,
+    settings: std::sync::RwLock<ikanos_spec::model::ScriptingSettings>,
+    executions: std::sync::atomic::AtomicU64,
+    errors: std::sync::atomic::AtomicU64,
+    total_nanos: std::sync::atomic::AtomicU64,
+    last_execution: std::sync::Mutex<Option<String>>,
+}
+
+/// `IKANOS_SCRIPTING=false` turns script steps off where the file does not say
+/// (upstream's environment switch).
+fn environment_permits() -> bool {
+    !std::env::var("IKANOS_SCRIPTING").is_ok_and(|v| v.eq_ignore_ascii_case("false"))
+}
+
+impl Governance {
+    pub fn new(declared: Option<&ikanos_spec::model::ScriptingSettings>) -> std::sync::Arc<Self> {
+        std::sync::Arc::new(Governance {
+            declared: declared.is_some(),
+            settings: std::sync::RwLock::new(declared.cloned().unwrap_or_default()),
+            executions: Default::default(),
+            errors: Default::default(),
+            total_nanos: Default::default(),
+            last_execution: Default::default(),
+        })
+    }
+
+    fn settings(&self) -> ikanos_spec::model::ScriptingSettings {
+        self.settings
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    pub fn declared(&self) -> bool {
+        self.declared
+    }
+
+    /// Upstream `requireScriptingPermitted`: the control entry's `enabled` wins over
+    /// the environment.
+    pub fn require_permitted(&self, step: &str) -> Result<(), String> {
+        let how = match self.settings().enabled {
+            Some(true) => return Ok(()),
+            Some(false) => "via management.scripting.enabled=false on the control adapter.",
+            None if environment_permits() => return Ok(()),
+            None => "via IKANOS_SCRIPTING=false.",
+        };
+        Err(format!(
+            "Script step '{step}' requires scripting support. Scripting is disabled {how} Enable it to use script steps."
+        ))
+    }
+
+    /// Upstream's allowed-languages check (made when the step runs: `PUT` may change it).
+    pub fn require_allowed(&self, step: &str, language: &str) -> Result<(), String> {
+        let allowed = self.settings().allowed_languages;
+        if allowed.is_empty() || allowed.iter().any(|l| l == language) {
+            Ok(())
+        } else {
+            Err(format!(
+                "Script step '{step}' uses language '{language}' which is not in the allowed languages: [{}]",
+                allowed.join(", ")
+            ))
+        }
+    }
+
+    pub fn default_language(&self) -> Option<String> {
+        self.settings().default_language
+    }
+
+    pub fn default_location(&self) -> Option<String> {
+        self.settings().default_location
+    }
+
+    /// Wall time per script.
+    pub fn timeout(&self) -> Duration {
+        Duration::from_millis(self.settings().timeout_ms)
+    }
+
+    pub fn statement_limit(&self) -> u64 {
+        self.settings().statement_limit
+    }
+
+    /// Count one script run.
+    pub fn record(&self, took: Duration, error: bool) {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.executions.fetch_add(1, Relaxed);
+        if error {
+            self.errors.fetch_add(1, Relaxed);
+        }
+        self.total_nanos
+            .fetch_add(u64::try_from(took.as_nanos()).unwrap_or(u64::MAX), Relaxed);
+        *self
+            .last_execution
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) =
+            Some(humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string());
+    }
+
+    /// `GET /scripting` (upstream `ScriptingResource.getScripting`).
+    pub fn to_json(&self) -> serde_json::Value {
+        use std::sync::atomic::Ordering::Relaxed;
+        let s = self.settings();
+        let mut out = serde_json::Map::new();
+        if let Some(enabled) = s.enabled {
+            out.insert("enabled".into(), enabled.into());
+        }
+        if let Some(l) = &s.default_location {
+            out.insert("defaultLocation".into(), l.clone().into());
+        }
+        if let Some(l) = &s.default_language {
+            out.insert("defaultLanguage".into(), l.clone().into());
+        }
+        out.insert("timeout".into(), s.timeout_ms.into());
+        out.insert("statementLimit".into(), s.statement_limit.into());
+        if !s.allowed_languages.is_empty() {
+            out.insert(
+                "allowedLanguages".into(),
+                s.allowed_languages.clone().into(),
+            );
+        }
+        let executions = self.executions.load(Relaxed);
+        let average_ms = if executions == 0 {
+            0.0
+        } else {
+            self.total_nanos.load(Relaxed) as f64 / 1e6 / executions as f64
+        };
+        let mut stats = serde_json::json!({
+            "totalExecutions": executions,
+            "totalErrors": self.errors.load(Relaxed),
+            "averageDurationMs": (average_ms * 100.0).round() / 100.0,
+        });
+        if let Some(at) = self
+            .last_execution
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+        {
+            stats["lastExecutionAt"] = at.into();
+        }
+        out.insert("stats".into(), stats);
+        serde_json::Value::Object(out)
+    }
+
+    /// `PUT /scripting` (upstream `ScriptingResource.putScripting`): every key is
+    /// checked before any is applied, so a refused update changes nothing.
+    /// `defaultLocation` and `defaultLanguage` are refused: this host reads script
+    /// files when the capability loads, so they change with the file (and a reload).
+    pub fn update(&self, body: &serde_json::Value) -> Result<(), String> {
+        use ikanos_spec::model::SCRIPT_LANGUAGES;
+        let Some(update) = body.as_object() else {
+            return Err("the body must be a JSON object".into());
+        };
+        let mut next = self.settings();
+        for (key, value) in update {
+            match key.as_str() {
+                "enabled" => {
+                    next.enabled = Some(
+                        value
+                            .as_bool()
+                            .ok_or("'enabled' must be true or false")?,
+                    )
+                }
+                "timeout" | "statementLimit" => {
+                    let n = value.as_u64().filter(|n| *n >= 1).ok_or_else(|| {
+                        format!("'{key}' must be an integer greater than or equal to 1")
+                    })?;
+                    if key == "timeout" {
+                        next.timeout_ms = n;
+                    } else {
+                        next.statement_limit = n;
+                    }
+                }
+                "allowedLanguages" => {
+                    let items = value
+                        .as_array()
+                        .ok_or("'allowedLanguages' must be an array")?;
+                    let mut languages = Vec::new();
+                    for item in items {
+                        let l = item.as_str().unwrap_or_default();
+                        if !SCRIPT_LANGUAGES.contains(&l) {
+                            return Err(format!(
+                                "Unsupported language '{}'. Supported: [{}]",
+                                item.as_str().map_or_else(|| item.to_string(), str::to_owned),
+                                SCRIPT_LANGUAGES.join(", ")
+                            ));
+                        }
+                        languages.push(l.to_owned());
+                    }
+                    next.allowed_languages = languages;
+                }
+                "defaultLocation" | "defaultLanguage" => {
+                    return Err(format!(
+                        "'{key}' is applied when the capability loads (this host reads script files then): change it in the file and reload"
+                    ))
+                }
+                other => {
+                    return Err(format!(
+                        "unknown key '{other}' (expected enabled, timeout, statementLimit, allowedLanguages)"
+                    ))
+                }
+            }
+        }
+        *self.settings.write().unwrap_or_else(|p| p.into_inner()) = next;
+        Ok(())
+    }
 }

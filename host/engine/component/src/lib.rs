@@ -79,12 +79,10 @@ impl Env for Host {
         context: &Value,
     ) -> Result<Option<Value>, FlowError> {
         let result = definition::run_script(step, language, sources, &context.to_string())
+            // The host's messages name the step ("Script step 'x' failed: …").
             .map_err(|e| match e {
-                definition::ScriptError::Failed(m) => {
-                    FlowError::Internal(format!("Script step '{step}' failed: {m}"))
-                }
-                definition::ScriptError::Refused(m) => {
-                    FlowError::Internal(format!("Script step '{step}': {m}"))
+                definition::ScriptError::Failed(m) | definition::ScriptError::Refused(m) => {
+                    FlowError::Internal(m)
                 }
             })?;
         result

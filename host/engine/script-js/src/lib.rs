@@ -27,8 +27,15 @@ use exports::ikanos::capability::interpreter::Guest;
 struct Interpreter;
 
 impl Guest for Interpreter {
-    fn evaluate(sources: Vec<String>, context: String) -> Result<Option<String>, String> {
+    fn evaluate(
+        sources: Vec<String>,
+        context: String,
+        loop_iteration_limit: u64,
+    ) -> Result<Option<String>, String> {
         let mut realm = Context::default();
+        let mut limits = realm.runtime_limits();
+        limits.set_loop_iteration_limit(loop_iteration_limit);
+        realm.set_runtime_limits(limits);
         let bindings: serde_json::Value =
             serde_json::from_str(&context).map_err(|e| format!("bad context: {e}"))?;
         let bindings =

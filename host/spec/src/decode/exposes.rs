@@ -796,7 +796,7 @@ impl Decoder<'_> {
             ],
             field,
         );
-        let management_info = self.management(n, field);
+        let (management_info, scripting) = self.management(n, field);
         let observability = self.observability(n, field, &mut d.refs);
         let (address, port) = self.listen(n, field, true);
         let port = port.unwrap_or_else(|| self.spanned(0, n.pos));
@@ -812,6 +812,7 @@ impl Decoder<'_> {
             port,
             authentication,
             management_info,
+            scripting,
             observability,
             pos: n.pos,
         }));
