@@ -290,7 +290,7 @@ pub fn start_example(
     }
     let file = dir.path().join(format!("{name}.ikanos.yaml"));
     std::fs::write(&file, text).unwrap();
-    let mut command: Vec<std::ffi::OsString> = vec![
+    let command: Vec<std::ffi::OsString> = vec![
         "run".into(),
         file.into(),
         "--component".into(),
@@ -299,6 +299,31 @@ pub fn start_example(
         ))
         .into(),
     ];
+    spawn_ikanos(command, extra, dir)
+}
+
+/// `ikanos run` on capability `text` (no component: declarative operations only),
+/// written with `files` into a fresh folder, with `extra` on the command line.
+pub fn start_declarative(text: &str, files: &[(&str, &str)], extra: &[&str]) -> IkanosChild {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, content) in files {
+        let path = dir.path().join(name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, content).unwrap();
+    }
+    let file = dir.path().join("bench.ikanos.yaml");
+    std::fs::write(&file, text).unwrap();
+    spawn_ikanos(vec!["run".into(), file.into()], extra, dir)
+}
+
+/// Start `ikanos` with `command` (a `run` command line) and `extra`, its control port
+/// on a free loopback port, its logs at `warn` and its component cache in `dir`;
+/// returns once every adapter listens.
+fn spawn_ikanos(
+    mut command: Vec<std::ffi::OsString>,
+    extra: &[&str],
+    dir: tempfile::TempDir,
+) -> IkanosChild {
     for a in [
         "--control",
         "127.0.0.1:0",

@@ -166,12 +166,18 @@ impl wit_scripting::Host for GuestState {
         }
         let budget = self.script_budget(governance);
         let started = std::time::Instant::now();
-        let (outcome, ticks) = scripts
+        let (outcome, ticks, peak_memory) = scripts
             .interpreter
             .evaluate(&sources, &context, &budget)
             .await;
         governance.record(started.elapsed(), outcome.is_err());
         self.charge_ticks(ticks);
+        self.metrics
+            .script_memory
+            .get_or_create(&crate::telemetry::CapabilityLabels {
+                capability: self.capability.to_string(),
+            })
+            .observe(peak_memory as f64);
         match outcome {
             Ok(result) => {
                 count(self, "ok");
@@ -297,6 +303,7 @@ mod tests {
             limiter: MemoryLimiter {
                 max_memory: 1 << 20,
                 hit: false,
+                peak: 0,
             },
             outbound,
             capability: "unit".into(),

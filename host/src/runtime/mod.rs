@@ -454,6 +454,8 @@ impl WasiView for GuestState {
 struct MemoryLimiter {
     max_memory: usize,
     hit: bool,
+    /// The largest linear memory granted (the initial size included).
+    peak: usize,
 }
 
 /// Tables are small in practice; this only stops a table bomb.
@@ -470,6 +472,7 @@ impl ResourceLimiter for MemoryLimiter {
             self.hit = true;
             return Ok(false);
         }
+        self.peak = self.peak.max(desired);
         Ok(true)
     }
     fn table_growing(
@@ -696,6 +699,7 @@ impl Sandbox {
             limiter: MemoryLimiter {
                 max_memory: self.limits.memory_bytes,
                 hit: false,
+                peak: 0,
             },
             outbound: self.outbound.clone(),
             capability: self.capability.clone(),

@@ -159,13 +159,14 @@ impl ScriptInterpreter {
     }
 
     /// Evaluate `sources` with `context` in a fresh instance. Returns the result's JSON
-    /// (None when the script assigned no `result`) and the CPU ticks it used.
+    /// (None when the script assigned no `result`), the CPU ticks it used and the
+    /// largest linear memory it had.
     pub async fn evaluate(
         &self,
         sources: &[String],
         context: &str,
         budget: &Budget,
-    ) -> (Result<Option<String>, ScriptFailure>, u64) {
+    ) -> (Result<Option<String>, ScriptFailure>, u64, usize) {
         let state = ScriptState {
             // Nothing is granted: no preopens, env, args, network or name lookups;
             // output goes nowhere.
@@ -178,6 +179,7 @@ impl ScriptInterpreter {
             limiter: MemoryLimiter {
                 max_memory: budget.memory_bytes,
                 hit: false,
+                peak: 0,
             },
             ticks: 0,
         };
@@ -209,7 +211,12 @@ impl ScriptInterpreter {
         // on time; dropping the call drops its instance.
         let outcome = tokio::time::timeout(budget.wall, run).await;
         let Ok(outcome) = outcome else {
-            return (Err(ScriptFailure::Timeout(budget.wall)), store.data().ticks);
+            let state = store.data();
+            return (
+                Err(ScriptFailure::Timeout(budget.wall)),
+                state.ticks,
+                state.limiter.peak,
+            );
         };
         let ticks = store.data().ticks;
         let result = match outcome {
@@ -243,7 +250,7 @@ impl ScriptInterpreter {
                 },
             )),
         };
-        (result, ticks)
+        (result, ticks, store.data().limiter.peak)
     }
 }
 

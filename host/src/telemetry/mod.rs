@@ -155,6 +155,19 @@ impl MetricConstructor<Histogram> for Buckets {
 }
 
 /// Request latencies: 100 µs … ~52 s.
+/// 1 MiB to 256 MiB, doubling.
+const MEMORY_BYTES: &[f64] = &[
+    1048576.0,
+    2097152.0,
+    4194304.0,
+    8388608.0,
+    16777216.0,
+    33554432.0,
+    67108864.0,
+    134217728.0,
+    268435456.0,
+];
+
 const LATENCY: &[f64] = &[
     0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
     5.0, 10.0, 30.0, 60.0,
@@ -174,6 +187,7 @@ pub struct Metrics {
     pub instantiation_duration: Family<CapabilityLabels, Histogram>,
     pub step_duration: Family<StepLabels, Histogram, Buckets>,
     pub script_runs: Family<ScriptLabels, Counter>,
+    pub script_memory: Family<CapabilityLabels, Histogram, Buckets>,
     pub consumes_ready: Family<RouteLabels, Gauge>,
     pub tunnel_dials: Family<TunnelDialLabels, Counter>,
     pub tunnel_dial_duration: Family<TunnelLabels, Histogram, Buckets>,
@@ -309,6 +323,12 @@ impl Metrics {
             "Script steps run, by how they ended (limits and refusals included)",
             script_runs.clone(),
         );
+        let script_memory = Family::new_with_constructor(Buckets(MEMORY_BYTES));
+        registry.register(
+            "ikanos_script_memory_bytes",
+            "Largest linear memory of one script step's interpreter instance",
+            script_memory.clone(),
+        );
         let consumes_ready = Family::<RouteLabels, Gauge>::default();
         registry.register(
             "ikanos_consumes_ready",
@@ -371,6 +391,7 @@ impl Metrics {
             instantiation_duration,
             step_duration,
             script_runs,
+            script_memory,
             consumes_ready,
             tunnel_dials,
             tunnel_dial_duration,
