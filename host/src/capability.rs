@@ -65,9 +65,6 @@ pub enum CapabilityError {
     Outbound(OutboundError),
     #[error("{0}")]
     Limits(String),
-    /// A script step this host cannot run (its language, or its files).
-    #[error("{0}")]
-    Script(String),
     /// An `in: environment` consumed parameter whose variable is missing or not granted.
     #[error("{0}")]
     Environment(crate::consumes::environment::EnvironmentError),
@@ -404,7 +401,7 @@ pub fn load(
     };
     let scripting = crate::runtime::scripting::Governance::new(model.scripting());
     let definitions = declarative::build(&model, component_path.is_some(), &scripting)
-        .map_err(CapabilityError::Script)?;
+        .map_err(CapabilityError::Invalid)?;
     let engine = if definitions.is_empty() {
         None
     } else {

@@ -12,6 +12,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use ikanos_spec::model::{Capability, Exposes, Handler, McpResourceSource, Spanned};
+use ikanos_spec::{Diagnostic, Diagnostics, Severity};
 
 use crate::runtime::scripting::Governance;
 use serde_json::{json, Map, Value};
@@ -119,13 +120,14 @@ pub fn has_component_operations(cap: &Capability) -> bool {
 }
 
 /// Build the definitions of the operations the engine runs. Fails when a script step
-/// cannot run here (scripting disabled, its language, or its files); one line per such
-/// step. `scripting` supplies the control entry's defaults and switch.
+/// cannot run here (scripting disabled, its language, or its files): one diagnostic per
+/// such step, at its operation's name. `scripting` supplies the control entry's
+/// defaults and switch.
 pub fn build(
     cap: &Capability,
     has_component: bool,
     scripting: &Governance,
-) -> Result<Definitions, String> {
+) -> Result<Definitions, Diagnostics> {
     let mut by_key = HashMap::new();
     let mut script_errors = Vec::new();
     let mut has_scripts = false;
@@ -145,11 +147,12 @@ pub fn build(
         for definition in std::iter::once(&mut op).chain(function.as_mut()) {
             match attach_scripts(definition, &at.file, scripting) {
                 Ok(found) => has_scripts |= found,
-                Err(errors) => script_errors.extend(
-                    errors
-                        .into_iter()
-                        .map(|e| format!("{}:{}: '{name}': {e}", at.file.display(), at.pos)),
-                ),
+                Err(errors) => script_errors.extend(errors.into_iter().map(|e| Diagnostic {
+                    file: at.file.clone(),
+                    pos: at.pos,
+                    severity: Severity::Error,
+                    message: format!("'{name}': {e}"),
+                })),
             }
         }
         let op = &op;
@@ -228,7 +231,7 @@ pub fn build(
         }
     }
     if !script_errors.is_empty() {
-        return Err(script_errors.join("\n"));
+        return Err(Diagnostics(script_errors));
     }
     Ok(Definitions {
         by_key,

@@ -368,6 +368,17 @@ fn languages_and_files_that_cannot_run_are_refused_at_load() {
             output.contains("scripts.ikanos.yaml:") && output.contains("script step 'shape'"),
             "{output}"
         );
+        // `validate` says the same, at the operation's line and column.
+        let (code, out, _) = run_cli(&["validate", path.to_str().unwrap()]);
+        assert_eq!(code, 1, "{out}");
+        assert!(
+            out.lines().any(|l| l.contains("scripts.ikanos.yaml:")
+                && l.contains(expected)
+                && l.split(':')
+                    .nth(1)
+                    .is_some_and(|n| n.parse::<u32>().is_ok())),
+            "{language} {file}: {out}"
+        );
     }
 }
 

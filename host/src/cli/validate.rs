@@ -1,7 +1,8 @@
 //! `ikanos validate`: report every problem of each file, then exit 0 or 1.
 //!
 //! Owns: what `validate` prints and its exit code — the loader's diagnostics, the
-//! tunnel providers' checks, and upstream's JSON Schema (`ikanos_spec::schema`), all as
+//! tunnel providers' checks, the script steps' (language, files, switch), and
+//! upstream's JSON Schema (`ikanos_spec::schema`), all as
 //! `file:line:col: message` on stdout sorted by position, and one summary line per file
 //! on stderr; and reading upstream's optional schema VERSION argument. Must not
 //! touch: the checks themselves (the spec crate and the tunnel registry own them).
@@ -82,6 +83,16 @@ fn tunnel_diagnostics(
     out
 }
 
+/// Script steps this host cannot run (scripting disabled, their language, their
+/// files), as `ikanos run` would refuse them at load.
+fn script_diagnostics(cap: &ikanos_spec::model::Capability) -> Vec<Diagnostic> {
+    let governance = crate::runtime::scripting::Governance::new(cap.scripting());
+    crate::declarative::build(cap, true, &governance)
+        .err()
+        .map(|d| d.0)
+        .unwrap_or_default()
+}
+
 /// Every diagnostic of one file: the loader's (all of them when it does not load, its
 /// warnings when it does), the providers', and the schema's.
 fn check_file(
@@ -105,6 +116,7 @@ fn check_file(
         Ok(loaded) => {
             let mut d = loaded.warnings;
             d.extend(tunnel_diagnostics(&loaded.capability, tunnels));
+            d.extend(script_diagnostics(&loaded.capability));
             d
         }
         Err(diagnostics) => diagnostics.0,
