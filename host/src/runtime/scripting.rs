@@ -470,3 +470,57 @@ impl Governance {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::runtime::{ComponentCache, PoolSettings, Runtime};
+
+    fn budget() -> Budget {
+        Budget {
+            memory_bytes: 64 << 20,
+            ticks_left: ticks_in(Duration::from_secs(5)),
+            cpu_time: Duration::from_secs(5),
+            max_output: 1 << 20,
+            wall: Duration::from_secs(30),
+            loop_iterations: 100_000,
+        }
+    }
+
+    /// One compiled interpreter while any capability holds it, each step in a fresh
+    /// instance (nothing a script leaves in its globals reaches the next one), and a
+    /// new one once the last holder is gone.
+    #[tokio::test]
+    async fn the_interpreter_is_shared_and_each_step_starts_fresh() {
+        let runtime = Runtime::new(PoolSettings {
+            max_instances: 2,
+            ..PoolSettings::default()
+        })
+        .unwrap();
+        let cache = ComponentCache::new(None);
+        let first = runtime.load_javascript(&cache).unwrap();
+        let second = runtime.load_javascript(&cache).unwrap();
+        assert!(Arc::ptr_eq(&first, &second));
+
+        let (result, _, peak) = first
+            .evaluate(
+                &["var kept = 'left behind'; result = context.x * 2;".into()],
+                r#"{"x": 21}"#,
+                &budget(),
+            )
+            .await;
+        assert_eq!(result, Ok(Some("42".into())));
+        assert!(peak > 0);
+        let (result, _, _) = second
+            .evaluate(&["result = typeof kept;".into()], "{}", &budget())
+            .await;
+        assert_eq!(result, Ok(Some("\"undefined\"".into())));
+
+        drop((first, second));
+        // The runtime keeps only a weak reference: nothing holds the old one.
+        let again = runtime.load_javascript(&cache).unwrap();
+        assert_eq!(Arc::strong_count(&again), 1);
+    }
+}
