@@ -152,9 +152,8 @@ fn main() {
     for (label, conns) in [("1 connection", 1), ("connections", connections)] {
         println!("{label} ({conns}), {seconds}s per operation, 2 alternating rounds:");
         let mut runs: Vec<Vec<Run>> = targets.iter().map(|_| Vec::new()).collect();
-        for (i, (_, path)) in targets.iter().enumerate() {
+        for (_, path) in &targets {
             load(&base, path, conns, Duration::from_secs(1));
-            let _ = i;
         }
         let before = fetch(&metrics);
         for _ in 0..2 {
@@ -167,9 +166,10 @@ fn main() {
         for ((name, _), run) in targets.iter().zip(&merged) {
             report(name, run);
         }
-        let mean = |name: &str| {
-            let (s0, n0) = metric_sum_count(&before, name);
-            let (s1, n1) = metric_sum_count(&after, name);
+        // Mean and count of a histogram over the rounds.
+        let mean = |before: &str, after: &str, name: &str| {
+            let (s0, n0) = metric_sum_count(before, name);
+            let (s1, n1) = metric_sum_count(after, name);
             ((s1 - s0) / (n1 - n0).max(1.0), n1 - n0)
         };
         // The step histogram holds call steps too; the script-only figure comes from
@@ -182,13 +182,15 @@ fn main() {
                 .collect::<Vec<_>>()
                 .join("\n")
         };
-        let (s0, n0) = metric_sum_count(&script_lines(&before), "ikanos_step_duration_seconds");
-        let (s1, n1) = metric_sum_count(&script_lines(&after), "ikanos_step_duration_seconds");
-        let (memory, _) = mean("ikanos_script_memory_bytes");
+        let (step, steps) = mean(
+            &script_lines(&before),
+            &script_lines(&after),
+            "ikanos_step_duration_seconds",
+        );
+        let (memory, _) = mean(&before, &after, "ikanos_script_memory_bytes");
         println!(
-            "script step, the host's mean: {:.1} µs (of {:.0}); interpreter instance's largest linear memory, mean: {:.2} MiB",
-            (s1 - s0) / (n1 - n0).max(1.0) * 1e6,
-            n1 - n0,
+            "script step, the host's mean: {:.1} µs (of {steps:.0}); interpreter instance's largest linear memory, mean: {:.2} MiB",
+            step * 1e6,
             memory / (1024.0 * 1024.0)
         );
         println!(

@@ -155,27 +155,26 @@ pub fn build(
                 })),
             }
         }
-        let op = &op;
+        let mut targets = Vec::new();
+        call_targets(&op, &mut targets);
+        if let Some(f) = &function {
+            call_targets(f, &mut targets);
+        }
         let mut def = Map::new();
         def.insert("adapter".into(), json!(adapter));
         def.insert("namespace".into(), json!(ns));
         def.insert("name".into(), json!(name));
-        def.insert("operation".into(), op.clone());
+        def.insert("operation".into(), op);
         if let Some(inputs) = resource_inputs {
             def.insert("resourceInputParameters".into(), inputs.clone());
         }
-        def.insert("function".into(), function.clone().unwrap_or(Value::Null));
+        def.insert("function".into(), function.unwrap_or(Value::Null));
         // The adapter's `maxBinarySize` (parsed at load), else upstream's default; a
         // consumed operation's own value (`maxBinaryBytes` there) wins.
         def.insert(
             "maxBinaryBytes".into(),
             json!(max_binary.unwrap_or(ikanos_spec::model::DEFAULT_MAX_BINARY_SIZE)),
         );
-        let mut targets = Vec::new();
-        call_targets(op, &mut targets);
-        if let Some(f) = &function {
-            call_targets(f, &mut targets);
-        }
         def.insert("consumes".into(), consumed(cap, &targets));
         let text: Arc<str> = Value::Object(def).to_string().into();
         by_key.insert((ns.to_owned(), name.to_owned()), text);
@@ -293,7 +292,10 @@ fn attach_scripts(
                 continue;
             }
             Some(other) => {
-                refuse(format!("unknown language '{other}' (expected javascript, python or groovy; this host runs javascript)"));
+                refuse(format!(
+                    "unknown language '{other}' (expected {}; this host runs javascript)",
+                    ikanos_spec::model::SCRIPT_LANGUAGES.join(", ")
+                ));
                 continue;
             }
             None => {

@@ -108,7 +108,7 @@ async fn busy_poll(state: Arc<BusyPoll>) {
 }
 
 /// Start `count` serving threads (at least one) for this process, each busy-polling
-/// for `busy_poll` after activity (zero: never). Returns false when they were already
+/// for `busy_poll_window` after activity (zero: never). Returns false when they were already
 /// started (the first call wins).
 pub fn install(count: usize, busy_poll_window: Duration) -> std::io::Result<bool> {
     if WORKERS.get().is_some() {

@@ -633,7 +633,6 @@ pub struct ScriptingSettings {
     pub statement_limit: u64,
     /// Empty: every language this host runs.
     pub allowed_languages: Vec<String>,
-    pub pos: Pos,
 }
 
 impl Default for ScriptingSettings {
@@ -645,7 +644,6 @@ impl Default for ScriptingSettings {
             timeout_ms: 60_000,
             statement_limit: 100_000,
             allowed_languages: Vec::new(),
-            pos: Pos::default(),
         }
     }
 }

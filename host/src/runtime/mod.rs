@@ -388,7 +388,7 @@ impl GuestState {
     pub(crate) fn script_budget(&self, governance: &scripting::Governance) -> scripting::Budget {
         scripting::Budget {
             memory_bytes: self.limits.memory_bytes,
-            ticks_left: scripting::ticks_in(self.limits.cpu_time).saturating_sub(self.cpu_ticks),
+            ticks_left: ticks_in(self.limits.cpu_time).saturating_sub(self.cpu_ticks),
             cpu_time: self.limits.cpu_time,
             max_output: self.limits.max_response_body,
             wall: governance.timeout(),
@@ -534,6 +534,42 @@ fn handler_error_text(e: &HandlerError) -> String {
 #[derive(Debug, Error)]
 #[error("CPU time limit exceeded")]
 struct CpuDeadlineExceeded;
+
+/// Epoch ticks in `cpu_time`.
+pub(crate) fn ticks_in(cpu_time: Duration) -> u64 {
+    (cpu_time.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64
+}
+
+/// Stop `store` with [`CpuDeadlineExceeded`] once it has run `max_ticks` epoch ticks,
+/// counted in the state's `ticks`.
+///
+/// The callback runs only while wasm executes and each epoch tick passes, so counting
+/// its calls measures CPU time in the guest, not time spent waiting on outbound calls.
+/// Yielding on every tick keeps one busy guest from holding an executor thread. The
+/// yield is tokio's own (`yield_now`), which wakes the guest only after the thread has
+/// polled its sockets and timers: a plain yield would let a spinning guest run again at
+/// once, and with a serving thread to itself a neighbour's socket would be looked at
+/// only every few dozen slices (1.2 s per neighbouring request measured, instead of
+/// milliseconds).
+fn limit_cpu<T: 'static>(store: &mut Store<T>, max_ticks: u64, ticks: fn(&mut T) -> &mut u64) {
+    store.set_epoch_deadline(1);
+    store.epoch_deadline_callback(move |mut cx| {
+        let spent = ticks(cx.data_mut());
+        *spent += 1;
+        if *spent > max_ticks {
+            return Err(CpuDeadlineExceeded.into());
+        }
+        Ok(UpdateDeadline::YieldCustom(
+            1,
+            Box::pin(tokio::task::yield_now()),
+        ))
+    });
+}
+
+/// Did `trap` come from [`limit_cpu`]?
+fn is_cpu_deadline(trap: &wasmtime::Error) -> bool {
+    trap.chain().any(|e| e.is::<CpuDeadlineExceeded>())
+}
 
 /// One capability's component, ready to serve requests.
 pub struct Sandbox {
@@ -715,32 +751,14 @@ impl Sandbox {
         };
         let mut store = Store::new(self.runtime.engine(), state);
         store.limiter(|s| &mut s.limiter);
-        let max_ticks = scripting::ticks_in(self.limits.cpu_time);
-        // The callback runs only while wasm executes and each epoch tick passes, so
-        // counting its calls measures CPU time in the guest, not time spent waiting on
-        // outbound calls. Yielding on every tick keeps one busy guest from holding an
-        // executor thread. The yield is tokio's own (`yield_now`), which wakes the guest
-        // only after the thread has polled its sockets and timers: a plain yield would
-        // let a spinning guest run again at once, and with a serving thread to itself
-        // a neighbour's socket would be looked at only every few dozen slices (1.2 s
-        // per neighbouring request measured, instead of milliseconds).
-        store.set_epoch_deadline(1);
-        store.epoch_deadline_callback(move |mut cx| {
-            let state = cx.data_mut();
-            state.cpu_ticks += 1;
-            if state.cpu_ticks > max_ticks {
-                return Err(CpuDeadlineExceeded.into());
-            }
-            Ok(UpdateDeadline::YieldCustom(
-                1,
-                Box::pin(tokio::task::yield_now()),
-            ))
+        limit_cpu(&mut store, ticks_in(self.limits.cpu_time), |s| {
+            &mut s.cpu_ticks
         });
         store
     }
 
     fn classify_trap(&self, store: &Store<GuestState>, trap: wasmtime::Error) -> InvokeError {
-        if trap.chain().any(|e| e.is::<CpuDeadlineExceeded>()) {
+        if is_cpu_deadline(&trap) {
             return InvokeError::CpuDeadline(self.limits.cpu_time);
         }
         if store.data().limiter.hit {

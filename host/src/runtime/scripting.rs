@@ -6,17 +6,18 @@
 //! fresh instance per script step, in a store of its own with no WASI grants (no
 //! files, network, environment or arguments), the capability's memory limit, and the
 //! CPU time the request has left; the language policy (JavaScript runs here, Python and
-//! Groovy are refused when the capability loads); the `ikanos_script_runs` metric.
+//! Groovy are refused when the capability loads); the `ikanos_script_runs` metric; and
+//! each capability's governance (`management.scripting`, `/scripting`'s state).
 //! Must not touch: step semantics (the engine's `flow` crate) or script files (read at
 //! load by `declarative`, never by a guest).
 
 use std::time::Duration;
 
 use wasmtime::component::{Linker, ResourceTable};
-use wasmtime::{Store, UpdateDeadline};
+use wasmtime::Store;
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
-use super::{MemoryLimiter, EPOCH_TICK};
+use super::{is_cpu_deadline, limit_cpu, MemoryLimiter};
 
 mod wit {
     wasmtime::component::bindgen!({
@@ -137,10 +138,6 @@ pub struct Scripts {
     pub governance: std::sync::Arc<Governance>,
 }
 
-#[derive(Debug, thiserror::Error)]
-#[error("CPU time limit exceeded")]
-struct OutOfTicks;
-
 impl ScriptInterpreter {
     /// Link `component` (compiled for `linker`'s engine) against WASI only.
     pub fn new(
@@ -185,21 +182,8 @@ impl ScriptInterpreter {
         };
         let mut store = Store::new(self.pre.engine(), state);
         store.limiter(|s| &mut s.limiter);
-        let ticks_left = budget.ticks_left;
-        // As for components (`Sandbox::new_store`): count ticks while wasm runs, yield
-        // to the serving thread at each, stop when the request's CPU time is spent.
-        store.set_epoch_deadline(1);
-        store.epoch_deadline_callback(move |mut cx| {
-            let state = cx.data_mut();
-            state.ticks += 1;
-            if state.ticks > ticks_left {
-                return Err(OutOfTicks.into());
-            }
-            Ok(UpdateDeadline::YieldCustom(
-                1,
-                Box::pin(tokio::task::yield_now()),
-            ))
-        });
+        // As for components: a tick of CPU at a time, what the request has left.
+        limit_cpu(&mut store, budget.ticks_left, |s| &mut s.ticks);
         let run = async {
             let instance = self.pre.instantiate_async(&mut store).await?;
             instance
@@ -237,9 +221,7 @@ impl ScriptInterpreter {
                 Err(ScriptFailure::StatementLimit(budget.loop_iterations))
             }
             Ok(Err(message)) => Err(ScriptFailure::Threw(message)),
-            Err(trap) if trap.chain().any(|e| e.is::<OutOfTicks>()) => {
-                Err(ScriptFailure::CpuLimit(budget.cpu_time))
-            }
+            Err(trap) if is_cpu_deadline(&trap) => Err(ScriptFailure::CpuLimit(budget.cpu_time)),
             Err(_) if store.data().limiter.hit => {
                 Err(ScriptFailure::MemoryLimit(budget.memory_bytes))
             }
@@ -254,11 +236,6 @@ impl ScriptInterpreter {
     }
 }
 
-/// Epoch ticks in `cpu_time`.
-pub fn ticks_in(cpu_time: Duration) -> u64 {
-    (cpu_time.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64
-}
-
 /// One capability's script governance: its control entry's `management.scripting`
 /// (upstream's defaults when it declares none), changed at run time by `PUT
 /// /scripting`, and the execution statistics `GET /scripting` shows.
@@ -266,6 +243,8 @@ pub struct Governance {
     /// Whether the file declared `management.scripting` (`/scripting` answers 404
     /// otherwise, as upstream).
     declared: bool,
+    /// `IKANOS_SCRIPTING` is not `false` (read once, when the capability loads).
+    environment_permits: bool,
     settings: std::sync::RwLock<ikanos_spec::model::ScriptingSettings>,
     executions: std::sync::atomic::AtomicU64,
     errors: std::sync::atomic::AtomicU64,
@@ -273,16 +252,14 @@ pub struct Governance {
     last_execution: std::sync::Mutex<Option<String>>,
 }
 
-/// `IKANOS_SCRIPTING=false` turns script steps off where the file does not say
-/// (upstream's environment switch).
-fn environment_permits() -> bool {
-    !std::env::var("IKANOS_SCRIPTING").is_ok_and(|v| v.eq_ignore_ascii_case("false"))
-}
-
 impl Governance {
     pub fn new(declared: Option<&ikanos_spec::model::ScriptingSettings>) -> std::sync::Arc<Self> {
         std::sync::Arc::new(Governance {
             declared: declared.is_some(),
+            // Upstream's environment switch: `IKANOS_SCRIPTING=false` turns script
+            // steps off where the file does not say.
+            environment_permits: !std::env::var("IKANOS_SCRIPTING")
+                .is_ok_and(|v| v.eq_ignore_ascii_case("false")),
             settings: std::sync::RwLock::new(declared.cloned().unwrap_or_default()),
             executions: Default::default(),
             errors: Default::default(),
@@ -291,11 +268,9 @@ impl Governance {
         })
     }
 
-    fn settings(&self) -> ikanos_spec::model::ScriptingSettings {
-        self.settings
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+    /// The settings as they are now (read on every script run: no copy).
+    fn settings(&self) -> std::sync::RwLockReadGuard<'_, ikanos_spec::model::ScriptingSettings> {
+        self.settings.read().unwrap_or_else(|p| p.into_inner())
     }
 
     pub fn declared(&self) -> bool {
@@ -308,7 +283,7 @@ impl Governance {
         let how = match self.settings().enabled {
             Some(true) => return Ok(()),
             Some(false) => "via management.scripting.enabled=false on the control adapter.",
-            None if environment_permits() => return Ok(()),
+            None if self.environment_permits => return Ok(()),
             None => "via IKANOS_SCRIPTING=false.",
         };
         Err(format!(
@@ -318,7 +293,7 @@ impl Governance {
 
     /// Upstream's allowed-languages check (made when the step runs: `PUT` may change it).
     pub fn require_allowed(&self, step: &str, language: &str) -> Result<(), String> {
-        let allowed = self.settings().allowed_languages;
+        let allowed = &self.settings().allowed_languages;
         if allowed.is_empty() || allowed.iter().any(|l| l == language) {
             Ok(())
         } else {
@@ -330,11 +305,11 @@ impl Governance {
     }
 
     pub fn default_language(&self) -> Option<String> {
-        self.settings().default_language
+        self.settings().default_language.clone()
     }
 
     pub fn default_location(&self) -> Option<String> {
-        self.settings().default_location
+        self.settings().default_location.clone()
     }
 
     /// Wall time per script.
@@ -416,7 +391,9 @@ impl Governance {
         let Some(update) = body.as_object() else {
             return Err("the body must be a JSON object".into());
         };
-        let mut next = self.settings();
+        // One write lock for the check and the change: two PUTs never lose one.
+        let mut settings = self.settings.write().unwrap_or_else(|p| p.into_inner());
+        let mut next = settings.clone();
         for (key, value) in update {
             match key.as_str() {
                 "enabled" => {
@@ -466,7 +443,7 @@ impl Governance {
                 }
             }
         }
-        *self.settings.write().unwrap_or_else(|p| p.into_inner()) = next;
+        *settings = next;
         Ok(())
     }
 }
@@ -481,7 +458,7 @@ mod tests {
     fn budget() -> Budget {
         Budget {
             memory_bytes: 64 << 20,
-            ticks_left: ticks_in(Duration::from_secs(5)),
+            ticks_left: crate::runtime::ticks_in(Duration::from_secs(5)),
             cpu_time: Duration::from_secs(5),
             max_output: 1 << 20,
             wall: Duration::from_secs(30),

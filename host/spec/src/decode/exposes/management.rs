@@ -68,7 +68,6 @@ impl Decoder<'_> {
         );
         let mut out = ScriptingSettings {
             enabled: self.opt_bool(s, "enabled", field),
-            pos: s.pos,
             ..ScriptingSettings::default()
         };
         let language = |d: &mut Self, v: &Spanned<String>, what: &str| {
