@@ -627,3 +627,35 @@ fn scripting_disabled_in_the_file_refuses_script_steps_at_load() {
     assert_eq!(r.status, 404, "{}", r.body);
     assert!(r.body.contains("Scripting is not configured"), "{}", r.body);
 }
+
+/// A script step's keys are upstream's: a misspelt one stops the load at its line and
+/// column (it would otherwise leave a dependency out unseen), in `run` and `validate`.
+#[test]
+fn an_unknown_key_in_a_script_step_is_refused_at_its_position() {
+    let dir = tempfile::tempdir().unwrap();
+    write_scripts(dir.path());
+    let text = capability("http://127.0.0.1:9").replacen(
+        "dependencies: [lib/strings.js]",
+        "dependecies: [lib/strings.js]",
+        1,
+    );
+    let path = write(dir.path(), "scripts.ikanos.yaml", &text);
+    let line = text
+        .lines()
+        .position(|l| l.contains("dependecies"))
+        .unwrap()
+        + 1;
+    // validate first: were the key accepted, `run` would go on serving.
+    let (code, out, _) = run_cli(&["validate", path.to_str().unwrap()]);
+    assert_eq!(code, 1, "{out}");
+    let (code, output) = HostBuilder::new(&path).run_to_exit();
+    assert_ne!(code, 0, "{output}");
+    for text in [output, out] {
+        assert!(
+            text.contains(&format!("scripts.ikanos.yaml:{line}:"))
+                && text.contains("unknown key 'dependecies'")
+                && text.contains("did you mean 'dependencies'"),
+            "{text}"
+        );
+    }
+}

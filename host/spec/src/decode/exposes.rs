@@ -293,12 +293,30 @@ impl Decoder<'_> {
         Some(target)
     }
 
-    /// Steps are parsed leniently; only their `call`s are recorded for checking.
+    /// Steps are parsed leniently; their `call`s are recorded for checking, and a
+    /// script step's keys are checked (upstream's `OperationStepScript`, no others):
+    /// a misspelt `dependencies` would otherwise leave its files out unseen.
     fn steps(&mut self, n: &Node, field: &str, calls: &mut Vec<CallSite>) {
         for e in self.named(n, "steps", field) {
             let sfield = format!("{field}.steps.{}", e.key);
             if e.value.get("call").is_some() {
                 self.call_site(&e.value, &sfield, calls);
+            }
+            if matches!(e.value.get("type").map(|t| &t.value), Some(Value::Str(t)) if t == "script")
+            {
+                self.known_keys(
+                    &e.value,
+                    &[
+                        "type",
+                        "name",
+                        "language",
+                        "location",
+                        "file",
+                        "dependencies",
+                        "with",
+                    ],
+                    &sfield,
+                );
             }
         }
     }
