@@ -140,6 +140,23 @@ impl Runner {
             .await
     }
 
+    /// Does the component export `wasi:http/incoming-handler` (see [`Runner::invoke_http`])?
+    pub fn serves_wasi_http(&self) -> bool {
+        self.definition.is_none() && self.sandbox.serves_wasi_http()
+    }
+
+    /// Hand a standard `wasi:http` component an HTTP request.
+    pub async fn invoke_http(
+        &self,
+        request_id: &str,
+        traceparent: Option<&str>,
+        request: http::Request<bytes::Bytes>,
+    ) -> Result<http::Response<bytes::Bytes>, InvokeError> {
+        self.sandbox
+            .invoke_http(request_id, traceparent, request)
+            .await
+    }
+
     /// As `invoke`, reporting progress (calls, steps, log lines) to `observer`.
     pub async fn invoke_observed(
         &self,
@@ -184,6 +201,35 @@ impl LoadedCapability {
             }),
             _ => Err(Unrunnable::NoComponent),
         }
+    }
+}
+
+/// A standard `wasi:http` component answers HTTP requests: the REST operations it
+/// handles reach it as requests, an MCP tool has no request to hand it. Such a tool is
+/// refused at its position rather than left to fail on every call.
+fn refuse_tools_for_wasi_http(model: &Capability, component: &Path) -> Result<(), CapabilityError> {
+    use ikanos_spec::model::Exposes;
+    let tools = model.exposes.iter().flat_map(|e| match e {
+        Exposes::Mcp(mcp) => mcp.tools.iter().collect::<Vec<_>>(),
+        _ => Vec::new(),
+    });
+    let mut diagnostics = Diagnostics(Vec::new());
+    for t in tools.filter(|t| t.handler == Handler::Component) {
+        diagnostics.0.push(Diagnostic {
+            file: t.name.file.clone(),
+            pos: t.name.pos,
+            severity: ikanos_spec::Severity::Error,
+            message: format!(
+                "MCP tool '{}' is left to the component, and {} is a wasi:http component (it exports wasi:http/incoming-handler, which only REST operations reach); give the tool a `call` or `steps`, or build the component for the ikanos:capability world",
+                t.name.value,
+                component.display()
+            ),
+        });
+    }
+    if diagnostics.0.is_empty() {
+        Ok(())
+    } else {
+        Err(CapabilityError::Invalid(diagnostics))
     }
 }
 
@@ -436,6 +482,9 @@ pub fn load(
             load_ms: component.load_time.as_secs_f64() * 1000.0,
         };
         let sandbox = sandbox(component)?;
+        if sandbox.serves_wasi_http() {
+            refuse_tools_for_wasi_http(&model, &path)?;
+        }
         (Some(Arc::new(sandbox)), Some(info))
     } else {
         (None, None)

@@ -13,6 +13,8 @@ mod control_observability;
 mod declarative;
 mod examples;
 mod forward;
+/// Python, JavaScript and standard `wasi:http` components (declared egress).
+mod guests;
 mod lifecycle;
 mod lint;
 /// MCP exposes, end to end: the real `ikanos` binary serving the crm-sidecar component's

@@ -16,7 +16,8 @@ use http::{HeaderMap, Method};
 use http_body_util::{BodyExt, Limited};
 use tracing::Instrument;
 
-use super::{list, send_error, CallError, Outbound, OutboundResponse};
+use super::request::PreparedOperation;
+use super::{list, CallError, Namespace, Outbound, OutboundResponse};
 use crate::telemetry::traces::Side;
 
 /// One inbound request to pass on.
@@ -87,16 +88,29 @@ impl Outbound {
             }
         })?;
         let op = ns.forward.with_method(call.method.clone());
+        self.pass_on(ns, &op, call).await
+    }
+
+    /// Send a request whose path, query, headers and body come from outside the file
+    /// (a forwarded caller's, a component's own `wasi:http` request) on `ns`, with
+    /// `op`'s fixed parameters and the namespace's authentication, under `op`'s name in
+    /// metrics and spans. The route fails closed as for any call.
+    pub(super) async fn pass_on(
+        &self,
+        ns: &Namespace,
+        op: &PreparedOperation,
+        call: ForwardCall<'_>,
+    ) -> Result<OutboundResponse, CallError> {
         let via = match self.via(ns) {
             Ok(v) => v,
             Err(err) => {
-                self.record(ns, &op, Some(&err), None, std::time::Duration::ZERO);
+                self.record(ns, op, Some(&err), None, std::time::Duration::ZERO);
                 return Err(err);
             }
         };
         let invalid = |detail: String| CallError::InvalidInput {
             namespace: ns.name.clone(),
-            operation: "forward".into(),
+            operation: op.name().to_string(),
             detail,
         };
         let body = (!call.body.is_empty()).then(|| call.body.to_vec());
@@ -128,22 +142,24 @@ impl Outbound {
         for (name, value) in trusted_headers(call.headers, call.trusted, &built.headers) {
             built.headers.insert(name, value);
         }
-        let span = tracing::info_span!("consumed_call", otel.kind = "client", capability = %self.capability, namespace = %ns.name, operation = "forward", method = %call.method, route = %ns.route.label(), request_id = call.request_id);
+        let span = tracing::info_span!("consumed_call", otel.kind = "client", capability = %self.capability, namespace = %ns.name, operation = %op.name(), method = %call.method, route = %ns.route.label(), request_id = call.request_id);
         crate::telemetry::propagation::inject(&span, call.traceparent, &mut built.headers);
         let started = Instant::now();
         let transport = |detail: String| CallError::Transport {
             namespace: ns.name.clone(),
-            operation: "forward".into(),
+            operation: op.name().to_string(),
             detail,
         };
+        // The answer is usually close: keep this serving thread polling for it.
+        crate::workers::active();
         let exchange = async {
-            let mut response = via
-                .send(built.to_request())
-                .await
-                .map_err(|e| send_error(ns, &op, &e))?;
+            let mut response = self.send(ns, op, &via, || Ok(built.to_request())).await?;
             if let Some(challenge) = ns.auth.digest_challenge(&response) {
-                let retry = built.with_digest(&ns.auth, &challenge).map_err(transport)?;
-                response = via.send(retry).await.map_err(|e| send_error(ns, &op, &e))?;
+                response = self
+                    .send(ns, op, &via, || {
+                        built.with_digest(&ns.auth, &challenge).map_err(transport)
+                    })
+                    .await?;
             }
             let (parts, body) = response.into_parts();
             let body = Limited::new(body, self.max_response_body)
@@ -158,7 +174,7 @@ impl Outbound {
             Ok(r) => r,
             Err(_) => Err(CallError::Timeout {
                 namespace: ns.name.clone(),
-                operation: "forward".into(),
+                operation: op.name().to_string(),
                 after: self.request_timeout,
             }),
         }
@@ -173,7 +189,7 @@ impl Outbound {
         });
         let status = result.as_ref().ok().map(|r| r.status);
         crate::telemetry::traces::record_status(&span, Side::Client, status);
-        self.record(ns, &op, result.as_ref().err(), status, started.elapsed());
+        self.record(ns, op, result.as_ref().err(), status, started.elapsed());
         result
     }
 }

@@ -9,6 +9,7 @@
 
 mod auth;
 pub(crate) mod client;
+pub mod egress;
 pub mod environment;
 mod forward;
 mod request;
@@ -26,6 +27,7 @@ use tracing::Instrument;
 
 use auth::Auth;
 pub use client::{tls_config, ClientSettings, TlsError};
+pub use egress::{EgressCall, Refusal};
 pub use forward::ForwardCall;
 use request::PreparedOperation;
 
@@ -80,6 +82,14 @@ pub enum CallError {
         operation: String,
         detail: String,
     },
+    /// A component's own HTTP request that no declared operation takes.
+    #[error("{request} was refused: {detail}")]
+    Undeclared {
+        /// Method, origin and path (never the query).
+        request: String,
+        reason: &'static str,
+        detail: String,
+    },
 }
 
 impl CallError {
@@ -91,6 +101,7 @@ impl CallError {
             CallError::Timeout { .. } => "timeout",
             CallError::Transport { .. } => "transport",
             CallError::Denied { .. } => "denied",
+            CallError::Undeclared { .. } => "undeclared",
         }
     }
 }
@@ -113,12 +124,40 @@ pub struct OutboundCall<'a> {
 #[async_trait::async_trait]
 pub trait OutboundCalls: Send + Sync + 'static {
     async fn call(&self, call: OutboundCall<'_>) -> Result<OutboundResponse, CallError>;
+
+    /// A component's own `wasi:http` request: sent when a declared operation takes it.
+    async fn egress(&self, call: EgressCall<'_>) -> Result<OutboundResponse, CallError> {
+        let request = format!("{} {}", call.method, call.uri.path());
+        Err(self.refuse(
+            Refusal::UndeclaredOrigin,
+            request,
+            "nothing is declared".into(),
+        ))
+    }
+
+    /// The error for a request refused before it reached [`OutboundCalls::egress`]
+    /// (over the call budget, too large), counted where the implementation counts.
+    fn refuse(&self, refusal: Refusal, request: String, detail: String) -> CallError {
+        CallError::Undeclared {
+            request,
+            reason: refusal.label(),
+            detail,
+        }
+    }
 }
 
 #[async_trait::async_trait]
 impl OutboundCalls for Outbound {
     async fn call(&self, call: OutboundCall<'_>) -> Result<OutboundResponse, CallError> {
         Outbound::call(self, call).await
+    }
+
+    async fn egress(&self, call: EgressCall<'_>) -> Result<OutboundResponse, CallError> {
+        Outbound::egress(self, call).await
+    }
+
+    fn refuse(&self, refusal: Refusal, request: String, detail: String) -> CallError {
+        Outbound::refuse(self, refusal, request, detail)
     }
 }
 
@@ -214,6 +253,8 @@ struct Namespace {
     /// `host:port`, for metrics labels.
     server_address: String,
     base_uri: String,
+    /// `baseUri` parsed: the origin and base path a component's own requests match.
+    base: url::Url,
     auth: Auth,
     route: Route,
     /// Direct connections (no tunnel, or `fallback: direct` while the tunnel is down),
@@ -341,6 +382,7 @@ impl Outbound {
                     name,
                     server_address,
                     base_uri: url.to_string(),
+                    base: url.clone(),
                     auth,
                     route,
                     client,

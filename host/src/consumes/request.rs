@@ -198,6 +198,52 @@ impl PreparedOperation {
         &self.method
     }
 
+    /// The path the operation is declared at: `baseUri`'s path + the resource's template.
+    pub fn template(&self) -> String {
+        format!("{}{}", self.base.path().trim_end_matches('/'), self.path)
+    }
+
+    /// This operation as the base of a component's own `wasi:http` request that matched
+    /// it: sent with the component's method to `baseUri` (the component's path and query
+    /// are added to it), carrying only the parameters the file fixes (values, binds,
+    /// environment) and the namespace's authentication, under this operation's name.
+    pub fn for_egress(&self, method: Method) -> Self {
+        PreparedOperation {
+            name: self.name.clone(),
+            method,
+            base: self.base.clone(),
+            path: String::new(),
+            params: self
+                .params
+                .iter()
+                .filter(|p| {
+                    p.location != ParamIn::Path && (p.value.is_some() || p.environment.is_some())
+                })
+                .cloned()
+                .collect(),
+            body: None,
+        }
+    }
+
+    /// Does a request for `method` to `path` (absolute, percent-encoded as sent) match
+    /// this operation: its method, and `baseUri`'s path followed by the resource's path
+    /// template, segment by segment? A `{{name}}` placeholder matches one non-empty
+    /// segment (with the template's own text around it); `.` and `..` segments never
+    /// match, so no path that an upstream would normalise elsewhere gets through.
+    pub fn matches(&self, method: &Method, path: &str) -> bool {
+        if *method != self.method {
+            return false;
+        }
+        let template = self.template();
+        let wanted: Vec<&str> = template.trim_start_matches('/').split('/').collect();
+        let given: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+        wanted.len() == given.len()
+            && wanted
+                .iter()
+                .zip(&given)
+                .all(|(t, g)| segment_matches(t, g))
+    }
+
     /// The same operation sent with another method (a forwarded request's).
     pub fn with_method(&self, method: Method) -> Self {
         PreparedOperation {
@@ -687,6 +733,20 @@ fn header_name(name: &str) -> Result<HeaderName, String> {
     Ok(h)
 }
 
+/// One path segment against one template segment (see [`PreparedOperation::matches`]).
+fn segment_matches(template: &str, given: &str) -> bool {
+    if given == "." || given == ".." {
+        return false;
+    }
+    let (Some(open), Some(close)) = (template.find("{{"), template.rfind("}}")) else {
+        return template == given;
+    };
+    let (prefix, suffix) = (&template[..open], &template[close + 2..]);
+    given.len() > prefix.len() + suffix.len()
+        && given.starts_with(prefix)
+        && given.ends_with(suffix)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -764,6 +824,40 @@ capability:
         assert_eq!(req.headers["api-version"], "7");
         assert_eq!(req.headers["x-request-id"], "rid");
         assert!(req.body.is_empty());
+    }
+
+    #[test]
+    fn an_egress_request_matches_the_declared_method_and_path_only() {
+        let (op, secrets) = op();
+        let get = Method::GET;
+        assert!(op.matches(&get, "/api/customers/7"));
+        assert!(op.matches(&get, "/api/customers/a%2Fb"));
+        for path in [
+            "/customers/7",           // below baseUri's path only
+            "/api/customers",         // the placeholder needs a segment
+            "/api/customers/",        // … a non-empty one
+            "/api/customers/7/notes", // nothing more
+            "/api/customers/..",      // never a dot segment
+            "/api/../api/customers/7",
+            "/api/customers/7/../8",
+        ] {
+            assert!(!op.matches(&get, path), "{path}");
+        }
+        assert!(!op.matches(&Method::DELETE, "/api/customers/7"));
+        assert_eq!(op.template(), "/api/customers/{{id}}");
+        assert!(segment_matches("v{{n}}.json", "v2.json"));
+        assert!(!segment_matches("v{{n}}.json", "v.json"));
+        assert!(!segment_matches("v{{n}}.json", "x2.json"));
+
+        // As the base of the component's own request: the fixed header and the
+        // authentication, none of the caller-supplied parameters, under its own name.
+        let egress = op.for_egress(Method::GET);
+        assert_eq!(egress.name(), "get-customer");
+        let req = egress
+            .build(&secrets, &Auth::None, &[], None, "rid")
+            .unwrap();
+        assert_eq!(req.url.as_str(), "http://crm.test/api");
+        assert_eq!(req.headers["api-version"], "7");
     }
 
     #[test]

@@ -117,6 +117,7 @@ impl ForwardRoute {
                 CallError::InvalidInput { .. } => StatusCode::BAD_REQUEST,
                 CallError::Transport { .. }
                 | CallError::Denied { .. }
+                | CallError::Undeclared { .. }
                 | CallError::UnknownOperation { .. } => StatusCode::BAD_GATEWAY,
             };
             (status, Some("upstream"), e.to_string())

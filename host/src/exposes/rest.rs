@@ -375,6 +375,17 @@ impl RestAdapter {
             .map_err(|refusal| (refusal.status(), refusal.metric_kind(), refusal.message()))?;
 
         let inputs = extract_inputs(op, &parts, &captures, &body).map_err(bad)?;
+        let traceparent = crate::telemetry::propagation::inbound(&parts.headers);
+        if sandbox.serves_wasi_http() {
+            let request = wasi_http_request(op, &parts, &inputs, body).map_err(bad)?;
+            return match sandbox
+                .invoke_http(request_id, traceparent.as_deref(), request)
+                .await
+            {
+                Ok(answer) => Ok(wasi_http_response(answer)),
+                Err(e) => Err(invoke_error(e)),
+            };
+        }
         let request = InboundRequest {
             operation: op.name.clone(),
             inputs,
@@ -384,7 +395,6 @@ impl RestAdapter {
                 Some(body.to_vec())
             },
         };
-        let traceparent = crate::telemetry::propagation::inbound(&parts.headers);
         match sandbox
             .invoke(request_id, traceparent.as_deref(), request)
             .await
@@ -436,6 +446,97 @@ fn invoke_error(e: InvokeError) -> (StatusCode, Option<&'static str>, String) {
         InvokeError::Overloaded(_) => StatusCode::SERVICE_UNAVAILABLE,
     };
     (status, Some(kind), e.to_string())
+}
+
+/// The request a standard `wasi:http` component sees for one exposed operation: the
+/// caller's method and path (which matched the declared resource), and of the rest
+/// only what the operation declares — its query and header inputs, its cookies, the
+/// body with its content type. As with the WIT handler, nothing undeclared (the
+/// caller's credentials among it) reaches the component.
+fn wasi_http_request(
+    op: &Operation,
+    parts: &http::request::Parts,
+    inputs: &[(String, String)],
+    body: Bytes,
+) -> Result<http::Request<Bytes>, String> {
+    let location = |name: &str| {
+        op.inputs
+            .iter()
+            .find(|i| i.name == name)
+            .map(|i| i.location)
+    };
+    let mut query = url::form_urlencoded::Serializer::new(String::new());
+    let mut headers = http::HeaderMap::new();
+    let mut cookies = Vec::new();
+    for (name, value) in inputs {
+        match location(name) {
+            Some(ParamIn::Query) => {
+                query.append_pair(name, value);
+            }
+            Some(ParamIn::Header) => {
+                let name = http::HeaderName::from_bytes(name.as_bytes())
+                    .map_err(|_| format!("'{name}' is not a header name"))?;
+                let value = HeaderValue::from_str(value)
+                    .map_err(|_| format!("header '{name}' is not valid text"))?;
+                headers.append(name, value);
+            }
+            Some(ParamIn::Cookie) => cookies.push(format!("{name}={value}")),
+            _ => {}
+        }
+    }
+    if !cookies.is_empty() {
+        let value = HeaderValue::from_str(&cookies.join("; "))
+            .map_err(|_| "a cookie input is not valid text".to_string())?;
+        headers.insert(http::header::COOKIE, value);
+    }
+    if !body.is_empty() {
+        if let Some(ct) = parts.headers.get(http::header::CONTENT_TYPE) {
+            headers.insert(http::header::CONTENT_TYPE, ct.clone());
+        }
+    }
+    let host = parts
+        .headers
+        .get(http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .filter(|h| h.parse::<http::uri::Authority>().is_ok())
+        .unwrap_or("localhost");
+    let query = query.finish();
+    let target = if query.is_empty() {
+        format!("http://{host}{}", parts.uri.path())
+    } else {
+        format!("http://{host}{}?{query}", parts.uri.path())
+    };
+    let mut request = http::Request::new(body);
+    *request.method_mut() = parts.method.clone();
+    *request.uri_mut() = target
+        .parse()
+        .map_err(|_| "the request target is not a valid URI".to_string())?;
+    *request.headers_mut() = headers;
+    Ok(request)
+}
+
+/// A `wasi:http` component's answer as the caller gets it: its status, headers (not
+/// the connection's own, which the host's server sets) and body.
+fn wasi_http_response(answer: http::Response<Bytes>) -> Response {
+    const CONNECTION_HEADERS: &[&str] = &[
+        "connection",
+        "keep-alive",
+        "transfer-encoding",
+        "upgrade",
+        "te",
+        "trailer",
+        "proxy-connection",
+        "content-length",
+    ];
+    let (parts, body) = answer.into_parts();
+    let mut out = http::Response::new(body.into());
+    *out.status_mut() = parts.status;
+    for (name, value) in &parts.headers {
+        if !CONNECTION_HEADERS.contains(&name.as_str()) {
+            out.headers_mut().append(name.clone(), value.clone());
+        }
+    }
+    out
 }
 
 fn extract_inputs(

@@ -42,24 +42,21 @@ impl wit_consumes::Host for GuestState {
         &mut self,
         request: wit_consumes::OutboundRequest,
     ) -> Result<wit_consumes::OutboundResponse, wit_consumes::CallError> {
-        if self.calls_made >= self.limits.max_outbound_calls {
-            return Err(wit_consumes::CallError::Denied(format!(
-                "the limit of {} outbound calls per request is reached",
-                self.limits.max_outbound_calls
-            )));
-        }
-        self.calls_made += 1;
+        let egress = &self.http.egress;
+        egress
+            .take_call()
+            .map_err(wit_consumes::CallError::Denied)?;
         let call = OutboundCall {
             namespace: &request.namespace,
             operation: &request.operation,
             params: &request.params,
             body: request.body,
-            request_id: &self.request_id,
-            traceparent: self.traceparent.as_deref(),
+            request_id: &egress.request_id,
+            traceparent: egress.traceparent.as_deref(),
         };
         let started = std::time::Instant::now();
-        let outcome = self.outbound.call(call).await;
-        if let Some(observer) = &self.observer {
+        let outcome = egress.outbound.call(call).await;
+        if let Some(observer) = &egress.observer {
             observer.report(super::Progress::Call {
                 operation: format!("{}.{}", request.namespace, request.operation),
                 status: outcome.as_ref().ok().map(|r| r.status),
@@ -86,7 +83,7 @@ fn to_wit_error(e: CallError) -> wit_consumes::CallError {
         CallError::TunnelUnavailable { .. } => W::TunnelUnavailable(reason),
         CallError::Timeout { .. } => W::Timeout(reason),
         CallError::Transport { .. } => W::Transport(reason),
-        CallError::Denied { .. } => W::Denied(reason),
+        CallError::Denied { .. } | CallError::Undeclared { .. } => W::Denied(reason),
     }
 }
 
@@ -102,13 +99,13 @@ impl wit_definition::Host for GuestState {
         let outcome = if ok { "ok" } else { "error" };
         // One span per step, under the request's span; the engine measured the step, so
         // its duration is an attribute (the span itself marks when the host heard of it).
-        if let Some(observer) = &self.observer {
+        if let Some(observer) = &self.http.egress.observer {
             observer.report(super::Progress::Step {
                 step: step.clone(),
                 ok,
             });
         }
-        let span = tracing::info_span!("step", capability = &*self.capability, request_id = &*self.request_id, step = %step, kind = %kind, duration_s = seconds, outcome);
+        let span = tracing::info_span!("step", capability = &*self.capability, request_id = &*self.http.egress.request_id, step = %step, kind = %kind, duration_s = seconds, outcome);
         span.in_scope(|| tracing::debug!(target: "step", "step finished"));
         // Step names come from the file: bounded by it, so fine as a label.
         self.metrics
@@ -185,7 +182,7 @@ impl wit_scripting::Host for GuestState {
             }
             Err(failure) => {
                 count(self, failure.outcome());
-                tracing::warn!(capability = &*self.capability, request_id = &*self.request_id, step = %step, outcome = failure.outcome(), error = %failure, "script step failed");
+                tracing::warn!(capability = &*self.capability, request_id = &*self.http.egress.request_id, step = %step, outcome = failure.outcome(), error = %failure, "script step failed");
                 let message = format!("Script step '{step}' {failure}");
                 Err(match failure {
                     super::scripting::ScriptFailure::Threw(_) => {
@@ -226,14 +223,14 @@ pub(super) fn emit_guest_log(state: &GuestState, level: Level, message: &str) {
         }
         msg = &msg[..cut];
     }
-    if let Some(observer) = &state.observer {
+    if let Some(observer) = &state.http.egress.observer {
         observer.report(super::Progress::Log {
             level,
             message: msg.to_owned(),
         });
     }
     let cap = &*state.capability;
-    let rid = &*state.request_id;
+    let rid = &*state.http.egress.request_id;
     // tracing's level must be a constant per call site.
     match level {
         Level::TRACE => {
@@ -305,18 +302,24 @@ mod tests {
                 hit: false,
                 peak: 0,
             },
-            outbound,
+            http: crate::runtime::wasi_http::HttpState {
+                ctx: wasmtime_wasi_http::WasiHttpCtx::new(),
+                egress: crate::runtime::wasi_http::Egress {
+                    outbound,
+                    request_id: "req-7".into(),
+                    traceparent: Some(
+                        "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01".into(),
+                    ),
+                    calls: Default::default(),
+                    max_calls: max_outbound_calls,
+                    max_body: 1 << 20,
+                    observer: None,
+                },
+            },
             capability: "unit".into(),
-            request_id: "req-7".into(),
-            traceparent: Some("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01".into()),
-            limits: Arc::new(Limits {
-                max_outbound_calls,
-                ..Limits::default()
-            }),
-            calls_made: 0,
+            limits: Arc::new(Limits::default()),
             definition: None,
             metrics: crate::telemetry::Metrics::new(),
-            observer: None,
             cpu_ticks: 0,
             scripts: None,
         }

@@ -11,6 +11,7 @@ pub mod bindings;
 mod cache;
 mod output;
 pub mod scripting;
+mod wasi_http;
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -113,7 +114,7 @@ pub struct Runtime {
     /// Pre-instantiated components by SHA-256 of their bytes, while some capability
     /// uses them: capabilities built from the same component share its compiled code
     /// (and the one mapping of it) instead of each loading a copy.
-    shared: Mutex<HashMap<String, Weak<bindings::CapabilityPre<GuestState>>>>,
+    shared: Mutex<HashMap<String, WeakEntry>>,
     /// The built-in declarative engine while some capability uses it, with its SHA-256:
     /// every capability with a declarative operation uses it, so its 1.6 MB are not
     /// hashed again for each one.
@@ -161,6 +162,8 @@ impl Runtime {
 
         let mut linker = Linker::<GuestState>::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+        // A component's own HTTP requests go out only as `consumes::egress` allows.
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
         bindings::Capability::add_to_linker::<GuestState, HasSelf<GuestState>>(&mut linker, |s| s)?;
         bindings::engine::ikanos::capability::definition::add_to_linker::<
             GuestState,
@@ -213,7 +216,7 @@ impl Runtime {
             .and_then(|(pre, sha256)| Some((pre.upgrade()?, sha256.clone())));
         if let Some((pre, sha256)) = live {
             return Ok(LoadedComponent {
-                pre,
+                pre: Entry::Capability(pre),
                 origin: Origin::Shared,
                 load_time: Duration::ZERO,
                 sha256,
@@ -225,9 +228,15 @@ impl Runtime {
             cache,
             || {},
         )?;
+        let Entry::Capability(pre) = &loaded.pre else {
+            return Err(LoadError::Incompatible {
+                path: crate::declarative::ENGINE_NAME.into(),
+                reason: "the built-in engine exports wasi:http instead of the handler".into(),
+            });
+        };
         // `load_bytes` already kept one copy if another thread loaded it meanwhile.
         *self.declarative.lock().unwrap_or_else(|p| p.into_inner()) =
-            Some((Arc::downgrade(&loaded.pre), loaded.sha256.clone()));
+            Some((Arc::downgrade(pre), loaded.sha256.clone()));
         Ok(loaded)
     }
 
@@ -286,22 +295,18 @@ impl Runtime {
                     path: shown.clone(),
                     reason: format!("{e:#}"),
                 })?;
-        let pre = self
-            .linker
-            .instantiate_pre(&component)
-            .and_then(bindings::CapabilityPre::new)
-            .map_err(|e| LoadError::Incompatible {
+        let pre =
+            Entry::of(&self.linker, &component).map_err(|reason| LoadError::Incompatible {
                 path: shown.clone(),
-                reason: format!("{e:#}"),
+                reason,
             })?;
-        let pre = Arc::new(pre);
         let mut shared = self.shared.lock().unwrap_or_else(|p| p.into_inner());
         // Another thread may have loaded the same bytes meanwhile: keep one copy.
-        let pre = match shared.get(&sha256).and_then(Weak::upgrade) {
+        let pre = match shared.get(&sha256).and_then(WeakEntry::upgrade) {
             Some(existing) => existing,
             None => {
-                shared.retain(|_, w| w.strong_count() > 0);
-                shared.insert(sha256.clone(), Arc::downgrade(&pre));
+                shared.retain(|_, w| w.alive());
+                shared.insert(sha256.clone(), pre.downgrade());
                 pre
             }
         };
@@ -313,12 +318,12 @@ impl Runtime {
         })
     }
 
-    fn shared_pre(&self, sha256: &str) -> Option<Arc<bindings::CapabilityPre<GuestState>>> {
+    fn shared_pre(&self, sha256: &str) -> Option<Entry> {
         self.shared
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .get(sha256)
-            .and_then(Weak::upgrade)
+            .and_then(WeakEntry::upgrade)
     }
 
     /// Distinct components loaded and in use right now.
@@ -327,7 +332,7 @@ impl Runtime {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .values()
-            .filter(|w| w.strong_count() > 0)
+            .filter(|w| w.alive())
             .count()
     }
 }
@@ -352,8 +357,68 @@ fn start_epoch_ticker(engine: &Engine) {
         .expect("spawning the epoch thread");
 }
 
+/// A component's entry point, by the world it exports.
+#[derive(Clone)]
+enum Entry {
+    /// `ikanos:capability/handler`: the host hands it each operation's inputs.
+    Capability(Arc<bindings::CapabilityPre<GuestState>>),
+    /// `wasi:http/incoming-handler`: a standard `wasi:http` component.
+    Http(Arc<wasmtime_wasi_http::p2::bindings::ProxyPre<GuestState>>),
+}
+
+enum WeakEntry {
+    Capability(Weak<bindings::CapabilityPre<GuestState>>),
+    Http(Weak<wasmtime_wasi_http::p2::bindings::ProxyPre<GuestState>>),
+}
+
+impl Entry {
+    /// Pre-instantiate `component` as whichever world it exports; a component that
+    /// exports neither is refused with both reasons.
+    fn of(
+        linker: &Linker<GuestState>,
+        component: &wasmtime::component::Component,
+    ) -> Result<Entry, String> {
+        let pre = linker
+            .instantiate_pre(component)
+            .map_err(|e| format!("{e:#}"))?;
+        let as_capability = match bindings::CapabilityPre::new(pre.clone()) {
+            Ok(p) => return Ok(Entry::Capability(Arc::new(p))),
+            Err(e) => e,
+        };
+        match wasmtime_wasi_http::p2::bindings::ProxyPre::new(pre) {
+            Ok(p) => Ok(Entry::Http(Arc::new(p))),
+            Err(_) => Err(format!(
+                "it exports neither ikanos:capability/handler nor wasi:http/incoming-handler@0.2: {as_capability:#}"
+            )),
+        }
+    }
+
+    fn downgrade(&self) -> WeakEntry {
+        match self {
+            Entry::Capability(p) => WeakEntry::Capability(Arc::downgrade(p)),
+            Entry::Http(p) => WeakEntry::Http(Arc::downgrade(p)),
+        }
+    }
+}
+
+impl WeakEntry {
+    fn upgrade(&self) -> Option<Entry> {
+        match self {
+            WeakEntry::Capability(w) => w.upgrade().map(Entry::Capability),
+            WeakEntry::Http(w) => w.upgrade().map(Entry::Http),
+        }
+    }
+
+    fn alive(&self) -> bool {
+        match self {
+            WeakEntry::Capability(w) => w.strong_count() > 0,
+            WeakEntry::Http(w) => w.strong_count() > 0,
+        }
+    }
+}
+
 pub struct LoadedComponent {
-    pre: Arc<bindings::CapabilityPre<GuestState>>,
+    pre: Entry,
     pub origin: Origin,
     pub load_time: Duration,
     pub sha256: String,
@@ -364,18 +429,14 @@ pub struct GuestState {
     wasi: WasiCtx,
     table: ResourceTable,
     limiter: MemoryLimiter,
-    pub(crate) outbound: Arc<dyn OutboundCalls>,
+    /// `wasi:http`, and what every outbound call of the request shares: the
+    /// capability's outbound path, the request's id, trace, call budget and observer.
+    pub(crate) http: wasi_http::HttpState,
     pub(crate) capability: Arc<str>,
-    pub(crate) request_id: Arc<str>,
-    pub(crate) traceparent: Option<Arc<str>>,
     pub(crate) limits: Arc<Limits>,
-    pub(crate) calls_made: u32,
     /// The operation's definition, for the declarative engine's instances only.
     pub(crate) definition: Option<Arc<str>>,
     pub(crate) metrics: Arc<Metrics>,
-    /// Who hears of the request's progress while it runs (MCP progress and log
-    /// notifications); `None` for callers that only want the answer.
-    pub(crate) observer: Option<Observer>,
     cpu_ticks: u64,
     /// The interpreter and governance for the engine's script steps, when the
     /// capability has any.
@@ -574,7 +635,7 @@ fn is_cpu_deadline(trap: &wasmtime::Error) -> bool {
 /// One capability's component, ready to serve requests.
 pub struct Sandbox {
     runtime: Arc<Runtime>,
-    pre: Arc<bindings::CapabilityPre<GuestState>>,
+    pre: Entry,
     limits: Arc<Limits>,
     capability: Arc<str>,
     outbound: Arc<dyn OutboundCalls>,
@@ -662,42 +723,27 @@ impl Sandbox {
         definition: Option<Arc<str>>,
         observer: Option<Observer>,
     ) -> Result<InboundResponse, InvokeError> {
-        let deadline = tokio::time::Instant::now() + self.limits.request_timeout;
-        let timeout = self.limits.request_timeout;
-        let _permit = tokio::time::timeout_at(deadline, self.concurrency.acquire())
-            .await
-            .map_err(|_| InvokeError::Timeout(timeout))?
-            .map_err(|_| InvokeError::Overloaded("the capability is shutting down".into()))?;
-
-        let stdout = CapturedOutput::new(self.limits.max_captured_output);
-        let stderr = CapturedOutput::new(self.limits.max_captured_output);
-        let mut store = self.new_store(request_id, traceparent, &stdout, &stderr, definition);
-        store.data_mut().observer = observer;
-
-        let labels = CapabilityLabels {
-            capability: self.capability.to_string(),
+        let Entry::Capability(pre) = &self.pre else {
+            return Err(InvokeError::Handler(HandlerError::Internal(format!(
+                "operation '{}' reaches a wasi:http component only over REST",
+                request.operation
+            ))));
         };
+        let mut run = self
+            .admit(request_id, traceparent, definition, observer)
+            .await?;
         let started = Instant::now();
-        let instance = self.pre.instantiate_async(&mut store).await;
-        self.metrics
-            .instantiation_duration
-            .get_or_create(&labels)
-            .observe(started.elapsed().as_secs_f64());
-        let instance = instance.map_err(|e| {
-            // The pool is the only resource instantiation can run out of.
-            InvokeError::Overloaded(format!("cannot create an instance: {e:#}"))
-        })?;
-        self.metrics.instances.get_or_create(&labels).inc();
-        let _active = ActiveGuard::new(&self.active, &self.metrics, &labels);
+        let instance = pre.instantiate_async(&mut run.store).await;
+        let (instance, _active) = self.instantiated(instance, started)?;
 
         let call = instance
             .ikanos_capability_handler()
-            .call_handle(&mut store, &request);
-        let outcome = tokio::time::timeout_at(deadline, call).await;
-        self.flush_output(request_id, &stdout, &stderr);
+            .call_handle(&mut run.store, &request);
+        let outcome = tokio::time::timeout_at(run.deadline, call).await;
+        self.flush_output(request_id, &run.stdout, &run.stderr);
 
         match outcome {
-            Err(_) => Err(InvokeError::Timeout(timeout)),
+            Err(_) => Err(InvokeError::Timeout(self.limits.request_timeout)),
             Ok(Ok(Ok(response))) => {
                 if response.body.len() > self.limits.max_response_body {
                     Err(InvokeError::ResponseTooLarge(
@@ -709,8 +755,105 @@ impl Sandbox {
                 }
             }
             Ok(Ok(Err(handler_error))) => Err(InvokeError::Handler(handler_error)),
-            Ok(Err(trap)) => Err(self.classify_trap(&store, trap)),
+            Ok(Err(trap)) => Err(self.classify_trap(&run.store, trap)),
         }
+    }
+
+    /// Does this sandbox run a standard `wasi:http` component (see [`Sandbox::invoke_http`])?
+    pub fn serves_wasi_http(&self) -> bool {
+        matches!(self.pre, Entry::Http(_))
+    }
+
+    /// Run one HTTP request in a fresh instance of a `wasi:http` component, under the
+    /// same limits as any request; its own outgoing requests go through the declared
+    /// consumes (`consumes::egress`). The caller chooses what of its request the
+    /// component sees.
+    pub async fn invoke_http(
+        &self,
+        request_id: &str,
+        traceparent: Option<&str>,
+        request: http::Request<bytes::Bytes>,
+    ) -> Result<http::Response<bytes::Bytes>, InvokeError> {
+        let Entry::Http(pre) = &self.pre else {
+            return Err(InvokeError::Handler(HandlerError::Internal(
+                "this component does not export wasi:http/incoming-handler".into(),
+            )));
+        };
+        let mut run = self.admit(request_id, traceparent, None, None).await?;
+        let started = Instant::now();
+        let proxy = pre.instantiate_async(&mut run.store).await;
+        let (proxy, _active) = self.instantiated(proxy, started)?;
+        let served = wasi_http::run_proxy(
+            &mut run.store,
+            proxy,
+            request,
+            self.limits.max_response_body,
+        );
+        let outcome = tokio::time::timeout_at(run.deadline, served).await;
+        self.flush_output(request_id, &run.stdout, &run.stderr);
+        match outcome {
+            Err(_) => Err(InvokeError::Timeout(self.limits.request_timeout)),
+            Ok(Err(trap)) => Err(self.classify_trap(&run.store, trap)),
+            Ok(Ok(Ok(response))) => Ok(response),
+            Ok(Ok(Err(wasi_http::ProxyFailure::TooLarge(max)))) => {
+                Err(InvokeError::ResponseTooLarge(max + 1, max))
+            }
+            Ok(Ok(Err(wasi_http::ProxyFailure::NoResponse(why)))) => Err(InvokeError::Handler(
+                HandlerError::Internal(format!("the component gave no response: {why}")),
+            )),
+        }
+    }
+
+    /// Wait for a concurrency slot (within the request's time) and make the request's
+    /// store.
+    async fn admit(
+        &self,
+        request_id: &str,
+        traceparent: Option<&str>,
+        definition: Option<Arc<str>>,
+        observer: Option<Observer>,
+    ) -> Result<Admitted<'_>, InvokeError> {
+        let deadline = tokio::time::Instant::now() + self.limits.request_timeout;
+        let permit = tokio::time::timeout_at(deadline, self.concurrency.acquire())
+            .await
+            .map_err(|_| InvokeError::Timeout(self.limits.request_timeout))?
+            .map_err(|_| InvokeError::Overloaded("the capability is shutting down".into()))?;
+        let stdout = CapturedOutput::new(self.limits.max_captured_output);
+        let stderr = CapturedOutput::new(self.limits.max_captured_output);
+        let mut store = self.new_store(request_id, traceparent, &stdout, &stderr, definition);
+        // Who hears of the request's progress while it runs (MCP progress and log
+        // notifications); `None` for callers that only want the answer.
+        store.data_mut().http.egress.observer = observer;
+        Ok(Admitted {
+            _permit: permit,
+            store,
+            stdout,
+            stderr,
+            deadline,
+        })
+    }
+
+    /// Record an instantiation that started at `started`; a failed one means the pool
+    /// is full (the only resource it can run out of).
+    fn instantiated<I>(
+        &self,
+        instance: wasmtime::Result<I>,
+        started: Instant,
+    ) -> Result<(I, ActiveGuard<'_>), InvokeError> {
+        let labels = CapabilityLabels {
+            capability: self.capability.to_string(),
+        };
+        self.metrics
+            .instantiation_duration
+            .get_or_create(&labels)
+            .observe(started.elapsed().as_secs_f64());
+        let instance = instance
+            .map_err(|e| InvokeError::Overloaded(format!("cannot create an instance: {e:#}")))?;
+        self.metrics.instances.get_or_create(&labels).inc();
+        Ok((
+            instance,
+            ActiveGuard::new(&self.active, &self.metrics, &labels),
+        ))
     }
 
     fn new_store(
@@ -737,15 +880,22 @@ impl Sandbox {
                 hit: false,
                 peak: 0,
             },
-            outbound: self.outbound.clone(),
+            http: wasi_http::HttpState {
+                ctx: wasmtime_wasi_http::WasiHttpCtx::new(),
+                egress: wasi_http::Egress {
+                    outbound: self.outbound.clone(),
+                    request_id: request_id.into(),
+                    traceparent: traceparent.map(Into::into),
+                    calls: Default::default(),
+                    max_calls: self.limits.max_outbound_calls,
+                    max_body: self.limits.max_request_body,
+                    observer: None,
+                },
+            },
             capability: self.capability.clone(),
-            request_id: request_id.into(),
-            traceparent: traceparent.map(Into::into),
             limits: self.limits.clone(),
-            calls_made: 0,
             definition,
             metrics: self.metrics.clone(),
-            observer: None,
             cpu_ticks: 0,
             scripts: self.scripts.clone(),
         };
@@ -786,6 +936,15 @@ impl Sandbox {
             }
         }
     }
+}
+
+/// One admitted request: its concurrency slot, store, captured output and deadline.
+struct Admitted<'a> {
+    _permit: tokio::sync::SemaphorePermit<'a>,
+    store: Store<GuestState>,
+    stdout: CapturedOutput,
+    stderr: CapturedOutput,
+    deadline: tokio::time::Instant,
 }
 
 /// Keeps `ikanos_instances_active` and the sandbox's counter right on every exit path.

@@ -94,6 +94,18 @@ pub struct ScriptLabels {
     pub outcome: &'static str,
 }
 
+/// An outgoing `wasi:http` request the host refused to send.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct EgressRefusedLabels {
+    pub capability: String,
+    /// `undeclared_origin` (no consumes entry has its scheme, host and port),
+    /// `undeclared_operation` (the origin is declared, no operation has its method and
+    /// path), `limit` (the request's outbound call budget is spent) or `invalid`
+    /// (a request the host cannot send: no authority, a body over the limit).
+    /// Never the guest's URL: that is unbounded, the file's names are not.
+    pub reason: &'static str,
+}
+
 /// One orchestration step of a declarative operation (upstream's `step.duration`).
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct StepLabels {
@@ -187,6 +199,7 @@ pub struct Metrics {
     pub instantiation_duration: Family<CapabilityLabels, Histogram>,
     pub step_duration: Family<StepLabels, Histogram, Buckets>,
     pub script_runs: Family<ScriptLabels, Counter>,
+    pub egress_refused: Family<EgressRefusedLabels, Counter>,
     pub script_memory: Family<CapabilityLabels, Histogram, Buckets>,
     pub consumes_ready: Family<RouteLabels, Gauge>,
     pub tunnel_dials: Family<TunnelDialLabels, Counter>,
@@ -323,6 +336,12 @@ impl Metrics {
             "Script steps run, by how they ended (limits and refusals included)",
             script_runs.clone(),
         );
+        let egress_refused = Family::<EgressRefusedLabels, Counter>::default();
+        registry.register(
+            "ikanos_egress_refused",
+            "Outgoing wasi:http requests of a component refused because no declared consumes operation matches them (or its call budget is spent)",
+            egress_refused.clone(),
+        );
         let script_memory = Family::new_with_constructor(Buckets(MEMORY_BYTES));
         registry.register(
             "ikanos_script_memory_bytes",
@@ -391,6 +410,7 @@ impl Metrics {
             instantiation_duration,
             step_duration,
             script_runs,
+            egress_refused,
             script_memory,
             consumes_ready,
             tunnel_dials,

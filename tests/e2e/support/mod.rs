@@ -42,6 +42,8 @@ use guest_build::cargo_build_wasm;
 pub struct Components {
     pub hello: PathBuf,
     pub crm_sidecar: PathBuf,
+    /// The standard `wasi:http` crm example (`examples/crm-wasi-http`).
+    pub crm_wasi_http: PathBuf,
     pub hostile: PathBuf,
 }
 
@@ -57,9 +59,10 @@ pub fn components() -> &'static Components {
         let c = Components {
             hello: ex.join("hello.wasm"),
             crm_sidecar: ex.join("crm_sidecar.wasm"),
+            crm_wasi_http: ex.join("crm_wasi_http.wasm"),
             hostile: guests.join("hostile.wasm"),
         };
-        for p in [&c.hello, &c.crm_sidecar, &c.hostile] {
+        for p in [&c.hello, &c.crm_sidecar, &c.crm_wasi_http, &c.hostile] {
             assert!(p.is_file(), "expected component {}", p.display());
         }
         c
