@@ -15,27 +15,66 @@ use crate::support::relay::Relay;
 use crate::support::upstream::{Auth, Upstream};
 use crate::support::*;
 
-/// Run an example's `build` script once per test process (it installs its pinned
-/// toolchain when missing) and return the component it wrote.
-fn built(example: &str, wasm: &str) -> PathBuf {
+/// Tests that build or compile a 12–19 MB Python or JavaScript component take turns:
+/// on two cores, two of them at once with a cargo build beside take minutes to start.
+static HEAVY: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn heavy() -> std::sync::MutexGuard<'static, ()> {
+    HEAVY.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The newest modification time of the files under `dir` (not in `node_modules`).
+fn newest(dir: &Path) -> std::time::SystemTime {
+    let mut latest = std::time::SystemTime::UNIX_EPOCH;
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        let name = entry.file_name();
+        if name == "node_modules" || name.to_string_lossy().ends_with(".wasm") {
+            continue;
+        }
+        let time = if path.is_dir() {
+            newest(&path)
+        } else {
+            entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .unwrap_or(latest)
+        };
+        latest = latest.max(time);
+    }
+    latest
+}
+
+/// An example's component, built by its `build` script (which installs its pinned
+/// toolchain when missing) unless it is newer than the example and its SDK
+/// (`scripts/test` builds both first; a rebuild would change its bytes, and the
+/// component would be compiled again).
+fn built(example: &str, wasm: &str, sdk: &str) -> PathBuf {
     let dir = repo_root().join("examples").join(example);
+    let path = dir.join(wasm);
+    let fresh = path
+        .metadata()
+        .and_then(|m| m.modified())
+        .is_ok_and(|t| t >= newest(&dir) && t >= newest(&repo_root().join(sdk)));
+    if fresh {
+        return path;
+    }
     let status = Command::new(dir.join("build"))
         .status()
         .unwrap_or_else(|e| panic!("running examples/{example}/build: {e}"));
     assert!(status.success(), "examples/{example}/build failed");
-    let path = dir.join(wasm);
     assert!(path.is_file(), "expected {}", path.display());
     path
 }
 
 fn python_component() -> &'static Path {
     static ONCE: OnceLock<PathBuf> = OnceLock::new();
-    ONCE.get_or_init(|| built("crm-python", "crm-python.wasm"))
+    ONCE.get_or_init(|| built("crm-python", "crm-python.wasm", "guest-sdk-python"))
 }
 
 fn js_component() -> &'static Path {
     static ONCE: OnceLock<PathBuf> = OnceLock::new();
-    ONCE.get_or_init(|| built("crm-js", "crm-js.wasm"))
+    ONCE.get_or_init(|| built("crm-js", "crm-js.wasm", "guest-sdk-js"))
 }
 
 fn wasi_http_component() -> PathBuf {
@@ -161,11 +200,13 @@ fn crm_example_direct_and_tunnelled(name: &str, component: &Path) {
 
 #[test]
 fn the_python_crm_example_runs_direct_and_through_a_tunnel() {
+    let _turn = heavy();
     crm_example_direct_and_tunnelled("crm-python", python_component());
 }
 
 #[test]
 fn the_javascript_crm_example_runs_direct_and_through_a_tunnel() {
+    let _turn = heavy();
     crm_example_direct_and_tunnelled("crm-js", js_component());
 }
 
@@ -262,4 +303,88 @@ fn an_mcp_tool_left_to_a_wasi_http_component_is_refused_at_load() {
             && output.contains("is a wasi:http component"),
         "{output}"
     );
+}
+
+/// `ikanos new NAME --lang L`, its `./build`, then `ikanos run`: the project greets on
+/// its own and reaches the declared API with the host's token, in every language.
+fn new_project_builds_and_serves(lang: &str) {
+    let _turn = heavy();
+    let dir = tempfile::tempdir().unwrap();
+    let name = format!("made-{lang}");
+    let (code, out, err) = run_cli(&[
+        "new",
+        &name,
+        "--lang",
+        lang,
+        "--dir",
+        dir.path().to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    let project = dir.path().join(&name);
+    assert!(out.contains("./build"), "{out}");
+    // A second `new` never writes into it.
+    let (code, _, err) = run_cli(&[
+        "new",
+        &name,
+        "--lang",
+        lang,
+        "--dir",
+        dir.path().to_str().unwrap(),
+    ]);
+    assert_eq!(code, 1);
+    assert!(err.contains("exists already"), "{err}");
+
+    let status = Command::new(project.join("build"))
+        // The outer `cargo test` sets these for the host build; the project has its own.
+        .env_remove("CARGO_TARGET_DIR")
+        .env_remove("RUSTFLAGS")
+        .env_remove("CARGO_ENCODED_RUSTFLAGS")
+        .status()
+        .expect("running the project's ./build");
+    assert!(status.success(), "{name}/build failed");
+    assert!(project.join(format!("{name}.wasm")).is_file());
+
+    let upstream = crm();
+    let file = project.join(format!("{name}.ikanos.yaml"));
+    let text = std::fs::read_to_string(&file)
+        .unwrap()
+        .replace("http://127.0.0.1:18081", &upstream.base())
+        .replace("port: 8081", "port: 0");
+    std::fs::write(&file, text).unwrap();
+    write(
+        &project,
+        "secrets.yaml",
+        &format!("api-bearer-token: \"{TOKEN}\"\n"),
+    );
+    // The component is found beside the file, as the README says.
+    let mut host = HostBuilder::new(&file).start(1);
+    let api = host.rest_url(&name);
+    let r = get(&format!("{api}/hello/Ada"));
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["message"], "Hello, Ada!", "{}", r.body);
+    let r = get(&format!("{api}/customers/2"));
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["name"], "Grace Hopper", "{}", r.body);
+    let r = get(&format!("{api}/customers/99"));
+    assert_eq!(r.status, 404, "{}", r.body);
+    assert_eq!(
+        upstream.requests()[0].header("authorization"),
+        Some(format!("Bearer {TOKEN}").as_str())
+    );
+    token_kept(&mut host);
+}
+
+#[test]
+fn ikanos_new_rust_builds_and_serves() {
+    new_project_builds_and_serves("rust");
+}
+
+#[test]
+fn ikanos_new_python_builds_and_serves() {
+    new_project_builds_and_serves("python");
+}
+
+#[test]
+fn ikanos_new_js_builds_and_serves() {
+    new_project_builds_and_serves("js");
 }

@@ -279,6 +279,22 @@ pub fn start_example(
 ) -> IkanosChild {
     let root = repo_root();
     build_crm_component();
+    let component = root.join(format!(
+        "examples/target/wasm32-wasip2/release/{component}.wasm"
+    ));
+    start_example_component(name, &component, extra, edit, files)
+}
+
+/// [`start_example`] with the component at `component` (one not built by cargo: the
+/// Python and JavaScript examples).
+pub fn start_example_component(
+    name: &str,
+    component: &Path,
+    extra: &[&str],
+    edit: impl Fn(String) -> String,
+    files: &[(&str, String)],
+) -> IkanosChild {
+    let root = repo_root();
     let dir = tempfile::tempdir().unwrap();
     let text = std::fs::read_to_string(root.join(format!("examples/{name}/{name}.ikanos.yaml")))
         .unwrap()
@@ -294,10 +310,7 @@ pub fn start_example(
         "run".into(),
         file.into(),
         "--component".into(),
-        root.join(format!(
-            "examples/target/wasm32-wasip2/release/{component}.wasm"
-        ))
-        .into(),
+        component.into(),
     ];
     spawn_ikanos(command, extra, dir)
 }

@@ -1,9 +1,10 @@
-//! The `ikanos` command line: `validate`, `lint`, `run` and `serve`.
+//! The `ikanos` command line: `validate`, `lint`, `new`, `run` and `serve`.
 //!
 //! Owns: arguments, exit codes and what a person sees on the terminal. Must not touch:
 //! the work itself, which lives in the library modules it calls.
 
 mod lint;
+mod new;
 mod run;
 mod serve;
 mod signals;
@@ -79,6 +80,24 @@ enum Command {
         /// Capability files to lint.
         #[arg(required = true)]
         files: Vec<PathBuf>,
+    },
+    /// Create a capability project: a capability file, its component's source in the
+    /// chosen language with that language's guest SDK and the WIT contract copied in,
+    /// secrets.yaml and an executable `./build` that writes NAME.wasm beside the file.
+    ///
+    ///   ikanos new crm --lang python && cd crm && ./build && ikanos run crm.ikanos.yaml
+    ///
+    /// The folder NAME (under --dir, default the working directory) must not exist.
+    #[command(verbatim_doc_comment)]
+    New {
+        /// The capability's name: lowercase letters, digits and '-'.
+        name: String,
+        /// The language of its component.
+        #[arg(long, value_enum, default_value = "rust")]
+        lang: new::Lang,
+        /// Where to create the NAME folder.
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
     },
     /// Serve a capability until Ctrl-C or SIGTERM, then drain in-flight requests.
     ///
@@ -416,6 +435,16 @@ pub fn main() -> ExitCode {
             files,
         } => validate::run(&files, strict_schema),
         Command::Lint { all, files } => lint::run(&files, all),
+        Command::New { name, lang, dir } => match new::create(&name, lang, &dir) {
+            Ok(created) => {
+                print!("{}", new::next_steps(&created, &name, lang));
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::from(1)
+            }
+        },
         Command::Run(args) => run::run(*args),
         Command::Serve(args) => serve::run(*args),
         #[cfg(feature = "ziti")]
