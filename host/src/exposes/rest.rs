@@ -915,4 +915,64 @@ capability:
         );
         assert_eq!(missing_path.unwrap_err(), "path input 'other' is missing");
     }
+
+    /// A `wasi:http` component sees the caller's method and path and, of the rest,
+    /// only the declared inputs: never the caller's credentials or other headers.
+    #[test]
+    fn a_wasi_http_component_sees_only_declared_inputs() {
+        let input = |name: &str, location, fixed: Option<&str>| Input {
+            name: name.into(),
+            location,
+            ty: "string".into(),
+            pattern: None,
+            fixed: fixed.map(Into::into),
+        };
+        let op = Operation {
+            name: "get-customer".into(),
+            handler: Handler::Component,
+            inputs: vec![
+                input("id", ParamIn::Path, None),
+                input("fields", ParamIn::Query, None),
+                input("x-tenant", ParamIn::Header, None),
+                input("x-origin", ParamIn::Header, Some("http://crm")),
+                input("session", ParamIn::Cookie, None),
+            ],
+        };
+        let request = http::Request::builder()
+            .method("POST")
+            .uri("/customers/7?fields=name&debug=1")
+            .header("host", "api.example")
+            .header("authorization", "Bearer caller-token")
+            .header("cookie", "session=abc; other=x")
+            .header("x-tenant", "t1")
+            .header("x-undeclared", "no")
+            .header("content-type", "application/json")
+            .body(())
+            .unwrap();
+        let (parts, ()) = request.into_parts();
+        let captures = HashMap::from([("id".to_string(), "7".to_string())]);
+        let body = Bytes::from_static(b"{}");
+        let inputs = extract_inputs(&op, &parts, &captures, &body).unwrap();
+        let seen = wasi_http_request(&op, &parts, &inputs, body).unwrap();
+        assert_eq!(seen.method(), "POST");
+        assert_eq!(
+            seen.uri().to_string(),
+            "http://api.example/customers/7?fields=name"
+        );
+        let headers: Vec<(&str, &str)> = seen
+            .headers()
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.to_str().unwrap()))
+            .collect();
+        assert_eq!(
+            headers,
+            [
+                ("x-tenant", "t1"),
+                ("x-origin", "http://crm"),
+                ("cookie", "session=abc"),
+                ("content-type", "application/json"),
+            ]
+        );
+        assert_eq!(seen.body().as_ref(), b"{}");
+    }
 }
