@@ -19,6 +19,10 @@ use crate::support::*;
 /// on two cores, two of them at once with a cargo build beside take minutes to start.
 static HEAVY: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
+/// How long a host with a Python or JavaScript component may take to start (its first
+/// start compiles the component; later ones find it in the shared cache).
+const HEAVY_START: Duration = Duration::from_secs(900);
+
 fn heavy() -> std::sync::MutexGuard<'static, ()> {
     HEAVY.lock().unwrap_or_else(|p| p.into_inner())
 }
@@ -149,7 +153,10 @@ fn crm_example_direct_and_tunnelled(name: &str, component: &Path) {
     let upstream = crm();
     let dir = tempfile::tempdir().unwrap();
     let file = example_file(dir.path(), name, &upstream.base(), |s| s);
-    let mut host = HostBuilder::new(&file).component(component).start(1);
+    let mut host = HostBuilder::new(&file)
+        .component(component)
+        .start_within(HEAVY_START)
+        .start(1);
     answers_like_crm_sidecar(&host);
     let seen = upstream.requests();
     assert_eq!(
@@ -174,7 +181,10 @@ fn crm_example_direct_and_tunnelled(name: &str, component: &Path) {
     let file = example_file(dir.path(), name, &decoy.base(), |s| {
         through_relay(s, &relay.addr.to_string())
     });
-    let host = HostBuilder::new(&file).component(component).start(1);
+    let host = HostBuilder::new(&file)
+        .component(component)
+        .start_within(HEAVY_START)
+        .start(1);
     let ready = wait_ready(&host, 200);
     assert_eq!(
         ready["consumes"][0]["route"], "tunnel:test-relay",
@@ -357,7 +367,7 @@ fn new_project_builds_and_serves(lang: &str) {
         &format!("api-bearer-token: \"{TOKEN}\"\n"),
     );
     // The component is found beside the file, as the README says.
-    let mut host = HostBuilder::new(&file).start(1);
+    let mut host = HostBuilder::new(&file).start_within(HEAVY_START).start(1);
     let api = host.rest_url(&name);
     let r = get(&format!("{api}/hello/Ada"));
     assert_eq!(r.status, 200, "{}", r.body);

@@ -6,11 +6,15 @@ mod support;
 mod auth;
 /// Consumed-operation features: `in: environment`, form and multipart bodies, maxBinarySize.
 mod consumed_bodies;
+/// The container image, run with podman.
+mod container;
 mod control;
 /// The control entry's `observability` block: `/traces`, propagation, OTLP export.
 mod control_observability;
 /// Conformance of the declarative operations with upstream Ikanos (the public samples).
 mod declarative;
+/// The Kubernetes manifests.
+mod deploy;
 mod examples;
 mod forward;
 /// Python, JavaScript and standard `wasi:http` components (declared egress).

@@ -162,9 +162,19 @@ impl Process {
     pub fn wait_for_start<T>(
         &mut self,
         what: &str,
+        ready: impl FnMut(&[String]) -> Option<T>,
+    ) -> T {
+        self.wait_for_start_within(what, Duration::from_secs(180), ready)
+    }
+
+    /// [`Process::wait_for_start`] with its own time limit.
+    pub fn wait_for_start_within<T>(
+        &mut self,
+        what: &str,
+        within: Duration,
         mut ready: impl FnMut(&[String]) -> Option<T>,
     ) -> T {
-        let deadline = Instant::now() + Duration::from_secs(180);
+        let deadline = Instant::now() + within;
         loop {
             let lines = self.logs();
             if let Some(found) = ready(&lines) {
@@ -230,6 +240,7 @@ pub struct HostBuilder {
     file: PathBuf,
     args: Vec<String>,
     env: Vec<(String, String)>,
+    start_within: Duration,
 }
 
 impl HostBuilder {
@@ -238,7 +249,16 @@ impl HostBuilder {
             file: file.into(),
             args: Vec::new(),
             env: Vec::new(),
+            start_within: Duration::from_secs(180),
         }
+    }
+
+    /// Allow `within` for the start (default 180 s): compiling a 12–19 MB Python or
+    /// JavaScript component in the debug build takes 10–20 s alone and minutes on a
+    /// loaded two-core machine.
+    pub fn start_within(mut self, within: Duration) -> Self {
+        self.start_within = within;
+        self
     }
 
     pub fn arg(mut self, a: impl Into<String>) -> Self {
@@ -280,7 +300,7 @@ impl HostBuilder {
             cmd.env(k, v);
         }
         let mut process = spawn_logged(&mut cmd, "ikanos");
-        let (rest, control) = process.wait_for_start("ikanos", |lines| {
+        let (rest, control) = process.wait_for_start_within("ikanos", self.start_within, |lines| {
             let rest: Vec<(String, String)> = lines
                 .iter()
                 .filter(|l| {
