@@ -18,7 +18,6 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -31,10 +30,7 @@ struct Guest {
 
 fn built_by_script(example: &str, wasm: &str) -> PathBuf {
     let dir = repo_root().join("examples").join(example);
-    let status = Command::new(dir.join("build"))
-        .status()
-        .expect("running the example's build script");
-    assert!(status.success(), "examples/{example}/build failed");
+    guest_build::run_build_script(&dir);
     dir.join(wasm)
 }
 

@@ -5,7 +5,7 @@
 //! `/health/ready` on its control port.
 
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::support::*;
 
@@ -97,19 +97,9 @@ fn the_image_serves_a_mounted_capability_as_a_non_root_user() {
     assert!(ok, "{out}");
     let _running = Running(name.clone());
 
-    let deadline = Instant::now() + Duration::from_secs(120);
-    let ready = loop {
-        if std::net::TcpStream::connect(&control_at).is_ok() {
-            let r = get(&format!("http://{control_at}/health/ready"));
-            if r.status == 200 {
-                break r;
-            }
-        }
-        if Instant::now() > deadline {
-            let (_, logs) = podman(&["logs", &name]);
-            panic!("the container never became ready; its logs:\n{logs}");
-        }
-        std::thread::sleep(Duration::from_millis(200));
+    let Some(ready) = ready_at(&control_at, Duration::from_secs(120)) else {
+        let (_, logs) = podman(&["logs", &name]);
+        panic!("the container never became ready; its logs:\n{logs}");
     };
     assert!(ready.body.contains("\"UP\""), "{}", ready.body);
     assert_eq!(get(&format!("http://{control_at}/health/live")).status, 200);
@@ -123,7 +113,7 @@ fn the_image_serves_a_mounted_capability_as_a_non_root_user() {
     assert!(
         top.lines()
             .skip(1)
-            .all(|l| !l.split_whitespace().next().is_some_and(|u| u == "root")),
+            .all(|l| l.split_whitespace().next().is_none_or(|u| u != "root")),
         "{top}"
     );
 }

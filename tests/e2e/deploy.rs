@@ -6,17 +6,13 @@
 
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::support::*;
 
 /// The venv scripts/setup installs kubernetes-validate into.
 fn tools() -> PathBuf {
-    std::env::var_os("IKANOS_TOOLS_DIR")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/ikanos")))
-        .unwrap_or_else(|| PathBuf::from("/root/.cache/ikanos"))
-        .join("kubernetes-validate-1.37.0")
+    tools_dir().join("kubernetes-validate-1.37.0")
 }
 
 /// The manifests as JSON documents (read with the venv's PyYAML).
@@ -133,20 +129,11 @@ fn the_deployment_is_hardened_and_its_capability_serves() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let ready = loop {
-        if std::net::TcpStream::connect(&control).is_ok() {
-            let r = get(&format!("http://{control}/health/ready"));
-            if r.status == 200 {
-                break r;
-            }
-        }
-        assert!(Instant::now() < deadline, "ikanos serve never became ready");
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    let ready = ready_at(&control, Duration::from_secs(60));
     let r = get(&format!("http://{listen}/hello/hello"));
     let _ = child.kill();
     let _ = child.wait();
+    let ready = ready.expect("ikanos serve never became ready");
     assert!(ready.body.contains("\"UP\""), "{}", ready.body);
     assert_eq!(r.status, 200, "{}", r.body);
     assert!(r.body.contains("Hello from ikanos"), "{}", r.body);

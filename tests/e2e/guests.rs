@@ -6,7 +6,6 @@
 //! The `wasi:http` component's own requests go out only as the file declares them.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -63,10 +62,7 @@ fn built(example: &str, wasm: &str, sdk: &str) -> PathBuf {
     if fresh {
         return path;
     }
-    let status = Command::new(dir.join("build"))
-        .status()
-        .unwrap_or_else(|e| panic!("running examples/{example}/build: {e}"));
-    assert!(status.success(), "examples/{example}/build failed");
+    run_build_script(&dir);
     assert!(path.is_file(), "expected {}", path.display());
     path
 }
@@ -344,14 +340,7 @@ fn new_project_builds_and_serves(lang: &str) {
     assert_eq!(code, 1);
     assert!(err.contains("exists already"), "{err}");
 
-    let status = Command::new(project.join("build"))
-        // The outer `cargo test` sets these for the host build; the project has its own.
-        .env_remove("CARGO_TARGET_DIR")
-        .env_remove("RUSTFLAGS")
-        .env_remove("CARGO_ENCODED_RUSTFLAGS")
-        .status()
-        .expect("running the project's ./build");
-    assert!(status.success(), "{name}/build failed");
+    run_build_script(&project);
     assert!(project.join(format!("{name}.wasm")).is_file());
 
     let upstream = crm();

@@ -243,7 +243,7 @@ pub fn ziti_tunnel_block(service: &str) -> String {
 }
 
 #[path = "../../../tests/e2e/support/guest_build.rs"]
-mod guest_build;
+pub mod guest_build;
 
 /// Build the example components; returns the crm-sidecar component's path.
 pub fn build_crm_component() -> PathBuf {

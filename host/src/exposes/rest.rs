@@ -516,23 +516,14 @@ fn wasi_http_request(
 }
 
 /// A `wasi:http` component's answer as the caller gets it: its status, headers (not
-/// the connection's own, which the host's server sets) and body.
+/// the transport's or the connection's own, which the host's server sets: the ones a
+/// forward never passes on either) and body.
 fn wasi_http_response(answer: http::Response<Bytes>) -> Response {
-    const CONNECTION_HEADERS: &[&str] = &[
-        "connection",
-        "keep-alive",
-        "transfer-encoding",
-        "upgrade",
-        "te",
-        "trailer",
-        "proxy-connection",
-        "content-length",
-    ];
     let (parts, body) = answer.into_parts();
     let mut out = http::Response::new(body.into());
     *out.status_mut() = parts.status;
     for (name, value) in &parts.headers {
-        if !CONNECTION_HEADERS.contains(&name.as_str()) {
+        if !ikanos_spec::model::Forward::NEVER_FORWARDED.contains(&name.as_str()) {
             out.headers_mut().append(name.clone(), value.clone());
         }
     }

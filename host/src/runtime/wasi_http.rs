@@ -139,10 +139,9 @@ fn to_error_code(e: &CallError) -> wasmtime_wasi_http::Error {
         CallError::Undeclared { .. } | CallError::Denied { .. } => E::HttpRequestDenied,
         CallError::TunnelUnavailable { .. } => E::DestinationUnavailable,
         CallError::Timeout { .. } => E::HttpResponseTimeout,
-        CallError::InvalidInput { .. } | CallError::UnknownOperation { .. } => {
-            E::InternalError(Some(e.to_string()))
-        }
-        CallError::Transport { .. } => E::InternalError(Some(e.to_string())),
+        CallError::InvalidInput { .. }
+        | CallError::UnknownOperation { .. }
+        | CallError::Transport { .. } => E::InternalError(Some(e.to_string())),
     }
 }
 

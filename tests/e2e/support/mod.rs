@@ -38,6 +38,7 @@ pub fn repo_root() -> PathBuf {
 
 mod guest_build;
 use guest_build::cargo_build_wasm;
+pub use guest_build::run_build_script;
 
 pub struct Components {
     pub hello: PathBuf,
@@ -580,6 +581,35 @@ pub fn hostile_rig(extra: &[&str]) -> Rig {
         base,
         _dir: dir,
     }
+}
+
+/// Where scripts/setup installs the test tools it keeps outside the repository
+/// (kubernetes-validate; libziti's wheel too, whose `ziti::libziti::wheel_dir` keeps
+/// its own copy of this rule because the benches mount that file without this one):
+/// `$IKANOS_TOOLS_DIR` or `~/.cache/ikanos`.
+pub fn tools_dir() -> PathBuf {
+    std::env::var_os("IKANOS_TOOLS_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var_os("HOME").unwrap_or_else(|| "/root".into()))
+                .join(".cache/ikanos")
+        })
+}
+
+/// Poll `http://CONTROL/health/ready` of a process this test did not start through
+/// [`HostBuilder`] until it answers 200, for at most `within`; `None` when it never did.
+pub fn ready_at(control: &str, within: Duration) -> Option<Resp> {
+    let deadline = Instant::now() + within;
+    while Instant::now() < deadline {
+        if std::net::TcpStream::connect(control).is_ok() {
+            let r = get(&format!("http://{control}/health/ready"));
+            if r.status == 200 {
+                return Some(r);
+            }
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    None
 }
 
 /// Poll `/health/ready` until its status is `want` (200 or 503); return its JSON.
