@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use ikanos_spec::binds::BindError;
+use ikanos_spec::binds::{BindError, Rebase};
 use ikanos_spec::model::{Capability, Handler};
 use ikanos_spec::{Diagnostic, Diagnostics};
 use thiserror::Error;
@@ -31,6 +31,9 @@ pub struct CapabilityOptions {
     pub name: Option<String>,
     /// What the file's binds may read.
     pub binds: BindPolicy,
+    /// Where relative bind files are when they did not travel with the capability (a
+    /// pulled artifact, a bundled `.wasm`): the operator's folder, not the capability's.
+    pub bind_rebase: Option<Rebase>,
 }
 
 /// What a capability's binds may read. `ikanos run` trusts the one file it is given;
@@ -249,6 +252,19 @@ pub fn default_name(file: &Path) -> String {
     stem.strip_suffix(".ikanos").unwrap_or(stem).to_string()
 }
 
+/// A capability file's name: `NAME.ikanos.yaml` (or `.yml`), not hidden.
+pub fn is_capability_name(n: &str) -> bool {
+    !n.starts_with('.') && (n.ends_with(".ikanos.yaml") || n.ends_with(".ikanos.yml"))
+}
+
+/// A capability file: a regular file with a capability file's name.
+pub fn is_capability_file(p: &Path) -> bool {
+    p.is_file()
+        && p.file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(is_capability_name)
+}
+
 /// Convention: `NAME.wasm` (or `NAME` with `-` as `_`, as cargo names it) beside the file.
 pub(crate) fn component_candidates(file: &Path) -> Vec<PathBuf> {
     let dir = file.parent().unwrap_or(Path::new("."));
@@ -263,10 +279,14 @@ pub(crate) fn component_candidates(file: &Path) -> Vec<PathBuf> {
 
 /// Where a bind location points, for the confinement check: None for environment
 /// binds and spellings the resolver refuses anyway.
-fn bind_target(location: &str, declared_in: &Path) -> Option<PathBuf> {
-    use ikanos_spec::location::{base_dir, parse, Location};
+pub(crate) fn bind_target(
+    location: &str,
+    declared_in: &Path,
+    rebase: Option<&Rebase>,
+) -> Option<PathBuf> {
+    use ikanos_spec::location::{parse, Location};
     match parse(location, false).ok()? {
-        Location::Relative(rel) => Some(base_dir(declared_in).join(rel)),
+        Location::Relative(rel) => Some(Rebase::base_for(rebase, declared_in).join(rel)),
         Location::Absolute(abs) => Some(abs),
         Location::Env | Location::Other(_) => None,
     }
@@ -304,13 +324,20 @@ fn confined(path: &Path, folder: &Path, flat: bool) -> Result<(), String> {
     }
 }
 
-/// Resolve the binds under `policy`; a refusal names the bind and why.
+/// Resolve the binds under `policy` (relative bind files read where `rebase` says); a
+/// refusal names the bind and why.
 pub fn resolve_binds(
     model: &Capability,
     policy: &BindPolicy,
+    rebase: Option<&Rebase>,
 ) -> Result<ikanos_spec::binds::Secrets, CapabilityError> {
     let BindPolicy::Confined { env, folder, flat } = policy else {
-        return ikanos_spec::binds::resolve(model).map_err(CapabilityError::Binds);
+        return ikanos_spec::binds::resolve_rebased(
+            model,
+            &|name| std::env::var(name).ok(),
+            rebase,
+        )
+        .map_err(CapabilityError::Binds);
     };
     // A consumes entry imported from another tenant's file would use that tenant's
     // declarations (and whatever they point at) as this capability's own.
@@ -336,8 +363,13 @@ pub fn resolve_binds(
                 "declared in a file this capability may not use: {why}"
             ))
         })?;
-        if let Some(target) = bind_target(&loc.value, &loc.file) {
-            confined(&target, folder, *flat)
+        if let Some(target) = bind_target(&loc.value, &loc.file, rebase) {
+            // A rebased bind reads from the operator's folder for it, and only there.
+            let (inside, flat) = match rebase {
+                Some(r) => (r.to.as_path(), false),
+                None => (folder.as_path(), *flat),
+            };
+            confined(&target, inside, flat)
                 .map_err(|why| refused(format!("'{}': {why}", loc.value)))?;
         }
     }
@@ -347,7 +379,7 @@ pub fn resolve_binds(
             .then(|| std::env::var(name).ok())
             .flatten()
     };
-    ikanos_spec::binds::resolve_with_env(model, &granted).map_err(|e| match e {
+    ikanos_spec::binds::resolve_rebased(model, &granted, rebase).map_err(|e| match e {
         ikanos_spec::binds::BindError::EnvNotSet { site, var, env: name }
             if !env.contains(&name) =>
         {
@@ -392,7 +424,11 @@ pub fn load(
     let loaded = ikanos_spec::load(file).map_err(CapabilityError::Invalid)?;
     let model = loaded.capability;
     let name = options.name.clone().unwrap_or_else(|| default_name(file));
-    let secrets = Arc::new(resolve_binds(&model, &options.binds)?);
+    let secrets = Arc::new(resolve_binds(
+        &model,
+        &options.binds,
+        options.bind_rebase.as_ref(),
+    )?);
     let environment = resolve_environment(&model, &options.binds)?;
 
     let outbound = Arc::new(

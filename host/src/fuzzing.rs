@@ -279,7 +279,7 @@ fn load(dir: &Path) -> LoadedCapability {
     let loaded = ikanos_spec::load_str(&file, CAPABILITY).unwrap_or_else(|d| panic!("{d}"));
     let model = loaded.capability;
     let policy = BindPolicy::Trusted;
-    let secrets = Arc::new(capability::resolve_binds(&model, &policy).expect("binds"));
+    let secrets = Arc::new(capability::resolve_binds(&model, &policy, None).expect("binds"));
     let environment = capability::resolve_environment(&model, &policy).expect("environment");
     let outbound = Outbound::new(
         "fuzz",

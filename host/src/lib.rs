@@ -22,6 +22,7 @@ pub mod exposes;
 #[cfg(any(test, fuzzing))]
 pub mod fuzzing;
 pub mod hosting;
+pub mod package;
 pub mod request_id;
 pub mod runtime;
 pub mod server;

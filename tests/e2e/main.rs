@@ -3,6 +3,8 @@
 
 mod support;
 
+/// Capabilities that travel: OCI artifacts in a registry, single-file `.wasm`.
+mod artifacts;
 mod auth;
 /// Consumed-operation features: `in: environment`, form and multipart bodies, maxBinarySize.
 mod consumed_bodies;

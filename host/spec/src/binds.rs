@@ -207,9 +207,42 @@ pub fn resolve_with_env(
     cap: &Capability,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Secrets, BindError> {
+    resolve_rebased(cap, env, None)
+}
+
+/// Where the relative bind files of a capability that travelled without them (pulled
+/// from a registry, carried in a `.wasm`) are: a relative location declared in a file
+/// under `from` is read from the same place under `to`. Binds stay references; where
+/// they point is the operator's choice.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rebase {
+    pub from: PathBuf,
+    pub to: PathBuf,
+}
+
+impl Rebase {
+    /// The folder a relative location declared in `declared_in` is read from.
+    pub fn base_for(rebase: Option<&Rebase>, declared_in: &Path) -> PathBuf {
+        let base = location::base_dir(declared_in);
+        match rebase {
+            Some(r) => match base.strip_prefix(&r.from) {
+                Ok(rest) => r.to.join(rest),
+                Err(_) => base,
+            },
+            None => base,
+        }
+    }
+}
+
+/// [`resolve_with_env`], with relative bind files read where `rebase` says.
+pub fn resolve_rebased(
+    cap: &Capability,
+    env: &dyn Fn(&str) -> Option<String>,
+    rebase: Option<&Rebase>,
+) -> Result<Secrets, BindError> {
     let mut secrets = Secrets::default();
     for bind in &cap.binds {
-        let values = resolve_bind(bind, &cap.file, env)?;
+        let values = resolve_bind(bind, &cap.file, env, rebase)?;
         for (var, value) in values {
             secrets.flat.insert(var.clone(), value.clone());
             secrets
@@ -235,6 +268,7 @@ fn resolve_bind(
     bind: &Bind,
     cap_file: &Path,
     env: &dyn Fn(&str) -> Option<String>,
+    rebase: Option<&Rebase>,
 ) -> Result<Vec<(String, Secret)>, BindError> {
     // Imported binds resolve against the file that declared them; their namespace may
     // carry the importer's position (`as:`), so ask the location and keys instead.
@@ -282,17 +316,18 @@ fn resolve_bind(
                 .as_ref()
                 .map_or(bind.pos, |l: &Spanned<String>| l.pos);
             let shown = shown_relative(&rel);
-            let text = read_confined(&location::base_dir(file), &rel).map_err(|e| match e {
-                ReadError::Escapes => BindError::Escapes {
-                    site: site(bind, file, loc_pos),
-                    location: shown.clone(),
-                },
-                ReadError::Io(reason) => BindError::File {
-                    site: site(bind, file, loc_pos),
-                    location: shown.clone(),
-                    reason,
-                },
-            })?;
+            let text =
+                read_confined(&Rebase::base_for(rebase, file), &rel).map_err(|e| match e {
+                    ReadError::Escapes => BindError::Escapes {
+                        site: site(bind, file, loc_pos),
+                        location: shown.clone(),
+                    },
+                    ReadError::Io(reason) => BindError::File {
+                        site: site(bind, file, loc_pos),
+                        location: shown.clone(),
+                        reason,
+                    },
+                })?;
             from_text(bind, file, loc_pos, &shown, &text)
         }
         Location::Absolute(abs) => {

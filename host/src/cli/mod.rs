@@ -5,6 +5,7 @@
 
 mod lint;
 mod new;
+mod package;
 mod run;
 mod serve;
 mod signals;
@@ -99,7 +100,58 @@ enum Command {
         #[arg(long, default_value = ".")]
         dir: PathBuf,
     },
+    /// Push a capability to an OCI registry as an artifact: its file, its component
+    /// and its other files, never a file a bind reads.
+    ///
+    ///   ikanos push crm/ oci://registry.example/team/crm:1.2
+    ///
+    /// What travels: every file under the capability file's folder except hidden ones,
+    /// those `.ikanosignore` (gitignore syntax) leaves out, and bind files; the component
+    /// (found as `ikanos run` finds it, or --component) travels as NAME.wasm. The list is
+    /// printed; the capability must load from exactly those files. Prints the digest.
+    #[command(verbatim_doc_comment)]
+    Push {
+        /// The capability file, or the folder holding it.
+        path: PathBuf,
+        /// Where to: oci://REGISTRY/NAME:TAG.
+        reference: String,
+        /// The component (.wasm), when it is not NAME.wasm beside the file.
+        #[arg(long, value_name = "PATH")]
+        component: Option<PathBuf>,
+        /// Print what would travel; contact no registry.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Pull a capability artifact into a folder (its digest checked), ready for
+    /// `ikanos run`; files beside it (bind files) are left as they are.
+    Pull {
+        /// oci://REGISTRY/NAME:TAG or oci://REGISTRY/NAME@sha256:DIGEST.
+        reference: String,
+        /// Where to write it. Default: ./NAME.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
+    /// Make one file of a capability: its component with the capability file (and its
+    /// other travelling files, as `ikanos push` picks them) in custom sections.
+    ///
+    ///   ikanos pack crm/ -o crm.ikanos.wasm && ikanos run crm.ikanos.wasm
+    ///
+    /// Bind files stay out; `ikanos run` reads relative bind files beside the .wasm.
+    #[command(verbatim_doc_comment)]
+    Pack {
+        /// The capability file, or the folder holding it.
+        path: PathBuf,
+        /// The file to write. Default: NAME.ikanos.wasm in the working directory.
+        #[arg(long, short, value_name = "FILE")]
+        output: Option<PathBuf>,
+        /// The component (.wasm), when it is not NAME.wasm beside the file.
+        #[arg(long, value_name = "PATH")]
+        component: Option<PathBuf>,
+    },
     /// Serve a capability until Ctrl-C or SIGTERM, then drain in-flight requests.
+    ///
+    /// FILE may be a single-file capability (`ikanos pack`): a .wasm carrying its
+    /// capability file; its relative bind files are read beside the .wasm.
     ///
     /// An `exposes` entry of `type: mcp` with `transport: stdio` speaks MCP on this
     /// process's stdin/stdout (logs stay on stderr); the host then also stops when
@@ -117,7 +169,9 @@ enum Command {
     ///
     /// Capabilities come from `--dir` (or `capabilitiesDir` in the configuration):
     /// `NAME.ikanos.yaml` files, and `NAME/` folders holding one capability file with its
-    /// component and bind files. The folder is watched; the control port also takes
+    /// component and bind files; and from registries (`--from oci://…`, or
+    /// `capabilities.NAME.from`), pulled, checked against their digest and pulled again
+    /// when their tag moves. The folder is watched; the control port also takes
     /// changes (PUT/DELETE /capabilities/NAME with the admin token). Every capability is
     /// served on the shared listener as /NAME/… (--listen) and, unless configured off,
     /// on the ports its file declares. See README, "Hosting many capabilities".
@@ -143,6 +197,15 @@ pub struct ServeArgs {
     /// The capabilities folder.
     #[arg(long, value_name = "DIR")]
     dir: Option<PathBuf>,
+
+    /// A capability artifact to serve (repeatable): oci://REGISTRY/NAME:TAG, served as
+    /// NAME. Same as `capabilities.NAME.from` in the configuration.
+    #[arg(long = "from", value_name = "oci://REF")]
+    from: Vec<String>,
+
+    /// Where the bind files of --from capabilities are: DIR/NAME/ for capability NAME.
+    #[arg(long, value_name = "DIR")]
+    binds: Option<PathBuf>,
 
     /// The shared listener: every capability at /NAME/…. Port 0 picks a free port.
     #[arg(long, value_name = "HOST:PORT")]
@@ -402,7 +465,7 @@ fn serve_one_file(argv: &[OsString]) -> Option<Result<RunArgs, String>> {
     }
     let multi_tenant = rest.iter().any(|a| {
         let a = a.to_string_lossy();
-        ["--dir", "--config"]
+        ["--dir", "--config", "--from"]
             .iter()
             .any(|f| a == *f || a.starts_with(&format!("{f}=")))
     });
@@ -445,6 +508,18 @@ pub fn main() -> ExitCode {
                 ExitCode::from(1)
             }
         },
+        Command::Push {
+            path,
+            reference,
+            component,
+            dry_run,
+        } => package::push(&path, &reference, component.as_deref(), dry_run),
+        Command::Pull { reference, dir } => package::pull(&reference, dir.as_deref()),
+        Command::Pack {
+            path,
+            output,
+            component,
+        } => package::pack(&path, output.as_deref(), component.as_deref()),
         Command::Run(args) => run::run(*args),
         Command::Serve(args) => serve::run(*args),
         #[cfg(feature = "ziti")]

@@ -36,6 +36,7 @@ impl Lang {
 const CAPABILITY: &str = include_str!("../../templates/new/capability.ikanos.yaml");
 const SECRETS: &str = include_str!("../../templates/new/secrets.yaml");
 const GITIGNORE: &str = include_str!("../../templates/new/gitignore");
+const IKANOSIGNORE: &str = include_str!("../../templates/new/ikanosignore");
 const WIT: &str = include_str!("../../../wit/capability.wit");
 
 const RUST: &[(&str, &str)] = &[
@@ -183,6 +184,7 @@ pub fn create(name: &str, lang: Lang, parent: &Path) -> Result<PathBuf, NewError
         (format!("{name}.ikanos.yaml"), fill(CAPABILITY)),
         ("secrets.yaml".into(), SECRETS.into()),
         (".gitignore".into(), GITIGNORE.into()),
+        (".ikanosignore".into(), fill(IKANOSIGNORE)),
         ("wit/capability.wit".into(), WIT.into()),
     ];
     let own = match lang {
@@ -313,6 +315,14 @@ mod tests {
                 .mode();
             assert_eq!(mode & 0o111, 0o111);
             assert!(dir.join("wit/capability.wit").is_file());
+            // Built, it travels as its file and its component: no source, no secrets.
+            std::fs::write(dir.join(format!("{name}.wasm")), b"\0asm\x0d\0\x01\0").unwrap();
+            let packed = crate::package::select(&dir, None).unwrap();
+            let paths: Vec<_> = packed.files.iter().map(|f| f.path.clone()).collect();
+            assert_eq!(
+                paths,
+                [format!("{name}.ikanos.yaml"), format!("{name}.wasm")]
+            );
         }
     }
 }

@@ -65,7 +65,36 @@ fn options(args: &RunArgs) -> Result<CapabilityOptions, String> {
         outbound,
         name: args.name.clone(),
         binds: capability::BindPolicy::Trusted,
+        bind_rebase: None,
     })
+}
+
+/// The capability file to load: FILE itself, or the one a single-file capability
+/// (`ikanos pack`) carries, unpacked to the store, with the `.wasm` as its component
+/// and its relative bind files read beside the `.wasm`.
+fn unpack_bundle(args: &RunArgs, options: &mut CapabilityOptions) -> Result<PathBuf, String> {
+    use crate::package::bundle;
+    if !bundle::is_bundle_path(&args.file) {
+        return Ok(args.file.clone());
+    }
+    if args.component.is_some() {
+        return Err(format!(
+            "{} is a single-file capability: it is its own component, so --component does not apply",
+            args.file.display()
+        ));
+    }
+    let unpacked =
+        bundle::unpack(&args.file, &crate::package::store_dir()).map_err(|e| e.to_string())?;
+    tracing::info!(bundle = %args.file.display(), capability = %unpacked.file.display(), "unpacked a single-file capability");
+    options.component = Some(unpacked.component.clone());
+    options
+        .name
+        .get_or_insert_with(|| capability::default_name(&unpacked.file));
+    options.bind_rebase = Some(ikanos_spec::binds::Rebase {
+        from: unpacked.folder.clone(),
+        to: ikanos_spec::location::base_dir(&args.file),
+    });
+    Ok(unpacked.file)
 }
 
 /// A spinner while a component compiles (only drawn on a terminal).
@@ -77,7 +106,9 @@ fn compile_progress(path: &Path) -> indicatif::ProgressBar {
 }
 
 async fn serve(args: RunArgs, mut signals: Signals) -> Result<(), String> {
-    let options = options(&args)?;
+    let mut options = options(&args)?;
+    let file = unpack_bundle(&args, &mut options)?;
+    let rebase = options.bind_rebase.clone();
     let metrics = Metrics::new();
     let wasm = Runtime::new(PoolSettings {
         max_instances: args.limits.max_instances,
@@ -93,7 +124,6 @@ async fn serve(args: RunArgs, mut signals: Signals) -> Result<(), String> {
     });
     let tunnels = Arc::new(TunnelRegistry::builtin());
 
-    let file = args.file.clone();
     let load = {
         let wasm = wasm.clone();
         let metrics = metrics.clone();
@@ -195,10 +225,14 @@ async fn serve(args: RunArgs, mut signals: Signals) -> Result<(), String> {
     match stdio_loop {
         // An MCP client stops a stdio server by closing its stdin.
         Some(stdio) => tokio::select! {
-            _ = signals.until_stopped(|| reload(&capability)) => {}
+            _ = signals.until_stopped(|| reload(&capability, rebase.as_ref())) => {}
             _ = stdio => tracing::info!("stdin closed: stopping"),
         },
-        None => signals.until_stopped(|| reload(&capability)).await,
+        None => {
+            signals
+                .until_stopped(|| reload(&capability, rebase.as_ref()))
+                .await
+        }
     }
     tracing::info!(drain = ?drain, "shutting down: draining in-flight requests");
     state.start_draining();
@@ -232,10 +266,10 @@ fn control_address(args: &RunArgs, capability: &LoadedCapability) -> String {
     DEFAULT_CONTROL.to_string()
 }
 
-async fn reload(capability: &LoadedCapability) {
+async fn reload(capability: &LoadedCapability, rebase: Option<&ikanos_spec::binds::Rebase>) {
     tracing::info!("SIGHUP: re-reading binds for tunnel identities");
     let model = &capability.model;
-    match ikanos_spec::binds::resolve(model) {
+    match ikanos_spec::binds::resolve_rebased(model, &|name| std::env::var(name).ok(), rebase) {
         Err(e) => tracing::error!("reload failed, keeping the current identities: {e}"),
         Ok(secrets) => {
             for outcome in capability

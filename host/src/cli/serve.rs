@@ -33,6 +33,25 @@ fn config(args: &ServeArgs) -> Result<HostConfig, String> {
     if let Some(d) = &args.dir {
         config.dir = Some(d.clone());
     }
+    for text in &args.from {
+        let reference: crate::package::oci::ArtifactRef =
+            text.parse().map_err(|e| format!("--from: {e}"))?;
+        let name = reference.name().to_string();
+        hosting::check_name(&name).map_err(|e| format!("--from {text}: {e}"))?;
+        let entry = config.capabilities.entry(name.clone()).or_default();
+        if entry.file.is_some() || entry.from.is_some() {
+            return Err(format!(
+                "--from {text}: the configuration already names a capability '{name}'"
+            ));
+        }
+        entry.from = Some(reference);
+        entry.binds = args.binds.as_ref().map(|d| d.join(&name));
+    }
+    if args.binds.is_some() && args.from.is_empty() {
+        return Err(
+            "--binds is where the bind files of --from capabilities are; give --from too".into(),
+        );
+    }
     if let Some(l) = &args.listen {
         server::split_host_port(l).map_err(|e| format!("--listen: {e}"))?;
         config.listen = Some(l.clone());
@@ -54,8 +73,13 @@ fn config(args: &ServeArgs) -> Result<HostConfig, String> {
     if let Some(d) = args.drain_timeout {
         config.drain_timeout = d;
     }
-    if config.dir.is_none() && !config.capabilities.values().any(|c| c.file.is_some()) {
-        return Err("nothing to serve: give --dir, or a --config with capabilitiesDir or capabilities.NAME.file (multi-tenant), or a capability FILE (`ikanos serve FILE`, one capability as `ikanos run FILE`)".into());
+    if config.dir.is_none()
+        && !config
+            .capabilities
+            .values()
+            .any(|c| c.file.is_some() || c.from.is_some())
+    {
+        return Err("nothing to serve: give --dir or --from, or a --config with capabilitiesDir, capabilities.NAME.file or capabilities.NAME.from (multi-tenant), or a capability FILE (`ikanos serve FILE`, one capability as `ikanos run FILE`)".into());
     }
     if let Some(dir) = &config.dir {
         if !dir.is_dir() {
@@ -119,6 +143,7 @@ async fn serve(args: ServeArgs, mut signals: Signals) -> Result<(), String> {
     tracing::info!(adapter = "control", addr = %control_bound, "listening");
 
     let started = std::time::Instant::now();
+    hosting.pulls.refresh(&hosting.config, true).await;
     hosting.reconcile().await;
     let tenants = hosting.tenants();
     let failed = tenants.iter().filter(|t| t.serving().is_none()).count();
@@ -160,13 +185,34 @@ async fn serve(args: ServeArgs, mut signals: Signals) -> Result<(), String> {
         _ => None,
     };
 
-    // Until Ctrl-C or SIGTERM; SIGHUP re-reads the folder and configuration files.
+    // Tags of capabilities from registries: checked every `refresh`, reloaded on a move.
+    let refresher = hosting::pulls_tick(&hosting.config).map(|tick| {
+        let hosting = hosting.clone();
+        tokio::spawn(async move {
+            let mut interval = tokio::time::interval(tick);
+            interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            interval.tick().await;
+            loop {
+                interval.tick().await;
+                if hosting.pulls.refresh(&hosting.config, false).await {
+                    hosting.reconcile().await;
+                }
+            }
+        })
+    });
+
+    // Until Ctrl-C or SIGTERM; SIGHUP re-reads the folder and configuration files, and
+    // checks every tag.
     signals
         .until_stopped(|| async {
             tracing::info!("SIGHUP: re-reading the capabilities");
+            hosting.pulls.refresh(&hosting.config, true).await;
             hosting.reconcile().await;
         })
         .await;
+    if let Some(r) = refresher {
+        r.abort();
+    }
     tracing::info!(drain = ?hosting.config.drain_timeout, "shutting down: draining in-flight requests");
     shutdown.trigger();
     tokio::join!(hosting.shut_down(), async {

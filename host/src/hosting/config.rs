@@ -16,6 +16,7 @@ use ikanos_spec::model::Pos;
 use ikanos_spec::yaml::{self, Entry, Node, Value};
 use thiserror::Error;
 
+use crate::package::oci::ArtifactRef;
 use crate::runtime::{Limits, PoolSettings};
 
 /// Shortest admin token accepted: a guessable token on a control port is an open door.
@@ -89,7 +90,17 @@ pub struct TenantPatch {
     /// PEM CA bundles trusted for consumed namespaces (private PKI), by namespace
     /// (only under `capabilities.NAME`: trust is per capability).
     pub ca_bundles: BTreeMap<String, PathBuf>,
+    /// A capability artifact in a registry (only under `capabilities.NAME`, not with `file`).
+    pub from: Option<ArtifactRef>,
+    /// Where the relative bind files of a `from` capability are (they never travel).
+    pub binds: Option<PathBuf>,
+    /// How often a `from` tag is checked for a new digest; zero: only at start and on
+    /// SIGHUP. Default [`DEFAULT_REFRESH`].
+    pub refresh: Option<Duration>,
 }
+
+/// How often a `from: oci://…:TAG` is checked for a moved tag, unless `refresh` says.
+pub const DEFAULT_REFRESH: Duration = Duration::from_secs(60);
 
 /// What one capability runs with, defaults and override merged.
 #[derive(Debug, Clone)]
@@ -474,12 +485,24 @@ impl Decoder<'_> {
         let mut known = vec!["component", "limits", "env", "ownListeners"];
         if named {
             known.insert(0, "file");
+            known.insert(1, "from");
             known.push("caBundles");
+            known.push("binds");
+            known.push("refresh");
         }
         for e in self.map(n, field).unwrap_or_default() {
             let sub = format!("{field}.{}", e.key);
             match e.key.as_str() {
                 "file" if named => patch.file = self.string(&e.value, &sub).map(|s| base.join(s)),
+                "from" if named => {
+                    patch.from = self.string(&e.value, &sub).and_then(|s| {
+                        s.parse::<ArtifactRef>()
+                            .map_err(|err| self.problem(e.value.pos, format!("{sub}: {err}")))
+                            .ok()
+                    })
+                }
+                "binds" if named => patch.binds = self.string(&e.value, &sub).map(|s| base.join(s)),
+                "refresh" if named => patch.refresh = self.duration(&e.value, &sub),
                 "component" => patch.component = self.string(&e.value, &sub).map(|s| base.join(s)),
                 "env" => patch.env = self.strings(&e.value, &sub),
                 "ownListeners" => patch.own_listeners = self.boolean(&e.value, &sub),
@@ -495,7 +518,38 @@ impl Decoder<'_> {
                 _ => self.unknown(e, field, &known),
             }
         }
+        let key = |k: &str| self.entry_pos(n, k);
+        match (&patch.file, &patch.from) {
+            (Some(_), Some(_)) => {
+                let pos = key("from");
+                self.problem(pos, format!("{field}: give `file` (a capability on disk) or `from` (one in a registry), not both"));
+            }
+            (_, None) => {
+                for k in ["binds", "refresh"] {
+                    if let Some(pos) = self.entry_pos_opt(n, k) {
+                        self.problem(
+                            pos,
+                            format!(
+                                "{field}.{k}: only for a capability pulled with `from: oci://…`"
+                            ),
+                        );
+                    }
+                }
+            }
+            _ => {}
+        }
         patch
+    }
+
+    fn entry_pos_opt(&self, n: &Node, key: &str) -> Option<Pos> {
+        match &n.value {
+            Value::Map(entries) => entries.iter().find(|e| e.key == key).map(|e| e.key_pos),
+            _ => None,
+        }
+    }
+
+    fn entry_pos(&self, n: &Node, key: &str) -> Pos {
+        self.entry_pos_opt(n, key).unwrap_or(n.pos)
     }
 
     fn limits(&mut self, n: &Node, field: &str) -> LimitsPatch {
@@ -541,6 +595,45 @@ impl Decoder<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_capability_from_a_registry_decodes_and_misuse_is_placed() {
+        let c = parse("capabilities:\n  crm:\n    from: \"oci://127.0.0.1:5000/crm:1\"\n    binds: secrets/crm\n    refresh: 5s\n").unwrap();
+        let crm = &c.capabilities["crm"];
+        assert_eq!(
+            crm.from.as_ref().unwrap().to_string(),
+            "oci://127.0.0.1:5000/crm:1"
+        );
+        assert_eq!(
+            crm.binds.as_deref(),
+            Some(Path::new("/etc/ikanos/secrets/crm"))
+        );
+        assert_eq!(crm.refresh, Some(Duration::from_secs(5)));
+        let e = parse(
+            "capabilities:\n  crm:\n    file: a.ikanos.yaml\n    from: \"oci://r.io/crm:1\"\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("host.yaml:4:5") && e.contains("not both"), "{e}");
+        let e = parse("capabilities:\n  crm:\n    file: a.ikanos.yaml\n    refresh: 5s\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("host.yaml:4:5") && e.contains("only for a capability pulled"),
+            "{e}"
+        );
+        let e = parse("capabilities:\n  crm:\n    from: \"crm:1\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("host.yaml:3:11") && e.contains("oci://REGISTRY/NAME:TAG"),
+            "{e}"
+        );
+        let e = parse("defaults:\n  from: \"oci://r.io/crm:1\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("unknown key 'from'"), "{e}");
+    }
 
     fn parse(text: &str) -> Result<HostConfig, ConfigError> {
         HostConfig::parse(Path::new("/etc/ikanos/host.yaml"), text, &|v| {

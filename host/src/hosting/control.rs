@@ -168,12 +168,14 @@ fn file_for(hosting: &Hosting, name: &str) -> Result<Source, Box<Response>> {
             file: folder.join(format!("{name}.ikanos.yaml")),
             folder: Some(folder),
             configured: false,
+            binds: None,
         }
     } else {
         Source {
             file: dir.join(format!("{name}.ikanos.yaml")),
             folder: None,
             configured: false,
+            binds: None,
         }
     })
 }
@@ -361,6 +363,22 @@ fn tenant_health(hosting: &Hosting, t: &Tenant, adapters: &[AdapterStatus]) -> V
     }
     if let Some(e) = &t.last_error {
         v["lastError"] = json!(e);
+    }
+    // A capability from a registry: what it was pulled from, the digest it runs, and a
+    // failed check of its tag while this version serves.
+    if let Some(from) = hosting
+        .config
+        .capabilities
+        .get(&t.name)
+        .and_then(|c| c.from.as_ref())
+    {
+        v["from"] = json!(from.to_string());
+        if let Some(d) = hosting.pulls.digest(&t.name) {
+            v["digest"] = json!(d);
+        }
+        if let Some(e) = hosting.pulls.last_error(&t.name) {
+            v["pullError"] = json!(e);
+        }
     }
     v
 }

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 
-use crate::capability;
+use crate::capability::{self, is_capability_file};
 
 /// Capability names: path segments, metric labels and file names alike.
 pub fn check_name(name: &str) -> Result<(), String> {
@@ -34,6 +34,9 @@ pub struct Source {
     pub folder: Option<PathBuf>,
     /// Named in the host configuration rather than found in the folder.
     pub configured: bool,
+    /// Where its relative bind files are when they are not in its folder (a capability
+    /// pulled from a registry: its binds are the operator's files, here).
+    pub binds: Option<PathBuf>,
 }
 
 /// `NAME.ikanos.yaml` (or `.yml`) directly in `dir`, and `dir/NAME/` folders holding
@@ -69,6 +72,7 @@ pub(super) fn scan_dir(dir: &Path, found: &mut BTreeMap<String, Result<Source, S
                     file: file.clone(),
                     folder: Some(path.clone()),
                     configured: false,
+                    binds: None,
                 }),
                 (Ok(()), []) => continue,
                 (Ok(()), many) => Err(format!(
@@ -84,17 +88,11 @@ pub(super) fn scan_dir(dir: &Path, found: &mut BTreeMap<String, Result<Source, S
                 file: path.clone(),
                 folder: None,
                 configured: false,
+                binds: None,
             });
             found.insert(name, source);
         }
     }
-}
-
-fn is_capability_file(p: &Path) -> bool {
-    p.is_file()
-        && p.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
-            !n.starts_with('.') && (n.ends_with(".ikanos.yaml") || n.ends_with(".ikanos.yml"))
-        })
 }
 
 /// Sizes and modification times of the files a capability is made of: its file, its
@@ -113,20 +111,11 @@ pub(super) fn fingerprint(source: &Source, component: Option<&Path>) -> u64 {
     if let Some(c) = component {
         add(c);
     }
+    if let Some(binds) = &source.binds {
+        add_folder(binds, &mut add);
+    }
     match &source.folder {
-        Some(folder) => {
-            let mut files: Vec<PathBuf> = std::fs::read_dir(folder)
-                .map(|rd| rd.flatten().map(|e| e.path()).collect())
-                .unwrap_or_default();
-            files.sort();
-            for f in files.iter().filter(|f| {
-                f.file_name()
-                    .and_then(|n| n.to_str())
-                    .is_some_and(|n| !n.starts_with('.'))
-            }) {
-                add(f);
-            }
-        }
+        Some(folder) => add_folder(folder, &mut add),
         None => {
             for candidate in capability::component_candidates(&source.file) {
                 add(&candidate);
@@ -134,6 +123,21 @@ pub(super) fn fingerprint(source: &Source, component: Option<&Path>) -> u64 {
         }
     }
     h.finish()
+}
+
+/// Every file directly in `folder` but hidden ones, in order.
+fn add_folder(folder: &Path, add: &mut impl FnMut(&Path)) {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(folder)
+        .map(|rd| rd.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    files.sort();
+    for f in files.iter().filter(|f| {
+        f.file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| !n.starts_with('.'))
+    }) {
+        add(f);
+    }
 }
 
 #[cfg(test)]

@@ -30,12 +30,14 @@
 //! Layout: `registry` (which capabilities are loaded, loading and retiring them),
 //! `listeners` (each capability's own ports), `discovery` (where capabilities come
 //! from and whether their files changed), `router` (the shared listener and own-port
-//! handlers), `control` (health, status and the admin API), `config` and `watch`.
+//! handlers), `control` (health, status and the admin API), `pulls` (capabilities
+//! from registries), `config` and `watch`.
 
 pub mod config;
 pub mod control;
 mod discovery;
 mod listeners;
+mod pulls;
 mod registry;
 mod router;
 mod watch;
@@ -45,3 +47,8 @@ pub use discovery::{check_name, Source};
 pub use registry::{Applied, Hosting, Serving, State, Tenant};
 pub use router::shared_handler as router_handler;
 pub use watch::watch_dir;
+
+/// How often the tags of capabilities from registries are checked (None: no tag to check).
+pub fn pulls_tick(config: &HostConfig) -> Option<std::time::Duration> {
+    pulls::Pulls::tick(config)
+}

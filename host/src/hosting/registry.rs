@@ -85,6 +85,8 @@ pub struct Hosting {
     /// Retired capabilities still finishing in-flight requests.
     retiring: Mutex<Vec<tokio::task::JoinHandle<()>>>,
     pub shared_address: Mutex<Option<SocketAddr>>,
+    /// Capabilities from registries (`capabilities.NAME.from`).
+    pub pulls: super::pulls::Pulls,
 }
 
 impl Hosting {
@@ -102,6 +104,7 @@ impl Hosting {
             started: Instant::now(),
             retiring: Mutex::new(Vec::new()),
             shared_address: Mutex::new(None),
+            pulls: super::pulls::Pulls::new(crate::package::store_dir()),
         })
     }
 
@@ -137,6 +140,9 @@ impl Hosting {
             scan_dir(dir, &mut found);
         }
         for (name, patch) in &self.config.capabilities {
+            if patch.from.is_some() {
+                found.insert(name.clone(), self.pulls.source(name, patch));
+            }
             if let Some(file) = &patch.file {
                 found.insert(
                     name.clone(),
@@ -144,6 +150,7 @@ impl Hosting {
                         file: file.clone(),
                         folder: None,
                         configured: true,
+                        binds: None,
                     }),
                 );
             }
@@ -225,6 +232,12 @@ impl Hosting {
                 max_response_body: settings.limits.max_response_body,
             },
             name: Some(name.to_string()),
+            // A pulled capability's relative binds read the operator's folder for it.
+            bind_rebase: source
+                .binds
+                .clone()
+                .zip(source.folder.clone())
+                .map(|(to, from)| ikanos_spec::binds::Rebase { from, to }),
             binds: BindPolicy::Confined {
                 env: settings.env.clone(),
                 folder: source
@@ -340,6 +353,7 @@ impl Hosting {
                     file: PathBuf::new(),
                     folder: None,
                     configured: false,
+                    binds: None,
                 },
                 0,
             )

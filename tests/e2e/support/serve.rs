@@ -31,6 +31,14 @@ impl ServeBuilder {
         }
     }
 
+    /// Serve no folder: capabilities come from the arguments or configuration given.
+    pub fn bare() -> Self {
+        ServeBuilder {
+            args: Vec::new(),
+            env: Vec::new(),
+        }
+    }
+
     pub fn arg(mut self, a: impl Into<String>) -> Self {
         self.args.push(a.into());
         self
