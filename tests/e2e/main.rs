@@ -43,6 +43,8 @@ mod mcp {
     mod tools;
 }
 mod sandbox;
+/// Several hosts behind a load balancer, one losing its tunnel.
+mod scale;
 /// Script steps (`type: script`): JavaScript in the built-in interpreter component.
 mod scripts;
 mod serve_file;

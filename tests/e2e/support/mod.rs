@@ -10,6 +10,7 @@ pub use accept::serve_on_thread;
 pub mod capability;
 pub mod collector;
 pub mod fixtures;
+pub mod fleet;
 pub mod netns;
 pub mod openssh;
 mod ports;
@@ -415,6 +416,11 @@ fn agent() -> ureq::Agent {
         .timeout_global(Some(Duration::from_secs(120)))
         .build()
         .into()
+}
+
+/// `get`, or None when nothing answers (refused, reset, timed out).
+pub fn try_get(url: &str) -> Option<Resp> {
+    agent().get(url).call().ok().map(|r| to_resp(Ok(r)))
 }
 
 fn to_resp(r: Result<http::Response<ureq::Body>, ureq::Error>) -> Resp {

@@ -25,13 +25,18 @@ impl Registry {
 
     /// Start (or start again) on `port`.
     pub fn start_at(dir: &Path, port: u16) -> Registry {
+        Self::start_on(dir, "127.0.0.1", port)
+    }
+
+    /// Start on `host:port` (an address of a network the test made).
+    pub fn start_on(dir: &Path, host: &str, port: u16) -> Registry {
         let bin = "/usr/bin/docker-registry";
         assert!(
             Path::new(bin).is_file(),
             "{bin} is missing: run scripts/setup (it installs Debian's docker-registry)"
         );
         let storage = dir.join("registry-data");
-        let addr = format!("127.0.0.1:{port}");
+        let addr = format!("{host}:{port}");
         let config = dir.join("registry.yml");
         std::fs::write(
             &config,
