@@ -498,6 +498,12 @@ fn a_capability_is_never_pulled_from_a_registry_that_is_down_at_start() {
         get(&format!("{}/health/ready/hello", serve.control)).status,
         503
     );
+    // The host serves (its other tenants would), but not every capability is ready.
+    assert_eq!(get(&format!("{}/health/ready", serve.control)).status, 200);
+    assert_eq!(
+        get(&format!("{}/health/ready?require=all", serve.control)).status,
+        503
+    );
     // Then the registry comes up with the capability: SIGHUP pulls and serves it.
     let registry = Registry::start_at(dir.path(), port);
     push(
@@ -509,6 +515,10 @@ fn a_capability_is_never_pulled_from_a_registry_that_is_down_at_start() {
     serve.signal(libc::SIGHUP);
     serve.wait_for("hello", "ready", |c| c.is_some_and(|c| c["ready"] == true));
     assert!(get(&serve.url("hello", "/hello")).body.contains("late"));
+    assert_eq!(
+        get(&format!("{}/health/ready?require=all", serve.control)).status,
+        200
+    );
 }
 
 #[test]

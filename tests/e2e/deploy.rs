@@ -77,10 +77,11 @@ fn the_deployment_is_hardened_and_its_capability_serves() {
         container["securityContext"]["capabilities"]["drop"][0],
         "ALL"
     );
-    assert_eq!(
-        container["readinessProbe"]["httpGet"]["path"],
-        "/health/ready"
-    );
+    let readiness = container["readinessProbe"]["httpGet"]["path"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(readiness, "/health/ready?require=all");
     assert_eq!(
         container["livenessProbe"]["httpGet"]["path"],
         "/health/live"
@@ -131,10 +132,12 @@ fn the_deployment_is_hardened_and_its_capability_serves() {
         .unwrap();
     let ready = ready_at(&control, Duration::from_secs(60));
     let r = get(&format!("http://{listen}/hello/hello"));
+    let probe = get(&format!("http://{control}{readiness}"));
     let _ = child.kill();
     let _ = child.wait();
     let ready = ready.expect("ikanos serve never became ready");
     assert!(ready.body.contains("\"UP\""), "{}", ready.body);
+    assert_eq!(probe.status, 200, "the readiness probe: {}", probe.body);
     assert_eq!(r.status, 200, "{}", r.body);
     assert!(r.body.contains("Hello from ikanos"), "{}", r.body);
 }

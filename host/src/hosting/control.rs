@@ -9,7 +9,10 @@
 //! Readiness: `/health/ready` is 200 while the host serves (not draining), whatever
 //! state single capabilities are in — one tenant's broken tunnel or file must not take
 //! every tenant off a load balancer — and lists each capability with its state.
-//! `/health/ready/{name}` is one capability's readiness (200/503/404).
+//! `/health/ready?require=all` is 200 only while every capability is ready (replicas
+//! that each serve the same capabilities, behind one balancer: a replica whose tunnel
+//! is down leaves it). `/health/ready/{name}` is one capability's readiness
+//! (200/503/404), for a balancer per capability.
 
 use std::sync::Arc;
 
@@ -54,7 +57,13 @@ async fn handle(hosting: &Arc<Hosting>, req: Request) -> Response {
     match segments.as_slice() {
         ["health", "live"] if read => server::json(StatusCode::OK, &json!({ "status": "UP" })),
         ["health", "ready"] if read => {
-            let (ready, body) = readiness(hosting);
+            // `?require=all`: ready only while every capability is (one bit for a
+            // balancer in front of replicas that each serve the same capabilities).
+            let all = req
+                .uri()
+                .query()
+                .is_some_and(|q| q.split('&').any(|kv| kv == "require=all"));
+            let (ready, body) = readiness(hosting, all);
             server::json(
                 if ready {
                     StatusCode::OK
@@ -392,7 +401,7 @@ enum CapabilityState {
     Failed,
 }
 
-fn readiness(hosting: &Hosting) -> (bool, Value) {
+fn readiness(hosting: &Hosting, require_all: bool) -> (bool, Value) {
     let tenants = hosting.tenants();
     let draining = hosting.is_draining();
     let capabilities: Vec<Value> = tenants
@@ -405,7 +414,7 @@ fn readiness(hosting: &Hosting) -> (bool, Value) {
         "draining": draining,
         "capabilities": capabilities,
     });
-    (!draining, body)
+    (!draining && (all_ready || !require_all), body)
 }
 
 fn tenant_status(hosting: &Hosting, t: &Tenant) -> Value {
