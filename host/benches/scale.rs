@@ -13,7 +13,9 @@
 //! the balancer takes it out, then the route back → ready → back in.
 
 mod common;
-#[allow(dead_code, unused_imports)]
+// The e2e support tree, for its fleet: it mounts ports.rs and guest_build.rs as common
+// does, which is harmless (no state is shared through them).
+#[allow(unused_imports, clippy::duplicate_mod)]
 #[path = "../../tests/e2e/support/mod.rs"]
 mod support;
 

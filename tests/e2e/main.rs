@@ -42,6 +42,8 @@ mod mcp {
     mod streams;
     mod tools;
 }
+/// `tunnel.type: rathole` against a stock rathole client.
+mod rathole;
 mod sandbox;
 /// Several hosts behind a load balancer, one losing its tunnel.
 mod scale;

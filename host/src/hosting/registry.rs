@@ -253,7 +253,7 @@ impl Hosting {
             let file = source.file.clone();
             // Compiling is CPU-bound: keep it off the async workers.
             tokio::task::spawn_blocking(move || {
-                let tunnels = TunnelRegistry::builtin();
+                let tunnels = TunnelRegistry::hosted();
                 capability::load(
                     &file,
                     &options,

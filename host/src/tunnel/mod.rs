@@ -25,8 +25,15 @@ pub(crate) mod fake;
 #[cfg(feature = "test-tunnel")]
 pub mod relay;
 // Shared by the providers: unused in a build that has none.
+#[cfg(feature = "rathole")]
+pub mod rathole;
 #[cfg_attr(
-    not(any(feature = "ssh", feature = "ziti", feature = "test-tunnel")),
+    not(any(
+        feature = "ssh",
+        feature = "ziti",
+        feature = "rathole",
+        feature = "test-tunnel"
+    )),
     allow(dead_code)
 )]
 mod settings;
@@ -279,6 +286,23 @@ impl TunnelRegistry {
         Self::with_providers(vec![
             #[cfg(feature = "ssh")]
             Box::<ssh::SshProvider>::default(),
+            #[cfg(feature = "rathole")]
+            Box::new(rathole::RatholeProvider { hosted: false }),
+            #[cfg(feature = "ziti")]
+            Box::new(ziti::ZitiProvider),
+            #[cfg(feature = "test-tunnel")]
+            Box::new(relay::RelayProvider),
+        ])
+    }
+
+    /// The providers a capability hosted by `ikanos serve` gets: the same, except that
+    /// its file may not open a listener (a rathole server is host infrastructure).
+    pub fn hosted() -> Self {
+        Self::with_providers(vec![
+            #[cfg(feature = "ssh")]
+            Box::<ssh::SshProvider>::default(),
+            #[cfg(feature = "rathole")]
+            Box::new(rathole::RatholeProvider { hosted: true }),
             #[cfg(feature = "ziti")]
             Box::new(ziti::ZitiProvider),
             #[cfg(feature = "test-tunnel")]

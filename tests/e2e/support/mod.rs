@@ -15,6 +15,7 @@ pub mod netns;
 pub mod openssh;
 mod ports;
 pub use ports::free_port;
+pub mod rathole;
 pub mod registry;
 #[cfg(feature = "test-tunnel")]
 pub mod relay;

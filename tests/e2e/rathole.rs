@@ -1,0 +1,367 @@
+//! `tunnel.type: rathole`: the host is a rathole server and a stock `rathole` 0.5.0
+//! client on the private side dials it — no relay. The client and the private API run
+//! in a namespace `priv` that reaches the host over its own link while nothing reaches
+//! the API (it listens on priv's loopback); the host runs in the root namespace. A decoy
+//! listens at the baseUri's address on the host's side: it must never be called.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use crate::support::fixtures::{self, Tunnel, TOKEN};
+use crate::support::rathole::{self, client, client_config, ClientTransport, PrivateSite};
+use crate::support::upstream::{Auth, Upstream};
+use crate::support::*;
+
+const SERVICE_TOKEN: &str = "rathole-service-token-0123456789";
+
+fn skip() -> bool {
+    if rathole::binary().is_none() {
+        eprintln!("SKIP: rathole 0.5.0 is not installed; scripts/setup installs it");
+        return true;
+    }
+    if !netns::available() {
+        eprintln!("SKIP: not root or no iproute2: the rathole tests need network namespaces");
+        return true;
+    }
+    false
+}
+
+fn api() -> Upstream {
+    Upstream::start(Auth {
+        bearer: Some(TOKEN.into()),
+        ..Auth::default()
+    })
+}
+
+struct Rig {
+    site: PrivateSite,
+    private: Upstream,
+    decoy: Upstream,
+    host: Host,
+    listen: String,
+    dir: tempfile::TempDir,
+    file: std::path::PathBuf,
+}
+
+/// The hostile capability whose `crm` goes through rathole service `crm` on `listen`,
+/// with `extra` tunnel keys and binds, run by a real `ikanos run`.
+fn rig(extra: &[(&str, String)], binds: &[fixtures::ExtraBind]) -> Rig {
+    let site = PrivateSite::new();
+    let private = netns::in_namespace(&site.ns, api);
+    let decoy = api();
+    let dir = tempfile::tempdir().unwrap();
+    let listen = format!("{}:{}", site.host_addr, free_port());
+    let mut tunnel = Tunnel::new("rathole")
+        .set("service", "crm")
+        .set("identity", "{{secrets.RATHOLE_TOKEN}}")
+        .set("listen", &listen);
+    for (k, v) in extra {
+        tunnel = tunnel.set(k, v.clone());
+    }
+    let mut all: Vec<fixtures::ExtraBind> =
+        vec![("RATHOLE_TOKEN", "rathole-token", SERVICE_TOKEN.to_string())];
+    all.extend(binds.iter().cloned());
+    let file = fixtures::hostile_tunnelled(
+        dir.path(),
+        "rh.ikanos.yaml",
+        "Over rathole",
+        &decoy.base(),
+        tunnel,
+        &all,
+    );
+    let host = HostBuilder::new(&file)
+        .component(&components().hostile)
+        .start(1);
+    Rig {
+        site,
+        private,
+        decoy,
+        host,
+        listen,
+        dir,
+        file,
+    }
+}
+
+impl Rig {
+    fn client(&self, file: &str, token: &str, transport: ClientTransport) -> Process {
+        let config = client_config(
+            self.dir.path(),
+            file,
+            &self.listen,
+            transport,
+            &[(
+                "crm",
+                token,
+                format!("127.0.0.1:{}", self.private.addr.port()),
+            )],
+        );
+        client(Some(&self.site.ns), &config)
+    }
+
+    fn reason(&self) -> String {
+        let v = get(&format!("{}/health/ready", self.host.control_url())).json();
+        v["consumes"][0]["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    }
+
+    fn wait_reason(&self, needle: &str) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !self.reason().contains(needle) {
+            assert!(
+                Instant::now() < deadline,
+                "the reason never said '{needle}': {}\n{}",
+                self.reason(),
+                self.host.all_output()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+#[test]
+fn a_stock_rathole_client_carries_the_calls_and_readiness_follows_it() {
+    if skip() {
+        return;
+    }
+    let rig = rig(&[], &[]);
+    // Nothing reaches the private API from the host's side but the tunnel.
+    let direct = format!("{}:{}", rig.site.private_addr, rig.private.addr.port());
+    assert!(std::net::TcpStream::connect_timeout(
+        &direct.parse().unwrap(),
+        Duration::from_millis(300)
+    )
+    .is_err());
+    let v = wait_ready(&rig.host, 503);
+    assert_eq!(v["consumes"][0]["route"], "tunnel:rathole");
+    assert!(
+        rig.reason()
+            .contains("no rathole client is connected for service 'crm'"),
+        "{v}"
+    );
+    assert_eq!(list_customers(&rig.host)["error"], "tunnel-unavailable");
+
+    let mut c = rig.client("client.toml", SERVICE_TOKEN, ClientTransport::Tcp);
+    wait_ready(&rig.host, 200);
+    let v = list_customers(&rig.host);
+    assert_eq!(v["status"], 200, "{v}");
+    assert_eq!(list_names_declarative(&rig.host), (200, expected_names()));
+    assert_eq!(
+        rig.private.requests()[0].header("authorization"),
+        Some(format!("Bearer {TOKEN}").as_str())
+    );
+    // Many calls, several at once: data channels are asked for and reused as needed.
+    let handles: Vec<_> = (0..4)
+        .map(|_| {
+            let url = format!("{}/customers", rig.host.rest_url("crm-declarative"));
+            std::thread::spawn(move || (0..25).filter(|_| get(&url).status == 200).count())
+        })
+        .collect();
+    let ok: usize = handles.into_iter().map(|h| h.join().unwrap()).sum();
+    assert_eq!(ok, 100);
+
+    // The client dies: not ready, calls fail closed, the decoy sees nothing.
+    c.signal(libc::SIGKILL);
+    c.wait_exit(Duration::from_secs(10));
+    wait_ready(&rig.host, 503);
+    rig.wait_reason("disconnected");
+    assert_eq!(list_customers(&rig.host)["error"], "tunnel-unavailable");
+    // It comes back by itself when restarted.
+    let _c = rig.client("client.toml", SERVICE_TOKEN, ClientTransport::Tcp);
+    wait_ready(&rig.host, 200);
+    assert_eq!(list_customers(&rig.host)["status"], 200);
+    assert_eq!(
+        rig.decoy.connections(),
+        0,
+        "the public address must see nothing"
+    );
+    let m = get(&format!("{}/metrics", rig.host.control_url())).body;
+    assert!(
+        m.contains("ikanos_tunnel_type=\"rathole\",outcome=\"ok\""),
+        "{m}"
+    );
+    assert!(
+        !rig.host.all_output().contains(SERVICE_TOKEN),
+        "the token reached the logs"
+    );
+}
+
+#[test]
+fn a_wrong_token_and_an_unknown_service_are_refused() {
+    if skip() {
+        return;
+    }
+    let rig = rig(&[], &[]);
+    let wrong = rig.client(
+        "wrong.toml",
+        "not-the-token-at-all-0000000000",
+        ClientTransport::Tcp,
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !rig.host.all_output().contains("offered a wrong token") {
+        assert!(Instant::now() < deadline, "{}", rig.host.all_output());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(
+        get(&format!("{}/health/ready", rig.host.control_url())).status,
+        503
+    );
+    drop(wrong);
+    // A service this host does not serve.
+    let config = client_config(
+        rig.dir.path(),
+        "other.toml",
+        &rig.listen,
+        ClientTransport::Tcp,
+        &[(
+            "billing",
+            SERVICE_TOKEN,
+            format!("127.0.0.1:{}", rig.private.addr.port()),
+        )],
+    );
+    let other = client(Some(&rig.site.ns), &config);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !rig.host.all_output().contains("does not serve") {
+        assert!(Instant::now() < deadline, "{}", rig.host.all_output());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(
+        get(&format!("{}/health/ready", rig.host.control_url())).status,
+        503
+    );
+    drop(other);
+    assert!(rig.private.requests().is_empty());
+}
+
+#[test]
+fn two_clients_racing_for_one_service_the_newer_one_holds_it() {
+    if skip() {
+        return;
+    }
+    let rig = rig(&[], &[]);
+    let first = rig.client("a.toml", SERVICE_TOKEN, ClientTransport::Tcp);
+    wait_ready(&rig.host, 200);
+    let _second = rig.client("b.toml", SERVICE_TOKEN, ClientTransport::Tcp);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !rig.host.all_output().contains("replaces the previous one") {
+        assert!(Instant::now() < deadline, "{}", rig.host.all_output());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // The replaced client reconnects and replaces the other in turn (rathole's rule):
+    // whichever holds it, calls go through.
+    for _ in 0..20 {
+        let v = list_customers(&rig.host);
+        assert!(
+            v["status"] == 200 || v["error"] == "tunnel-unavailable",
+            "{v}"
+        );
+    }
+    drop(first);
+    wait_ready(&rig.host, 200);
+    assert_eq!(list_customers(&rig.host)["status"], 200);
+}
+
+#[test]
+fn noise_with_the_right_key_works_and_with_another_key_does_not() {
+    if skip() {
+        return;
+    }
+    let (private_key, public_key) = rathole::genkey();
+    let (_, other_public) = rathole::genkey();
+    let rig = rig(
+        &[
+            ("transport", "noise".into()),
+            ("noisePrivateKey", "{{secrets.RATHOLE_KEY}}".into()),
+        ],
+        &[("RATHOLE_KEY", "rathole-key", private_key.clone())],
+    );
+    let wrong = rig.client(
+        "wrong.toml",
+        SERVICE_TOKEN,
+        ClientTransport::Noise(&other_public),
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !rig.host.all_output().contains("noise handshake failed") {
+        assert!(Instant::now() < deadline, "{}", rig.host.all_output());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(
+        get(&format!("{}/health/ready", rig.host.control_url())).status,
+        503
+    );
+    drop(wrong);
+    let _right = rig.client(
+        "right.toml",
+        SERVICE_TOKEN,
+        ClientTransport::Noise(&public_key),
+    );
+    wait_ready(&rig.host, 200);
+    assert_eq!(list_names_declarative(&rig.host), (200, expected_names()));
+    assert!(!rig.host.all_output().contains(&private_key));
+}
+
+#[test]
+fn the_token_rotates_on_sighup_and_the_client_follows_a_host_restart() {
+    if skip() {
+        return;
+    }
+    let mut rig = rig(&[], &[]);
+    let _old = rig.client("old.toml", SERVICE_TOKEN, ClientTransport::Tcp);
+    wait_ready(&rig.host, 200);
+    // New token in the bind file, SIGHUP: the old client is dropped, a client with the
+    // new token is let in.
+    let rotated = "rotated-rathole-token-9876543210";
+    let secrets = std::fs::read_to_string(rig.dir.path().join("secrets.yaml")).unwrap();
+    std::fs::write(
+        rig.dir.path().join("secrets.yaml"),
+        secrets.replace(SERVICE_TOKEN, rotated),
+    )
+    .unwrap();
+    rig.host.signal(libc::SIGHUP);
+    wait_ready(&rig.host, 503);
+    let _new = rig.client("new.toml", rotated, ClientTransport::Tcp);
+    wait_ready(&rig.host, 200);
+    assert_eq!(list_customers(&rig.host)["status"], 200);
+
+    // The host restarts on the same address: the client reconnects by itself.
+    let control = rig.host.control_url();
+    assert_eq!(rig.host.terminate(Duration::from_secs(30)), Some(0));
+    let _ = control;
+    rig.host = HostBuilder::new(&rig.file)
+        .component(&components().hostile)
+        .start(1);
+    wait_ready(&rig.host, 200);
+    assert_eq!(list_customers(&rig.host)["status"], 200);
+    let _ = Path::new(".");
+}
+
+#[test]
+fn ikanos_serve_does_not_let_a_capability_open_a_listener() {
+    let dir = tempfile::tempdir().unwrap();
+    let folder = dir.path().join("rh");
+    std::fs::create_dir_all(&folder).unwrap();
+    let tunnel = Tunnel::new("rathole")
+        .set("service", "crm")
+        .set("identity", "{{secrets.RATHOLE_TOKEN}}")
+        .set("listen", format!("127.0.0.1:{}", free_port()));
+    fixtures::hostile_tunnelled(
+        &folder,
+        "rh.ikanos.yaml",
+        "Hosted",
+        "http://127.0.0.1:9",
+        tunnel,
+        &[("RATHOLE_TOKEN", "rathole-token", SERVICE_TOKEN.to_string())],
+    );
+    std::fs::copy(&components().hostile, folder.join("rh.wasm")).unwrap();
+    let serve = serve::ServeBuilder::new(dir.path()).start();
+    let c = serve.wait_for("rh", "listed", |c| c.is_some()).unwrap();
+    assert!(
+        c["consumes"][0]["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("host infrastructure"),
+        "{c}"
+    );
+}
