@@ -208,8 +208,9 @@ fn tls_upstream() -> TlsUpstream {
 
 /// An HTTPS upstream on 127.0.0.1 whose certificate names `hostname`.
 pub fn tls_upstream_for(hostname: &str) -> TlsUpstream {
-    let crate::support::tls::PrivateCa { ca_pem, acceptor } =
-        crate::support::tls::PrivateCa::server(hostname, &[b"h2", b"http/1.1"]);
+    let crate::support::tls::PrivateCa {
+        ca_pem, acceptor, ..
+    } = crate::support::tls::PrivateCa::server(hostname, &[b"h2", b"http/1.1"]);
 
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();

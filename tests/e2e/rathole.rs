@@ -365,3 +365,115 @@ fn ikanos_serve_does_not_let_a_capability_open_a_listener() {
         "{c}"
     );
 }
+
+#[test]
+fn tls_between_the_client_and_the_host_with_the_hosts_certificate() {
+    if skip() {
+        return;
+    }
+    let pki = crate::support::tls::PrivateCa::server("rathole.host.test", &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let cert = write(dir.path(), "host-cert.pem", &pki.leaf_pem);
+    let key = write(dir.path(), "host-key.pem", &pki.key_pem);
+    let ca = write(dir.path(), "ca.pem", &pki.ca_pem);
+    let rig = rig(
+        &[
+            ("transport", "tls".into()),
+            ("tlsCertificate", "{{secrets.RH_CERT}}".into()),
+            ("tlsKey", "{{secrets.RH_KEY}}".into()),
+        ],
+        &[
+            ("RH_CERT", "rathole-cert", cert.display().to_string()),
+            ("RH_KEY", "rathole-key", key.display().to_string()),
+        ],
+    );
+    // A client that expects another name is refused by its own check: never ready.
+    let wrong = rig.client(
+        "wrong.toml",
+        SERVICE_TOKEN,
+        ClientTransport::Tls {
+            ca: &ca,
+            hostname: "other.host.test",
+        },
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !rig.host.all_output().contains("TLS handshake failed") {
+        assert!(Instant::now() < deadline, "{}", rig.host.all_output());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(
+        get(&format!("{}/health/ready", rig.host.control_url())).status,
+        503
+    );
+    drop(wrong);
+    let right = rig.client(
+        "right.toml",
+        SERVICE_TOKEN,
+        ClientTransport::Tls {
+            ca: &ca,
+            hostname: "rathole.host.test",
+        },
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while get(&format!("{}/health/ready", rig.host.control_url())).status != 200 {
+        assert!(
+            Instant::now() < deadline,
+            "never ready; the client said:\n{}\nthe host:\n{}",
+            right.all_output(),
+            rig.host.all_output()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(list_customers(&rig.host)["status"], 200);
+}
+
+#[test]
+fn the_crm_rathole_example_runs_end_to_end_with_tls_inside_the_tunnel() {
+    if skip() {
+        return;
+    }
+    let site = PrivateSite::new();
+    // The private CRM speaks HTTPS as crm.internal, a name that resolves nowhere.
+    let tls = netns::in_namespace(&site.ns, || crate::auth::tls_upstream_for("crm.internal"));
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (private_key, public_key) = rathole::genkey();
+    let listen = format!("{}:{}", site.host_addr, free_port());
+    let file = example(d, "examples/crm-rathole/crm-rathole.ikanos.yaml", |t| {
+        t.replace("0.0.0.0:2333", &listen)
+    });
+    write(
+        d,
+        "rathole-secrets.yaml",
+        &format!("crm-bearer-token: \"{TOKEN}\"\nrathole-token: \"{SERVICE_TOKEN}\"\nrathole-noise-private-key: \"{private_key}\"\n"),
+    );
+    let ca = write(d, "ca.pem", &tls.ca_pem);
+    let host = HostBuilder::new(&file)
+        .component(&components().crm_sidecar)
+        .arg("--ca-bundle")
+        .arg(format!("crm={}", ca.display()))
+        .start(1);
+    // The example's client configuration, filled in as its comments say.
+    let text =
+        std::fs::read_to_string(repo_root().join("examples/crm-rathole/rathole-client.toml"))
+            .unwrap()
+            .replace("ikanos.example.net:2333", &listen)
+            .replace("REPLACE-WITH-THE-HOSTS-PUBLIC-KEY", &public_key)
+            .replace("REPLACE-WITH-THE-SERVICE-TOKEN", SERVICE_TOKEN)
+            .replace("crm.internal:443", &format!("127.0.0.1:{}", tls.port));
+    let config = write(d, "rathole-client.toml", &text);
+    let mut c = client(Some(&site.ns), &config);
+    wait_ready(&host, 200);
+    let customers = format!("{}/customers", host.rest_url("crm-api"));
+    let r = get(&customers);
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body, "[]");
+    assert_eq!(tls.versions.lock().unwrap().as_slice(), ["HTTP/2.0"]);
+    // The client goes away: the component answers 503 (fail closed), not 502.
+    c.signal(libc::SIGKILL);
+    c.wait_exit(Duration::from_secs(10));
+    wait_ready(&host, 503);
+    let r = get(&customers);
+    assert_eq!(r.status, 503, "{}", r.body);
+    assert!(r.body.contains("tunnel-unavailable"), "{}", r.body);
+}

@@ -9,6 +9,10 @@ pub struct PrivateCa {
     /// The CA certificate, PEM: the bundle the host is given.
     pub ca_pem: String,
     pub acceptor: tokio_rustls::TlsAcceptor,
+    /// The server certificate and its private key, PEM (for servers the test does not
+    /// run itself).
+    pub leaf_pem: String,
+    pub key_pem: String,
 }
 
 impl PrivateCa {
@@ -18,13 +22,28 @@ impl PrivateCa {
         let ca_key = KeyPair::generate().unwrap();
         let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
         ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        // What OpenSSL-based clients (rathole's native-tls) insist on: a CA with its own
+        // name (rcgen names every certificate alike, and OpenSSL then takes the leaf
+        // for self-signed) and key usages.
+        ca_params.distinguished_name = rcgen::DistinguishedName::new();
+        ca_params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "ikanos test CA");
+        ca_params.key_usages = vec![
+            rcgen::KeyUsagePurpose::KeyCertSign,
+            rcgen::KeyUsagePurpose::CrlSign,
+            rcgen::KeyUsagePurpose::DigitalSignature,
+        ];
         let ca_cert = ca_params.self_signed(&ca_key).unwrap();
         let issuer = Issuer::new(ca_params, ca_key);
         let leaf_key = KeyPair::generate().unwrap();
-        let leaf = CertificateParams::new(vec![hostname.to_string()])
-            .unwrap()
-            .signed_by(&leaf_key, &issuer)
-            .unwrap();
+        let mut leaf_params = CertificateParams::new(vec![hostname.to_string()]).unwrap();
+        leaf_params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth];
+        leaf_params.distinguished_name = rcgen::DistinguishedName::new();
+        leaf_params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, hostname);
+        let leaf = leaf_params.signed_by(&leaf_key, &issuer).unwrap();
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let mut config = rustls::ServerConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
@@ -39,6 +58,8 @@ impl PrivateCa {
         PrivateCa {
             ca_pem: ca_cert.pem(),
             acceptor: tokio_rustls::TlsAcceptor::from(Arc::new(config)),
+            leaf_pem: leaf.pem(),
+            key_pem: leaf_key.serialize_pem(),
         }
     }
 }
