@@ -20,20 +20,6 @@ use common::*;
 
 const BULK_BYTES: usize = 256 << 20;
 
-async fn best_of<S, F, Fut>(n: usize, open: F) -> f64
-where
-    S: tokio::io::AsyncRead + Unpin,
-    F: Fn() -> Fut,
-    Fut: std::future::Future<Output = std::io::Result<S>>,
-{
-    let mut best = 0.0f64;
-    for _ in 0..n {
-        let stream = open().await.expect("opening the bulk stream");
-        best = best.max(read_rate(stream, BULK_BYTES).await);
-    }
-    best
-}
-
 fn main() {
     if !openssh::available() {
         println!("SKIP: needs OpenSSH (sshd and ssh); scripts/setup installs them");
@@ -157,11 +143,11 @@ fn main() {
         .unwrap();
     rt.block_on(async {
         use ikanos::tunnel::{TunnelConfig, TunnelProvider};
-        let direct = best_of(3, || {
+        let direct = best_of(3, BULK_BYTES, || {
             tokio::net::TcpStream::connect(("127.0.0.1", bulk_source.port()))
         })
         .await;
-        let sidecar_rate = best_of(3, || {
+        let sidecar_rate = best_of(3, BULK_BYTES, || {
             tokio::net::TcpStream::connect(("127.0.0.1", bulk_sidecar))
         })
         .await;
@@ -184,7 +170,7 @@ fn main() {
         while !state.borrow_and_update().is_ready() {
             state.changed().await.unwrap();
         }
-        let embedded = best_of(3, || async {
+        let embedded = best_of(3, BULK_BYTES, || async {
             tunnel
                 .dial("crm.internal", 443)
                 .await
@@ -204,13 +190,4 @@ fn main() {
         );
         tunnel.stop().await;
     });
-}
-
-struct KillOnDrop(std::process::Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }

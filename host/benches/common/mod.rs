@@ -1089,6 +1089,31 @@ pub fn bulk_sink() -> SocketAddr {
 
 /// Bytes per second reading an open stream to its end, which must come after exactly
 /// `expected` bytes.
+/// A child process ended on every exit of the benchmark, a panic included.
+pub struct KillOnDrop(pub std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The best of `n` bulk reads of `bytes` from streams `open` makes: bytes per second.
+pub async fn best_of<S, F, Fut>(n: usize, bytes: usize, open: F) -> f64
+where
+    S: tokio::io::AsyncRead + Unpin,
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = std::io::Result<S>>,
+{
+    let mut best = 0.0f64;
+    for _ in 0..n {
+        let stream = open().await.expect("opening the bulk stream");
+        best = best.max(read_rate(stream, bytes).await);
+    }
+    best
+}
+
 pub async fn read_rate<S>(mut stream: S, expected: usize) -> f64
 where
     S: tokio::io::AsyncRead + Unpin,
