@@ -200,7 +200,7 @@ fn main() {
         );
         let mut extra = serde_json::Map::new();
         extra.insert("listen".into(), format!("127.0.0.1:{embedded_bulk}").into());
-        let tunnel = ikanos::tunnel::rathole::RatholeProvider { hosted: false }
+        let tunnel = ikanos::tunnel::rathole::RatholeProvider::default()
             .start(TunnelConfig {
                 service: Some("bulk".into()),
                 identity: Some(ikanos::spec::binds::Secret::new(SERVICE_TOKEN.into())),

@@ -477,3 +477,83 @@ fn the_crm_rathole_example_runs_end_to_end_with_tls_inside_the_tunnel() {
     assert_eq!(r.status, 503, "{}", r.body);
     assert!(r.body.contains("tunnel-unavailable"), "{}", r.body);
 }
+
+#[test]
+fn ikanos_serve_lets_a_capability_use_a_service_of_the_hosts_listener_granted_to_it() {
+    if skip() {
+        return;
+    }
+    let site = PrivateSite::new();
+    let private = netns::in_namespace(&site.ns, api);
+    let dir = tempfile::tempdir().unwrap();
+    let caps = dir.path().join("caps");
+    let listen = format!("{}:{}", site.host_addr, free_port());
+    for name in ["granted", "other"] {
+        let folder = caps.join(name);
+        std::fs::create_dir_all(&folder).unwrap();
+        let tunnel = Tunnel::new("rathole")
+            .set("service", "crm")
+            .set("identity", "{{secrets.RATHOLE_TOKEN}}")
+            .set("listener", "edge");
+        fixtures::hostile_tunnelled(
+            &folder,
+            &format!("{name}.ikanos.yaml"),
+            name,
+            "http://127.0.0.1:9",
+            tunnel,
+            &[("RATHOLE_TOKEN", "rathole-token", SERVICE_TOKEN.to_string())],
+        );
+        std::fs::copy(&components().hostile, folder.join(format!("{name}.wasm"))).unwrap();
+    }
+    let config = format!(
+        "tunnels:\n  rathole:\n    edge:\n      listen: \"{listen}\"\n      services:\n        crm: [granted]\n"
+    );
+    let serve = serve::ServeBuilder::new(&caps)
+        .config(&dir.path().join("host.yaml"), &config)
+        .start();
+    let other = serve.wait_for("other", "listed", |c| c.is_some()).unwrap();
+    let reason = other["consumes"][0]["reason"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        reason.contains("not granted to capability 'other'"),
+        "{other}"
+    );
+    let granted = serve.capability("granted").unwrap();
+    assert!(
+        granted["consumes"][0]["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("no rathole client"),
+        "{granted}"
+    );
+
+    let config = client_config(
+        dir.path(),
+        "client.toml",
+        &listen,
+        ClientTransport::Tcp,
+        &[(
+            "crm",
+            SERVICE_TOKEN,
+            format!("127.0.0.1:{}", private.addr.port()),
+        )],
+    );
+    let _client = client(Some(&site.ns), &config);
+    serve.wait_for("granted", "ready", |c| {
+        c.is_some_and(|c| c["ready"] == true)
+    });
+    let r = post(
+        &serve.url("granted", "/call?ns=crm&op=list-customers"),
+        "text/plain",
+        "",
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["status"], 200, "{}", r.body);
+    assert_eq!(private.requests().len(), 1);
+    assert_eq!(
+        get(&format!("{}/health/ready/other", serve.control)).status,
+        503
+    );
+}

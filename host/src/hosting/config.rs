@@ -127,6 +127,9 @@ pub struct HostConfig {
     pub pool: PoolSettings,
     pub defaults: TenantPatch,
     pub capabilities: BTreeMap<String, TenantPatch>,
+    /// Tunnel infrastructure of the host (`tunnels.rathole`: listeners rathole clients
+    /// dial, each service granted to named capabilities).
+    pub tunnels: crate::tunnel::HostedTunnels,
 }
 
 impl Default for HostConfig {
@@ -141,6 +144,7 @@ impl Default for HostConfig {
             pool: PoolSettings::default(),
             defaults: TenantPatch::default(),
             capabilities: BTreeMap::new(),
+            tunnels: crate::tunnel::HostedTunnels::default(),
         }
     }
 }
@@ -294,10 +298,12 @@ impl HostConfig {
                         config.capabilities.insert(c.key.clone(), patch);
                     }
                 }
+                "tunnels" => config.tunnels = d.tunnels(&e.value, base, env),
                 _ => d.unknown(
                     e,
                     "the host configuration",
                     &[
+                        "tunnels",
                         "listen",
                         "control",
                         "capabilitiesDir",
@@ -424,57 +430,193 @@ impl Decoder<'_> {
         base: &Path,
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Option<Secret> {
+        let (value, pos) = self.secret(n, "control.token", "the token", base, env)?;
+        match admin_token(&value) {
+            Ok(token) => Some(token),
+            Err(why) => {
+                self.problem(pos, format!("control.token: {why}"));
+                None
+            }
+        }
+    }
+
+    /// A secret written as where it is — `{env: NAME}` or `{file: PATH}` — never as
+    /// itself: its text and the position of the entry that names it.
+    fn secret(
+        &mut self,
+        n: &Node,
+        field: &str,
+        what: &str,
+        base: &Path,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Option<(String, Pos)> {
         if matches!(n.value, Value::Str(_)) {
-            self.problem(n.pos, "control.token: write where the token is ({env: VARIABLE} or {file: PATH}), not the token itself: configuration files get copied and logged".into());
+            self.problem(n.pos, format!("{field}: write where {what} is ({{env: VARIABLE}} or {{file: PATH}}), not {what} itself: configuration files get copied and logged"));
             return None;
         }
-        let entries = self.map(n, "control.token")?;
+        let entries = self.map(n, field)?;
         let [e] = entries else {
             self.problem(
                 n.pos,
-                "control.token: expected exactly one of env or file".into(),
+                format!("{field}: expected exactly one of env or file"),
             );
             return None;
         };
         let value = match e.key.as_str() {
             "env" => {
-                let var = self.string(&e.value, "control.token.env")?;
+                let var = self.string(&e.value, &format!("{field}.env"))?;
                 match env(&var) {
                     Some(v) => v,
                     None => {
                         self.problem(
                             e.value.pos,
-                            format!("control.token.env: environment variable '{var}' is not set"),
+                            format!("{field}.env: environment variable '{var}' is not set"),
                         );
                         return None;
                     }
                 }
             }
             "file" => {
-                let path = base.join(self.string(&e.value, "control.token.file")?);
+                let path = base.join(self.string(&e.value, &format!("{field}.file"))?);
                 match std::fs::read_to_string(&path) {
                     Ok(v) => v,
                     Err(err) => {
                         self.problem(
                             e.value.pos,
-                            format!("control.token.file: cannot read {}: {err}", path.display()),
+                            format!("{field}.file: cannot read {}: {err}", path.display()),
                         );
                         return None;
                     }
                 }
             }
             _ => {
-                self.unknown(e, "control.token", &["env", "file"]);
+                self.unknown(e, field, &["env", "file"]);
                 return None;
             }
         };
-        match admin_token(&value) {
-            Ok(token) => Some(token),
-            Err(why) => {
-                self.problem(e.value.pos, format!("control.token: {why}"));
-                None
+        Some((value, e.value.pos))
+    }
+
+    /// `tunnels: {rathole: {NAME: {listen, transport, noisePrivateKey, tlsCertificate,
+    /// tlsKey, services: {SERVICE: [CAPABILITY, …]}}}}`.
+    fn tunnels(
+        &mut self,
+        n: &Node,
+        base: &Path,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> crate::tunnel::HostedTunnels {
+        #[cfg_attr(not(feature = "rathole"), allow(unused_mut))]
+        let mut tunnels = crate::tunnel::HostedTunnels::default();
+        for t in self.map(n, "tunnels").unwrap_or_default() {
+            match t.key.as_str() {
+                #[cfg(feature = "rathole")]
+                "rathole" => {
+                    let mut listeners = BTreeMap::new();
+                    for l in self.map(&t.value, "tunnels.rathole").unwrap_or_default() {
+                        let field = format!("tunnels.rathole.{}", l.key);
+                        if let Some(listener) = self.rathole_listener(&l.value, &field, base, env) {
+                            listeners.insert(l.key.clone(), listener);
+                        }
+                    }
+                    tunnels.rathole = std::sync::Arc::new(listeners);
+                }
+                _ => self.unknown(t, "tunnels", &["rathole"]),
             }
         }
+        tunnels
+    }
+
+    #[cfg(feature = "rathole")]
+    fn rathole_listener(
+        &mut self,
+        n: &Node,
+        field: &str,
+        base: &Path,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Option<crate::tunnel::rathole::HostListener> {
+        use crate::tunnel::rathole::{check_noise_key, HostListener, ListenerTransport};
+        let (mut listen, mut transport, mut noise, mut cert, mut key) =
+            (None, None, None, None, None);
+        let mut services = BTreeMap::new();
+        for e in self.map(n, field).unwrap_or_default() {
+            let sub = format!("{field}.{}", e.key);
+            match e.key.as_str() {
+                "listen" => listen = self.address(&e.value, &sub),
+                "transport" => transport = self.string(&e.value, &sub).map(|t| (t, e.value.pos)),
+                "noisePrivateKey" => {
+                    if let Some((k, pos)) = self.secret(&e.value, &sub, "the key", base, env) {
+                        match check_noise_key(&k) {
+                            Ok(()) => noise = Some(Secret::new(k.trim().to_string())),
+                            Err(why) => self.problem(pos, format!("{sub}: {why}")),
+                        }
+                    }
+                }
+                "tlsCertificate" => cert = self.string(&e.value, &sub).map(|s| base.join(s)),
+                "tlsKey" => key = self.string(&e.value, &sub).map(|s| base.join(s)),
+                "services" => {
+                    for s in self.map(&e.value, &sub).unwrap_or_default() {
+                        let grant = format!("{sub}.{}", s.key);
+                        if let Some(caps) = self.strings(&s.value, &grant) {
+                            for c in &caps {
+                                if let Err(why) = super::check_name(c) {
+                                    self.problem(s.value.pos, format!("{grant}: {why}"));
+                                }
+                            }
+                            services.insert(s.key.clone(), caps);
+                        }
+                    }
+                }
+                _ => self.unknown(
+                    e,
+                    field,
+                    &[
+                        "listen",
+                        "transport",
+                        "noisePrivateKey",
+                        "tlsCertificate",
+                        "tlsKey",
+                        "services",
+                    ],
+                ),
+            }
+        }
+        let Some(listen) = listen else {
+            self.problem(
+                n.pos,
+                format!("{field}.listen (HOST:PORT where rathole clients connect) is required"),
+            );
+            return None;
+        };
+        let kind = transport.as_ref().map_or("tcp", |(t, _)| t.as_str());
+        let transport = match (kind, noise, cert, key) {
+            ("tcp", None, None, None) => ListenerTransport::Tcp,
+            ("noise", Some(k), None, None) => ListenerTransport::Noise(k),
+            ("tls", None, Some(c), Some(k)) => ListenerTransport::Tls {
+                certificate: c.display().to_string(),
+                key: k.display().to_string(),
+            },
+            ("tcp" | "noise" | "tls", ..) => {
+                self.problem(n.pos, format!("{field}: transport '{kind}' takes {}", match kind {
+                    "noise" => "noisePrivateKey (and no TLS keys)",
+                    "tls" => "tlsCertificate and tlsKey (and no noisePrivateKey)",
+                    _ => "no keys (noisePrivateKey is for noise, tlsCertificate and tlsKey for tls)",
+                }));
+                return None;
+            }
+            (other, ..) => {
+                let pos = transport.as_ref().map_or(n.pos, |(_, p)| *p);
+                self.problem(
+                    pos,
+                    format!("{field}.transport: '{other}' is not one of tcp, noise, tls"),
+                );
+                return None;
+            }
+        };
+        Some(HostListener {
+            listen,
+            transport,
+            services,
+        })
     }
 
     fn tenant(&mut self, n: &Node, field: &str, base: &Path, named: bool) -> TenantPatch {
@@ -595,6 +737,35 @@ impl Decoder<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[cfg(feature = "rathole")]
+    #[test]
+    fn rathole_listeners_decode_and_misuse_is_placed() {
+        use crate::tunnel::rathole::ListenerTransport;
+        let c = parse("tunnels:\n  rathole:\n    edge:\n      listen: \"0.0.0.0:2333\"\n      services:\n        crm: [crm, crm-staging]\n").unwrap();
+        let edge = &c.tunnels.rathole["edge"];
+        assert_eq!(edge.listen, "0.0.0.0:2333");
+        assert!(matches!(edge.transport, ListenerTransport::Tcp));
+        assert_eq!(edge.services["crm"], ["crm", "crm-staging"]);
+        let e = parse("tunnels:\n  rathole:\n    edge:\n      listen: \"0.0.0.0:2333\"\n      transport: noise\n      noisePrivateKey: \"c2VjcmV0\"\n").unwrap_err().to_string();
+        assert!(
+            e.contains("host.yaml:6:24") && e.contains("not the key itself"),
+            "{e}"
+        );
+        let e = parse("tunnels:\n  rathole:\n    edge:\n      listen: \"0.0.0.0:2333\"\n      transport: quic\n").unwrap_err().to_string();
+        assert!(
+            e.contains("host.yaml:5:18") && e.contains("not one of tcp, noise, tls"),
+            "{e}"
+        );
+        let e = parse("tunnels:\n  rathole:\n    edge:\n      services: {}\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("listen (HOST:PORT"), "{e}");
+        let e = parse("tunnels:\n  wireguard: {}\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("unknown key 'wireguard' in tunnels"), "{e}");
+    }
 
     #[test]
     fn a_capability_from_a_registry_decodes_and_misuse_is_placed() {

@@ -251,9 +251,10 @@ impl Hosting {
         let loaded = {
             let this = self.clone();
             let file = source.file.clone();
+            let name = name.to_string();
             // Compiling is CPU-bound: keep it off the async workers.
             tokio::task::spawn_blocking(move || {
-                let tunnels = TunnelRegistry::hosted();
+                let tunnels = TunnelRegistry::hosted(&this.config.tunnels, &name);
                 capability::load(
                     &file,
                     &options,

@@ -265,6 +265,13 @@ impl Route {
     }
 }
 
+/// What `ikanos serve`'s host configuration declares for tunnels: rathole listeners.
+#[derive(Clone, Default, Debug)]
+pub struct HostedTunnels {
+    #[cfg(feature = "rathole")]
+    pub rathole: Arc<std::collections::BTreeMap<String, rathole::HostListener>>,
+}
+
 /// (type, SHA-256 of the identity, endpoint): what makes two tunnels the same.
 type TunnelKey = (String, String, String);
 
@@ -287,7 +294,7 @@ impl TunnelRegistry {
             #[cfg(feature = "ssh")]
             Box::<ssh::SshProvider>::default(),
             #[cfg(feature = "rathole")]
-            Box::new(rathole::RatholeProvider { hosted: false }),
+            Box::<rathole::RatholeProvider>::default(),
             #[cfg(feature = "ziti")]
             Box::new(ziti::ZitiProvider),
             #[cfg(feature = "test-tunnel")]
@@ -296,13 +303,20 @@ impl TunnelRegistry {
     }
 
     /// The providers a capability hosted by `ikanos serve` gets: the same, except that
-    /// its file may not open a listener (a rathole server is host infrastructure).
-    pub fn hosted() -> Self {
+    /// its file may not open a listener (a rathole server is host infrastructure): it
+    /// names one of the host's, if granted.
+    #[cfg_attr(not(feature = "rathole"), allow(unused_variables))]
+    pub fn hosted(rathole: &HostedTunnels, capability: &str) -> Self {
         Self::with_providers(vec![
             #[cfg(feature = "ssh")]
             Box::<ssh::SshProvider>::default(),
             #[cfg(feature = "rathole")]
-            Box::new(rathole::RatholeProvider { hosted: true }),
+            Box::new(rathole::RatholeProvider {
+                hosted: Some(rathole::Hosted {
+                    listeners: rathole.rathole.clone(),
+                    capability: capability.to_string(),
+                }),
+            }),
             #[cfg(feature = "ziti")]
             Box::new(ziti::ZitiProvider),
             #[cfg(feature = "test-tunnel")]

@@ -43,15 +43,65 @@ use super::{
 use server::{Listener, Service};
 use transport::Transport;
 
-/// Serves `tunnel.type: rathole`; `hosted` (in `ikanos serve`) refuses to open listeners.
+/// Serves `tunnel.type: rathole`. `hosted`: the capability runs in `ikanos serve`, where
+/// listeners are the host configuration's and a file names one (`listener: NAME`).
 #[derive(Default)]
 pub struct RatholeProvider {
-    pub hosted: bool,
+    pub hosted: Option<Hosted>,
+}
+
+/// What `ikanos serve` gives one capability: the host's listeners, and its name (grants
+/// are per capability).
+#[derive(Clone)]
+pub struct Hosted {
+    pub listeners: Arc<std::collections::BTreeMap<String, HostListener>>,
+    pub capability: String,
+}
+
+/// A listener of the host configuration (`tunnels.rathole.NAME`).
+#[derive(Clone, Debug)]
+pub struct HostListener {
+    pub listen: String,
+    pub transport: ListenerTransport,
+    /// Service → the capabilities that may use it.
+    pub services: std::collections::BTreeMap<String, Vec<String>>,
+}
+
+#[derive(Clone, Debug)]
+pub enum ListenerTransport {
+    Tcp,
+    /// The private key, base64 (as `rathole --genkey` prints it).
+    Noise(ikanos_spec::binds::Secret),
+    /// PEM files.
+    Tls {
+        certificate: String,
+        key: String,
+    },
+}
+
+impl ListenerTransport {
+    fn build(&self) -> Result<Transport, String> {
+        Ok(match self {
+            ListenerTransport::Tcp => Transport::Tcp,
+            ListenerTransport::Noise(key) => Transport::Noise(Arc::new(
+                transport::noise_key(key.expose()).map_err(|e| format!("noisePrivateKey: {e}"))?,
+            )),
+            ListenerTransport::Tls { certificate, key } => {
+                Transport::Tls(transport::tls(certificate, key)?)
+            }
+        })
+    }
+}
+
+/// Check a Noise private key's form (for the host configuration's decoder).
+pub fn check_noise_key(base64_text: &str) -> Result<(), String> {
+    transport::noise_key(base64_text).map(|_| ())
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct RatholeKeys {
+    listener: Option<String>,
     listen: Option<String>,
     transport: Option<String>,
     noise_private_key: Option<String>,
@@ -71,9 +121,28 @@ fn keys(
         key: Some(key.to_string()),
         message,
     };
+    if keys.listener.is_some() {
+        // A listener of the host configuration: its address and transport are the host's.
+        for (key, present) in [
+            ("listen", keys.listen.is_some()),
+            ("transport", keys.transport.is_some()),
+            ("noisePrivateKey", keys.noise_private_key.is_some()),
+            ("tlsCertificate", keys.tls_certificate.is_some()),
+            ("tlsKey", keys.tls_key.is_some()),
+        ] {
+            if present {
+                problems.push(problem(key, format!("tunnel.{key}: the listener named by tunnel.listener sets it (in the host configuration); give one or the other")));
+            }
+        }
+        return if problems.is_empty() {
+            Ok(keys)
+        } else {
+            Err(problems)
+        };
+    }
     match keys.listen.as_deref() {
         None => problems.push(SettingsProblem::block(
-            "tunnel.listen (HOST:PORT where the rathole client connects, its `remote_addr`) is required for type 'rathole'",
+            "tunnel.listen (HOST:PORT where the rathole client connects, its `remote_addr`; `ikanos run`) or tunnel.listener (a listener of `ikanos serve`'s host configuration) is required for type 'rathole'",
         )),
         Some(l) if crate::server::split_host_port(l).is_err() => {
             problems.push(problem("listen", format!("tunnel.listen: '{l}' is not HOST:PORT")))
@@ -154,7 +223,7 @@ impl TunnelProvider for RatholeProvider {
         match keys(&config.extra) {
             Ok(k) => format!(
                 "{}#{}",
-                k.listen.unwrap_or_default(),
+                k.listener.or(k.listen).unwrap_or_default(),
                 config.service.clone().unwrap_or_default()
             ),
             Err(_) => String::new(),
@@ -162,9 +231,6 @@ impl TunnelProvider for RatholeProvider {
     }
 
     fn start(&self, config: TunnelConfig) -> Result<Arc<dyn Tunnel>, String> {
-        if self.hosted {
-            return Err("a rathole listener is host infrastructure: `ikanos serve` does not let a capability's file open one (host-configured rathole listeners are not built yet); run it with `ikanos run`".into());
-        }
         let keys = keys(&config.extra).map_err(|p| SettingsProblem::join(&p))?;
         let service = config
             .service
@@ -174,18 +240,47 @@ impl TunnelProvider for RatholeProvider {
             .identity
             .clone()
             .ok_or("tunnel.identity (the service's token) is required for type 'rathole'")?;
-        let transport = match keys.transport.as_deref().unwrap_or("tcp") {
-            "noise" => Transport::Noise(Arc::new(
-                transport::noise_key(keys.noise_private_key.as_deref().unwrap_or_default())
-                    .map_err(|e| format!("tunnel.noisePrivateKey: {e}"))?,
-            )),
-            "tls" => Transport::Tls(transport::tls(
-                keys.tls_certificate.as_deref().unwrap_or_default(),
-                keys.tls_key.as_deref().unwrap_or_default(),
-            )?),
-            _ => Transport::Tcp,
+        let (listen, transport) = match (&self.hosted, &keys.listener) {
+            (None, Some(name)) => {
+                return Err(format!("tunnel.listener '{name}' names a listener of `ikanos serve`'s host configuration; `ikanos run` opens its own: give tunnel.listen"))
+            }
+            (Some(_), None) => {
+                return Err("a rathole listener is host infrastructure: under `ikanos serve` a capability names one of the host configuration's (tunnel.listener: NAME, from tunnels.rathole) instead of opening its own with tunnel.listen".into())
+            }
+            (Some(hosted), Some(name)) => {
+                let l = hosted.listeners.get(name).ok_or_else(|| {
+                    let known: Vec<&str> = hosted.listeners.keys().map(String::as_str).collect();
+                    format!("tunnel.listener: the host configuration has no rathole listener '{name}' (it has: {})", if known.is_empty() { "none".to_string() } else { known.join(", ") })
+                })?;
+                let granted = l
+                    .services
+                    .get(&service)
+                    .is_some_and(|caps| caps.iter().any(|c| c == &hosted.capability));
+                if !granted {
+                    return Err(format!(
+                        "service '{service}' of rathole listener '{name}' is not granted to capability '{}' (tunnels.rathole.{name}.services.{service} in the host configuration)",
+                        hosted.capability
+                    ));
+                }
+                (l.listen.clone(), l.transport.build()?)
+            }
+            (None, None) => {
+                let transport = match keys.transport.as_deref().unwrap_or("tcp") {
+                    "noise" => ListenerTransport::Noise(ikanos_spec::binds::Secret::new(
+                        keys.noise_private_key.clone().unwrap_or_default(),
+                    )),
+                    "tls" => ListenerTransport::Tls {
+                        certificate: keys.tls_certificate.clone().unwrap_or_default(),
+                        key: keys.tls_key.clone().unwrap_or_default(),
+                    },
+                    _ => ListenerTransport::Tcp,
+                };
+                (
+                    keys.listen.clone().unwrap_or_default(),
+                    transport.build().map_err(|e| format!("tunnel.{e}"))?,
+                )
+            }
         };
-        let listen = keys.listen.unwrap_or_default();
         let listener = Listener::get_or_start(&listen, transport)?;
         let service = listener.add_service(&service, token)?;
         let state = service.state.subscribe();
@@ -216,7 +311,7 @@ impl Tunnel for RatholeTunnel {
 
     async fn reload(&self, config: TunnelConfig) -> Result<(), String> {
         let keys = keys(&config.extra).map_err(|p| SettingsProblem::join(&p))?;
-        if keys.listen.as_deref() != Some(self.listener.addr.as_str()) {
+        if keys.listener.is_none() && keys.listen.as_deref() != Some(self.listener.addr.as_str()) {
             return Err("tunnel.listen changed: restart to listen elsewhere".into());
         }
         let token = config
@@ -283,15 +378,61 @@ mod tests {
             .contains("16 bytes"));
     }
 
-    #[tokio::test]
-    async fn the_hosted_provider_opens_no_listener() {
-        let p = RatholeProvider { hosted: true };
-        let config = TunnelConfig {
+    fn config(pairs: &[(&str, &str)]) -> TunnelConfig {
+        TunnelConfig {
             service: Some("crm".into()),
             identity: Some(ikanos_spec::binds::Secret::new("t".into())),
-            extra: extra(&[("listen", "127.0.0.1:0")]),
+            extra: extra(pairs),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_hosted_capability_uses_only_the_listeners_and_services_granted_to_it() {
+        let listeners = std::collections::BTreeMap::from([(
+            "edge".to_string(),
+            HostListener {
+                listen: "127.0.0.1:0".into(),
+                transport: ListenerTransport::Tcp,
+                services: std::collections::BTreeMap::from([(
+                    "crm".to_string(),
+                    vec!["a".to_string()],
+                )]),
+            },
+        )]);
+        let hosted = |capability: &str| RatholeProvider {
+            hosted: Some(Hosted {
+                listeners: Arc::new(listeners.clone()),
+                capability: capability.into(),
+            }),
         };
-        let err = p.start(config).err().unwrap();
+        let err = hosted("a")
+            .start(config(&[("listen", "127.0.0.1:0")]))
+            .err()
+            .unwrap();
         assert!(err.contains("host infrastructure"), "{err}");
+        let err = hosted("b")
+            .start(config(&[("listener", "edge")]))
+            .err()
+            .unwrap();
+        assert!(err.contains("not granted to capability 'b'"), "{err}");
+        let err = hosted("a")
+            .start(config(&[("listener", "other")]))
+            .err()
+            .unwrap();
+        assert!(
+            err.contains("no rathole listener 'other' (it has: edge)"),
+            "{err}"
+        );
+        let err = RatholeProvider::default()
+            .start(config(&[("listener", "edge")]))
+            .err()
+            .unwrap();
+        assert!(err.contains("give tunnel.listen"), "{err}");
+        assert!(messages(&[("listener", "edge"), ("transport", "tcp")])[0]
+            .contains("the listener named by tunnel.listener sets it"));
+        let tunnel = hosted("a")
+            .start(config(&[("listener", "edge")]))
+            .expect("granted");
+        tunnel.stop().await;
     }
 }
