@@ -557,3 +557,29 @@ fn ikanos_serve_lets_a_capability_use_a_service_of_the_hosts_listener_granted_to
         503
     );
 }
+
+#[test]
+fn a_frozen_client_is_noticed_although_its_connection_stays_up() {
+    if skip() {
+        return;
+    }
+    let rig = rig(&[], &[]);
+    let c = rig.client("client.toml", SERVICE_TOKEN, ClientTransport::Tcp);
+    wait_ready(&rig.host, 200);
+    c.signal(libc::SIGSTOP);
+    // The kernel keeps its TCP connection alive; the probe's data channel never comes.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !rig.reason().contains("opened no data channel") {
+        assert!(
+            Instant::now() < deadline,
+            "never noticed: {}\n{}",
+            rig.reason(),
+            rig.host.all_output()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(list_customers(&rig.host)["error"], "tunnel-unavailable");
+    c.signal(libc::SIGCONT);
+    wait_ready(&rig.host, 200);
+    assert_eq!(list_customers(&rig.host)["status"], 200);
+}

@@ -30,6 +30,13 @@ const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(5);
 const POOL_SIZE: usize = 4;
 /// How long a dial waits for the client to open a data channel.
 const DATA_CHANNEL_TIMEOUT: Duration = Duration::from_secs(5);
+/// How often a held control channel is probed: the oldest ready data channel is
+/// replaced by a fresh one, which a live client opens at once (the client connects to
+/// its local service and closes again: one short connection there per probe).
+const PROBE_INTERVAL: Duration = Duration::from_secs(5);
+/// Data channels asked for and not opened for this long: the client is not answering
+/// (frozen, or its process wedged) even though its connection stays up.
+const UNANSWERED_AFTER: Duration = Duration::from_secs(5);
 /// A dead peer (pulled cable, partition) is noticed within about this long: TCP
 /// keepalive probes and TCP_USER_TIMEOUT on every accepted connection.
 const DEAD_PEER_AFTER: Duration = Duration::from_secs(6);
@@ -98,6 +105,9 @@ struct Control {
     pool: Mutex<VecDeque<TunnelStream>>,
     arrived: Notify,
     closed: watch::Sender<bool>,
+    /// Data channels asked for and opened so far (the probe compares them).
+    asked: std::sync::atomic::AtomicU64,
+    opened: std::sync::atomic::AtomicU64,
 }
 
 impl Control {
@@ -307,9 +317,12 @@ async fn accept_loop(listener: Weak<Listener>) {
         let Some(l) = listener.upgrade() else { return };
         tune(&stream);
         tokio::spawn(async move {
+            // Only the handshake is timed: an authenticated control channel is then held
+            // for as long as its client keeps it.
             let outcome = tokio::time::timeout(HANDSHAKE_TIMEOUT, l.handshake(stream)).await;
             match outcome {
-                Ok(Ok(())) => {}
+                Ok(Ok(None)) => {}
+                Ok(Ok(Some(held))) => l.hold(held).await,
                 Ok(Err(why)) => {
                     tracing::warn!(tunnel = "rathole", peer = %peer, "refused a rathole connection: {why}")
                 }
@@ -322,13 +335,17 @@ async fn accept_loop(listener: Weak<Listener>) {
 }
 
 impl Listener {
-    async fn handshake(self: &Arc<Self>, stream: TcpStream) -> Result<(), String> {
+    /// The transport handshake and the hello: a data channel joins its control
+    /// channel's pool; a control channel is authenticated and returned to be held.
+    async fn handshake(self: &Arc<Self>, stream: TcpStream) -> Result<Option<Held>, String> {
         let mut conn = self.transport.accept(stream).await?;
         match protocol::read_hello(&mut conn)
             .await
             .map_err(|e| e.to_string())?
         {
-            Hello::ControlChannelHello(_, digest) => self.control_channel(conn, digest).await,
+            Hello::ControlChannelHello(_, digest) => {
+                self.control_channel(conn, digest).await.map(Some)
+            }
             Hello::DataChannelHello(_, key) => {
                 let control = self
                     .sessions
@@ -340,8 +357,9 @@ impl Listener {
                 match control {
                     Some(c) => {
                         c.pool.lock().unwrap_or_else(|p| p.into_inner()).push_back(conn);
+                        c.opened.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                         c.arrived.notify_waiters();
-                        Ok(())
+                        Ok(None)
                     }
                     None => Err("a data channel for no live control channel (a stale or forged session key)".into()),
                 }
@@ -353,7 +371,7 @@ impl Listener {
         self: &Arc<Self>,
         mut conn: TunnelStream,
         digest: Digest,
-    ) -> Result<(), String> {
+    ) -> Result<Held, String> {
         let mut nonce = [0u8; 32];
         rand_fill(&mut nonce);
         protocol::send(
@@ -400,6 +418,8 @@ impl Listener {
             ask,
             pool: Mutex::new(VecDeque::new()),
             arrived: Notify::new(),
+            asked: std::sync::atomic::AtomicU64::new(0),
+            opened: std::sync::atomic::AtomicU64::new(0),
             closed: watch::channel(false).0,
         });
         {
@@ -418,7 +438,23 @@ impl Listener {
         for _ in 0..POOL_SIZE {
             let _ = control.ask.send(());
         }
-        let why = run_control(conn, &control, asks).await;
+        Ok(Held {
+            conn,
+            control,
+            asks,
+            service,
+        })
+    }
+
+    /// Hold an authenticated control channel until it ends, then say why.
+    async fn hold(&self, held: Held) {
+        let Held {
+            conn,
+            control,
+            asks,
+            service,
+        } = held;
+        let why = run_control(conn, &control, asks, &service).await;
         control.close();
         self.sessions
             .lock()
@@ -436,8 +472,15 @@ impl Listener {
                 )),
             );
         }
-        Ok(())
     }
+}
+
+/// An authenticated control channel, to be held.
+struct Held {
+    conn: TunnelStream,
+    control: Arc<Control>,
+    asks: mpsc::UnboundedReceiver<()>,
+    service: Arc<Service>,
 }
 
 /// Hold a control channel: send data channel requests and heartbeats until the client
@@ -446,19 +489,58 @@ async fn run_control(
     conn: TunnelStream,
     control: &Control,
     mut asks: mpsc::UnboundedReceiver<()>,
+    service: &Service,
 ) -> String {
+    use std::sync::atomic::Ordering::SeqCst;
     use tokio::io::AsyncReadExt;
     let (mut reader, mut writer) = tokio::io::split(conn);
     let mut closed = control.closed.subscribe();
     let mut heartbeat = tokio::time::interval(HEARTBEAT_INTERVAL);
     heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut probe = tokio::time::interval(PROBE_INTERVAL);
+    probe.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // Since when, and up to which ask, data channels have been owed (None: none are).
+    let mut owed_since: Option<(tokio::time::Instant, u64)> = None;
     let mut byte = [0u8; 1];
     loop {
         tokio::select! {
             ask = asks.recv() => {
                 if ask.is_none() { return "stopped".into(); }
+                control.asked.fetch_add(1, SeqCst);
                 if let Err(e) = protocol::send(&mut writer, &ControlChannelCmd::CreateDataChannel).await {
                     return format!("writing to it failed: {e}");
+                }
+            }
+            _ = probe.tick() => {
+                // Refresh the oldest ready channel: a live client opens the new one at once.
+                let oldest = {
+                    let mut pool = control.pool.lock().unwrap_or_else(|p| p.into_inner());
+                    if pool.len() >= POOL_SIZE { pool.pop_front() } else { None }
+                };
+                if let Some(mut oldest) = oldest {
+                    // Started, then closed: the client ends it as a finished forward (a
+                    // channel closed before its command would be a warning in its log).
+                    let _ = protocol::send(&mut oldest, &DataChannelCmd::StartForwardTcp).await;
+                    drop(oldest);
+                    let _ = control.ask.send(());
+                }
+                let (asked, opened) = (control.asked.load(SeqCst), control.opened.load(SeqCst));
+                match owed_since {
+                    // Everything asked for before the wait began has arrived.
+                    Some((_, owed)) if opened >= owed => owed_since = None,
+                    None if opened < asked => owed_since = Some((tokio::time::Instant::now(), asked)),
+                    _ => {}
+                }
+                match owed_since {
+                    Some((since, _)) if since.elapsed() >= UNANSWERED_AFTER => publish(
+                        &service.state,
+                        TunnelState::Degraded(format!(
+                            "the rathole client of service '{}' holds its connection but opened no data channel for {}s (frozen?)",
+                            service.name,
+                            since.elapsed().as_secs()
+                        )),
+                    ),
+                    _ => publish(&service.state, TunnelState::Ready),
                 }
             }
             _ = heartbeat.tick() => {
