@@ -556,6 +556,29 @@ fn ikanos_serve_lets_a_capability_use_a_service_of_the_hosts_listener_granted_to
         get(&format!("{}/health/ready/other", serve.control)).status,
         503
     );
+
+    // The capability is replaced (its file changes): the new version registers the same
+    // service before the old one stops, and it serves through the same client.
+    let generation = serve.capability("granted").unwrap()["generation"].clone();
+    let file = caps.join("granted/granted.ikanos.yaml");
+    let text = std::fs::read_to_string(&file).unwrap();
+    std::fs::write(
+        &file,
+        text.replacen("display: \"granted\"", "display: \"granted again\"", 1),
+    )
+    .unwrap();
+    serve.wait_for("granted", "replaced", |c| {
+        c.is_some_and(|c| c["generation"] != generation)
+    });
+    serve.wait_for("granted", "ready", |c| {
+        c.is_some_and(|c| c["ready"] == true)
+    });
+    let r = post(
+        &serve.url("granted", "/call?ns=crm&op=list-customers"),
+        "text/plain",
+        "",
+    );
+    assert_eq!(r.json()["status"], 200, "{}", r.body);
 }
 
 #[test]

@@ -47,6 +47,8 @@ pub struct Service {
     token: Mutex<Secret>,
     pub state: watch::Sender<TunnelState>,
     control: Mutex<Option<Arc<Control>>>,
+    /// Tunnels using it (a replaced capability's old and new versions, for a moment).
+    users: std::sync::atomic::AtomicUsize,
 }
 
 impl Service {
@@ -208,33 +210,44 @@ impl Listener {
         Ok(listener)
     }
 
-    /// Register service `name` with `token`; refused when the listener has it already.
+    /// Service `name` with `token` on this listener: new, or the one already there
+    /// shared (a capability replaced by `ikanos serve` registers it again before its
+    /// old version stops; the client stays connected). The newest token wins.
     pub fn add_service(&self, name: &str, token: Secret) -> Result<Arc<Service>, String> {
         let digest = protocol::digest(name.as_bytes());
         let mut services = self.services.lock().unwrap_or_else(|p| p.into_inner());
-        if services.get(&digest).and_then(Weak::upgrade).is_some() {
-            return Err(format!(
-                "service '{name}' is already served on the rathole listener {}",
-                self.addr
-            ));
+        if let Some(existing) = services.get(&digest).and_then(Weak::upgrade) {
+            existing
+                .users
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            existing.set_token(token);
+            return Ok(existing);
         }
         let service = Arc::new(Service {
             name: name.to_string(),
             token: Mutex::new(token),
             state: watch::channel(Service::disconnected(name)).0,
             control: Mutex::new(None),
+            users: std::sync::atomic::AtomicUsize::new(1),
         });
         services.insert(digest, Arc::downgrade(&service));
         Ok(service)
     }
 
-    /// Drop service `name` (its tunnel stopped): its client is disconnected.
+    /// A tunnel stopped using `service`: when it was the last, the service goes and its
+    /// client is disconnected.
     pub fn remove_service(&self, service: &Service) {
+        let mut services = self.services.lock().unwrap_or_else(|p| p.into_inner());
+        if service
+            .users
+            .fetch_sub(1, std::sync::atomic::Ordering::SeqCst)
+            > 1
+        {
+            return;
+        }
         let digest = protocol::digest(service.name.as_bytes());
-        self.services
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&digest);
+        services.remove(&digest);
+        drop(services);
         if let Some(c) = service
             .control
             .lock()
