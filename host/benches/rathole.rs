@@ -158,7 +158,6 @@ fn main() {
         ),
     ];
     check_targets(&targets, path);
-    println!("{}", machine_line());
     println!("{}", setup_line(connections, seconds, rounds));
     single_connection(&targets, path, seconds);
     println!("{connections} connections:");
