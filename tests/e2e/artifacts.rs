@@ -583,3 +583,64 @@ fn a_single_file_capability_runs_with_its_bind_files_beside_it() {
     assert_eq!(code, 1);
     assert!(err.contains("--component does not apply"), "{err}");
 }
+
+#[test]
+fn a_registry_that_wants_credentials_gets_them_from_the_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let registry = Registry::start_with_auth(dir.path(), "ikanos", "registry-pass-0123");
+    let folder = hello_folder(dir.path(), "private");
+    let reference = registry.reference("team/hello:1");
+    let (code, _, err) = ikanos(&store, &["push", folder.to_str().unwrap(), &reference]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("IKANOS_REGISTRY_USERNAME and IKANOS_REGISTRY_PASSWORD"),
+        "{err}"
+    );
+    let with = |password: &str, args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_ikanos"))
+            .args(args)
+            .env("IKANOS_ARTIFACTS_DIR", &store)
+            .env("IKANOS_REGISTRY_USERNAME", "ikanos")
+            .env("IKANOS_REGISTRY_PASSWORD", password)
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, err) = with(
+        "registry-pass-0123",
+        &["push", folder.to_str().unwrap(), &reference],
+    );
+    assert_eq!(code, Some(0), "{err}");
+    let (code, err) = with(
+        "wrong",
+        &[
+            "pull",
+            &reference,
+            "--dir",
+            dir.path().join("p").to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code, Some(1));
+    assert!(err.contains("refused the credentials"), "{err}");
+    assert!(!err.contains("wrong"), "the password was echoed: {err}");
+    // serve --from with the credentials in its environment.
+    let serve = ServeBuilder::bare()
+        .arg("--from")
+        .arg(&reference)
+        .env(
+            "IKANOS_ARTIFACTS_DIR",
+            dir.path().join("serve-store").to_str().unwrap(),
+        )
+        .env("IKANOS_REGISTRY_USERNAME", "ikanos")
+        .env("IKANOS_REGISTRY_PASSWORD", "registry-pass-0123")
+        .start();
+    assert!(get(&serve.url("hello", "/hello")).body.contains("private"));
+    assert!(!serve.all_output().contains("registry-pass-0123"));
+    assert!(!get(&format!("{}/status", serve.control))
+        .body
+        .contains("registry-pass-0123"));
+}

@@ -115,9 +115,18 @@ impl ArtifactRef {
     }
 
     fn error(&self, e: impl std::fmt::Display) -> PackageError {
+        let mut message = e.to_string();
+        let refused = ["Not authorized", "UNAUTHORIZED", "code: 401", "DENIED"];
+        if refused.iter().any(|r| message.contains(r)) {
+            message.push_str(if std::env::var_os("IKANOS_REGISTRY_USERNAME").is_some() {
+                " (the registry refused the credentials in IKANOS_REGISTRY_USERNAME/IKANOS_REGISTRY_PASSWORD)"
+            } else {
+                " (give the registry's credentials in IKANOS_REGISTRY_USERNAME and IKANOS_REGISTRY_PASSWORD)"
+            });
+        }
         PackageError::Registry {
             reference: self.text.clone(),
-            message: e.to_string(),
+            message,
         }
     }
 }

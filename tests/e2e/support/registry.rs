@@ -28,8 +28,27 @@ impl Registry {
         Self::start_on(dir, "127.0.0.1", port)
     }
 
+    /// Start one that wants HTTP basic credentials `user`/`password` (an htpasswd file
+    /// with a bcrypt hash, made with Python's `crypt`, as the registry requires).
+    pub fn start_with_auth(dir: &Path, user: &str, password: &str) -> Registry {
+        let out = Command::new("python3")
+            .args(["-W", "ignore", "-c", "import crypt, sys; print(crypt.crypt(sys.argv[1], crypt.mksalt(crypt.METHOD_BLOWFISH)))"])
+            .arg(password)
+            .output()
+            .expect("running python3");
+        let hash = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        assert!(hash.starts_with("$2"), "no bcrypt hash: {hash}");
+        let htpasswd = dir.join("htpasswd");
+        std::fs::write(&htpasswd, format!("{user}:{hash}\n")).unwrap();
+        Self::launch(dir, "127.0.0.1", free_port(), Some(&htpasswd))
+    }
+
     /// Start on `host:port` (an address of a network the test made).
     pub fn start_on(dir: &Path, host: &str, port: u16) -> Registry {
+        Self::launch(dir, host, port, None)
+    }
+
+    fn launch(dir: &Path, host: &str, port: u16, htpasswd: Option<&Path>) -> Registry {
         let bin = "/usr/bin/docker-registry";
         assert!(
             Path::new(bin).is_file(),
@@ -41,8 +60,12 @@ impl Registry {
         std::fs::write(
             &config,
             format!(
-                "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {addr}\n",
-                storage.display()
+                "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {addr}\n{}",
+                storage.display(),
+                htpasswd.map_or(String::new(), |p| format!(
+                    "auth:\n  htpasswd:\n    realm: ikanos-test\n    path: {}\n",
+                    p.display()
+                ))
             ),
         )
         .unwrap();
@@ -52,9 +75,12 @@ impl Registry {
         );
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            let up = ureq::get(&format!("http://{addr}/v2/"))
-                .call()
-                .is_ok_and(|r| r.status() == 200);
+            // Up: it answers /v2/ (401 when it wants credentials).
+            let up = match ureq::get(&format!("http://{addr}/v2/")).call() {
+                Ok(r) => r.status() == 200,
+                Err(ureq::Error::StatusCode(401)) => true,
+                Err(_) => false,
+            };
             if up {
                 break;
             }
