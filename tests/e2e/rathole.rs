@@ -579,6 +579,45 @@ fn ikanos_serve_lets_a_capability_use_a_service_of_the_hosts_listener_granted_to
         "",
     );
     assert_eq!(r.json()["status"], 200, "{}", r.body);
+
+    // The token rotates: a new value in the capability's bind file, SIGHUP. The client
+    // with the old token is dropped (and keeps retrying, refused, without unreadying the
+    // new one); a client with the new token is let in.
+    let rotated = "rotated-in-serve-0123456789";
+    let secrets = caps.join("granted/secrets.yaml");
+    let text = std::fs::read_to_string(&secrets).unwrap();
+    std::fs::write(&secrets, text.replace(SERVICE_TOKEN, rotated)).unwrap();
+    serve.signal(libc::SIGHUP);
+    serve.wait_for("granted", "unready", |c| {
+        c.is_some_and(|c| c["ready"] == false)
+    });
+    let config = client_config(
+        dir.path(),
+        "rotated.toml",
+        &listen,
+        ClientTransport::Tcp,
+        &[("crm", rotated, format!("127.0.0.1:{}", private.addr.port()))],
+    );
+    let _rotated = client(Some(&site.ns), &config);
+    serve.wait_for("granted", "ready", |c| {
+        c.is_some_and(|c| c["ready"] == true)
+    });
+    // Stays ready while the stale client keeps being refused.
+    for _ in 0..30 {
+        assert_eq!(
+            get(&format!("{}/health/ready/granted", serve.control)).status,
+            200
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(serve.all_output().contains("offered a wrong token"));
+    let r = post(
+        &serve.url("granted", "/call?ns=crm&op=list-customers"),
+        "text/plain",
+        "",
+    );
+    assert_eq!(r.json()["status"], 200, "{}", r.body);
+    assert!(!serve.all_output().contains(rotated));
 }
 
 #[test]

@@ -415,7 +415,22 @@ impl Listener {
         };
         if !bool::from(expected.ct_eq(&offered)) {
             let _ = protocol::send(&mut conn, &Ack::AuthFailed).await;
-            publish(&service.state, Service::disconnected(&service.name));
+            // Said in readiness only while no client holds the service: a stale client
+            // retrying with an old token must not unready the one that has the new one.
+            let held = service
+                .control
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .is_some();
+            if !held {
+                publish(
+                    &service.state,
+                    TunnelState::Degraded(format!(
+                        "no rathole client is connected for service '{}' (a client offered a wrong token)",
+                        service.name
+                    )),
+                );
+            }
             return Err(format!(
                 "a client for service '{}' offered a wrong token",
                 service.name
