@@ -277,6 +277,35 @@ pub(crate) fn component_candidates(file: &Path) -> Vec<PathBuf> {
     out
 }
 
+/// The component a capability runs: `given`, else `NAME.wasm` beside the file when
+/// an operation is the component's (a mock-only file needs none); a missing one that
+/// an operation needs is an error naming where it looked.
+pub(crate) fn find_component(
+    file: &Path,
+    model: &Capability,
+    given: Option<&Path>,
+) -> Result<Option<PathBuf>, CapabilityError> {
+    if let Some(p) = given {
+        return Ok(Some(p.to_path_buf()));
+    }
+    if !declarative::has_component_operations(model) {
+        return Ok(None);
+    }
+    let candidates = component_candidates(file);
+    match candidates.iter().find(|p| p.is_file()) {
+        Some(p) => Ok(Some(p.clone())),
+        None if declarative::needs_component(model) => Err(CapabilityError::NoComponent {
+            file: file.display().to_string(),
+            looked: candidates
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+        }),
+        None => Ok(None),
+    }
+}
+
 /// Where a bind location points, for the confinement check: None for environment
 /// binds and spellings the resolver refuses anyway.
 pub(crate) fn bind_target(
@@ -447,27 +476,7 @@ pub fn load(
     // A component answers the operations with no declarative handler; mocks too when
     // there is one (upstream answers them with the mock; so does the engine here when
     // there is no component).
-    let component_path = match &options.component {
-        Some(p) => Some(p.clone()),
-        None if declarative::has_component_operations(&model) => {
-            let candidates = component_candidates(file);
-            match candidates.iter().find(|p| p.is_file()) {
-                Some(p) => Some(p.clone()),
-                None if declarative::needs_component(&model) => {
-                    return Err(CapabilityError::NoComponent {
-                        file: file.display().to_string(),
-                        looked: candidates
-                            .iter()
-                            .map(|p| p.display().to_string())
-                            .collect::<Vec<_>>()
-                            .join(", "),
-                    })
-                }
-                None => None,
-            }
-        }
-        None => None,
-    };
+    let component_path = find_component(file, &model, options.component.as_deref())?;
     // The engine and the component run under the same limits, outbound router and
     // metrics: each gets a sandbox of its own.
     let sandbox = |component| {

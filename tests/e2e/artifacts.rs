@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use crate::support::fixtures::TOKEN;
 use crate::support::registry::Registry;
 use crate::support::serve::ServeBuilder;
-use crate::support::upstream::{Auth, Upstream};
+use crate::support::upstream::Upstream;
 use crate::support::{components, example, get, write, HostBuilder};
 
 /// The crm-sidecar example in `dir/crm-sidecar/` against `crm`, with its secrets, a
@@ -99,10 +99,7 @@ fn push(store: &Path, folder: &Path, reference: &str, extra: &[&str]) -> String 
 }
 
 fn crm_upstream() -> Upstream {
-    Upstream::start(Auth {
-        bearer: Some(TOKEN.into()),
-        ..Auth::default()
-    })
+    Upstream::bearer()
 }
 
 fn assert_bearer_seen(upstream: &Upstream) {

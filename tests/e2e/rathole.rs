@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use crate::support::fixtures::{self, Tunnel, TOKEN};
 use crate::support::rathole::{self, client, client_config, ClientTransport, PrivateSite};
-use crate::support::upstream::{Auth, Upstream};
+use crate::support::upstream::Upstream;
 use crate::support::*;
 
 const SERVICE_TOKEN: &str = "rathole-service-token-0123456789";
@@ -26,13 +26,6 @@ fn skip() -> bool {
     false
 }
 
-fn api() -> Upstream {
-    Upstream::start(Auth {
-        bearer: Some(TOKEN.into()),
-        ..Auth::default()
-    })
-}
-
 struct Rig {
     site: PrivateSite,
     private: Upstream,
@@ -47,8 +40,8 @@ struct Rig {
 /// with `extra` tunnel keys and binds, run by a real `ikanos run`.
 fn rig(extra: &[(&str, String)], binds: &[fixtures::ExtraBind]) -> Rig {
     let site = PrivateSite::new();
-    let private = netns::in_namespace(&site.ns, api);
-    let decoy = api();
+    let private = netns::in_namespace(&site.ns, Upstream::bearer);
+    let decoy = Upstream::bearer();
     let dir = tempfile::tempdir().unwrap();
     let listen = format!("{}:{}", site.host_addr, free_port());
     let mut tunnel = Tunnel::new("rathole")
@@ -484,7 +477,7 @@ fn ikanos_serve_lets_a_capability_use_a_service_of_the_hosts_listener_granted_to
         return;
     }
     let site = PrivateSite::new();
-    let private = netns::in_namespace(&site.ns, api);
+    let private = netns::in_namespace(&site.ns, Upstream::bearer);
     let dir = tempfile::tempdir().unwrap();
     let caps = dir.path().join("caps");
     let listen = format!("{}:{}", site.host_addr, free_port());

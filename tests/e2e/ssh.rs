@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use crate::support::fixtures::{self, Capability, ExtraBind, HttpConsumes, Tunnel, TOKEN};
 use crate::support::netns::{self, Topology};
 use crate::support::openssh::{self, keygen, Connector, InNamespace, Sshd, SshdOptions};
-use crate::support::upstream::{Auth, Upstream};
+use crate::support::upstream::Upstream;
 use crate::support::*;
 
 fn skip_without_openssh() -> bool {
@@ -22,14 +22,6 @@ fn skip_without_openssh() -> bool {
         eprintln!("SKIP: OpenSSH (sshd, ssh) is not installed; scripts/setup installs it");
     }
     missing
-}
-
-/// An API that wants the test's bearer token.
-fn api() -> Upstream {
-    Upstream::start(Auth {
-        bearer: Some(TOKEN.into()),
-        ..Auth::default()
-    })
 }
 
 /// Where a scenario's machines live: namespaces when the test may make them (see the
@@ -59,9 +51,9 @@ impl Site {
     /// An API on the private side, which the public side cannot reach.
     fn private_api(&self) -> Upstream {
         let Some(t) = &self.topology else {
-            return api();
+            return Upstream::bearer();
         };
-        let api = netns::in_namespace(&t.private, api);
+        let api = netns::in_namespace(&t.private, Upstream::bearer);
         assert!(
             !t.public_reaches_private(),
             "the public side must have no route to the private network"
@@ -206,7 +198,7 @@ fn rig(pin: Option<&str>, permit_open: Option<u16>) -> Option<(Rig, Connector)> 
     let c = components();
     let site = Site::new();
     let private = site.private_api();
-    let decoy = api();
+    let decoy = Upstream::bearer();
     let dir = tempfile::tempdir().unwrap();
     let forward = site.forward_port();
     let (connector_key, connector_pub) = keygen(dir.path(), "connector");
@@ -469,7 +461,7 @@ fn certificate_authentication_with_a_user_ca() {
         return;
     }
     let site = Site::new();
-    let (private, decoy) = (site.private_api(), api());
+    let (private, decoy) = (site.private_api(), Upstream::bearer());
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let forward = site.forward_port();
@@ -642,7 +634,7 @@ fn a_relay_host_certificate_is_trusted_through_its_ca() {
         return;
     }
     let site = Site::new();
-    let (private, decoy) = (site.private_api(), api());
+    let (private, decoy) = (site.private_api(), Upstream::bearer());
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let forward = site.forward_port();

@@ -17,8 +17,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use super::PackageError;
-use crate::capability::{self, bind_target, component_candidates, default_name};
-use crate::declarative;
+use crate::capability::{self, bind_target, default_name, find_component, CapabilityError};
 
 /// What a travelling file is to the host.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -124,26 +123,10 @@ pub fn select(path: &Path, component: Option<&Path>) -> Result<Packed, PackageEr
         .collect();
 
     let name = default_name(&file);
-    let component_path = match component {
-        Some(p) => Some(p.to_path_buf()),
-        None => {
-            let candidates = component_candidates(&file);
-            match candidates.iter().find(|p| p.is_file()) {
-                Some(p) => Some(p.clone()),
-                None if declarative::needs_component(&model) => {
-                    return Err(PackageError::NoComponent {
-                        file: file.display().to_string(),
-                        looked: candidates
-                            .iter()
-                            .map(|p| p.display().to_string())
-                            .collect::<Vec<_>>()
-                            .join(", "),
-                    })
-                }
-                None => None,
-            }
-        }
-    };
+    let component_path = find_component(&file, &model, component).map_err(|e| match e {
+        CapabilityError::NoComponent { file, looked } => PackageError::NoComponent { file, looked },
+        other => PackageError::Bundle(file.display().to_string(), other.to_string()),
+    })?;
     let component_real = component_path.as_deref().map(canonical).transpose()?;
 
     let mut files = vec![PackedFile {

@@ -22,11 +22,11 @@ use std::process::Command;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use super::fixtures::{self, Tunnel, TOKEN};
-use super::netns::{self, Topology};
+use super::fixtures::{self, Tunnel};
+use super::netns::{self, ip, Topology};
 use super::openssh::{keygen, Connector, InNamespace, Sshd, SshdOptions};
 use super::registry::Registry;
-use super::upstream::{Auth, Upstream};
+use super::upstream::Upstream;
 use super::{components, free_port, get, spawn_logged, try_get, Process};
 
 /// One fleet at a time: they share the LAN's addresses.
@@ -35,16 +35,6 @@ static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 const LAN: &str = "169.254.252";
 /// The capability every replica serves, as the registry names it.
 pub const NAME: &str = "crm";
-
-fn ip(args: &[&str]) {
-    let out = Command::new("ip").args(args).output().expect("running ip");
-    assert!(
-        out.status.success(),
-        "ip {}: {}",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
 
 /// The bridge and the replicas' namespaces (the relay's leg too).
 struct Lan {
@@ -268,12 +258,7 @@ impl Fleet {
         let dir = tempfile::tempdir().unwrap();
         let topology = Topology::new();
         let lan = Lan::new(replicas, &topology.relay);
-        let private = netns::in_namespace(&topology.private, || {
-            Upstream::start(Auth {
-                bearer: Some(TOKEN.into()),
-                ..Auth::default()
-            })
-        });
+        let private = netns::in_namespace(&topology.private, Upstream::bearer);
         let (connector_key, connector_pub) = keygen(dir.path(), "connector");
         let (host_key, host_pub) = keygen(dir.path(), "host");
         let forward = 18080;

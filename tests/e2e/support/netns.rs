@@ -14,7 +14,8 @@ pub fn available() -> bool {
     root && Command::new("ip").arg("-V").output().is_ok()
 }
 
-fn ip(args: &[&str]) {
+/// `ip ARGS`, which must succeed.
+pub fn ip(args: &[&str]) {
     let out = Command::new("ip").args(args).output().expect("running ip");
     assert!(
         out.status.success(),

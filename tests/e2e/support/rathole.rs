@@ -6,22 +6,13 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use super::netns::ip;
 use super::{spawn_logged, tools_dir, Process};
 
 /// The rathole binary, when scripts/setup installed it.
 pub fn binary() -> Option<PathBuf> {
     let p = tools_dir().join("rathole-0.5.0/bin/rathole");
     p.is_file().then_some(p)
-}
-
-fn ip(args: &[&str]) {
-    let out = Command::new("ip").args(args).output().expect("running ip");
-    assert!(
-        out.status.success(),
-        "ip {}: {}",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 /// `priv` joined to the root namespace (the host's side) by one veth pair.

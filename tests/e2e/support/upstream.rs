@@ -71,6 +71,14 @@ pub struct Upstream {
 }
 
 impl Upstream {
+    /// The test CRM wanting the test's bearer token (`fixtures::TOKEN`).
+    pub fn bearer() -> Upstream {
+        Upstream::start(Auth {
+            bearer: Some(super::fixtures::TOKEN.into()),
+            ..Auth::default()
+        })
+    }
+
     pub fn start(auth: Auth) -> Upstream {
         let std_listener =
             std::net::TcpListener::bind("127.0.0.1:0").expect("binding the upstream");
