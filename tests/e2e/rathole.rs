@@ -192,11 +192,9 @@ fn a_wrong_token_and_an_unknown_service_are_refused() {
         "not-the-token-at-all-0000000000",
         ClientTransport::Tcp,
     );
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !rig.host.all_output().contains("offered a wrong token") {
-        assert!(Instant::now() < deadline, "{}", rig.host.all_output());
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    rig.host.wait_for_log(Duration::from_secs(20), |l| {
+        l.contains("offered a wrong token")
+    });
     assert_eq!(
         get(&format!("{}/health/ready", rig.host.control_url())).status,
         503
@@ -215,11 +213,8 @@ fn a_wrong_token_and_an_unknown_service_are_refused() {
         )],
     );
     let other = client(Some(&rig.site.ns), &config);
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !rig.host.all_output().contains("does not serve") {
-        assert!(Instant::now() < deadline, "{}", rig.host.all_output());
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    rig.host
+        .wait_for_log(Duration::from_secs(20), |l| l.contains("does not serve"));
     assert_eq!(
         get(&format!("{}/health/ready", rig.host.control_url())).status,
         503
@@ -237,11 +232,9 @@ fn two_clients_racing_for_one_service_the_newer_one_holds_it() {
     let first = rig.client("a.toml", SERVICE_TOKEN, ClientTransport::Tcp);
     wait_ready(&rig.host, 200);
     let _second = rig.client("b.toml", SERVICE_TOKEN, ClientTransport::Tcp);
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !rig.host.all_output().contains("replaces the previous one") {
-        assert!(Instant::now() < deadline, "{}", rig.host.all_output());
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    rig.host.wait_for_log(Duration::from_secs(20), |l| {
+        l.contains("replaces the previous one")
+    });
     // The replaced client reconnects and replaces the other in turn (rathole's rule):
     // whichever holds it, calls go through.
     for _ in 0..20 {
@@ -275,11 +268,9 @@ fn noise_with_the_right_key_works_and_with_another_key_does_not() {
         SERVICE_TOKEN,
         ClientTransport::Noise(&other_public),
     );
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !rig.host.all_output().contains("noise handshake failed") {
-        assert!(Instant::now() < deadline, "{}", rig.host.all_output());
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    rig.host.wait_for_log(Duration::from_secs(20), |l| {
+        l.contains("noise handshake failed")
+    });
     assert_eq!(
         get(&format!("{}/health/ready", rig.host.control_url())).status,
         503
@@ -389,11 +380,9 @@ fn tls_between_the_client_and_the_host_with_the_hosts_certificate() {
             hostname: "other.host.test",
         },
     );
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !rig.host.all_output().contains("TLS handshake failed") {
-        assert!(Instant::now() < deadline, "{}", rig.host.all_output());
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    rig.host.wait_for_log(Duration::from_secs(20), |l| {
+        l.contains("TLS handshake failed")
+    });
     assert_eq!(
         get(&format!("{}/health/ready", rig.host.control_url())).status,
         503
